@@ -148,6 +148,69 @@ pub fn abspath(p: &str, cwd: &str) -> String {
     if p.starts_with('/') { normpath(p) } else { normpath(&format!("{cwd}/{p}")) }
 }
 
+/// Whitespace as CPython's `str.split()`/`str.strip()` see it: Unicode whitespace plus the
+/// ASCII information separators U+001C..U+001F.
+pub fn py_is_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// CPython `str.split()` without arguments.
+pub fn py_split(s: &str) -> Vec<&str> {
+    s.split(py_is_space).filter(|w| !w.is_empty()).collect()
+}
+
+/// CPython `str.strip()` without arguments.
+pub fn py_strip(s: &str) -> &str {
+    s.trim_matches(py_is_space)
+}
+
+/// CPython `str.isalnum()` (approximated with Unicode alphanumerics; note `_` is not one).
+pub fn py_isalnum(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(char::is_alphanumeric)
+}
+
+/// CPython 3.11 `keyword.iskeyword`.
+pub fn py_iskeyword(s: &str) -> bool {
+    matches!(
+        s,
+        "False"
+            | "None"
+            | "True"
+            | "and"
+            | "as"
+            | "assert"
+            | "async"
+            | "await"
+            | "break"
+            | "class"
+            | "continue"
+            | "def"
+            | "del"
+            | "elif"
+            | "else"
+            | "except"
+            | "finally"
+            | "for"
+            | "from"
+            | "global"
+            | "if"
+            | "import"
+            | "in"
+            | "is"
+            | "lambda"
+            | "nonlocal"
+            | "not"
+            | "or"
+            | "pass"
+            | "raise"
+            | "return"
+            | "try"
+            | "while"
+            | "with"
+            | "yield"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

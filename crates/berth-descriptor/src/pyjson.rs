@@ -233,7 +233,9 @@ impl Value {
                     serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, serde_json::Value::Number)
                 }
             }
-            Value::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number),
+            Value::Float(f) => {
+                serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number)
+            }
             Value::Str(s) => serde_json::Value::String(s.clone()),
             Value::List(l) => serde_json::Value::Array(l.iter().map(Value::to_serde).collect()),
             Value::Dict(d) => serde_json::Value::Object(d.iter().map(|(k, v)| (k.clone(), v.to_serde())).collect()),
@@ -256,7 +258,9 @@ impl Value {
             }
             serde_json::Value::String(s) => Value::Str(s.clone()),
             serde_json::Value::Array(a) => Value::List(a.iter().map(Value::from_serde).collect()),
-            serde_json::Value::Object(o) => Value::Dict(o.iter().map(|(k, v)| (k.clone(), Value::from_serde(v))).collect()),
+            serde_json::Value::Object(o) => {
+                Value::Dict(o.iter().map(|(k, v)| (k.clone(), Value::from_serde(v))).collect())
+            }
         }
     }
 
@@ -400,7 +404,8 @@ fn big_from_f64(f: f64) -> BigInt {
     let bits = f.to_bits();
     let sign = if bits >> 63 == 1 { -1 } else { 1 };
     let exp = ((bits >> 52) & 0x7ff) as i64;
-    let mant = if exp == 0 { (bits & 0xf_ffff_ffff_ffff) << 1 } else { (bits & 0xf_ffff_ffff_ffff) | 0x10_0000_0000_0000 };
+    let mant =
+        if exp == 0 { (bits & 0xf_ffff_ffff_ffff) << 1 } else { (bits & 0xf_ffff_ffff_ffff) | 0x10_0000_0000_0000 };
     let e = exp - 1075;
     let m = BigInt::from(mant);
     let v = if e >= 0 { m << (e as usize) } else { m >> ((-e) as usize) };
@@ -450,7 +455,9 @@ impl Parser<'_> {
     }
 
     fn nonstandard(&self, lit: &str) -> ParseError {
-        self.error(&format!("`{lit}` is not JSON (Python's json module accepts it, berth does not); write a number or a string"))
+        self.error(&format!(
+            "`{lit}` is not JSON (Python's json module accepts it, berth does not); write a number or a string"
+        ))
     }
 
     fn nested(&mut self, f: fn(&mut Self) -> Result<Value, ParseError>) -> Result<Value, ParseError> {

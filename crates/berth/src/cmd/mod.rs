@@ -1,0 +1,16 @@
+//! One handler per subcommand; each calls library functions and renders the result.
+
+mod descriptor;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Validate(args) => descriptor::validate(&args),
+        Command::Invocation(args) => descriptor::invocation(&args),
+        Command::Simulate(args) => descriptor::simulate(&args),
+    }
+}

@@ -1,0 +1,74 @@
+//! Rendering of errors, warnings and problem lists for the terminal: `error:` with indented
+//! `Caused by:` lines and `hint:` lines, on standard error, in one place for every command.
+
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+
+use berth_descriptor::{Problem, Problems, Severity};
+
+/// An error that carries a hint for the user.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Hinted {
+    /// What failed.
+    pub message: String,
+    /// How to fix it.
+    pub hint: Option<String>,
+    /// The underlying cause.
+    #[source]
+    pub source: Option<anyhow::Error>,
+}
+
+/// Wraps a message and a hint into an `anyhow::Error`.
+pub fn hinted(message: impl Into<String>, hint: impl Into<Option<String>>) -> anyhow::Error {
+    anyhow::Error::new(Hinted { message: message.into(), hint: hint.into(), source: None })
+}
+
+fn color() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
+fn paint(code: &str, s: &str) -> String {
+    if color() { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
+}
+
+/// Prints an error with its chain of causes and any hint found along the chain.
+pub fn print_error(err: &anyhow::Error) {
+    let mut out = format!("{} {err}\n", paint("1;31", "error:"));
+    let mut hint = None;
+    for cause in err.chain() {
+        if let Some(h) = cause.downcast_ref::<Hinted>() {
+            hint = hint.or(h.hint.clone());
+        }
+    }
+    for cause in err.chain().skip(1) {
+        let _ = writeln!(out, "  {} {cause}", paint("1", "Caused by:"));
+    }
+    if let Some(h) = hint {
+        let _ = writeln!(out, "{} {h}", paint("1;36", "hint:"));
+    }
+    eprint!("{out}");
+}
+
+/// Formats one problem: severity, pointer, message, and its hint on the next line.
+pub fn format_problem(p: &Problem, strict: bool) -> String {
+    let label = match (p.severity, strict) {
+        (Severity::Error, _) | (Severity::Warning, true) => paint("1;31", "error:"),
+        (Severity::Warning, false) => paint("1;33", "warning:"),
+    };
+    let ptr = if p.pointer.is_empty() { "/".to_string() } else { p.pointer.clone() };
+    let mut s = format!("{label} {}: {}\n", paint("1", &ptr), p.message);
+    if let Some(h) = &p.hint {
+        let _ = writeln!(s, "  {} {h}", paint("1;36", "hint:"));
+    }
+    s
+}
+
+/// Prints problems to standard error, errors first.
+pub fn print_problems(problems: &Problems, strict: bool) {
+    let mut out = String::new();
+    for p in problems.iter() {
+        out.push_str(&format_problem(p, strict));
+    }
+    eprint!("{out}");
+}
