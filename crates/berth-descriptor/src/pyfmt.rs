@@ -13,9 +13,14 @@ pub fn float_repr(f: f64) -> String {
     if f.is_infinite() {
         return if f > 0.0 { "inf".into() } else { "-inf".into() };
     }
-    // Rust's `{:e}` prints the shortest round-trip digits too (both follow Steele & White /
-    // Gay's "mode 0"); only the layout differs.
-    let sci = format!("{:e}", f.abs());
+    // Rust's `{:e}` prints a shortest round-trip digit string, as CPython does, but when two
+    // strings of that length round-trip it may not pick the one CPython picks (the nearest,
+    // ties to even). The correctly rounded string of the same length is the nearest one;
+    // use it whenever it round-trips.
+    let shortest = format!("{:e}", f.abs());
+    let ndigits = shortest.split_once('e').map_or(1, |(m, _)| m.chars().filter(char::is_ascii_digit).count());
+    let nearest = format!("{:.*e}", ndigits.saturating_sub(1), f.abs());
+    let sci = if nearest.parse::<f64>().ok() == Some(f.abs()) { nearest } else { shortest };
     let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     let digits: String = mant.chars().filter(char::is_ascii_digit).collect();
