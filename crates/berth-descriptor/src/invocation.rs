@@ -237,6 +237,23 @@ pub fn check(d: &Descriptor, invocation: &Value, mode: Mode) -> CheckedInvocatio
         }
         return CheckedInvocation { values, problems };
     }
+    // A number beyond the range of a double becomes `inf` in Python; bosh's invocation check
+    // lets it through and its simulate then fails to serialize it. Say so up front.
+    for (id, v) in &values {
+        if let Some(lit) = non_finite(v) {
+            problems.push(
+                Problem::error(
+                    "number-out-of-range",
+                    format!("/{id}"),
+                    format!("input {} is {lit}, beyond the range of a double-precision number", describe_input(d, id)),
+                )
+                .hint("use a number between -1.7976931348623157e308 and 1.7976931348623157e308"),
+            );
+        }
+    }
+    if problems.iter().any(Problem::is_error) {
+        return CheckedInvocation { values, problems };
+    }
     let instance = J::Object(values.iter().map(|(k, v)| (k.clone(), v.to_serde())).collect());
     match d.invocation_schema.as_ref().filter(|s| s.truthy()) {
         Some(embedded) => embedded_schema(embedded, &instance, &mut problems),
@@ -689,6 +706,16 @@ fn extra_rules(d: &Descriptor, values: &IndexMap<String, Value>, strict: bool, p
                 }
             }
         }
+    }
+}
+
+/// The first non-finite float in a value, as text.
+fn non_finite(v: &Value) -> Option<String> {
+    match v {
+        Value::Float(f) if !f.is_finite() => Some(if *f > 0.0 { "infinite" } else { "-infinite" }.to_string()),
+        Value::List(items) => items.iter().find_map(non_finite),
+        Value::Dict(d) => d.values().find_map(non_finite),
+        _ => None,
     }
 }
 

@@ -417,10 +417,12 @@ impl Renderer<'_> {
         let one = |v: &Value| -> String {
             let mut s = v.py_str();
             if matches!(kind, Some(InputType::String | InputType::File)) {
-                for ext in stripped {
-                    if let Some(stem) = s.strip_suffix(ext.as_str()) {
-                        s = stem.to_string();
-                    }
+                // Strip listed extensions from the end only, repeatedly, longest first, so
+                // [".nii", ".gz"] turns "t1.nii.gz" into "t1" but leaves "my.nii_dir/x" alone.
+                while let Some(ext) =
+                    stripped.iter().filter(|e| !e.is_empty() && s.ends_with(e.as_str())).max_by_key(|e| e.len())
+                {
+                    s.truncate(s.len() - ext.len());
                 }
                 if kind == Some(InputType::File) && basename_it {
                     s = basename(&s).to_string();
@@ -461,6 +463,8 @@ impl Renderer<'_> {
             let Some(clk) = p.value_key().filter(|k| !k.is_empty()) else { continue };
             match self.lookup(p.id()) {
                 Some(v) => subs.push(Sub::Value(clk, p, v)),
+                // Alternatives sharing a key: the one with a value wins wherever it stands.
+                None if self.params().any(|q| q.value_key() == Some(clk) && self.lookup(q.id()).is_some()) => {}
                 None => match unfound {
                     Unfound::Remove => subs.push(Sub::Remove(clk)),
                     Unfound::Clear if template.contains(clk) => return Ok(String::new()),
@@ -494,10 +498,11 @@ impl Renderer<'_> {
             let (key, text) = match sub {
                 Sub::Remove(k) => (*k, None),
                 Sub::Value(k, p, v) => {
-                    let escape = (escape_special
-                        && (matches!(p.kind(), Some(InputType::String | InputType::File))
-                            || (p.kind() == Some(InputType::Number) && matches!(v, Value::Str(_)))))
-                        || matches!(p, Param::Out(_));
+                    // Output paths are quoted in commands but, unlike bosh, never inside
+                    // other output paths.
+                    let escape = escape_special
+                        && (matches!(p.kind(), Some(InputType::String | InputType::File) | None)
+                            || (p.kind() == Some(InputType::Number) && matches!(v, Value::Str(_))));
                     (*k, self.strict_value(*p, v, use_flags, stripped, is_output && !at_start, escape))
                 }
             };

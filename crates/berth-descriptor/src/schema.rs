@@ -15,9 +15,27 @@ use crate::pyjson::Value;
 /// The schema text, as shipped by `boutiques` 0.5.33.
 pub const DESCRIPTOR_SCHEMA: &str = include_str!("../schema/boutiques-descriptor-0.5.schema.json");
 
+/// The schema without its annotation keywords. The ~100 nested draft-04 `id` URIs only set
+/// base URIs for `$ref` resolution, and the schema has no `$ref`; dropping them (and the
+/// descriptions) makes compiling the validator, which dominates a `berth simulate`, cheaper.
 fn schema_value() -> &'static serde_json::Value {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                // Only string values are keywords; an object under `id` is a property schema.
+                map.retain(|k, v| !(matches!(k.as_str(), "id" | "description" | "title") && v.is_string()));
+                map.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
     static SCHEMA: OnceLock<serde_json::Value> = OnceLock::new();
-    SCHEMA.get_or_init(|| serde_json::from_str(DESCRIPTOR_SCHEMA).expect("the bundled schema is valid JSON"))
+    SCHEMA.get_or_init(|| {
+        let mut v = serde_json::from_str(DESCRIPTOR_SCHEMA).expect("the bundled schema is valid JSON");
+        strip(&mut v);
+        v
+    })
 }
 
 fn validator() -> &'static Validator {
@@ -31,7 +49,7 @@ fn validator() -> &'static Validator {
     })
 }
 
-/// The compiled Boutiques descriptor schema as a `serde_json::Value`.
+/// The Boutiques descriptor schema (annotations removed) as a `serde_json::Value`.
 pub fn descriptor_schema() -> &'static serde_json::Value {
     schema_value()
 }

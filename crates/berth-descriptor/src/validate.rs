@@ -142,7 +142,22 @@ fn shared_value_keys(d: &Descriptor, p: &mut Problems) {
             if names.is_empty() { "several outputs".to_string() } else { names }
         );
         let hint = "inputs may share a value-key only as members of one mutually-exclusive group; otherwise give each its own key";
-        if let Some(g) = non_exclusive {
+        let keyless: Vec<&crate::model::Input> = d.inputs.iter().filter(|i| i.value_key.is_none()).collect();
+        if !d.groups.is_empty() && !keyless.is_empty() {
+            // bosh looks up `value-key` on every input to resolve a shared key and crashes
+            // (KeyError) on one without.
+            p.push(
+                Problem::error(
+                    "shared-value-key",
+                    ptr,
+                    format!(
+                        "{base}, while input {} has no value-key; bosh's validator cannot check shared value-keys then",
+                        q(&keyless[0].id)
+                    ),
+                )
+                .hint("give every input a value-key, or give the sharing inputs distinct keys"),
+            );
+        } else if let Some(g) = non_exclusive {
             p.push(
                 Problem::error(
                     "shared-value-key",
@@ -192,36 +207,36 @@ fn conditional_outputs(d: &Descriptor, p: &mut Problems) {
     for o in &d.outputs {
         let Some(entries) = &o.conditional else { continue };
         let base = format!("{}/conditional-path-template", o.pointer());
+        if o.optional.is_none() {
+            // bosh's validator reads `o["optional"]` of every conditional output and crashes
+            // with a KeyError when it is missing.
+            p.push(
+                Problem::error("conditional-without-optional", o.pointer(), format!("output {} has a conditional-path-template but no `optional` key, which bosh's validator cannot check", q(&o.id)))
+                    .hint("add `\"optional\": false` (or `true` if the tool may not produce it)"),
+            );
+        }
+        let strict_only = o.optional != Some(false);
         let mut keys = Vec::new();
         for (n, e) in entries.iter().enumerate() {
             match cond_entry(e) {
                 Some((k, v)) => {
                     if v.as_str().is_none() {
-                        p.push(
-                            Problem::error(
-                                "conditional-path-not-string",
-                                format!("{base}/{n}"),
-                                format!("output {}: the path for condition {} must be a string", q(&o.id), q(k)),
-                            )
-                            .hint("write the path template as a string"),
-                        );
+                        // bosh only fails when it reaches this entry while rendering.
+                        p.push(Problem::warning("conditional-path-not-string", format!("{base}/{n}"), format!("output {}: the path for condition {} is {}, not a string; rendering fails when this condition is reached", q(&o.id), q(k), v.type_name())).hint("write the path template as a string"));
                     }
                     keys.push((n, k));
                 }
-                None => p.push(
-                    Problem::error(
-                        "conditional-entry-empty",
-                        format!("{base}/{n}"),
-                        format!(
-                            "output {}: entry {n} of conditional-path-template must be an object with one condition",
-                            q(&o.id)
-                        ),
-                    )
-                    .hint("write entries as {\"opt1 > 2\": \"out/[X].txt\"} or {\"default\": \"out/default.txt\"}"),
-                ),
+                None => {
+                    // A required output's entries are read by bosh's validator (IndexError on
+                    // an empty one); an optional output's only when rendering reaches them.
+                    let mk = if strict_only { Problem::warning } else { Problem::error };
+                    p.push(
+                        mk("conditional-entry-empty", format!("{base}/{n}"), format!("output {}: entry {n} of conditional-path-template is empty; it must be an object with one condition", q(&o.id)))
+                            .hint("write entries as {\"opt1 > 2\": \"out/[X].txt\"} or {\"default\": \"out/default.txt\"}"),
+                    );
+                }
             }
         }
-        let strict_only = o.is_optional();
         let defaults = keys.iter().filter(|(_, k)| *k == "default").count();
         if !strict_only && defaults == 0 {
             p.push(
@@ -806,7 +821,15 @@ fn tests(d: &Descriptor, p: &mut Problems) {
 /// An image written as `index://name` must agree with `index`.
 fn container(d: &Descriptor, p: &mut Problems) {
     let Some(c) = &d.container else { return };
-    let (Some(image), Some(index)) = (&c.image, &c.index) else { return };
+    let Some(image) = &c.image else {
+        // bosh's validator reads `container-image.image` unconditionally (KeyError).
+        p.push(
+            Problem::error("container-without-image", "/container-image", format!("container-image of type {} has no `image`; bosh's validator cannot check it and berth cannot run it", q(&c.kind)))
+                .hint("describe the tool with a docker or singularity `image`"),
+        );
+        return;
+    };
+    let Some(index) = &c.index else { return };
     let scheme_len = image.find("://").filter(|&n| n > 0 && image[..n].chars().all(|ch| ch.is_ascii_alphanumeric()));
     if let Some(n) = scheme_len {
         let prefix = &image[..n + 3];

@@ -12,29 +12,7 @@ use proptest::prelude::*;
 /// A descriptor exercising every rendering feature: lists with separators and flags,
 /// flags, numbers, files in output paths, stripped extensions, chained outputs, conditional
 /// outputs, file templates, groups and environment variables.
-const RICH: &str = r#"{
-  "name": "rich", "tool-version": "1", "description": "d", "schema-version": "0.5",
-  "command-line": "[S] run [N] [F] [L] [C] [X] [M] -o [O1] [O2] [O3] [CFG]",
-  "inputs": [
-    {"id": "s", "name": "S", "type": "String", "value-key": "[S]", "optional": true},
-    {"id": "n", "name": "N", "type": "Number", "value-key": "[N]", "optional": true, "command-line-flag": "-n", "command-line-flag-separator": "="},
-    {"id": "f", "name": "F", "type": "Flag", "value-key": "[F]", "optional": true, "command-line-flag": "-f"},
-    {"id": "l", "name": "L", "type": "File", "list": true, "list-separator": ",", "value-key": "[L]", "optional": true, "command-line-flag": "--list"},
-    {"id": "c", "name": "C", "type": "String", "value-key": "[C]", "optional": true, "value-choices": ["a", "b"]},
-    {"id": "x", "name": "X", "type": "File", "value-key": "[X]", "optional": true},
-    {"id": "m1", "name": "M1", "type": "String", "value-key": "[M]", "optional": true},
-    {"id": "m2", "name": "M2", "type": "String", "value-key": "[M]", "optional": true}
-  ],
-  "groups": [{"id": "g", "name": "G", "members": ["m1", "m2"], "mutually-exclusive": true}],
-  "environment-variables": [{"name": "E", "value": "[S]"}],
-  "output-files": [
-    {"id": "o1", "name": "O1", "value-key": "[O1]", "path-template": "out/[X]_[S].nii", "path-template-stripped-extensions": [".nii", ".gz"]},
-    {"id": "o2", "name": "O2", "value-key": "[O2]", "path-template": "[O1].log", "uses-absolute-path": true},
-    {"id": "o3", "name": "O3", "value-key": "[O3]", "optional": true,
-     "conditional-path-template": [{"n >= 2": "big_[N].txt"}, {"s == \"x\"": "x.txt"}, {"default": "small.txt"}]},
-    {"id": "cfg", "name": "CFG", "value-key": "[CFG]", "path-template": "conf/[S].cfg", "file-template": ["s=[S]", "n=[N]", "l=[L]"]}
-  ]
-}"#;
+const RICH: &str = include_str!("../testdata/rich.json");
 
 fn rich() -> berth_descriptor::Descriptor {
     let v = berth_descriptor::validate(Value::parse(RICH).unwrap());
