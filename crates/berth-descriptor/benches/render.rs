@@ -1,5 +1,6 @@
 //! In-process throughput: validated descriptor + invocation → plan (invocation check and
 //! rendering), in pairs per second, on representative descriptors.
+#![allow(clippy::unwrap_used)]
 
 use berth_descriptor::{Mode, Value, plan, validate};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

@@ -1,5 +1,6 @@
 //! Property tests: rendering never panics, whatever the invocation holds, and every String
 //! value survives bosh-style quoting through a real `sh`.
+#![allow(clippy::unwrap_used)]
 
 use std::process::Command;
 
