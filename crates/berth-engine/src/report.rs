@@ -6,7 +6,8 @@
 
 use std::fmt;
 
-use crate::detect::{self, Candidate, Selection, select};
+use crate::detect::{self, Candidate, Prober, Selection, SystemProber, select};
+use crate::env::Env;
 use crate::model::{EngineInfo, EngineKind};
 
 /// A problem that kept the report from naming a usable engine.
@@ -46,7 +47,17 @@ impl EngineReport {
 ///
 /// Never fails: whatever went wrong is in [`EngineReport::problem`], with a hint.
 pub async fn report(explicit: Option<EngineKind>, configured: Option<EngineKind>) -> EngineReport {
-    let candidates = detect::detect().await;
+    report_with(&Env::from_process(), &SystemProber, explicit, configured).await
+}
+
+/// [`report`] with the environment and detection probes supplied.
+pub async fn report_with(
+    env: &Env,
+    prober: &dyn Prober,
+    explicit: Option<EngineKind>,
+    configured: Option<EngineKind>,
+) -> EngineReport {
+    let candidates = detect::detect_with(env, prober).await;
     let mut report = EngineReport {
         explicit,
         configured,
