@@ -7,23 +7,30 @@ use bollard::errors::Error as BollardError;
 use crate::endpoint::Endpoint;
 use crate::error::{EngineError, Operation, UnreachableReason};
 
-/// The kind of the first `io::Error` in `err`'s source chain, if any.
-fn io_kind(err: &BollardError) -> Option<io::ErrorKind> {
+/// The kinds of the `io::Error`s in `err`'s chain, outermost first.
+fn io_kinds(err: &BollardError) -> Vec<io::ErrorKind> {
     // `#[error(transparent)]` variants report their inner error's *source* as theirs, so
     // the inner error itself has to be looked at first.
     let start: &(dyn std::error::Error + 'static) = match err {
-        BollardError::IOError { err } => return Some(err.kind()),
+        BollardError::IOError { err } => err,
         BollardError::HyperResponseError { err } => err,
         other => other,
     };
+    let mut kinds = Vec::new();
     let mut current = Some(start);
     while let Some(e) = current {
-        if let Some(io) = e.downcast_ref::<io::Error>() {
-            return Some(io.kind());
-        }
-        current = e.source();
+        current = match e.downcast_ref::<io::Error>() {
+            // An io::Error wrapping another error (hyper wraps rustls's this way) reports the
+            // wrapped error's source, skipping the wrapped error: step into it instead.
+            Some(io) => {
+                kinds.push(io.kind());
+                io.get_ref()
+                    .map(|inner| inner as &(dyn std::error::Error + 'static))
+            }
+            None => e.source(),
+        };
     }
-    None
+    kinds
 }
 
 /// Whether `err` failed before any request reached the engine (so the engine is unreachable,
@@ -36,14 +43,21 @@ fn is_connect_failure(err: &BollardError) -> bool {
     }
 }
 
-fn reason_from_io(kind: io::ErrorKind, tls: bool) -> UnreachableReason {
+fn reason_from_io(kinds: &[io::ErrorKind], tls: bool) -> UnreachableReason {
+    // rustls reports bad certificates as InvalidData, wrapped in an Other by the connector.
+    if tls && kinds.contains(&io::ErrorKind::InvalidData) {
+        return UnreachableReason::Tls;
+    }
+    let kind = kinds
+        .iter()
+        .copied()
+        .find(|k| *k != io::ErrorKind::Other)
+        .unwrap_or(io::ErrorKind::Other);
     match kind {
         io::ErrorKind::NotFound => UnreachableReason::SocketMissing,
         io::ErrorKind::PermissionDenied => UnreachableReason::PermissionDenied,
         io::ErrorKind::ConnectionRefused => UnreachableReason::ConnectionRefused,
         io::ErrorKind::TimedOut => UnreachableReason::TimedOut,
-        // rustls reports bad certificates as InvalidData inside the connect error.
-        io::ErrorKind::InvalidData if tls => UnreachableReason::Tls,
         _ => UnreachableReason::Other,
     }
 }
@@ -95,9 +109,8 @@ pub(crate) fn classify(
             problem: "the engine's API version could not be parsed".to_owned(),
         },
         other => {
-            let kind = io_kind(&other);
             if operation == Operation::Connect || is_connect_failure(&other) {
-                let reason = kind.map_or(UnreachableReason::Other, |k| reason_from_io(k, tls));
+                let reason = reason_from_io(&io_kinds(&other), tls);
                 unreachable(reason, Some(Box::new(other)))
             } else {
                 EngineError::Transport {
@@ -181,6 +194,29 @@ mod tests {
             }
         ));
         assert!(e.source().is_some());
+    }
+
+    #[test]
+    fn a_certificate_error_wrapped_by_the_connector_is_a_tls_failure() {
+        // The shape hyper-rustls gives: Other(InvalidData(rustls error)).
+        let inner = io::Error::new(io::ErrorKind::InvalidData, "invalid peer certificate");
+        let err = BollardError::IOError {
+            err: io::Error::other(inner),
+        };
+        let tls = Endpoint::Tcp {
+            address: "127.0.0.1:2376".into(),
+            tls: Some(crate::endpoint::TlsFiles::in_dir(std::path::Path::new(
+                "/certs",
+            ))),
+        };
+        let e = classify(err, Operation::Connect, &tls);
+        assert!(matches!(
+            e,
+            EngineError::Unreachable {
+                reason: UnreachableReason::Tls,
+                ..
+            }
+        ));
     }
 
     #[test]

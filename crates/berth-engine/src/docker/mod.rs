@@ -93,14 +93,20 @@ impl DockerEngine {
             Endpoint::Tcp {
                 address,
                 tls: Some(files),
-            } => Docker::connect_with_ssl(
-                &format!("tcp://{address}"),
-                &files.key,
-                &files.cert,
-                &files.ca,
-                secs,
-                API_DEFAULT_VERSION,
-            ),
+            } => {
+                // bollard looks the crypto provider up process-wide and panics when none is
+                // installed, which rustls leaves undecided once two providers are compiled in.
+                // An error here only means one is installed already, which then serves.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                Docker::connect_with_ssl(
+                    &format!("tcp://{address}"),
+                    &files.key,
+                    &files.cert,
+                    &files.ca,
+                    secs,
+                    API_DEFAULT_VERSION,
+                )
+            }
         }
         .map_err(|e| classify(e, Operation::Connect, endpoint))?;
         let client = client
