@@ -6,12 +6,16 @@
 # The image is a root filesystem holding only /bin/busybox (statically linked), one symlink per
 # applet in /bin, an empty /tmp, and /etc/passwd + /etc/group naming root and `nobody`. It is made
 # with `docker import` (the API's image-import endpoint), so it needs no registry and no network.
-# Idempotent: if TAG already exists on the engine it does nothing. Installs `busybox-static`
+# Idempotent: if TAG already exists on the engine, built by this version of the script (the
+# label `org.berth.test-image.version`), it does nothing; an older build is replaced. Installs `busybox-static`
 # with apt-get when /bin/busybox is missing (needs root).
 # The tag alone goes to stdout; diagnostics go to stderr.
 set -euo pipefail
 
 tag="${1:-berth-test/busybox:latest}"
+# Bump when the image's content changes, so that engines holding an older build re-import it.
+# 2: the root directory is 0755 (mktemp's 0700 kept non-root users out of the whole image).
+image_version=2
 say() { printf 'busybox-image.sh: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
@@ -19,11 +23,13 @@ command -v docker >/dev/null 2>&1 || die "no \`docker\` client on PATH (Debian's
 docker version --format '{{.Server.Version}}' >/dev/null 2>&1 \
     || die "no Docker engine answers at ${DOCKER_HOST:-the default socket}; run \`eval \"\$(scripts/dockerd.sh start)\"\` first"
 
-if docker image inspect "$tag" >/dev/null 2>&1; then
+have="$(docker image inspect --format '{{index .Config.Labels "org.berth.test-image.version"}}' "$tag" 2>/dev/null || true)"
+if [[ "$have" == "$image_version" ]]; then
     say "$tag is already present"
     printf '%s\n' "$tag"
     exit 0
 fi
+[[ -z "$have" ]] || say "replacing $tag (built by version ${have:-?} of this script)"
 
 # Debian's busybox-static installs a statically linked /bin/busybox; the dynamic `busybox`
 # package would not run in an image with no libc (the two packages replace each other).
@@ -42,6 +48,8 @@ fi
 
 root="$(mktemp -d)"
 trap 'rm -rf "$root"' EXIT
+# The tar's `./` entry becomes the image's `/`: it must be searchable by every user.
+chmod 0755 "$root"
 mkdir -p "$root/bin" "$root/tmp" "$root/etc"
 chmod 1777 "$root/tmp"
 cp /bin/busybox "$root/bin/busybox"
@@ -57,6 +65,7 @@ tar --numeric-owner --owner=0 --group=0 --mtime='@0' --sort=name -C "$root" -cf 
         --change 'CMD ["/bin/sh"]' \
         --change 'ENV PATH=/bin' \
         --change 'LABEL org.opencontainers.image.title=berth-test-busybox' \
+        --change "LABEL org.berth.test-image.version=$image_version" \
         - "$tag" >&2
 say "imported $tag ($(/bin/busybox | head -n 1))"
 printf '%s\n' "$tag"
