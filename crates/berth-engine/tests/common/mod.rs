@@ -1,12 +1,29 @@
-//! Set-up shared by the tests that need a real Docker engine.
+//! Set-up shared by the tests that need a real engine.
 //!
-//! The engine is the one `DOCKER_HOST` names; when it is unset, the private daemon of
-//! `scripts/dockerd.sh` (started, or reused when already running; it stays running afterwards,
-//! `scripts/dockerd.sh stop` stops it). The test image `berth-test/busybox:latest` is imported
-//! by `scripts/busybox-image.sh` when missing. Any failure here fails the test with the reason:
-//! these tests never skip.
+//! Docker is the engine `DOCKER_HOST` names; when it is unset, the private daemon of
+//! `scripts/dockerd.sh`. Podman is the service `CONTAINER_HOST` names; when it is unset, the
+//! private service of `scripts/podman.sh`. Private engines are started, or reused when already
+//! running, and stay running afterwards (`scripts/dockerd.sh stop`, `scripts/podman.sh stop`).
+//! The test image `berth-test/busybox:latest` is imported by `scripts/busybox-image.sh` when
+//! missing. Any failure here fails the test with the reason: these tests never skip.
 
 #![allow(dead_code)] // Each test binary uses a different part of this module.
+
+pub mod scenarios;
+
+/// One `#[tokio::test]` per named scenario, run against `$engine` with `$quirks`.
+#[allow(unused_macros)] // Only the engine test files run scenarios.
+macro_rules! scenario_tests {
+    ($engine:path, $quirks:path; $($name:ident),+ $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let engine = $engine().await;
+                common::scenarios::$name(&engine, &$quirks).await;
+            }
+        )+
+    };
+}
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -48,18 +65,19 @@ fn run_script(name: &str, args: &[&str], docker_host: Option<&str>) -> Result<St
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Find or start the engine, remove leftovers, import the image; once per test binary.
-fn prepare() -> Result<String, String> {
-    let host = match std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()) {
+/// Find or start an engine, remove leftovers, import the image; once per test binary and
+/// engine. `variable` names the engine's address (`DOCKER_HOST`, `CONTAINER_HOST`), `script`
+/// starts a private one and prints `export <variable>=...`.
+fn prepare(variable: &str, script: &str) -> Result<String, String> {
+    let host = match std::env::var(variable).ok().filter(|h| !h.is_empty()) {
         Some(host) => host,
         None => {
-            let out = run_script("dockerd.sh", &["start"], None)?;
+            let out = run_script(script, &["start"], None)?;
+            let export = format!("export {variable}=");
             out.lines()
-                .find_map(|l| l.strip_prefix("export DOCKER_HOST="))
+                .find_map(|l| l.strip_prefix(export.as_str()))
                 .map(str::to_owned)
-                .ok_or_else(|| {
-                    format!("`scripts/dockerd.sh start` printed no DOCKER_HOST: {out:?}")
-                })?
+                .ok_or_else(|| format!("`scripts/{script} start` printed no {variable}: {out:?}"))?
         }
     };
     // Remove containers that earlier, interrupted runs of these tests left behind. This runs
@@ -99,10 +117,10 @@ async fn connect(host: &str) -> Result<DockerEngine, String> {
         .map_err(|e| format!("{e}\nhint: {}", e.hint().unwrap_or_default()))
 }
 
-/// The `DOCKER_HOST` of the engine under test, preparing it on first use.
+/// The address of the Docker engine under test, preparing it on first use.
 pub fn docker_host() -> String {
     static HOST: OnceLock<Result<String, String>> = OnceLock::new();
-    match HOST.get_or_init(prepare) {
+    match HOST.get_or_init(|| prepare("DOCKER_HOST", "dockerd.sh")) {
         Ok(host) => host.clone(),
         Err(e) => panic!(
             "these tests need a Docker engine and could not get one:\n{e}\n\
@@ -111,13 +129,34 @@ pub fn docker_host() -> String {
     }
 }
 
-/// A connection to the engine under test; panics with the reason if there is none.
-pub async fn engine() -> DockerEngine {
-    let host = docker_host();
+/// The address of the Podman service under test, preparing it on first use.
+pub fn podman_host() -> String {
+    static HOST: OnceLock<Result<String, String>> = OnceLock::new();
+    match HOST.get_or_init(|| prepare("CONTAINER_HOST", "podman.sh")) {
+        Ok(host) => host.clone(),
+        Err(e) => panic!(
+            "these tests need a Podman service and could not get one:\n{e}\n\
+             (set CONTAINER_HOST to a running `podman system service`, or let \
+             `scripts/podman.sh start` run as root)"
+        ),
+    }
+}
+
+async fn connected(host: String) -> DockerEngine {
     match connect(&host).await {
         Ok(e) => e,
         Err(e) => panic!("{e}"),
     }
+}
+
+/// A connection to the Docker engine under test; panics with the reason if there is none.
+pub async fn engine() -> DockerEngine {
+    connected(docker_host()).await
+}
+
+/// A connection to the Podman service under test; panics with the reason if there is none.
+pub async fn podman_engine() -> DockerEngine {
+    connected(podman_host()).await
 }
 
 /// All of a container's output so far (or, with `follow`, until it exits), per stream.
