@@ -369,7 +369,7 @@ pub enum SelectError {
         tried: Vec<String>,
     },
     /// The engine asked for is not reachable.
-    #[error("{kind} was {by} but no {kind} is reachable (tried {})", if tried.is_empty() { "nothing".to_owned() } else { tried.join("; ") })]
+    #[error("{kind} was {by} but no {kind} is reachable ({})", if tried.is_empty() { "none was found".to_owned() } else { format!("tried {}", tried.join("; ")) })]
     NotReachable {
         /// The kind asked for.
         kind: EngineKind,
@@ -748,6 +748,16 @@ mod tests {
              (tried podman at unix:///p.sock: no socket there)"
         );
         assert!(err.hint().expect("hint").contains("podman system service"));
+    }
+
+    #[test]
+    fn an_engine_asked_for_but_never_found_says_so() {
+        let cs = [candidate(EngineKind::Docker, "unix:///d.sock", true)];
+        let err = select(&cs, None, Some(EngineKind::Apptainer)).expect_err("not found");
+        assert_eq!(
+            err.to_string(),
+            "apptainer was named in the configuration but no apptainer is reachable (none was found)"
+        );
     }
 
     #[test]

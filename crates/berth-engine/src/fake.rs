@@ -231,6 +231,7 @@ impl FakeEngine {
                     cgroup_version: Some("2".to_owned()),
                     default_runtime: Some("runc".to_owned()),
                     runtimes: vec!["runc".to_owned()],
+                    logging_driver: Some("json-file".to_owned()),
                     security_options: Vec::new(),
                     warnings: Vec::new(),
                 },

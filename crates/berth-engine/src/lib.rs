@@ -17,7 +17,7 @@
 //! - [`FakeEngine`]: a recording, scriptable engine for unit tests of code built on this crate.
 //!
 //! Errors are [`EngineError`] (with [`EngineError::hint`] for the user), [`SelectError`] and
-//! [`OpenError`]; all carry structured fields. Environment variables are listed in [`env`].
+//! [`OpenError`]; all carry structured fields. Environment variables are listed in [`env`](mod@env).
 //!
 //! # The `berth engine` command
 //!
@@ -32,6 +32,53 @@
 //! ```
 //!
 //! [`EngineReport::is_usable`](report::EngineReport::is_usable) tells whether to exit 0.
+//!
+//! # What code on top of this crate should know
+//!
+//! - **Order of a run**: `inspect_image` (pull on `None`; `create_container` never pulls and
+//!   fails with [`EngineError::ImageNotFound`]) → `create_container` → `start_container` →
+//!   `container_logs(id, true)` and `wait_container` side by side → `inspect_container` (the
+//!   settings the engine *applied*, for the provenance record) → `remove_container`.
+//!   Containers are never auto-removed, so exit code, logs and state stay readable until then.
+//! - **Waiting** uses the `not-running` condition: call it after `start_container`. On a
+//!   container never started it returns at once with exit code 0, as the engines do. It has
+//!   no request timeout; `wait_container` then inspects to report `OOMKilled`.
+//! - **Logs**: containers never get a TTY, so the engine frames stdout and stderr apart and
+//!   every [`LogChunk`] says which stream it came from. Chunks are not lines. A followed stream
+//!   ends when the container exits. Reading needs a logging driver that keeps logs
+//!   ([`EngineInfo::logging_driver`], `json-file` by default).
+//! - **Stopping**: the grace period is rounded up to whole seconds. A tool running as PID 1
+//!   ignores `SIGTERM` unless it handles it, and is killed (exit 137) when the grace period
+//!   ends; with [`ContainerSpec::init`] the init process forwards `SIGTERM` (exit 143).
+//! - **API versions**: Debian 12's Docker 20.10 and Podman 4.3 speak API 1.41; bollard's
+//!   default is newer and is refused, so [`DockerEngine::connect`] negotiates (`GET /version`)
+//!   and refuses engines older than 1.40 (`DeviceRequests`, needed for GPUs). Nothing newer
+//!   than 1.41 is sent.
+//! - **Crash reconciliation**: label containers (`berth.run-id`) and find them again, stopped
+//!   or not, with `list_containers(&[LabelFilter::equals("berth.run-id", id)])`.
+//! - **Podman 4.3** through its Docker-compatible service differs in ways the integration
+//!   tests pin (`tests/common/scenarios.rs`, `PODMAN`): conflicts answer 500 instead of 409;
+//!   `OOMKilled` stays false (exit code 137 only); a missing bind-mount source is *created* on
+//!   the host instead of refused, so check that inputs exist before creating; `CapDrop: ALL`
+//!   reads back as the list of its default capabilities; short image names come back
+//!   qualified (`localhost/...`, `docker.io/...`).
+//!
+//! # Testing
+//!
+//! Unit tests need nothing. The integration tests in `tests/` run real engines and fail,
+//! never skip, without one: Docker is the engine `DOCKER_HOST` names or else the private
+//! daemon of `scripts/dockerd.sh`; Podman is the service `CONTAINER_HOST` names or else the
+//! private one of `scripts/podman.sh`. Both scripts install Debian's packages when needed
+//! (root), keep their state under `$BERTH_STATE_DIR` (default `.state/`), are reused when
+//! already running and are stopped with `stop`. The test image `berth-test/busybox:latest` is
+//! a `docker import` of Debian's `busybox-static` (`scripts/busybox-image.sh`).
+//!
+//! ```sh
+//! eval "$(scripts/dockerd.sh start)"     # export DOCKER_HOST=unix://.../.state/docker/docker.sock
+//! scripts/busybox-image.sh               # berth-test/busybox:latest
+//! cargo test -p berth-engine
+//! scripts/dockerd.sh stop; scripts/podman.sh stop
+//! ```
 
 pub mod detect;
 pub mod docker;

@@ -101,6 +101,10 @@ pub struct EngineInfo {
     pub default_runtime: Option<String>,
     /// Every OCI runtime the engine offers, sorted (`nvidia` among them means GPU support).
     pub runtimes: Vec<String>,
+    /// The default logging driver (`json-file`, `journald`, ...). Logs can only be read back
+    /// from drivers that keep them; with `none`, [`Engine::container_logs`](crate::Engine)
+    /// fails.
+    pub logging_driver: Option<String>,
     /// The engine's security options verbatim (`name=seccomp,profile=default`, ...).
     pub security_options: Vec<String>,
     /// Warnings the engine gives about its own set-up (missing cgroup controllers, ...).

@@ -197,6 +197,9 @@ impl fmt::Display for EngineReport {
                     None => "unknown".to_owned(),
                 },
             )?;
+            if let Some(driver) = &info.logging_driver {
+                line("logging driver", driver.clone())?;
+            }
             for warning in &info.warnings {
                 line("warning", warning.clone())?;
             }
@@ -264,6 +267,7 @@ mod tests {
             cgroup_version: Some("1".into()),
             default_runtime: Some("runc".into()),
             runtimes: vec!["io.containerd.runc.v2".into(), "runc".into()],
+            logging_driver: Some("json-file".into()),
             security_options: vec!["name=seccomp,profile=default".into()],
             warnings: vec!["WARNING: No swap limit support".into()],
         }
@@ -298,6 +302,7 @@ mod tests {
           rootless         no
           cgroup           cgroupfs, v1
           default runtime  runc (available: io.containerd.runc.v2, runc)
+          logging driver   json-file
           warning          WARNING: No swap limit support
         ");
     }

@@ -172,6 +172,7 @@ pub(crate) fn engine_info(
         cgroup_version: non_empty(info.cgroup_version.map(|v| v.to_string())),
         default_runtime: non_empty(info.default_runtime),
         runtimes,
+        logging_driver: non_empty(info.logging_driver),
         security_options,
         warnings: info.warnings.unwrap_or_default(),
     }
