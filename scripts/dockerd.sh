@@ -78,14 +78,15 @@ start() {
         mkdir -p "$dir/data" "$dir/exec"
         rm -f "$sock" "$pidfile"
         say "starting dockerd on $sock (log: $log)"
-        # setsid: the daemon must outlive this script and the shell or test that ran it.
-        setsid dockerd \
+        # setsid: the daemon must outlive this script and the shell or test that ran it; it
+        # runs from its state directory so that nothing it writes lands in the caller's.
+        (cd "$dir" && exec setsid dockerd \
             --iptables=false --ip6tables=false --bridge=none \
             --data-root "$dir/data" \
             -H "unix://$sock" \
             --exec-root "$dir/exec" \
             --pidfile "$pidfile" \
-            </dev/null >>"$log" 2>&1 &
+            </dev/null >>"$log" 2>&1) &
         pid=$!
     fi
     local waited=0

@@ -106,8 +106,10 @@ start() {
         write_config
         rm -f "$sock" "$pidfile"
         say "starting podman system service on $sock (log: $log)"
-        setsid podman "${podman_flags[@]}" system service --time=0 "unix://$sock" \
-            </dev/null >>"$log" 2>&1 &
+        # Run from the state directory: conmon writes its `oom` marker file into its working
+        # directory (seen with Podman 4.3 / conmon 2.1.6), which must not be the caller's.
+        (cd "$dir" && exec setsid podman "${podman_flags[@]}" system service --time=0 "unix://$sock" \
+            </dev/null >>"$log" 2>&1) &
         pid=$!
         printf '%s\n' "$pid" >"$pidfile"
     fi

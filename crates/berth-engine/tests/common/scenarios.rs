@@ -48,7 +48,8 @@ pub const PODMAN: Quirks = Quirks {
     kind: EngineKind::Podman,
     // Podman's compatibility API answers 500 where Docker answers 409.
     conflict_status: 500,
-    // conmon records no OOM kill here; the exit code (137) is all there is.
+    // conmon 2.1.6 writes its `oom` marker into its working directory, where Podman does not
+    // look; the exit code (137) is all there is.
     reports_oom_killed: false,
     creates_missing_mount_source: true,
     // Podman lists the capabilities of its default set one by one instead of `ALL`.
