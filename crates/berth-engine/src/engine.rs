@@ -1,0 +1,78 @@
+//! The [`Engine`] trait: the narrow set of container operations berth needs.
+//!
+//! It is object-safe (`Arc<dyn Engine>`), implemented for real by
+//! [`DockerEngine`](crate::DockerEngine) (Docker and Podman) and for tests by
+//! [`FakeEngine`](crate::FakeEngine).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::error::EngineError;
+use crate::model::{
+    ContainerInfo, ContainerSummary, CreatedContainer, EngineInfo, ImageInfo, LabelFilter,
+    LogStream, WaitOutcome,
+};
+use crate::pull::{PullOutcome, PullReporter, RegistryAuth};
+use crate::spec::ContainerSpec;
+
+/// A container engine.
+///
+/// Container arguments (`id`) accept a full ID, a unique ID prefix or a name, as the engine
+/// does. Operations on a container that does not exist fail with
+/// [`EngineError::ContainerNotFound`].
+#[async_trait]
+pub trait Engine: Send + Sync + std::fmt::Debug {
+    /// What the engine says about itself, and the API version agreed on.
+    async fn info(&self) -> Result<EngineInfo, EngineError>;
+
+    /// The local image `reference`, or `None` if the engine does not have it.
+    async fn inspect_image(&self, reference: &str) -> Result<Option<ImageInfo>, EngineError>;
+
+    /// Pull `reference` (`:latest` is added when it has neither tag nor digest), with
+    /// `auth` for the registry if given, reporting progress to `reporter`.
+    async fn pull_image(
+        &self,
+        reference: &str,
+        auth: Option<&RegistryAuth>,
+        reporter: &dyn PullReporter,
+    ) -> Result<PullOutcome, EngineError>;
+
+    /// Create (not start) a container exactly as `spec` says; returns its ID and the engine's
+    /// warnings.
+    ///
+    /// The container is never auto-removed: its exit code, logs and state stay readable
+    /// until [`Engine::remove_container`]. A missing image fails with
+    /// [`EngineError::ImageNotFound`]: engines do not pull on create.
+    async fn create_container(&self, spec: &ContainerSpec)
+    -> Result<CreatedContainer, EngineError>;
+
+    /// Start a created container.
+    async fn start_container(&self, id: &str) -> Result<(), EngineError>;
+
+    /// Wait until the container is not running, then report its exit code and whether the
+    /// OOM killer ended it. Returns at once for a container that has already exited.
+    async fn wait_container(&self, id: &str) -> Result<WaitOutcome, EngineError>;
+
+    /// The container's stdout and stderr, separated, from the beginning; with `follow`, the
+    /// stream goes on until the container exits. Errors (such as a missing container) arrive
+    /// as the stream's first item.
+    fn container_logs(&self, id: &str, follow: bool) -> LogStream;
+
+    /// Stop a running container: `SIGTERM`, then `SIGKILL` after `timeout` (whole seconds,
+    /// rounded up). Stopping a container that is not running succeeds.
+    async fn stop_container(&self, id: &str, timeout: Duration) -> Result<(), EngineError>;
+
+    /// Remove a container (and anonymous volumes the image declared); `force` kills it first
+    /// if it is running.
+    async fn remove_container(&self, id: &str, force: bool) -> Result<(), EngineError>;
+
+    /// The container's state, labels and the settings the engine actually applied.
+    async fn inspect_container(&self, id: &str) -> Result<ContainerInfo, EngineError>;
+
+    /// Every container, running or not, that matches all of `labels`.
+    async fn list_containers(
+        &self,
+        labels: &[LabelFilter],
+    ) -> Result<Vec<ContainerSummary>, EngineError>;
+}

@@ -1,0 +1,941 @@
+//! [`FakeEngine`]: a recording, scriptable [`Engine`] for unit tests of code built on this crate.
+//!
+//! It records every call with its arguments ([`FakeEngine::calls`]) and plays back what it was
+//! told: which images exist locally or can be pulled, and per created container its exit
+//! code, OOM flag and output ([`ScriptedRun`]). Container life cycles follow the real engines
+//! closely enough to catch ordering mistakes: a created container that is waited for without
+//! being started "exits" 0 at once, as with Docker; removing a running container without
+//! `force` is refused with 409; operations on unknown containers fail with
+//! [`EngineError::ContainerNotFound`].
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::engine::Engine;
+use crate::error::{EngineError, Operation};
+use crate::model::{
+    AppliedConfig, ContainerInfo, ContainerState, ContainerStatus, ContainerSummary,
+    CreatedContainer, DeviceRequestInfo, EngineInfo, EngineKind, ImageInfo, LabelFilter, LogChunk,
+    LogStream, MountInfo, WaitOutcome,
+};
+use crate::pull::{PullEvent, PullOutcome, PullReporter, RegistryAuth, normalize_reference};
+use crate::spec::{ContainerSpec, Gpus, Network};
+
+/// One call made to a [`FakeEngine`], with its arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Call {
+    /// [`Engine::info`].
+    Info,
+    /// [`Engine::inspect_image`].
+    InspectImage {
+        /// The reference asked for.
+        reference: String,
+    },
+    /// [`Engine::pull_image`].
+    PullImage {
+        /// The reference asked for, as given.
+        reference: String,
+        /// The credentials passed.
+        auth: Option<RegistryAuth>,
+    },
+    /// [`Engine::create_container`].
+    CreateContainer {
+        /// The spec passed.
+        spec: Box<ContainerSpec>,
+    },
+    /// [`Engine::start_container`].
+    StartContainer {
+        /// The container.
+        id: String,
+    },
+    /// [`Engine::wait_container`].
+    WaitContainer {
+        /// The container.
+        id: String,
+    },
+    /// [`Engine::container_logs`].
+    ContainerLogs {
+        /// The container.
+        id: String,
+        /// Whether to follow.
+        follow: bool,
+    },
+    /// [`Engine::stop_container`].
+    StopContainer {
+        /// The container.
+        id: String,
+        /// The grace period.
+        timeout: Duration,
+    },
+    /// [`Engine::remove_container`].
+    RemoveContainer {
+        /// The container.
+        id: String,
+        /// Whether forced.
+        force: bool,
+    },
+    /// [`Engine::inspect_container`].
+    InspectContainer {
+        /// The container.
+        id: String,
+    },
+    /// [`Engine::list_containers`].
+    ListContainers {
+        /// The filters passed.
+        labels: Vec<LabelFilter>,
+    },
+}
+
+/// What one created container does once started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptedRun {
+    /// Its exit code when it runs to the end.
+    pub exit_code: i64,
+    /// Whether the OOM killer ends it.
+    pub oom_killed: bool,
+    /// What it writes, in order.
+    pub logs: Vec<LogChunk>,
+}
+
+impl ScriptedRun {
+    /// A run that exits with `exit_code` and writes nothing.
+    pub fn exits(exit_code: i64) -> Self {
+        Self {
+            exit_code,
+            oom_killed: false,
+            logs: Vec::new(),
+        }
+    }
+
+    /// The same run, also writing `chunk`.
+    pub fn with_output(mut self, chunk: LogChunk) -> Self {
+        self.logs.push(chunk);
+        self
+    }
+
+    /// A run the OOM killer ends (exit code 137, as with Docker).
+    pub fn oom_killed() -> Self {
+        Self {
+            exit_code: 137,
+            oom_killed: true,
+            logs: Vec::new(),
+        }
+    }
+}
+
+impl Default for ScriptedRun {
+    fn default() -> Self {
+        Self::exits(0)
+    }
+}
+
+/// The exit code Docker reports for a container killed by `SIGKILL`.
+const KILLED_EXIT_CODE: i64 = 137;
+
+#[derive(Debug)]
+struct FakeContainer {
+    id: String,
+    spec: ContainerSpec,
+    image_id: String,
+    run: ScriptedRun,
+    status: ContainerStatus,
+    exit_code: Option<i64>,
+    oom_killed: bool,
+    started: bool,
+}
+
+#[derive(Debug)]
+struct State {
+    calls: Vec<Call>,
+    info: EngineInfo,
+    images: BTreeMap<String, ImageInfo>,
+    registry: BTreeMap<String, (ImageInfo, Vec<PullEvent>)>,
+    runs: VecDeque<ScriptedRun>,
+    /// In creation order.
+    containers: Vec<FakeContainer>,
+    created: u64,
+    failures: HashMap<Operation, VecDeque<EngineError>>,
+}
+
+/// A recording, scriptable engine for unit tests. See the module documentation.
+#[derive(Debug)]
+pub struct FakeEngine {
+    state: Mutex<State>,
+}
+
+impl Default for FakeEngine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A deterministic 64-hex-digit ID derived from `seed` (FNV-1a, repeated), shaped like the
+/// engines' IDs.
+fn fake_hex_id(seed: &str) -> String {
+    let mut out = String::with_capacity(64);
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for round in 0u8..4 {
+        for byte in seed.bytes().chain([round]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        out.push_str(&format!("{hash:016x}"));
+    }
+    out
+}
+
+/// A plausible local image for `reference`: ID derived from the reference, tagged with it,
+/// default command `sh`.
+pub fn fake_image(reference: &str) -> ImageInfo {
+    let reference = normalize_reference(reference);
+    ImageInfo {
+        id: format!("sha256:{}", fake_hex_id(&reference)),
+        repo_tags: vec![reference],
+        repo_digests: Vec::new(),
+        labels: BTreeMap::new(),
+        entrypoint: None,
+        cmd: Some(vec!["sh".to_owned()]),
+        user: None,
+        working_dir: None,
+        env: vec!["PATH=/usr/local/bin:/usr/bin:/bin".to_owned()],
+        created: Some("2024-01-01T00:00:00Z".to_owned()),
+        size: Some(1 << 20),
+        os: Some("linux".to_owned()),
+        architecture: Some("amd64".to_owned()),
+        variant: None,
+    }
+}
+
+impl FakeEngine {
+    /// An engine with no images, no scripted runs, and Docker-like info.
+    pub fn new() -> Self {
+        Self {
+            state: Mutex::new(State {
+                calls: Vec::new(),
+                info: EngineInfo {
+                    kind: EngineKind::Docker,
+                    endpoint: "fake://engine".to_owned(),
+                    server_version: "0.0.0-fake".to_owned(),
+                    api_version: "1.41".to_owned(),
+                    server_api_version: "1.41".to_owned(),
+                    min_api_version: Some("1.12".to_owned()),
+                    os: "linux".to_owned(),
+                    arch: "amd64".to_owned(),
+                    kernel_version: None,
+                    operating_system: None,
+                    rootless: false,
+                    cgroup_driver: Some("cgroupfs".to_owned()),
+                    cgroup_version: Some("2".to_owned()),
+                    default_runtime: Some("runc".to_owned()),
+                    runtimes: vec!["runc".to_owned()],
+                    logging_driver: Some("json-file".to_owned()),
+                    security_options: Vec::new(),
+                    warnings: Vec::new(),
+                },
+                images: BTreeMap::new(),
+                registry: BTreeMap::new(),
+                runs: VecDeque::new(),
+                containers: Vec::new(),
+                created: 0,
+                failures: HashMap::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A test that panicked while holding the lock has failed already; keep the state.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Replace what [`Engine::info`] returns.
+    pub fn set_info(&self, info: EngineInfo) {
+        self.lock().info = info;
+    }
+
+    /// Make `image` present locally under `reference` (and under its ID).
+    pub fn add_image(&self, reference: &str, image: ImageInfo) {
+        let mut state = self.lock();
+        state.images.insert(image.id.clone(), image.clone());
+        state.images.insert(normalize_reference(reference), image);
+    }
+
+    /// Make `reference` pullable: pulling it reports `events`, then makes `image` local.
+    pub fn add_registry_image(&self, reference: &str, image: ImageInfo, events: Vec<PullEvent>) {
+        self.lock()
+            .registry
+            .insert(normalize_reference(reference), (image, events));
+    }
+
+    /// Script the next created container (containers take scripted runs in creation order;
+    /// without one, a container exits 0 and writes nothing).
+    pub fn push_run(&self, run: ScriptedRun) {
+        self.lock().runs.push_back(run);
+    }
+
+    /// Make the next call of `operation` fail with `error` (errors queue per operation).
+    pub fn fail_next(&self, operation: Operation, error: EngineError) {
+        self.lock()
+            .failures
+            .entry(operation)
+            .or_default()
+            .push_back(error);
+    }
+
+    /// Every call so far, in order.
+    pub fn calls(&self) -> Vec<Call> {
+        self.lock().calls.clone()
+    }
+
+    /// IDs of the containers that exist (created and not removed), in creation order.
+    pub fn container_ids(&self) -> Vec<String> {
+        self.lock()
+            .containers
+            .iter()
+            .map(|c| c.id.clone())
+            .collect()
+    }
+}
+
+impl State {
+    /// Record `call`, then hand out a queued failure for `operation` if there is one.
+    fn enter(&mut self, call: Call, operation: Operation) -> Result<(), EngineError> {
+        self.calls.push(call);
+        match self
+            .failures
+            .get_mut(&operation)
+            .and_then(VecDeque::pop_front)
+        {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn image(&self, reference: &str) -> Option<&ImageInfo> {
+        self.images
+            .get(reference)
+            .or_else(|| self.images.get(&normalize_reference(reference)))
+    }
+
+    fn container(&mut self, id: &str) -> Result<&mut FakeContainer, EngineError> {
+        self.containers
+            .iter_mut()
+            .find(|c| c.id == id || c.spec.name.as_deref() == Some(id))
+            .ok_or_else(|| EngineError::ContainerNotFound { id: id.to_owned() })
+    }
+
+    /// The container runs to its scripted end.
+    fn finish(container: &mut FakeContainer) {
+        container.status = ContainerStatus::Exited;
+        container.exit_code = Some(container.run.exit_code);
+        container.oom_killed = container.run.oom_killed;
+    }
+}
+
+fn applied(spec: &ContainerSpec) -> AppliedConfig {
+    AppliedConfig {
+        image: Some(spec.image.clone()),
+        user: spec.user.map(|u| u.to_string()),
+        env: spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        entrypoint: spec.entrypoint.clone(),
+        cmd: (!spec.cmd.is_empty()).then(|| spec.cmd.clone()),
+        working_dir: spec.working_dir.clone(),
+        memory_bytes: spec.memory_bytes,
+        nano_cpus: spec.nano_cpus,
+        pids_limit: spec.pids_limit,
+        cap_drop: spec.cap_drop.clone(),
+        cap_add: spec.cap_add.clone(),
+        security_opt: spec.security_opt.clone(),
+        network_mode: Some(
+            match spec.network {
+                Network::Disabled => "none",
+                Network::EngineDefault => "default",
+            }
+            .to_owned(),
+        ),
+        privileged: false,
+        readonly_rootfs: spec.read_only_rootfs,
+        init: Some(spec.init),
+        auto_remove: false,
+        tmpfs: spec
+            .tmpfs
+            .iter()
+            .map(|t| (t.target.clone(), t.options.clone()))
+            .collect(),
+        mounts: spec
+            .mounts
+            .iter()
+            .map(|m| MountInfo {
+                kind: "bind".to_owned(),
+                source: Some(m.source.display().to_string()),
+                target: m.target.clone(),
+                read_only: m.read_only,
+            })
+            .collect(),
+        readonly_paths: Vec::new(),
+        masked_paths: Vec::new(),
+        device_requests: match &spec.gpus {
+            Gpus::None => Vec::new(),
+            gpus => vec![DeviceRequestInfo {
+                driver: None,
+                count: match gpus {
+                    Gpus::Count(n) => Some(i64::from(*n)),
+                    Gpus::DeviceIds(_) => None,
+                    Gpus::All | Gpus::None => Some(-1),
+                },
+                device_ids: match gpus {
+                    Gpus::DeviceIds(ids) => ids.clone(),
+                    _ => Vec::new(),
+                },
+                capabilities: vec![vec!["gpu".to_owned()]],
+            }],
+        },
+        runtime: Some("runc".to_owned()),
+    }
+}
+
+#[async_trait]
+impl Engine for FakeEngine {
+    async fn info(&self) -> Result<EngineInfo, EngineError> {
+        let mut state = self.lock();
+        state.enter(Call::Info, Operation::Info)?;
+        Ok(state.info.clone())
+    }
+
+    async fn inspect_image(&self, reference: &str) -> Result<Option<ImageInfo>, EngineError> {
+        let mut state = self.lock();
+        state.enter(
+            Call::InspectImage {
+                reference: reference.to_owned(),
+            },
+            Operation::InspectImage,
+        )?;
+        Ok(state.image(reference).cloned())
+    }
+
+    async fn pull_image(
+        &self,
+        reference: &str,
+        auth: Option<&RegistryAuth>,
+        reporter: &dyn PullReporter,
+    ) -> Result<PullOutcome, EngineError> {
+        let (image, events, normalized) = {
+            let mut state = self.lock();
+            state.enter(
+                Call::PullImage {
+                    reference: reference.to_owned(),
+                    auth: auth.cloned(),
+                },
+                Operation::PullImage,
+            )?;
+            let normalized = normalize_reference(reference);
+            let Some((image, events)) = state.registry.get(&normalized).cloned() else {
+                return Err(EngineError::Pull {
+                    reference: normalized.clone(),
+                    status_code: Some(404),
+                    message: format!("manifest for {normalized} not found: manifest unknown"),
+                });
+            };
+            state.images.insert(image.id.clone(), image.clone());
+            state.images.insert(normalized.clone(), image.clone());
+            (image, events, normalized)
+        };
+        // Report outside the lock: a reporter may call back into the engine.
+        let mut digest = None;
+        for event in &events {
+            if let Some(d) = event.digest() {
+                digest = Some(d.to_owned());
+            }
+            reporter.on_event(event);
+        }
+        let digest = digest.or_else(|| {
+            image
+                .repo_digests
+                .first()
+                .and_then(|d| d.split_once('@').map(|(_, d)| d.to_owned()))
+        });
+        Ok(PullOutcome {
+            reference: normalized,
+            digest,
+        })
+    }
+
+    async fn create_container(
+        &self,
+        spec: &ContainerSpec,
+    ) -> Result<CreatedContainer, EngineError> {
+        let mut state = self.lock();
+        state.enter(
+            Call::CreateContainer {
+                spec: Box::new(spec.clone()),
+            },
+            Operation::CreateContainer,
+        )?;
+        spec.validate()?;
+        let image_id = match state.image(&spec.image) {
+            Some(image) => image.id.clone(),
+            None => {
+                return Err(EngineError::ImageNotFound {
+                    reference: spec.image.clone(),
+                });
+            }
+        };
+        if let Some(name) = &spec.name
+            && state
+                .containers
+                .iter()
+                .any(|c| c.spec.name.as_ref() == Some(name))
+        {
+            return Err(EngineError::Api {
+                operation: Operation::CreateContainer,
+                status_code: 409,
+                message: format!("Conflict. The container name \"/{name}\" is already in use"),
+            });
+        }
+        state.created += 1;
+        let id = fake_hex_id(&format!("container-{}", state.created));
+        let run = state.runs.pop_front().unwrap_or_default();
+        state.containers.push(FakeContainer {
+            id: id.clone(),
+            spec: spec.clone(),
+            image_id,
+            run,
+            status: ContainerStatus::Created,
+            exit_code: None,
+            oom_killed: false,
+            started: false,
+        });
+        Ok(CreatedContainer {
+            id,
+            warnings: Vec::new(),
+        })
+    }
+
+    async fn start_container(&self, id: &str) -> Result<(), EngineError> {
+        let mut state = self.lock();
+        state.enter(
+            Call::StartContainer { id: id.to_owned() },
+            Operation::StartContainer,
+        )?;
+        let c = state.container(id)?;
+        c.status = ContainerStatus::Running;
+        c.exit_code = None;
+        c.oom_killed = false;
+        c.started = true;
+        Ok(())
+    }
+
+    async fn wait_container(&self, id: &str) -> Result<WaitOutcome, EngineError> {
+        let mut state = self.lock();
+        state.enter(
+            Call::WaitContainer { id: id.to_owned() },
+            Operation::WaitContainer,
+        )?;
+        let c = state.container(id)?;
+        match c.status {
+            ContainerStatus::Running => State::finish(c),
+            // Docker's `not-running` wait returns at once, with 0, for a container never started.
+            ContainerStatus::Created => {
+                return Ok(WaitOutcome {
+                    exit_code: 0,
+                    oom_killed: false,
+                });
+            }
+            _ => {}
+        }
+        Ok(WaitOutcome {
+            exit_code: c.exit_code.unwrap_or(0),
+            oom_killed: c.oom_killed,
+        })
+    }
+
+    fn container_logs(&self, id: &str, follow: bool) -> LogStream {
+        let mut state = self.lock();
+        let items: Vec<Result<LogChunk, EngineError>> = match state
+            .enter(
+                Call::ContainerLogs {
+                    id: id.to_owned(),
+                    follow,
+                },
+                Operation::ContainerLogs,
+            )
+            .and_then(|()| state.container(id).map(|c| (c.started, c.run.logs.clone())))
+        {
+            Ok((true, logs)) => logs.into_iter().map(Ok).collect(),
+            Ok((false, _)) => Vec::new(),
+            Err(e) => vec![Err(e)],
+        };
+        Box::pin(futures_util::stream::iter(items))
+    }
+
+    async fn stop_container(&self, id: &str, timeout: Duration) -> Result<(), EngineError> {
+        let mut state = self.lock();
+        state.enter(
+            Call::StopContainer {
+                id: id.to_owned(),
+                timeout,
+            },
+            Operation::StopContainer,
+        )?;
+        let c = state.container(id)?;
+        if c.status == ContainerStatus::Running {
+            c.status = ContainerStatus::Exited;
+            c.exit_code = Some(KILLED_EXIT_CODE);
+        }
+        Ok(())
+    }
+
+    async fn remove_container(&self, id: &str, force: bool) -> Result<(), EngineError> {
+        let mut state = self.lock();
+        state.enter(
+            Call::RemoveContainer {
+                id: id.to_owned(),
+                force,
+            },
+            Operation::RemoveContainer,
+        )?;
+        let c = state.container(id)?;
+        if c.status == ContainerStatus::Running && !force {
+            return Err(EngineError::Api {
+                operation: Operation::RemoveContainer,
+                status_code: 409,
+                message: format!(
+                    "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                    c.id
+                ),
+            });
+        }
+        let full_id = c.id.clone();
+        state.containers.retain(|c| c.id != full_id);
+        Ok(())
+    }
+
+    async fn inspect_container(&self, id: &str) -> Result<ContainerInfo, EngineError> {
+        let mut state = self.lock();
+        state.enter(
+            Call::InspectContainer { id: id.to_owned() },
+            Operation::InspectContainer,
+        )?;
+        let c = state.container(id)?;
+        let ended = c.status == ContainerStatus::Exited;
+        Ok(ContainerInfo {
+            id: c.id.clone(),
+            name: c.spec.name.clone(),
+            image_id: Some(c.image_id.clone()),
+            created: Some("2024-01-01T00:00:00Z".to_owned()),
+            state: ContainerState {
+                status: c.status.clone(),
+                exit_code: c.exit_code.filter(|_| ended),
+                oom_killed: c.oom_killed,
+                error: None,
+                started_at: c.started.then(|| "2024-01-01T00:00:01Z".to_owned()),
+                finished_at: ended.then(|| "2024-01-01T00:00:02Z".to_owned()),
+            },
+            labels: c.spec.labels.clone(),
+            applied: applied(&c.spec),
+        })
+    }
+
+    async fn list_containers(
+        &self,
+        labels: &[LabelFilter],
+    ) -> Result<Vec<ContainerSummary>, EngineError> {
+        let mut state = self.lock();
+        state.enter(
+            Call::ListContainers {
+                labels: labels.to_vec(),
+            },
+            Operation::ListContainers,
+        )?;
+        Ok(state
+            .containers
+            .iter()
+            .filter(|c| labels.iter().all(|f| f.matches(&c.spec.labels)))
+            .map(|c| ContainerSummary {
+                id: c.id.clone(),
+                names: c.spec.name.iter().cloned().collect(),
+                image: Some(c.spec.image.clone()),
+                labels: c.spec.labels.clone(),
+                status: c.status.clone(),
+                status_text: None,
+                created: Some(1_704_067_200),
+            })
+            .collect())
+    }
+}
+
+/// A [`PullReporter`] that keeps every event, for assertions.
+#[derive(Debug, Default)]
+pub struct RecordingReporter {
+    events: Mutex<Vec<PullEvent>>,
+}
+
+impl RecordingReporter {
+    /// The events received so far.
+    pub fn events(&self) -> Vec<PullEvent> {
+        self.events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl PullReporter for RecordingReporter {
+    fn on_event(&self, event: &PullEvent) {
+        self.events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(event.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use futures_util::StreamExt;
+
+    use super::*;
+    use crate::model::LogStreamKind;
+    use crate::pull::{LayerPhase, NoProgress};
+
+    fn engine_with_busybox() -> FakeEngine {
+        let fake = FakeEngine::new();
+        fake.add_image("busybox", fake_image("busybox"));
+        fake
+    }
+
+    fn spec() -> ContainerSpec {
+        let mut s = ContainerSpec::new("busybox", ["sh", "-c", "exit 3"]);
+        s.labels.insert("berth.run-id".into(), "r1".into());
+        s
+    }
+
+    #[tokio::test]
+    async fn a_scripted_run_plays_back_exit_code_and_logs_and_calls_are_recorded() {
+        let fake = engine_with_busybox();
+        fake.push_run(
+            ScriptedRun::exits(3)
+                .with_output(LogChunk::stdout("out\n"))
+                .with_output(LogChunk::stderr("err\n")),
+        );
+        let engine: Arc<dyn Engine> = Arc::new(fake);
+        let id = engine.create_container(&spec()).await.expect("create").id;
+        engine.start_container(&id).await.expect("start");
+        let outcome = engine.wait_container(&id).await.expect("wait");
+        assert_eq!(
+            outcome,
+            WaitOutcome {
+                exit_code: 3,
+                oom_killed: false
+            }
+        );
+        let chunks: Vec<_> = engine
+            .container_logs(&id, false)
+            .map(|c| c.expect("chunk"))
+            .collect()
+            .await;
+        assert_eq!(
+            chunks.iter().map(|c| c.stream).collect::<Vec<_>>(),
+            vec![LogStreamKind::Stdout, LogStreamKind::Stderr]
+        );
+        engine.remove_container(&id, false).await.expect("remove");
+        let info = engine.inspect_container(&id).await.expect_err("gone");
+        assert!(matches!(info, EngineError::ContainerNotFound { .. }));
+    }
+
+    #[tokio::test]
+    async fn calls_are_recorded_with_their_arguments() {
+        let fake = engine_with_busybox();
+        let id = fake.create_container(&spec()).await.expect("create").id;
+        fake.stop_container(&id, Duration::from_secs(5))
+            .await
+            .expect("stop");
+        fake.list_containers(&[LabelFilter::equals("berth.run-id", "r1")])
+            .await
+            .expect("list");
+        assert_eq!(
+            fake.calls(),
+            vec![
+                Call::CreateContainer {
+                    spec: Box::new(spec())
+                },
+                Call::StopContainer {
+                    id: id.clone(),
+                    timeout: Duration::from_secs(5)
+                },
+                Call::ListContainers {
+                    labels: vec![LabelFilter::equals("berth.run-id", "r1")]
+                },
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn missing_images_fail_create_and_can_be_pulled_when_scripted() {
+        let fake = FakeEngine::new();
+        let err = fake.create_container(&spec()).await.expect_err("missing");
+        assert!(
+            matches!(err, EngineError::ImageNotFound { ref reference } if reference == "busybox")
+        );
+        assert_eq!(fake.inspect_image("busybox").await.expect("inspect"), None);
+
+        let err = fake
+            .pull_image("busybox", None, &NoProgress)
+            .await
+            .expect_err("not in registry");
+        assert!(matches!(
+            err,
+            EngineError::Pull {
+                status_code: Some(404),
+                ..
+            }
+        ));
+
+        let layer = PullEvent::Layer {
+            id: "abc".into(),
+            phase: LayerPhase::PullComplete,
+            current: None,
+            total: None,
+        };
+        fake.add_registry_image(
+            "busybox",
+            fake_image("busybox"),
+            vec![
+                layer.clone(),
+                PullEvent::Message {
+                    text: "Digest: sha256:feed".into(),
+                },
+            ],
+        );
+        let reporter = RecordingReporter::default();
+        let auth = RegistryAuth {
+            username: Some("ana".into()),
+            ..RegistryAuth::default()
+        };
+        let pulled = fake
+            .pull_image("busybox", Some(&auth), &reporter)
+            .await
+            .expect("pull");
+        assert_eq!(pulled.reference, "busybox:latest");
+        assert_eq!(pulled.digest.as_deref(), Some("sha256:feed"));
+        assert_eq!(reporter.events()[0], layer);
+        assert!(
+            fake.inspect_image("busybox:latest")
+                .await
+                .expect("inspect")
+                .is_some()
+        );
+        assert!(fake.calls().contains(&Call::PullImage {
+            reference: "busybox".into(),
+            auth: Some(auth)
+        }));
+    }
+
+    #[tokio::test]
+    async fn lifecycle_rules_match_the_real_engines() {
+        let fake = engine_with_busybox();
+        fake.push_run(ScriptedRun::exits(3));
+        let id = fake.create_container(&spec()).await.expect("create").id;
+        // Waiting on a never-started container returns 0 at once, as Docker does.
+        assert_eq!(fake.wait_container(&id).await.expect("wait").exit_code, 0);
+        fake.start_container(&id).await.expect("start");
+        let refused = fake
+            .remove_container(&id, false)
+            .await
+            .expect_err("running");
+        assert!(matches!(
+            refused,
+            EngineError::Api {
+                status_code: 409,
+                ..
+            }
+        ));
+        fake.stop_container(&id, Duration::from_secs(1))
+            .await
+            .expect("stop");
+        let state = fake.inspect_container(&id).await.expect("inspect").state;
+        assert_eq!(
+            (state.status, state.exit_code),
+            (ContainerStatus::Exited, Some(137))
+        );
+        fake.remove_container(&id, false).await.expect("remove");
+        assert!(fake.container_ids().is_empty());
+    }
+
+    #[tokio::test]
+    async fn oom_kills_are_reported_by_wait_and_inspect() {
+        let fake = engine_with_busybox();
+        fake.push_run(ScriptedRun::oom_killed());
+        let id = fake.create_container(&spec()).await.expect("create").id;
+        fake.start_container(&id).await.expect("start");
+        let outcome = fake.wait_container(&id).await.expect("wait");
+        assert_eq!(
+            outcome,
+            WaitOutcome {
+                exit_code: 137,
+                oom_killed: true
+            }
+        );
+        assert!(
+            fake.inspect_container(&id)
+                .await
+                .expect("inspect")
+                .state
+                .oom_killed
+        );
+    }
+
+    #[tokio::test]
+    async fn queued_failures_are_returned_once_and_the_call_is_still_recorded() {
+        let fake = engine_with_busybox();
+        fake.fail_next(
+            Operation::Info,
+            EngineError::Timeout {
+                operation: Operation::Info,
+            },
+        );
+        assert!(matches!(
+            fake.info().await,
+            Err(EngineError::Timeout { .. })
+        ));
+        assert!(fake.info().await.is_ok());
+        assert_eq!(fake.calls(), vec![Call::Info, Call::Info]);
+    }
+
+    #[tokio::test]
+    async fn listing_filters_by_every_label_given() {
+        let fake = engine_with_busybox();
+        let mine = fake.create_container(&spec()).await.expect("create").id;
+        let mut other = spec();
+        other.labels.insert("berth.run-id".into(), "r2".into());
+        fake.create_container(&other).await.expect("create");
+        let found = fake
+            .list_containers(&[
+                LabelFilter::has("berth.run-id"),
+                LabelFilter::equals("berth.run-id", "r1"),
+            ])
+            .await
+            .expect("list");
+        assert_eq!(
+            found.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
+            vec![mine]
+        );
+        assert_eq!(fake.list_containers(&[]).await.expect("list").len(), 2);
+    }
+
+    #[tokio::test]
+    async fn logs_of_an_unknown_container_fail_as_the_first_item() {
+        let fake = FakeEngine::new();
+        let mut logs = fake.container_logs("nope", true);
+        assert!(matches!(
+            logs.next().await,
+            Some(Err(EngineError::ContainerNotFound { .. }))
+        ));
+        assert!(logs.next().await.is_none());
+    }
+}

@@ -1,0 +1,56 @@
+//! `DockerEngine` against a real Podman service (Debian 12's `podman` 4.3 through `podman system
+//! service`, Docker-compatible API 1.41): the same scenarios as for Docker, with Podman's
+//! differences written down in `common::scenarios::PODMAN`.
+//!
+//! The scenarios live in `common/scenarios.rs` and also run against Docker. Needs Podman
+//! (see `common`): these tests fail, never skip, without one.
+
+#[macro_use]
+mod common;
+
+scenario_tests!(common::podman_engine, common::scenarios::PODMAN;
+    info_reports_the_kind_and_the_negotiated_api_version,
+    the_test_image_is_inspected_and_absent_images_are_none,
+    exit_codes_zero_and_three_are_reported,
+    stdout_and_stderr_are_kept_apart,
+    following_logs_streams_while_running_and_ends_at_exit,
+    stop_kills_a_sleep_after_the_timeout_and_init_forwards_sigterm,
+    remove_refuses_a_running_container_unless_forced,
+    hardened_settings_are_applied_and_in_effect,
+    writing_to_a_read_only_mount_fails,
+    the_oom_killer_ends_a_container_over_its_memory_limit,
+    containers_are_listed_by_label_including_stopped_ones,
+    named_containers_can_be_addressed_by_name,
+    creating_from_a_missing_image_is_image_not_found,
+    a_missing_mount_source_is_refused_or_created,
+    pulling_from_an_unreachable_registry_fails_with_the_reference,
+);
+
+/// Found through `CONTAINER_HOST` with no Docker around, Podman is what `select` picks.
+#[tokio::test]
+async fn detection_selects_podman_when_no_docker_answers() {
+    use berth_engine::EngineKind;
+    use berth_engine::detect::{self, CandidateSource, SelectionReason, SystemProber};
+    use berth_engine::env::{self, Env};
+
+    let host = common::podman_host();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let no_docker = format!("unix://{}", dir.path().join("docker.sock").display());
+    let environment = Env::from_pairs([
+        (env::DOCKER_HOST, no_docker),
+        (env::CONTAINER_HOST, host.clone()),
+        (env::XDG_RUNTIME_DIR, dir.path().display().to_string()),
+    ]);
+    let candidates = detect::detect_with(&environment, &SystemProber).await;
+    let podman = candidates
+        .iter()
+        .find(|c| c.source == CandidateSource::ContainerHost)
+        .expect("the CONTAINER_HOST candidate");
+    assert!(podman.reachable, "{podman:?}");
+    assert_eq!(podman.kind, EngineKind::Podman);
+    let selected = detect::select(&candidates, None, None).expect("selected");
+    assert_eq!(selected.reason, SelectionReason::FirstReachablePodman);
+    assert_eq!(selected.candidate.location, host);
+    let engine = detect::open(&selected).await.expect("open");
+    assert_eq!(engine.info().await.expect("info").kind, EngineKind::Podman);
+}
