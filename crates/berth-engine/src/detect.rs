@@ -117,11 +117,7 @@ impl Prober for SystemProber {
     async fn probe_api(&self, endpoint: &Endpoint) -> Result<ApiProbe, EngineError> {
         let engine = DockerEngine::connect_with_timeout(endpoint, PROBE_TIMEOUT).await?;
         let info = engine.info().await?;
-        Ok(ApiProbe {
-            kind: info.kind,
-            version: info.server_version,
-            api_version: info.api_version,
-        })
+        Ok(ApiProbe { kind: info.kind, version: info.server_version, api_version: info.api_version })
     }
 
     async fn probe_command(&self, program: &Path) -> Result<String, String> {
@@ -149,15 +145,11 @@ impl Prober for SystemProber {
                 String::from_utf8_lossy(&output.stderr).trim()
             ));
         }
-        Ok(parse_command_version(&String::from_utf8_lossy(
-            &output.stdout,
-        )))
+        Ok(parse_command_version(&String::from_utf8_lossy(&output.stdout)))
     }
 
     fn find_program(&self, name: &str, path: &str) -> Option<PathBuf> {
-        std::env::split_paths(path)
-            .map(|dir| dir.join(name))
-            .find(|candidate| is_executable(candidate))
+        std::env::split_paths(path).map(|dir| dir.join(name)).find(|candidate| is_executable(candidate))
     }
 }
 
@@ -186,16 +178,13 @@ struct ApiPlace {
 /// Where to look, from the environment, in order, without duplicates.
 fn api_places(env: &Env) -> Vec<ApiPlace> {
     let from_var = |var: &'static str| {
-        env.get(var)
-            .map(|value| Endpoint::parse(value, Some(var), env).map_err(|e| (value.to_owned(), e)))
+        env.get(var).map(|value| Endpoint::parse(value, Some(var), env).map_err(|e| (value.to_owned(), e)))
     };
     let mut places = Vec::new();
     match from_var(env::DOCKER_HOST) {
-        Some(endpoint) => places.push(ApiPlace {
-            kind: EngineKind::Docker,
-            source: CandidateSource::DockerHost,
-            endpoint,
-        }),
+        Some(endpoint) => {
+            places.push(ApiPlace { kind: EngineKind::Docker, source: CandidateSource::DockerHost, endpoint })
+        }
         None => places.push(ApiPlace {
             kind: EngineKind::Docker,
             source: CandidateSource::DefaultDockerSocket,
@@ -203,11 +192,7 @@ fn api_places(env: &Env) -> Vec<ApiPlace> {
         }),
     }
     if let Some(endpoint) = from_var(env::CONTAINER_HOST) {
-        places.push(ApiPlace {
-            kind: EngineKind::Podman,
-            source: CandidateSource::ContainerHost,
-            endpoint,
-        });
+        places.push(ApiPlace { kind: EngineKind::Podman, source: CandidateSource::ContainerHost, endpoint });
     }
     if let Some(dir) = env.get(env::XDG_RUNTIME_DIR) {
         places.push(ApiPlace {
@@ -294,9 +279,7 @@ async fn probe_program(name: &str, path: &str, prober: &dyn Prober) -> Option<Ca
         reachable,
         version,
         api_version: None,
-        hint: problem
-            .as_ref()
-            .map(|_| format!("check that `{name} --version` runs for this user")),
+        hint: problem.as_ref().map(|_| format!("check that `{name} --version` runs for this user")),
         problem,
         unreachable_reason: None,
     })
@@ -309,16 +292,10 @@ pub async fn detect() -> Vec<Candidate> {
 
 /// [`detect`] with the environment and side effects supplied.
 pub async fn detect_with(env: &Env, prober: &dyn Prober) -> Vec<Candidate> {
-    let apis = futures_util::future::join_all(
-        api_places(env)
-            .into_iter()
-            .map(|place| probe_place(place, prober)),
-    );
+    let apis = futures_util::future::join_all(api_places(env).into_iter().map(|place| probe_place(place, prober)));
     let path = env.get(env::PATH).unwrap_or("");
     let programs = futures_util::future::join_all(
-        ["apptainer", "singularity"]
-            .into_iter()
-            .map(|name| probe_program(name, path, prober)),
+        ["apptainer", "singularity"].into_iter().map(|name| probe_program(name, path, prober)),
     );
     let (mut candidates, programs) = futures_util::future::join(apis, programs).await;
     candidates.extend(programs.into_iter().flatten());
@@ -385,33 +362,25 @@ impl SelectError {
     pub fn hint(&self) -> Option<String> {
         Some(match self {
             Self::NoneReachable { .. } => START_ENGINE_HINT.to_owned(),
-            Self::NotReachable {
-                kind: EngineKind::Docker,
-                ..
-            } => "install Docker (`apt-get install docker.io`) and start it (`systemctl start \
+            Self::NotReachable { kind: EngineKind::Docker, .. } => {
+                "install Docker (`apt-get install docker.io`) and start it (`systemctl start \
                   docker`, or run `dockerd`), or point `DOCKER_HOST` at a running engine"
-                .to_owned(),
-            Self::NotReachable {
-                kind: EngineKind::Podman,
-                ..
-            } => "start Podman's API service (`podman system service --time=0 &`), or point \
+                    .to_owned()
+            }
+            Self::NotReachable { kind: EngineKind::Podman, .. } => {
+                "start Podman's API service (`podman system service --time=0 &`), or point \
                   `CONTAINER_HOST` at its socket"
-                .to_owned(),
-            Self::NotReachable {
-                kind: EngineKind::Apptainer,
-                ..
-            } => "install Apptainer so that `apptainer` (or `singularity`) is on `PATH`".to_owned(),
+                    .to_owned()
+            }
+            Self::NotReachable { kind: EngineKind::Apptainer, .. } => {
+                "install Apptainer so that `apptainer` (or `singularity`) is on `PATH`".to_owned()
+            }
         })
     }
 }
 
 fn describe_failure(c: &Candidate) -> String {
-    format!(
-        "{} at {}: {}",
-        c.kind,
-        c.location,
-        c.problem.as_deref().unwrap_or("not reachable")
-    )
+    format!("{} at {}: {}", c.kind, c.location, c.problem.as_deref().unwrap_or("not reachable"))
 }
 
 /// Choose an engine among `candidates` (from [`detect`]): `explicit` (the command line) wins,
@@ -424,44 +393,26 @@ pub fn select(
     configured: Option<EngineKind>,
 ) -> Result<Selection, SelectError> {
     let first = |kind: EngineKind| candidates.iter().find(|c| c.reachable && c.kind == kind);
-    let asked = explicit
-        .map(|k| (k, SelectionReason::Explicit))
-        .or(configured.map(|k| (k, SelectionReason::Configured)));
+    let asked =
+        explicit.map(|k| (k, SelectionReason::Explicit)).or(configured.map(|k| (k, SelectionReason::Configured)));
     if let Some((kind, by)) = asked {
         return match first(kind) {
-            Some(c) => Ok(Selection {
-                candidate: c.clone(),
-                reason: by,
-            }),
+            Some(c) => Ok(Selection { candidate: c.clone(), reason: by }),
             None => Err(SelectError::NotReachable {
                 kind,
                 by,
-                tried: candidates
-                    .iter()
-                    .filter(|c| c.kind == kind)
-                    .map(describe_failure)
-                    .collect(),
+                tried: candidates.iter().filter(|c| c.kind == kind).map(describe_failure).collect(),
             }),
         };
     }
     if let Some(c) = first(EngineKind::Docker) {
-        return Ok(Selection {
-            candidate: c.clone(),
-            reason: SelectionReason::FirstReachableDocker,
-        });
+        return Ok(Selection { candidate: c.clone(), reason: SelectionReason::FirstReachableDocker });
     }
     if let Some(c) = first(EngineKind::Podman) {
-        return Ok(Selection {
-            candidate: c.clone(),
-            reason: SelectionReason::FirstReachablePodman,
-        });
+        return Ok(Selection { candidate: c.clone(), reason: SelectionReason::FirstReachablePodman });
     }
     Err(SelectError::NoneReachable {
-        tried: candidates
-            .iter()
-            .filter(|c| c.kind != EngineKind::Apptainer)
-            .map(describe_failure)
-            .collect(),
+        tried: candidates.iter().filter(|c| c.kind != EngineKind::Apptainer).map(describe_failure).collect(),
     })
 }
 
@@ -486,9 +437,9 @@ impl OpenError {
     pub fn hint(&self) -> Option<String> {
         match self {
             Self::Engine(e) => e.hint(),
-            Self::Unsupported { .. } => Some(
-                "choose Docker or Podman with `--engine docker` or `--engine podman`".to_owned(),
-            ),
+            Self::Unsupported { .. } => {
+                Some("choose Docker or Podman with `--engine docker` or `--engine podman`".to_owned())
+            }
         }
     }
 }
@@ -500,10 +451,7 @@ pub async fn open(selection: &Selection) -> Result<Arc<dyn Engine>, OpenError> {
         (EngineKind::Docker | EngineKind::Podman, Some(endpoint)) => {
             Ok(Arc::new(DockerEngine::connect(endpoint).await?))
         }
-        _ => Err(OpenError::Unsupported {
-            kind: c.kind,
-            location: c.location.clone(),
-        }),
+        _ => Err(OpenError::Unsupported { kind: c.kind, location: c.location.clone() }),
     }
 }
 
@@ -526,11 +474,7 @@ mod tests {
         fn api(mut self, location: &str, kind: EngineKind, version: &str) -> Self {
             self.apis.insert(
                 location.to_owned(),
-                ApiProbe {
-                    kind,
-                    version: version.to_owned(),
-                    api_version: "1.41".to_owned(),
-                },
+                ApiProbe { kind, version: version.to_owned(), api_version: "1.41".to_owned() },
             );
             self
         }
@@ -540,30 +484,18 @@ mod tests {
     impl Prober for FakeProber {
         async fn probe_api(&self, endpoint: &Endpoint) -> Result<ApiProbe, EngineError> {
             let location = endpoint.to_string();
-            self.asked
-                .lock()
-                .expect("lock")
-                .push(format!("api {location}"));
-            self.apis
-                .get(&location)
-                .cloned()
-                .ok_or(EngineError::Unreachable {
-                    endpoint: location,
-                    reason: UnreachableReason::SocketMissing,
-                    source: None,
-                })
+            self.asked.lock().expect("lock").push(format!("api {location}"));
+            self.apis.get(&location).cloned().ok_or(EngineError::Unreachable {
+                endpoint: location,
+                reason: UnreachableReason::SocketMissing,
+                source: None,
+            })
         }
 
         async fn probe_command(&self, program: &Path) -> Result<String, String> {
             let program = program.display().to_string();
-            self.asked
-                .lock()
-                .expect("lock")
-                .push(format!("run {program} --version"));
-            self.programs
-                .get(&program)
-                .cloned()
-                .unwrap_or_else(|| Err("not found".to_owned()))
+            self.asked.lock().expect("lock").push(format!("run {program} --version"));
+            self.programs.get(&program).cloned().unwrap_or_else(|| Err("not found".to_owned()))
         }
 
         fn find_program(&self, name: &str, path: &str) -> Option<PathBuf> {
@@ -580,79 +512,41 @@ mod tests {
 
     #[tokio::test]
     async fn detection_probes_docker_podman_and_apptainer_in_order() {
-        let mut prober = FakeProber::default()
-            .api(
-                "unix:///var/run/docker.sock",
-                EngineKind::Docker,
-                "20.10.24",
-            )
-            .api(
-                "unix:///run/user/1000/podman/podman.sock",
-                EngineKind::Podman,
-                "4.3.1",
-            );
-        prober
-            .programs
-            .insert("/usr/bin/apptainer".into(), Ok("1.3.4".into()));
+        let mut prober = FakeProber::default().api("unix:///var/run/docker.sock", EngineKind::Docker, "20.10.24").api(
+            "unix:///run/user/1000/podman/podman.sock",
+            EngineKind::Podman,
+            "4.3.1",
+        );
+        prober.programs.insert("/usr/bin/apptainer".into(), Ok("1.3.4".into()));
         let found = detect_with(
-            &env(&[
-                (env::XDG_RUNTIME_DIR, "/run/user/1000"),
-                (env::PATH, "/usr/local/bin:/usr/bin"),
-            ]),
+            &env(&[(env::XDG_RUNTIME_DIR, "/run/user/1000"), (env::PATH, "/usr/local/bin:/usr/bin")]),
             &prober,
         )
         .await;
-        let summary: Vec<_> = found
-            .iter()
-            .map(|c| (c.kind, c.source, c.location.as_str(), c.reachable))
-            .collect();
+        let summary: Vec<_> = found.iter().map(|c| (c.kind, c.source, c.location.as_str(), c.reachable)).collect();
         assert_eq!(
             summary,
             vec![
-                (
-                    EngineKind::Docker,
-                    CandidateSource::DefaultDockerSocket,
-                    "unix:///var/run/docker.sock",
-                    true
-                ),
+                (EngineKind::Docker, CandidateSource::DefaultDockerSocket, "unix:///var/run/docker.sock", true),
                 (
                     EngineKind::Podman,
                     CandidateSource::PodmanUserSocket,
                     "unix:///run/user/1000/podman/podman.sock",
                     true
                 ),
-                (
-                    EngineKind::Podman,
-                    CandidateSource::PodmanSystemSocket,
-                    "unix:///run/podman/podman.sock",
-                    false
-                ),
-                (
-                    EngineKind::Apptainer,
-                    CandidateSource::Path,
-                    "/usr/bin/apptainer",
-                    true
-                ),
+                (EngineKind::Podman, CandidateSource::PodmanSystemSocket, "unix:///run/podman/podman.sock", false),
+                (EngineKind::Apptainer, CandidateSource::Path, "/usr/bin/apptainer", true),
             ]
         );
         assert_eq!(found[3].version.as_deref(), Some("1.3.4"));
-        assert!(
-            found[2]
-                .hint
-                .as_deref()
-                .is_some_and(|h| h.contains("podman system service"))
-        );
+        assert!(found[2].hint.as_deref().is_some_and(|h| h.contains("podman system service")));
     }
 
     #[tokio::test]
     async fn docker_host_replaces_the_default_socket_and_may_turn_out_to_be_podman() {
-        let prober =
-            FakeProber::default().api("unix:///tmp/podman.sock", EngineKind::Podman, "4.3.1");
+        let prober = FakeProber::default().api("unix:///tmp/podman.sock", EngineKind::Podman, "4.3.1");
         let found = detect_with(
-            &env(&[
-                (env::DOCKER_HOST, "unix:///tmp/podman.sock"),
-                (env::CONTAINER_HOST, "unix:///tmp/podman.sock"),
-            ]),
+            &env(&[(env::DOCKER_HOST, "unix:///tmp/podman.sock"), (env::CONTAINER_HOST, "unix:///tmp/podman.sock")]),
             &prober,
         )
         .await;
@@ -662,27 +556,15 @@ mod tests {
         assert_eq!(found[0].kind, EngineKind::Podman);
         assert_eq!(found[1].location, "unix:///run/podman/podman.sock");
         let asked = prober.asked.lock().expect("lock").clone();
-        assert!(
-            !asked.iter().any(|a| a.contains("/var/run/docker.sock")),
-            "{asked:?}"
-        );
+        assert!(!asked.iter().any(|a| a.contains("/var/run/docker.sock")), "{asked:?}");
     }
 
     #[tokio::test]
     async fn a_bad_docker_host_is_a_candidate_with_the_reason() {
-        let found = detect_with(
-            &env(&[(env::DOCKER_HOST, "ssh://me@far")]),
-            &FakeProber::default(),
-        )
-        .await;
+        let found = detect_with(&env(&[(env::DOCKER_HOST, "ssh://me@far")]), &FakeProber::default()).await;
         assert!(!found[0].reachable);
         assert_eq!(found[0].location, "ssh://me@far");
-        assert!(
-            found[0]
-                .problem
-                .as_deref()
-                .is_some_and(|p| p.contains("unsupported engine address"))
-        );
+        assert!(found[0].problem.as_deref().is_some_and(|p| p.contains("unsupported engine address")));
     }
 
     fn candidate(kind: EngineKind, location: &str, reachable: bool) -> Candidate {
@@ -707,20 +589,11 @@ mod tests {
             candidate(EngineKind::Podman, "unix:///p.sock", true),
         ];
         let s = select(&cs, Some(EngineKind::Podman), Some(EngineKind::Docker)).expect("selected");
-        assert_eq!(
-            (s.candidate.kind, s.reason),
-            (EngineKind::Podman, SelectionReason::Explicit)
-        );
+        assert_eq!((s.candidate.kind, s.reason), (EngineKind::Podman, SelectionReason::Explicit));
         let s = select(&cs, None, Some(EngineKind::Podman)).expect("selected");
-        assert_eq!(
-            (s.candidate.kind, s.reason),
-            (EngineKind::Podman, SelectionReason::Configured)
-        );
+        assert_eq!((s.candidate.kind, s.reason), (EngineKind::Podman, SelectionReason::Configured));
         let s = select(&cs, None, None).expect("selected");
-        assert_eq!(
-            (s.candidate.kind, s.reason),
-            (EngineKind::Docker, SelectionReason::FirstReachableDocker)
-        );
+        assert_eq!((s.candidate.kind, s.reason), (EngineKind::Docker, SelectionReason::FirstReachableDocker));
     }
 
     #[test]
@@ -772,41 +645,23 @@ mod tests {
             "no container engine is reachable (tried docker at unix:///var/run/docker.sock: no socket there)"
         );
         let hint = err.hint().expect("hint");
-        assert!(
-            hint.contains("apt-get install docker.io") && hint.contains("podman system service")
-        );
+        assert!(hint.contains("apt-get install docker.io") && hint.contains("podman system service"));
     }
 
     #[test]
     fn apptainer_can_be_selected_explicitly_but_not_opened_yet() {
         let mut app = candidate(EngineKind::Apptainer, "/usr/bin/apptainer", true);
         app.endpoint = None;
-        let s = select(
-            std::slice::from_ref(&app),
-            Some(EngineKind::Apptainer),
-            None,
-        )
-        .expect("selected");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime");
+        let s = select(std::slice::from_ref(&app), Some(EngineKind::Apptainer), None).expect("selected");
+        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
         let err = rt.block_on(open(&s)).expect_err("unsupported");
-        assert!(matches!(
-            err,
-            OpenError::Unsupported {
-                kind: EngineKind::Apptainer,
-                ..
-            }
-        ));
+        assert!(matches!(err, OpenError::Unsupported { kind: EngineKind::Apptainer, .. }));
     }
 
     #[test]
     fn command_versions_are_parsed_from_the_first_line() {
         assert_eq!(parse_command_version("apptainer version 1.3.4\n"), "1.3.4");
-        assert_eq!(
-            parse_command_version("singularity-ce version 4.1.0-jammy\n"),
-            "4.1.0-jammy"
-        );
+        assert_eq!(parse_command_version("singularity-ce version 4.1.0-jammy\n"), "4.1.0-jammy");
         assert_eq!(parse_command_version("weird\n"), "weird");
     }
 }

@@ -45,11 +45,7 @@ pub struct TlsFiles {
 impl TlsFiles {
     /// `ca.pem`, `cert.pem` and `key.pem` inside `dir`.
     pub fn in_dir(dir: &Path) -> Self {
-        Self {
-            ca: dir.join("ca.pem"),
-            cert: dir.join("cert.pem"),
-            key: dir.join("key.pem"),
-        }
+        Self { ca: dir.join("ca.pem"), cert: dir.join("cert.pem"), key: dir.join("key.pem") }
     }
 }
 
@@ -83,9 +79,7 @@ pub enum EndpointError {
 }
 
 fn from_variable(variable: &Option<&'static str>) -> String {
-    variable
-        .map(|v| format!(" (from `{v}`)"))
-        .unwrap_or_default()
+    variable.map(|v| format!(" (from `{v}`)")).unwrap_or_default()
 }
 
 impl EndpointError {
@@ -125,15 +119,8 @@ impl Endpoint {
     /// Parse an address (`unix://`, `tcp://`, also `http://` and `https://`), taking TLS
     /// settings for `tcp://` from `env`. `variable` names where the address came from, for
     /// error messages.
-    pub fn parse(
-        value: &str,
-        variable: Option<&'static str>,
-        env: &Env,
-    ) -> Result<Self, EndpointError> {
-        let empty = || EndpointError::Empty {
-            value: value.to_owned(),
-            variable,
-        };
+    pub fn parse(value: &str, variable: Option<&'static str>, env: &Env) -> Result<Self, EndpointError> {
+        let empty = || EndpointError::Empty { value: value.to_owned(), variable };
         if let Some(path) = value.strip_prefix("unix://") {
             if path.is_empty() {
                 return Err(empty());
@@ -147,10 +134,7 @@ impl Endpoint {
         } else if let Some(rest) = value.strip_prefix("https://") {
             (rest, true)
         } else {
-            return Err(EndpointError::UnsupportedScheme {
-                value: value.to_owned(),
-                variable,
-            });
+            return Err(EndpointError::UnsupportedScheme { value: value.to_owned(), variable });
         };
         let host = rest.trim_end_matches('/');
         if host.is_empty() {
@@ -222,13 +206,7 @@ mod tests {
     fn tcp_without_tls_defaults_to_port_2375() {
         let env = Env::from_pairs([(env::DOCKER_HOST, "tcp://10.0.0.5")]);
         let ep = Endpoint::docker_from_env(&env).expect("endpoint");
-        assert_eq!(
-            ep,
-            Endpoint::Tcp {
-                address: "10.0.0.5:2375".into(),
-                tls: None
-            }
-        );
+        assert_eq!(ep, Endpoint::Tcp { address: "10.0.0.5:2375".into(), tls: None });
     }
 
     #[test]
@@ -259,15 +237,11 @@ mod tests {
             (env::DOCKER_TLS_VERIFY, "1"),
             (env::HOME, "/home/ana"),
         ]);
-        let Endpoint::Tcp { address, tls } = Endpoint::docker_from_env(&env).expect("endpoint")
-        else {
+        let Endpoint::Tcp { address, tls } = Endpoint::docker_from_env(&env).expect("endpoint") else {
             panic!("expected tcp")
         };
         assert_eq!(address, "[::1]:2376");
-        assert_eq!(
-            tls.expect("tls").ca,
-            PathBuf::from("/home/ana/.docker/ca.pem")
-        );
+        assert_eq!(tls.expect("tls").ca, PathBuf::from("/home/ana/.docker/ca.pem"));
     }
 
     #[test]

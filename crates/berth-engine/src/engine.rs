@@ -10,8 +10,7 @@ use async_trait::async_trait;
 
 use crate::error::EngineError;
 use crate::model::{
-    ContainerInfo, ContainerSummary, CreatedContainer, EngineInfo, ImageInfo, LabelFilter,
-    LogStream, WaitOutcome,
+    ContainerInfo, ContainerSummary, CreatedContainer, EngineInfo, ImageInfo, LabelFilter, LogStream, WaitOutcome,
 };
 use crate::pull::{PullOutcome, PullReporter, RegistryAuth};
 use crate::spec::ContainerSpec;
@@ -44,8 +43,7 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
     /// The container is never auto-removed: its exit code, logs and state stay readable
     /// until [`Engine::remove_container`]. A missing image fails with
     /// [`EngineError::ImageNotFound`]: engines do not pull on create.
-    async fn create_container(&self, spec: &ContainerSpec)
-    -> Result<CreatedContainer, EngineError>;
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<CreatedContainer, EngineError>;
 
     /// Start a created container.
     async fn start_container(&self, id: &str) -> Result<(), EngineError>;
@@ -71,8 +69,5 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
     async fn inspect_container(&self, id: &str) -> Result<ContainerInfo, EngineError>;
 
     /// Every container, running or not, that matches all of `labels`.
-    async fn list_containers(
-        &self,
-        labels: &[LabelFilter],
-    ) -> Result<Vec<ContainerSummary>, EngineError>;
+    async fn list_containers(&self, labels: &[LabelFilter]) -> Result<Vec<ContainerSummary>, EngineError>;
 }

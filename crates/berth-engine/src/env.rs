@@ -32,39 +32,21 @@ pub struct Env {
 impl Env {
     /// The variables this crate reads, taken from the current process.
     pub fn from_process() -> Self {
-        let vars = [
-            DOCKER_HOST,
-            DOCKER_CERT_PATH,
-            DOCKER_TLS_VERIFY,
-            CONTAINER_HOST,
-            XDG_RUNTIME_DIR,
-            PATH,
-            HOME,
-        ]
-        .into_iter()
-        .filter_map(|name| std::env::var(name).ok().map(|v| (name.to_owned(), v)))
-        .collect();
+        let vars = [DOCKER_HOST, DOCKER_CERT_PATH, DOCKER_TLS_VERIFY, CONTAINER_HOST, XDG_RUNTIME_DIR, PATH, HOME]
+            .into_iter()
+            .filter_map(|name| std::env::var(name).ok().map(|v| (name.to_owned(), v)))
+            .collect();
         Self { vars }
     }
 
     /// An environment holding exactly `pairs` (for tests and for embedding).
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(
-        pairs: impl IntoIterator<Item = (K, V)>,
-    ) -> Self {
-        Self {
-            vars: pairs
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        }
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+        Self { vars: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
     }
 
     /// The value of `name`, treating an empty value as unset (as the `docker` client does).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.vars
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
+        self.vars.get(name).map(String::as_str).filter(|v| !v.is_empty())
     }
 }
 

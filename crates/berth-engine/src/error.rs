@@ -207,9 +207,7 @@ impl EngineError {
     pub fn hint(&self) -> Option<String> {
         match self {
             Self::Endpoint(e) => e.hint(),
-            Self::Unreachable {
-                endpoint, reason, ..
-            } => Some(match reason {
+            Self::Unreachable { endpoint, reason, .. } => Some(match reason {
                 UnreachableReason::SocketMissing | UnreachableReason::ConnectionRefused => {
                     format!("no engine is listening at `{endpoint}`; {START_ENGINE_HINT}")
                 }
@@ -231,20 +229,17 @@ impl EngineError {
                      (`DOCKER_HOST`)"
                 ),
             }),
-            Self::ApiTooOld { .. } => Some(
-                "upgrade the engine: berth needs Docker 19.03 or newer, or Podman 3 or newer"
-                    .to_owned(),
-            ),
-            Self::ImageNotFound { reference } => Some(format!(
-                "pull it first (`docker pull {reference}`), or check the image reference"
-            )),
-            Self::Api {
-                status_code,
-                message,
-                ..
-            } => {
+            Self::ApiTooOld { .. } => {
+                Some("upgrade the engine: berth needs Docker 19.03 or newer, or Podman 3 or newer".to_owned())
+            }
+            Self::ImageNotFound { reference } => {
+                Some(format!("pull it first (`docker pull {reference}`), or check the image reference"))
+            }
+            Self::Api { status_code, message, .. } => {
                 if message.contains("bind source path does not exist") {
-                    Some("every mount source must exist on the engine's host before the container is created".to_owned())
+                    Some(
+                        "every mount source must exist on the engine's host before the container is created".to_owned(),
+                    )
                 } else if *status_code == 409 && message.contains("is running") {
                     Some("stop the container first, or remove it with force".to_owned())
                 } else {
@@ -256,9 +251,7 @@ impl EngineError {
                  registry credentials"
                     .to_owned(),
             ),
-            Self::Timeout { .. } => {
-                Some("the engine is slow or stuck; check it with `docker info`".to_owned())
-            }
+            Self::Timeout { .. } => Some("the engine is slow or stuck; check it with `docker info`".to_owned()),
             Self::ContainerNotFound { .. }
             | Self::InvalidSpec { .. }
             | Self::Transport { .. }
@@ -304,21 +297,10 @@ mod tests {
         let e = EngineError::Api {
             operation: Operation::CreateContainer,
             status_code: 400,
-            message:
-                "invalid mount config for type \"bind\": bind source path does not exist: /nope"
-                    .into(),
+            message: "invalid mount config for type \"bind\": bind source path does not exist: /nope".into(),
         };
-        assert!(matches!(
-            e,
-            EngineError::Api {
-                status_code: 400,
-                ..
-            }
-        ));
-        assert!(
-            e.to_string()
-                .starts_with("creating a container failed: the engine answered 400: ")
-        );
+        assert!(matches!(e, EngineError::Api { status_code: 400, .. }));
+        assert!(e.to_string().starts_with("creating a container failed: the engine answered 400: "));
         assert!(e.hint().is_some());
     }
 }

@@ -17,9 +17,8 @@ use async_trait::async_trait;
 use crate::engine::Engine;
 use crate::error::{EngineError, Operation};
 use crate::model::{
-    AppliedConfig, ContainerInfo, ContainerState, ContainerStatus, ContainerSummary,
-    CreatedContainer, DeviceRequestInfo, EngineInfo, EngineKind, ImageInfo, LabelFilter, LogChunk,
-    LogStream, MountInfo, WaitOutcome,
+    AppliedConfig, ContainerInfo, ContainerState, ContainerStatus, ContainerSummary, CreatedContainer,
+    DeviceRequestInfo, EngineInfo, EngineKind, ImageInfo, LabelFilter, LogChunk, LogStream, MountInfo, WaitOutcome,
 };
 use crate::pull::{PullEvent, PullOutcome, PullReporter, RegistryAuth, normalize_reference};
 use crate::spec::{ContainerSpec, Gpus, Network};
@@ -103,11 +102,7 @@ pub struct ScriptedRun {
 impl ScriptedRun {
     /// A run that exits with `exit_code` and writes nothing.
     pub fn exits(exit_code: i64) -> Self {
-        Self {
-            exit_code,
-            oom_killed: false,
-            logs: Vec::new(),
-        }
+        Self { exit_code, oom_killed: false, logs: Vec::new() }
     }
 
     /// The same run, also writing `chunk`.
@@ -118,11 +113,7 @@ impl ScriptedRun {
 
     /// A run the OOM killer ends (exit code 137, as with Docker).
     pub fn oom_killed() -> Self {
-        Self {
-            exit_code: 137,
-            oom_killed: true,
-            logs: Vec::new(),
-        }
+        Self { exit_code: 137, oom_killed: true, logs: Vec::new() }
     }
 }
 
@@ -247,9 +238,7 @@ impl FakeEngine {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // A test that panicked while holding the lock has failed already; keep the state.
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Replace what [`Engine::info`] returns.
@@ -266,9 +255,7 @@ impl FakeEngine {
 
     /// Make `reference` pullable: pulling it reports `events`, then makes `image` local.
     pub fn add_registry_image(&self, reference: &str, image: ImageInfo, events: Vec<PullEvent>) {
-        self.lock()
-            .registry
-            .insert(normalize_reference(reference), (image, events));
+        self.lock().registry.insert(normalize_reference(reference), (image, events));
     }
 
     /// Script the next created container (containers take scripted runs in creation order;
@@ -279,11 +266,7 @@ impl FakeEngine {
 
     /// Make the next call of `operation` fail with `error` (errors queue per operation).
     pub fn fail_next(&self, operation: Operation, error: EngineError) {
-        self.lock()
-            .failures
-            .entry(operation)
-            .or_default()
-            .push_back(error);
+        self.lock().failures.entry(operation).or_default().push_back(error);
     }
 
     /// Every call so far, in order.
@@ -293,11 +276,7 @@ impl FakeEngine {
 
     /// IDs of the containers that exist (created and not removed), in creation order.
     pub fn container_ids(&self) -> Vec<String> {
-        self.lock()
-            .containers
-            .iter()
-            .map(|c| c.id.clone())
-            .collect()
+        self.lock().containers.iter().map(|c| c.id.clone()).collect()
     }
 }
 
@@ -305,20 +284,14 @@ impl State {
     /// Record `call`, then hand out a queued failure for `operation` if there is one.
     fn enter(&mut self, call: Call, operation: Operation) -> Result<(), EngineError> {
         self.calls.push(call);
-        match self
-            .failures
-            .get_mut(&operation)
-            .and_then(VecDeque::pop_front)
-        {
+        match self.failures.get_mut(&operation).and_then(VecDeque::pop_front) {
             Some(e) => Err(e),
             None => Ok(()),
         }
     }
 
     fn image(&self, reference: &str) -> Option<&ImageInfo> {
-        self.images
-            .get(reference)
-            .or_else(|| self.images.get(&normalize_reference(reference)))
+        self.images.get(reference).or_else(|| self.images.get(&normalize_reference(reference)))
     }
 
     fn container(&mut self, id: &str) -> Result<&mut FakeContainer, EngineError> {
@@ -361,11 +334,7 @@ fn applied(spec: &ContainerSpec) -> AppliedConfig {
         readonly_rootfs: spec.read_only_rootfs,
         init: Some(spec.init),
         auto_remove: false,
-        tmpfs: spec
-            .tmpfs
-            .iter()
-            .map(|t| (t.target.clone(), t.options.clone()))
-            .collect(),
+        tmpfs: spec.tmpfs.iter().map(|t| (t.target.clone(), t.options.clone())).collect(),
         mounts: spec
             .mounts
             .iter()
@@ -408,12 +377,7 @@ impl Engine for FakeEngine {
 
     async fn inspect_image(&self, reference: &str) -> Result<Option<ImageInfo>, EngineError> {
         let mut state = self.lock();
-        state.enter(
-            Call::InspectImage {
-                reference: reference.to_owned(),
-            },
-            Operation::InspectImage,
-        )?;
+        state.enter(Call::InspectImage { reference: reference.to_owned() }, Operation::InspectImage)?;
         Ok(state.image(reference).cloned())
     }
 
@@ -426,10 +390,7 @@ impl Engine for FakeEngine {
         let (image, events, normalized) = {
             let mut state = self.lock();
             state.enter(
-                Call::PullImage {
-                    reference: reference.to_owned(),
-                    auth: auth.cloned(),
-                },
+                Call::PullImage { reference: reference.to_owned(), auth: auth.cloned() },
                 Operation::PullImage,
             )?;
             let normalized = normalize_reference(reference);
@@ -452,43 +413,23 @@ impl Engine for FakeEngine {
             }
             reporter.on_event(event);
         }
-        let digest = digest.or_else(|| {
-            image
-                .repo_digests
-                .first()
-                .and_then(|d| d.split_once('@').map(|(_, d)| d.to_owned()))
-        });
-        Ok(PullOutcome {
-            reference: normalized,
-            digest,
-        })
+        let digest =
+            digest.or_else(|| image.repo_digests.first().and_then(|d| d.split_once('@').map(|(_, d)| d.to_owned())));
+        Ok(PullOutcome { reference: normalized, digest })
     }
 
-    async fn create_container(
-        &self,
-        spec: &ContainerSpec,
-    ) -> Result<CreatedContainer, EngineError> {
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<CreatedContainer, EngineError> {
         let mut state = self.lock();
-        state.enter(
-            Call::CreateContainer {
-                spec: Box::new(spec.clone()),
-            },
-            Operation::CreateContainer,
-        )?;
+        state.enter(Call::CreateContainer { spec: Box::new(spec.clone()) }, Operation::CreateContainer)?;
         spec.validate()?;
         let image_id = match state.image(&spec.image) {
             Some(image) => image.id.clone(),
             None => {
-                return Err(EngineError::ImageNotFound {
-                    reference: spec.image.clone(),
-                });
+                return Err(EngineError::ImageNotFound { reference: spec.image.clone() });
             }
         };
         if let Some(name) = &spec.name
-            && state
-                .containers
-                .iter()
-                .any(|c| c.spec.name.as_ref() == Some(name))
+            && state.containers.iter().any(|c| c.spec.name.as_ref() == Some(name))
         {
             return Err(EngineError::Api {
                 operation: Operation::CreateContainer,
@@ -509,18 +450,12 @@ impl Engine for FakeEngine {
             oom_killed: false,
             started: false,
         });
-        Ok(CreatedContainer {
-            id,
-            warnings: Vec::new(),
-        })
+        Ok(CreatedContainer { id, warnings: Vec::new() })
     }
 
     async fn start_container(&self, id: &str) -> Result<(), EngineError> {
         let mut state = self.lock();
-        state.enter(
-            Call::StartContainer { id: id.to_owned() },
-            Operation::StartContainer,
-        )?;
+        state.enter(Call::StartContainer { id: id.to_owned() }, Operation::StartContainer)?;
         let c = state.container(id)?;
         c.status = ContainerStatus::Running;
         c.exit_code = None;
@@ -531,38 +466,23 @@ impl Engine for FakeEngine {
 
     async fn wait_container(&self, id: &str) -> Result<WaitOutcome, EngineError> {
         let mut state = self.lock();
-        state.enter(
-            Call::WaitContainer { id: id.to_owned() },
-            Operation::WaitContainer,
-        )?;
+        state.enter(Call::WaitContainer { id: id.to_owned() }, Operation::WaitContainer)?;
         let c = state.container(id)?;
         match c.status {
             ContainerStatus::Running => State::finish(c),
             // Docker's `not-running` wait returns at once, with 0, for a container never started.
             ContainerStatus::Created => {
-                return Ok(WaitOutcome {
-                    exit_code: 0,
-                    oom_killed: false,
-                });
+                return Ok(WaitOutcome { exit_code: 0, oom_killed: false });
             }
             _ => {}
         }
-        Ok(WaitOutcome {
-            exit_code: c.exit_code.unwrap_or(0),
-            oom_killed: c.oom_killed,
-        })
+        Ok(WaitOutcome { exit_code: c.exit_code.unwrap_or(0), oom_killed: c.oom_killed })
     }
 
     fn container_logs(&self, id: &str, follow: bool) -> LogStream {
         let mut state = self.lock();
         let items: Vec<Result<LogChunk, EngineError>> = match state
-            .enter(
-                Call::ContainerLogs {
-                    id: id.to_owned(),
-                    follow,
-                },
-                Operation::ContainerLogs,
-            )
+            .enter(Call::ContainerLogs { id: id.to_owned(), follow }, Operation::ContainerLogs)
             .and_then(|()| state.container(id).map(|c| (c.started, c.run.logs.clone())))
         {
             Ok((true, logs)) => logs.into_iter().map(Ok).collect(),
@@ -574,13 +494,7 @@ impl Engine for FakeEngine {
 
     async fn stop_container(&self, id: &str, timeout: Duration) -> Result<(), EngineError> {
         let mut state = self.lock();
-        state.enter(
-            Call::StopContainer {
-                id: id.to_owned(),
-                timeout,
-            },
-            Operation::StopContainer,
-        )?;
+        state.enter(Call::StopContainer { id: id.to_owned(), timeout }, Operation::StopContainer)?;
         let c = state.container(id)?;
         if c.status == ContainerStatus::Running {
             c.status = ContainerStatus::Exited;
@@ -591,13 +505,7 @@ impl Engine for FakeEngine {
 
     async fn remove_container(&self, id: &str, force: bool) -> Result<(), EngineError> {
         let mut state = self.lock();
-        state.enter(
-            Call::RemoveContainer {
-                id: id.to_owned(),
-                force,
-            },
-            Operation::RemoveContainer,
-        )?;
+        state.enter(Call::RemoveContainer { id: id.to_owned(), force }, Operation::RemoveContainer)?;
         let c = state.container(id)?;
         if c.status == ContainerStatus::Running && !force {
             return Err(EngineError::Api {
@@ -616,10 +524,7 @@ impl Engine for FakeEngine {
 
     async fn inspect_container(&self, id: &str) -> Result<ContainerInfo, EngineError> {
         let mut state = self.lock();
-        state.enter(
-            Call::InspectContainer { id: id.to_owned() },
-            Operation::InspectContainer,
-        )?;
+        state.enter(Call::InspectContainer { id: id.to_owned() }, Operation::InspectContainer)?;
         let c = state.container(id)?;
         let ended = c.status == ContainerStatus::Exited;
         Ok(ContainerInfo {
@@ -640,17 +545,9 @@ impl Engine for FakeEngine {
         })
     }
 
-    async fn list_containers(
-        &self,
-        labels: &[LabelFilter],
-    ) -> Result<Vec<ContainerSummary>, EngineError> {
+    async fn list_containers(&self, labels: &[LabelFilter]) -> Result<Vec<ContainerSummary>, EngineError> {
         let mut state = self.lock();
-        state.enter(
-            Call::ListContainers {
-                labels: labels.to_vec(),
-            },
-            Operation::ListContainers,
-        )?;
+        state.enter(Call::ListContainers { labels: labels.to_vec() }, Operation::ListContainers)?;
         Ok(state
             .containers
             .iter()
@@ -677,19 +574,13 @@ pub struct RecordingReporter {
 impl RecordingReporter {
     /// The events received so far.
     pub fn events(&self) -> Vec<PullEvent> {
-        self.events
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 }
 
 impl PullReporter for RecordingReporter {
     fn on_event(&self, event: &PullEvent) {
-        self.events
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(event.clone());
+        self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(event.clone());
     }
 }
 
@@ -719,26 +610,14 @@ mod tests {
     async fn a_scripted_run_plays_back_exit_code_and_logs_and_calls_are_recorded() {
         let fake = engine_with_busybox();
         fake.push_run(
-            ScriptedRun::exits(3)
-                .with_output(LogChunk::stdout("out\n"))
-                .with_output(LogChunk::stderr("err\n")),
+            ScriptedRun::exits(3).with_output(LogChunk::stdout("out\n")).with_output(LogChunk::stderr("err\n")),
         );
         let engine: Arc<dyn Engine> = Arc::new(fake);
         let id = engine.create_container(&spec()).await.expect("create").id;
         engine.start_container(&id).await.expect("start");
         let outcome = engine.wait_container(&id).await.expect("wait");
-        assert_eq!(
-            outcome,
-            WaitOutcome {
-                exit_code: 3,
-                oom_killed: false
-            }
-        );
-        let chunks: Vec<_> = engine
-            .container_logs(&id, false)
-            .map(|c| c.expect("chunk"))
-            .collect()
-            .await;
+        assert_eq!(outcome, WaitOutcome { exit_code: 3, oom_killed: false });
+        let chunks: Vec<_> = engine.container_logs(&id, false).map(|c| c.expect("chunk")).collect().await;
         assert_eq!(
             chunks.iter().map(|c| c.stream).collect::<Vec<_>>(),
             vec![LogStreamKind::Stdout, LogStreamKind::Stderr]
@@ -752,25 +631,14 @@ mod tests {
     async fn calls_are_recorded_with_their_arguments() {
         let fake = engine_with_busybox();
         let id = fake.create_container(&spec()).await.expect("create").id;
-        fake.stop_container(&id, Duration::from_secs(5))
-            .await
-            .expect("stop");
-        fake.list_containers(&[LabelFilter::equals("berth.run-id", "r1")])
-            .await
-            .expect("list");
+        fake.stop_container(&id, Duration::from_secs(5)).await.expect("stop");
+        fake.list_containers(&[LabelFilter::equals("berth.run-id", "r1")]).await.expect("list");
         assert_eq!(
             fake.calls(),
             vec![
-                Call::CreateContainer {
-                    spec: Box::new(spec())
-                },
-                Call::StopContainer {
-                    id: id.clone(),
-                    timeout: Duration::from_secs(5)
-                },
-                Call::ListContainers {
-                    labels: vec![LabelFilter::equals("berth.run-id", "r1")]
-                },
+                Call::CreateContainer { spec: Box::new(spec()) },
+                Call::StopContainer { id: id.clone(), timeout: Duration::from_secs(5) },
+                Call::ListContainers { labels: vec![LabelFilter::equals("berth.run-id", "r1")] },
             ]
         );
     }
@@ -779,61 +647,26 @@ mod tests {
     async fn missing_images_fail_create_and_can_be_pulled_when_scripted() {
         let fake = FakeEngine::new();
         let err = fake.create_container(&spec()).await.expect_err("missing");
-        assert!(
-            matches!(err, EngineError::ImageNotFound { ref reference } if reference == "busybox")
-        );
+        assert!(matches!(err, EngineError::ImageNotFound { ref reference } if reference == "busybox"));
         assert_eq!(fake.inspect_image("busybox").await.expect("inspect"), None);
 
-        let err = fake
-            .pull_image("busybox", None, &NoProgress)
-            .await
-            .expect_err("not in registry");
-        assert!(matches!(
-            err,
-            EngineError::Pull {
-                status_code: Some(404),
-                ..
-            }
-        ));
+        let err = fake.pull_image("busybox", None, &NoProgress).await.expect_err("not in registry");
+        assert!(matches!(err, EngineError::Pull { status_code: Some(404), .. }));
 
-        let layer = PullEvent::Layer {
-            id: "abc".into(),
-            phase: LayerPhase::PullComplete,
-            current: None,
-            total: None,
-        };
+        let layer = PullEvent::Layer { id: "abc".into(), phase: LayerPhase::PullComplete, current: None, total: None };
         fake.add_registry_image(
             "busybox",
             fake_image("busybox"),
-            vec![
-                layer.clone(),
-                PullEvent::Message {
-                    text: "Digest: sha256:feed".into(),
-                },
-            ],
+            vec![layer.clone(), PullEvent::Message { text: "Digest: sha256:feed".into() }],
         );
         let reporter = RecordingReporter::default();
-        let auth = RegistryAuth {
-            username: Some("ana".into()),
-            ..RegistryAuth::default()
-        };
-        let pulled = fake
-            .pull_image("busybox", Some(&auth), &reporter)
-            .await
-            .expect("pull");
+        let auth = RegistryAuth { username: Some("ana".into()), ..RegistryAuth::default() };
+        let pulled = fake.pull_image("busybox", Some(&auth), &reporter).await.expect("pull");
         assert_eq!(pulled.reference, "busybox:latest");
         assert_eq!(pulled.digest.as_deref(), Some("sha256:feed"));
         assert_eq!(reporter.events()[0], layer);
-        assert!(
-            fake.inspect_image("busybox:latest")
-                .await
-                .expect("inspect")
-                .is_some()
-        );
-        assert!(fake.calls().contains(&Call::PullImage {
-            reference: "busybox".into(),
-            auth: Some(auth)
-        }));
+        assert!(fake.inspect_image("busybox:latest").await.expect("inspect").is_some());
+        assert!(fake.calls().contains(&Call::PullImage { reference: "busybox".into(), auth: Some(auth) }));
     }
 
     #[tokio::test]
@@ -844,25 +677,11 @@ mod tests {
         // Waiting on a never-started container returns 0 at once, as Docker does.
         assert_eq!(fake.wait_container(&id).await.expect("wait").exit_code, 0);
         fake.start_container(&id).await.expect("start");
-        let refused = fake
-            .remove_container(&id, false)
-            .await
-            .expect_err("running");
-        assert!(matches!(
-            refused,
-            EngineError::Api {
-                status_code: 409,
-                ..
-            }
-        ));
-        fake.stop_container(&id, Duration::from_secs(1))
-            .await
-            .expect("stop");
+        let refused = fake.remove_container(&id, false).await.expect_err("running");
+        assert!(matches!(refused, EngineError::Api { status_code: 409, .. }));
+        fake.stop_container(&id, Duration::from_secs(1)).await.expect("stop");
         let state = fake.inspect_container(&id).await.expect("inspect").state;
-        assert_eq!(
-            (state.status, state.exit_code),
-            (ContainerStatus::Exited, Some(137))
-        );
+        assert_eq!((state.status, state.exit_code), (ContainerStatus::Exited, Some(137)));
         fake.remove_container(&id, false).await.expect("remove");
         assert!(fake.container_ids().is_empty());
     }
@@ -874,35 +693,15 @@ mod tests {
         let id = fake.create_container(&spec()).await.expect("create").id;
         fake.start_container(&id).await.expect("start");
         let outcome = fake.wait_container(&id).await.expect("wait");
-        assert_eq!(
-            outcome,
-            WaitOutcome {
-                exit_code: 137,
-                oom_killed: true
-            }
-        );
-        assert!(
-            fake.inspect_container(&id)
-                .await
-                .expect("inspect")
-                .state
-                .oom_killed
-        );
+        assert_eq!(outcome, WaitOutcome { exit_code: 137, oom_killed: true });
+        assert!(fake.inspect_container(&id).await.expect("inspect").state.oom_killed);
     }
 
     #[tokio::test]
     async fn queued_failures_are_returned_once_and_the_call_is_still_recorded() {
         let fake = engine_with_busybox();
-        fake.fail_next(
-            Operation::Info,
-            EngineError::Timeout {
-                operation: Operation::Info,
-            },
-        );
-        assert!(matches!(
-            fake.info().await,
-            Err(EngineError::Timeout { .. })
-        ));
+        fake.fail_next(Operation::Info, EngineError::Timeout { operation: Operation::Info });
+        assert!(matches!(fake.info().await, Err(EngineError::Timeout { .. })));
         assert!(fake.info().await.is_ok());
         assert_eq!(fake.calls(), vec![Call::Info, Call::Info]);
     }
@@ -915,16 +714,10 @@ mod tests {
         other.labels.insert("berth.run-id".into(), "r2".into());
         fake.create_container(&other).await.expect("create");
         let found = fake
-            .list_containers(&[
-                LabelFilter::has("berth.run-id"),
-                LabelFilter::equals("berth.run-id", "r1"),
-            ])
+            .list_containers(&[LabelFilter::has("berth.run-id"), LabelFilter::equals("berth.run-id", "r1")])
             .await
             .expect("list");
-        assert_eq!(
-            found.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
-            vec![mine]
-        );
+        assert_eq!(found.iter().map(|c| c.id.clone()).collect::<Vec<_>>(), vec![mine]);
         assert_eq!(fake.list_containers(&[]).await.expect("list").len(), 2);
     }
 
@@ -932,10 +725,7 @@ mod tests {
     async fn logs_of_an_unknown_container_fail_as_the_first_item() {
         let fake = FakeEngine::new();
         let mut logs = fake.container_logs("nope", true);
-        assert!(matches!(
-            logs.next().await,
-            Some(Err(EngineError::ContainerNotFound { .. }))
-        ));
+        assert!(matches!(logs.next().await, Some(Err(EngineError::ContainerNotFound { .. }))));
         assert!(logs.next().await.is_none());
     }
 }

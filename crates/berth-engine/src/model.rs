@@ -14,9 +14,7 @@ use futures_util::Stream;
 use crate::error::EngineError;
 
 /// The kinds of container engine berth knows.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
     /// Docker Engine (`dockerd`).
@@ -61,9 +59,7 @@ impl FromStr for EngineKind {
             "podman" => Ok(Self::Podman),
             // Singularity is Apptainer's former name and still installed under it.
             "apptainer" | "singularity" => Ok(Self::Apptainer),
-            _ => Err(UnknownEngineKind {
-                given: s.to_owned(),
-            }),
+            _ => Err(UnknownEngineKind { given: s.to_owned() }),
         }
     }
 }
@@ -343,18 +339,12 @@ pub struct LabelFilter {
 impl LabelFilter {
     /// Containers that have label `key`, whatever its value.
     pub fn has(key: impl Into<String>) -> Self {
-        Self {
-            key: key.into(),
-            value: None,
-        }
+        Self { key: key.into(), value: None }
     }
 
     /// Containers whose label `key` is `value`.
     pub fn equals(key: impl Into<String>, value: impl Into<String>) -> Self {
-        Self {
-            key: key.into(),
-            value: Some(value.into()),
-        }
+        Self { key: key.into(), value: Some(value.into()) }
     }
 
     /// Whether `labels` satisfy this filter.
@@ -419,18 +409,12 @@ pub struct LogChunk {
 impl LogChunk {
     /// A chunk of standard output.
     pub fn stdout(bytes: impl Into<Bytes>) -> Self {
-        Self {
-            stream: LogStreamKind::Stdout,
-            bytes: bytes.into(),
-        }
+        Self { stream: LogStreamKind::Stdout, bytes: bytes.into() }
     }
 
     /// A chunk of standard error.
     pub fn stderr(bytes: impl Into<Bytes>) -> Self {
-        Self {
-            stream: LogStreamKind::Stderr,
-            bytes: bytes.into(),
-        }
+        Self { stream: LogStreamKind::Stderr, bytes: bytes.into() }
     }
 }
 
@@ -445,15 +429,9 @@ mod tests {
     fn engine_kinds_parse_case_insensitively_and_singularity_is_apptainer() {
         assert_eq!("Docker".parse::<EngineKind>(), Ok(EngineKind::Docker));
         assert_eq!("podman".parse::<EngineKind>(), Ok(EngineKind::Podman));
-        assert_eq!(
-            "singularity".parse::<EngineKind>(),
-            Ok(EngineKind::Apptainer)
-        );
+        assert_eq!("singularity".parse::<EngineKind>(), Ok(EngineKind::Apptainer));
         let err = "lxc".parse::<EngineKind>().expect_err("unknown");
-        assert_eq!(
-            err.to_string(),
-            "unknown engine `lxc`: expected `docker`, `podman` or `apptainer`"
-        );
+        assert_eq!(err.to_string(), "unknown engine `lxc`: expected `docker`, `podman` or `apptainer`");
     }
 
     #[test]
@@ -463,9 +441,6 @@ mod tests {
         assert!(LabelFilter::equals("berth.run-id", "r1").matches(&labels));
         assert!(!LabelFilter::equals("berth.run-id", "r2").matches(&labels));
         assert!(!LabelFilter::has("other").matches(&labels));
-        assert_eq!(
-            LabelFilter::equals("berth.run-id", "r1").to_filter_string(),
-            "berth.run-id=r1"
-        );
+        assert_eq!(LabelFilter::equals("berth.run-id", "r1").to_filter_string(), "berth.run-id=r1");
     }
 }

@@ -104,12 +104,7 @@ impl PullEvent {
     ///
     /// Records about a layer carry the layer's ID; the first record (`Pulling from ...`) carries
     /// the tag as its ID and is a message, not a layer.
-    pub fn from_progress(
-        status: &str,
-        id: Option<&str>,
-        current: Option<i64>,
-        total: Option<i64>,
-    ) -> Self {
+    pub fn from_progress(status: &str, id: Option<&str>, current: Option<i64>, total: Option<i64>) -> Self {
         let positive = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok()).filter(|v| *v > 0);
         match id {
             Some(id) if !id.is_empty() && !status.starts_with("Pulling from") => Self::Layer {
@@ -118,9 +113,7 @@ impl PullEvent {
                 current: positive(current),
                 total: positive(total),
             },
-            _ => Self::Message {
-                text: status.to_owned(),
-            },
+            _ => Self::Message { text: status.to_owned() },
         }
     }
 
@@ -167,11 +160,7 @@ pub fn normalize_reference(reference: &str) -> String {
     }
     // A colon before the last slash belongs to a registry port (`localhost:5000/x`), not a tag.
     let last_component = reference.rsplit('/').next().unwrap_or(reference);
-    if last_component.contains(':') {
-        reference.to_owned()
-    } else {
-        format!("{reference}:latest")
-    }
+    if last_component.contains(':') { reference.to_owned() } else { format!("{reference}:latest") }
 }
 
 #[cfg(test)]
@@ -182,16 +171,9 @@ mod tests {
     fn references_without_tag_get_latest() {
         assert_eq!(normalize_reference("debian"), "debian:latest");
         assert_eq!(normalize_reference("debian:12"), "debian:12");
-        assert_eq!(
-            normalize_reference("localhost:5000/tools/fsl"),
-            "localhost:5000/tools/fsl:latest"
-        );
-        assert_eq!(
-            normalize_reference("localhost:5000/tools/fsl:6.0"),
-            "localhost:5000/tools/fsl:6.0"
-        );
-        let pinned =
-            "debian@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        assert_eq!(normalize_reference("localhost:5000/tools/fsl"), "localhost:5000/tools/fsl:latest");
+        assert_eq!(normalize_reference("localhost:5000/tools/fsl:6.0"), "localhost:5000/tools/fsl:6.0");
+        let pinned = "debian@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
         assert_eq!(normalize_reference(pinned), pinned);
     }
 
@@ -199,9 +181,7 @@ mod tests {
     fn progress_records_become_layer_events_or_messages() {
         assert_eq!(
             PullEvent::from_progress("Pulling from library/debian", Some("12"), None, None),
-            PullEvent::Message {
-                text: "Pulling from library/debian".into()
-            }
+            PullEvent::Message { text: "Pulling from library/debian".into() }
         );
         assert_eq!(
             PullEvent::from_progress("Downloading", Some("a1b2c3"), Some(1024), Some(4096)),
@@ -214,12 +194,7 @@ mod tests {
         );
         assert_eq!(
             PullEvent::from_progress("Pull complete", Some("a1b2c3"), Some(0), Some(0)),
-            PullEvent::Layer {
-                id: "a1b2c3".into(),
-                phase: LayerPhase::PullComplete,
-                current: None,
-                total: None,
-            }
+            PullEvent::Layer { id: "a1b2c3".into(), phase: LayerPhase::PullComplete, current: None, total: None }
         );
         let digest = PullEvent::from_progress("Digest: sha256:abc", None, None, None);
         assert_eq!(digest.digest(), Some("sha256:abc"));
@@ -235,9 +210,6 @@ mod tests {
         };
         let shown = format!("{auth:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
-        assert!(
-            shown.contains("<redacted>") && shown.contains("ana"),
-            "{shown}"
-        );
+        assert!(shown.contains("<redacted>") && shown.contains("ana"), "{shown}");
     }
 }

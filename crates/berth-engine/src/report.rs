@@ -58,21 +58,11 @@ pub async fn report_with(
     configured: Option<EngineKind>,
 ) -> EngineReport {
     let candidates = detect::detect_with(env, prober).await;
-    let mut report = EngineReport {
-        explicit,
-        configured,
-        candidates,
-        selected: None,
-        engine: None,
-        problem: None,
-    };
+    let mut report = EngineReport { explicit, configured, candidates, selected: None, engine: None, problem: None };
     let selection = match select(&report.candidates, explicit, configured) {
         Ok(s) => s,
         Err(e) => {
-            report.problem = Some(Problem {
-                message: e.to_string(),
-                hint: e.hint(),
-            });
+            report.problem = Some(Problem { message: e.to_string(), hint: e.hint() });
             return report;
         }
     };
@@ -81,19 +71,9 @@ pub async fn report_with(
     match opened {
         Ok(engine) => match engine.info().await {
             Ok(info) => report.engine = Some(info),
-            Err(e) => {
-                report.problem = Some(Problem {
-                    message: e.to_string(),
-                    hint: e.hint(),
-                })
-            }
+            Err(e) => report.problem = Some(Problem { message: e.to_string(), hint: e.hint() }),
         },
-        Err(e) => {
-            report.problem = Some(Problem {
-                message: e.to_string(),
-                hint: e.hint(),
-            })
-        }
+        Err(e) => report.problem = Some(Problem { message: e.to_string(), hint: e.hint() }),
     }
     report
 }
@@ -115,27 +95,13 @@ impl fmt::Display for EngineReport {
                         (None, _) => "reachable".to_owned(),
                     }
                 } else {
-                    format!(
-                        "unreachable: {}",
-                        c.problem.as_deref().unwrap_or("no answer")
-                    )
+                    format!("unreachable: {}", c.problem.as_deref().unwrap_or("no answer"))
                 };
-                [
-                    c.kind.to_string(),
-                    c.location.clone(),
-                    c.source.to_string(),
-                    status,
-                ]
+                [c.kind.to_string(), c.location.clone(), c.source.to_string(), status]
             })
             .collect();
         let header = ["KIND", "WHERE", "FOUND VIA", "STATUS"];
-        let width = |i: usize| {
-            rows.iter()
-                .map(|r| r[i].chars().count())
-                .chain([header[i].len()])
-                .max()
-                .unwrap_or(0)
-        };
+        let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).chain([header[i].len()]).max().unwrap_or(0);
         let widths = [width(0), width(1), width(2)];
         writeln!(f, "Engines found:")?;
         for row in std::iter::once(header.map(str::to_owned)).chain(rows) {
@@ -153,21 +119,14 @@ impl fmt::Display for EngineReport {
         }
         writeln!(f)?;
         match &self.selected {
-            Some(s) => writeln!(
-                f,
-                "Selected: {} at {} ({})",
-                s.candidate.kind, s.candidate.location, s.reason
-            )?,
+            Some(s) => writeln!(f, "Selected: {} at {} ({})", s.candidate.kind, s.candidate.location, s.reason)?,
             None => writeln!(f, "Selected: none")?,
         }
         if let Some(info) = &self.engine {
             let mut line = |key: &str, value: String| writeln!(f, "  {key:<16} {value}");
             line("kind", info.kind.to_string())?;
             line("server version", info.server_version.clone())?;
-            let mut api = format!(
-                "{} (server offers {}",
-                info.api_version, info.server_api_version
-            );
+            let mut api = format!("{} (server offers {}", info.api_version, info.server_api_version);
             if let Some(min) = &info.min_api_version {
                 api.push_str(&format!(", accepts {min} and newer"));
             }
@@ -244,7 +203,9 @@ mod tests {
             reachable: false,
             version: None,
             api_version: None,
-            problem: Some("cannot reach a container engine at `unix:///run/podman/podman.sock`: no socket there".into()),
+            problem: Some(
+                "cannot reach a container engine at `unix:///run/podman/podman.sock`: no socket there".into(),
+            ),
             hint: Some("start one".into()),
             unreachable_reason: Some(crate::error::UnreachableReason::SocketMissing),
         }
@@ -279,10 +240,7 @@ mod tests {
             explicit: None,
             configured: None,
             candidates: vec![docker(), podman_missing()],
-            selected: Some(Selection {
-                candidate: docker(),
-                reason: SelectionReason::FirstReachableDocker,
-            }),
+            selected: Some(Selection { candidate: docker(), reason: SelectionReason::FirstReachableDocker }),
             engine: Some(info()),
             problem: None,
         };
@@ -316,11 +274,8 @@ mod tests {
             selected: None,
             engine: None,
             problem: Some(Problem {
-                message: "podman was asked for on the command line but no podman is reachable"
-                    .into(),
-                hint: Some(
-                    "start Podman's API service (`podman system service --time=0 &`)".into(),
-                ),
+                message: "podman was asked for on the command line but no podman is reachable".into(),
+                hint: Some("start Podman's API service (`podman system service --time=0 &`)".into()),
             }),
         };
         assert!(!report.is_usable());
@@ -341,10 +296,7 @@ mod tests {
             explicit: None,
             configured: Some(EngineKind::Docker),
             candidates: vec![docker()],
-            selected: Some(Selection {
-                candidate: docker(),
-                reason: SelectionReason::Configured,
-            }),
+            selected: Some(Selection { candidate: docker(), reason: SelectionReason::Configured }),
             engine: Some(info()),
             problem: None,
         };

@@ -86,63 +86,39 @@ impl ContainerSpec {
 
     /// Check what every engine would reject or misread, before asking one.
     pub fn validate(&self) -> Result<(), EngineError> {
-        let invalid =
-            |field: &'static str, problem: String| Err(EngineError::InvalidSpec { field, problem });
+        let invalid = |field: &'static str, problem: String| Err(EngineError::InvalidSpec { field, problem });
         if self.image.trim().is_empty() {
             return invalid("image", "is empty".into());
         }
         for (key, _) in &self.env {
             if key.is_empty() || key.contains('=') || key.contains('\0') {
-                return invalid(
-                    "env",
-                    format!("has the name `{key}`, which is empty or holds `=` or NUL"),
-                );
+                return invalid("env", format!("has the name `{key}`, which is empty or holds `=` or NUL"));
             }
         }
         for mount in &self.mounts {
             if !mount.source.is_absolute() {
                 return invalid(
                     "mounts",
-                    format!(
-                        "has the source `{}`, which is not an absolute path",
-                        mount.source.display()
-                    ),
+                    format!("has the source `{}`, which is not an absolute path", mount.source.display()),
                 );
             }
             if !mount.target.starts_with('/') {
-                return invalid(
-                    "mounts",
-                    format!(
-                        "has the target `{}`, which is not an absolute path",
-                        mount.target
-                    ),
-                );
+                return invalid("mounts", format!("has the target `{}`, which is not an absolute path", mount.target));
             }
         }
         for tmpfs in &self.tmpfs {
             if !tmpfs.target.starts_with('/') {
-                return invalid(
-                    "tmpfs",
-                    format!(
-                        "has the target `{}`, which is not an absolute path",
-                        tmpfs.target
-                    ),
-                );
+                return invalid("tmpfs", format!("has the target `{}`, which is not an absolute path", tmpfs.target));
             }
         }
-        for (field, value) in [
-            ("pids_limit", self.pids_limit),
-            ("memory_bytes", self.memory_bytes),
-            ("nano_cpus", self.nano_cpus),
-        ] {
+        for (field, value) in
+            [("pids_limit", self.pids_limit), ("memory_bytes", self.memory_bytes), ("nano_cpus", self.nano_cpus)]
+        {
             // Zero and negative values mean "unlimited" to Docker; a spec says that with `None`.
             if let Some(v) = value
                 && v <= 0
             {
-                return invalid(
-                    field,
-                    format!("is {v}; use none for unlimited, or a positive value"),
-                );
+                return invalid(field, format!("is {v}; use none for unlimited, or a positive value"));
             }
         }
         match &self.gpus {
@@ -245,11 +221,7 @@ mod tests {
     #[test]
     fn relative_mount_sources_are_rejected() {
         let mut s = spec();
-        s.mounts.push(BindMount {
-            source: "data".into(),
-            target: "/data".into(),
-            read_only: true,
-        });
+        s.mounts.push(BindMount { source: "data".into(), target: "/data".into(), read_only: true });
         let err = s.validate().expect_err("invalid");
         assert_eq!(
             err.to_string(),
@@ -261,24 +233,11 @@ mod tests {
     fn zero_limits_are_rejected_because_docker_reads_them_as_unlimited() {
         let mut s = spec();
         s.memory_bytes = Some(0);
-        assert!(matches!(
-            s.validate(),
-            Err(EngineError::InvalidSpec {
-                field: "memory_bytes",
-                ..
-            })
-        ));
+        assert!(matches!(s.validate(), Err(EngineError::InvalidSpec { field: "memory_bytes", .. })));
     }
 
     #[test]
     fn user_renders_as_uid_colon_gid() {
-        assert_eq!(
-            UserId {
-                uid: 1000,
-                gid: 100
-            }
-            .to_string(),
-            "1000:100"
-        );
+        assert_eq!(UserId { uid: 1000, gid: 100 }.to_string(), "1000:100");
     }
 }

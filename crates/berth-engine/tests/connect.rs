@@ -13,24 +13,10 @@ use berth_engine::{DockerEngine, Endpoint, EngineError, EngineKind, UnreachableR
 async fn a_missing_socket_is_unreachable_with_a_hint_to_start_an_engine() {
     let dir = tempfile::tempdir().expect("tempdir");
     let endpoint = Endpoint::unix(dir.path().join("docker.sock"));
-    let err = DockerEngine::connect(&endpoint)
-        .await
-        .expect_err("no engine");
-    assert!(
-        matches!(
-            err,
-            EngineError::Unreachable {
-                reason: UnreachableReason::SocketMissing,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    let err = DockerEngine::connect(&endpoint).await.expect_err("no engine");
+    assert!(matches!(err, EngineError::Unreachable { reason: UnreachableReason::SocketMissing, .. }), "{err:?}");
     let hint = err.hint().expect("hint");
-    assert!(
-        hint.contains("podman system service") && hint.contains("docker.io"),
-        "{hint}"
-    );
+    assert!(hint.contains("podman system service") && hint.contains("docker.io"), "{hint}");
 }
 
 #[tokio::test]
@@ -39,41 +25,16 @@ async fn a_stale_socket_is_connection_refused() {
     let path = dir.path().join("docker.sock");
     // Bind and close: the socket file stays, nobody listens (a crashed daemon).
     drop(UnixListener::bind(&path).expect("bind"));
-    let err = DockerEngine::connect(&Endpoint::unix(&path))
-        .await
-        .expect_err("no engine");
-    assert!(
-        matches!(
-            err,
-            EngineError::Unreachable {
-                reason: UnreachableReason::ConnectionRefused,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    assert!(
-        std::error::Error::source(&err).is_some(),
-        "the transport error is kept"
-    );
+    let err = DockerEngine::connect(&Endpoint::unix(&path)).await.expect_err("no engine");
+    assert!(matches!(err, EngineError::Unreachable { reason: UnreachableReason::ConnectionRefused, .. }), "{err:?}");
+    assert!(std::error::Error::source(&err).is_some(), "the transport error is kept");
 }
 
 #[tokio::test]
 async fn a_closed_tcp_port_is_unreachable() {
     let endpoint = Endpoint::parse("tcp://127.0.0.1:9", None, &Env::default()).expect("endpoint");
-    let err = DockerEngine::connect(&endpoint)
-        .await
-        .expect_err("no engine");
-    assert!(
-        matches!(
-            err,
-            EngineError::Unreachable {
-                reason: UnreachableReason::ConnectionRefused,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    let err = DockerEngine::connect(&endpoint).await.expect_err("no engine");
+    assert!(matches!(err, EngineError::Unreachable { reason: UnreachableReason::ConnectionRefused, .. }), "{err:?}");
 }
 
 fn env_for(host: &str) -> Env {
@@ -94,19 +55,13 @@ async fn detection_finds_the_engine_under_test_and_selects_it() {
     assert_eq!(first.location, host);
     assert!(first.reachable, "{first:?}");
     assert_eq!(first.kind, EngineKind::Docker);
-    assert!(
-        first.version.is_some() && first.api_version.is_some(),
-        "{first:?}"
-    );
+    assert!(first.version.is_some() && first.api_version.is_some(), "{first:?}");
     let podman_user = candidates
         .iter()
         .find(|c| c.source == CandidateSource::PodmanUserSocket)
         .expect("the XDG_RUNTIME_DIR candidate");
     assert!(!podman_user.reachable);
-    assert_eq!(
-        podman_user.unreachable_reason,
-        Some(UnreachableReason::SocketMissing)
-    );
+    assert_eq!(podman_user.unreachable_reason, Some(UnreachableReason::SocketMissing));
 
     let selected = detect::select(&candidates, None, None).expect("selected");
     assert_eq!(selected.reason, SelectionReason::FirstReachableDocker);
@@ -117,43 +72,18 @@ async fn detection_finds_the_engine_under_test_and_selects_it() {
 #[tokio::test]
 async fn the_engine_report_names_the_engine_under_test() {
     let host = common::docker_host();
-    let report = report::report_with(
-        &env_for(&host),
-        &SystemProber,
-        Some(EngineKind::Docker),
-        None,
-    )
-    .await;
+    let report = report::report_with(&env_for(&host), &SystemProber, Some(EngineKind::Docker), None).await;
     assert!(report.is_usable(), "{report}");
     let info = report.engine.as_ref().expect("engine info");
     assert_eq!(info.endpoint, host);
     let text = report.to_string();
-    assert!(
-        text.contains(&format!(
-            "Selected: docker at {host} (asked for on the command line)"
-        )),
-        "{text}"
-    );
-    assert!(
-        text.contains(&format!("API version      {}", info.api_version)),
-        "{text}"
-    );
+    assert!(text.contains(&format!("Selected: docker at {host} (asked for on the command line)")), "{text}");
+    assert!(text.contains(&format!("API version      {}", info.api_version)), "{text}");
 
     // Asking for Podman where there is none is a problem with a hint, not a fallback.
-    let report = report::report_with(
-        &env_for(&host),
-        &SystemProber,
-        Some(EngineKind::Podman),
-        None,
-    )
-    .await;
+    let report = report::report_with(&env_for(&host), &SystemProber, Some(EngineKind::Podman), None).await;
     assert!(!report.is_usable());
     let problem = report.problem.expect("problem");
-    assert!(
-        problem
-            .message
-            .starts_with("podman was asked for on the command line"),
-        "{problem:?}"
-    );
+    assert!(problem.message.starts_with("podman was asked for on the command line"), "{problem:?}");
     assert!(problem.hint.is_some());
 }

@@ -42,10 +42,8 @@ async fn detection_selects_podman_when_no_docker_answers() {
         (env::XDG_RUNTIME_DIR, dir.path().display().to_string()),
     ]);
     let candidates = detect::detect_with(&environment, &SystemProber).await;
-    let podman = candidates
-        .iter()
-        .find(|c| c.source == CandidateSource::ContainerHost)
-        .expect("the CONTAINER_HOST candidate");
+    let podman =
+        candidates.iter().find(|c| c.source == CandidateSource::ContainerHost).expect("the CONTAINER_HOST candidate");
     assert!(podman.reachable, "{podman:?}");
     assert_eq!(podman.kind, EngineKind::Podman);
     let selected = detect::select(&candidates, None, None).expect("selected");

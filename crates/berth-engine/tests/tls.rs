@@ -14,17 +14,9 @@ use berth_engine::env::{self, Env};
 use berth_engine::{DockerEngine, Endpoint, Engine, EngineError, EngineKind, UnreachableReason};
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run openssl (Debian's `openssl` package)");
-    assert!(
-        out.status.success(),
-        "openssl {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out =
+        Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl (Debian's `openssl` package)");
+    assert!(out.status.success(), "openssl {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
 }
 
 /// A CA in `dir/<name>` and a certificate signed by it, for `usage` (`serverAuth` or
@@ -106,9 +98,7 @@ struct TlsDaemon {
 impl Drop for TlsDaemon {
     fn drop(&mut self) {
         // SIGTERM lets dockerd stop the containerd it started; SIGKILL would orphan it.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -122,10 +112,7 @@ impl Drop for TlsDaemon {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free loopback port").port()
 }
 
 fn start_tls_daemon(dir: &Path, port: u16) -> TlsDaemon {
@@ -169,11 +156,7 @@ async fn tls_client_certificates_from_docker_cert_path_reach_a_tlsverify_daemon(
     let dir = tempfile::tempdir().expect("tempdir");
     let server = dir.path().join("server");
     make_ca(&server);
-    make_cert(
-        &server,
-        "server",
-        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-    );
+    make_cert(&server, "server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
     make_cert(&server, "", "extendedKeyUsage=clientAuth\n");
     // The client's DOCKER_CERT_PATH: ca.pem, cert.pem, key.pem, as the docker client wants.
     let client = dir.path().join("client");
@@ -213,16 +196,7 @@ async fn tls_client_certificates_from_docker_cert_path_reach_a_tlsverify_daemon(
     // it was TLS.
     let wrong = Endpoint::docker_from_env(&tls_env(port, &stranger)).expect("endpoint");
     let err = DockerEngine::connect(&wrong).await.expect_err("untrusted");
-    assert!(
-        matches!(
-            err,
-            EngineError::Unreachable {
-                reason: UnreachableReason::Tls,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, EngineError::Unreachable { reason: UnreachableReason::Tls, .. }), "{err:?}");
     assert!(err.hint().expect("hint").contains("DOCKER_CERT_PATH"));
     drop(daemon);
 }

@@ -49,14 +49,10 @@ pub enum AttributeError {
         value: String,
     },
     /// The modality transformation is a lookup table, not a linear rescale.
-    #[error(
-        "the image has a Modality LUT Sequence (0028,3000); only a linear rescale is supported"
-    )]
+    #[error("the image has a Modality LUT Sequence (0028,3000); only a linear rescale is supported")]
     ModalityLut,
     /// Padding pixels would be pulled into the range and lose their padding meaning.
-    #[error(
-        "the image declares Pixel Padding Value (0028,0120); padding pixels cannot be normalized meaningfully"
-    )]
+    #[error("the image declares Pixel Padding Value (0028,0120); padding pixels cannot be normalized meaningfully")]
     PixelPadding,
     /// Enhanced multi-frame objects keep rescale or windows per frame in functional groups.
     #[error(
@@ -89,24 +85,14 @@ pub fn read_rescale(obj: &InMemDicomObject) -> Result<Rescale, AttributeError> {
     if obj.get(tags::PIXEL_PADDING_VALUE).is_some() {
         return Err(AttributeError::PixelPadding);
     }
-    for groups in [
-        tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE,
-        tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE,
-    ] {
+    for groups in [tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE, tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE] {
         let items = obj.get(groups).and_then(|e| e.items()).unwrap_or_default();
         for item in items {
-            if item
-                .get(tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE)
-                .is_some()
-            {
-                return Err(AttributeError::FunctionalGroups {
-                    what: "Pixel Value Transformation (0028,9145)",
-                });
+            if item.get(tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE).is_some() {
+                return Err(AttributeError::FunctionalGroups { what: "Pixel Value Transformation (0028,9145)" });
             }
             if item.get(tags::FRAME_VOILUT_SEQUENCE).is_some() {
-                return Err(AttributeError::FunctionalGroups {
-                    what: "Frame VOI LUT (0028,9132)",
-                });
+                return Err(AttributeError::FunctionalGroups { what: "Frame VOI LUT (0028,9132)" });
             }
         }
     }
@@ -116,30 +102,18 @@ pub fn read_rescale(obj: &InMemDicomObject) -> Result<Rescale, AttributeError> {
     })
 }
 
-fn read_ds(
-    obj: &InMemDicomObject,
-    tag: Tag,
-    name: &'static str,
-) -> Result<Option<f64>, AttributeError> {
+fn read_ds(obj: &InMemDicomObject, tag: Tag, name: &'static str) -> Result<Option<f64>, AttributeError> {
     let Some(element) = obj.get(tag) else {
         return Ok(None);
     };
-    let text = element
-        .value()
-        .to_str()
-        .map(|s| s.trim_matches(['\0', ' ']).to_string())
-        .unwrap_or_default();
+    let text = element.value().to_str().map(|s| s.trim_matches(['\0', ' ']).to_string()).unwrap_or_default();
     if text.is_empty() {
         // Type 1C attributes sent empty by some writers: treat as absent.
         return Ok(None);
     }
     match text.parse::<f64>() {
         Ok(v) if v.is_finite() => Ok(Some(v)),
-        _ => Err(AttributeError::InvalidRescale {
-            name,
-            tag,
-            value: text,
-        }),
+        _ => Err(AttributeError::InvalidRescale { name, tag, value: text }),
     }
 }
 
@@ -189,11 +163,7 @@ pub fn apply(file: &mut FileDicomObject<InMemDicomObject>, d: &Derivation) {
     } else {
         image_type[0] = "DERIVED".into();
     }
-    file.put(DataElement::new(
-        tags::IMAGE_TYPE,
-        VR::CS,
-        PrimitiveValue::Strs(image_type.into()),
-    ));
+    file.put(DataElement::new(tags::IMAGE_TYPE, VR::CS, PrimitiveValue::Strs(image_type.into())));
 
     let ours = format!(
         "Pixel values linearly remapped by dicom-normalize {}: modality range [{}, {}] to [{}, {}], rounded half away from zero",
@@ -212,39 +182,26 @@ pub fn apply(file: &mut FileDicomObject<InMemDicomObject>, d: &Derivation) {
         Some(p) if p.len() + 2 + ours.len() <= ST_MAX_LEN => format!("{p}; {ours}"),
         _ => ours,
     };
-    file.put(str_element(
-        tags::DERIVATION_DESCRIPTION,
-        VR::ST,
-        &description,
-    ));
+    file.put(str_element(tags::DERIVATION_DESCRIPTION, VR::ST, &description));
 
     let reference = InMemDicomObject::from_element_iter([
         str_element(tags::REFERENCED_SOP_CLASS_UID, VR::UI, &source_class),
         str_element(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, &source_instance),
     ]);
-    file.put(DataElement::new(
-        tags::SOURCE_IMAGE_SEQUENCE,
-        VR::SQ,
-        DataSetSequence::from(vec![reference]),
-    ));
+    file.put(DataElement::new(tags::SOURCE_IMAGE_SEQUENCE, VR::SQ, DataSetSequence::from(vec![reference])));
 
     let (center, width) = window_for(d.target);
     file.put(str_element(tags::WINDOW_CENTER, VR::DS, &format_ds(center)));
     file.put(str_element(tags::WINDOW_WIDTH, VR::DS, &format_ds(width)));
     if file.get(tags::WINDOW_CENTER_WIDTH_EXPLANATION).is_some() {
-        file.put(str_element(
-            tags::WINDOW_CENTER_WIDTH_EXPLANATION,
-            VR::LO,
-            "NORMALIZED",
-        ));
+        file.put(str_element(tags::WINDOW_CENTER_WIDTH_EXPLANATION, VR::LO, "NORMALIZED"));
     }
     file.remove_element(tags::VOILUT_SEQUENCE);
     file.remove_element(tags::VOILUT_FUNCTION);
 
-    for (tag, value) in [
-        (tags::SMALLEST_IMAGE_PIXEL_VALUE, d.output_extent.0),
-        (tags::LARGEST_IMAGE_PIXEL_VALUE, d.output_extent.1),
-    ] {
+    for (tag, value) in
+        [(tags::SMALLEST_IMAGE_PIXEL_VALUE, d.output_extent.0), (tags::LARGEST_IMAGE_PIXEL_VALUE, d.output_extent.1)]
+    {
         if file.get(tag).is_some() {
             file.put(pixel_value_element(tag, value, d.signed));
         }
@@ -315,13 +272,7 @@ mod tests {
         assert_eq!(format_ds(2048.0), "2048");
         assert_eq!(format_ds(-0.0), "0");
         assert_eq!(format_ds(0.5), "0.5");
-        for v in [
-            1.0 / 3.0,
-            -1.0 / 3.0,
-            1e300,
-            -1.234_567_890_123_456_7e-300,
-            12_345_678_901_234_567.0,
-        ] {
+        for v in [1.0 / 3.0, -1.0 / 3.0, 1e300, -1.234_567_890_123_456_7e-300, 12_345_678_901_234_567.0] {
             let s = format_ds(v);
             assert!(s.len() <= 16, "{v} -> {s}");
             let back: f64 = s.parse().unwrap();
@@ -337,13 +288,7 @@ mod tests {
                 tags::IMAGE_TYPE,
                 VR::CS,
                 PrimitiveValue::Strs(
-                    [
-                        "ORIGINAL".to_string(),
-                        "PRIMARY".to_string(),
-                        "M".to_string(),
-                    ]
-                    .as_slice()
-                    .into(),
+                    ["ORIGINAL".to_string(), "PRIMARY".to_string(), "M".to_string()].as_slice().into(),
                 ),
             ),
         ]);
@@ -370,13 +315,7 @@ mod tests {
     }
 
     fn text(file: &FileDicomObject<InMemDicomObject>, tag: Tag) -> String {
-        file.get(tag)
-            .unwrap()
-            .value()
-            .to_str()
-            .unwrap()
-            .trim_end_matches('\0')
-            .to_string()
+        file.get(tag).unwrap().value().to_str().unwrap().trim_end_matches('\0').to_string()
     }
 
     #[test]
@@ -385,24 +324,9 @@ mod tests {
         apply(&mut file, &derivation());
         assert_eq!(text(&file, tags::SOP_INSTANCE_UID), "2.25.42");
         assert_eq!(file.meta().media_storage_sop_instance_uid(), "2.25.42");
-        assert_eq!(
-            file.meta().implementation_class_uid(),
-            uid::implementation_class_uid()
-        );
-        let source = &file
-            .get(tags::SOURCE_IMAGE_SEQUENCE)
-            .unwrap()
-            .items()
-            .unwrap()[0];
-        assert_eq!(
-            source
-                .get(tags::REFERENCED_SOP_INSTANCE_UID)
-                .unwrap()
-                .value()
-                .to_str()
-                .unwrap(),
-            "1.2.3.4"
-        );
+        assert_eq!(file.meta().implementation_class_uid(), uid::implementation_class_uid());
+        let source = &file.get(tags::SOURCE_IMAGE_SEQUENCE).unwrap().items().unwrap()[0];
+        assert_eq!(source.get(tags::REFERENCED_SOP_INSTANCE_UID).unwrap().value().to_str().unwrap(), "1.2.3.4");
         assert_eq!(text(&file, tags::IMAGE_TYPE), "DERIVED\\PRIMARY\\M");
         assert_eq!(text(&file, tags::WINDOW_CENTER), "500.5");
         assert_eq!(text(&file, tags::WINDOW_WIDTH), "1001");
@@ -416,21 +340,9 @@ mod tests {
         assert!(file.get(tags::SMALLEST_IMAGE_PIXEL_VALUE).is_none());
 
         let mut file = sample_file(vec![
-            DataElement::new(
-                tags::SMALLEST_IMAGE_PIXEL_VALUE,
-                VR::US,
-                PrimitiveValue::from(12_u16),
-            ),
-            DataElement::new(
-                tags::LARGEST_IMAGE_PIXEL_VALUE,
-                VR::US,
-                PrimitiveValue::from(3000_u16),
-            ),
-            DataElement::new(
-                tags::LARGEST_PIXEL_VALUE_IN_SERIES,
-                VR::US,
-                PrimitiveValue::from(3000_u16),
-            ),
+            DataElement::new(tags::SMALLEST_IMAGE_PIXEL_VALUE, VR::US, PrimitiveValue::from(12_u16)),
+            DataElement::new(tags::LARGEST_IMAGE_PIXEL_VALUE, VR::US, PrimitiveValue::from(3000_u16)),
+            DataElement::new(tags::LARGEST_PIXEL_VALUE_IN_SERIES, VR::US, PrimitiveValue::from(3000_u16)),
             str_element(tags::VOILUT_FUNCTION, VR::CS, "SIGMOID"),
             str_element(tags::WINDOW_CENTER_WIDTH_EXPLANATION, VR::LO, "BRAIN"),
         ]);
@@ -441,36 +353,19 @@ mod tests {
         let smallest = file.get(tags::SMALLEST_IMAGE_PIXEL_VALUE).unwrap();
         assert_eq!(smallest.vr(), VR::SS);
         assert_eq!(smallest.value().to_int::<i32>().unwrap(), -5);
-        assert_eq!(
-            file.get(tags::LARGEST_IMAGE_PIXEL_VALUE)
-                .unwrap()
-                .value()
-                .to_int::<i32>()
-                .unwrap(),
-            1000
-        );
+        assert_eq!(file.get(tags::LARGEST_IMAGE_PIXEL_VALUE).unwrap().value().to_int::<i32>().unwrap(), 1000);
         assert!(file.get(tags::LARGEST_PIXEL_VALUE_IN_SERIES).is_none());
         assert!(file.get(tags::VOILUT_FUNCTION).is_none());
-        assert_eq!(
-            text(&file, tags::WINDOW_CENTER_WIDTH_EXPLANATION),
-            "NORMALIZED"
-        );
+        assert_eq!(text(&file, tags::WINDOW_CENTER_WIDTH_EXPLANATION), "NORMALIZED");
     }
 
     #[test]
     fn missing_image_type_becomes_derived_secondary_and_descriptions_append() {
-        let mut file = sample_file(vec![str_element(
-            tags::DERIVATION_DESCRIPTION,
-            VR::ST,
-            "resampled",
-        )]);
+        let mut file = sample_file(vec![str_element(tags::DERIVATION_DESCRIPTION, VR::ST, "resampled")]);
         file.remove_element(tags::IMAGE_TYPE);
         apply(&mut file, &derivation());
         assert_eq!(text(&file, tags::IMAGE_TYPE), "DERIVED\\SECONDARY");
-        assert!(
-            text(&file, tags::DERIVATION_DESCRIPTION)
-                .starts_with("resampled; Pixel values linearly remapped")
-        );
+        assert!(text(&file, tags::DERIVATION_DESCRIPTION).starts_with("resampled; Pixel values linearly remapped"));
     }
 
     #[test]
@@ -481,27 +376,14 @@ mod tests {
             str_element(tags::RESCALE_SLOPE, VR::DS, " 0.5 "),
             str_element(tags::RESCALE_INTERCEPT, VR::DS, "-1024"),
         ]);
-        assert_eq!(
-            read_rescale(&file).unwrap(),
-            Rescale {
-                slope: 0.5,
-                intercept: -1024.0
-            }
-        );
+        assert_eq!(read_rescale(&file).unwrap(), Rescale { slope: 0.5, intercept: -1024.0 });
         let file = sample_file(vec![str_element(tags::RESCALE_SLOPE, VR::DS, "abc")]);
-        assert!(matches!(
-            read_rescale(&file),
-            Err(AttributeError::InvalidRescale { .. })
-        ));
+        assert!(matches!(read_rescale(&file), Err(AttributeError::InvalidRescale { .. })));
     }
 
     #[test]
     fn padding_lut_and_functional_groups_are_refused() {
-        let file = sample_file(vec![DataElement::new(
-            tags::PIXEL_PADDING_VALUE,
-            VR::US,
-            PrimitiveValue::from(0_u16),
-        )]);
+        let file = sample_file(vec![DataElement::new(tags::PIXEL_PADDING_VALUE, VR::US, PrimitiveValue::from(0_u16))]);
         assert_eq!(read_rescale(&file), Err(AttributeError::PixelPadding));
         let file = sample_file(vec![DataElement::new(
             tags::MODALITY_LUT_SEQUENCE,
@@ -519,9 +401,6 @@ mod tests {
             VR::SQ,
             DataSetSequence::from(vec![group]),
         )]);
-        assert!(matches!(
-            read_rescale(&file),
-            Err(AttributeError::FunctionalGroups { .. })
-        ));
+        assert!(matches!(read_rescale(&file), Err(AttributeError::FunctionalGroups { .. })));
     }
 }

@@ -36,9 +36,7 @@ pub enum NormalizeError {
         source: io::Error,
     },
     /// The input has no `DICM` magic code at offset 128.
-    #[error(
-        "`{path}` is not a DICOM Part 10 file (no `DICM` magic code after the 128-byte preamble)"
-    )]
+    #[error("`{path}` is not a DICOM Part 10 file (no `DICM` magic code after the 128-byte preamble)")]
     NotPart10 {
         /// The input path.
         path: PathBuf,
@@ -144,10 +142,7 @@ pub struct Outcome {
 
 /// The output file name for an input path: `<input-stem>-normalized.dcm`.
 pub fn output_name(input: &Path) -> PathBuf {
-    let stem = input
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "output".to_string());
+    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "output".to_string());
     PathBuf::from(format!("{stem}-normalized.dcm"))
 }
 
@@ -156,15 +151,8 @@ pub fn output_name(input: &Path) -> PathBuf {
 /// The output directory is created if missing; an existing output file is replaced. The
 /// file is written under a temporary name and renamed, so a failed run leaves no partial
 /// output behind.
-pub fn normalize_file(
-    input: &Path,
-    output_dir: &Path,
-    target: TargetRange,
-) -> Result<Outcome, NormalizeError> {
-    let bytes = fs::read(input).map_err(|source| NormalizeError::ReadInput {
-        path: input.to_path_buf(),
-        source,
-    })?;
+pub fn normalize_file(input: &Path, output_dir: &Path, target: TargetRange) -> Result<Outcome, NormalizeError> {
+    let bytes = fs::read(input).map_err(|source| NormalizeError::ReadInput { path: input.to_path_buf(), source })?;
     let output = output_dir.join(output_name(input));
     let (encoded, outcome) = normalize_bytes(&bytes, input, &output, target)?;
 
@@ -173,19 +161,12 @@ pub fn normalize_file(
         move |source| NormalizeError::WriteOutput { path, source }
     };
     fs::create_dir_all(output_dir).map_err(write_err(output_dir))?;
-    let partial = output_dir.join(format!(
-        ".{}.partial-{}",
-        output_name(input).display(),
-        std::process::id()
-    ));
+    let partial = output_dir.join(format!(".{}.partial-{}", output_name(input).display(), std::process::id()));
     fs::write(&partial, &encoded).map_err(write_err(&partial))?;
     fs::rename(&partial, &output).map_err(|source| {
         // Best effort: the rename error is the one worth reporting.
         let _ = fs::remove_file(&partial);
-        NormalizeError::WriteOutput {
-            path: output.clone(),
-            source,
-        }
+        NormalizeError::WriteOutput { path: output.clone(), source }
     })?;
     Ok(outcome)
 }
@@ -204,44 +185,21 @@ pub fn normalize_bytes(
     }
     // The transfer syntax is checked from the meta group alone, before the data set is
     // parsed: parsing a deflated data set would fail with a less helpful error.
-    let meta = FileMetaTable::from_reader(&bytes[PREAMBLE_LEN..]).map_err(|source| {
-        NormalizeError::Meta {
-            path: path(),
-            source: Box::new(source),
-        }
-    })?;
-    let order = transfer_syntax::check(meta.transfer_syntax()).map_err(|source| {
-        NormalizeError::TransferSyntax {
-            path: path(),
-            source,
-        }
-    })?;
+    let meta = FileMetaTable::from_reader(&bytes[PREAMBLE_LEN..])
+        .map_err(|source| NormalizeError::Meta { path: path(), source: Box::new(source) })?;
+    let order = transfer_syntax::check(meta.transfer_syntax())
+        .map_err(|source| NormalizeError::TransferSyntax { path: path(), source })?;
 
-    let mut file = dicom_object::from_reader(&bytes[PREAMBLE_LEN..]).map_err(|source| {
-        NormalizeError::Parse {
-            path: path(),
-            source: Box::new(source),
-        }
-    })?;
+    let mut file = dicom_object::from_reader(&bytes[PREAMBLE_LEN..])
+        .map_err(|source| NormalizeError::Parse { path: path(), source: Box::new(source) })?;
 
     let layout =
-        pixel::PixelLayout::from_object(&file).map_err(|source| NormalizeError::Pixels {
-            path: path(),
-            source,
-        })?;
-    let rescale = attributes::read_rescale(&file).map_err(|source| NormalizeError::Attributes {
-        path: path(),
-        source,
-    })?;
-    let mut pixels = pixel::StoredPixels::read(&file, &layout, order).map_err(|source| {
-        NormalizeError::Pixels {
-            path: path(),
-            source,
-        }
-    })?;
-    let (stored_min, stored_max) = pixels
-        .extent()
-        .expect("a checked layout has at least one sample");
+        pixel::PixelLayout::from_object(&file).map_err(|source| NormalizeError::Pixels { path: path(), source })?;
+    let rescale =
+        attributes::read_rescale(&file).map_err(|source| NormalizeError::Attributes { path: path(), source })?;
+    let mut pixels = pixel::StoredPixels::read(&file, &layout, order)
+        .map_err(|source| NormalizeError::Pixels { path: path(), source })?;
+    let (stored_min, stored_max) = pixels.extent().expect("a checked layout has at least one sample");
 
     let (repr_min, repr_max) = layout.representable();
     let map = mapping::LinearMap::new(
@@ -256,10 +214,7 @@ pub fn normalize_bytes(
             max: repr_max,
         },
     )
-    .map_err(|source| NormalizeError::Mapping {
-        path: path(),
-        source,
-    })?;
+    .map_err(|source| NormalizeError::Mapping { path: path(), source })?;
 
     for v in &mut pixels.values {
         *v = map.apply(*v);
@@ -278,10 +233,7 @@ pub fn normalize_bytes(
 
     let mut encoded = Vec::with_capacity(bytes.len() + 1024);
     file.write_all(&mut encoded)
-        .map_err(|source| NormalizeError::Encode {
-            path: output.to_path_buf(),
-            source: Box::new(source),
-        })?;
+        .map_err(|source| NormalizeError::Encode { path: output.to_path_buf(), source: Box::new(source) })?;
     Ok((
         encoded,
         Outcome {
@@ -300,18 +252,9 @@ mod tests {
 
     #[test]
     fn output_name_replaces_the_extension() {
-        assert_eq!(
-            output_name(Path::new("/in/phantom-mr.dcm")),
-            PathBuf::from("phantom-mr-normalized.dcm")
-        );
-        assert_eq!(
-            output_name(Path::new("IM0001")),
-            PathBuf::from("IM0001-normalized.dcm")
-        );
-        assert_eq!(
-            output_name(Path::new("a.b.dcm")),
-            PathBuf::from("a.b-normalized.dcm")
-        );
+        assert_eq!(output_name(Path::new("/in/phantom-mr.dcm")), PathBuf::from("phantom-mr-normalized.dcm"));
+        assert_eq!(output_name(Path::new("IM0001")), PathBuf::from("IM0001-normalized.dcm"));
+        assert_eq!(output_name(Path::new("a.b.dcm")), PathBuf::from("a.b-normalized.dcm"));
     }
 
     #[test]

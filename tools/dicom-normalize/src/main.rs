@@ -36,10 +36,7 @@ fn main() -> ExitCode {
         Cli::command()
             .error(
                 clap::error::ErrorKind::ValueValidation,
-                format!(
-                    "`--min {}` and `--max {}` must be finite with MIN <= MAX",
-                    cli.min, cli.max
-                ),
+                format!("`--min {}` and `--max {}` must be finite with MIN <= MAX", cli.min, cli.max),
             )
             .exit();
     };

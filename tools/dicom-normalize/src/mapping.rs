@@ -64,11 +64,7 @@ impl MappingError {
     /// What the user can do about it.
     pub fn hint(&self) -> Option<String> {
         match self {
-            MappingError::Unrepresentable {
-                modality_min,
-                modality_max,
-                ..
-            } => Some(format!(
+            MappingError::Unrepresentable { modality_min, modality_max, .. } => Some(format!(
                 "choose `--min` and `--max` within [{modality_min}, {modality_max}]; the output keeps the input's Bits Stored, Pixel Representation and rescale"
             )),
             MappingError::InvalidRescale { .. } => None,
@@ -87,10 +83,7 @@ pub struct Rescale {
 
 impl Rescale {
     /// The identity rescale (slope 1, intercept 0), the default when the attributes are absent.
-    pub const IDENTITY: Rescale = Rescale {
-        slope: 1.0,
-        intercept: 0.0,
-    };
+    pub const IDENTITY: Rescale = Rescale { slope: 1.0, intercept: 0.0 };
 
     /// Modality value of a stored value.
     pub fn modality(&self, stored: i32) -> f64 {
@@ -162,9 +155,7 @@ impl LinearMap {
         repr: Representation,
     ) -> Result<Self, MappingError> {
         if !rescale.slope.is_finite() || rescale.slope == 0.0 || !rescale.intercept.is_finite() {
-            return Err(MappingError::InvalidRescale {
-                slope: rescale.slope,
-            });
+            return Err(MappingError::InvalidRescale { slope: rescale.slope });
         }
         // The rescale is monotone, so the modality extremes sit at the stored extremes
         // (swapped for a negative slope); IEEE multiplication and addition are monotone too,
@@ -193,25 +184,9 @@ impl LinearMap {
         };
         let s_min = stored_bound("--min", target.min)?;
         let s_max = stored_bound("--max", target.max)?;
-        let (clamp_lo, clamp_hi) = if s_min <= s_max {
-            (s_min, s_max)
-        } else {
-            (s_max, s_min)
-        };
-        let scale = if hi > lo {
-            (target.max - target.min) / (hi - lo)
-        } else {
-            0.0
-        };
-        Ok(Self {
-            rescale,
-            target,
-            lo,
-            hi,
-            scale,
-            clamp_lo,
-            clamp_hi,
-        })
+        let (clamp_lo, clamp_hi) = if s_min <= s_max { (s_min, s_max) } else { (s_max, s_min) };
+        let scale = if hi > lo { (target.max - target.min) / (hi - lo) } else { 0.0 };
+        Ok(Self { rescale, target, lo, hi, scale, clamp_lo, clamp_hi })
     }
 
     /// The input modality range `[lo, hi]`.
@@ -241,18 +216,8 @@ impl LinearMap {
 mod tests {
     use super::*;
 
-    const U12: Representation = Representation {
-        bits_stored: 12,
-        signed: false,
-        min: 0,
-        max: 4095,
-    };
-    const S16: Representation = Representation {
-        bits_stored: 16,
-        signed: true,
-        min: -32768,
-        max: 32767,
-    };
+    const U12: Representation = Representation { bits_stored: 12, signed: false, min: 0, max: 4095 };
+    const S16: Representation = Representation { bits_stored: 16, signed: true, min: -32768, max: 32767 };
 
     fn target(min: f64, max: f64) -> TargetRange {
         TargetRange::new(min, max).unwrap()
@@ -279,16 +244,10 @@ mod tests {
     fn rounding_is_half_away_from_zero() {
         // [0, 4] -> [0, 2]: stored 1 -> 0.5 -> 1, stored 3 -> 1.5 -> 2.
         let map = LinearMap::new(0, 4, Rescale::IDENTITY, target(0.0, 2.0), U12).unwrap();
-        assert_eq!(
-            (0..=4).map(|s| map.apply(s)).collect::<Vec<_>>(),
-            [0, 1, 1, 2, 2]
-        );
+        assert_eq!((0..=4).map(|s| map.apply(s)).collect::<Vec<_>>(), [0, 1, 1, 2, 2]);
         // Negative side: [-4, 0] -> [-2, 0]: -1 -> -0.5 -> -1, -3 -> -1.5 -> -2.
         let map = LinearMap::new(-4, 0, Rescale::IDENTITY, target(-2.0, 0.0), S16).unwrap();
-        assert_eq!(
-            (-4..=0).map(|s| map.apply(s)).collect::<Vec<_>>(),
-            [-2, -2, -1, -1, 0]
-        );
+        assert_eq!((-4..=0).map(|s| map.apply(s)).collect::<Vec<_>>(), [-2, -2, -1, -1, 0]);
     }
 
     #[test]
@@ -300,10 +259,7 @@ mod tests {
     #[test]
     fn range_is_expressed_in_modality_values() {
         // CT-like: stored 0..=4095, slope 1, intercept -1024 -> modality -1024..=3071.
-        let ct = Rescale {
-            slope: 1.0,
-            intercept: -1024.0,
-        };
+        let ct = Rescale { slope: 1.0, intercept: -1024.0 };
         let map = LinearMap::new(0, 4095, ct, target(-1000.0, 1000.0), U12).unwrap();
         // Modality -1000 is stored 24, modality 1000 is stored 2024.
         assert_eq!(map.apply(0), 24);
@@ -312,10 +268,7 @@ mod tests {
 
     #[test]
     fn slope_two_rounds_the_stored_bounds() {
-        let r = Rescale {
-            slope: 2.0,
-            intercept: 0.0,
-        };
+        let r = Rescale { slope: 2.0, intercept: 0.0 };
         // [0, 7] stored -> modality [0, 14] -> [0, 7] modality -> stored [0, 3.5 -> 4].
         let map = LinearMap::new(0, 7, r, target(0.0, 7.0), U12).unwrap();
         assert_eq!(map.apply(0), 0);
@@ -324,10 +277,7 @@ mod tests {
 
     #[test]
     fn negative_slope_keeps_modality_order() {
-        let r = Rescale {
-            slope: -1.0,
-            intercept: 100.0,
-        };
+        let r = Rescale { slope: -1.0, intercept: 100.0 };
         // Stored 0 is modality 100 (hi), stored 100 is modality 0 (lo).
         let map = LinearMap::new(0, 100, r, target(0.0, 10.0), U12).unwrap();
         assert_eq!(map.input_range(), (0.0, 100.0));
@@ -349,32 +299,19 @@ mod tests {
 
     #[test]
     fn zero_slope_is_refused() {
-        let r = Rescale {
-            slope: 0.0,
-            intercept: 1.0,
-        };
-        assert_eq!(
-            LinearMap::new(0, 1, r, target(0.0, 1.0), U12),
-            Err(MappingError::InvalidRescale { slope: 0.0 })
-        );
+        let r = Rescale { slope: 0.0, intercept: 1.0 };
+        assert_eq!(LinearMap::new(0, 1, r, target(0.0, 1.0), U12), Err(MappingError::InvalidRescale { slope: 0.0 }));
     }
 
     #[test]
     fn output_never_leaves_the_requested_stored_range() {
         // Awkward scales that do not divide evenly.
-        for (lo, hi, min, max) in [
-            (3, 4093, 1.0, 4094.0),
-            (-7, 30001, -3.3, 77.7),
-            (0, 1, 0.0, 0.4),
-        ] {
+        for (lo, hi, min, max) in [(3, 4093, 1.0, 4094.0), (-7, 30001, -3.3, 77.7), (0, 1, 0.0, 0.4)] {
             let repr = S16;
             let map = LinearMap::new(lo, hi, Rescale::IDENTITY, target(min, max), repr).unwrap();
             for s in lo..=hi {
                 let out = map.apply(s);
-                assert!(
-                    out >= min.round() as i32 && out <= max.round() as i32,
-                    "{s} -> {out}"
-                );
+                assert!(out >= min.round() as i32 && out <= max.round() as i32, "{s} -> {out}");
             }
         }
     }

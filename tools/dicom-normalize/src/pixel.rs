@@ -44,9 +44,7 @@ pub enum PixelError {
     #[error("Pixel Data is encapsulated although the transfer syntax is native")]
     EncapsulatedPixelData,
     /// Pixel Data holds fewer samples than Rows × Columns × Number of Frames.
-    #[error(
-        "Pixel Data holds {actual} bytes, expected at least {expected} for the declared image size"
-    )]
+    #[error("Pixel Data holds {actual} bytes, expected at least {expected} for the declared image size")]
     PixelDataTooShort {
         /// Bytes needed.
         expected: usize,
@@ -120,62 +118,33 @@ impl PixelLayout {
         let rows = read_uint(obj, tags::ROWS, "Rows")?;
         let columns = read_uint(obj, tags::COLUMNS, "Columns")?;
         if rows == 0 || columns == 0 {
-            return Err(invalid(
-                "Rows/Columns",
-                tags::ROWS,
-                format!("{rows}x{columns}"),
-                "a non-empty image",
-            ));
+            return Err(invalid("Rows/Columns", tags::ROWS, format!("{rows}x{columns}"), "a non-empty image"));
         }
         let frames = match obj.get(tags::NUMBER_OF_FRAMES) {
             None => 1,
             Some(e) => {
-                let text = e
-                    .value()
-                    .to_str()
-                    .map(|s| s.trim().to_string())
-                    .unwrap_or_default();
+                let text = e.value().to_str().map(|s| s.trim().to_string()).unwrap_or_default();
                 match text.parse::<u32>() {
                     Ok(n) if n >= 1 => n,
                     _ => {
-                        return Err(invalid(
-                            "NumberOfFrames",
-                            tags::NUMBER_OF_FRAMES,
-                            text,
-                            "a positive integer",
-                        ));
+                        return Err(invalid("NumberOfFrames", tags::NUMBER_OF_FRAMES, text, "a positive integer"));
                     }
                 }
             }
         };
         let bits_allocated = read_uint(obj, tags::BITS_ALLOCATED, "BitsAllocated")?;
         if bits_allocated != 8 && bits_allocated != 16 {
-            return Err(invalid(
-                "BitsAllocated",
-                tags::BITS_ALLOCATED,
-                bits_allocated,
-                "8 or 16",
-            ));
+            return Err(invalid("BitsAllocated", tags::BITS_ALLOCATED, bits_allocated, "8 or 16"));
         }
         let bits_stored = read_uint(obj, tags::BITS_STORED, "BitsStored")?;
         if bits_stored < 2 || bits_stored > bits_allocated {
-            return Err(invalid(
-                "BitsStored",
-                tags::BITS_STORED,
-                bits_stored,
-                "between 2 and Bits Allocated",
-            ));
+            return Err(invalid("BitsStored", tags::BITS_STORED, bits_stored, "between 2 and Bits Allocated"));
         }
         let high_bit = read_uint(obj, tags::HIGH_BIT, "HighBit")?;
         if high_bit + 1 != bits_stored {
             // PS3.5 8.1.1 allows other placements only for retired encodings; they are rare
             // enough that refusing is safer than guessing.
-            return Err(invalid(
-                "HighBit",
-                tags::HIGH_BIT,
-                high_bit,
-                "Bits Stored - 1",
-            ));
+            return Err(invalid("HighBit", tags::HIGH_BIT, high_bit, "Bits Stored - 1"));
         }
         let signed = match read_uint(obj, tags::PIXEL_REPRESENTATION, "PixelRepresentation")? {
             0 => false,
@@ -208,22 +177,14 @@ impl PixelLayout {
     /// The smallest and largest stored value that Bits Stored and Pixel Representation allow.
     pub fn representable(&self) -> (i32, i32) {
         let bits = u32::from(self.bits_stored);
-        if self.signed {
-            (-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
-        } else {
-            (0, (1 << bits) - 1)
-        }
+        if self.signed { (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) } else { (0, (1 << bits) - 1) }
     }
 
     /// Interprets one raw sample word: keep the low Bits Stored bits, sign-extend if signed.
     pub fn decode(&self, raw: u16) -> i32 {
         let bits = u32::from(self.bits_stored);
         let value = u32::from(raw) & ((1u32 << bits) - 1);
-        if self.signed && value & (1 << (bits - 1)) != 0 {
-            value as i32 - (1i32 << bits)
-        } else {
-            value as i32
-        }
+        if self.signed && value & (1 << (bits - 1)) != 0 { value as i32 - (1i32 << bits) } else { value as i32 }
     }
 
     /// Encodes one stored value into a raw sample word of Bits Allocated bits.
@@ -262,14 +223,8 @@ pub struct StoredPixels {
 
 impl StoredPixels {
     /// Reads every sample of the Pixel Data element.
-    pub fn read(
-        obj: &InMemDicomObject,
-        layout: &PixelLayout,
-        order: ByteOrder,
-    ) -> Result<Self, PixelError> {
-        let element = obj
-            .get(tags::PIXEL_DATA)
-            .ok_or(PixelError::MissingPixelData)?;
+    pub fn read(obj: &InMemDicomObject, layout: &PixelLayout, order: ByteOrder) -> Result<Self, PixelError> {
+        let element = obj.get(tags::PIXEL_DATA).ok_or(PixelError::MissingPixelData)?;
         let raw = match element.value() {
             Value::Primitive(p) => p.clone(),
             _ => return Err(PixelError::EncapsulatedPixelData),
@@ -302,16 +257,10 @@ impl StoredPixels {
             }
             (PrimitiveValue::U8(b), _) => {
                 check_len(b.len(), bytes_needed)?;
-                (
-                    Container::Bytes8,
-                    b[..n].iter().map(|&x| u16::from(x)).collect(),
-                )
+                (Container::Bytes8, b[..n].iter().map(|&x| u16::from(x)).collect())
             }
             (PrimitiveValue::Empty, _) => {
-                return Err(PixelError::PixelDataTooShort {
-                    expected: bytes_needed,
-                    actual: 0,
-                });
+                return Err(PixelError::PixelDataTooShort { expected: bytes_needed, actual: 0 });
             }
             (other, _) => {
                 // Any other in-memory form means the parser did not take this as OB/OW.
@@ -323,12 +272,7 @@ impl StoredPixels {
                 });
             }
         };
-        Ok(Self {
-            values: words.into_iter().map(|w| layout.decode(w)).collect(),
-            container,
-            vr: element.vr(),
-            raw,
-        })
+        Ok(Self { values: words.into_iter().map(|w| layout.decode(w)).collect(), container, vr: element.vr(), raw })
     }
 
     /// Smallest and largest stored value, or `None` for an empty image.
@@ -353,10 +297,7 @@ impl StoredPixels {
                 for (slot, v) in bytes.iter_mut().zip(encoded) {
                     *slot = v as u8;
                 }
-                let words: Vec<u16> = bytes
-                    .chunks_exact(2)
-                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                    .collect();
+                let words: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
                 PrimitiveValue::U16(words.into())
             }
             (Container::Bytes16(order), PrimitiveValue::U8(old)) => {
@@ -382,44 +323,21 @@ impl StoredPixels {
 }
 
 fn check_len(actual: usize, expected: usize) -> Result<(), PixelError> {
-    if actual < expected {
-        Err(PixelError::PixelDataTooShort { expected, actual })
-    } else {
-        Ok(())
-    }
+    if actual < expected { Err(PixelError::PixelDataTooShort { expected, actual }) } else { Ok(()) }
 }
 
-fn invalid(
-    name: &'static str,
-    tag: Tag,
-    value: impl ToString,
-    expected: &'static str,
-) -> PixelError {
-    PixelError::InvalidAttribute {
-        name,
-        tag,
-        value: value.to_string(),
-        expected,
-    }
+fn invalid(name: &'static str, tag: Tag, value: impl ToString, expected: &'static str) -> PixelError {
+    PixelError::InvalidAttribute { name, tag, value: value.to_string(), expected }
 }
 
 fn read_uint(obj: &InMemDicomObject, tag: Tag, name: &'static str) -> Result<u32, PixelError> {
-    let element = obj
-        .get(tag)
-        .ok_or(PixelError::MissingAttribute { name, tag })?;
-    element
-        .value()
-        .to_int::<u32>()
-        .map_err(|_| PixelError::InvalidAttribute {
-            name,
-            tag,
-            value: element
-                .value()
-                .to_str()
-                .map(|s| s.into_owned())
-                .unwrap_or_default(),
-            expected: "an unsigned integer",
-        })
+    let element = obj.get(tag).ok_or(PixelError::MissingAttribute { name, tag })?;
+    element.value().to_int::<u32>().map_err(|_| PixelError::InvalidAttribute {
+        name,
+        tag,
+        value: element.value().to_str().map(|s| s.into_owned()).unwrap_or_default(),
+        expected: "an unsigned integer",
+    })
 }
 
 fn read_str(obj: &InMemDicomObject, tag: Tag) -> Result<Option<String>, PixelError> {
@@ -484,13 +402,9 @@ mod tests {
 
     #[test]
     fn encode_then_decode_is_identity_over_the_representable_range() {
-        for l in [
-            layout(8, 8, false),
-            layout(8, 7, true),
-            layout(16, 12, true),
-            layout(16, 16, true),
-            layout(16, 16, false),
-        ] {
+        for l in
+            [layout(8, 8, false), layout(8, 7, true), layout(16, 12, true), layout(16, 16, true), layout(16, 16, false)]
+        {
             let (lo, hi) = l.representable();
             for v in lo..=hi {
                 assert_eq!(l.decode(l.encode(v)), v, "{l:?} {v}");
@@ -505,38 +419,24 @@ mod tests {
     #[test]
     fn words8_round_trip_keeps_little_endian_sample_order() {
         let l = layout(8, 8, false);
-        let obj = object_with_pixels(
-            PrimitiveValue::U16([0x0201, 0x0403].as_slice().into()),
-            VR::OW,
-        );
+        let obj = object_with_pixels(PrimitiveValue::U16([0x0201, 0x0403].as_slice().into()), VR::OW);
         let mut px = StoredPixels::read(&obj, &l, ByteOrder::Little).unwrap();
         assert_eq!(px.values, vec![1, 2, 3, 4]);
         px.values = vec![5, 6, 7, 8];
         let out = px.to_element(&l);
-        assert_eq!(
-            out.value().primitive(),
-            Some(&PrimitiveValue::U16([0x0605, 0x0807].as_slice().into()))
-        );
+        assert_eq!(out.value().primitive(), Some(&PrimitiveValue::U16([0x0605, 0x0807].as_slice().into())));
     }
 
     #[test]
     fn bytes16_big_endian_round_trip() {
         let mut l = layout(16, 16, true);
         l.columns = 2;
-        let obj = object_with_pixels(
-            PrimitiveValue::U8([0xFF, 0xFE, 0x00, 0x02].as_slice().into()),
-            VR::OB,
-        );
+        let obj = object_with_pixels(PrimitiveValue::U8([0xFF, 0xFE, 0x00, 0x02].as_slice().into()), VR::OB);
         let mut px = StoredPixels::read(&obj, &l, ByteOrder::Big).unwrap();
         assert_eq!(px.values, vec![-2, 2]);
         px.values = vec![-3, 3];
         let out = px.to_element(&l);
-        assert_eq!(
-            out.value().primitive(),
-            Some(&PrimitiveValue::U8(
-                [0xFF, 0xFD, 0x00, 0x03].as_slice().into()
-            ))
-        );
+        assert_eq!(out.value().primitive(), Some(&PrimitiveValue::U8([0xFF, 0xFD, 0x00, 0x03].as_slice().into())));
     }
 
     #[test]
@@ -547,10 +447,7 @@ mod tests {
         let mut px = StoredPixels::read(&obj, &l, ByteOrder::Little).unwrap();
         px.values = vec![9, 8, 7];
         let out = px.to_element(&l);
-        assert_eq!(
-            out.value().primitive(),
-            Some(&PrimitiveValue::U8([9, 8, 7, 0].as_slice().into()))
-        );
+        assert_eq!(out.value().primitive(), Some(&PrimitiveValue::U8([9, 8, 7, 0].as_slice().into())));
     }
 
     #[test]
@@ -559,10 +456,7 @@ mod tests {
         let obj = object_with_pixels(PrimitiveValue::U16([1, 2, 3].as_slice().into()), VR::OW);
         assert_eq!(
             StoredPixels::read(&obj, &l, ByteOrder::Little),
-            Err(PixelError::PixelDataTooShort {
-                expected: 8,
-                actual: 6
-            })
+            Err(PixelError::PixelDataTooShort { expected: 8, actual: 6 })
         );
     }
 
@@ -570,9 +464,6 @@ mod tests {
     fn eight_bit_words_in_big_endian_are_refused() {
         let l = layout(8, 8, false);
         let obj = object_with_pixels(PrimitiveValue::U16([1, 2].as_slice().into()), VR::OW);
-        assert_eq!(
-            StoredPixels::read(&obj, &l, ByteOrder::Big),
-            Err(PixelError::EightBitWordsBigEndian)
-        );
+        assert_eq!(StoredPixels::read(&obj, &l, ByteOrder::Big), Err(PixelError::EightBitWordsBigEndian));
     }
 }

@@ -14,42 +14,25 @@ use predicates::str::contains;
 use tempfile::TempDir;
 
 fn normalize(input: &Path, out: &Path, min: &str, max: &str) -> assert_cmd::assert::Assert {
-    Command::cargo_bin("dicom-normalize")
-        .unwrap()
-        .arg(input)
-        .arg(out)
-        .args(["--min", min, "--max", max])
-        .assert()
+    Command::cargo_bin("dicom-normalize").unwrap().arg(input).arg(out).args(["--min", min, "--max", max]).assert()
 }
 
 fn output_of(input: &Path, out: &Path) -> PathBuf {
-    out.join(format!(
-        "{}-normalized.dcm",
-        input.file_stem().unwrap().to_string_lossy()
-    ))
+    out.join(format!("{}-normalized.dcm", input.file_stem().unwrap().to_string_lossy()))
 }
 
 /// Runs the tool and checks every output stored value against the documented formula.
-fn check_values(
-    spec: &Spec,
-    min: f64,
-    max: f64,
-) -> (Vec<i32>, Vec<u16>, dicom_object::DefaultDicomObject) {
+fn check_values(spec: &Spec, min: f64, max: f64) -> (Vec<i32>, Vec<u16>, dicom_object::DefaultDicomObject) {
     let dir = TempDir::new().unwrap();
     let input = spec.write(dir.path(), "in.dcm");
     let (in_values, _, _) = read_stored(&input);
     let out_dir = dir.path().join("out");
-    normalize(&input, &out_dir, &min.to_string(), &max.to_string())
-        .success()
-        .stdout(contains("in-normalized.dcm"));
+    normalize(&input, &out_dir, &min.to_string(), &max.to_string()).success().stdout(contains("in-normalized.dcm"));
     let result = read_stored(&output_of(&input, &out_dir));
     let slope = spec.slope.map_or(1.0, |s| s.parse().unwrap());
     let intercept = spec.intercept.map_or(0.0, |s| s.parse().unwrap());
     assert_eq!(result.0, expected(&in_values, slope, intercept, min, max));
-    assert_eq!(
-        attr(&result.2, tags::PIXEL_REPRESENTATION),
-        u16::from(spec.signed).to_string()
-    );
+    assert_eq!(attr(&result.2, tags::PIXEL_REPRESENTATION), u16::from(spec.signed).to_string());
     assert_eq!(result.2.meta().transfer_syntax(), spec.transfer_syntax);
     result
 }
@@ -69,18 +52,12 @@ fn signed_12_bit_sign_extends_in_and_out() {
     let spec = Spec::new(1, 4, &[]).bits(16, 12, true, &[-2048, -1, 0, 2047]);
     let (values, raw, _) = check_values(&spec, -100.0, 100.0);
     assert_eq!(values, vec![-100, 0, 0, 100]);
-    assert_eq!(
-        raw[0],
-        (-100_i16) as u16,
-        "bits above High Bit carry the sign"
-    );
+    assert_eq!(raw[0], (-100_i16) as u16, "bits above High Bit carry the sign");
 }
 
 #[test]
 fn signed_16_bit_with_ct_rescale_is_normalized_in_modality_values() {
-    let spec = Spec::new(2, 2, &[])
-        .bits(16, 16, true, &[-1024, 0, 1000, 3071])
-        .rescale("1", "-1024");
+    let spec = Spec::new(2, 2, &[]).bits(16, 16, true, &[-1024, 0, 1000, 3071]).rescale("1", "-1024");
     let (values, _, file) = check_values(&spec, -1000.0, 1000.0);
     // Modality -1000 and 1000 are stored 24 and 2024.
     assert_eq!(values.first(), Some(&24));
@@ -91,9 +68,7 @@ fn signed_16_bit_with_ct_rescale_is_normalized_in_modality_values() {
 
 #[test]
 fn fractional_slope_rounds_half_away_from_zero() {
-    let spec = Spec::new(1, 5, &[])
-        .bits(16, 16, false, &[0, 1, 2, 3, 4])
-        .rescale("0.5", "0");
+    let spec = Spec::new(1, 5, &[]).bits(16, 16, false, &[0, 1, 2, 3, 4]).rescale("0.5", "0");
     check_values(&spec, 0.0, 3.0);
 }
 
@@ -108,9 +83,7 @@ fn unsigned_8_bit_explicit_le() {
 #[test]
 fn signed_8_bit_implicit_le_odd_sample_count() {
     // Implicit VR reads 8-bit Pixel Data as OW words; 5 samples also need a padding byte.
-    let spec = Spec::new(1, 5, &[])
-        .bits(8, 8, true, &[-128, -5, 0, 5, 127])
-        .ts(common::IMPLICIT_LE);
+    let spec = Spec::new(1, 5, &[]).bits(8, 8, true, &[-128, -5, 0, 5, 127]).ts(common::IMPLICIT_LE);
     let (values, _, _) = check_values(&spec, -50.0, 50.0);
     assert_eq!(values, vec![-50, -2, 0, 2, 50]);
 }
@@ -123,9 +96,7 @@ fn sixteen_bit_implicit_le() {
 
 #[test]
 fn explicit_big_endian_round_trips() {
-    let spec = Spec::new(2, 2, &[])
-        .bits(16, 16, true, &[-300, 7, 256, 1000])
-        .ts(common::EXPLICIT_BE);
+    let spec = Spec::new(2, 2, &[]).bits(16, 16, true, &[-300, 7, 256, 1000]).ts(common::EXPLICIT_BE);
     let (values, _, _) = check_values(&spec, -1.0, 1.0);
     assert_eq!(values, vec![-1, -1, 0, 1]);
 }
@@ -134,9 +105,7 @@ fn explicit_big_endian_round_trips() {
 fn multi_frame_range_spans_all_frames() {
     // Frame 1 holds only the low values, frame 2 only the high ones: a per-frame range
     // would map both to [MIN, MAX]; the global range must not.
-    let spec = Spec::new(1, 2, &[])
-        .bits(16, 12, false, &[0, 10, 90, 100])
-        .frames(2);
+    let spec = Spec::new(1, 2, &[]).bits(16, 12, false, &[0, 10, 90, 100]).frames(2);
     let (values, _, file) = check_values(&spec, 0.0, 1000.0);
     assert_eq!(values, vec![0, 100, 900, 1000]);
     assert_eq!(attr(&file, tags::NUMBER_OF_FRAMES), "2");
@@ -187,18 +156,9 @@ fn derived_attributes_are_rewritten_and_the_rest_kept() {
     assert_eq!(attr(&after, tags::SMALLEST_IMAGE_PIXEL_VALUE), "10");
     assert_eq!(attr(&after, tags::LARGEST_IMAGE_PIXEL_VALUE), "40");
     assert_eq!(attr(&after, tags::IMAGE_TYPE), "DERIVED\\PRIMARY");
-    let source = &after
-        .get(tags::SOURCE_IMAGE_SEQUENCE)
-        .unwrap()
-        .items()
-        .unwrap()[0];
+    let source = &after.get(tags::SOURCE_IMAGE_SEQUENCE).unwrap().items().unwrap()[0];
     assert_eq!(
-        source
-            .get(tags::REFERENCED_SOP_INSTANCE_UID)
-            .unwrap()
-            .value()
-            .to_str()
-            .unwrap(),
+        source.get(tags::REFERENCED_SOP_INSTANCE_UID).unwrap().value().to_str().unwrap(),
         attr(&before, tags::SOP_INSTANCE_UID)
     );
 
@@ -216,22 +176,11 @@ fn derived_attributes_are_rewritten_and_the_rest_kept() {
     for element in before.iter() {
         let tag = element.header().tag;
         if !changed.contains(&tag) {
-            assert_eq!(
-                after.get(tag).map(|e| e.value()),
-                Some(element.value()),
-                "{tag} changed"
-            );
+            assert_eq!(after.get(tag).map(|e| e.value()), Some(element.value()), "{tag} changed");
         }
     }
-    let added: Vec<_> = after
-        .iter()
-        .map(|e| e.header().tag)
-        .filter(|t| before.get(*t).is_none())
-        .collect();
-    assert_eq!(
-        added,
-        vec![tags::DERIVATION_DESCRIPTION, tags::SOURCE_IMAGE_SEQUENCE]
-    );
+    let added: Vec<_> = after.iter().map(|e| e.header().tag).filter(|t| before.get(*t).is_none()).collect();
+    assert_eq!(added, vec![tags::DERIVATION_DESCRIPTION, tags::SOURCE_IMAGE_SEQUENCE]);
 }
 
 #[test]
@@ -246,10 +195,7 @@ fn output_is_byte_reproducible() {
     normalize(&input, &dir.path().join("c"), "0", "10").success();
     let (_, _, c) = read_stored(&dir.path().join("c/r-normalized.dcm"));
     let (_, _, a) = read_stored(&dir.path().join("a/r-normalized.dcm"));
-    assert_ne!(
-        attr(&a, tags::SOP_INSTANCE_UID),
-        attr(&c, tags::SOP_INSTANCE_UID)
-    );
+    assert_ne!(attr(&a, tags::SOP_INSTANCE_UID), attr(&c, tags::SOP_INSTANCE_UID));
 }
 
 #[test]
@@ -275,9 +221,7 @@ fn unrepresentable_bound_is_a_data_error_naming_file_and_bound() {
         .stderr(contains("u12.dcm"))
         .stderr(contains("--min -5 cannot be represented"))
         .stderr(contains("[0, 4095]"));
-    normalize(&input, dir.path(), "0", "4096")
-        .code(1)
-        .stderr(contains("--max 4096"));
+    normalize(&input, dir.path(), "0", "4096").code(1).stderr(contains("--max 4096"));
 }
 
 #[test]
@@ -286,9 +230,7 @@ fn unsupported_images_are_data_errors() {
     let mut rgb = Spec::new(1, 1, &[0]);
     rgb.photometric = "RGB";
     let input = rgb.write(dir.path(), "rgb.dcm");
-    normalize(&input, dir.path(), "0", "1")
-        .code(1)
-        .stderr(contains("MONOCHROME2"));
+    normalize(&input, dir.path(), "0", "1").code(1).stderr(contains("MONOCHROME2"));
 
     let padded = Spec::new(1, 2, &[0, 1]).with(dicom_core::DataElement::new(
         tags::PIXEL_PADDING_VALUE,
@@ -296,15 +238,11 @@ fn unsupported_images_are_data_errors() {
         dicom_core::PrimitiveValue::from(0_u16),
     ));
     let input = padded.write(dir.path(), "pad.dcm");
-    normalize(&input, dir.path(), "0", "1")
-        .code(1)
-        .stderr(contains("Pixel Padding Value"));
+    normalize(&input, dir.path(), "0", "1").code(1).stderr(contains("Pixel Padding Value"));
 
     let lut = Spec::new(1, 2, &[0, 1]).with(common::empty_sequence(tags::MODALITY_LUT_SEQUENCE));
     let input = lut.write(dir.path(), "lut.dcm");
-    normalize(&input, dir.path(), "0", "1")
-        .code(1)
-        .stderr(contains("Modality LUT"));
+    normalize(&input, dir.path(), "0", "1").code(1).stderr(contains("Modality LUT"));
 }
 
 #[test]
@@ -316,23 +254,16 @@ fn missing_and_non_dicom_inputs_are_data_errors() {
         .stderr(contains("nope.dcm"));
     let text = dir.path().join("notes.txt");
     std::fs::write(&text, "not an image").unwrap();
-    normalize(&text, dir.path(), "0", "1")
-        .code(1)
-        .stderr(contains("not a DICOM Part 10 file"));
+    normalize(&text, dir.path(), "0", "1").code(1).stderr(contains("not a DICOM Part 10 file"));
 }
 
 #[test]
 fn usage_errors_exit_with_2() {
     let mut cmd = Command::cargo_bin("dicom-normalize").unwrap();
-    cmd.arg("only-one-arg")
-        .assert()
-        .code(2)
-        .stderr(contains("Usage"));
+    cmd.arg("only-one-arg").assert().code(2).stderr(contains("Usage"));
     let dir = TempDir::new().unwrap();
     let input = Spec::new(1, 2, &[0, 1]).write(dir.path(), "x.dcm");
-    normalize(&input, dir.path(), "10", "0")
-        .code(2)
-        .stderr(contains("MIN <= MAX"));
+    normalize(&input, dir.path(), "10", "0").code(2).stderr(contains("MIN <= MAX"));
     normalize(&input, dir.path(), "nan", "1").code(2);
     normalize(&input, dir.path(), "zero", "1").code(2);
     assert!(!dir.path().join("x-normalized.dcm").exists());

@@ -32,18 +32,10 @@ fn scalar(v: &Value) -> String {
 /// The argument vector for an invocation, and the expected output path per output id.
 fn render(descriptor: &Value, invocation: &Value) -> (Vec<String>, Vec<(String, String)>) {
     let inputs = descriptor["inputs"].as_array().unwrap();
-    let value_of = |input: &Value| {
-        invocation
-            .get(input["id"].as_str().unwrap())
-            .or(input.get("default-value"))
-            .cloned()
-    };
+    let value_of =
+        |input: &Value| invocation.get(input["id"].as_str().unwrap()).or(input.get("default-value")).cloned();
     let mut argv = Vec::new();
-    for token in descriptor["command-line"]
-        .as_str()
-        .unwrap()
-        .split_whitespace()
-    {
+    for token in descriptor["command-line"].as_str().unwrap().split_whitespace() {
         match inputs.iter().find(|i| i["value-key"] == token) {
             None => argv.push(token.to_string()),
             Some(input) => {
@@ -63,16 +55,8 @@ fn render(descriptor: &Value, invocation: &Value) -> (Vec<String>, Vec<(String, 
             let Some(v) = value_of(input) else { continue };
             let mut text = scalar(&v);
             if input["type"] == "File" {
-                text = Path::new(&text)
-                    .file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                for ext in out["path-template-stripped-extensions"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                {
+                text = Path::new(&text).file_name().unwrap().to_string_lossy().into_owned();
+                for ext in out["path-template-stripped-extensions"].as_array().into_iter().flatten() {
                     if let Some(stripped) = text.strip_suffix(ext.as_str().unwrap()) {
                         text = stripped.to_string();
                     }
@@ -88,22 +72,12 @@ fn render(descriptor: &Value, invocation: &Value) -> (Vec<String>, Vec<(String, 
 /// Runs the rendered command in a scratch directory holding the example's `data/`.
 fn run(descriptor: &Value, invocation: &Value) -> (i32, tempfile::TempDir, Vec<(String, String)>) {
     let (argv, outputs) = render(descriptor, invocation);
-    assert_eq!(
-        argv[0], "dicom-normalize",
-        "the command line must start with the executable"
-    );
+    assert_eq!(argv[0], "dicom-normalize", "the command line must start with the executable");
     let work = tempfile::TempDir::new().unwrap();
     std::fs::create_dir(work.path().join("data")).unwrap();
-    std::fs::copy(
-        example_dir().join("data/phantom-mr.dcm"),
-        work.path().join("data/phantom-mr.dcm"),
-    )
-    .unwrap();
-    let status = Command::new(env!("CARGO_BIN_EXE_dicom-normalize"))
-        .args(&argv[1..])
-        .current_dir(work.path())
-        .status()
-        .unwrap();
+    std::fs::copy(example_dir().join("data/phantom-mr.dcm"), work.path().join("data/phantom-mr.dcm")).unwrap();
+    let status =
+        Command::new(env!("CARGO_BIN_EXE_dicom-normalize")).args(&argv[1..]).current_dir(work.path()).status().unwrap();
     (status.code().unwrap(), work, outputs)
 }
 
@@ -113,35 +87,21 @@ fn descriptor_names_this_version_and_its_image() {
     assert_eq!(d["schema-version"], "0.5");
     assert_eq!(d["tool-version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(d["container-image"]["type"], "docker");
-    assert_eq!(
-        d["container-image"]["image"],
-        format!(
-            "berth-example/dicom-normalize:{}",
-            env!("CARGO_PKG_VERSION")
-        )
-    );
+    assert_eq!(d["container-image"]["image"], format!("berth-example/dicom-normalize:{}", env!("CARGO_PKG_VERSION")));
 }
 
 #[test]
 fn example_invocation_runs_and_writes_the_templated_output() {
     let (code, work, outputs) = run(&load("dicom-normalize.json"), &load("invocation.json"));
     assert_eq!(code, 0);
-    assert_eq!(
-        outputs,
-        vec![(
-            "normalized".to_string(),
-            "out/phantom-mr-normalized.dcm".to_string()
-        )]
-    );
+    assert_eq!(outputs, vec![("normalized".to_string(), "out/phantom-mr-normalized.dcm".to_string())]);
     assert!(work.path().join("out/phantom-mr-normalized.dcm").is_file());
 }
 
 #[test]
 fn defaults_alone_give_a_valid_command() {
-    let (code, work, outputs) = run(
-        &load("dicom-normalize.json"),
-        &serde_json::json!({"input": "data/phantom-mr.dcm"}),
-    );
+    let (code, work, outputs) =
+        run(&load("dicom-normalize.json"), &serde_json::json!({"input": "data/phantom-mr.dcm"}));
     assert_eq!(code, 0);
     assert!(work.path().join(&outputs[0].1).is_file());
 }
@@ -153,26 +113,10 @@ fn descriptor_tests_pass() {
     assert!(!tests.is_empty());
     for t in tests {
         let (code, work, outputs) = run(&d, &t["invocation"]);
-        assert_eq!(
-            i64::from(code),
-            t["assertions"]["exit-code"].as_i64().unwrap(),
-            "{}",
-            t["name"]
-        );
-        for expected in t["assertions"]["output-files"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            let (_, path) = outputs
-                .iter()
-                .find(|(id, _)| expected["id"] == id.as_str())
-                .unwrap();
-            assert!(
-                work.path().join(path).is_file(),
-                "{}: {path} missing",
-                t["name"]
-            );
+        assert_eq!(i64::from(code), t["assertions"]["exit-code"].as_i64().unwrap(), "{}", t["name"]);
+        for expected in t["assertions"]["output-files"].as_array().into_iter().flatten() {
+            let (_, path) = outputs.iter().find(|(id, _)| expected["id"] == id.as_str()).unwrap();
+            assert!(work.path().join(path).is_file(), "{}: {path} missing", t["name"]);
         }
     }
 }

@@ -22,9 +22,7 @@ fn spread(n: usize, lo: i32, hi: i32, seed: u64) -> Vec<i32> {
     let span = (i64::from(hi) - i64::from(lo) + 1) as u64;
     (0..n)
         .map(|_| {
-            x = x
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
             (i64::from(lo) + ((x >> 33) % span) as i64) as i32
         })
         .collect()
@@ -42,70 +40,40 @@ fn cases() -> Vec<(&'static str, Spec, &'static str, &'static str)> {
     mono1.photometric = "MONOCHROME1";
     vec![
         ("u16-bs12-garbage", garbage, "0", "1000"),
-        (
-            "s16-bs12",
-            Spec::new(64, 64, &[]).bits(16, 12, true, &spread(n, -2048, 2047, 2)),
-            "-500",
-            "500",
-        ),
+        ("s16-bs12", Spec::new(64, 64, &[]).bits(16, 12, true, &spread(n, -2048, 2047, 2)), "-500", "500"),
         (
             "s16-ct-rescale",
-            Spec::new(64, 64, &[])
-                .bits(16, 16, true, &spread(n, -1024, 3071, 3))
-                .rescale("1", "-1024"),
+            Spec::new(64, 64, &[]).bits(16, 16, true, &spread(n, -1024, 3071, 3)).rescale("1", "-1024"),
             "-1000",
             "1000",
         ),
         (
             "s16-fractional-rescale",
-            Spec::new(64, 64, &[])
-                .bits(16, 16, true, &spread(n, -8000, 8000, 4))
-                .rescale("0.25", "-3.5"),
+            Spec::new(64, 64, &[]).bits(16, 16, true, &spread(n, -8000, 8000, 4)).rescale("0.25", "-3.5"),
             "-17.3",
             "1234.56",
         ),
         (
             "u16-slope-half-ties",
-            Spec::new(1, 5, &[])
-                .bits(16, 16, false, &[0, 1, 2, 3, 4])
-                .rescale("0.5", "0"),
+            Spec::new(1, 5, &[]).bits(16, 16, false, &[0, 1, 2, 3, 4]).rescale("0.5", "0"),
             "0",
             "3",
         ),
-        (
-            "u8-explicit",
-            Spec::new(32, 32, &[]).bits(8, 8, false, &spread(1024, 17, 230, 5)),
-            "0",
-            "255",
-        ),
+        ("u8-explicit", Spec::new(32, 32, &[]).bits(8, 8, false, &spread(1024, 17, 230, 5)), "0", "255"),
         (
             "s8-implicit-odd",
-            Spec::new(5, 5, &[])
-                .bits(8, 8, true, &spread(25, -128, 127, 6))
-                .ts(common::IMPLICIT_LE),
+            Spec::new(5, 5, &[]).bits(8, 8, true, &spread(25, -128, 127, 6)).ts(common::IMPLICIT_LE),
             "-100",
             "100",
         ),
-        (
-            "u16-implicit",
-            Spec::new(32, 32, &spread(1024, 0, 4095, 7)).ts(common::IMPLICIT_LE),
-            "10",
-            "4000",
-        ),
+        ("u16-implicit", Spec::new(32, 32, &spread(1024, 0, 4095, 7)).ts(common::IMPLICIT_LE), "10", "4000"),
         (
             "s16-big-endian",
-            Spec::new(32, 32, &[])
-                .bits(16, 16, true, &spread(1024, -30000, 30000, 8))
-                .ts(common::EXPLICIT_BE),
+            Spec::new(32, 32, &[]).bits(16, 16, true, &spread(1024, -30000, 30000, 8)).ts(common::EXPLICIT_BE),
             "-1",
             "1",
         ),
-        (
-            "u16-multiframe",
-            Spec::new(16, 16, &spread(3 * 256, 0, 4095, 10)).frames(3),
-            "0",
-            "100",
-        ),
+        ("u16-multiframe", Spec::new(16, 16, &spread(3 * 256, 0, 4095, 10)).frames(3), "0", "100"),
         ("mono1", mono1, "0", "4095"),
         ("constant", Spec::new(8, 8, &[1234; 64]), "7", "9"),
     ]
@@ -118,11 +86,7 @@ fn run_tool(input: &Path, out: &Path, min: &str, max: &str) -> PathBuf {
         .args(["--min", min, "--max", max])
         .status()
         .unwrap();
-    assert!(
-        status.success(),
-        "dicom-normalize failed on {}",
-        input.display()
-    );
+    assert!(status.success(), "dicom-normalize failed on {}", input.display());
     out.join(dicom_normalize::output_name(input))
 }
 
@@ -137,13 +101,8 @@ fn pydicom_and_numpy_agree_with_every_output_pixel() {
         let output = run_tool(&input, &out, min, max);
         pairs.push(entry(&input, &output, min, max));
     }
-    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/dicom-normalize/data/phantom-mr.dcm");
-    assert!(
-        sample.exists(),
-        "the committed sample {} is missing",
-        sample.display()
-    );
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dicom-normalize/data/phantom-mr.dcm");
+    assert!(sample.exists(), "the committed sample {} is missing", sample.display());
     let output = run_tool(&sample, &out, "0", "1000");
     pairs.push(entry(&sample, &output, "0", "1000"));
 
@@ -159,15 +118,8 @@ fn pydicom_and_numpy_agree_with_every_output_pixel() {
     let stdout = String::from_utf8_lossy(&result.stdout);
     print!("{stdout}");
     eprint!("{}", String::from_utf8_lossy(&result.stderr));
-    assert!(
-        result.status.success(),
-        "independent check failed ({})",
-        result.status
-    );
-    assert!(
-        stdout.contains(&format!("{} passed, 0 failed", pairs.len())),
-        "{stdout}"
-    );
+    assert!(result.status.success(), "independent check failed ({})", result.status);
+    assert!(stdout.contains(&format!("{} passed, 0 failed", pairs.len())), "{stdout}");
 }
 
 fn entry(input: &Path, output: &Path, min: &str, max: &str) -> serde_json::Value {

@@ -85,20 +85,12 @@ pub fn build(pixels: Vec<u16>, seed: u64) -> Result<DefaultDicomObject, DatasetE
         text(tags::MODALITY, VR::CS, "MR"),
         text(tags::SERIES_INSTANCE_UID, VR::UI, &uid("series", seed)),
         text(tags::SERIES_NUMBER, VR::IS, "1"),
-        text(
-            tags::SERIES_DESCRIPTION,
-            VR::LO,
-            "T1-weighted-like Shepp-Logan slice",
-        ),
+        text(tags::SERIES_DESCRIPTION, VR::LO, "T1-weighted-like Shepp-Logan slice"),
         text(tags::BODY_PART_EXAMINED, VR::CS, "HEAD"),
         text(tags::PATIENT_POSITION, VR::CS, "HFS"),
         text(tags::PROTOCOL_NAME, VR::LO, "PHANTOM T1 SE"),
         // Frame of Reference
-        text(
-            tags::FRAME_OF_REFERENCE_UID,
-            VR::UI,
-            &uid("frame-of-reference", seed),
-        ),
+        text(tags::FRAME_OF_REFERENCE_UID, VR::UI, &uid("frame-of-reference", seed)),
         text(tags::POSITION_REFERENCE_INDICATOR, VR::LO, ""),
         // General Equipment
         text(tags::MANUFACTURER, VR::LO, "berth (synthetic)"),
@@ -112,21 +104,9 @@ pub fn build(pixels: Vec<u16>, seed: u64) -> Result<DefaultDicomObject, DatasetE
         strs(tags::IMAGE_TYPE, VR::CS, &["ORIGINAL", "PRIMARY", "OTHER"]),
         text(tags::BURNED_IN_ANNOTATION, VR::CS, "NO"),
         // Image Plane: axial, 0.9375 mm pixels, 5 mm slice through the isocentre.
-        strs(
-            tags::PIXEL_SPACING,
-            VR::DS,
-            &[&spacing.to_string(), &spacing.to_string()],
-        ),
-        strs(
-            tags::IMAGE_ORIENTATION_PATIENT,
-            VR::DS,
-            &["1", "0", "0", "0", "1", "0"],
-        ),
-        strs(
-            tags::IMAGE_POSITION_PATIENT,
-            VR::DS,
-            &[&corner.to_string(), &corner.to_string(), "0"],
-        ),
+        strs(tags::PIXEL_SPACING, VR::DS, &[&spacing.to_string(), &spacing.to_string()]),
+        strs(tags::IMAGE_ORIENTATION_PATIENT, VR::DS, &["1", "0", "0", "0", "1", "0"]),
+        strs(tags::IMAGE_POSITION_PATIENT, VR::DS, &[&corner.to_string(), &corner.to_string(), "0"]),
         text(tags::SLICE_THICKNESS, VR::DS, "5"),
         text(tags::SLICE_LOCATION, VR::DS, "0"),
         // MR Image
@@ -199,18 +179,8 @@ mod tests {
     #[test]
     fn geometry_is_centred() {
         let file = build(vec![0; SIZE * SIZE], 1).unwrap();
-        let position = file
-            .get(tags::IMAGE_POSITION_PATIENT)
-            .unwrap()
-            .value()
-            .to_multi_float64()
-            .unwrap();
-        let spacing = file
-            .get(tags::PIXEL_SPACING)
-            .unwrap()
-            .value()
-            .to_multi_float64()
-            .unwrap();
+        let position = file.get(tags::IMAGE_POSITION_PATIENT).unwrap().value().to_multi_float64().unwrap();
+        let spacing = file.get(tags::PIXEL_SPACING).unwrap().value().to_multi_float64().unwrap();
         assert_eq!(spacing, vec![0.9375, 0.9375]);
         // First and last pixel centres are symmetric around the isocentre.
         assert_eq!(position[0] + (SIZE - 1) as f64 * spacing[0], -position[0]);

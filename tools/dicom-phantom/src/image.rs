@@ -34,32 +34,25 @@ struct Ellipse {
 }
 
 const fn ellipse(x0: f64, y0: f64, a: f64, b: f64, rot: (f64, f64), signal: f64) -> Ellipse {
-    Ellipse {
-        x0,
-        y0,
-        a,
-        b,
-        rot,
-        signal,
-    }
+    Ellipse { x0, y0, a, b, rot, signal }
 }
 
 const NONE: (f64, f64) = (1.0, 0.0);
 
 /// Painted in order; later regions replace earlier ones.
 const REGIONS: [Ellipse; 12] = [
-    ellipse(0.0, 0.0, 0.69, 0.92, NONE, 1650.0), // scalp (fat)
-    ellipse(0.0, -0.0092, 0.6762, 0.8970, NONE, 180.0), // skull (cortical bone)
-    ellipse(0.0, -0.0184, 0.6624, 0.8740, NONE, 880.0), // grey matter
-    ellipse(0.0, -0.0184, 0.5600, 0.7600, NONE, 1250.0), // white matter (added)
+    ellipse(0.0, 0.0, 0.69, 0.92, NONE, 1650.0),            // scalp (fat)
+    ellipse(0.0, -0.0092, 0.6762, 0.8970, NONE, 180.0),     // skull (cortical bone)
+    ellipse(0.0, -0.0184, 0.6624, 0.8740, NONE, 880.0),     // grey matter
+    ellipse(0.0, -0.0184, 0.5600, 0.7600, NONE, 1250.0),    // white matter (added)
     ellipse(0.22, 0.0, 0.11, 0.31, (COS18, -SIN18), 260.0), // right ventricle (CSF)
     ellipse(-0.22, 0.0, 0.16, 0.41, (COS18, SIN18), 260.0), // left ventricle (CSF)
-    ellipse(0.0, 0.35, 0.21, 0.25, NONE, 1000.0), // deep grey nucleus
-    ellipse(0.0, 0.1, 0.046, 0.046, NONE, 1900.0), // enhancing lesion
-    ellipse(0.0, -0.1, 0.046, 0.046, NONE, 1900.0), // enhancing lesion
-    ellipse(-0.08, -0.605, 0.046, 0.023, NONE, 600.0), // hypointense lesion
-    ellipse(0.0, -0.606, 0.023, 0.023, NONE, 600.0), // hypointense lesion
-    ellipse(0.06, -0.605, 0.023, 0.046, NONE, 600.0), // hypointense lesion
+    ellipse(0.0, 0.35, 0.21, 0.25, NONE, 1000.0),           // deep grey nucleus
+    ellipse(0.0, 0.1, 0.046, 0.046, NONE, 1900.0),          // enhancing lesion
+    ellipse(0.0, -0.1, 0.046, 0.046, NONE, 1900.0),         // enhancing lesion
+    ellipse(-0.08, -0.605, 0.046, 0.023, NONE, 600.0),      // hypointense lesion
+    ellipse(0.0, -0.606, 0.023, 0.023, NONE, 600.0),        // hypointense lesion
+    ellipse(0.06, -0.605, 0.023, 0.046, NONE, 600.0),       // hypointense lesion
 ];
 
 /// Noise-free, bias-free signal at a point of the unit square (y up).
@@ -99,11 +92,8 @@ pub fn render(seed: u64) -> Vec<u16> {
             let x = -1.0 + (col as f64 + 0.5) * step;
             let y = 1.0 - (row as f64 + 0.5) * step;
             let q = step / 4.0;
-            let clean = (signal(x - q, y - q)
-                + signal(x + q, y - q)
-                + signal(x - q, y + q)
-                + signal(x + q, y + q))
-                / 4.0;
+            let clean =
+                (signal(x - q, y - q) + signal(x + q, y - q) + signal(x - q, y + q) + signal(x + q, y + q)) / 4.0;
             let real = clean * bias(x, y) + NOISE_SIGMA * rng.gaussian();
             let imaginary = NOISE_SIGMA * rng.gaussian();
             let magnitude = (real * real + imaginary * imaginary).sqrt();
@@ -132,11 +122,7 @@ mod tests {
         assert_eq!(signal(0.0, 0.0), 1250.0, "white matter at the centre");
         assert_eq!(signal(0.22, 0.0), 260.0, "right ventricle");
         assert_eq!(signal(0.0, 0.1), 1900.0, "enhancing lesion");
-        assert_eq!(
-            signal(0.6, -0.0184),
-            880.0,
-            "grey matter outside the white matter"
-        );
+        assert_eq!(signal(0.6, -0.0184), 880.0, "grey matter outside the white matter");
     }
 
     #[test]
@@ -161,10 +147,8 @@ mod tests {
         assert_eq!(a.len(), SIZE * SIZE);
         assert!(a.iter().all(|&v| u32::from(v) < (1 << BITS_STORED)));
         // Background corner: Rayleigh noise, mean sigma·sqrt(pi/2) ≈ 22.6.
-        let corner: Vec<f64> = (0..16)
-            .flat_map(|r| (0..16).map(move |c| (r, c)))
-            .map(|(r, c)| f64::from(a[r * SIZE + c]))
-            .collect();
+        let corner: Vec<f64> =
+            (0..16).flat_map(|r| (0..16).map(move |c| (r, c))).map(|(r, c)| f64::from(a[r * SIZE + c])).collect();
         let mean = corner.iter().sum::<f64>() / corner.len() as f64;
         assert!((15.0..30.0).contains(&mean), "{mean}");
     }

@@ -26,7 +26,6 @@ pub enum PhantomError {
 pub fn generate(seed: u64) -> Result<Vec<u8>, PhantomError> {
     let file = dataset::build(image::render(seed), seed)?;
     let mut bytes = Vec::new();
-    file.write_all(&mut bytes)
-        .map_err(|e| PhantomError::Encode(Box::new(e)))?;
+    file.write_all(&mut bytes).map_err(|e| PhantomError::Encode(Box::new(e)))?;
     Ok(bytes)
 }

@@ -29,10 +29,7 @@ fn main() -> ExitCode {
         }
     };
     if let Err(err) = std::fs::write(&cli.output, bytes) {
-        eprintln!(
-            "error: cannot write `{}`\n  Caused by: {err}",
-            cli.output.display()
-        );
+        eprintln!("error: cannot write `{}`\n  Caused by: {err}", cli.output.display());
         return ExitCode::from(1);
     }
     println!("{}", cli.output.display());

@@ -75,10 +75,6 @@ mod tests {
     #[test]
     fn uniform_stays_in_the_half_open_unit_interval() {
         let mut rng = SplitMix64::new(0);
-        assert!(
-            (0..10_000)
-                .map(|_| rng.uniform())
-                .all(|u| (0.0..1.0).contains(&u))
-        );
+        assert!((0..10_000).map(|_| rng.uniform()).all(|u| (0.0..1.0).contains(&u)));
     }
 }

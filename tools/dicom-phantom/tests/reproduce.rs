@@ -12,8 +12,7 @@ use std::path::PathBuf;
 use assert_cmd::Command;
 
 fn committed_sample() -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/dicom-normalize/data/phantom-mr.dcm");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/dicom-normalize/data/phantom-mr.dcm");
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
@@ -31,11 +30,7 @@ fn generator_reproduces_the_committed_sample_byte_for_byte() {
 fn cli_writes_the_same_bytes() {
     let dir = tempfile::TempDir::new().unwrap();
     let out = dir.path().join("p.dcm");
-    Command::cargo_bin("dicom-phantom")
-        .unwrap()
-        .arg(&out)
-        .assert()
-        .success();
+    Command::cargo_bin("dicom-phantom").unwrap().arg(&out).assert().success();
     assert!(std::fs::read(&out).unwrap() == committed_sample());
 }
 

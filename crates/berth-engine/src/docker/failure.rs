@@ -24,8 +24,7 @@ fn io_kinds(err: &BollardError) -> Vec<io::ErrorKind> {
             // wrapped error's source, skipping the wrapped error: step into it instead.
             Some(io) => {
                 kinds.push(io.kind());
-                io.get_ref()
-                    .map(|inner| inner as &(dyn std::error::Error + 'static))
+                io.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static))
             }
             None => e.source(),
         };
@@ -48,11 +47,7 @@ fn reason_from_io(kinds: &[io::ErrorKind], tls: bool) -> UnreachableReason {
     if tls && kinds.contains(&io::ErrorKind::InvalidData) {
         return UnreachableReason::Tls;
     }
-    let kind = kinds
-        .iter()
-        .copied()
-        .find(|k| *k != io::ErrorKind::Other)
-        .unwrap_or(io::ErrorKind::Other);
+    let kind = kinds.iter().copied().find(|k| *k != io::ErrorKind::Other).unwrap_or(io::ErrorKind::Other);
     match kind {
         io::ErrorKind::NotFound => UnreachableReason::SocketMissing,
         io::ErrorKind::PermissionDenied => UnreachableReason::PermissionDenied,
@@ -63,11 +58,7 @@ fn reason_from_io(kinds: &[io::ErrorKind], tls: bool) -> UnreachableReason {
 }
 
 /// Classify a bollard error raised while doing `operation` against `endpoint`.
-pub(crate) fn classify(
-    err: BollardError,
-    operation: Operation,
-    endpoint: &Endpoint,
-) -> EngineError {
+pub(crate) fn classify(err: BollardError, operation: Operation, endpoint: &Endpoint) -> EngineError {
     let tls = matches!(endpoint, Endpoint::Tcp { tls: Some(_), .. });
     let unreachable = |reason, source: Option<crate::error::BoxError>| EngineError::Unreachable {
         endpoint: endpoint.to_string(),
@@ -75,48 +66,31 @@ pub(crate) fn classify(
         source,
     };
     match err {
-        BollardError::DockerResponseServerError {
-            status_code,
-            message,
-        } => EngineError::Api {
-            operation,
-            status_code,
-            message,
-        },
+        BollardError::DockerResponseServerError { status_code, message } => {
+            EngineError::Api { operation, status_code, message }
+        }
         BollardError::RequestTimeoutError if operation == Operation::Connect => {
             unreachable(UnreachableReason::TimedOut, None)
         }
         BollardError::RequestTimeoutError => EngineError::Timeout { operation },
-        BollardError::SocketNotFoundError(_) => {
-            unreachable(UnreachableReason::SocketMissing, Some(Box::new(err)))
-        }
+        BollardError::SocketNotFoundError(_) => unreachable(UnreachableReason::SocketMissing, Some(Box::new(err))),
         BollardError::CertPathError { .. }
         | BollardError::CertMultipleKeys { .. }
         | BollardError::CertParseError { .. }
         | BollardError::NoNativeCertsError { .. }
         | BollardError::LoadNativeCertsErrors { .. }
         | BollardError::NoHomePathError => unreachable(UnreachableReason::Tls, Some(Box::new(err))),
-        BollardError::JsonDataError { message, .. } => EngineError::Protocol {
-            operation,
-            problem: message,
-        },
-        BollardError::JsonSerdeError { err } => EngineError::Protocol {
-            operation,
-            problem: err.to_string(),
-        },
-        BollardError::APIVersionParseError {} => EngineError::Protocol {
-            operation,
-            problem: "the engine's API version could not be parsed".to_owned(),
-        },
+        BollardError::JsonDataError { message, .. } => EngineError::Protocol { operation, problem: message },
+        BollardError::JsonSerdeError { err } => EngineError::Protocol { operation, problem: err.to_string() },
+        BollardError::APIVersionParseError {} => {
+            EngineError::Protocol { operation, problem: "the engine's API version could not be parsed".to_owned() }
+        }
         other => {
             if operation == Operation::Connect || is_connect_failure(&other) {
                 let reason = reason_from_io(&io_kinds(&other), tls);
                 unreachable(reason, Some(Box::new(other)))
             } else {
-                EngineError::Transport {
-                    operation,
-                    source: Box::new(other),
-                }
+                EngineError::Transport { operation, source: Box::new(other) }
             }
         }
     }
@@ -130,9 +104,7 @@ pub(crate) fn classify_container(
     id: &str,
 ) -> EngineError {
     match classify(err, operation, endpoint) {
-        EngineError::Api {
-            status_code: 404, ..
-        } => EngineError::ContainerNotFound { id: id.to_owned() },
+        EngineError::Api { status_code: 404, .. } => EngineError::ContainerNotFound { id: id.to_owned() },
         other => other,
     }
 }
@@ -150,10 +122,7 @@ mod tests {
     #[test]
     fn server_errors_keep_status_and_message() {
         let e = classify(
-            BollardError::DockerResponseServerError {
-                status_code: 409,
-                message: "conflict".into(),
-            },
+            BollardError::DockerResponseServerError { status_code: 409, message: "conflict".into() },
             Operation::RemoveContainer,
             &sock(),
         );
@@ -166,10 +135,7 @@ mod tests {
     #[test]
     fn a_404_on_a_container_operation_means_no_such_container() {
         let e = classify_container(
-            BollardError::DockerResponseServerError {
-                status_code: 404,
-                message: "No such container: abc".into(),
-            },
+            BollardError::DockerResponseServerError { status_code: 404, message: "No such container: abc".into() },
             Operation::StartContainer,
             &sock(),
             "abc",
@@ -180,19 +146,11 @@ mod tests {
     #[test]
     fn io_errors_while_connecting_say_why() {
         let e = classify(
-            BollardError::IOError {
-                err: io::Error::from(io::ErrorKind::PermissionDenied),
-            },
+            BollardError::IOError { err: io::Error::from(io::ErrorKind::PermissionDenied) },
             Operation::Connect,
             &sock(),
         );
-        assert!(matches!(
-            e,
-            EngineError::Unreachable {
-                reason: UnreachableReason::PermissionDenied,
-                ..
-            }
-        ));
+        assert!(matches!(e, EngineError::Unreachable { reason: UnreachableReason::PermissionDenied, .. }));
         assert!(e.source().is_some());
     }
 
@@ -200,32 +158,18 @@ mod tests {
     fn a_certificate_error_wrapped_by_the_connector_is_a_tls_failure() {
         // The shape hyper-rustls gives: Other(InvalidData(rustls error)).
         let inner = io::Error::new(io::ErrorKind::InvalidData, "invalid peer certificate");
-        let err = BollardError::IOError {
-            err: io::Error::other(inner),
-        };
+        let err = BollardError::IOError { err: io::Error::other(inner) };
         let tls = Endpoint::Tcp {
             address: "127.0.0.1:2376".into(),
-            tls: Some(crate::endpoint::TlsFiles::in_dir(std::path::Path::new(
-                "/certs",
-            ))),
+            tls: Some(crate::endpoint::TlsFiles::in_dir(std::path::Path::new("/certs"))),
         };
         let e = classify(err, Operation::Connect, &tls);
-        assert!(matches!(
-            e,
-            EngineError::Unreachable {
-                reason: UnreachableReason::Tls,
-                ..
-            }
-        ));
+        assert!(matches!(e, EngineError::Unreachable { reason: UnreachableReason::Tls, .. }));
     }
 
     #[test]
     fn timeouts_after_connecting_name_the_operation() {
-        let e = classify(
-            BollardError::RequestTimeoutError,
-            Operation::InspectImage,
-            &sock(),
-        );
+        let e = classify(BollardError::RequestTimeoutError, Operation::InspectImage, &sock());
         assert_eq!(e.to_string(), "inspecting an image timed out");
     }
 }

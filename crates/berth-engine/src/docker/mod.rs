@@ -11,9 +11,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
-    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
-    WaitContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder, WaitContainerOptionsBuilder,
 };
 use bollard::{API_DEFAULT_VERSION, ClientVersion, Docker};
 use futures_util::StreamExt;
@@ -23,8 +22,8 @@ use crate::engine::Engine;
 use crate::env::Env;
 use crate::error::{EngineError, Operation, UnreachableReason};
 use crate::model::{
-    ContainerInfo, ContainerSummary, CreatedContainer, EngineInfo, ImageInfo, LabelFilter,
-    LogChunk, LogStream, WaitOutcome,
+    ContainerInfo, ContainerSummary, CreatedContainer, EngineInfo, ImageInfo, LabelFilter, LogChunk, LogStream,
+    WaitOutcome,
 };
 use crate::pull::{PullEvent, PullOutcome, PullReporter, RegistryAuth, normalize_reference};
 use crate::spec::ContainerSpec;
@@ -65,19 +64,9 @@ impl DockerEngine {
 
     /// Like [`DockerEngine::connect`], with a different timeout for ordinary requests
     /// (rounded up to whole seconds; detection probes use a short one).
-    pub async fn connect_with_timeout(
-        endpoint: &Endpoint,
-        request_timeout: Duration,
-    ) -> Result<Self, EngineError> {
-        let secs = request_timeout
-            .as_secs()
-            .saturating_add(u64::from(request_timeout.subsec_nanos() > 0))
-            .max(1);
-        let unreachable = |reason| EngineError::Unreachable {
-            endpoint: endpoint.to_string(),
-            reason,
-            source: None,
-        };
+    pub async fn connect_with_timeout(endpoint: &Endpoint, request_timeout: Duration) -> Result<Self, EngineError> {
+        let secs = request_timeout.as_secs().saturating_add(u64::from(request_timeout.subsec_nanos() > 0)).max(1);
+        let unreachable = |reason| EngineError::Unreachable { endpoint: endpoint.to_string(), reason, source: None };
         let client = match endpoint {
             Endpoint::Unix { path } => {
                 // bollard checks existence too, but says nothing about permissions; the
@@ -90,10 +79,7 @@ impl DockerEngine {
             Endpoint::Tcp { address, tls: None } => {
                 Docker::connect_with_http(&format!("tcp://{address}"), secs, API_DEFAULT_VERSION)
             }
-            Endpoint::Tcp {
-                address,
-                tls: Some(files),
-            } => {
+            Endpoint::Tcp { address, tls: Some(files) } => {
                 // bollard looks the crypto provider up process-wide and panics when none is
                 // installed, which rustls leaves undecided once two providers are compiled in.
                 // An error here only means one is installed already, which then serves.
@@ -109,10 +95,7 @@ impl DockerEngine {
             }
         }
         .map_err(|e| classify(e, Operation::Connect, endpoint))?;
-        let client = client
-            .negotiate_version()
-            .await
-            .map_err(|e| classify(e, Operation::Connect, endpoint))?;
+        let client = client.negotiate_version().await.map_err(|e| classify(e, Operation::Connect, endpoint))?;
         let agreed = client.client_version();
         if (agreed.major_version, agreed.minor_version) < MIN_API_VERSION {
             return Err(EngineError::ApiTooOld {
@@ -122,11 +105,7 @@ impl DockerEngine {
             });
         }
         let unbounded = client.clone().with_timeout(NO_TIMEOUT);
-        Ok(Self {
-            client,
-            unbounded,
-            endpoint: endpoint.clone(),
-        })
+        Ok(Self { client, unbounded, endpoint: endpoint.clone() })
     }
 
     /// Connect to the engine `DOCKER_HOST` (and `DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`) of
@@ -166,30 +145,15 @@ fn version_string(v: &ClientVersion) -> String {
 #[async_trait]
 impl Engine for DockerEngine {
     async fn info(&self) -> Result<EngineInfo, EngineError> {
-        let version = self
-            .client
-            .version()
-            .await
-            .map_err(self.fail(Operation::Info))?;
-        let info = self
-            .client
-            .info()
-            .await
-            .map_err(self.fail(Operation::Info))?;
-        Ok(wire::engine_info(
-            self.endpoint.to_string(),
-            self.api_version(),
-            version,
-            info,
-        ))
+        let version = self.client.version().await.map_err(self.fail(Operation::Info))?;
+        let info = self.client.info().await.map_err(self.fail(Operation::Info))?;
+        Ok(wire::engine_info(self.endpoint.to_string(), self.api_version(), version, info))
     }
 
     async fn inspect_image(&self, reference: &str) -> Result<Option<ImageInfo>, EngineError> {
         match self.client.inspect_image(reference).await {
             Ok(image) => Ok(Some(wire::image_info(image))),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(None),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
             Err(e) => Err(classify(e, Operation::InspectImage, &self.endpoint)),
         }
     }
@@ -201,12 +165,8 @@ impl Engine for DockerEngine {
         reporter: &dyn PullReporter,
     ) -> Result<PullOutcome, EngineError> {
         let reference = normalize_reference(reference);
-        let options = CreateImageOptionsBuilder::new()
-            .from_image(&reference)
-            .build();
-        let mut progress =
-            self.client
-                .create_image(Some(options), None, auth.map(wire::credentials));
+        let options = CreateImageOptionsBuilder::new().from_image(&reference).build();
+        let mut progress = self.client.create_image(Some(options), None, auth.map(wire::credentials));
         let mut digest = None;
         while let Some(record) = progress.next().await {
             match record {
@@ -215,12 +175,7 @@ impl Engine for DockerEngine {
                         continue;
                     };
                     let detail = record.progress_detail.unwrap_or_default();
-                    let event = PullEvent::from_progress(
-                        &status,
-                        record.id.as_deref(),
-                        detail.current,
-                        detail.total,
-                    );
+                    let event = PullEvent::from_progress(&status, record.id.as_deref(), detail.current, detail.total);
                     if let Some(d) = event.digest() {
                         digest = Some(d.to_owned());
                     }
@@ -229,21 +184,10 @@ impl Engine for DockerEngine {
                 // Errors after the pull began arrive inside the stream (`errorDetail`); errors
                 // before it (unknown repository, denied) as an HTTP status.
                 Err(bollard::errors::Error::DockerStreamError { error }) => {
-                    return Err(EngineError::Pull {
-                        reference,
-                        status_code: None,
-                        message: error,
-                    });
+                    return Err(EngineError::Pull { reference, status_code: None, message: error });
                 }
-                Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code,
-                    message,
-                }) => {
-                    return Err(EngineError::Pull {
-                        reference,
-                        status_code: Some(status_code),
-                        message,
-                    });
+                Err(bollard::errors::Error::DockerResponseServerError { status_code, message }) => {
+                    return Err(EngineError::Pull { reference, status_code: Some(status_code), message });
                 }
                 Err(e) => return Err(classify(e, Operation::PullImage, &self.endpoint)),
             }
@@ -251,71 +195,43 @@ impl Engine for DockerEngine {
         Ok(PullOutcome { reference, digest })
     }
 
-    async fn create_container(
-        &self,
-        spec: &ContainerSpec,
-    ) -> Result<CreatedContainer, EngineError> {
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<CreatedContainer, EngineError> {
         spec.validate()?;
         let mut options = CreateContainerOptionsBuilder::new();
         if let Some(name) = &spec.name {
             options = options.name(name);
         }
-        let created = self
-            .client
-            .create_container(Some(options.build()), wire::create_body(spec))
-            .await
-            .map_err(
-                |e| match classify(e, Operation::CreateContainer, &self.endpoint) {
+        let created =
+            self.client.create_container(Some(options.build()), wire::create_body(spec)).await.map_err(|e| {
+                match classify(e, Operation::CreateContainer, &self.endpoint) {
                     // 404 on create means the image is missing (the engine never pulls here).
-                    EngineError::Api {
-                        status_code: 404, ..
-                    } => EngineError::ImageNotFound {
-                        reference: spec.image.clone(),
-                    },
+                    EngineError::Api { status_code: 404, .. } => {
+                        EngineError::ImageNotFound { reference: spec.image.clone() }
+                    }
                     other => other,
-                },
-            )?;
-        Ok(CreatedContainer {
-            id: created.id,
-            warnings: created.warnings,
-        })
+                }
+            })?;
+        Ok(CreatedContainer { id: created.id, warnings: created.warnings })
     }
 
     async fn start_container(&self, id: &str) -> Result<(), EngineError> {
         // 304 (already started) counts as success in bollard.
-        self.client
-            .start_container(id, None)
-            .await
-            .map_err(self.fail_container(Operation::StartContainer, id))
+        self.client.start_container(id, None).await.map_err(self.fail_container(Operation::StartContainer, id))
     }
 
     async fn wait_container(&self, id: &str) -> Result<WaitOutcome, EngineError> {
-        let options = WaitContainerOptionsBuilder::new()
-            .condition("not-running")
-            .build();
+        let options = WaitContainerOptionsBuilder::new().condition("not-running").build();
         let mut answers = self.unbounded.wait_container(id, Some(options));
         let exit_code = match answers.next().await {
             Some(Ok(answer)) => answer.status_code,
             // bollard turns every non-zero exit into this error; an empty message means the
             // wait itself went fine and `code` is the container's exit code.
-            Some(Err(bollard::errors::Error::DockerContainerWaitError { error, code }))
-                if error.is_empty() =>
-            {
-                code
-            }
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { error, code })) if error.is_empty() => code,
             Some(Err(bollard::errors::Error::DockerContainerWaitError { error, .. })) => {
-                return Err(EngineError::Protocol {
-                    operation: Operation::WaitContainer,
-                    problem: error,
-                });
+                return Err(EngineError::Protocol { operation: Operation::WaitContainer, problem: error });
             }
             Some(Err(e)) => {
-                return Err(classify_container(
-                    e,
-                    Operation::WaitContainer,
-                    &self.endpoint,
-                    id,
-                ));
+                return Err(classify_container(e, Operation::WaitContainer, &self.endpoint, id));
             }
             None => {
                 return Err(EngineError::Protocol {
@@ -326,18 +242,11 @@ impl Engine for DockerEngine {
         };
         // The wait answer has no OOM flag; the container's state does.
         let state = self.inspect_container(id).await?.state;
-        Ok(WaitOutcome {
-            exit_code,
-            oom_killed: state.oom_killed,
-        })
+        Ok(WaitOutcome { exit_code, oom_killed: state.oom_killed })
     }
 
     fn container_logs(&self, id: &str, follow: bool) -> LogStream {
-        let options = LogsOptionsBuilder::new()
-            .follow(follow)
-            .stdout(true)
-            .stderr(true)
-            .build();
+        let options = LogsOptionsBuilder::new().follow(follow).stdout(true).stderr(true).build();
         let endpoint = self.endpoint.clone();
         let id = id.to_owned();
         // Without a TTY the engine frames stdout and stderr separately (8-byte headers);
@@ -346,31 +255,18 @@ impl Engine for DockerEngine {
         Box::pin(frames.filter_map(move |frame| {
             let item = match frame {
                 Ok(bollard::container::LogOutput::StdOut { message })
-                | Ok(bollard::container::LogOutput::Console { message }) => {
-                    Some(Ok(LogChunk::stdout(message)))
-                }
-                Ok(bollard::container::LogOutput::StdErr { message }) => {
-                    Some(Ok(LogChunk::stderr(message)))
-                }
+                | Ok(bollard::container::LogOutput::Console { message }) => Some(Ok(LogChunk::stdout(message))),
+                Ok(bollard::container::LogOutput::StdErr { message }) => Some(Ok(LogChunk::stderr(message))),
                 Ok(bollard::container::LogOutput::StdIn { .. }) => None,
-                Err(e) => Some(Err(classify_container(
-                    e,
-                    Operation::ContainerLogs,
-                    &endpoint,
-                    &id,
-                ))),
+                Err(e) => Some(Err(classify_container(e, Operation::ContainerLogs, &endpoint, &id))),
             };
             std::future::ready(item)
         }))
     }
 
     async fn stop_container(&self, id: &str, timeout: Duration) -> Result<(), EngineError> {
-        let secs = timeout
-            .as_secs()
-            .saturating_add(u64::from(timeout.subsec_nanos() > 0));
-        let options = StopContainerOptionsBuilder::new()
-            .t(i32::try_from(secs).unwrap_or(i32::MAX))
-            .build();
+        let secs = timeout.as_secs().saturating_add(u64::from(timeout.subsec_nanos() > 0));
+        let options = StopContainerOptionsBuilder::new().t(i32::try_from(secs).unwrap_or(i32::MAX)).build();
         // 304 (not running) counts as success in bollard.
         self.unbounded
             .stop_container(id, Some(options))
@@ -379,10 +275,7 @@ impl Engine for DockerEngine {
     }
 
     async fn remove_container(&self, id: &str, force: bool) -> Result<(), EngineError> {
-        let options = RemoveContainerOptionsBuilder::new()
-            .force(force)
-            .v(true)
-            .build();
+        let options = RemoveContainerOptionsBuilder::new().force(force).v(true).build();
         self.client
             .remove_container(id, Some(options))
             .await
@@ -398,26 +291,17 @@ impl Engine for DockerEngine {
         Ok(wire::container_info(inspected))
     }
 
-    async fn list_containers(
-        &self,
-        labels: &[LabelFilter],
-    ) -> Result<Vec<ContainerSummary>, EngineError> {
+    async fn list_containers(&self, labels: &[LabelFilter]) -> Result<Vec<ContainerSummary>, EngineError> {
         let mut options = ListContainersOptionsBuilder::new().all(true);
         if !labels.is_empty() {
             let filters = std::collections::HashMap::from([(
                 "label",
-                labels
-                    .iter()
-                    .map(LabelFilter::to_filter_string)
-                    .collect::<Vec<_>>(),
+                labels.iter().map(LabelFilter::to_filter_string).collect::<Vec<_>>(),
             )]);
             options = options.filters(&filters);
         }
-        let listed = self
-            .client
-            .list_containers(Some(options.build()))
-            .await
-            .map_err(self.fail(Operation::ListContainers))?;
+        let listed =
+            self.client.list_containers(Some(options.build())).await.map_err(self.fail(Operation::ListContainers))?;
         Ok(listed.into_iter().map(wire::container_summary).collect())
     }
 }

@@ -7,13 +7,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use bollard::auth::DockerCredentials;
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, ContainerSummary as WireSummary, DeviceRequest,
-    HostConfig, ImageInspect, Mount, MountType, SystemInfo, SystemVersion,
+    ContainerCreateBody, ContainerInspectResponse, ContainerSummary as WireSummary, DeviceRequest, HostConfig,
+    ImageInspect, Mount, MountType, SystemInfo, SystemVersion,
 };
 
 use crate::model::{
-    AppliedConfig, ContainerInfo, ContainerState, ContainerStatus, ContainerSummary,
-    DeviceRequestInfo, EngineInfo, EngineKind, ImageInfo, MountInfo,
+    AppliedConfig, ContainerInfo, ContainerState, ContainerStatus, ContainerSummary, DeviceRequestInfo, EngineInfo,
+    EngineKind, ImageInfo, MountInfo,
 };
 use crate::pull::RegistryAuth;
 use crate::spec::{ContainerSpec, Gpus, Network};
@@ -31,11 +31,7 @@ pub(crate) fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
             ..Mount::default()
         })
         .collect();
-    let tmpfs: HashMap<String, String> = spec
-        .tmpfs
-        .iter()
-        .map(|t| (t.target.clone(), t.options.clone()))
-        .collect();
+    let tmpfs: HashMap<String, String> = spec.tmpfs.iter().map(|t| (t.target.clone(), t.options.clone())).collect();
     let device_requests = match &spec.gpus {
         Gpus::None => Vec::new(),
         gpus => vec![gpu_request(gpus)],
@@ -70,12 +66,7 @@ pub(crate) fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
         working_dir: spec.working_dir.clone(),
         user: spec.user.map(|u| u.to_string()),
-        labels: Some(
-            spec.labels
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ),
+        labels: Some(spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
         // No terminal: the engine then keeps stdout and stderr apart (multiplexed logs).
         tty: Some(false),
         open_stdin: Some(false),
@@ -127,15 +118,8 @@ fn non_empty(s: Option<String>) -> Option<String> {
 /// Whether the version payload comes from Podman's compatibility service.
 pub(crate) fn is_podman(version: &SystemVersion) -> bool {
     let says_podman = |name: &str| name.to_ascii_lowercase().contains("podman");
-    version
-        .components
-        .iter()
-        .flatten()
-        .any(|c| says_podman(&c.name))
-        || version
-            .platform
-            .as_ref()
-            .is_some_and(|p| says_podman(&p.name))
+    version.components.iter().flatten().any(|c| says_podman(&c.name))
+        || version.platform.as_ref().is_some_and(|p| says_podman(&p.name))
 }
 
 /// Engine info from `GET /version`, `GET /info` and the negotiated API version.
@@ -145,15 +129,9 @@ pub(crate) fn engine_info(
     version: SystemVersion,
     info: SystemInfo,
 ) -> EngineInfo {
-    let kind = if is_podman(&version) {
-        EngineKind::Podman
-    } else {
-        EngineKind::Docker
-    };
+    let kind = if is_podman(&version) { EngineKind::Podman } else { EngineKind::Docker };
     let security_options = info.security_options.unwrap_or_default();
-    let rootless = security_options
-        .iter()
-        .any(|o| o.split(',').any(|part| part == "name=rootless"));
+    let rootless = security_options.iter().any(|o| o.split(',').any(|part| part == "name=rootless"));
     let mut runtimes: Vec<String> = info.runtimes.unwrap_or_default().into_keys().collect();
     runtimes.sort();
     EngineInfo {
@@ -279,12 +257,7 @@ pub(crate) fn container_info(c: ContainerInspectResponse) -> ContainerInfo {
 pub(crate) fn container_summary(c: WireSummary) -> ContainerSummary {
     ContainerSummary {
         id: c.id.unwrap_or_default(),
-        names: c
-            .names
-            .unwrap_or_default()
-            .into_iter()
-            .map(|n| n.trim_start_matches('/').to_owned())
-            .collect(),
+        names: c.names.unwrap_or_default().into_iter().map(|n| n.trim_start_matches('/').to_owned()).collect(),
         image: non_empty(c.image),
         labels: sorted(c.labels),
         status: c
@@ -304,15 +277,8 @@ mod tests {
     fn hardened() -> ContainerSpec {
         let mut s = ContainerSpec::new("berth-test/busybox:latest", ["sh", "-c", "true"]);
         s.env = vec![("B".into(), "2".into()), ("A".into(), "1".into())];
-        s.user = Some(UserId {
-            uid: 1000,
-            gid: 1000,
-        });
-        s.mounts = vec![BindMount {
-            source: "/data/in".into(),
-            target: "/in".into(),
-            read_only: true,
-        }];
+        s.user = Some(UserId { uid: 1000, gid: 1000 });
+        s.mounts = vec![BindMount { source: "/data/in".into(), target: "/in".into(), read_only: true }];
         s.network = Network::Disabled;
         s.cap_drop = vec!["ALL".into()];
         s.security_opt = vec!["no-new-privileges".into()];
@@ -320,10 +286,7 @@ mod tests {
         s.memory_bytes = Some(256 << 20);
         s.nano_cpus = Some(500_000_000);
         s.read_only_rootfs = true;
-        s.tmpfs = vec![Tmpfs {
-            target: "/tmp".into(),
-            options: "rw,noexec,nosuid,size=16m".into(),
-        }];
+        s.tmpfs = vec![Tmpfs { target: "/tmp".into(), options: "rw,noexec,nosuid,size=16m".into() }];
         s.labels.insert("berth.run-id".into(), "r1".into());
         s
     }
@@ -335,10 +298,7 @@ mod tests {
         assert_eq!(host.network_mode.as_deref(), Some("none"));
         assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]));
         assert_eq!(host.cap_add, Some(vec![]));
-        assert_eq!(
-            host.security_opt,
-            Some(vec!["no-new-privileges".to_owned()])
-        );
+        assert_eq!(host.security_opt, Some(vec!["no-new-privileges".to_owned()]));
         assert_eq!(host.pids_limit, Some(64));
         assert_eq!(host.memory, Some(256 << 20));
         assert_eq!(host.nano_cpus, Some(500_000_000));
@@ -348,10 +308,7 @@ mod tests {
         assert_eq!(host.init, Some(false));
         assert_eq!(host.device_requests, Some(vec![]));
         assert_eq!(
-            host.tmpfs
-                .as_ref()
-                .and_then(|t| t.get("/tmp"))
-                .map(String::as_str),
+            host.tmpfs.as_ref().and_then(|t| t.get("/tmp")).map(String::as_str),
             Some("rw,noexec,nosuid,size=16m")
         );
         let mount = &host.mounts.as_ref().expect("mounts")[0];
@@ -364,10 +321,7 @@ mod tests {
         // Environment order is the spec's order.
         assert_eq!(body.env, Some(vec!["B=2".to_owned(), "A=1".to_owned()]));
         assert_eq!(body.entrypoint, None);
-        assert_eq!(
-            body.cmd,
-            Some(vec!["sh".to_owned(), "-c".to_owned(), "true".to_owned()])
-        );
+        assert_eq!(body.cmd, Some(vec!["sh".to_owned(), "-c".to_owned(), "true".to_owned()]));
     }
 
     #[test]
@@ -376,10 +330,7 @@ mod tests {
         let host = &json["HostConfig"];
         assert_eq!(host["NetworkMode"], "none");
         assert_eq!(host["CapDrop"], serde_json::json!(["ALL"]));
-        assert_eq!(
-            host["SecurityOpt"],
-            serde_json::json!(["no-new-privileges"])
-        );
+        assert_eq!(host["SecurityOpt"], serde_json::json!(["no-new-privileges"]));
         assert_eq!(host["PidsLimit"], 64);
         assert_eq!(host["Mounts"][0]["Type"], "bind");
         assert_eq!(host["Mounts"][0]["ReadOnly"], true);
@@ -405,10 +356,7 @@ mod tests {
         assert_eq!(two.count, Some(2));
         let ids = gpu_request(&Gpus::DeviceIds(vec!["0".into(), "GPU-abc".into()]));
         assert_eq!(ids.count, None);
-        assert_eq!(
-            ids.device_ids,
-            Some(vec!["0".to_owned(), "GPU-abc".to_owned()])
-        );
+        assert_eq!(ids.device_ids, Some(vec!["0".to_owned(), "GPU-abc".to_owned()]));
         let mut s = ContainerSpec::new("img", ["nvidia-smi"]);
         s.gpus = Gpus::All;
         let requests = create_body(&s).host_config.and_then(|h| h.device_requests);
@@ -443,12 +391,8 @@ mod tests {
             "Runtimes": {"crun": {}, "runc": {}},
         }))
         .expect("info");
-        let got = engine_info(
-            "unix:///run/user/1000/docker.sock".into(),
-            "1.41".into(),
-            SystemVersion::default(),
-            info,
-        );
+        let got =
+            engine_info("unix:///run/user/1000/docker.sock".into(), "1.41".into(), SystemVersion::default(), info);
         assert!(got.rootless);
         assert_eq!(got.cgroup_driver.as_deref(), Some("systemd"));
         assert_eq!(got.cgroup_version.as_deref(), Some("2"));

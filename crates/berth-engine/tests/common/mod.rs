@@ -50,9 +50,7 @@ fn run_script(name: &str, args: &[&str], docker_host: Option<&str>) -> Result<St
     if let Some(host) = docker_host {
         cmd.env("DOCKER_HOST", host);
     }
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run `{}`: {e}", script.display()))?;
+    let out = cmd.output().map_err(|e| format!("cannot run `{}`: {e}", script.display()))?;
     if !out.status.success() {
         return Err(format!(
             "`{} {}` failed ({}):\n{}",
@@ -84,21 +82,12 @@ fn prepare(variable: &str, script: &str) -> Result<String, String> {
     // on its own thread because the caller may be inside a test's runtime.
     let cleanup_host = host.clone();
     std::thread::spawn(move || -> Result<(), String> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
         rt.block_on(async {
             let engine = connect(&cleanup_host).await?;
-            let leftovers = engine
-                .list_containers(&[LabelFilter::has(TEST_LABEL)])
-                .await
-                .map_err(|e| e.to_string())?;
+            let leftovers = engine.list_containers(&[LabelFilter::has(TEST_LABEL)]).await.map_err(|e| e.to_string())?;
             for c in leftovers {
-                engine
-                    .remove_container(&c.id, true)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                engine.remove_container(&c.id, true).await.map_err(|e| e.to_string())?;
             }
             Ok(())
         })
@@ -110,11 +99,8 @@ fn prepare(variable: &str, script: &str) -> Result<String, String> {
 }
 
 async fn connect(host: &str) -> Result<DockerEngine, String> {
-    let endpoint = Endpoint::parse(host, Some("DOCKER_HOST"), &Env::from_process())
-        .map_err(|e| e.to_string())?;
-    DockerEngine::connect(&endpoint)
-        .await
-        .map_err(|e| format!("{e}\nhint: {}", e.hint().unwrap_or_default()))
+    let endpoint = Endpoint::parse(host, Some("DOCKER_HOST"), &Env::from_process()).map_err(|e| e.to_string())?;
+    DockerEngine::connect(&endpoint).await.map_err(|e| format!("{e}\nhint: {}", e.hint().unwrap_or_default()))
 }
 
 /// The address of the Docker engine under test, preparing it on first use.
@@ -171,8 +157,5 @@ pub async fn output(engine: &dyn Engine, id: &str, follow: bool) -> (String, Str
             LogStreamKind::Stderr => stderr.extend_from_slice(&chunk.bytes),
         }
     }
-    (
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
+    (String::from_utf8_lossy(&stdout).into_owned(), String::from_utf8_lossy(&stderr).into_owned())
 }

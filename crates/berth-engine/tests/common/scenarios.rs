@@ -9,8 +9,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use berth_engine::{
-    BindMount, ContainerSpec, ContainerStatus, Engine, EngineError, EngineKind, LabelFilter,
-    LogStreamKind, Network, NoProgress, Tmpfs, UserId,
+    BindMount, ContainerSpec, ContainerStatus, Engine, EngineError, EngineKind, LabelFilter, LogStreamKind, Network,
+    NoProgress, Tmpfs, UserId,
 };
 use futures_util::StreamExt;
 
@@ -87,10 +87,7 @@ pub async fn run(engine: &dyn Engine, spec: &ContainerSpec) -> (String, i64) {
     (id, outcome.exit_code)
 }
 
-pub async fn info_reports_the_kind_and_the_negotiated_api_version(
-    engine: &dyn Engine,
-    quirks: &Quirks,
-) {
+pub async fn info_reports_the_kind_and_the_negotiated_api_version(engine: &dyn Engine, quirks: &Quirks) {
     let info = engine.info().await.expect("info");
     assert_eq!(info.kind, quirks.kind);
     assert_eq!(info.os, "linux");
@@ -107,38 +104,16 @@ pub async fn info_reports_the_kind_and_the_negotiated_api_version(
     assert!(info.default_runtime.is_some(), "{info:?}");
 }
 
-pub async fn the_test_image_is_inspected_and_absent_images_are_none(
-    engine: &dyn Engine,
-    _quirks: &Quirks,
-) {
-    let image = engine
-        .inspect_image(IMAGE)
-        .await
-        .expect("inspect")
-        .expect("the busybox test image is present");
+pub async fn the_test_image_is_inspected_and_absent_images_are_none(engine: &dyn Engine, _quirks: &Quirks) {
+    let image = engine.inspect_image(IMAGE).await.expect("inspect").expect("the busybox test image is present");
     assert!(image.id.starts_with("sha256:"), "{image:?}");
     // Podman qualifies short names (`localhost/...`, `docker.io/...`).
-    assert!(
-        image.repo_tags.iter().any(|t| t.ends_with(IMAGE)),
-        "{image:?}"
-    );
+    assert!(image.repo_tags.iter().any(|t| t.ends_with(IMAGE)), "{image:?}");
     assert_eq!(image.cmd, Some(vec!["/bin/sh".to_owned()]));
     assert!(image.env.iter().any(|e| e == "PATH=/bin"), "{image:?}");
-    assert_eq!(
-        image
-            .labels
-            .get("org.opencontainers.image.title")
-            .map(String::as_str),
-        Some("berth-test-busybox")
-    );
+    assert_eq!(image.labels.get("org.opencontainers.image.title").map(String::as_str), Some("berth-test-busybox"));
     assert_eq!(image.os.as_deref(), Some("linux"));
-    assert!(
-        engine
-            .inspect_image("berth-test/absent:none")
-            .await
-            .expect("inspect")
-            .is_none()
-    );
+    assert!(engine.inspect_image("berth-test/absent:none").await.expect("inspect").is_none());
 }
 
 pub async fn exit_codes_zero_and_three_are_reported(engine: &dyn Engine, _quirks: &Quirks) {
@@ -146,37 +121,20 @@ pub async fn exit_codes_zero_and_three_are_reported(engine: &dyn Engine, _quirks
     assert_eq!(code, 0);
     let (three, code) = run(engine, &shell("exit-codes", "exit 3")).await;
     assert_eq!(code, 3);
-    let state = engine
-        .inspect_container(&three)
-        .await
-        .expect("inspect")
-        .state;
+    let state = engine.inspect_container(&three).await.expect("inspect").state;
     assert_eq!(state.status, ContainerStatus::Exited);
     assert_eq!(state.exit_code, Some(3));
     assert!(!state.oom_killed);
-    assert!(
-        state.started_at.is_some() && state.finished_at.is_some(),
-        "{state:?}"
-    );
+    assert!(state.started_at.is_some() && state.finished_at.is_some(), "{state:?}");
     // Waiting again on an exited container answers at once with the same code.
-    assert_eq!(
-        engine.wait_container(&three).await.expect("wait").exit_code,
-        3
-    );
+    assert_eq!(engine.wait_container(&three).await.expect("wait").exit_code, 3);
     for id in [ok, three] {
         engine.remove_container(&id, false).await.expect("remove");
     }
 }
 
 pub async fn stdout_and_stderr_are_kept_apart(engine: &dyn Engine, _quirks: &Quirks) {
-    let (id, code) = run(
-        engine,
-        &shell(
-            "demux",
-            "echo out1; echo err1 >&2; echo out2; printf 'err2' >&2",
-        ),
-    )
-    .await;
+    let (id, code) = run(engine, &shell("demux", "echo out1; echo err1 >&2; echo out2; printf 'err2' >&2")).await;
     assert_eq!(code, 0);
     let (stdout, stderr) = output(engine, &id, false).await;
     assert_eq!(stdout, "out1\nout2\n");
@@ -184,14 +142,8 @@ pub async fn stdout_and_stderr_are_kept_apart(engine: &dyn Engine, _quirks: &Qui
     engine.remove_container(&id, false).await.expect("remove");
 }
 
-pub async fn following_logs_streams_while_running_and_ends_at_exit(
-    engine: &dyn Engine,
-    _quirks: &Quirks,
-) {
-    let spec = shell(
-        "follow",
-        "for i in 1 2 3 4 5; do echo line $i; sleep 0.4; done; echo done >&2",
-    );
+pub async fn following_logs_streams_while_running_and_ends_at_exit(engine: &dyn Engine, _quirks: &Quirks) {
+    let spec = shell("follow", "for i in 1 2 3 4 5; do echo line $i; sleep 0.4; done; echo done >&2");
     let id = engine.create_container(&spec).await.expect("create").id;
     engine.start_container(&id).await.expect("start");
     let mut logs = engine.container_logs(&id, true);
@@ -210,41 +162,26 @@ pub async fn following_logs_streams_while_running_and_ends_at_exit(
         .filter(|c| c.stream == LogStreamKind::Stdout)
         .flat_map(|c| c.bytes.to_vec())
         .collect();
-    assert_eq!(
-        String::from_utf8_lossy(&stdout),
-        "line 1\nline 2\nline 3\nline 4\nline 5\n"
-    );
-    assert!(
-        rest.iter()
-            .any(|c| c.stream == LogStreamKind::Stderr && c.bytes.as_ref() == b"done\n")
-    );
+    assert_eq!(String::from_utf8_lossy(&stdout), "line 1\nline 2\nline 3\nline 4\nline 5\n");
+    assert!(rest.iter().any(|c| c.stream == LogStreamKind::Stderr && c.bytes.as_ref() == b"done\n"));
     // The stream ended because the container exited.
     assert_eq!(engine.wait_container(&id).await.expect("wait").exit_code, 0);
     engine.remove_container(&id, false).await.expect("remove");
 }
 
-pub async fn stop_kills_a_sleep_after_the_timeout_and_init_forwards_sigterm(
-    engine: &dyn Engine,
-    _quirks: &Quirks,
-) {
+pub async fn stop_kills_a_sleep_after_the_timeout_and_init_forwards_sigterm(engine: &dyn Engine, _quirks: &Quirks) {
     // `sleep` as PID 1 ignores SIGTERM, so the engine kills it when the timeout runs out.
     let spec = shell("stop", "exec sleep 100");
     let id = engine.create_container(&spec).await.expect("create").id;
     engine.start_container(&id).await.expect("start");
     let began = Instant::now();
-    engine
-        .stop_container(&id, Duration::from_secs(1))
-        .await
-        .expect("stop");
+    engine.stop_container(&id, Duration::from_secs(1)).await.expect("stop");
     let took = began.elapsed();
     assert!(took < Duration::from_secs(15), "stop took {took:?}");
     let outcome = engine.wait_container(&id).await.expect("wait");
     assert_eq!(outcome.exit_code, 137, "killed by SIGKILL");
     // Stopping a stopped container is fine.
-    engine
-        .stop_container(&id, Duration::from_secs(1))
-        .await
-        .expect("second stop");
+    engine.stop_container(&id, Duration::from_secs(1)).await.expect("second stop");
     engine.remove_container(&id, false).await.expect("remove");
 
     // With an init process, SIGTERM reaches `sleep` and it ends well before the timeout.
@@ -253,10 +190,7 @@ pub async fn stop_kills_a_sleep_after_the_timeout_and_init_forwards_sigterm(
     let id = engine.create_container(&spec).await.expect("create").id;
     engine.start_container(&id).await.expect("start");
     let began = Instant::now();
-    engine
-        .stop_container(&id, Duration::from_secs(30))
-        .await
-        .expect("stop");
+    engine.stop_container(&id, Duration::from_secs(30)).await.expect("stop");
     let took = began.elapsed();
     assert!(took < Duration::from_secs(10), "stop took {took:?}");
     let outcome = engine.wait_container(&id).await.expect("wait");
@@ -264,42 +198,20 @@ pub async fn stop_kills_a_sleep_after_the_timeout_and_init_forwards_sigterm(
     engine.remove_container(&id, false).await.expect("remove");
 }
 
-pub async fn remove_refuses_a_running_container_unless_forced(
-    engine: &dyn Engine,
-    quirks: &Quirks,
-) {
-    let id = engine
-        .create_container(&shell("remove", "exec sleep 100"))
-        .await
-        .expect("create")
-        .id;
+pub async fn remove_refuses_a_running_container_unless_forced(engine: &dyn Engine, quirks: &Quirks) {
+    let id = engine.create_container(&shell("remove", "exec sleep 100")).await.expect("create").id;
     engine.start_container(&id).await.expect("start");
-    let refused = engine
-        .remove_container(&id, false)
-        .await
-        .expect_err("running");
+    let refused = engine.remove_container(&id, false).await.expect_err("running");
     assert!(
         matches!(refused, EngineError::Api { status_code, .. } if status_code == quirks.conflict_status),
         "{refused:?}"
     );
     engine.remove_container(&id, true).await.expect("forced");
     let gone = engine.inspect_container(&id).await.expect_err("removed");
-    assert!(
-        matches!(gone, EngineError::ContainerNotFound { ref id } if !id.is_empty()),
-        "{gone:?}"
-    );
-    let again = engine
-        .remove_container(&id, true)
-        .await
-        .expect_err("removed");
-    assert!(
-        matches!(again, EngineError::ContainerNotFound { .. }),
-        "{again:?}"
-    );
-    assert!(matches!(
-        engine.start_container(&id).await,
-        Err(EngineError::ContainerNotFound { .. })
-    ));
+    assert!(matches!(gone, EngineError::ContainerNotFound { ref id } if !id.is_empty()), "{gone:?}");
+    let again = engine.remove_container(&id, true).await.expect_err("removed");
+    assert!(matches!(again, EngineError::ContainerNotFound { .. }), "{again:?}");
+    assert!(matches!(engine.start_container(&id).await, Err(EngineError::ContainerNotFound { .. })));
 }
 
 /// A host directory the container's non-root user can read, holding `input.txt`.
@@ -320,40 +232,23 @@ pub async fn hardened_settings_are_applied_and_in_effect(engine: &dyn Engine, qu
          cat /in/input.txt; touch /rootfs-file 2>/dev/null && echo rootfs-writable; \
          touch /tmp/ok && echo tmp-writable",
     );
-    spec.user = Some(UserId {
-        uid: 1000,
-        gid: 1000,
-    });
-    spec.mounts.push(BindMount {
-        source: input.path().to_path_buf(),
-        target: "/in".into(),
-        read_only: true,
-    });
+    spec.user = Some(UserId { uid: 1000, gid: 1000 });
+    spec.mounts.push(BindMount { source: input.path().to_path_buf(), target: "/in".into(), read_only: true });
     spec.cap_drop = vec!["ALL".into()];
     spec.security_opt = vec!["no-new-privileges".into()];
     spec.pids_limit = Some(64);
     spec.memory_bytes = Some(128 * 1024 * 1024);
     spec.nano_cpus = Some(500_000_000);
     spec.read_only_rootfs = true;
-    spec.tmpfs.push(Tmpfs {
-        target: "/tmp".into(),
-        options: "rw,nosuid,nodev,size=16m".into(),
-    });
+    spec.tmpfs.push(Tmpfs { target: "/tmp".into(), options: "rw,nosuid,nodev,size=16m".into() });
     spec.init = true;
-    spec.env = vec![
-        ("B_FIRST".into(), "1".into()),
-        ("A_SECOND".into(), "2".into()),
-    ];
-    spec.labels
-        .insert("berth.run-id".into(), "hardened-1".into());
+    spec.env = vec![("B_FIRST".into(), "1".into()), ("A_SECOND".into(), "2".into())];
+    spec.labels.insert("berth.run-id".into(), "hardened-1".into());
 
     let (id, code) = run(engine, &spec).await;
     let (stdout, stderr) = output(engine, &id, false).await;
     assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
-    assert_eq!(
-        stdout,
-        "1000\n1000\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\nlo\nscan data\ntmp-writable\n"
-    );
+    assert_eq!(stdout, "1000\n1000\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\nlo\nscan data\ntmp-writable\n");
 
     let info = engine.inspect_container(&id).await.expect("inspect");
     let applied = &info.applied;
@@ -371,34 +266,18 @@ pub async fn hardened_settings_are_applied_and_in_effect(engine: &dyn Engine, qu
     // Podman appends its own options (`rprivate,tmpcopyup`).
     let tmp = applied.tmpfs.get("/tmp").expect("a /tmp tmpfs");
     assert!(tmp.starts_with("rw,nosuid,nodev,size=16m"), "{tmp}");
-    let mount = applied
-        .mounts
-        .iter()
-        .find(|m| m.target == "/in")
-        .expect("the /in mount");
+    let mount = applied.mounts.iter().find(|m| m.target == "/in").expect("the /in mount");
     assert_eq!(mount.kind, "bind");
     assert!(mount.read_only);
-    assert_eq!(
-        mount.source.as_deref(),
-        Some(input.path().to_str().expect("utf-8 path"))
-    );
+    assert_eq!(mount.source.as_deref(), Some(input.path().to_str().expect("utf-8 path")));
     assert!(applied.device_requests.is_empty());
     // The spec's environment, in the spec's order, after the image's.
     let env: Vec<&str> = applied.env.iter().map(String::as_str).collect();
     let b = env.iter().position(|e| *e == "B_FIRST=1").expect("B_FIRST");
-    let a = env
-        .iter()
-        .position(|e| *e == "A_SECOND=2")
-        .expect("A_SECOND");
+    let a = env.iter().position(|e| *e == "A_SECOND=2").expect("A_SECOND");
     assert!(b < a, "{env:?}");
-    assert_eq!(
-        info.labels.get("berth.run-id").map(String::as_str),
-        Some("hardened-1")
-    );
-    assert!(
-        applied.image.as_deref().is_some_and(|i| i.ends_with(IMAGE)),
-        "{applied:?}"
-    );
+    assert_eq!(info.labels.get("berth.run-id").map(String::as_str), Some("hardened-1"));
+    assert!(applied.image.as_deref().is_some_and(|i| i.ends_with(IMAGE)), "{applied:?}");
     engine.remove_container(&id, false).await.expect("remove");
 }
 
@@ -406,11 +285,7 @@ pub async fn writing_to_a_read_only_mount_fails(engine: &dyn Engine, _quirks: &Q
     let dir = input_dir();
     let mut spec = shell("read-only", "echo x > /in/new");
     spec.cap_drop = vec!["ALL".into()];
-    spec.mounts.push(BindMount {
-        source: dir.path().to_path_buf(),
-        target: "/in".into(),
-        read_only: true,
-    });
+    spec.mounts.push(BindMount { source: dir.path().to_path_buf(), target: "/in".into(), read_only: true });
     let (id, code) = run(engine, &spec).await;
     let (_, stderr) = output(engine, &id, false).await;
     assert_ne!(code, 0);
@@ -422,23 +297,14 @@ pub async fn writing_to_a_read_only_mount_fails(engine: &dyn Engine, _quirks: &Q
     spec.mounts[0].read_only = false;
     let (id, code) = run(engine, &spec).await;
     assert_eq!(code, 0);
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("new")).expect("written"),
-        "x\n"
-    );
+    assert_eq!(std::fs::read_to_string(dir.path().join("new")).expect("written"), "x\n");
     engine.remove_container(&id, false).await.expect("remove");
 }
 
-pub async fn the_oom_killer_ends_a_container_over_its_memory_limit(
-    engine: &dyn Engine,
-    quirks: &Quirks,
-) {
+pub async fn the_oom_killer_ends_a_container_over_its_memory_limit(engine: &dyn Engine, quirks: &Quirks) {
     // A shell variable of 64 MiB in a container limited to 16 MiB (the machine has no swap
     // for it to spill into when swap limits are not enforced).
-    let mut spec = shell(
-        "oom",
-        "x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo survived ${#x}",
-    );
+    let mut spec = shell("oom", "x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo survived ${#x}");
     spec.memory_bytes = Some(16 * 1024 * 1024);
     let (id, code) = run(engine, &spec).await;
     let outcome = engine.wait_container(&id).await.expect("wait");
@@ -447,10 +313,7 @@ pub async fn the_oom_killer_ends_a_container_over_its_memory_limit(
     engine.remove_container(&id, false).await.expect("remove");
 }
 
-pub async fn containers_are_listed_by_label_including_stopped_ones(
-    engine: &dyn Engine,
-    _quirks: &Quirks,
-) {
+pub async fn containers_are_listed_by_label_including_stopped_ones(engine: &dyn Engine, _quirks: &Quirks) {
     let run_id = format!("list-{}", std::process::id());
     let labelled = |run: &str| {
         let mut s = shell("list", "exit 0");
@@ -458,40 +321,22 @@ pub async fn containers_are_listed_by_label_including_stopped_ones(
         s
     };
     let (exited, _) = run(engine, &labelled(&run_id)).await;
-    let created = engine
-        .create_container(&labelled(&run_id))
-        .await
-        .expect("create")
-        .id;
+    let created = engine.create_container(&labelled(&run_id)).await.expect("create").id;
     let (other, _) = run(engine, &labelled("someone-else")).await;
 
-    let mut found = engine
-        .list_containers(&[LabelFilter::equals("berth.run-id", &run_id)])
-        .await
-        .expect("list");
+    let mut found = engine.list_containers(&[LabelFilter::equals("berth.run-id", &run_id)]).await.expect("list");
     found.sort_by(|a, b| a.id.cmp(&b.id));
     let mut want = vec![exited.clone(), created.clone()];
     want.sort();
     assert_eq!(found.iter().map(|c| c.id.clone()).collect::<Vec<_>>(), want);
-    let statuses: BTreeMap<_, _> = found
-        .iter()
-        .map(|c| (c.id.clone(), c.status.clone()))
-        .collect();
+    let statuses: BTreeMap<_, _> = found.iter().map(|c| (c.id.clone(), c.status.clone())).collect();
     assert_eq!(statuses[&exited], ContainerStatus::Exited);
     assert_eq!(statuses[&created], ContainerStatus::Created);
-    assert!(
-        found
-            .iter()
-            .all(|c| c.image.as_deref().is_some_and(|i| i.ends_with(IMAGE))),
-        "{found:?}"
-    );
+    assert!(found.iter().all(|c| c.image.as_deref().is_some_and(|i| i.ends_with(IMAGE))), "{found:?}");
 
     // Both labels must match.
     let none = engine
-        .list_containers(&[
-            LabelFilter::equals("berth.run-id", &run_id),
-            LabelFilter::has("no-such-label"),
-        ])
+        .list_containers(&[LabelFilter::equals("berth.run-id", &run_id), LabelFilter::has("no-such-label")])
         .await
         .expect("list");
     assert!(none.is_empty(), "{none:?}");
@@ -499,10 +344,7 @@ pub async fn containers_are_listed_by_label_including_stopped_ones(
     for id in [exited, created, other] {
         engine.remove_container(&id, false).await.expect("remove");
     }
-    let after = engine
-        .list_containers(&[LabelFilter::equals("berth.run-id", &run_id)])
-        .await
-        .expect("list");
+    let after = engine.list_containers(&[LabelFilter::equals("berth.run-id", &run_id)]).await.expect("list");
     assert!(after.is_empty(), "{after:?}");
 }
 
@@ -512,19 +354,10 @@ pub async fn named_containers_can_be_addressed_by_name(engine: &dyn Engine, quir
     spec.name = Some(name.clone());
     let id = engine.create_container(&spec).await.expect("create").id;
     engine.start_container(&name).await.expect("start by name");
-    assert_eq!(
-        engine.wait_container(&name).await.expect("wait").exit_code,
-        4
-    );
+    assert_eq!(engine.wait_container(&name).await.expect("wait").exit_code, 4);
     let info = engine.inspect_container(&name).await.expect("inspect");
-    assert_eq!(
-        (info.id.as_str(), info.name.as_deref()),
-        (id.as_str(), Some(name.as_str()))
-    );
-    let clash = engine
-        .create_container(&spec)
-        .await
-        .expect_err("name in use");
+    assert_eq!((info.id.as_str(), info.name.as_deref()), (id.as_str(), Some(name.as_str())));
+    let clash = engine.create_container(&spec).await.expect_err("name in use");
     assert!(
         matches!(clash, EngineError::Api { status_code, .. } if status_code == quirks.conflict_status),
         "{clash:?}"
@@ -532,10 +365,7 @@ pub async fn named_containers_can_be_addressed_by_name(engine: &dyn Engine, quir
     engine.remove_container(&name, false).await.expect("remove");
 }
 
-pub async fn creating_from_a_missing_image_is_image_not_found(
-    engine: &dyn Engine,
-    _quirks: &Quirks,
-) {
+pub async fn creating_from_a_missing_image_is_image_not_found(engine: &dyn Engine, _quirks: &Quirks) {
     let spec = ContainerSpec::new("berth-test/absent:none", ["true"]);
     let err = engine.create_container(&spec).await.expect_err("missing");
     assert!(
@@ -549,11 +379,7 @@ pub async fn a_missing_mount_source_is_refused_or_created(engine: &dyn Engine, q
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("not-there");
     let mut spec = shell("mount-missing", "true");
-    spec.mounts.push(BindMount {
-        source: missing.clone(),
-        target: "/in".into(),
-        read_only: true,
-    });
+    spec.mounts.push(BindMount { source: missing.clone(), target: "/in".into(), read_only: true });
     let created = engine.create_container(&spec).await;
     if quirks.creates_missing_mount_source {
         let id = created.expect("created").id;
@@ -561,36 +387,18 @@ pub async fn a_missing_mount_source_is_refused_or_created(engine: &dyn Engine, q
         engine.remove_container(&id, true).await.expect("remove");
     } else {
         let err = created.expect_err("refused");
-        assert!(
-            matches!(
-                err,
-                EngineError::Api {
-                    status_code: 400,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
+        assert!(matches!(err, EngineError::Api { status_code: 400, .. }), "{err:?}");
         assert!(err.hint().is_some(), "{err:?}");
         assert!(!missing.exists());
     }
 }
 
-pub async fn pulling_from_an_unreachable_registry_fails_with_the_reference(
-    engine: &dyn Engine,
-    _quirks: &Quirks,
-) {
+pub async fn pulling_from_an_unreachable_registry_fails_with_the_reference(engine: &dyn Engine, _quirks: &Quirks) {
     // Port 9 (discard) on loopback: nothing listens, so the engine's pull fails at once.
-    let err = engine
-        .pull_image("127.0.0.1:9/berth-test/nothing", None, &NoProgress)
-        .await
-        .expect_err("no registry there");
+    let err =
+        engine.pull_image("127.0.0.1:9/berth-test/nothing", None, &NoProgress).await.expect_err("no registry there");
     match err {
-        EngineError::Pull {
-            ref reference,
-            ref message,
-            ..
-        } => {
+        EngineError::Pull { ref reference, ref message, .. } => {
             assert_eq!(reference, "127.0.0.1:9/berth-test/nothing:latest");
             assert!(message.contains("127.0.0.1:9"), "{message}");
         }

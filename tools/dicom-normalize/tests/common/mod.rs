@@ -97,32 +97,16 @@ impl Spec {
     pub fn object(&self) -> DefaultDicomObject {
         let mut obj = InMemDicomObject::from_element_iter([
             text(tags::SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.4"),
-            text(
-                tags::SOP_INSTANCE_UID,
-                VR::UI,
-                "1.2.826.0.1.3680043.2.1143.1",
-            ),
-            text(
-                tags::STUDY_INSTANCE_UID,
-                VR::UI,
-                "1.2.826.0.1.3680043.2.1143.2",
-            ),
-            text(
-                tags::SERIES_INSTANCE_UID,
-                VR::UI,
-                "1.2.826.0.1.3680043.2.1143.3",
-            ),
+            text(tags::SOP_INSTANCE_UID, VR::UI, "1.2.826.0.1.3680043.2.1143.1"),
+            text(tags::STUDY_INSTANCE_UID, VR::UI, "1.2.826.0.1.3680043.2.1143.2"),
+            text(tags::SERIES_INSTANCE_UID, VR::UI, "1.2.826.0.1.3680043.2.1143.3"),
             text(tags::MODALITY, VR::CS, "MR"),
             text(tags::PATIENT_NAME, VR::PN, "TEST^NORMALIZE"),
             text(tags::PATIENT_ID, VR::LO, "NORM-0001"),
             DataElement::new(
                 tags::IMAGE_TYPE,
                 VR::CS,
-                PrimitiveValue::Strs(
-                    ["ORIGINAL".to_string(), "PRIMARY".to_string()]
-                        .as_slice()
-                        .into(),
-                ),
+                PrimitiveValue::Strs(["ORIGINAL".to_string(), "PRIMARY".to_string()].as_slice().into()),
             ),
             text(tags::WINDOW_CENTER, VR::DS, "40"),
             text(tags::WINDOW_WIDTH, VR::DS, "400"),
@@ -130,33 +114,13 @@ impl Spec {
             text(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, self.photometric),
             DataElement::new(tags::ROWS, VR::US, PrimitiveValue::from(self.rows)),
             DataElement::new(tags::COLUMNS, VR::US, PrimitiveValue::from(self.columns)),
-            DataElement::new(
-                tags::BITS_ALLOCATED,
-                VR::US,
-                PrimitiveValue::from(self.bits_allocated),
-            ),
-            DataElement::new(
-                tags::BITS_STORED,
-                VR::US,
-                PrimitiveValue::from(self.bits_stored),
-            ),
-            DataElement::new(
-                tags::HIGH_BIT,
-                VR::US,
-                PrimitiveValue::from(self.bits_stored - 1),
-            ),
-            DataElement::new(
-                tags::PIXEL_REPRESENTATION,
-                VR::US,
-                PrimitiveValue::from(u16::from(self.signed)),
-            ),
+            DataElement::new(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(self.bits_allocated)),
+            DataElement::new(tags::BITS_STORED, VR::US, PrimitiveValue::from(self.bits_stored)),
+            DataElement::new(tags::HIGH_BIT, VR::US, PrimitiveValue::from(self.bits_stored - 1)),
+            DataElement::new(tags::PIXEL_REPRESENTATION, VR::US, PrimitiveValue::from(u16::from(self.signed))),
         ]);
         if self.frames != 1 {
-            obj.put(text(
-                tags::NUMBER_OF_FRAMES,
-                VR::IS,
-                &self.frames.to_string(),
-            ));
+            obj.put(text(tags::NUMBER_OF_FRAMES, VR::IS, &self.frames.to_string()));
         }
         if let Some(s) = self.slope {
             obj.put(text(tags::RESCALE_SLOPE, VR::DS, s));
@@ -171,11 +135,7 @@ impl Spec {
             }
             DataElement::new(tags::PIXEL_DATA, VR::OB, PrimitiveValue::U8(bytes.into()))
         } else {
-            DataElement::new(
-                tags::PIXEL_DATA,
-                VR::OW,
-                PrimitiveValue::U16(self.raw.clone().into()),
-            )
+            DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(self.raw.clone().into()))
         };
         obj.put(pixel);
         for e in &self.extra {
@@ -221,47 +181,17 @@ pub fn write_jpeg_baseline(dir: &Path, name: &str) -> PathBuf {
 
 /// An empty sequence item, for attributes whose presence alone matters.
 pub fn empty_sequence(tag: Tag) -> DataElement<InMemDicomObject> {
-    DataElement::new(
-        tag,
-        VR::SQ,
-        DataSetSequence::from(vec![InMemDicomObject::new_empty()]),
-    )
+    DataElement::new(tag, VR::SQ, DataSetSequence::from(vec![InMemDicomObject::new_empty()]))
 }
 
 /// Reads back a file's stored values (masked and sign-extended), its raw words and the file.
 pub fn read_stored(path: &Path) -> (Vec<i32>, Vec<u16>, DefaultDicomObject) {
     let file = dicom_object::open_file(path).unwrap();
-    let allocated = file
-        .get(tags::BITS_ALLOCATED)
-        .unwrap()
-        .value()
-        .to_int::<u32>()
-        .unwrap();
-    let stored = file
-        .get(tags::BITS_STORED)
-        .unwrap()
-        .value()
-        .to_int::<u32>()
-        .unwrap();
-    let signed = file
-        .get(tags::PIXEL_REPRESENTATION)
-        .unwrap()
-        .value()
-        .to_int::<u32>()
-        .unwrap()
-        == 1;
-    let rows = file
-        .get(tags::ROWS)
-        .unwrap()
-        .value()
-        .to_int::<usize>()
-        .unwrap();
-    let columns = file
-        .get(tags::COLUMNS)
-        .unwrap()
-        .value()
-        .to_int::<usize>()
-        .unwrap();
+    let allocated = file.get(tags::BITS_ALLOCATED).unwrap().value().to_int::<u32>().unwrap();
+    let stored = file.get(tags::BITS_STORED).unwrap().value().to_int::<u32>().unwrap();
+    let signed = file.get(tags::PIXEL_REPRESENTATION).unwrap().value().to_int::<u32>().unwrap() == 1;
+    let rows = file.get(tags::ROWS).unwrap().value().to_int::<usize>().unwrap();
+    let columns = file.get(tags::COLUMNS).unwrap().value().to_int::<usize>().unwrap();
     let frames = file
         .get(tags::NUMBER_OF_FRAMES)
         .map(|e| e.value().to_str().unwrap().trim().parse::<usize>().unwrap())
@@ -270,12 +200,7 @@ pub fn read_stored(path: &Path) -> (Vec<i32>, Vec<u16>, DefaultDicomObject) {
     let value = file.get(tags::PIXEL_DATA).unwrap().value();
     let raw: Vec<u16> = match value.primitive().unwrap() {
         PrimitiveValue::U16(w) if allocated == 16 => w[..n].to_vec(),
-        PrimitiveValue::U16(w) => w
-            .iter()
-            .flat_map(|x| x.to_le_bytes())
-            .take(n)
-            .map(u16::from)
-            .collect(),
+        PrimitiveValue::U16(w) => w.iter().flat_map(|x| x.to_le_bytes()).take(n).map(u16::from).collect(),
         PrimitiveValue::U8(b) => b[..n].iter().map(|&x| u16::from(x)).collect(),
         other => panic!("unexpected pixel value {other:?}"),
     };
@@ -283,11 +208,7 @@ pub fn read_stored(path: &Path) -> (Vec<i32>, Vec<u16>, DefaultDicomObject) {
         .iter()
         .map(|&w| {
             let v = u32::from(w) & ((1 << stored) - 1);
-            if signed && v >> (stored - 1) == 1 {
-                v as i32 - (1 << stored)
-            } else {
-                v as i32
-            }
+            if signed && v >> (stored - 1) == 1 { v as i32 - (1 << stored) } else { v as i32 }
         })
         .collect();
     (values, raw, file)
@@ -295,37 +216,19 @@ pub fn read_stored(path: &Path) -> (Vec<i32>, Vec<u16>, DefaultDicomObject) {
 
 /// The expected output, written independently of the library from the documented formula.
 pub fn expected(values: &[i32], slope: f64, intercept: f64, min: f64, max: f64) -> Vec<i32> {
-    let m: Vec<f64> = values
-        .iter()
-        .map(|&s| slope * f64::from(s) + intercept)
-        .collect();
+    let m: Vec<f64> = values.iter().map(|&s| slope * f64::from(s) + intercept).collect();
     let lo = m.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = m.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let (b1, b2) = (
-        ((min - intercept) / slope).round(),
-        ((max - intercept) / slope).round(),
-    );
+    let (b1, b2) = (((min - intercept) / slope).round(), ((max - intercept) / slope).round());
     let (c1, c2) = (b1.min(b2), b1.max(b2));
     m.iter()
         .map(|&mv| {
-            let out = if hi > lo {
-                min + (mv - lo) * ((max - min) / (hi - lo))
-            } else {
-                min
-            };
+            let out = if hi > lo { min + (mv - lo) * ((max - min) / (hi - lo)) } else { min };
             ((out - intercept) / slope).round().clamp(c1, c2) as i32
         })
         .collect()
 }
 
 pub fn attr(file: &DefaultDicomObject, tag: Tag) -> String {
-    file.get(tag)
-        .map(|e| {
-            e.value()
-                .to_str()
-                .unwrap()
-                .trim_end_matches(['\0', ' '])
-                .to_string()
-        })
-        .unwrap_or_default()
+    file.get(tag).map(|e| e.value().to_str().unwrap().trim_end_matches(['\0', ' ']).to_string()).unwrap_or_default()
 }
