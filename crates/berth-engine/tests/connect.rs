@@ -4,7 +4,6 @@
 mod common;
 
 use std::os::unix::net::UnixListener;
-use std::sync::Mutex;
 
 use berth_engine::detect::{self, CandidateSource, SelectionReason, SystemProber};
 use berth_engine::env::{self, Env};
@@ -13,7 +12,7 @@ use berth_engine::{DockerEngine, Endpoint, EngineError, EngineKind, UnreachableR
 /// Tests that fork (starting the engine under test, probing for engines) hold this lock, and
 /// so does the stale-socket test: a child forked while its listener is still open inherits
 /// the socket for a moment, and the connection is then reset instead of refused.
-static FORKS: Mutex<()> = Mutex::new(());
+static FORKS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[tokio::test]
 async fn a_missing_socket_is_unreachable_with_a_hint_to_start_an_engine() {
@@ -27,7 +26,7 @@ async fn a_missing_socket_is_unreachable_with_a_hint_to_start_an_engine() {
 
 #[tokio::test]
 async fn a_stale_socket_is_connection_refused() {
-    let _no_forks = FORKS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _no_forks = FORKS.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("docker.sock");
     // Bind and close: the socket file stays, nobody listens (a crashed daemon).
@@ -55,7 +54,7 @@ fn env_for(host: &str) -> Env {
 
 #[tokio::test]
 async fn detection_finds_the_engine_under_test_and_selects_it() {
-    let _forks = FORKS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _forks = FORKS.lock().await;
     let host = common::docker_host();
     let candidates = detect::detect_with(&env_for(&host), &SystemProber).await;
     let first = &candidates[0];
@@ -79,7 +78,7 @@ async fn detection_finds_the_engine_under_test_and_selects_it() {
 
 #[tokio::test]
 async fn the_engine_report_names_the_engine_under_test() {
-    let _forks = FORKS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _forks = FORKS.lock().await;
     let host = common::docker_host();
     let report = report::report_with(&env_for(&host), &SystemProber, Some(EngineKind::Docker), None).await;
     assert!(report.is_usable(), "{report}");
