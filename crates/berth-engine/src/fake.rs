@@ -26,6 +26,13 @@ use crate::spec::{ContainerSpec, Gpus, Network};
 /// One call made to a [`FakeEngine`], with its arguments.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Call {
+    /// [`Engine::path_exists`].
+    PathExists {
+        /// The container.
+        id: String,
+        /// The path asked about.
+        path: String,
+    },
     /// [`Engine::info`].
     Info,
     /// [`Engine::inspect_image`].
@@ -149,6 +156,8 @@ struct State {
     containers: Vec<FakeContainer>,
     created: u64,
     failures: HashMap<Operation, VecDeque<EngineError>>,
+    /// Paths absent from images' filesystems, by normalized reference (all others exist).
+    missing_paths: BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 /// A recording, scriptable engine for unit tests. See the module documentation.
@@ -232,6 +241,7 @@ impl FakeEngine {
                 containers: Vec::new(),
                 created: 0,
                 failures: HashMap::new(),
+                missing_paths: BTreeMap::new(),
             }),
         }
     }
@@ -251,6 +261,12 @@ impl FakeEngine {
         let mut state = self.lock();
         state.images.insert(image.id.clone(), image.clone());
         state.images.insert(normalize_reference(reference), image);
+    }
+
+    /// Make `path` absent from the filesystem of containers created from `reference` (every
+    /// other path exists), e.g. `/bin/sh` for an image built `FROM scratch`.
+    pub fn remove_image_path(&self, reference: &str, path: &str) {
+        self.lock().missing_paths.entry(normalize_reference(reference)).or_default().insert(path.to_owned());
     }
 
     /// Make `reference` pullable: pulling it reports `events`, then makes `image` local.
@@ -543,6 +559,13 @@ impl Engine for FakeEngine {
             labels: c.spec.labels.clone(),
             applied: applied(&c.spec),
         })
+    }
+
+    async fn path_exists(&self, id: &str, path: &str) -> Result<bool, EngineError> {
+        let mut state = self.lock();
+        state.enter(Call::PathExists { id: id.to_owned(), path: path.to_owned() }, Operation::StatPath)?;
+        let image = normalize_reference(&state.container(id)?.spec.image);
+        Ok(!state.missing_paths.get(&image).is_some_and(|m| m.contains(path)))
     }
 
     async fn list_containers(&self, labels: &[LabelFilter]) -> Result<Vec<ContainerSummary>, EngineError> {
