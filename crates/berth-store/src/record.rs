@@ -179,13 +179,45 @@ impl RunRecord {
             "owner": { "pid": n.owner_pid, "host": n.owner_host, "started-at": n.owner_started_at },
             "output-dir": n.output_dir,
             "labels": n.labels,
-            "files": self.files,
+            "files": self.files.iter().map(file_json).collect::<Vec<_>>(),
             "logs": {
                 "stdout": log_section(&self.stdout_path, self.stdout.as_ref(), stdout),
                 "stderr": log_section(&self.stderr_path, self.stderr.as_ref(), stderr),
             },
         })
     }
+}
+
+/// A file of the `berth` section. Written out key by key (not through `FileRecord`'s serde)
+/// so that the record's format does not follow renames in the Rust types.
+fn file_json(f: &FileRecord) -> Value {
+    let manifest = f.manifest.as_ref().map(|entries| {
+        entries
+            .iter()
+            .map(|e| {
+                let mut entry = json!({ "path": e.path, "kind": e.kind.as_str(), "size": e.size });
+                if let Some(obj) = entry.as_object_mut() {
+                    if let Some(sha256) = &e.sha256 {
+                        obj.insert("sha256".to_owned(), Value::from(sha256.as_str()));
+                    }
+                    if let Some(target) = &e.target {
+                        obj.insert("target".to_owned(), Value::from(target.as_str()));
+                    }
+                }
+                entry
+            })
+            .collect::<Vec<_>>()
+    });
+    json!({
+        "role": f.role.as_str(),
+        "key": f.key,
+        "path": f.path,
+        "container-path": f.container_path,
+        "kind": f.kind.as_str(),
+        "size": f.size,
+        "sha256": f.sha256,
+        "manifest": manifest,
+    })
 }
 
 fn log_section(path: &Path, summary: Option<&LogSummary>, content: &LogContent) -> Value {
