@@ -277,3 +277,15 @@ fn the_store_cache_persists_across_processes_and_serves_directories() {
     assert_eq!(removed, 4);
     assert_eq!(eager(&store).hash_path(&root).unwrap().stats.cache_hits, 0);
 }
+
+#[test]
+fn a_name_that_is_not_utf8_is_refused_with_its_path() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join(std::ffi::OsStr::from_bytes(b"caf\xe9.dcm"));
+    fs::write(&bad, b"latin-1 name").unwrap();
+    let err = berth_store::hash_path(&NoCache, dir.path()).unwrap_err();
+    assert!(matches!(&err, HashError::NonUtf8Name { path } if path == &bad), "{err:?}");
+    // The file itself, named by the caller, hashes fine: only manifests need UTF-8 names.
+    assert_eq!(berth_store::hash_path(&NoCache, &bad).unwrap().sha256, sha256_hex(b"latin-1 name"));
+}

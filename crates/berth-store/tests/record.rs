@@ -114,3 +114,28 @@ fn an_unreadable_or_absent_log_is_null_with_the_reason_in_the_berth_section() {
     assert_eq!(record["berth"]["logs"]["stderr"]["read-error"], "permission denied");
     assert!(record["berth"]["logs"]["stdout"].get("read-error").is_none());
 }
+
+#[test]
+fn a_list_of_file_inputs_becomes_a_list_of_public_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("home")).unwrap();
+    let mut new = new_run("t");
+    new.invocation_json = r#"{"infile": ["/data/x.dcm", "/data/y.dcm"], "out": "o"}"#.to_owned();
+    let id = store.create_run(&new).unwrap();
+    for (name, body) in [("x.dcm", b"x"), ("y.dcm", b"y")] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        let record = FileRecord::hashed(&Hasher::new(&store), FileRole::Input, "infile", &path, None).unwrap();
+        store.add_files(&id, &[record]).unwrap();
+    }
+    let record = store.get_run(id.as_str()).unwrap().to_execution_record();
+    let sha = berth_store::hash::sha256_hex;
+    assert_eq!(
+        record["public-invocation"]["infile"],
+        serde_json::json!([
+            {"file-name": "x.dcm", "sha256": sha(b"x")},
+            {"file-name": "y.dcm", "sha256": sha(b"y")},
+        ])
+    );
+    assert!(record["public-output"]["stdout"].is_null(), "no log was ever opened");
+}

@@ -315,6 +315,21 @@ fn runs_with_status_finds_unfinished_runs() {
 }
 
 #[test]
+fn a_run_record_round_trips_through_json() {
+    // The server will send records as JSON; what it sends must read back as the same record.
+    let (_dir, store) = store();
+    let id = store.create_run(&new_run("t")).unwrap();
+    store.update_run(&id, &RunUpdate { exit_code: Some(1), ..RunUpdate::default() }).unwrap();
+    let file = FileRecord::missing(FileRole::Output, "out", "/out/x", None);
+    store.add_files(&id, &[file]).unwrap();
+    let run = store.get_run(id.as_str()).unwrap();
+    let json = serde_json::to_string(&run).unwrap();
+    assert!(json.contains(r#""status":"queued""#), "{json}");
+    let back: berth_store::RunRecord = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, run);
+}
+
+#[test]
 fn store_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Store>();
