@@ -4,6 +4,7 @@
 mod cli;
 mod cmd;
 mod diag;
+mod progress;
 
 use std::process::ExitCode;
 

@@ -11,7 +11,7 @@ use crate::cli::{InvocationArgs, SimulateArgs, ValidateArgs};
 use crate::diag::{self, hinted};
 
 /// Loads a JSON object argument, turning load errors into hinted errors naming `what`.
-fn load(arg: &str, what: &str) -> anyhow::Result<Document> {
+pub(crate) fn load(arg: &str, what: &str) -> anyhow::Result<Document> {
     load_object(arg).map_err(|e| {
         let hint = e.hint();
         anyhow::Error::new(diag::Hinted { message: format!("cannot load the {what}"), hint, source: Some(e.into()) })
@@ -19,7 +19,7 @@ fn load(arg: &str, what: &str) -> anyhow::Result<Document> {
 }
 
 /// Loads and validates a descriptor; prints its problems; fails when it is not usable.
-fn valid_descriptor(arg: &str, strict: bool) -> anyhow::Result<(Descriptor, Document)> {
+pub(crate) fn valid_descriptor(arg: &str, strict: bool) -> anyhow::Result<(Descriptor, Document)> {
     let doc = load(arg, "descriptor")?;
     let validation = berth_descriptor::validate(doc.value.clone());
     diag::print_problems(&validation.problems, strict);
@@ -35,7 +35,7 @@ fn valid_descriptor(arg: &str, strict: bool) -> anyhow::Result<(Descriptor, Docu
     }
 }
 
-fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
+pub(crate) fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, v)?;
     writeln!(out)?;
