@@ -266,7 +266,13 @@ impl FakeEngine {
     /// Make `path` absent from the filesystem of containers created from `reference` (every
     /// other path exists), e.g. `/bin/sh` for an image built `FROM scratch`.
     pub fn remove_image_path(&self, reference: &str, path: &str) {
-        self.lock().missing_paths.entry(normalize_reference(reference)).or_default().insert(path.to_owned());
+        let mut state = self.lock();
+        let reference = normalize_reference(reference);
+        // Containers may be created from the reference or from the image ID it resolves to.
+        let id = state.images.get(&reference).map(|i| i.id.clone());
+        for key in std::iter::once(reference).chain(id) {
+            state.missing_paths.entry(key).or_default().insert(path.to_owned());
+        }
     }
 
     /// Make `reference` pullable: pulling it reports `events`, then makes `image` local.
