@@ -179,6 +179,7 @@ pub(crate) fn write_atomic(path: &Path, content: &[u8]) -> Result<(), RunError> 
 
 impl Runner<'_> {
     /// Finds the image on the engine, pulling it as the policy allows.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn resolve_image(&self, reference: &str) -> Result<ResolvedImage, RunError> {
         let found = match self.pull {
             PullPolicy::Always => None,
@@ -219,9 +220,11 @@ impl Runner<'_> {
     }
 
     /// Runs `job` to its end (or until `cancel` fires) and records everything.
+    #[tracing::instrument(level = "debug", skip_all, fields(tool = %job.tool))]
     pub async fn run(&self, job: &PreparedJob, cancel: CancellationToken) -> Result<RunOutcome, RunError> {
         let image = self.resolve_image(&job.image).await?;
         let inputs = hash_inputs(self.store, job)?;
+        tracing::debug!(inputs = inputs.len(), "inputs hashed");
 
         let host = self.host.hostname.clone();
         let run_id = self.store.create_run(&NewRun {
@@ -281,6 +284,7 @@ impl Runner<'_> {
             },
         )?;
         self.store.add_files(run_id, &inputs)?;
+        tracing::debug!("run recorded");
 
         // Files the container needs: configuration files in the output directory, the script.
         let run_dir = run_dir(self.store, run_id);
@@ -335,6 +339,7 @@ impl Runner<'_> {
             }
         }
         let container_id = created.id.clone();
+        tracing::debug!("container created and checked");
         for w in &created.warnings {
             self.sink.note(&format!("engine warning: {w}"));
         }
@@ -345,6 +350,7 @@ impl Runner<'_> {
         }
         self.engine.start_container(&container_id).await?;
         self.store.set_status(run_id, RunStatus::Running, None)?;
+        tracing::debug!("container started");
 
         let writers = Arc::new(Mutex::new(self.store.open_logs(run_id, self.log_max_bytes)?));
         let mut logs = self.engine.container_logs(&container_id, true);
@@ -379,6 +385,7 @@ impl Runner<'_> {
         };
         let ((waited, cancelled), ()) = tokio::join!(wait, pump);
         let waited = waited?;
+        tracing::debug!("container ended, logs drained");
 
         let summaries = {
             let mut w = writers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -401,6 +408,7 @@ impl Runner<'_> {
             },
         )?;
         let _ = self.engine.remove_container(&container_id, true).await;
+        tracing::debug!("container inspected and removed");
 
         if cancelled {
             self.store.set_status(run_id, RunStatus::Cancelled, Some("stopped on request (Ctrl+C or SIGTERM)"))?;
@@ -415,6 +423,7 @@ impl Runner<'_> {
         }
         let found = outputs::collect(self.store, job)?;
         self.store.add_files(run_id, &found.records)?;
+        tracing::debug!(outputs = found.present.len(), "outputs hashed");
         Ok(conclude(self.store, run_id, waited.exit_code, waited.oom_killed || info.state.oom_killed, found)?)
     }
 

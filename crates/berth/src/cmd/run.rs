@@ -39,19 +39,12 @@ async fn open_engine(
     explicit: Option<EngineKind>,
     configured: Option<EngineKind>,
 ) -> anyhow::Result<(Arc<dyn Engine>, EngineInfo)> {
-    let candidates = detect::detect().await;
-    let selection = detect::select(&candidates, explicit, configured).map_err(|e| {
+    let env = berth_engine::env::Env::from_process();
+    let (engine, info, selection) = detect::connect_preferred(&env, explicit, configured).await.map_err(|e| {
         let hint = e.hint();
         anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
     })?;
-    let engine = detect::open(&selection).await.map_err(|e| {
-        let hint = e.hint();
-        anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
-    })?;
-    let info = engine.info().await.map_err(|e| {
-        let hint = e.hint();
-        anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
-    })?;
+    tracing::debug!(engine = %selection.candidate.location, reason = %selection.reason, "engine connected");
     Ok((engine, info))
 }
 
@@ -210,7 +203,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     };
     diag::print_problems(&job.warnings, false);
 
+    tracing::debug!("job prepared");
     let store = open_store()?;
+    tracing::debug!("store opened");
     let (explicit, configured) = engine_choice(args.engine.as_deref(), &config)?;
     let rt = runtime()?;
     let (engine, info) = rt.block_on(open_engine(explicit, configured))?;
@@ -218,6 +213,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     for r in rt.block_on(berth_run::reconcile(&store, &*engine, log_cap(&config))).unwrap_or_default() {
         sink.note(&format!("run {} was {}; now {} ({})", r.run_id.as_str(), r.from.as_str(), r.to.as_str(), r.note));
     }
+    tracing::debug!("orphans reconciled");
     let cancel = CancellationToken::new();
     {
         let cancel = cancel.clone();
