@@ -425,7 +425,7 @@ pub fn plan(command: &Command, inputs: &Value, mounts: &BTreeMap<String, PathBuf
             path,
             glob: o.glob.clone(),
             container_path,
-            host_path: m.host_path.join(relative),
+            host_path: if relative.as_os_str().is_empty() { m.host_path.clone() } else { m.host_path.join(&relative) },
         });
     }
 
