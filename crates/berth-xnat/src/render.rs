@@ -116,6 +116,12 @@ pub(crate) fn resolve(c: &Command, values: &Value) -> Result<Resolved, Problems>
             Some(v) => match text_of(input, v) {
                 Ok(t) => Some(t),
                 Err(message) => {
+                    // Never echo a sensitive value into a message.
+                    let message = if input.is_sensitive() {
+                        format!("input \"{}\" has a value of the wrong type", input.name)
+                    } else {
+                        message
+                    };
                     problems.push(Problem::error("wrong-input-type", at.clone(), message).hint(type_hint(input)));
                     continue;
                 }
@@ -150,11 +156,13 @@ pub(crate) fn resolve(c: &Command, values: &Value) -> Result<Resolved, Problems>
                 continue;
             }
             if let Some(m) = jsonpath_marker(v) {
+                // Never echo a sensitive value into a message.
+                let shown = if input.is_sensitive() { "`^...^`".to_string() } else { format!("`{m}`") };
                 warnings.push(
                     Problem::warning(
                         "jsonpath-not-evaluated",
                         at.clone(),
-                        format!("the value of input \"{}\" contains `{m}`, which berth uses as written", input.name),
+                        format!("the value of input \"{}\" contains {shown}, which berth uses as written", input.name),
                     )
                     .hint("XNAT would evaluate it as a JSONPath search over the Command; berth does not"),
                 );

@@ -18,6 +18,7 @@ use crate::render::ILLEGAL_INPUT_STRINGS;
 pub(crate) fn check(c: &Command, base: &str) -> Problems {
     let mut v = Checker { base, problems: Problems::default() };
     v.command(c);
+    v.resources(c);
     match c.kind {
         CommandType::Docker => v.docker(c),
         CommandType::DockerSetup | CommandType::DockerWrapup => v.setup_or_wrapup(c),
@@ -158,6 +159,58 @@ impl Checker<'_> {
                     format!("XNAT gives a {what} Command its files in `/input` and takes them from `/output`"),
                 );
             }
+        }
+    }
+
+    fn resources(&mut self, c: &Command) {
+        const MIB: i64 = 1024 * 1024;
+        for (key, value) in [("reserve-memory", c.reserve_memory), ("limit-memory", c.limit_memory)] {
+            match value {
+                Some(v) if v < 0 => self.error(
+                    "negative-resource",
+                    &format!("/{key}"),
+                    format!("`{key}` is {v} MiB"),
+                    "give a number of MiB, or leave the key out for no limit",
+                ),
+                Some(v) if v.checked_mul(MIB).is_none() => self.error(
+                    "resource-too-large",
+                    &format!("/{key}"),
+                    format!("`{key}` is {v} MiB, more bytes than Docker can count"),
+                    "give the amount in MiB",
+                ),
+                _ => {}
+            }
+        }
+        if let Some(cpu) = c.limit_cpu
+            && cpu < 0.0
+        {
+            self.error(
+                "negative-resource",
+                "/limit-cpu",
+                format!("`limit-cpu` is {cpu}"),
+                "give a number of CPUs, e.g. `1.5`, or leave the key out for no limit",
+            );
+        }
+        if let (Some(reserve), Some(limit)) = (c.reserve_memory, c.limit_memory)
+            && reserve > limit
+            && limit > 0
+        {
+            self.warning(
+                "reserve-above-limit",
+                "/reserve-memory",
+                format!("`reserve-memory` ({reserve} MiB) is above `limit-memory` ({limit} MiB)"),
+                "Docker refuses a reservation above the limit; lower `reserve-memory`",
+            );
+        }
+        if let Some(shm) = c.shm_size
+            && shm < 0
+        {
+            self.warning(
+                "negative-resource",
+                "/shm-size",
+                format!("`shm-size` is {shm} bytes; XNAT ignores a negative size"),
+                "give the size in bytes, e.g. `1073741824` for 1 GiB",
+            );
         }
     }
 
