@@ -163,6 +163,11 @@ pub struct XnatPlan {
     /// Secrets the runner must provide; XNAT reads them from its own configuration.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<Secret>,
+    /// XNAT's launch-time environment variables (`XNAT_HOST`, `XNAT_USER`, ...) that the
+    /// command line, environment or input values refer to. XNAT sets them in every container;
+    /// berth does not, so a runner that talks to an XNAT must supply them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub xnat_environment: Vec<String>,
     /// Every command input with its value and command-line text.
     pub inputs: IndexMap<String, ResolvedInput>,
     /// Problems that did not stop the plan.
@@ -476,6 +481,27 @@ pub fn plan(command: &Command, inputs: &Value, mounts: &BTreeMap<String, PathBuf
         }
     }
 
+    let xnat_environment = xnat_environment(
+        [line_template]
+            .into_iter()
+            .chain(environment.values().map(String::as_str))
+            .chain(resolved.inputs.values().filter_map(|i| i.value.as_deref())),
+        &environment,
+    );
+    if !xnat_environment.is_empty() {
+        warnings.push(
+            Problem::warning(
+                "xnat-environment",
+                "/command-line",
+                format!(
+                    "the Command uses {}, which XNAT sets in every container and berth does not",
+                    xnat_environment.iter().map(|n| format!("`${n}`")).collect::<Vec<_>>().join(", ")
+                ),
+            )
+            .hint("supply them from the runner's environment to run against an XNAT; the plan lists them in `xnat_environment`"),
+        );
+    }
+
     Ok(XnatPlan {
         command: command.name.clone(),
         version: command.version.clone(),
@@ -496,9 +522,36 @@ pub fn plan(command: &Command, inputs: &Value, mounts: &BTreeMap<String, PathBuf
         auto_remove: command.auto_remove == Some(true),
         container_labels,
         secrets: command.secrets.clone(),
+        xnat_environment,
         inputs: resolved.inputs,
         warnings,
     })
+}
+
+/// The environment variables XNAT adds at launch (`ContainerServiceImpl`
+/// `getDefaultEnvironmentVariablesForLaunch`).
+pub const XNAT_LAUNCH_ENVIRONMENT: [&str; 5] =
+    ["XNAT_HOST", "XNAT_USER", "XNAT_PASS", "XNAT_WORKFLOW_ID", "XNAT_EVENT_ID"];
+
+/// The names of [`XNAT_LAUNCH_ENVIRONMENT`] that `texts` refer to as `$NAME` or `${NAME}` and
+/// that the Command does not set itself.
+fn xnat_environment<'a>(texts: impl Iterator<Item = &'a str>, own: &IndexMap<String, String>) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    for text in texts {
+        for name in XNAT_LAUNCH_ENVIRONMENT {
+            let used = text.match_indices(name).any(|(i, _)| {
+                let before = &text[..i];
+                let after = text[i + name.len()..].chars().next();
+                let word_ends = !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+                (before.ends_with('$') && word_ends) || (before.ends_with("${") && after == Some('}'))
+            });
+            if used && !own.contains_key(name) && !found.iter().any(|f| f == name) {
+                found.push(name.to_string());
+            }
+        }
+    }
+    found.sort_by_key(|n| XNAT_LAUNCH_ENVIRONMENT.iter().position(|x| x == n));
+    found
 }
 
 /// `path` as a relative path that stays inside its mount, or `None`.
@@ -563,6 +616,16 @@ fn resources(c: &Command) -> Resources {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn xnat_environment_is_found_as_shell_variables_only() {
+        let own = IndexMap::from([("XNAT_EVENT_ID".to_string(), "1".to_string())]);
+        let found = xnat_environment(
+            ["run $XNAT_PASS ${XNAT_HOST} $XNAT_USERNAME XNAT_WORKFLOW_ID $XNAT_EVENT_ID", "$XNAT_USER"].into_iter(),
+            &own,
+        );
+        assert_eq!(found, ["XNAT_HOST", "XNAT_USER", "XNAT_PASS"]);
+    }
 
     #[test]
     fn output_paths_stay_inside_their_mount() {
