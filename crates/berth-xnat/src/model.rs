@@ -1,9 +1,9 @@
 //! The typed XNAT Command: what container-service's `Command.java` reads, field for field.
 //!
 //! Every struct deserialises with serde from the Command JSON (kebab-case keys, Jackson's
-//! scalar coercions from [`crate::coerce`], XNAT's defaults for absent keys) and serialises
+//! scalar coercions (`coerce.rs`), XNAT's defaults for absent keys) and serialises
 //! back to the same keys, so `berth validate --json` can print the Command as berth
-//! understood it. Unknown keys are ignored here, as XNAT ignores them; [`crate::parse`]
+//! understood it. Unknown keys are ignored here, as XNAT ignores them; `parse.rs`
 //! reports them as warnings. Enumerated strings keep values XNAT does not know in an
 //! `Other` variant so that validation can point at them instead of failing the whole parse.
 

@@ -208,6 +208,9 @@ impl XnatPlan {
             o.container_path = hide(&o.container_path);
             o.host_path = PathBuf::from(hide(&o.host_path.to_string_lossy()));
         }
+        for w in &mut p.warnings.0 {
+            w.message = hide(&w.message);
+        }
         for i in p.inputs.values_mut().filter(|i| i.sensitive) {
             i.value = i.value.as_ref().map(|_| REDACTED.to_string());
             if !i.command_line.is_empty() {

@@ -223,11 +223,17 @@ fn text_of(input: &Input, v: &Value) -> Result<String, String> {
         (InputType::Boolean, Value::Str(s)) => Ok(s.clone()),
         (InputType::Boolean, _) => Err(format!("input \"{name}\" is a boolean, found {}", v.type_name())),
         (InputType::Number, Value::Int(_) | Value::Float(_)) => Ok(scalar_text(v).unwrap_or_default()),
-        (InputType::Number, Value::Str(s)) if s.trim().is_empty() || s.trim().parse::<f64>().is_ok() => Ok(s.clone()),
+        (InputType::Number, Value::Str(s)) if s.trim().is_empty() || is_number(s) => Ok(s.clone()),
         (InputType::Number, Value::Str(s)) => Err(format!("input \"{name}\" is a number, found the string {s:?}")),
         (InputType::Number, _) => Err(format!("input \"{name}\" is a number, found {}", v.type_name())),
         _ => Ok(scalar_text(v).unwrap_or_default()),
     }
+}
+
+/// A finite decimal number (Rust's parser alone would also take `NaN` and `inf`).
+pub(crate) fn is_number(s: &str) -> bool {
+    s.trim().parse::<f64>().is_ok_and(f64::is_finite)
+        && s.trim().bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
 }
 
 fn scalar_text(v: &Value) -> Option<String> {
@@ -439,6 +445,16 @@ mod tests {
         let i = input(r#"{"name": "m", "type": "select-many", "command-line-flag": "-f"}"#);
         assert_eq!(command_line_value(&i, Some("a")), "-f a");
         assert_eq!(command_line_value(&i, Some("[]")), "");
+    }
+
+    #[test]
+    fn numbers_are_finite_decimals() {
+        for ok in ["1", "-2.5", " 3 ", "1e3", "+0.5", ".5"] {
+            assert!(is_number(ok), "{ok}");
+        }
+        for bad in ["NaN", "inf", "-infinity", "1e999", "0x10", "1,5", ""] {
+            assert!(!is_number(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -454,7 +454,7 @@ impl Checker<'_> {
                 format!("choose from {}", names(input.select_values.iter().map(String::as_str))),
             );
         }
-        if input.kind == InputType::Number && !default.trim().is_empty() && default.trim().parse::<f64>().is_err() {
+        if input.kind == InputType::Number && !default.trim().is_empty() && !crate::render::is_number(default) {
             self.warning(
                 "default-not-a-number",
                 &at,
