@@ -255,7 +255,7 @@ fn type_hint(input: &Input) -> String {
     }
 }
 
-/// A select value outside `select-values` (berth checks what XNAT's web form enforces).
+/// A select value outside `select-values` (XNAT's resolver does not check this; berth does).
 fn check_select(input: &Input, v: &str, at: &str) -> Result<(), Problem> {
     if input.select_values.is_empty() || v.trim().is_empty() {
         return Ok(());
