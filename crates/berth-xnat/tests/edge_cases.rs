@@ -202,7 +202,7 @@ fn validation_cases() {
 fn from_value_keeps_errors_only() {
     let e = Command::from_value(&read("invalid/missing-basics.json")).unwrap_err();
     let codes: Vec<&str> = e.iter().map(|p| p.code).collect();
-    assert_eq!(codes, ["blank-name", "missing-command-line"]);
+    assert_eq!(codes, ["missing-command-line", "blank-name"]);
     assert!(Command::from_value(&read("edge-cases.json")).is_ok());
 }
 
