@@ -11,8 +11,10 @@ pub mod prepare;
 pub mod reconcile;
 pub mod run;
 pub mod shell;
+pub mod tool;
 
 pub use host::HostInfo;
 pub use prepare::{PrepareError, PrepareOptions, PreparedJob, prepare};
 pub use reconcile::{Reconciled, reconcile};
 pub use run::{OutputSink, PullPolicy, RunError, RunOutcome, Runner, Silent};
+pub use tool::{LoadedTool, ToolError, ToolSpec, load_tool};

@@ -37,13 +37,28 @@ fn has_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
-/// Finds each expected output of `job` under its output directory and hashes it.
+/// The container path of a host path inside one of the job's mounts.
+fn container_path(job: &PreparedJob, host: &Path) -> Option<String> {
+    job.mounts.iter().find_map(|m| {
+        let rel = host.strip_prefix(&m.host).ok()?;
+        Some(if rel.as_os_str().is_empty() {
+            m.container.clone()
+        } else {
+            format!("{}/{}", m.container, rel.display())
+        })
+    })
+}
+
+/// Finds each expected output of `job` in the output mounts and hashes it.
 pub fn collect(store: &Store, job: &PreparedJob) -> Result<Found, StoreError> {
     let mut found = Found::default();
     for o in &job.outputs {
-        let rel = o.host.strip_prefix(&job.output_dir).unwrap_or(&o.host).to_string_lossy().into_owned();
+        // The mount holding the output: the glob applies below it only.
+        let base =
+            job.output_mounts().map(|m| m.host.as_path()).find(|b| o.host.starts_with(b)).unwrap_or(&job.output_dir);
+        let rel = o.host.strip_prefix(base).unwrap_or(&o.host).to_string_lossy().into_owned();
         let matches: Vec<PathBuf> = if has_glob(&rel) {
-            let pattern = format!("{}/{rel}", glob::Pattern::escape(&job.output_dir.to_string_lossy()));
+            let pattern = format!("{}/{rel}", glob::Pattern::escape(&base.to_string_lossy()));
             glob::glob(&pattern).map(|paths| paths.filter_map(Result::ok).collect()).unwrap_or_default()
         } else if std::fs::symlink_metadata(&o.host).is_ok() {
             vec![o.host.clone()]
@@ -64,16 +79,13 @@ pub fn collect(store: &Store, job: &PreparedJob) -> Result<Found, StoreError> {
             continue;
         }
         for m in matches {
-            // A link out of the output directory is reported, never followed.
-            let inside = m.canonicalize().map(|c| c.starts_with(&job.output_dir)).unwrap_or(false);
+            // A link out of the output mount is reported, never followed.
+            let inside = m.canonicalize().map(|c| c.starts_with(base)).unwrap_or(false);
             if !inside {
                 found.missing.push(format!("\"{}\" ({} points outside the output directory)", o.key, m.display()));
                 continue;
             }
-            let container = m
-                .strip_prefix(&job.output_dir)
-                .map(|r| format!("{}/{}", job.workdir, r.display()))
-                .unwrap_or_else(|_| o.container.clone());
+            let container = container_path(job, &m).unwrap_or_else(|| o.container.clone());
             found.records.push(record(store, FileRole::Output, &o.key, &m, Some(&container))?);
             found.present.push((o.key.clone(), m));
         }

@@ -119,19 +119,53 @@ pub enum Exec {
         /// The words.
         args: Vec<String>,
     },
+    /// An entrypoint and arguments given explicitly (XNAT's `override-entrypoint`:
+    /// `/bin/sh -c LINE`).
+    Explicit {
+        /// The program and its first arguments.
+        entrypoint: Vec<String>,
+        /// The rest.
+        cmd: Vec<String>,
+    },
 }
 
-/// A File input mounted into the container.
+impl PreparedJob {
+    /// The input mounts.
+    pub fn inputs(&self) -> impl Iterator<Item = &JobMount> {
+        self.mounts.iter().filter(|m| m.role == MountRole::Input)
+    }
+
+    /// The output mounts.
+    pub fn output_mounts(&self) -> impl Iterator<Item = &JobMount> {
+        self.mounts.iter().filter(|m| m.role == MountRole::Output)
+    }
+}
+
+/// Whether a mount brings data in or takes results out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MountRole {
+    /// Read by the tool (hashed before the run).
+    Input,
+    /// Written by the tool (outputs are looked for here).
+    Output,
+}
+
+/// A host path bound into the container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InputMount {
-    /// The input id.
+pub struct JobMount {
+    /// Input or output.
+    pub role: MountRole,
+    /// The input id (Boutiques), the mount name (XNAT), or empty for the output directory.
     pub key: String,
-    /// The path as the invocation gave it.
+    /// The path as the user gave it.
     pub given: String,
     /// The absolute host path.
     pub host: PathBuf,
     /// The path inside the container.
     pub container: String,
+    /// Whether the container may not write to it.
+    pub read_only: bool,
 }
 
 /// An output the tool is expected to produce.
@@ -235,12 +269,12 @@ pub struct PreparedJob {
     pub exec: Exec,
     /// Environment variables.
     pub env: Vec<(String, String)>,
-    /// The working directory inside the container.
-    pub workdir: String,
-    /// The output directory on the host (absolute).
+    /// The working directory inside the container (`None`: the image's).
+    pub workdir: Option<String>,
+    /// The output directory on the host (absolute): outputs are confined under it.
     pub output_dir: PathBuf,
-    /// File inputs.
-    pub inputs: Vec<InputMount>,
+    /// Every bind mount (inputs read-only, outputs read-write), the command script aside.
+    pub mounts: Vec<JobMount>,
     /// Declared outputs.
     pub outputs: Vec<ExpectedOutput>,
     /// Configuration files to write before running.
@@ -303,7 +337,7 @@ pub const NOBODY: (u32, u32) = (65534, 65534);
 /// The default process limit.
 pub const DEFAULT_PIDS_LIMIT: i64 = 1024;
 
-fn sha256_hex(data: &[u8]) -> String {
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
     let d = sha2::Sha256::digest(data);
     d.iter().map(|b| format!("{b:02x}")).collect()
@@ -327,7 +361,7 @@ fn normalize_container(p: &str) -> Option<String> {
 }
 
 /// Maps a rendered output path to its place under the output directory, refusing escapes.
-fn confine(key: &str, rendered: &str, output_dir: &Path) -> Result<(String, PathBuf), PrepareError> {
+pub(crate) fn confine(key: &str, rendered: &str, output_dir: &Path) -> Result<(String, PathBuf), PrepareError> {
     let escape = |why| PrepareError::OutputEscapes { output: key.to_string(), path: rendered.to_string(), why };
     let joined = if rendered.starts_with('/') {
         // `uses-absolute-path` outputs are made absolute against the working directory; any
@@ -388,7 +422,7 @@ pub fn prepare(
     let mut container_values = checked.values.clone();
     for i in d.inputs.iter().filter(|i| i.kind == InputType::File) {
         let Some(v) = checked.values.get(&i.id) else { continue };
-        let resolve = |given: &str, slot: Option<usize>| -> Result<InputMount, PrepareError> {
+        let resolve = |given: &str, slot: Option<usize>| -> Result<JobMount, PrepareError> {
             let p = Path::new(given);
             let host = if p.is_absolute() { p.to_path_buf() } else { opts.cwd.join(p) };
             let host = std::fs::canonicalize(&host)
@@ -398,7 +432,14 @@ pub fn prepare(
                 Some(n) => format!("{INPUTS_ROOT}/{}/{n}/{name}", i.id),
                 None => format!("{INPUTS_ROOT}/{}/{name}", i.id),
             };
-            Ok(InputMount { key: i.id.clone(), given: given.to_string(), host, container })
+            Ok(JobMount {
+                role: MountRole::Input,
+                key: i.id.clone(),
+                given: given.to_string(),
+                host,
+                container,
+                read_only: true,
+            })
         };
         let mapped = match v {
             Value::List(items) => {
@@ -464,7 +505,7 @@ pub fn prepare(
         env.push(("HOME".into(), "/tmp".into()));
     }
 
-    let (limits, mut relaxations) = limits(d, opts)?;
+    let (limits, mut relaxations) = limits(&Suggested::of(d), opts)?;
     let security = security(opts, &mut relaxations);
     if security.uid != 0 {
         for m in &inputs {
@@ -477,15 +518,24 @@ pub fn prepare(
         tool: d.name.clone(),
         tool_version: d.tool_version.clone(),
         descriptor_json: descriptor_text.to_string(),
-        descriptor_sha256: sha256_hex(descriptor_text.as_bytes()),
+        descriptor_sha256: berth_descriptor::descriptor_sha256(&d.doc),
         invocation: checked.values,
         image,
         command_line: rendered.command_line,
         exec,
         env,
-        workdir: WORKDIR.into(),
+        workdir: Some(WORKDIR.into()),
+        mounts: std::iter::once(JobMount {
+            role: MountRole::Output,
+            key: String::new(),
+            given: opts.output_dir.to_string_lossy().into_owned(),
+            host: output_dir.clone(),
+            container: WORKDIR.into(),
+            read_only: false,
+        })
+        .chain(inputs)
+        .collect(),
         output_dir,
-        inputs,
         outputs,
         config_files,
         limits,
@@ -494,9 +544,32 @@ pub fn prepare(
     })
 }
 
-fn limits(d: &Descriptor, opts: &PrepareOptions) -> Result<(Limits, Vec<Relaxation>), PrepareError> {
+/// What a descriptor suggests: memory in bytes and CPUs, each with where it came from.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Suggested {
+    pub memory: Option<(i64, String)>,
+    pub cpus: Option<(f64, String)>,
+}
+
+impl Suggested {
+    fn of(d: &Descriptor) -> Suggested {
+        let sr = &d.suggested_resources;
+        Suggested {
+            // Boutiques `ram` is in GB; read it as GiB, the generous reading.
+            memory: sr
+                .ram
+                .filter(|gb| *gb > 0.0)
+                .map(|gb| ((gb * (1u64 << 30) as f64).ceil() as i64, "descriptor suggested-resources.ram".to_string())),
+            cpus: sr
+                .cpu_cores
+                .filter(|c| *c > 0)
+                .map(|c| (c as f64, "descriptor suggested-resources.cpu-cores".to_string())),
+        }
+    }
+}
+
+pub(crate) fn limits(suggested: &Suggested, opts: &PrepareOptions) -> Result<(Limits, Vec<Relaxation>), PrepareError> {
     let mut relaxations = Vec::new();
-    let sr = &d.suggested_resources;
     let config_memory = opts.config.memory.as_deref().and_then(|m| berth_config::parse_size(m).ok());
     let (memory_bytes, memory_source) = match opts.memory {
         Some(Some(m)) => (Some(m), "--memory".to_string()),
@@ -504,12 +577,8 @@ fn limits(d: &Descriptor, opts: &PrepareOptions) -> Result<(Limits, Vec<Relaxati
             relaxations.push(Relaxation { flag: "--memory none".into(), effect: "no memory limit".into() });
             (None, "--memory none".to_string())
         }
-        None => match (sr.ram, config_memory) {
-            (Some(gb), _) if gb > 0.0 => {
-                // Boutiques `ram` is in GB; the limit is in bytes (1 GB taken as 1 GiB, the
-                // generous reading).
-                (Some((gb * (1u64 << 30) as f64).ceil() as i64), "descriptor suggested-resources.ram".to_string())
-            }
+        None => match (&suggested.memory, config_memory) {
+            (Some((m, from)), _) => (Some(*m), from.clone()),
             (_, Some(m)) => (Some(m), "configuration run.memory".to_string()),
             _ => {
                 let m = opts.host.memory_bytes / 10 * 8;
@@ -517,9 +586,9 @@ fn limits(d: &Descriptor, opts: &PrepareOptions) -> Result<(Limits, Vec<Relaxati
             }
         },
     };
-    let (cpus, cpus_source) = match (opts.cpus, sr.cpu_cores, opts.config.cpus) {
+    let (cpus, cpus_source) = match (opts.cpus, &suggested.cpus, opts.config.cpus) {
         (Some(c), _, _) => (c, "--cpus".to_string()),
-        (None, Some(c), _) if c > 0 => (c as f64, "descriptor suggested-resources.cpu-cores".to_string()),
+        (None, Some((c, from)), _) => (*c, from.clone()),
         (None, _, Some(c)) => (c, "configuration run.cpus".to_string()),
         _ => (f64::from(opts.host.cpus), "default: all host CPUs".to_string()),
     };
@@ -554,7 +623,7 @@ fn limits(d: &Descriptor, opts: &PrepareOptions) -> Result<(Limits, Vec<Relaxati
     ))
 }
 
-fn security(opts: &PrepareOptions, relaxations: &mut Vec<Relaxation>) -> Security {
+pub(crate) fn security(opts: &PrepareOptions, relaxations: &mut Vec<Relaxation>) -> Security {
     let ((uid, gid), user_source) = match opts.user {
         Some((0, g)) => {
             relaxations.push(Relaxation { flag: "--user root".into(), effect: "the tool runs as root".into() });
@@ -579,7 +648,7 @@ fn security(opts: &PrepareOptions, relaxations: &mut Vec<Relaxation>) -> Securit
 }
 
 /// A warning when the container user cannot read an input (judged from its mode bits).
-fn unreadable_warning(m: &InputMount, uid: u32, gid: u32) -> Option<berth_descriptor::Problem> {
+pub(crate) fn unreadable_warning(m: &JobMount, uid: u32, gid: u32) -> Option<berth_descriptor::Problem> {
     use std::os::unix::fs::MetadataExt;
     let md = std::fs::metadata(&m.host).ok()?;
     let mode = md.mode();

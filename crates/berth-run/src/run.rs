@@ -491,8 +491,7 @@ pub fn run_dir(store: &Store, run_id: &RunId) -> PathBuf {
 }
 
 fn hash_inputs(store: &Store, job: &PreparedJob) -> Result<Vec<FileRecord>, RunError> {
-    job.inputs
-        .iter()
+    job.inputs()
         .map(|m| outputs::record(store, FileRole::Input, &m.key, &m.host, Some(&m.container)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(Into::into)
@@ -506,7 +505,7 @@ fn give_output_dir_to(job: &PreparedJob) -> Result<(), RunError> {
     if me.uid() != 0 || job.security.uid == 0 {
         return Ok(());
     }
-    let mut dirs = vec![job.output_dir.clone()];
+    let mut dirs: Vec<PathBuf> = job.output_mounts().map(|m| m.host.clone()).collect();
     for f in &job.config_files {
         let mut d = f.host.parent();
         while let Some(dir) = d {
@@ -535,11 +534,13 @@ pub fn container_spec(
         (_, Some(words)) => (Some(vec![words[0].clone()]), words[1..].to_vec()),
         (Exec::Shell { shell, .. }, None) => (Some(vec![shell.clone()]), vec![SCRIPT_PATH.to_string()]),
         (Exec::Entrypoint { args }, None) => (None, args.clone()),
+        (Exec::Explicit { entrypoint, cmd }, None) => (Some(entrypoint.clone()), cmd.clone()),
     };
-    let mut mounts = vec![BindMount { source: job.output_dir.clone(), target: job.workdir.clone(), read_only: false }];
-    for m in &job.inputs {
-        mounts.push(BindMount { source: m.host.clone(), target: m.container.clone(), read_only: true });
-    }
+    let mut mounts: Vec<BindMount> = job
+        .mounts
+        .iter()
+        .map(|m| BindMount { source: m.host.clone(), target: m.container.clone(), read_only: m.read_only })
+        .collect();
     if matches!(job.exec, Exec::Shell { .. }) && argv.is_none() {
         mounts.push(BindMount { source: script.to_path_buf(), target: SCRIPT_PATH.into(), read_only: true });
     }
@@ -554,7 +555,7 @@ pub fn container_spec(
         entrypoint,
         cmd,
         env: job.env.clone(),
-        working_dir: Some(job.workdir.clone()),
+        working_dir: job.workdir.clone(),
         user: Some(UserId { uid: job.security.uid, gid: job.security.gid }),
         mounts,
         network: if job.security.network == "none" { Network::Disabled } else { Network::EngineDefault },

@@ -28,6 +28,7 @@ pub mod record;
 mod runs;
 pub mod store;
 pub mod time;
+pub mod tools;
 
 pub use hash::{
     CacheKey, HashCache, HashError, HashStats, Hasher, MemoryCache, NoCache, PathHash, PathKind, hash_path,
@@ -36,3 +37,4 @@ pub use log::{DEFAULT_LOG_CAP, LogWriter, truncation_marker};
 pub use model::*;
 pub use record::LogContent;
 pub use store::{SCHEMA_VERSION, Store, StoreError};
+pub use tools::{NewTool, ToolAdded, ToolKind, ToolRecord};

@@ -35,7 +35,8 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The schema, one script per version: applying `MIGRATIONS[n]` takes a database from
 /// `user_version` n to n + 1. Scripts are only ever appended, never edited.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_runs_and_hash_cache.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("../migrations/0001_runs_and_hash_cache.sql"), include_str!("../migrations/0002_tools.sql")];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -129,6 +130,37 @@ pub enum StoreError {
         id: String,
     },
 
+    /// No registered tool has this name (and version).
+    #[error("no tool `{name}{}` is registered", version.as_deref().map(|v| format!("@{v}")).unwrap_or_default())]
+    NoSuchTool {
+        /// The name asked for.
+        name: String,
+        /// The version asked for, if any.
+        version: Option<String>,
+        /// The versions of that name that are registered.
+        versions: Vec<String>,
+    },
+
+    /// A tool with this name and version is registered with a different descriptor.
+    #[error("tool `{name}@{version}` is already registered with a different descriptor (sha256 {existing})")]
+    ToolConflict {
+        /// The name.
+        name: String,
+        /// The version.
+        version: String,
+        /// The SHA-256 of the registered descriptor.
+        existing: String,
+    },
+
+    /// A name without a version matches several registered versions where one is needed.
+    #[error("tool `{name}` has several versions registered: {}", versions.join(", "))]
+    AmbiguousTool {
+        /// The name.
+        name: String,
+        /// Its versions.
+        versions: Vec<String>,
+    },
+
     /// Several runs have ids starting with this prefix.
     #[error("{total} runs have ids starting with \"{prefix}\": {}", candidates.join(", "))]
     AmbiguousRunId {
@@ -198,6 +230,19 @@ impl StoreError {
                 BUSY_TIMEOUT.as_secs()
             )),
             StoreError::AmbiguousRunId { .. } => Some("give more characters of the run id".to_owned()),
+            StoreError::NoSuchTool { versions, name, .. } if !versions.is_empty() => {
+                Some(format!("registered versions: {} (use `{name}@VERSION`)", versions.join(", ")))
+            }
+            StoreError::NoSuchTool { .. } => Some(
+                "register it with `berth tool add FILE` or `berth tool import IMAGE`; `berth tool ls` lists tools"
+                    .to_owned(),
+            ),
+            StoreError::ToolConflict { .. } => Some(
+                "give the new descriptor another `tool-version`, or replace the old one with `--replace`".to_owned(),
+            ),
+            StoreError::AmbiguousTool { name, .. } => {
+                Some(format!("name the version (`{name}@VERSION`), or use `--all`"))
+            }
             StoreError::RunNotFound { .. } => Some("list runs with `berth runs`".to_owned()),
             StoreError::Hash(e) => e.hint(),
             _ => None,

@@ -31,6 +31,75 @@ pub enum Command {
     Logs(LogsArgs),
     /// Show the container engines on this machine and which one berth uses.
     Engine(EngineArgs),
+    /// Register tools (descriptors, XNAT Commands, image labels) to run by name.
+    Tool {
+        /// What to do.
+        #[command(subcommand)]
+        command: ToolCommand,
+    },
+}
+
+/// `berth tool` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ToolCommand {
+    /// Register a Boutiques descriptor or an XNAT Command from a file.
+    Add(ToolAddArgs),
+    /// List registered tools.
+    Ls {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a registered tool and its descriptor.
+    Show(ToolNameArgs),
+    /// Unregister a tool.
+    Rm(ToolRmArgs),
+    /// Register the tools an image describes in its labels (`org.berth.boutiques.descriptor`,
+    /// XNAT's `org.nrg.commands`).
+    Import(ToolImportArgs),
+}
+
+/// Arguments of `berth tool add`.
+#[derive(Debug, Args)]
+pub struct ToolAddArgs {
+    /// The descriptor file (or `-`, or JSON text).
+    pub file: String,
+    /// Replace a tool registered under the same name and version with another descriptor.
+    #[arg(long)]
+    pub replace: bool,
+}
+
+/// A tool named `NAME[@VERSION]`.
+#[derive(Debug, Args)]
+pub struct ToolNameArgs {
+    /// `NAME` (the latest registered) or `NAME@VERSION`.
+    pub tool: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `berth tool rm`.
+#[derive(Debug, Args)]
+pub struct ToolRmArgs {
+    /// `NAME@VERSION`, or `NAME` when only one version is registered.
+    pub tool: String,
+    /// Remove every version of NAME.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// Arguments of `berth tool import`.
+#[derive(Debug, Args)]
+pub struct ToolImportArgs {
+    /// The image (as the engine knows it).
+    pub image: String,
+    /// Replace tools registered under the same name and version.
+    #[arg(long)]
+    pub replace: bool,
+    /// Container engine: docker or podman.
+    #[arg(long, env = "BERTH_ENGINE")]
+    pub engine: Option<String>,
 }
 
 /// Arguments of `berth validate`.
@@ -80,12 +149,16 @@ pub struct SimulateArgs {
     /// Do not write the configuration files of `file-template` outputs (bosh writes them).
     #[arg(long)]
     pub no_write: bool,
+    /// XNAT Commands: bind mount NAME to the host directory HOSTPATH (repeatable).
+    #[arg(long, value_name = "NAME=HOSTPATH")]
+    pub mount: Vec<String>,
 }
 
 /// Arguments of `berth run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Descriptor: a JSON file, `-` for standard input, or the JSON text itself.
+    /// The tool: a descriptor or XNAT Command (a JSON file, `-`, or the JSON text), or a
+    /// registered `NAME[@VERSION]`.
     pub descriptor: String,
     /// Invocation: a JSON file, `-` for standard input, or the JSON text itself. Relative File
     /// paths are relative to the current directory.
@@ -127,6 +200,10 @@ pub struct RunArgs {
     /// Render with bosh's quirks fixed (see `docs/boutiques-compatibility.md`).
     #[arg(long)]
     pub strict: bool,
+    /// XNAT Commands: bind mount NAME to the host directory HOSTPATH (repeatable). Writable
+    /// mounts left unbound get OUTPUT_DIR/NAME.
+    #[arg(long, value_name = "NAME=HOSTPATH")]
+    pub mount: Vec<String>,
     /// Print the outcome as JSON on stdout (the tool's stdout then goes to stderr).
     #[arg(long)]
     pub json: bool,

@@ -1,7 +1,8 @@
 //! One handler per subcommand; each calls library functions and renders the result.
 
 pub(crate) mod descriptor;
-mod run;
+pub(crate) mod run;
+mod tool;
 
 use std::process::ExitCode;
 
@@ -18,5 +19,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Show(args) => run::show(&args),
         Command::Logs(args) => run::logs(&args),
         Command::Engine(args) => run::engine(&args),
+        Command::Tool { command } => tool::run(&command),
     }
 }

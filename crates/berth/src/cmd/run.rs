@@ -14,11 +14,12 @@ use berth_store::{RunFilter, RunStatus, Store};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{EngineArgs, LogsArgs, RunArgs, RunsArgs, ShowArgs};
-use crate::cmd::descriptor::{load, print_json, valid_descriptor};
+use crate::cmd::descriptor::{load, load_tool_arg, mount_bindings, print_json};
 use crate::diag::{self, hinted};
 use crate::progress::TerminalPull;
+use berth_run::ToolSpec;
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")
 }
 
@@ -48,7 +49,7 @@ async fn open_engine(
     Ok((engine, info))
 }
 
-fn open_store() -> anyhow::Result<Store> {
+pub(crate) fn open_store() -> anyhow::Result<Store> {
     let home = berth_config::berth_home().map_err(|e| {
         let hint = e.hint();
         anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
@@ -58,6 +59,13 @@ fn open_store() -> anyhow::Result<Store> {
 
 fn log_cap(config: &Config) -> u64 {
     config.run.log_max_bytes.unwrap_or(berth_store::DEFAULT_LOG_CAP)
+}
+
+/// Connects to the engine `--engine` (or the configuration) chooses.
+pub(crate) async fn open_engine_for(explicit: Option<&str>) -> anyhow::Result<(Arc<dyn Engine>, EngineInfo)> {
+    let config = Config::load()?;
+    let (explicit, configured) = engine_choice(explicit, &config)?;
+    open_engine(explicit, configured).await
 }
 
 /// `berth engine`.
@@ -155,7 +163,7 @@ fn default_output_dir(tool: &str) -> PathBuf {
 
 /// `berth run`.
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let (d, doc) = valid_descriptor(&args.descriptor, false)?;
+    let tool = load_tool_arg(&args.descriptor, false)?;
     let inv = load(&args.invocation, "invocation")?;
     let config = Config::load()?;
     let host = HostInfo::current();
@@ -174,7 +182,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         })
         .transpose()?;
     let opts = PrepareOptions {
-        output_dir: args.output_dir.clone().unwrap_or_else(|| default_output_dir(&d.name)),
+        output_dir: args.output_dir.clone().unwrap_or_else(|| default_output_dir(tool.name())),
         cwd: std::env::current_dir().context("cannot determine the working directory")?,
         mode: if args.strict { berth_descriptor::Mode::Strict } else { berth_descriptor::Mode::Bosh },
         memory,
@@ -187,7 +195,19 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         config: config.run.clone(),
         host: host_facts(&host),
     };
-    let job = match berth_run::prepare(&d, &doc.text, &inv.value, &opts) {
+    if !args.mount.is_empty() && matches!(tool.spec, ToolSpec::Boutiques(_)) {
+        return Err(hinted(
+            "--mount binds XNAT Command mounts; this is a Boutiques descriptor".to_string(),
+            Some("Boutiques File inputs are mounted read-only automatically from the invocation's paths".into()),
+        ));
+    }
+    let prepared = match &tool.spec {
+        ToolSpec::Boutiques(d) => berth_run::prepare(d, &tool.text, &inv.value, &opts),
+        ToolSpec::Xnat(c) => {
+            berth_run::tool::prepare_xnat(c, &tool.text, &inv.value, &mount_bindings(&args.mount)?, &opts)
+        }
+    };
+    let job = match prepared {
         Ok(job) => job,
         Err(PrepareError::Invalid(problems)) => {
             diag::print_problems(&problems, false);
