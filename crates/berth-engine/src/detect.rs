@@ -456,14 +456,8 @@ pub async fn connect_preferred(
             None => vec![EngineKind::Docker, EngineKind::Podman],
         };
         let places = api_places(env);
-        for kind in &wanted {
-            for place in &places {
-                let Ok(endpoint) = &place.endpoint else { continue };
-                let Ok(engine) = DockerEngine::connect(endpoint).await else { continue };
-                let Ok(info) = engine.info().await else { continue };
-                if info.kind != *kind {
-                    continue;
-                }
+        let chosen =
+            |kind: EngineKind, place: &ApiPlace, endpoint: &Endpoint, engine: DockerEngine, info: EngineInfo| {
                 let reason = match (asked, kind) {
                     (Some((_, by)), _) => by,
                     (None, EngineKind::Docker) => SelectionReason::FirstReachableDocker,
@@ -481,7 +475,27 @@ pub async fn connect_preferred(
                     hint: None,
                     unreachable_reason: None,
                 };
-                return Ok((Arc::new(engine), info, Selection { candidate, reason }));
+                let engine: Arc<dyn Engine> = Arc::new(engine);
+                (engine, info, Selection { candidate, reason })
+            };
+        // Each place is asked once (Podman answers `/version` slowly): the first engine of the
+        // most wanted kind wins at once; engines of a less wanted kind wait their turn.
+        let mut others = Vec::new();
+        for place in &places {
+            let Ok(endpoint) = &place.endpoint else { continue };
+            let Ok(engine) = DockerEngine::connect(endpoint).await else { continue };
+            let Ok(info) = engine.info().await else { continue };
+            if info.kind == wanted[0] {
+                return Ok(chosen(info.kind, place, endpoint, engine, info));
+            }
+            if wanted.contains(&info.kind) {
+                others.push((place, endpoint, engine, info));
+            }
+        }
+        for kind in wanted.iter().skip(1) {
+            if let Some(i) = others.iter().position(|(_, _, _, info)| info.kind == *kind) {
+                let (place, endpoint, engine, info) = others.swap_remove(i);
+                return Ok(chosen(*kind, place, endpoint, engine, info));
             }
         }
     }
@@ -527,6 +541,10 @@ pub async fn open(selection: &Selection) -> Result<Arc<dyn Engine>, OpenError> {
         (EngineKind::Docker | EngineKind::Podman, Some(endpoint)) => {
             Ok(Arc::new(DockerEngine::connect(endpoint).await?))
         }
+        (EngineKind::Apptainer, _) => Ok(Arc::new(crate::apptainer::ApptainerEngine::new(
+            &c.location,
+            crate::apptainer::default_sif_dir(&Env::from_process()),
+        ))),
         _ => Err(OpenError::Unsupported { kind: c.kind, location: c.location.clone() }),
     }
 }
@@ -725,13 +743,12 @@ mod tests {
     }
 
     #[test]
-    fn apptainer_can_be_selected_explicitly_but_not_opened_yet() {
+    fn apptainer_is_selected_explicitly_and_opened_through_its_command() {
         let mut app = candidate(EngineKind::Apptainer, "/usr/bin/apptainer", true);
         app.endpoint = None;
         let s = select(std::slice::from_ref(&app), Some(EngineKind::Apptainer), None).expect("selected");
         let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-        let err = rt.block_on(open(&s)).expect_err("unsupported");
-        assert!(matches!(err, OpenError::Unsupported { kind: EngineKind::Apptainer, .. }));
+        assert!(rt.block_on(open(&s)).is_ok(), "Apptainer opens without running anything");
     }
 
     #[test]

@@ -104,12 +104,16 @@ pub struct ScriptedRun {
     pub oom_killed: bool,
     /// What it writes, in order.
     pub logs: Vec<LogChunk>,
+    /// When set, a followed log stream delivers only this many chunks and then stays open
+    /// (as Podman's compatible API sometimes does after the container has ended); a stream
+    /// that does not follow still gives everything.
+    pub follow_stalls_after: Option<usize>,
 }
 
 impl ScriptedRun {
     /// A run that exits with `exit_code` and writes nothing.
     pub fn exits(exit_code: i64) -> Self {
-        Self { exit_code, oom_killed: false, logs: Vec::new() }
+        Self { exit_code, oom_killed: false, logs: Vec::new(), follow_stalls_after: None }
     }
 
     /// The same run, also writing `chunk`.
@@ -118,9 +122,15 @@ impl ScriptedRun {
         self
     }
 
+    /// The same run, with a followed log stream that stalls after `chunks` chunks.
+    pub fn stalling_follow_after(mut self, chunks: usize) -> Self {
+        self.follow_stalls_after = Some(chunks);
+        self
+    }
+
     /// A run the OOM killer ends (exit code 137, as with Docker).
     pub fn oom_killed() -> Self {
-        Self { exit_code: 137, oom_killed: true, logs: Vec::new() }
+        Self { exit_code: 137, oom_killed: true, logs: Vec::new(), follow_stalls_after: None }
     }
 }
 
@@ -505,10 +515,17 @@ impl Engine for FakeEngine {
         let mut state = self.lock();
         let items: Vec<Result<LogChunk, EngineError>> = match state
             .enter(Call::ContainerLogs { id: id.to_owned(), follow }, Operation::ContainerLogs)
-            .and_then(|()| state.container(id).map(|c| (c.started, c.run.logs.clone())))
+            .and_then(|()| state.container(id).map(|c| (c.started, c.run.logs.clone(), c.run.follow_stalls_after)))
         {
-            Ok((true, logs)) => logs.into_iter().map(Ok).collect(),
-            Ok((false, _)) => Vec::new(),
+            Ok((true, logs, Some(n))) if follow => {
+                let items: Vec<Result<LogChunk, EngineError>> = logs.into_iter().take(n).map(Ok).collect();
+                return Box::pin(futures_util::StreamExt::chain(
+                    futures_util::stream::iter(items),
+                    futures_util::stream::pending(),
+                ));
+            }
+            Ok((true, logs, _)) => logs.into_iter().map(Ok).collect(),
+            Ok((false, _, _)) => Vec::new(),
             Err(e) => vec![Err(e)],
         };
         Box::pin(futures_util::stream::iter(items))

@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use berth_engine::{
-    BindMount, ContainerSpec, Engine, EngineError, EngineInfo, Gpus, LogStreamKind, Network, PullReporter, Tmpfs,
-    UserId,
+    BindMount, ContainerSpec, Engine, EngineError, EngineInfo, Gpus, LogChunk, LogStreamKind, Network, PullReporter,
+    Tmpfs, UserId,
 };
-use berth_store::{FileRecord, FileRole, NewRun, RunId, RunStatus, RunUpdate, Store};
+use berth_store::{FileRecord, FileRole, LogWriter, NewRun, RunId, RunStatus, RunUpdate, Store};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -28,6 +28,12 @@ use crate::prepare::{Exec, GpuRequest, PreparedJob, SCRIPT_PATH};
 pub const RUN_ID_LABEL: &str = "berth.run-id";
 /// How long a container gets to stop after Ctrl+C or SIGTERM before it is killed.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// How long the followed log stream may stay open after the container has ended.
+const LOG_DRAIN_GRACE: Duration = Duration::from_secs(5);
+
+/// The run's two log files, stdout then stderr.
+type LogWriters = Mutex<(LogWriter<std::fs::File>, LogWriter<std::fs::File>)>;
 
 /// When to pull the image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -353,23 +359,16 @@ impl Runner<'_> {
         tracing::debug!("container started");
 
         let writers = Arc::new(Mutex::new(self.store.open_logs(run_id, self.log_max_bytes)?));
+        // Bytes shown to the user so far, per stream (stdout, stderr).
+        let shown = Arc::new(Mutex::new((0u64, 0u64)));
         let mut logs = self.engine.container_logs(&container_id, true);
         let pump = {
             let writers = Arc::clone(&writers);
+            let shown = Arc::clone(&shown);
             async move {
                 while let Some(chunk) = logs.next().await {
                     let Ok(chunk) = chunk else { break };
-                    let mut w = writers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    match chunk.stream {
-                        LogStreamKind::Stderr => {
-                            self.sink.stderr(&chunk.bytes);
-                            let _ = w.1.write_all(&chunk.bytes);
-                        }
-                        _ => {
-                            self.sink.stdout(&chunk.bytes);
-                            let _ = w.0.write_all(&chunk.bytes);
-                        }
-                    }
+                    self.write_log_chunk(&writers, &shown, &chunk);
                 }
             }
         };
@@ -383,7 +382,23 @@ impl Runner<'_> {
                 }
             }
         };
-        let ((waited, cancelled), ()) = tokio::join!(wait, pump);
+        let mut pump = std::pin::pin!(pump);
+        let mut wait = std::pin::pin!(wait);
+        let (waited, cancelled, drained) = tokio::select! {
+            (waited, cancelled) = &mut wait => (waited, cancelled, false),
+            () = &mut pump => {
+                let (waited, cancelled) = (&mut wait).await;
+                (waited, cancelled, true)
+            }
+        };
+        // A followed log stream ends when the container does, but Podman's compatible API
+        // sometimes keeps it open after the exit when several containers end at once. The
+        // container has ended, so its logs are complete in the engine: after a grace period
+        // berth stops following and reads them again in one piece.
+        if !drained && tokio::time::timeout(LOG_DRAIN_GRACE, &mut pump).await.is_err() {
+            tracing::debug!("log stream still open after the container ended; reading the logs again");
+            self.reread_logs(run_id, &container_id, &writers, &shown).await?;
+        }
         let waited = waited?;
         tracing::debug!("container ended, logs drained");
 
@@ -425,6 +440,58 @@ impl Runner<'_> {
         self.store.add_files(run_id, &found.records)?;
         tracing::debug!(outputs = found.present.len(), "outputs hashed");
         Ok(conclude(self.store, run_id, waited.exit_code, waited.oom_killed || info.state.oom_killed, found)?)
+    }
+
+    /// Shows one chunk of the container's output and appends it to its log file.
+    fn write_log_chunk(&self, writers: &LogWriters, shown: &Mutex<(u64, u64)>, chunk: &LogChunk) {
+        let mut w = writers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut shown = shown.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let len = chunk.bytes.len() as u64;
+        if chunk.stream == LogStreamKind::Stderr {
+            self.sink.stderr(&chunk.bytes);
+            let _ = w.1.write_all(&chunk.bytes);
+            shown.1 += len;
+        } else {
+            self.sink.stdout(&chunk.bytes);
+            let _ = w.0.write_all(&chunk.bytes);
+            shown.0 += len;
+        }
+    }
+
+    /// Reads an ended container's whole logs again (no follow), rewrites the log files from
+    /// them and shows the user what the followed stream had not delivered yet.
+    async fn reread_logs(
+        &self,
+        run_id: &RunId,
+        container_id: &str,
+        writers: &LogWriters,
+        shown: &Mutex<(u64, u64)>,
+    ) -> Result<(), RunError> {
+        let fresh = self.store.open_logs(run_id, self.log_max_bytes)?;
+        *writers.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+        let already = *shown.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut seen = (0u64, 0u64);
+        let mut stream = self.engine.container_logs(container_id, false);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            let mut w = writers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let stderr = chunk.stream == LogStreamKind::Stderr;
+            let (file, seen, already) =
+                if stderr { (&mut w.1, &mut seen.1, already.1) } else { (&mut w.0, &mut seen.0, already.0) };
+            let _ = file.write_all(&chunk.bytes);
+            let len = chunk.bytes.len() as u64;
+            // The part of this chunk past what the user has already seen.
+            let skip = usize::try_from(already.saturating_sub(*seen).min(len)).unwrap_or(chunk.bytes.len());
+            if skip < chunk.bytes.len() {
+                if stderr {
+                    self.sink.stderr(&chunk.bytes[skip..]);
+                } else {
+                    self.sink.stdout(&chunk.bytes[skip..]);
+                }
+            }
+            *seen += len;
+        }
+        Ok(())
     }
 
     async fn finish_cancelled(&self, run_id: &RunId, container: Option<&str>) -> Result<RunOutcome, RunError> {

@@ -286,3 +286,56 @@ async fn an_orphaned_run_is_finished_from_its_container() {
     // Reconciling again changes nothing.
     assert!(berth_run::reconcile(&w.store, &*w.engine, 1 << 20).await.unwrap().is_empty());
 }
+
+/// Collects what a run shows the user.
+#[derive(Default)]
+struct Recorded {
+    stdout: std::sync::Mutex<Vec<u8>>,
+    stderr: std::sync::Mutex<Vec<u8>>,
+}
+
+impl berth_run::OutputSink for Recorded {
+    fn stdout(&self, bytes: &[u8]) {
+        self.stdout.lock().unwrap().extend_from_slice(bytes);
+    }
+    fn stderr(&self, bytes: &[u8]) {
+        self.stderr.lock().unwrap().extend_from_slice(bytes);
+    }
+    fn note(&self, _: &str) {}
+}
+
+#[tokio::test]
+async fn a_log_stream_left_open_after_the_exit_is_read_again_in_full() {
+    let w = World::new();
+    let (d, text) = descriptor("tool [DATA]", "[]");
+    let job = prepare(&d, &text, &Value::parse(r#"{"data": "input.dat"}"#).unwrap(), &w.options()).unwrap();
+    let chunk = |stream, s: &str| LogChunk { stream, bytes: s.to_owned().into() };
+    w.engine.push_run(
+        ScriptedRun::exits(0)
+            .with_output(chunk(LogStreamKind::Stdout, "one\n"))
+            .with_output(chunk(LogStreamKind::Stderr, "warn\n"))
+            .with_output(chunk(LogStreamKind::Stdout, "two\n"))
+            .stalling_follow_after(2),
+    );
+    let sink = Recorded::default();
+    let mut runner = w.runner(PullPolicy::Missing).await;
+    runner.sink = &sink;
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(60), runner.run(&job, Default::default()))
+        .await
+        .expect("the run must not hang on a log stream that stays open")
+        .unwrap();
+    assert_eq!(outcome.status, RunStatus::Succeeded);
+    // Shown once each, in full; the log files hold everything.
+    assert_eq!(String::from_utf8(sink.stdout.lock().unwrap().clone()).unwrap(), "one\ntwo\n");
+    assert_eq!(String::from_utf8(sink.stderr.lock().unwrap().clone()).unwrap(), "warn\n");
+    let (out, err) = w.store.log_paths(&outcome.run_id);
+    assert_eq!(std::fs::read_to_string(out).unwrap(), "one\ntwo\n");
+    assert_eq!(std::fs::read_to_string(err).unwrap(), "warn\n");
+    let follows: Vec<bool> = w
+        .engine
+        .calls()
+        .iter()
+        .filter_map(|c| if let Call::ContainerLogs { follow, .. } = c { Some(*follow) } else { None })
+        .collect();
+    assert_eq!(follows, [true, false], "followed first, then read again without following");
+}

@@ -329,7 +329,7 @@ fn a_killed_berth_is_reconciled_by_the_next_command(w: World) {
             "run",
             d.to_str().unwrap(),
             "-i",
-            r#"{"script": "sleep 2; echo finished; echo ok > done.txt"}"#,
+            r#"{"script": "sleep 6; echo finished; echo ok > done.txt"}"#,
             "--output-dir",
             "out",
         ])
@@ -340,8 +340,9 @@ fn a_killed_berth_is_reconciled_by_the_next_command(w: World) {
     let run = wait_running(&w);
     Command::new("kill").args(["-KILL", &child.id().to_string()]).status().unwrap();
     child.wait().unwrap();
-    // The container goes on and ends by itself.
-    std::thread::sleep(Duration::from_secs(4));
+    // The container goes on and ends by itself (its script sleeps 6 s; asking an engine
+    // whether the run is running takes up to a second or two on Podman).
+    std::thread::sleep(Duration::from_secs(8));
     let listed = w.berth(&["runs"]);
     assert!(text(&listed.stderr).contains(&run), "reconciliation is reported: {}", text(&listed.stderr));
     let rec = w.show(&run);
