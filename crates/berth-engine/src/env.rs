@@ -22,6 +22,10 @@ pub const XDG_RUNTIME_DIR: &str = "XDG_RUNTIME_DIR";
 pub const PATH: &str = "PATH";
 /// Home directory: the default `DOCKER_CERT_PATH` is `$HOME/.docker`.
 pub const HOME: &str = "HOME";
+/// berth's home: Apptainer images pulled by berth go to `$BERTH_HOME/apptainer`.
+pub const BERTH_HOME: &str = "BERTH_HOME";
+/// The XDG data directory, berth's home when `BERTH_HOME` is unset (`$XDG_DATA_HOME/berth`).
+pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
 
 /// A read-only view of environment variables.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,10 +36,20 @@ pub struct Env {
 impl Env {
     /// The variables this crate reads, taken from the current process.
     pub fn from_process() -> Self {
-        let vars = [DOCKER_HOST, DOCKER_CERT_PATH, DOCKER_TLS_VERIFY, CONTAINER_HOST, XDG_RUNTIME_DIR, PATH, HOME]
-            .into_iter()
-            .filter_map(|name| std::env::var(name).ok().map(|v| (name.to_owned(), v)))
-            .collect();
+        let vars = [
+            DOCKER_HOST,
+            DOCKER_CERT_PATH,
+            DOCKER_TLS_VERIFY,
+            CONTAINER_HOST,
+            XDG_RUNTIME_DIR,
+            PATH,
+            HOME,
+            BERTH_HOME,
+            XDG_DATA_HOME,
+        ]
+        .into_iter()
+        .filter_map(|name| std::env::var(name).ok().map(|v| (name.to_owned(), v)))
+        .collect();
         Self { vars }
     }
 

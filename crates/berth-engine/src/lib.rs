@@ -80,6 +80,7 @@
 //! scripts/dockerd.sh stop; scripts/podman.sh stop
 //! ```
 
+pub mod apptainer;
 pub mod detect;
 pub mod docker;
 pub mod endpoint;
@@ -92,6 +93,7 @@ pub mod pull;
 pub mod report;
 pub mod spec;
 
+pub use apptainer::ApptainerEngine;
 pub use detect::{Candidate, OpenError, SelectError, Selection, SelectionReason};
 pub use docker::DockerEngine;
 pub use endpoint::{Endpoint, EndpointError, TlsFiles};
