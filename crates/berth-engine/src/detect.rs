@@ -315,6 +315,8 @@ pub enum SelectionReason {
     FirstReachableDocker,
     /// Nothing was named and no Docker is reachable; the first reachable Podman.
     FirstReachablePodman,
+    /// No Docker or Podman answered; Apptainer is on `PATH` (typical of HPC nodes).
+    OnlyApptainer,
 }
 
 impl fmt::Display for SelectionReason {
@@ -324,6 +326,7 @@ impl fmt::Display for SelectionReason {
             Self::Configured => "named in the configuration",
             Self::FirstReachableDocker => "the first reachable Docker",
             Self::FirstReachablePodman => "no Docker reachable; the first reachable Podman",
+            Self::OnlyApptainer => "no Docker or Podman reachable; Apptainer on PATH",
         })
     }
 }
@@ -411,6 +414,9 @@ pub fn select(
     }
     if let Some(c) = first(EngineKind::Podman) {
         return Ok(Selection { candidate: c.clone(), reason: SelectionReason::FirstReachablePodman });
+    }
+    if let Some(c) = first(EngineKind::Apptainer) {
+        return Ok(Selection { candidate: c.clone(), reason: SelectionReason::OnlyApptainer });
     }
     Err(SelectError::NoneReachable {
         tried: candidates.iter().filter(|c| c.kind != EngineKind::Apptainer).map(describe_failure).collect(),
@@ -731,7 +737,7 @@ mod tests {
     fn nothing_reachable_says_how_to_start_an_engine() {
         let cs = [
             candidate(EngineKind::Docker, "unix:///var/run/docker.sock", false),
-            candidate(EngineKind::Apptainer, "/usr/bin/apptainer", true),
+            candidate(EngineKind::Apptainer, "/usr/bin/apptainer", false),
         ];
         let err = select(&cs, None, None).expect_err("none");
         assert_eq!(
@@ -740,6 +746,19 @@ mod tests {
         );
         let hint = err.hint().expect("hint");
         assert!(hint.contains("apt-get install docker.io") && hint.contains("podman system service"));
+    }
+
+    #[test]
+    fn apptainer_is_used_when_no_docker_or_podman_answers() {
+        let cs = [
+            candidate(EngineKind::Docker, "unix:///var/run/docker.sock", false),
+            candidate(EngineKind::Podman, "unix:///run/podman/podman.sock", false),
+            candidate(EngineKind::Apptainer, "/usr/bin/apptainer", true),
+        ];
+        let s = select(&cs, None, None).expect("apptainer");
+        assert_eq!((s.candidate.kind, s.reason), (EngineKind::Apptainer, SelectionReason::OnlyApptainer));
+        let with_podman = [candidate(EngineKind::Podman, "unix:///p.sock", true), cs[2].clone()];
+        assert_eq!(select(&with_podman, None, None).expect("podman").candidate.kind, EngineKind::Podman);
     }
 
     #[test]
