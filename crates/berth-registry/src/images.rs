@@ -30,16 +30,15 @@ pub struct ImageRow {
     pub descriptor_labels: Vec<String>,
 }
 
-/// The repo digest in `digests` for the repository of `reference`, else the first.
+/// The repo digest in `digests` for the repository of `reference` (for an untagged image, the
+/// first): a digest belongs to one repository, so another tag's is not shown.
 fn digest_for(reference: Option<&str>, digests: &[String]) -> Option<String> {
-    let wanted = reference.and_then(|r| Reference::parse(r).ok());
+    let Some(wanted) = reference.and_then(|r| Reference::parse(r).ok()) else {
+        return digests.first().cloned();
+    };
     digests
         .iter()
-        .find(|d| {
-            let name = d.split('@').next().unwrap_or(d);
-            wanted.as_ref().is_some_and(|w| Reference::parse(name).is_ok_and(|n| n.same_repository(w)))
-        })
-        .or_else(|| digests.first())
+        .find(|d| Reference::parse(d.split('@').next().unwrap_or(d)).is_ok_and(|n| n.same_repository(&wanted)))
         .cloned()
 }
 
@@ -107,6 +106,10 @@ pub struct CheckReport {
     pub reference: String,
     /// The registry asked.
     pub registry: String,
+    /// The repository in that registry.
+    pub repository: String,
+    /// The tag (or digest) asked about.
+    pub tag: String,
     /// The verdict.
     pub status: CheckStatus,
     /// What the registry has under the tag.
@@ -157,6 +160,8 @@ pub async fn check(
     Ok(CheckReport {
         reference: parsed.to_string(),
         registry: parsed.registry.clone(),
+        repository: parsed.repository.clone(),
+        tag: parsed.manifest_ref().to_owned(),
         status,
         remote,
         local_id: local.map(|i| i.id),
@@ -412,6 +417,7 @@ mod tests {
             digest_for(Some("127.0.0.1:5000/a:1"), &["other/b@sha256:1".into(), "127.0.0.1:5000/a@sha256:2".into()]),
             Some("127.0.0.1:5000/a@sha256:2".into())
         );
+        assert_eq!(digest_for(Some("busybox:latest"), &["127.0.0.1:5000/a@sha256:2".into()]), None);
         assert_eq!(digest_for(None, &["x@sha256:1".into()]), Some("x@sha256:1".into()));
     }
 
