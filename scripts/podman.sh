@@ -26,6 +26,7 @@ stop_timeout="${BERTH_PODMAN_STOP_TIMEOUT:-30}"
 
 export CONTAINERS_CONF="$dir/containers.conf"
 export CONTAINERS_STORAGE_CONF="$dir/storage.conf"
+export CONTAINERS_REGISTRIES_CONF="$dir/registries.conf"
 podman_flags=(--root "$dir/storage" --runroot "$dir/run" --tmpdir "$dir/tmp")
 
 say() { printf 'podman.sh: %s\n' "$*" >&2; }
@@ -81,6 +82,19 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 events_logfile_path = "$dir/tmp/events.log"
 CONF
+    # Plain HTTP for loopback registries, as Docker does (the image tests run a registry on
+    # 127.0.0.1:<free port>). containers/image matches `127.0.0.1` against `127.0.0.1:PORT/...`.
+    cat >"$CONTAINERS_REGISTRIES_CONF" <<CONF
+unqualified-search-registries = []
+
+[[registry]]
+location = "127.0.0.1"
+insecure = true
+
+[[registry]]
+location = "localhost"
+insecure = true
+CONF
     cat >"$CONTAINERS_STORAGE_CONF" <<CONF
 [storage]
 driver = "vfs"
@@ -92,6 +106,10 @@ CONF
 print_env() { printf 'export CONTAINER_HOST=unix://%s\n' "$sock"; }
 
 start() {
+    if running_pid >/dev/null && [[ ! -f "$CONTAINERS_REGISTRIES_CONF" ]]; then
+        say "the running service predates the private registries.conf; restarting it"
+        stop
+    fi
     if running_pid >/dev/null && ping; then
         say "reusing the service already running (pid $(running_pid)) on $sock"
         print_env

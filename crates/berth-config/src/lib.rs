@@ -17,7 +17,13 @@
 //! memory = "8g"              # default memory limit when the descriptor suggests none
 //! cpus = 2.0                 # default CPU limit when the descriptor suggests none
 //! log_max_bytes = 67108864   # per stream; the rest is discarded with a visible marker
+//!
+//! [registry]
+//! insecure = ["registry.lab:5000"]  # registries berth talks to over plain HTTP (loopback always is)
 //! ```
+//!
+//! Registry credentials saved by `berth login` live in `$BERTH_HOME/credentials.json` (mode 0600);
+//! berth also reads Docker's `$DOCKER_CONFIG/config.json` (default `~/.docker/config.json`).
 
 use std::path::{Path, PathBuf};
 
@@ -89,6 +95,16 @@ pub struct RunConfig {
     pub log_max_bytes: Option<u64>,
 }
 
+/// The `[registry]` table.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// Registries (`host` or `host:port`) reached over plain HTTP. Loopback registries
+    /// (`localhost`, `127.0.0.1`, `[::1]`) always are, as with Docker.
+    #[serde(default)]
+    pub insecure: Vec<String>,
+}
+
 /// The configuration file's contents.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -98,6 +114,9 @@ pub struct Config {
     /// Run defaults.
     #[serde(default)]
     pub run: RunConfig,
+    /// Registry settings.
+    #[serde(default)]
+    pub registry: RegistryConfig,
 }
 
 fn var(name: &str) -> Option<PathBuf> {

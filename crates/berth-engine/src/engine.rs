@@ -10,7 +10,8 @@ use async_trait::async_trait;
 
 use crate::error::EngineError;
 use crate::model::{
-    ContainerInfo, ContainerSummary, CreatedContainer, EngineInfo, ImageInfo, LabelFilter, LogStream, WaitOutcome,
+    ContainerInfo, ContainerSummary, CreatedContainer, EngineInfo, ImageInfo, ImageSummary, LabelFilter, LogStream,
+    RemovedImage, WaitOutcome,
 };
 use crate::pull::{PullOutcome, PullReporter, RegistryAuth};
 use crate::spec::ContainerSpec;
@@ -36,6 +37,34 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
         auth: Option<&RegistryAuth>,
         reporter: &dyn PullReporter,
     ) -> Result<PullOutcome, EngineError>;
+
+    /// Every local image, tagged or not.
+    async fn list_images(&self) -> Result<Vec<ImageSummary>, EngineError>;
+
+    /// Give the local image `source` (reference or ID) the additional reference `target`
+    /// (`:latest` is added when it has no tag). A missing `source` fails with
+    /// [`EngineError::ImageNotFound`].
+    async fn tag_image(&self, source: &str, target: &str) -> Result<(), EngineError>;
+
+    /// Remove the reference (or, given an ID, the image). Without `force`, an image used by a
+    /// container or tagged more than once (when given by ID) is refused (409); a missing one
+    /// fails with [`EngineError::ImageNotFound`].
+    async fn remove_image(&self, reference: &str, force: bool) -> Result<RemovedImage, EngineError>;
+
+    /// Push the local `reference` (`:latest` added when it has no tag) to its registry, with
+    /// `auth` if given, reporting per-layer progress to `reporter`; the outcome carries the
+    /// manifest digest the registry gave.
+    async fn push_image(
+        &self,
+        reference: &str,
+        auth: Option<&RegistryAuth>,
+        reporter: &dyn PullReporter,
+    ) -> Result<PullOutcome, EngineError>;
+
+    /// Load a `docker save` archive (a tar holding `manifest.json`) from the file `archive`;
+    /// returns what the engine says it loaded (`name:tag` references, or image IDs for
+    /// untagged images).
+    async fn load_image(&self, archive: &std::path::Path) -> Result<Vec<String>, EngineError>;
 
     /// Create (not start) a container exactly as `spec` says; returns its ID and the engine's
     /// warnings.

@@ -41,6 +41,16 @@ pub enum Operation {
     ListContainers,
     /// `HEAD /containers/{id}/archive?path=...`.
     StatPath,
+    /// `GET /images/json`.
+    ListImages,
+    /// `POST /images/{name}/tag`.
+    TagImage,
+    /// `DELETE /images/{name}`.
+    RemoveImage,
+    /// `POST /images/{name}/push`.
+    PushImage,
+    /// `POST /images/load`.
+    LoadImage,
 }
 
 impl fmt::Display for Operation {
@@ -59,6 +69,11 @@ impl fmt::Display for Operation {
             Self::InspectContainer => "inspecting a container",
             Self::ListContainers => "listing containers",
             Self::StatPath => "looking for a path in a container",
+            Self::ListImages => "listing images",
+            Self::TagImage => "tagging an image",
+            Self::RemoveImage => "removing an image",
+            Self::PushImage => "pushing an image",
+            Self::LoadImage => "loading an image archive",
         })
     }
 }
@@ -163,6 +178,27 @@ pub enum EngineError {
         message: String,
     },
 
+    /// A push failed: refused up front (`status_code`) or part-way, inside the progress
+    /// stream (no status code).
+    #[error("pushing `{reference}` failed: {message}")]
+    Push {
+        /// The reference being pushed.
+        reference: String,
+        /// The HTTP status, when the engine refused the push up front.
+        status_code: Option<u16>,
+        /// The engine's message, verbatim.
+        message: String,
+    },
+
+    /// Loading an image archive failed.
+    #[error("loading the image archive `{archive}` failed: {message}")]
+    Load {
+        /// The archive's path.
+        archive: String,
+        /// What went wrong (the engine's message, or the I/O error).
+        message: String,
+    },
+
     /// The container spec cannot be expressed to the engine.
     #[error("invalid container spec: `{field}` {problem}")]
     InvalidSpec {
@@ -245,6 +281,8 @@ impl EngineError {
                     )
                 } else if *status_code == 409 && message.contains("is running") {
                     Some("stop the container first, or remove it with force".to_owned())
+                } else if *status_code == 409 && message.contains("image") {
+                    Some("remove the containers using it first, or use `--force`".to_owned())
                 } else {
                     None
                 }
@@ -252,6 +290,19 @@ impl EngineError {
             Self::Pull { .. } => Some(
                 "check the reference, that the registry is reachable from the engine, and the \
                  registry credentials"
+                    .to_owned(),
+            ),
+            Self::Push { message, .. } => {
+                Some(if message.contains("unauthorized") || message.contains("authentication") {
+                    "log in to the registry first (`berth login REGISTRY`)".to_owned()
+                } else {
+                    "check that the registry is reachable from the engine and accepts pushes (a plain-HTTP registry \
+                 must be on loopback or listed in the engine's `insecure-registries`)"
+                        .to_owned()
+                })
+            }
+            Self::Load { .. } => Some(
+                "give a `docker save` archive (holding `manifest.json`) or an OCI archive (holding `index.json`)"
                     .to_owned(),
             ),
             Self::Timeout { .. } => Some("the engine is slow or stuck; check it with `docker info`".to_owned()),

@@ -18,7 +18,8 @@ use crate::engine::Engine;
 use crate::error::{EngineError, Operation};
 use crate::model::{
     AppliedConfig, ContainerInfo, ContainerState, ContainerStatus, ContainerSummary, CreatedContainer,
-    DeviceRequestInfo, EngineInfo, EngineKind, ImageInfo, LabelFilter, LogChunk, LogStream, MountInfo, WaitOutcome,
+    DeviceRequestInfo, EngineInfo, EngineKind, ImageInfo, ImageSummary, LabelFilter, LogChunk, LogStream, MountInfo,
+    RemovedImage, WaitOutcome,
 };
 use crate::pull::{PullEvent, PullOutcome, PullReporter, RegistryAuth, normalize_reference};
 use crate::spec::{ContainerSpec, Gpus, Network};
@@ -46,6 +47,34 @@ pub enum Call {
         reference: String,
         /// The credentials passed.
         auth: Option<RegistryAuth>,
+    },
+    /// [`Engine::list_images`].
+    ListImages,
+    /// [`Engine::tag_image`].
+    TagImage {
+        /// The image tagged.
+        source: String,
+        /// The new reference, as given.
+        target: String,
+    },
+    /// [`Engine::remove_image`].
+    RemoveImage {
+        /// The reference or ID.
+        reference: String,
+        /// Whether forced.
+        force: bool,
+    },
+    /// [`Engine::push_image`].
+    PushImage {
+        /// The reference, as given.
+        reference: String,
+        /// The credentials passed.
+        auth: Option<RegistryAuth>,
+    },
+    /// [`Engine::load_image`].
+    LoadImage {
+        /// The archive's path.
+        archive: std::path::PathBuf,
     },
     /// [`Engine::create_container`].
     CreateContainer {
@@ -161,6 +190,8 @@ struct State {
     info: EngineInfo,
     images: BTreeMap<String, ImageInfo>,
     registry: BTreeMap<String, (ImageInfo, Vec<PullEvent>)>,
+    /// Archives [`Engine::load_image`] knows: path → (reference, image).
+    archives: BTreeMap<std::path::PathBuf, (String, ImageInfo)>,
     runs: VecDeque<ScriptedRun>,
     /// In creation order.
     containers: Vec<FakeContainer>,
@@ -247,6 +278,7 @@ impl FakeEngine {
                 },
                 images: BTreeMap::new(),
                 registry: BTreeMap::new(),
+                archives: BTreeMap::new(),
                 runs: VecDeque::new(),
                 containers: Vec::new(),
                 created: 0,
@@ -290,6 +322,11 @@ impl FakeEngine {
         self.lock().registry.insert(normalize_reference(reference), (image, events));
     }
 
+    /// Make `archive` loadable: loading it makes `image` local under `reference`.
+    pub fn add_archive(&self, archive: impl Into<std::path::PathBuf>, reference: &str, image: ImageInfo) {
+        self.lock().archives.insert(archive.into(), (normalize_reference(reference), image));
+    }
+
     /// Script the next created container (containers take scripted runs in creation order;
     /// without one, a container exits 0 and writes nothing).
     pub fn push_run(&self, run: ScriptedRun) {
@@ -324,6 +361,11 @@ impl State {
 
     fn image(&self, reference: &str) -> Option<&ImageInfo> {
         self.images.get(reference).or_else(|| self.images.get(&normalize_reference(reference)))
+    }
+
+    /// The references (not IDs) that point at image `id`.
+    fn tags_of(&self, id: &str) -> Vec<String> {
+        self.images.iter().filter(|(k, i)| i.id == id && k.as_str() != id).map(|(k, _)| k.clone()).collect()
     }
 
     fn container(&mut self, id: &str) -> Result<&mut FakeContainer, EngineError> {
@@ -448,6 +490,110 @@ impl Engine for FakeEngine {
         let digest =
             digest.or_else(|| image.repo_digests.first().and_then(|d| d.split_once('@').map(|(_, d)| d.to_owned())));
         Ok(PullOutcome { reference: normalized, digest })
+    }
+
+    async fn list_images(&self) -> Result<Vec<ImageSummary>, EngineError> {
+        let mut state = self.lock();
+        state.enter(Call::ListImages, Operation::ListImages)?;
+        let mut seen = std::collections::BTreeSet::new();
+        let images: Vec<ImageInfo> = state.images.values().filter(|i| seen.insert(i.id.clone())).cloned().collect();
+        Ok(images
+            .into_iter()
+            .map(|i| ImageSummary {
+                repo_tags: state.tags_of(&i.id),
+                id: i.id,
+                repo_digests: i.repo_digests,
+                created: Some(1_704_067_200),
+                size: i.size,
+                labels: i.labels,
+            })
+            .collect())
+    }
+
+    async fn tag_image(&self, source: &str, target: &str) -> Result<(), EngineError> {
+        let mut state = self.lock();
+        state.enter(Call::TagImage { source: source.to_owned(), target: target.to_owned() }, Operation::TagImage)?;
+        let image =
+            state.image(source).cloned().ok_or_else(|| EngineError::ImageNotFound { reference: source.to_owned() })?;
+        state.images.insert(normalize_reference(target), image);
+        Ok(())
+    }
+
+    async fn remove_image(&self, reference: &str, force: bool) -> Result<RemovedImage, EngineError> {
+        let mut state = self.lock();
+        state.enter(Call::RemoveImage { reference: reference.to_owned(), force }, Operation::RemoveImage)?;
+        let image = state
+            .image(reference)
+            .cloned()
+            .ok_or_else(|| EngineError::ImageNotFound { reference: reference.to_owned() })?;
+        let in_use = state.containers.iter().any(|c| c.image_id == image.id);
+        if in_use && !force {
+            return Err(EngineError::Api {
+                operation: Operation::RemoveImage,
+                status_code: 409,
+                message: format!(
+                    "conflict: unable to remove repository reference \"{reference}\" (must force) - image is being used by a stopped container"
+                ),
+            });
+        }
+        let mut removed = RemovedImage::default();
+        let by_id = reference == image.id;
+        let untag: Vec<String> = if by_id { state.tags_of(&image.id) } else { vec![normalize_reference(reference)] };
+        for r in untag {
+            state.images.remove(&r);
+            removed.untagged.push(r);
+        }
+        if state.tags_of(&image.id).is_empty() {
+            state.images.remove(&image.id);
+            removed.deleted.push(image.id);
+        }
+        Ok(removed)
+    }
+
+    async fn push_image(
+        &self,
+        reference: &str,
+        auth: Option<&RegistryAuth>,
+        reporter: &dyn PullReporter,
+    ) -> Result<PullOutcome, EngineError> {
+        let normalized = normalize_reference(reference);
+        let (image, digest) = {
+            let mut state = self.lock();
+            state.enter(
+                Call::PushImage { reference: reference.to_owned(), auth: auth.cloned() },
+                Operation::PushImage,
+            )?;
+            let mut image = state
+                .image(&normalized)
+                .cloned()
+                .ok_or_else(|| EngineError::ImageNotFound { reference: normalized.clone() })?;
+            let digest = format!("sha256:{}", fake_hex_id(&format!("manifest-{}", image.id)));
+            let repo = crate::pull::split_tag(&normalized).0.to_owned();
+            image.repo_digests.retain(|d| !d.starts_with(&format!("{repo}@")));
+            image.repo_digests.push(format!("{repo}@{digest}"));
+            for (_, i) in state.images.iter_mut().filter(|(_, i)| i.id == image.id) {
+                i.repo_digests.clone_from(&image.repo_digests);
+            }
+            state.registry.insert(normalized.clone(), (image.clone(), Vec::new()));
+            (image, digest)
+        };
+        let tag = crate::pull::split_tag(&normalized).1.unwrap_or("latest").to_owned();
+        reporter.on_event(&PullEvent::Message {
+            text: format!("{tag}: digest: {digest} size: {}", image.size.unwrap_or(0)),
+        });
+        Ok(PullOutcome { reference: normalized, digest: Some(digest) })
+    }
+
+    async fn load_image(&self, archive: &std::path::Path) -> Result<Vec<String>, EngineError> {
+        let mut state = self.lock();
+        state.enter(Call::LoadImage { archive: archive.to_owned() }, Operation::LoadImage)?;
+        let (reference, image) = state.archives.get(archive).cloned().ok_or_else(|| EngineError::Load {
+            archive: archive.display().to_string(),
+            message: "open: no such file or directory".to_owned(),
+        })?;
+        state.images.insert(image.id.clone(), image.clone());
+        state.images.insert(reference.clone(), image);
+        Ok(vec![reference])
     }
 
     async fn create_container(&self, spec: &ContainerSpec) -> Result<CreatedContainer, EngineError> {
@@ -687,6 +833,30 @@ mod tests {
                 Call::ListContainers { labels: vec![LabelFilter::equals("berth.run-id", "r1")] },
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn images_are_listed_tagged_pushed_and_removed_like_an_engine() {
+        let fake = FakeEngine::new();
+        fake.add_image("busybox", fake_image("busybox"));
+        fake.tag_image("busybox", "localhost:5000/bb:1").await.expect("tag");
+        let listed = fake.list_images().await.expect("ls");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].repo_tags, ["busybox:latest", "localhost:5000/bb:1"]);
+        let err = fake.tag_image("nope", "x").await.expect_err("missing source");
+        assert!(matches!(err, EngineError::ImageNotFound { ref reference } if reference == "nope"));
+
+        let pushed = fake.push_image("localhost:5000/bb:1", None, &NoProgress).await.expect("push");
+        let digest = pushed.digest.expect("a digest");
+        let local = fake.inspect_image("busybox").await.expect("inspect").expect("present");
+        assert_eq!(local.repo_digests, [format!("localhost:5000/bb@{digest}")]);
+
+        let removed = fake.remove_image("localhost:5000/bb:1", false).await.expect("rm tag");
+        assert_eq!(removed, RemovedImage { untagged: vec!["localhost:5000/bb:1".into()], deleted: vec![] });
+        let removed = fake.remove_image("busybox", false).await.expect("rm last tag");
+        assert_eq!(removed.deleted, [local.id]);
+        assert!(fake.list_images().await.expect("ls").is_empty());
+        assert!(matches!(fake.remove_image("busybox", false).await, Err(EngineError::ImageNotFound { .. })));
     }
 
     #[tokio::test]

@@ -101,6 +101,8 @@ pub use engine::Engine;
 pub use error::{EngineError, Operation, UnreachableReason};
 pub use fake::{Call, FakeEngine, RecordingReporter, ScriptedRun};
 pub use model::*;
-pub use pull::{LayerPhase, NoProgress, PullEvent, PullOutcome, PullReporter, RegistryAuth, normalize_reference};
+pub use pull::{
+    LayerPhase, NoProgress, PullEvent, PullOutcome, PullReporter, RegistryAuth, normalize_reference, split_tag,
+};
 pub use report::EngineReport;
 pub use spec::{BindMount, ContainerSpec, Gpus, Network, Tmpfs, UserId};

@@ -140,6 +140,32 @@ pub struct ImageInfo {
     pub variant: Option<String>,
 }
 
+/// One local image in a listing (`GET /images/json`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImageSummary {
+    /// The image ID (`sha256:...`).
+    pub id: String,
+    /// Tags pointing at it (`debian:12`); empty for an untagged image.
+    pub repo_tags: Vec<String>,
+    /// Registry digests it is known by (`debian@sha256:...`); empty for local builds/imports.
+    pub repo_digests: Vec<String>,
+    /// Creation time, seconds since the epoch.
+    pub created: Option<i64>,
+    /// Size in bytes.
+    pub size: Option<i64>,
+    /// Image labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// What removing an image did (`DELETE /images/{name}`), in the engine's order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RemovedImage {
+    /// References untagged.
+    pub untagged: Vec<String>,
+    /// Image and layer IDs deleted.
+    pub deleted: Vec<String>,
+}
+
 /// The life-cycle state of a container.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -163,6 +163,19 @@ pub fn normalize_reference(reference: &str) -> String {
     if last_component.contains(':') { reference.to_owned() } else { format!("{reference}:latest") }
 }
 
+/// `reference` split into its repository and its tag (none when it has no tag); a digest
+/// (`name@sha256:...`) stays in the repository part.
+pub fn split_tag(reference: &str) -> (&str, Option<&str>) {
+    if reference.contains('@') {
+        return (reference, None);
+    }
+    let slash = reference.rfind('/').map_or(0, |i| i + 1);
+    match reference[slash..].rfind(':') {
+        Some(i) => (&reference[..slash + i], Some(&reference[slash + i + 1..])),
+        None => (reference, None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +188,14 @@ mod tests {
         assert_eq!(normalize_reference("localhost:5000/tools/fsl:6.0"), "localhost:5000/tools/fsl:6.0");
         let pinned = "debian@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
         assert_eq!(normalize_reference(pinned), pinned);
+    }
+
+    #[test]
+    fn tags_split_after_the_last_slash_only() {
+        assert_eq!(split_tag("debian:12"), ("debian", Some("12")));
+        assert_eq!(split_tag("localhost:5000/tools/fsl"), ("localhost:5000/tools/fsl", None));
+        assert_eq!(split_tag("localhost:5000/tools/fsl:6.0"), ("localhost:5000/tools/fsl", Some("6.0")));
+        assert_eq!(split_tag("a@sha256:00"), ("a@sha256:00", None));
     }
 
     #[test]

@@ -103,3 +103,243 @@ pub fn dicom_image(docker_host: &str) -> String {
         }),
     )
 }
+
+/// Installs Debian packages with apt-get when `binary` is missing (needs root), or explains.
+fn ensure_binary(binary: &str, package: &str) -> Result<(), String> {
+    let on_path = |b: &str| {
+        Command::new("sh").arg("-c").arg(format!("command -v {b}")).output().is_ok_and(|o| o.status.success())
+    };
+    if on_path(binary) {
+        return Ok(());
+    }
+    let install = || {
+        Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends", package])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !install() {
+        let _ = Command::new("apt-get").args(["update", "-q"]).status();
+        if !install() {
+            return Err(format!(
+                "`{binary}` is missing and `apt-get install {package}` failed (run as root, or install {package})"
+            ));
+        }
+    }
+    if on_path(binary) { Ok(()) } else { Err(format!("`{binary}` is still missing after installing {package}")) }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// A private OCI registry (Debian's `docker-registry`, distribution 2.8) on 127.0.0.1, with
+/// its storage in a temporary directory; stopped (killed and reaped) when dropped.
+pub struct Registry {
+    child: std::process::Child,
+    /// `127.0.0.1:PORT`.
+    pub address: String,
+    dir: PathBuf,
+}
+
+impl Registry {
+    /// Start a registry; with `htpasswd = Some((user, password))` it requires that login (Basic
+    /// auth from a bcrypt htpasswd file made by `htpasswd -B`). Panics with the reason when
+    /// it cannot be installed or started: tests that need a registry never pass without one.
+    pub fn start(htpasswd: Option<(&str, &str)>) -> Registry {
+        match Self::try_start(htpasswd) {
+            Ok(r) => r,
+            Err(e) => {
+                panic!("this test needs a local registry (Debian's docker-registry) and could not start one:\n{e}")
+            }
+        }
+    }
+
+    fn try_start(htpasswd: Option<(&str, &str)>) -> Result<Registry, String> {
+        ensure_binary("docker-registry", "docker-registry")?;
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("berth-registry-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(dir.join("data")).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.join("data").display()
+        );
+        if let Some((user, password)) = htpasswd {
+            ensure_binary("htpasswd", "apache2-utils")?;
+            let out = Command::new("htpasswd")
+                .args(["-nbB", user, password])
+                .output()
+                .map_err(|e| format!("cannot run htpasswd: {e}"))?;
+            if !out.status.success() {
+                return Err(format!("htpasswd failed: {}", String::from_utf8_lossy(&out.stderr)));
+            }
+            let file = dir.join("htpasswd");
+            std::fs::write(&file, &out.stdout).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+            config.push_str(&format!("auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n", file.display()));
+        }
+        let config_path = dir.join("config.yml");
+        std::fs::write(&config_path, config).map_err(|e| format!("cannot write {}: {e}", config_path.display()))?;
+        let log = std::fs::File::create(dir.join("registry.log")).map_err(|e| e.to_string())?;
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot start docker-registry: {e}"))?;
+        let mut registry = Registry { child, address: format!("127.0.0.1:{port}"), dir };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = registry.child.try_wait() {
+                let log = std::fs::read_to_string(registry.dir.join("registry.log")).unwrap_or_default();
+                return Err(format!("docker-registry exited ({status}) before answering:\n{log}"));
+            }
+            if http_status(&registry.address, "GET", "/v2/", &[]).is_some() {
+                return Ok(registry);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!("docker-registry did not answer on {} within 30s", registry.address));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// The registry's log so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("registry.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The status code of one plain HTTP/1.1 request to `address` (`host:port`), if anything answered.
+pub fn http_status(address: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(address).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{extra}Connection: close\r\n\r\n").ok()?;
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// A tiny HTTP/1.1 file server on 127.0.0.1 that honours `Range: bytes=N-` (answering 206),
+/// records every request's `Range` header, and can be told to cut the next response off
+/// after some bytes — for testing resumable downloads against a real socket.
+pub struct FileServer {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    state: std::sync::Arc<std::sync::Mutex<ServerState>>,
+}
+
+#[derive(Default)]
+struct ServerState {
+    files: std::collections::HashMap<String, Vec<u8>>,
+    ranges: Vec<Option<String>>,
+    cut_after: Option<usize>,
+}
+
+impl FileServer {
+    /// Start serving (nothing yet); the server thread lives as long as the process.
+    pub fn start() -> FileServer {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let state = std::sync::Arc::new(std::sync::Mutex::new(ServerState::default()));
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut request = String::new();
+                if reader.read_line(&mut request).is_err() {
+                    continue;
+                }
+                let mut range = None;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some((k, v)) = line.split_once(':')
+                        && k.eq_ignore_ascii_case("range")
+                    {
+                        range = Some(v.trim().to_owned());
+                    }
+                }
+                let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let head_only = request.starts_with("HEAD ");
+                let (body, cut) = {
+                    let mut s = shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    s.ranges.push(range.clone());
+                    (s.files.get(&path).cloned(), s.cut_after.take())
+                };
+                let mut out = stream;
+                let Some(body) = body else {
+                    let _ = out.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                    continue;
+                };
+                let start = range
+                    .as_deref()
+                    .and_then(|r| r.strip_prefix("bytes="))
+                    .and_then(|r| r.strip_suffix('-'))
+                    .and_then(|n| n.parse::<usize>().ok());
+                let (status, slice, extra) = match start {
+                    Some(n) if n >= body.len() => {
+                        let _ = write!(
+                            out,
+                            "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        );
+                        continue;
+                    }
+                    Some(n) => (
+                        "206 Partial Content",
+                        &body[n..],
+                        format!("Content-Range: bytes {n}-{}/{}\r\n", body.len() - 1, body.len()),
+                    ),
+                    None => ("200 OK", &body[..], String::new()),
+                };
+                let _ = write!(
+                    out,
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\n{extra}Connection: close\r\n\r\n",
+                    slice.len()
+                );
+                if head_only {
+                    continue;
+                }
+                let send = cut.map_or(slice.len(), |c| c.min(slice.len()));
+                let _ = out.write_all(&slice[..send]);
+                let _ = out.flush();
+                // Dropping the stream closes it: a cut response ends short of its Content-Length.
+            }
+        });
+        FileServer { url, state }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ServerState> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Serve `body` at `path` (`/x.tar`).
+    pub fn add(&self, path: &str, body: Vec<u8>) {
+        self.lock().files.insert(path.to_owned(), body);
+    }
+
+    /// Cut the next response off after `bytes` bytes of its body.
+    pub fn cut_next_after(&self, bytes: usize) {
+        self.lock().cut_after = Some(bytes);
+    }
+
+    /// The `Range` header of every request so far, in order.
+    pub fn ranges(&self) -> Vec<Option<String>> {
+        self.lock().ranges.clone()
+    }
+}

@@ -37,6 +37,126 @@ pub enum Command {
         #[command(subcommand)]
         command: ToolCommand,
     },
+    /// Manage images: list, pull, push, import archives, tag, remove, inspect, and check a
+    /// tag against its registry without pulling.
+    Image {
+        /// What to do.
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+    /// Check and store credentials for a registry (in `$BERTH_HOME/credentials.json`, mode 0600).
+    Login(LoginArgs),
+    /// Forget the credentials `berth login` stored for a registry.
+    Logout {
+        /// The registry (`host[:port]`).
+        registry: String,
+    },
+}
+
+/// The engine option every image command takes.
+#[derive(Debug, Args)]
+pub struct EngineOpt {
+    /// Container engine: docker or podman (default: configuration, then detection).
+    #[arg(long, env = "BERTH_ENGINE")]
+    pub engine: Option<String>,
+}
+
+/// `berth image` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// List local images: reference, ID, repo digest, size, creation time, tool labels.
+    Ls {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        engine: EngineOpt,
+    },
+    /// Pull an image through the engine, with stored or Docker credentials.
+    Pull {
+        /// `[REGISTRY/]NAME[:TAG][@DIGEST]`.
+        reference: String,
+        #[command(flatten)]
+        engine: EngineOpt,
+    },
+    /// Push a local image to its registry through the engine.
+    Push {
+        /// `REGISTRY/NAME[:TAG]`.
+        reference: String,
+        #[command(flatten)]
+        engine: EngineOpt,
+    },
+    /// Load a docker-archive or OCI-archive tarball, from a file or an http(s) URL.
+    Import(ImageImportArgs),
+    /// Give a local image another reference.
+    Tag {
+        /// The image (reference or ID).
+        source: String,
+        /// The new reference.
+        target: String,
+        #[command(flatten)]
+        engine: EngineOpt,
+    },
+    /// Remove image references (the image goes with its last reference).
+    Rm {
+        /// References or IDs.
+        #[arg(required = true)]
+        references: Vec<String>,
+        /// Remove even when containers use it, or when an ID has several references.
+        #[arg(long, short)]
+        force: bool,
+        #[command(flatten)]
+        engine: EngineOpt,
+    },
+    /// Print what the engine knows about a local image, as JSON.
+    Inspect {
+        /// The image (reference or ID).
+        reference: String,
+        #[command(flatten)]
+        engine: EngineOpt,
+    },
+    /// Ask the registry for the tag's current digest (without pulling) and compare it with the
+    /// local image. Exit 0 current, 3 stale, 4 missing locally, 5 tag missing in the registry.
+    Check {
+        /// `[REGISTRY/]NAME[:TAG]`.
+        reference: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        engine: EngineOpt,
+    },
+}
+
+/// Arguments of `berth image import`.
+#[derive(Debug, Args)]
+pub struct ImageImportArgs {
+    /// A tarball path, or an http(s) URL (optionally `URL#sha256=HEX`).
+    pub source: String,
+    /// Tag the imported image.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// The archive's expected sha256; the import fails if it differs.
+    #[arg(long)]
+    pub sha256: Option<String>,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub engine: EngineOpt,
+}
+
+/// Arguments of `berth login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The registry (`host[:port]`; `docker.io` for Docker Hub).
+    pub registry: String,
+    /// User name.
+    #[arg(long, short)]
+    pub username: String,
+    /// Read the password (or access token) from standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
 }
 
 /// `berth tool` subcommands.

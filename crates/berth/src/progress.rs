@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 
 use berth_engine::{LayerPhase, PullEvent, PullReporter};
+use berth_registry::DownloadReporter;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Shows pull progress on standard error.
@@ -93,6 +94,55 @@ impl PullReporter for TerminalPull {
                     eprintln!("berth: {text}");
                 }
             }
+        }
+    }
+}
+
+/// Shows download progress on standard error: a bar on a terminal, a line at the start and
+/// at the end otherwise.
+pub struct TerminalDownload {
+    bar: ProgressBar,
+    interactive: bool,
+}
+
+impl TerminalDownload {
+    /// A bar when standard error is a terminal.
+    pub fn new() -> TerminalDownload {
+        let interactive = std::io::stderr().is_terminal();
+        let bar = if interactive { ProgressBar::new(0) } else { ProgressBar::hidden() };
+        bar.set_style(
+            ProgressStyle::with_template("{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        TerminalDownload { bar, interactive }
+    }
+}
+
+impl Default for TerminalDownload {
+    fn default() -> Self {
+        TerminalDownload::new()
+    }
+}
+
+impl DownloadReporter for TerminalDownload {
+    fn started(&self, url: &str, offset: u64, total: Option<u64>) {
+        let resumed = if offset > 0 { format!(" (resuming at byte {offset})") } else { String::new() };
+        if self.interactive {
+            self.bar.set_message(format!("downloading{resumed}"));
+            self.bar.set_length(total.unwrap_or(0));
+            self.bar.set_position(offset);
+        } else {
+            eprintln!("berth: downloading {url}{resumed}");
+        }
+    }
+    fn progress(&self, done: u64) {
+        self.bar.set_position(done);
+    }
+    fn finished(&self) {
+        if self.interactive {
+            self.bar.finish_and_clear();
+        } else {
+            eprintln!("berth: download complete ({} bytes)", self.bar.position());
         }
     }
 }

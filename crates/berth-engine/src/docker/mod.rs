@@ -22,10 +22,10 @@ use crate::engine::Engine;
 use crate::env::Env;
 use crate::error::{EngineError, Operation, UnreachableReason};
 use crate::model::{
-    ContainerInfo, ContainerSummary, CreatedContainer, EngineInfo, ImageInfo, LabelFilter, LogChunk, LogStream,
-    WaitOutcome,
+    ContainerInfo, ContainerSummary, CreatedContainer, EngineInfo, ImageInfo, ImageSummary, LabelFilter, LogChunk,
+    LogStream, RemovedImage, WaitOutcome,
 };
-use crate::pull::{PullEvent, PullOutcome, PullReporter, RegistryAuth, normalize_reference};
+use crate::pull::{PullEvent, PullOutcome, PullReporter, RegistryAuth, normalize_reference, split_tag};
 use crate::spec::ContainerSpec;
 
 pub(crate) use failure::classify;
@@ -138,6 +138,14 @@ impl DockerEngine {
     }
 }
 
+/// An image operation's error: 404 means the image named is missing.
+fn image_error(e: bollard::errors::Error, operation: Operation, reference: &str, endpoint: &Endpoint) -> EngineError {
+    match classify(e, operation, endpoint) {
+        EngineError::Api { status_code: 404, .. } => EngineError::ImageNotFound { reference: reference.to_owned() },
+        other => other,
+    }
+}
+
 fn version_string(v: &ClientVersion) -> String {
     format!("{}.{}", v.major_version, v.minor_version)
 }
@@ -193,6 +201,126 @@ impl Engine for DockerEngine {
             }
         }
         Ok(PullOutcome { reference, digest })
+    }
+
+    async fn list_images(&self) -> Result<Vec<ImageSummary>, EngineError> {
+        let options = bollard::query_parameters::ListImagesOptionsBuilder::new().all(false).build();
+        let listed = self.client.list_images(Some(options)).await.map_err(self.fail(Operation::ListImages))?;
+        Ok(listed.into_iter().map(wire::image_summary).collect())
+    }
+
+    async fn tag_image(&self, source: &str, target: &str) -> Result<(), EngineError> {
+        let target = normalize_reference(target);
+        let (repo, tag) = split_tag(&target);
+        let mut options = bollard::query_parameters::TagImageOptionsBuilder::new().repo(repo);
+        if let Some(tag) = tag {
+            options = options.tag(tag);
+        }
+        self.client
+            .tag_image(source, Some(options.build()))
+            .await
+            .map_err(|e| image_error(e, Operation::TagImage, source, &self.endpoint))
+    }
+
+    async fn remove_image(&self, reference: &str, force: bool) -> Result<RemovedImage, EngineError> {
+        let options = bollard::query_parameters::RemoveImageOptionsBuilder::new().force(force).build();
+        let items = self
+            .client
+            .remove_image(reference, Some(options), None)
+            .await
+            .map_err(|e| image_error(e, Operation::RemoveImage, reference, &self.endpoint))?;
+        let mut removed = RemovedImage::default();
+        for item in items {
+            removed.untagged.extend(item.untagged);
+            removed.deleted.extend(item.deleted);
+        }
+        Ok(removed)
+    }
+
+    async fn push_image(
+        &self,
+        reference: &str,
+        auth: Option<&RegistryAuth>,
+        reporter: &dyn PullReporter,
+    ) -> Result<PullOutcome, EngineError> {
+        let reference = normalize_reference(reference);
+        let (repo, tag) = split_tag(&reference);
+        let mut options = bollard::query_parameters::PushImageOptionsBuilder::new();
+        if let Some(tag) = tag {
+            options = options.tag(tag);
+        }
+        // Docker refuses a push without an `X-Registry-Auth` header, even for an open registry.
+        let credentials = auth.map(wire::credentials).unwrap_or_default();
+        let mut progress = self.client.push_image(repo, Some(options.build()), Some(credentials));
+        let mut digest = None;
+        while let Some(record) = progress.next().await {
+            match record {
+                Ok(record) => {
+                    if let Some(detail) = record.error_detail.and_then(|d| d.message) {
+                        return Err(EngineError::Push { reference, status_code: None, message: detail });
+                    }
+                    let Some(status) = record.status else { continue };
+                    // The last record reads `TAG: digest: sha256:... size: N`.
+                    if let Some((_, rest)) = status.split_once("digest: ") {
+                        digest = rest.split_whitespace().next().map(str::to_owned);
+                    }
+                    // Push records carry no layer IDs in bollard's model: report them as messages,
+                    // skipping the byte-count chatter.
+                    if !matches!(status.as_str(), "Pushing" | "Preparing" | "Waiting") {
+                        reporter.on_event(&PullEvent::Message { text: status });
+                    }
+                }
+                Err(bollard::errors::Error::DockerStreamError { error }) => {
+                    return Err(EngineError::Push { reference, status_code: None, message: error });
+                }
+                Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
+                    return Err(EngineError::ImageNotFound { reference });
+                }
+                Err(bollard::errors::Error::DockerResponseServerError { status_code, message }) => {
+                    return Err(EngineError::Push { reference, status_code: Some(status_code), message });
+                }
+                Err(e) => return Err(classify(e, Operation::PushImage, &self.endpoint)),
+            }
+        }
+        Ok(PullOutcome { reference, digest })
+    }
+
+    async fn load_image(&self, archive: &std::path::Path) -> Result<Vec<String>, EngineError> {
+        let shown = archive.display().to_string();
+        let file = tokio::fs::File::open(archive)
+            .await
+            .map_err(|e| EngineError::Load { archive: shown.clone(), message: e.to_string() })?;
+        let body = tokio_util::io::ReaderStream::new(file);
+        let options = bollard::query_parameters::ImportImageOptionsBuilder::new().quiet(true).build();
+        let mut answers = self.client.import_image_stream(options, body, None);
+        let mut loaded = Vec::new();
+        while let Some(answer) = answers.next().await {
+            match answer {
+                Ok(info) => {
+                    if let Some(message) = info.error_detail.and_then(|d| d.message) {
+                        return Err(EngineError::Load { archive: shown, message });
+                    }
+                    // `Loaded image: name:tag` or `Loaded image ID: sha256:...`, one per line.
+                    for line in info.stream.iter().chain(info.status.iter()).flat_map(|s| s.lines()) {
+                        if let Some(what) =
+                            line.strip_prefix("Loaded image ID: ").or_else(|| line.strip_prefix("Loaded image: "))
+                        {
+                            for one in what.split(',') {
+                                loaded.push(one.trim().to_owned());
+                            }
+                        }
+                    }
+                }
+                Err(bollard::errors::Error::DockerStreamError { error }) => {
+                    return Err(EngineError::Load { archive: shown, message: error });
+                }
+                Err(bollard::errors::Error::DockerResponseServerError { message, .. }) => {
+                    return Err(EngineError::Load { archive: shown, message });
+                }
+                Err(e) => return Err(classify(e, Operation::LoadImage, &self.endpoint)),
+            }
+        }
+        Ok(loaded)
     }
 
     async fn create_container(&self, spec: &ContainerSpec) -> Result<CreatedContainer, EngineError> {

@@ -13,7 +13,7 @@ use bollard::models::{
 
 use crate::model::{
     AppliedConfig, ContainerInfo, ContainerState, ContainerStatus, ContainerSummary, DeviceRequestInfo, EngineInfo,
-    EngineKind, ImageInfo, MountInfo,
+    EngineKind, ImageInfo, ImageSummary, MountInfo,
 };
 use crate::pull::RegistryAuth;
 use crate::spec::{ContainerSpec, Gpus, Network};
@@ -157,6 +157,20 @@ pub(crate) fn engine_info(
 }
 
 /// Image info from `GET /images/{name}/json`.
+/// One image from `GET /images/json`.
+pub(crate) fn image_summary(image: bollard::models::ImageSummary) -> ImageSummary {
+    // Docker lists untagged images with `<none>:<none>` / `<none>@<none>` placeholders.
+    let real = |v: Vec<String>| v.into_iter().filter(|r| !r.starts_with("<none>")).collect::<Vec<_>>();
+    ImageSummary {
+        id: image.id,
+        repo_tags: real(image.repo_tags),
+        repo_digests: real(image.repo_digests),
+        created: Some(image.created).filter(|c| *c > 0),
+        size: Some(image.size).filter(|s| *s >= 0),
+        labels: image.labels.into_iter().collect(),
+    }
+}
+
 pub(crate) fn image_info(image: ImageInspect) -> ImageInfo {
     let config = image.config.unwrap_or_default();
     ImageInfo {

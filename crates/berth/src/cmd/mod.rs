@@ -1,6 +1,7 @@
 //! One handler per subcommand; each calls library functions and renders the result.
 
 pub(crate) mod descriptor;
+mod image;
 pub(crate) mod run;
 mod tool;
 
@@ -20,5 +21,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logs(args) => run::logs(&args),
         Command::Engine(args) => run::engine(&args),
         Command::Tool { command } => tool::run(&command),
+        Command::Image { command } => image::run(&command),
+        Command::Login(args) => image::login(&args),
+        Command::Logout { registry } => image::logout(&registry),
     }
 }
