@@ -39,6 +39,8 @@ pub enum Operation {
     InspectContainer,
     /// `GET /containers/json?all=true&filters=...`.
     ListContainers,
+    /// `GET /images/{name}/get`.
+    ExportImage,
 }
 
 impl fmt::Display for Operation {
@@ -56,6 +58,7 @@ impl fmt::Display for Operation {
             Self::RemoveContainer => "removing a container",
             Self::InspectContainer => "inspecting a container",
             Self::ListContainers => "listing containers",
+            Self::ExportImage => "exporting an image",
         })
     }
 }
