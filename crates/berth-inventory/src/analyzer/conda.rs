@@ -57,7 +57,15 @@ impl Analyzer for Conda {
                     .filter(|f| is_language_metadata(f))
                     .map(|f| if env.is_empty() { f.clone() } else { format!("{env}/{f}") }),
             );
-            let channel = meta.channel.as_deref().map(|c| c.trim_end_matches('/').rsplit('/').next().unwrap_or(c));
+            // `https://conda.anaconda.org/conda-forge/linux-64`: the channel is the segment
+            // before the platform subdirectory.
+            let channel = meta.channel.as_deref().map(|c| {
+                let mut segments: Vec<&str> = c.trim_end_matches('/').split('/').collect();
+                if segments.len() > 1 && (Some(*segments.last().unwrap_or(&"")) == meta.subdir.as_deref() || segments.last() == Some(&"noarch")) {
+                    segments.pop();
+                }
+                segments.last().copied().unwrap_or(c)
+            });
             let origin = match channel {
                 Some(c) if !matches!(c, "conda-forge" | "main" | "free" | "r" | "msys2" | "defaults" | "pkgs") => {
                     Origin::ThirdParty { repository: c.to_owned(), evidence: format!("conda channel `{c}`") }

@@ -93,7 +93,7 @@ fn parse_stanza(stanza: &str, location: &str) -> Option<Package> {
         },
         None => (name.clone(), version.clone()),
     };
-    let origin = origin(&version, field(&fields, "Maintainer"));
+    let origin = origin(&version);
     Some(Package {
         kind: PackageKind::Deb,
         name,
@@ -114,14 +114,16 @@ fn parse_stanza(stanza: &str, location: &str) -> Option<Package> {
 /// NeuroDebian rebuilds carry `~nd<release>+<n>` (`1.0-1~nd120+1`) or `+nd<n>`; Launchpad PPAs
 /// `~ppa`; NodeSource `nodesource`. Such packages are not in the distribution's archive, so the
 /// distribution's security tracker may not describe them.
-pub fn origin(version: &str, maintainer: Option<&str>) -> Origin {
+pub fn origin(version: &str) -> Origin {
     let revision = version.rsplit_once('-').map_or(version, |(_, r)| r);
     let nd = |marker: &str| {
         revision
             .match_indices(marker)
             .any(|(i, _)| revision[i + marker.len()..].chars().next().is_some_and(|c| c.is_ascii_digit()))
     };
-    if nd("~nd") || nd("+nd") || maintainer.is_some_and(|m| m.contains("neuro.debian.net")) {
+    // Not the maintainer: the NeuroDebian team also maintains packages inside Debian proper
+    // (python3-nibabel, ...), which the Debian tracker covers.
+    if nd("~nd") || nd("+nd") {
         return Origin::ThirdParty {
             repository: "NeuroDebian".to_owned(),
             evidence: format!("version `{version}` carries NeuroDebian's `nd` suffix"),
@@ -185,11 +187,11 @@ mod tests {
 
     #[test]
     fn neurodebian_and_vendor_builds_are_flagged() {
-        assert!(origin("3.0.1-1~nd120+1", None).is_third_party());
-        assert!(origin("6.0.5-1+nd1", None).is_third_party());
-        assert!(origin("20.11.0-1nodesource1", None).is_third_party());
-        assert!(!origin("2.36-9+deb12u4", None).is_third_party());
+        assert!(origin("3.0.1-1~nd120+1").is_third_party());
+        assert!(origin("6.0.5-1+nd1").is_third_party());
+        assert!(origin("20.11.0-1nodesource1").is_third_party());
+        assert!(!origin("2.36-9+deb12u4").is_third_party());
         // `~nd` must be followed by a digit: not every `nd` is NeuroDebian.
-        assert!(!origin("1.0-1~ndebug", None).is_third_party());
+        assert!(!origin("1.0-1~ndebug").is_third_party());
     }
 }
