@@ -46,7 +46,10 @@ fn python_distributions_owned_by_os_or_conda_packages_are_not_counted_twice() {
 #[test]
 fn npm_packages_are_package_roots_under_node_modules() {
     let inv = inventory("neuro");
-    assert_eq!(names(&inv, PackageKind::Npm), vec!["@babel/code-frame 7.23.5".to_owned(), "bids-validator 1.14.0".to_owned()]);
+    assert_eq!(
+        names(&inv, PackageKind::Npm),
+        vec!["@babel/code-frame 7.23.5".to_owned(), "bids-validator 1.14.0".to_owned()]
+    );
 }
 
 #[test]
@@ -73,7 +76,10 @@ fn the_berkeleydb_and_sqlite_rpm_databases_list_the_same_packages() {
     assert_eq!(names(&bdb, PackageKind::Rpm), names(&sqlite, PackageKind::Rpm));
     assert_eq!(names(&bdb, PackageKind::Rpm).len(), 4);
     let ssl = bdb.packages.iter().find(|p| p.name == "openssl-libs").expect("openssl-libs");
-    assert_eq!((ssl.version.as_str(), ssl.source_name.as_deref(), ssl.source_version.as_deref()), ("1:1.0.2k-26.el7_9", Some("openssl"), Some("1:1.0.2k-26.el7_9")));
+    assert_eq!(
+        (ssl.version.as_str(), ssl.source_name.as_deref(), ssl.source_version.as_deref()),
+        ("1:1.0.2k-26.el7_9", Some("openssl"), Some("1:1.0.2k-26.el7_9"))
+    );
     assert_eq!(bdb.os.as_ref().map(|o| (o.id.as_str(), o.version.as_str())), Some(("centos", "7.9.2009")));
     let htop = bdb.packages.iter().find(|p| p.name == "htop").expect("htop");
     assert!(htop.origin.is_third_party(), "EPEL is not CentOS");
@@ -82,5 +88,8 @@ fn the_berkeleydb_and_sqlite_rpm_databases_list_the_same_packages() {
 #[test]
 fn distroless_status_d_is_read_one_file_per_package() {
     let inv = inventory("distroless");
-    assert_eq!(names(&inv, PackageKind::Deb), vec!["libssl3 3.0.11-1~deb12u2".to_owned(), "tzdata 2024a-0+deb12u1".to_owned()]);
+    assert_eq!(
+        names(&inv, PackageKind::Deb),
+        vec!["libssl3 3.0.11-1~deb12u2".to_owned(), "tzdata 2024a-0+deb12u1".to_owned()]
+    );
 }

@@ -61,7 +61,10 @@ impl Analyzer for Conda {
             // before the platform subdirectory.
             let channel = meta.channel.as_deref().map(|c| {
                 let mut segments: Vec<&str> = c.trim_end_matches('/').split('/').collect();
-                if segments.len() > 1 && (Some(*segments.last().unwrap_or(&"")) == meta.subdir.as_deref() || segments.last() == Some(&"noarch")) {
+                if segments.len() > 1
+                    && (Some(*segments.last().unwrap_or(&"")) == meta.subdir.as_deref()
+                        || segments.last() == Some(&"noarch"))
+                {
                     segments.pop();
                 }
                 segments.last().copied().unwrap_or(c)
