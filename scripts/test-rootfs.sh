@@ -7,6 +7,7 @@
 #                                      dcm2niix and other packages typical of analysis images,
 #                                      plus pip-installed packages in /usr/local
 #   scripts/test-rootfs.sh tarball NAME    a gzip-less tar of NAME's root (for `docker import`)
+#   scripts/test-rootfs.sh archive NAME    a one-layer `docker save`-format archive of NAME
 #
 # Results are cached under $BERTH_FIXTURE_DIR (default: <repo>/target/berth-fixtures) and reused
 # while this script's fixture version is unchanged. The Debian mirror is read at run time from
@@ -19,7 +20,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="${BERTH_FIXTURE_DIR:-$repo/target/berth-fixtures}"
 # Bump when what a fixture contains changes, so cached builds are redone.
-fixture_version=2
+fixture_version=3
 suite=bookworm
 
 say() { printf 'test-rootfs.sh: %s\n' "$*" >&2; }
@@ -30,8 +31,9 @@ analysis_debs=(
     python3 python3-pip python3-venv build-essential git curl ca-certificates
     python3-numpy python3-scipy python3-nibabel python3-requests dcm2niix libgomp1
 )
-# pip packages installed on top, into /usr/local (files not owned by any deb).
-analysis_pips=(pydicom==2.4.4 tqdm==4.66.4 six==1.16.0 PyYAML==6.0.1)
+# pip packages installed on top, into /usr/local (files not owned by any deb); requests is
+# newer than the deb's, so two versions of it are installed side by side, as in real images.
+analysis_pips=(pydicom==2.4.4 tqdm==4.66.4 PyYAML==6.0.1 requests==2.32.3)
 
 mirror() {
     local uri=""
@@ -107,8 +109,8 @@ build_analysis() {
         mkdir -p "$dir/tmp/wheels"
         python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.11 \
             --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 -d "$dir/tmp/wheels" "${analysis_pips[@]}"
-        chroot "$dir" env PIP_DISABLE_PIP_VERSION_CHECK=1 pip3 install --no-index --find-links /tmp/wheels \
-            --no-cache-dir --break-system-packages --prefix /usr/local "${analysis_pips[@]}"
+        chroot "$dir" env -u PIP_FIND_LINKS PIP_DISABLE_PIP_VERSION_CHECK=1 pip3 install --no-index --find-links /tmp/wheels \
+            --no-cache-dir --break-system-packages "${analysis_pips[@]}"
         rm -rf "$dir/tmp/wheels"
         chroot "$dir" apt-get clean
     ) >>"$log" 2>&1 || { tail -n 30 "$log" >&2; die "building the analysis rootfs failed (log: $log)"; }
@@ -122,6 +124,34 @@ build_tarball() {
     build_one "$name" >/dev/null
     say "packing $name into $tar"
     tar --numeric-owner --xattrs -C "$cache/$name" -cf "$tar.tmp" . && mv "$tar.tmp" "$tar"
+}
+
+build_archive() {
+    local name="$1" out="$cache/$1.docker-archive.tar"
+    if [[ -f "$out" && "$out" -nt "$cache/$name.tar" ]]; then return 0; fi
+    with_lock "$name-tar" build_tarball "$name"
+    say "wrapping $name.tar into a docker archive"
+    # The layout of `docker save` (Docker 20.10): <id>/layer.tar, <config>.json, manifest.json.
+    python3 - "$cache/$name.tar" "$out.tmp" "berth-test/$name:latest" <<'PY'
+import hashlib, io, json, sys, tarfile
+layer, out, tag = sys.argv[1:4]
+h = hashlib.sha256()
+with open(layer, "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+        h.update(chunk)
+diff_id = "sha256:" + h.hexdigest()
+config = json.dumps({"architecture": "amd64", "os": "linux",
+                     "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+                     "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+                     "history": [{"created_by": "debootstrap (berth scripts/test-rootfs.sh)"}]}).encode()
+config_name = hashlib.sha256(config).hexdigest() + ".json"
+manifest = json.dumps([{"Config": config_name, "RepoTags": [tag], "Layers": [h.hexdigest() + "/layer.tar"]}]).encode()
+with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as t:
+    t.add(layer, arcname=h.hexdigest() + "/layer.tar")
+    for name, data in ((config_name, config), ("manifest.json", manifest)):
+        info = tarfile.TarInfo(name); info.size = len(data); t.addfile(info, io.BytesIO(data))
+PY
+    mv "$out.tmp" "$out"
 }
 
 build_one() {
@@ -140,8 +170,13 @@ tarball)
     with_lock "$2-tar" build_tarball "$2"
     printf '%s\n' "$cache/$2.tar"
     ;;
+archive)
+    [[ -n "${2:-}" ]] || die "usage: $0 archive minbase|analysis"
+    with_lock "$2-archive" build_archive "$2"
+    printf '%s\n' "$cache/$2.docker-archive.tar"
+    ;;
 *)
-    printf 'usage: %s minbase|analysis|tarball NAME\n' "$0" >&2
+    printf 'usage: %s minbase|analysis|tarball NAME|archive NAME\n' "$0" >&2
     exit 2
     ;;
 esac
