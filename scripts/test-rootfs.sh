@@ -20,7 +20,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="${BERTH_FIXTURE_DIR:-$repo/target/berth-fixtures}"
 # Bump when what a fixture contains changes, so cached builds are redone.
-fixture_version=3
+fixture_version=4
 suite=bookworm
 
 say() { printf 'test-rootfs.sh: %s\n' "$*" >&2; }
@@ -33,7 +33,10 @@ analysis_debs=(
 )
 # pip packages installed on top, into /usr/local (files not owned by any deb); requests is
 # newer than the deb's, so two versions of it are installed side by side, as in real images.
-analysis_pips=(pydicom==2.4.4 tqdm==4.66.4 PyYAML==6.0.1 requests==2.32.3)
+# Some are pinned old on purpose, as analysis images pin them for years: the PyPA advisories
+# in ../shared/fixtures/advisories/ then have real findings to report (Pillow, Jinja2, urllib3).
+analysis_pips=(pydicom==2.4.4 tqdm==4.66.4 PyYAML==6.0.1 requests==2.32.3
+    urllib3==1.26.4 Jinja2==2.11.2 MarkupSafe==2.1.3 Pillow==9.3.0)
 
 mirror() {
     local uri=""
@@ -110,7 +113,7 @@ build_analysis() {
         python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.11 \
             --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 -d "$dir/tmp/wheels" "${analysis_pips[@]}"
         chroot "$dir" env -u PIP_FIND_LINKS PIP_DISABLE_PIP_VERSION_CHECK=1 pip3 install --no-index --find-links /tmp/wheels \
-            --no-cache-dir --break-system-packages "${analysis_pips[@]}"
+            --no-cache-dir --no-deps --ignore-installed --break-system-packages "${analysis_pips[@]}"
         rm -rf "$dir/tmp/wheels"
         chroot "$dir" apt-get clean
     ) >>"$log" 2>&1 || { tail -n 30 "$log" >&2; die "building the analysis rootfs failed (log: $log)"; }
