@@ -46,11 +46,25 @@ pub fn osv_affected(
     versions: &[String],
 ) -> Result<Verdict, berth_advisory::version::VersionError> {
     let cmp = |a: &str, b: &str| scheme.compare(a, b);
+    // Ranges first: they carry the fixed version. The `versions` list (which osv.dev fills from
+    // the ranges) only decides when no range does.
+    if let verdict @ Verdict::Affected { .. } = ranges_affected(scheme, version, ranges)? {
+        return Ok(verdict);
+    }
     for v in versions {
         if v == version || cmp(version, v)? == Ordering::Equal {
             return Ok(Verdict::Affected { fixed: None, why: format!("version {version} is listed as affected") });
         }
     }
+    Ok(Verdict::Clear)
+}
+
+fn ranges_affected(
+    scheme: Scheme,
+    version: &str,
+    ranges: &[Range],
+) -> Result<Verdict, berth_advisory::version::VersionError> {
+    let cmp = |a: &str, b: &str| scheme.compare(a, b);
     for range in ranges {
         if range.kind != "ECOSYSTEM" && range.kind != "SEMVER" {
             continue;
@@ -323,5 +337,9 @@ mod tests {
         // Exact versions.
         let v = osv_affected(Scheme::Pep440, "1.0", &[], &["1.0.0".to_owned()]).expect("ok");
         assert!(matches!(v, Verdict::Affected { .. }));
+        // A version both listed and in a range: the range gives the fix (PYSEC records list
+        // every affected release as well).
+        let listed = osv_affected(Scheme::Pep440, "1.26.4", &range(&[("introduced", "0"), ("fixed", "1.26.5")]), &["1.26.4".to_owned()]);
+        assert!(matches!(listed, Ok(Verdict::Affected { fixed: Some(f), .. }) if f == "1.26.5"));
     }
 }
