@@ -1,9 +1,26 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: formatting, lints, every Rust test, and the differential
-# comparison with the reference Boutiques implementation (bosh, installed from PyPI into a
-# private virtualenv under target/).
+# The whole test suite, as CI runs it: formatting, lints, every Rust test (unit, property,
+# integration against real Docker and Podman engines), the independent pydicom check of the
+# DICOM example, and the differential comparison with the reference Boutiques implementation
+# (bosh, installed from PyPI into a private virtualenv under target/).
+#
+# Private engines (scripts/dockerd.sh, scripts/podman.sh) are started by the tests when needed
+# and stopped at exit if this script found them stopped.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# Reuse the Python virtualenvs between runs (pydicom for the DICOM check, bosh for the
+# differential harness).
+export BERTH_PYDICOM_VENV="${BERTH_PYDICOM_VENV:-$PWD/target/pydicom-venv}"
+export BERTH_BOSH_VENV="${BERTH_BOSH_VENV:-$PWD/target/bosh-venv}"
+
+stop_engines=()
+scripts/dockerd.sh status >/dev/null 2>&1 || stop_engines+=(scripts/dockerd.sh)
+scripts/podman.sh status >/dev/null 2>&1 || stop_engines+=(scripts/podman.sh)
+cleanup() {
+    for s in "${stop_engines[@]}"; do "$s" stop >/dev/null 2>&1 || true; done
+}
+trap cleanup EXIT
 
 step() { printf '\n== %s\n' "$*"; }
 

@@ -25,6 +25,25 @@ pub use plan::{Plan, PlanError, plan};
 pub use problem::{Problem, Problems, Severity};
 pub use pyjson::Value;
 
+/// The canonical text of a JSON document, whose SHA-256 identifies a descriptor: compact, keys
+/// in their original order, numbers as Python prints them. Two files that differ only in
+/// formatting have the same canonical text.
+pub fn canonical_json(doc: &Value) -> String {
+    doc.to_json()
+}
+
+/// The SHA-256 (lowercase hex) of a document's [`canonical_json`].
+pub fn descriptor_sha256(doc: &Value) -> String {
+    use std::fmt::Write as _;
+    // Written by hand because the descriptor crate has no hashing dependency otherwise; the
+    // digest itself comes from `sha2`.
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(canonical_json(doc).as_bytes());
+    digest.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
 /// The outcome of validating a descriptor document.
 #[derive(Debug, Clone)]
 pub struct Validation {

@@ -70,6 +70,25 @@ pub enum PlanError {
     Render(#[from] RenderError),
 }
 
+/// Environment variables for the tool: bosh's launcher substitutes a variable whose value is
+/// exactly an input's value-key with that input's value (absent inputs drop the variable).
+pub fn environment(d: &Descriptor, values: &IndexMap<String, Value>) -> IndexMap<String, String> {
+    let mut env = IndexMap::new();
+    for e in &d.env {
+        match d.inputs.iter().find(|i| i.value_key.as_deref() == Some(e.value.as_str())) {
+            Some(i) => {
+                if let Some(v) = values.get(&i.id) {
+                    env.insert(e.name.clone(), v.py_str());
+                }
+            }
+            None => {
+                env.insert(e.name.clone(), e.value.clone());
+            }
+        }
+    }
+    env
+}
+
 /// Checks `invocation` against `d` and renders it.
 pub fn plan(d: &Descriptor, invocation: &Value, mode: Mode, cwd: &str) -> Result<Plan, PlanError> {
     let checked = invocation::check(d, invocation, mode);
@@ -89,22 +108,7 @@ pub fn plan(d: &Descriptor, invocation: &Value, mode: Mode, cwd: &str) -> Result
             })
         })
         .collect();
-    // bosh's launcher substitutes an environment variable whose value is exactly an input's
-    // value-key with that input's value.
-    let mut environment = IndexMap::new();
-    for e in &d.env {
-        let by_key = d.inputs.iter().find(|i| i.value_key.as_deref() == Some(e.value.as_str()));
-        match by_key {
-            Some(i) => {
-                if let Some(v) = checked.values.get(&i.id) {
-                    environment.insert(e.name.clone(), v.py_str());
-                }
-            }
-            None => {
-                environment.insert(e.name.clone(), e.value.clone());
-            }
-        }
-    }
+    let environment = environment(d, &checked.values);
     let mut files = Vec::new();
     for i in d.inputs.iter().filter(|i| i.kind == InputType::File) {
         match checked.values.get(&i.id) {

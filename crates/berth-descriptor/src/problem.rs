@@ -121,9 +121,17 @@ impl Problems {
         self.0.iter()
     }
 
-    /// Orders errors before warnings, keeping document order within each.
+    /// Orders errors before warnings, then by pointer (array indices compared as numbers, so
+    /// `/inputs/2` comes before `/inputs/10`); the sort is stable for equal pointers.
     pub fn sort(&mut self) {
-        self.0.sort_by_key(|p| p.severity);
+        fn key(p: &Problem) -> (Severity, Vec<(u64, String)>) {
+            let tokens = p.pointer.split('/').skip(1).map(|t| match t.parse::<u64>() {
+                Ok(n) => (n, String::new()),
+                Err(_) => (u64::MAX, t.to_string()),
+            });
+            (p.severity, tokens.collect())
+        }
+        self.0.sort_by_cached_key(key);
     }
 }
 

@@ -348,6 +348,59 @@ impl serde::Serialize for Value {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Value {
+    /// Reads back what [`Value`]'s `Serialize` wrote. Integers beyond 64 bits were written as
+    /// strings and come back as strings.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Value;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_unit<E>(self) -> Result<Value, E> {
+                Ok(Value::Null)
+            }
+            fn visit_none<E>(self) -> Result<Value, E> {
+                Ok(Value::Null)
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+                Ok(Value::Bool(b))
+            }
+            fn visit_i64<E>(self, i: i64) -> Result<Value, E> {
+                Ok(Value::Int(BigInt::from(i)))
+            }
+            fn visit_u64<E>(self, u: u64) -> Result<Value, E> {
+                Ok(Value::Int(BigInt::from(u)))
+            }
+            fn visit_f64<E>(self, f: f64) -> Result<Value, E> {
+                Ok(Value::Float(f))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+                Ok(Value::Str(s.to_string()))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Value, E> {
+                Ok(Value::Str(s))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(v) = seq.next_element()? {
+                    items.push(v);
+                }
+                Ok(Value::List(items))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+                let mut d = IndexMap::new();
+                while let Some((k, v)) = map.next_entry::<String, Value>()? {
+                    d.insert(k, v);
+                }
+                Ok(Value::Dict(d))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
 /// A Python number, for comparisons with Python's mixed int/float semantics.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Num {

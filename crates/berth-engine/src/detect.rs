@@ -21,6 +21,7 @@ use crate::endpoint::{DEFAULT_DOCKER_SOCKET, Endpoint, EndpointError};
 use crate::engine::Engine;
 use crate::env::{self, Env};
 use crate::error::{EngineError, START_ENGINE_HINT, UnreachableReason};
+use crate::model::EngineInfo;
 use crate::model::EngineKind;
 
 /// The system-wide (rootful) Podman API socket.
@@ -414,6 +415,81 @@ pub fn select(
     Err(SelectError::NoneReachable {
         tried: candidates.iter().filter(|c| c.kind != EngineKind::Apptainer).map(describe_failure).collect(),
     })
+}
+
+/// Why [`connect_preferred`] found no engine to use.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// No engine of the wanted kind answered (the full detection's verdict).
+    #[error(transparent)]
+    Select(#[from] SelectError),
+    /// The chosen engine could not be opened.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+}
+
+impl ConnectError {
+    /// How the user can fix it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Select(e) => e.hint(),
+            Self::Open(e) => e.hint(),
+        }
+    }
+}
+
+/// Connects to the engine [`select`] would choose, without probing every candidate: API places
+/// are tried in selection order and the first engine of the wanted kind that answers is used
+/// (a `DOCKER_HOST` may name a Podman service; the engine's own answer decides its kind). This
+/// is what a run needs; `berth engine` uses [`detect`] to list them all. When nothing answers,
+/// the full detection runs so the error names every place tried.
+pub async fn connect_preferred(
+    env: &Env,
+    explicit: Option<EngineKind>,
+    configured: Option<EngineKind>,
+) -> Result<(Arc<dyn Engine>, EngineInfo, Selection), ConnectError> {
+    let asked =
+        explicit.map(|k| (k, SelectionReason::Explicit)).or(configured.map(|k| (k, SelectionReason::Configured)));
+    if !matches!(asked, Some((EngineKind::Apptainer, _))) {
+        let wanted: Vec<EngineKind> = match asked {
+            Some((k, _)) => vec![k],
+            None => vec![EngineKind::Docker, EngineKind::Podman],
+        };
+        let places = api_places(env);
+        for kind in &wanted {
+            for place in &places {
+                let Ok(endpoint) = &place.endpoint else { continue };
+                let Ok(engine) = DockerEngine::connect(endpoint).await else { continue };
+                let Ok(info) = engine.info().await else { continue };
+                if info.kind != *kind {
+                    continue;
+                }
+                let reason = match (asked, kind) {
+                    (Some((_, by)), _) => by,
+                    (None, EngineKind::Docker) => SelectionReason::FirstReachableDocker,
+                    (None, _) => SelectionReason::FirstReachablePodman,
+                };
+                let candidate = Candidate {
+                    kind: info.kind,
+                    source: place.source,
+                    location: endpoint.to_string(),
+                    endpoint: Some(endpoint.clone()),
+                    reachable: true,
+                    version: Some(info.server_version.clone()),
+                    api_version: Some(info.api_version.clone()),
+                    problem: None,
+                    hint: None,
+                    unreachable_reason: None,
+                };
+                return Ok((Arc::new(engine), info, Selection { candidate, reason }));
+            }
+        }
+    }
+    let candidates = detect_with(env, &SystemProber).await;
+    let selection = select(&candidates, explicit, configured)?;
+    let engine = open(&selection).await?;
+    let info = engine.info().await.map_err(OpenError::from)?;
+    Ok((engine, info, selection))
 }
 
 /// Opening the selected engine failed.

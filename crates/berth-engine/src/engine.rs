@@ -69,6 +69,11 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
     /// The container's state, labels and the settings the engine actually applied.
     async fn inspect_container(&self, id: &str) -> Result<ContainerInfo, EngineError>;
 
+    /// Whether `path` exists in the filesystem of container `id` (created or running), without
+    /// starting anything: how a runner learns that a `FROM scratch` image has no `/bin/sh`.
+    /// A symbolic link counts as existing, whatever it points to.
+    async fn path_exists(&self, id: &str, path: &str) -> Result<bool, EngineError>;
+
     /// Every container, running or not, that matches all of `labels`.
     async fn list_containers(&self, labels: &[LabelFilter]) -> Result<Vec<ContainerSummary>, EngineError>;
 

@@ -41,6 +41,8 @@ pub enum Operation {
     ListContainers,
     /// `GET /images/{name}/get`.
     ExportImage,
+    /// `HEAD /containers/{id}/archive?path=...`.
+    StatPath,
 }
 
 impl fmt::Display for Operation {
@@ -59,6 +61,7 @@ impl fmt::Display for Operation {
             Self::InspectContainer => "inspecting a container",
             Self::ListContainers => "listing containers",
             Self::ExportImage => "exporting an image",
+            Self::StatPath => "looking for a path in a container",
         })
     }
 }

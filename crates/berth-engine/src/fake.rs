@@ -26,6 +26,13 @@ use crate::spec::{ContainerSpec, Gpus, Network};
 /// One call made to a [`FakeEngine`], with its arguments.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Call {
+    /// [`Engine::path_exists`].
+    PathExists {
+        /// The container.
+        id: String,
+        /// The path asked about.
+        path: String,
+    },
     /// [`Engine::info`].
     Info,
     /// [`Engine::inspect_image`].
@@ -156,6 +163,8 @@ struct State {
     failures: HashMap<Operation, VecDeque<EngineError>>,
     /// Image reference (normalized) or ID → what exporting it yields.
     exports: BTreeMap<String, bytes::Bytes>,
+    /// Paths absent from images' filesystems, by normalized reference (all others exist).
+    missing_paths: BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 /// A recording, scriptable engine for unit tests. See the module documentation.
@@ -240,6 +249,7 @@ impl FakeEngine {
                 created: 0,
                 failures: HashMap::new(),
                 exports: BTreeMap::new(),
+                missing_paths: BTreeMap::new(),
             }),
         }
     }
@@ -270,6 +280,18 @@ impl FakeEngine {
         state.exports.insert(normalize_reference(reference), archive);
         drop(state);
         self.add_image(reference, image);
+    }
+
+    /// Make `path` absent from the filesystem of containers created from `reference` (every
+    /// other path exists), e.g. `/bin/sh` for an image built `FROM scratch`.
+    pub fn remove_image_path(&self, reference: &str, path: &str) {
+        let mut state = self.lock();
+        let reference = normalize_reference(reference);
+        // Containers may be created from the reference or from the image ID it resolves to.
+        let id = state.images.get(&reference).map(|i| i.id.clone());
+        for key in std::iter::once(reference).chain(id) {
+            state.missing_paths.entry(key).or_default().insert(path.to_owned());
+        }
     }
 
     /// Make `reference` pullable: pulling it reports `events`, then makes `image` local.
@@ -562,6 +584,13 @@ impl Engine for FakeEngine {
             labels: c.spec.labels.clone(),
             applied: applied(&c.spec),
         })
+    }
+
+    async fn path_exists(&self, id: &str, path: &str) -> Result<bool, EngineError> {
+        let mut state = self.lock();
+        state.enter(Call::PathExists { id: id.to_owned(), path: path.to_owned() }, Operation::StatPath)?;
+        let image = normalize_reference(&state.container(id)?.spec.image);
+        Ok(!state.missing_paths.get(&image).is_some_and(|m| m.contains(path)))
     }
 
     async fn list_containers(&self, labels: &[LabelFilter]) -> Result<Vec<ContainerSummary>, EngineError> {

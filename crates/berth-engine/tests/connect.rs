@@ -9,6 +9,11 @@ use berth_engine::detect::{self, CandidateSource, SelectionReason, SystemProber}
 use berth_engine::env::{self, Env};
 use berth_engine::{DockerEngine, Endpoint, EngineError, EngineKind, UnreachableReason, report};
 
+/// Tests that fork (starting the engine under test, probing for engines) hold this lock, and
+/// so does the stale-socket test: a child forked while its listener is still open inherits
+/// the socket for a moment, and the connection is then reset instead of refused.
+static FORKS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test]
 async fn a_missing_socket_is_unreachable_with_a_hint_to_start_an_engine() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -21,6 +26,7 @@ async fn a_missing_socket_is_unreachable_with_a_hint_to_start_an_engine() {
 
 #[tokio::test]
 async fn a_stale_socket_is_connection_refused() {
+    let _no_forks = FORKS.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("docker.sock");
     // Bind and close: the socket file stays, nobody listens (a crashed daemon).
@@ -48,6 +54,7 @@ fn env_for(host: &str) -> Env {
 
 #[tokio::test]
 async fn detection_finds_the_engine_under_test_and_selects_it() {
+    let _forks = FORKS.lock().await;
     let host = common::docker_host();
     let candidates = detect::detect_with(&env_for(&host), &SystemProber).await;
     let first = &candidates[0];
@@ -71,6 +78,7 @@ async fn detection_finds_the_engine_under_test_and_selects_it() {
 
 #[tokio::test]
 async fn the_engine_report_names_the_engine_under_test() {
+    let _forks = FORKS.lock().await;
     let host = common::docker_host();
     let report = report::report_with(&env_for(&host), &SystemProber, Some(EngineKind::Docker), None).await;
     assert!(report.is_usable(), "{report}");

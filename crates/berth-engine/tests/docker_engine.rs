@@ -20,6 +20,7 @@ scenario_tests!(common::engine, common::scenarios::DOCKER;
     the_oom_killer_ends_a_container_over_its_memory_limit,
     containers_are_listed_by_label_including_stopped_ones,
     named_containers_can_be_addressed_by_name,
+    paths_are_found_in_a_created_container_before_it_starts,
     creating_from_a_missing_image_is_image_not_found,
     a_missing_mount_source_is_refused_or_created,
     pulling_from_an_unreachable_registry_fails_with_the_reference,

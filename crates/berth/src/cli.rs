@@ -21,6 +21,85 @@ pub enum Command {
     Invocation(InvocationArgs),
     /// Print the command line a descriptor and an invocation produce, without running it.
     Simulate(SimulateArgs),
+    /// Run a described tool in a container, with secure defaults, and record its provenance.
+    Run(RunArgs),
+    /// List recorded runs, newest first.
+    Runs(RunsArgs),
+    /// Show a run's record (`--json`: the provenance record, a superset of Boutiques').
+    Show(ShowArgs),
+    /// Print a run's stdout and stderr (`--follow` while it runs).
+    Logs(LogsArgs),
+    /// Show the container engines on this machine and which one berth uses.
+    Engine(EngineArgs),
+    /// Register tools (descriptors, XNAT Commands, image labels) to run by name.
+    Tool {
+        /// What to do.
+        #[command(subcommand)]
+        command: ToolCommand,
+    },
+}
+
+/// `berth tool` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ToolCommand {
+    /// Register a Boutiques descriptor or an XNAT Command from a file.
+    Add(ToolAddArgs),
+    /// List registered tools.
+    Ls {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a registered tool and its descriptor.
+    Show(ToolNameArgs),
+    /// Unregister a tool.
+    Rm(ToolRmArgs),
+    /// Register the tools an image describes in its labels (`org.berth.boutiques.descriptor`,
+    /// XNAT's `org.nrg.commands`).
+    Import(ToolImportArgs),
+}
+
+/// Arguments of `berth tool add`.
+#[derive(Debug, Args)]
+pub struct ToolAddArgs {
+    /// The descriptor file (or `-`, or JSON text).
+    pub file: String,
+    /// Replace a tool registered under the same name and version with another descriptor.
+    #[arg(long)]
+    pub replace: bool,
+}
+
+/// A tool named `NAME[@VERSION]`.
+#[derive(Debug, Args)]
+pub struct ToolNameArgs {
+    /// `NAME` (the latest registered) or `NAME@VERSION`.
+    pub tool: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `berth tool rm`.
+#[derive(Debug, Args)]
+pub struct ToolRmArgs {
+    /// `NAME@VERSION`, or `NAME` when only one version is registered.
+    pub tool: String,
+    /// Remove every version of NAME.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// Arguments of `berth tool import`.
+#[derive(Debug, Args)]
+pub struct ToolImportArgs {
+    /// The image (as the engine knows it).
+    pub image: String,
+    /// Replace tools registered under the same name and version.
+    #[arg(long)]
+    pub replace: bool,
+    /// Container engine: docker or podman.
+    #[arg(long, env = "BERTH_ENGINE")]
+    pub engine: Option<String>,
 }
 
 /// Arguments of `berth validate`.
@@ -70,4 +149,131 @@ pub struct SimulateArgs {
     /// Do not write the configuration files of `file-template` outputs (bosh writes them).
     #[arg(long)]
     pub no_write: bool,
+    /// XNAT Commands: bind mount NAME to the host directory HOSTPATH (repeatable).
+    #[arg(long, value_name = "NAME=HOSTPATH")]
+    pub mount: Vec<String>,
+}
+
+/// Arguments of `berth run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The tool: a descriptor or XNAT Command (a JSON file, `-`, or the JSON text), or a
+    /// registered `NAME[@VERSION]`.
+    pub descriptor: String,
+    /// Invocation: a JSON file, `-` for standard input, or the JSON text itself. Relative File
+    /// paths are relative to the current directory.
+    #[arg(short, long)]
+    pub invocation: String,
+    /// Where outputs go (mounted read-write as the tool's working directory). Default:
+    /// `berth-out/<tool>-<time>`.
+    #[arg(short, long)]
+    pub output_dir: Option<std::path::PathBuf>,
+    /// Container engine: docker, podman or apptainer (default: configuration, then detection).
+    #[arg(long, env = "BERTH_ENGINE")]
+    pub engine: Option<String>,
+    /// When to pull the image.
+    #[arg(long, value_enum, default_value = "missing")]
+    pub pull: PullArg,
+    /// Memory limit (e.g. `4g`, `512m`), or `none` (a recorded relaxation). Default: the
+    /// descriptor's suggested-resources, else the configuration, else 80% of the host.
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// CPU limit (e.g. `2`, `0.5`). Default: suggested-resources, configuration, all CPUs.
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// Maximum processes in the container, or `none` (a recorded relaxation). Default 1024.
+    #[arg(long)]
+    pub pids_limit: Option<String>,
+    /// GPUs through the engine's device requests: `all` or a number.
+    #[arg(long)]
+    pub gpus: Option<String>,
+    /// Network: `none` (default) or `default` (the engine's network; a recorded relaxation).
+    #[arg(long, value_parser = ["none", "default"])]
+    pub network: Option<String>,
+    /// Run the tool as UID:GID, or `root` (a recorded relaxation). Default: the invoking user
+    /// (under sudo, the user who ran sudo; as root, nobody).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Keep a Linux capability (all are dropped by default); repeatable; recorded.
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Render with bosh's quirks fixed (see `docs/boutiques-compatibility.md`).
+    #[arg(long)]
+    pub strict: bool,
+    /// XNAT Commands: bind mount NAME to the host directory HOSTPATH (repeatable). Writable
+    /// mounts left unbound get OUTPUT_DIR/NAME.
+    #[arg(long, value_name = "NAME=HOSTPATH")]
+    pub mount: Vec<String>,
+    /// Print the outcome as JSON on stdout (the tool's stdout then goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--pull`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PullArg {
+    /// Pull when the engine lacks the image.
+    Missing,
+    /// Always pull.
+    Always,
+    /// Never pull.
+    Never,
+}
+
+impl From<PullArg> for berth_run::PullPolicy {
+    fn from(p: PullArg) -> Self {
+        match p {
+            PullArg::Missing => berth_run::PullPolicy::Missing,
+            PullArg::Always => berth_run::PullPolicy::Always,
+            PullArg::Never => berth_run::PullPolicy::Never,
+        }
+    }
+}
+
+/// Arguments of `berth runs`.
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Only runs with this status (queued, running, succeeded, failed, cancelled).
+    #[arg(long)]
+    pub status: Option<berth_store::RunStatus>,
+    /// Only runs of this tool.
+    #[arg(long)]
+    pub tool: Option<String>,
+    /// At most this many runs.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `berth show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The run id, or a unique prefix of it (at least 4 characters).
+    pub run: String,
+    /// Print the provenance record as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `berth logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The run id, or a unique prefix of it.
+    pub run: String,
+    /// Keep printing while the run goes on.
+    #[arg(short, long)]
+    pub follow: bool,
+}
+
+/// Arguments of `berth engine`.
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// The engine to use (overrides the configuration).
+    #[arg(long, env = "BERTH_ENGINE")]
+    pub engine: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }

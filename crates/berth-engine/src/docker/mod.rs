@@ -291,6 +291,17 @@ impl Engine for DockerEngine {
         Ok(wire::container_info(inspected))
     }
 
+    async fn path_exists(&self, id: &str, path: &str) -> Result<bool, EngineError> {
+        let options = bollard::query_parameters::ContainerArchiveInfoOptionsBuilder::new().path(path).build();
+        match self.client.get_container_archive_info(id, Some(options)).await {
+            Ok(_) => Ok(true),
+            // The answer to HEAD has no body, so a missing path and a missing container both
+            // come back as a bare 404; callers ask about containers they just created.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(false),
+            Err(e) => Err(classify_container(e, Operation::StatPath, &self.endpoint, id)),
+        }
+    }
+
     async fn list_containers(&self, labels: &[LabelFilter]) -> Result<Vec<ContainerSummary>, EngineError> {
         let mut options = ListContainersOptionsBuilder::new().all(true);
         if !labels.is_empty() {

@@ -1,41 +1,62 @@
-//! `berth validate`, `berth invocation` and `berth simulate`.
+//! `berth validate`, `berth invocation` and `berth simulate`, for Boutiques descriptors and
+//! XNAT Commands (and registered tools by `NAME[@VERSION]`).
 
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use berth_descriptor::{Descriptor, Document, Mode, PlanError, Problems, invocation, load_object};
+use berth_descriptor::{Document, Mode, PlanError, Problems, invocation, load_object};
+use berth_run::tool::{self, MountBindings, ToolSpec};
+use berth_run::{LoadedTool, ToolError};
 
 use crate::cli::{InvocationArgs, SimulateArgs, ValidateArgs};
 use crate::diag::{self, hinted};
 
 /// Loads a JSON object argument, turning load errors into hinted errors naming `what`.
-fn load(arg: &str, what: &str) -> anyhow::Result<Document> {
+pub(crate) fn load(arg: &str, what: &str) -> anyhow::Result<Document> {
     load_object(arg).map_err(|e| {
         let hint = e.hint();
         anyhow::Error::new(diag::Hinted { message: format!("cannot load the {what}"), hint, source: Some(e.into()) })
     })
 }
 
-/// Loads and validates a descriptor; prints its problems; fails when it is not usable.
-fn valid_descriptor(arg: &str, strict: bool) -> anyhow::Result<(Descriptor, Document)> {
-    let doc = load(arg, "descriptor")?;
-    let validation = berth_descriptor::validate(doc.value.clone());
-    diag::print_problems(&validation.problems, strict);
-    match validation.into_result(strict) {
-        Ok((d, _)) => Ok((d, doc)),
-        Err(problems) => {
-            let n = problems.blocking(strict).count();
-            Err(hinted(
-                format!("the descriptor {} is not valid ({n} problem{})", doc.origin, if n == 1 { "" } else { "s" }),
-                Some("fix the problems listed above; `berth validate` lists them again".to_string()),
-            ))
-        }
+/// Turns a tool error into a hinted error, printing its problems first.
+pub(crate) fn tool_error(e: ToolError) -> anyhow::Error {
+    if let Some(problems) = e.problems() {
+        diag::print_problems(problems, false);
     }
+    let hint = e.hint();
+    anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
 }
 
-fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
+/// Resolves a tool argument (a file, `-`, JSON text, or a registered `NAME[@VERSION]`) and
+/// prints its warnings. The store is opened only for a registered name.
+pub(crate) fn load_tool_arg(arg: &str, strict: bool) -> anyhow::Result<LoadedTool> {
+    let store = if tool::is_document_arg(arg) { None } else { crate::cmd::run::open_store().ok() };
+    let loaded = tool::load_tool(arg, store.as_ref(), strict).map_err(tool_error)?;
+    diag::print_problems(&loaded.warnings, strict);
+    Ok(loaded)
+}
+
+/// Parses `--mount NAME=HOSTPATH` arguments.
+pub(crate) fn mount_bindings(args: &[String]) -> anyhow::Result<MountBindings> {
+    let mut out = MountBindings::new();
+    for a in args {
+        let Some((name, path)) = a.split_once('=').filter(|(n, p)| !n.is_empty() && !p.is_empty()) else {
+            return Err(hinted(
+                format!("--mount `{a}` is not NAME=HOSTPATH"),
+                Some("e.g. `--mount in=/data/session1`".into()),
+            ));
+        };
+        if out.insert(name.to_string(), std::path::PathBuf::from(path)).is_some() {
+            return Err(hinted(format!("--mount `{name}` is given twice"), Some("bind each mount once".into())));
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, v)?;
     writeln!(out)?;
@@ -49,12 +70,12 @@ fn exit(ok: bool) -> ExitCode {
 /// `berth validate`.
 pub fn validate(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     let doc = load(&args.descriptor, "descriptor")?;
-    let validation = berth_descriptor::validate(doc.value);
-    let ok = validation.is_ok(args.strict);
+    let validated = tool::validate_value(&doc.value);
+    let ok = validated.tool.is_some() && !validated.problems.has_errors(args.strict);
     if args.json {
-        print_json(&serde_json::json!({"ok": ok, "problems": validation.problems}))?;
+        print_json(&serde_json::json!({"ok": ok, "kind": validated.kind, "problems": validated.problems}))?;
     } else {
-        diag::print_problems(&validation.problems, args.strict);
+        diag::print_problems(&validated.problems, args.strict);
         if ok {
             println!("OK");
         }
@@ -64,7 +85,11 @@ pub fn validate(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
 
 /// `berth invocation`.
 pub fn invocation(args: &InvocationArgs) -> anyhow::Result<ExitCode> {
-    let (d, _) = valid_descriptor(&args.descriptor, false)?;
+    let loaded = load_tool_arg(&args.descriptor, false)?;
+    let d = match loaded.spec {
+        ToolSpec::Boutiques(d) => *d,
+        ToolSpec::Xnat(c) => return xnat_invocation(&c, args),
+    };
     if args.schema {
         let schema = match d.invocation_schema.as_ref().filter(|s| s.truthy()) {
             Some(embedded) => embedded.to_serde(),
@@ -89,6 +114,37 @@ pub fn invocation(args: &InvocationArgs) -> anyhow::Result<ExitCode> {
     Ok(exit(ok))
 }
 
+/// `berth invocation` for an XNAT Command: the values are checked by planning with every
+/// mount bound to a placeholder (mounts are not part of an invocation).
+fn xnat_invocation(c: &berth_xnat::Command, args: &InvocationArgs) -> anyhow::Result<ExitCode> {
+    if args.schema {
+        return Err(hinted(
+            "XNAT Commands have no invocation schema".to_string(),
+            Some("`berth simulate COMMAND -i VALUES --mount NAME=PATH` shows what the values produce".into()),
+        ));
+    }
+    let Some(inv_arg) = &args.invocation else { return Ok(ExitCode::SUCCESS) };
+    let inv = load(inv_arg, "input values")?;
+    match tool::check_xnat_inputs(c, &inv.value) {
+        Ok(plan) => {
+            diag::print_problems(&plan.warnings, false);
+            if args.json {
+                print_json(&serde_json::json!({"ok": true, "inputs": plan.redacted().inputs}))?;
+            } else {
+                println!("OK");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            if let berth_xnat::XnatError::Inputs { problems, .. } = &e {
+                diag::print_problems(problems, false);
+            }
+            let hint = e.hint();
+            Err(anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None }))
+        }
+    }
+}
+
 /// Writes `content` to `path` through a temporary file in the same directory, so a reader
 /// never sees half a file.
 fn write_atomic(path: &Path, content: &str) -> anyhow::Result<()> {
@@ -104,8 +160,12 @@ fn write_atomic(path: &Path, content: &str) -> anyhow::Result<()> {
 
 /// `berth simulate`.
 pub fn simulate(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
-    let (d, _) = valid_descriptor(&args.descriptor, false)?;
+    let loaded = load_tool_arg(&args.descriptor, false)?;
     let inv = load(&args.invocation, "invocation")?;
+    let d = match loaded.spec {
+        ToolSpec::Boutiques(d) => *d,
+        ToolSpec::Xnat(c) => return xnat_simulate(&c, &inv, args),
+    };
     let mode = if args.strict { Mode::Strict } else { Mode::Bosh };
     let cwd = std::env::current_dir().context("cannot determine the working directory")?;
     let plan = match berth_descriptor::plan(&d, &inv.value, mode, &cwd.to_string_lossy()) {
@@ -134,6 +194,33 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
         out.write_all(b"\n")?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `berth simulate` for an XNAT Command: the command line by XNAT's rules (mounts bound with
+/// `--mount`; unbound ones are named).
+fn xnat_simulate(c: &berth_xnat::Command, inv: &Document, args: &SimulateArgs) -> anyhow::Result<ExitCode> {
+    let mounts = mount_bindings(&args.mount)?;
+    match berth_xnat::plan(c, &inv.value, &mounts) {
+        Ok(plan) => {
+            diag::print_problems(&plan.warnings, false);
+            let plan = plan.redacted();
+            if args.json {
+                print_json(&plan)?;
+            } else {
+                println!("{}", plan.command_line);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            if let berth_xnat::XnatError::Inputs { problems, .. }
+            | berth_xnat::XnatError::InvalidCommand { problems, .. } = &e
+            {
+                diag::print_problems(problems, false);
+            }
+            let hint = e.hint();
+            Err(anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None }))
+        }
+    }
 }
 
 fn invalid_invocation(problems: &Problems, inv: &Document) -> anyhow::Error {

@@ -1,6 +1,8 @@
 //! One handler per subcommand; each calls library functions and renders the result.
 
-mod descriptor;
+pub(crate) mod descriptor;
+pub(crate) mod run;
+mod tool;
 
 use std::process::ExitCode;
 
@@ -12,5 +14,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => descriptor::validate(&args),
         Command::Invocation(args) => descriptor::invocation(&args),
         Command::Simulate(args) => descriptor::simulate(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Runs(args) => run::runs(&args),
+        Command::Show(args) => run::show(&args),
+        Command::Logs(args) => run::logs(&args),
+        Command::Engine(args) => run::engine(&args),
+        Command::Tool { command } => tool::run(&command),
     }
 }

@@ -1,0 +1,212 @@
+//! berth's environment variables, directories and configuration file, each defined once.
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `BERTH_HOME` | where berth keeps its store (database, logs, run files); default `$XDG_DATA_HOME/berth`, else `~/.local/share/berth` |
+//! | `BERTH_CONFIG` | the configuration file; default `$XDG_CONFIG_HOME/berth/config.toml`, else `~/.config/berth/config.toml` |
+//! | `BERTH_ENGINE` | the container engine to use (`docker`, `podman`, `apptainer`), like `--engine` |
+//! | `DOCKER_HOST`, `CONTAINER_HOST`, `DOCKER_CERT_PATH`, `DOCKER_TLS_VERIFY` | where the engine is (read by `berth-engine`) |
+//!
+//! The configuration file is TOML; every key is optional:
+//!
+//! ```toml
+//! engine = "docker"          # docker | podman | apptainer
+//!
+//! [run]
+//! pids_limit = 1024          # processes per container
+//! memory = "8g"              # default memory limit when the descriptor suggests none
+//! cpus = 2.0                 # default CPU limit when the descriptor suggests none
+//! log_max_bytes = 67108864   # per stream; the rest is discarded with a visible marker
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Store directory override.
+pub const BERTH_HOME: &str = "BERTH_HOME";
+/// Configuration file override.
+pub const BERTH_CONFIG: &str = "BERTH_CONFIG";
+/// Engine choice override (same as `--engine`).
+pub const BERTH_ENGINE: &str = "BERTH_ENGINE";
+
+/// Why the configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file exists but cannot be read.
+    #[error("cannot read the configuration file {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has a wrong key or value.
+    #[error("the configuration file {path} is not valid")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the TOML parser found (it names the line and the key).
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A size such as `8g` could not be understood.
+    #[error("`{value}` is not a size (use bytes, or a number with k, m, g or t)")]
+    Size {
+        /// The text given.
+        value: String,
+    },
+    /// No home directory to derive defaults from.
+    #[error("cannot find a home directory for berth's files")]
+    NoHome,
+}
+
+impl ConfigError {
+    /// How to fix it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ConfigError::Parse { .. } => {
+                Some("fix the file or remove the offending key; keys are documented in docs/configuration.md".into())
+            }
+            ConfigError::NoHome => Some(format!("set `{BERTH_HOME}` to a directory berth may write to")),
+            _ => None,
+        }
+    }
+}
+
+/// The `[run]` table.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Processes allowed per container.
+    pub pids_limit: Option<i64>,
+    /// Default memory limit (bytes, or with a k/m/g/t suffix).
+    pub memory: Option<String>,
+    /// Default CPU limit.
+    pub cpus: Option<f64>,
+    /// Cap on each stored log stream, in bytes.
+    pub log_max_bytes: Option<u64>,
+}
+
+/// The configuration file's contents.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The engine to use when `--engine` is not given.
+    pub engine: Option<String>,
+    /// Run defaults.
+    #[serde(default)]
+    pub run: RunConfig,
+}
+
+fn var(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
+fn home() -> Result<PathBuf, ConfigError> {
+    var("HOME").ok_or(ConfigError::NoHome)
+}
+
+/// The store directory: `$BERTH_HOME`, else `$XDG_DATA_HOME/berth`, else `~/.local/share/berth`.
+pub fn berth_home() -> Result<PathBuf, ConfigError> {
+    if let Some(p) = var(BERTH_HOME) {
+        return Ok(p);
+    }
+    if let Some(p) = var("XDG_DATA_HOME") {
+        return Ok(p.join("berth"));
+    }
+    Ok(home()?.join(".local/share/berth"))
+}
+
+/// The configuration file path (it need not exist).
+pub fn config_path() -> Result<PathBuf, ConfigError> {
+    if let Some(p) = var(BERTH_CONFIG) {
+        return Ok(p);
+    }
+    if let Some(p) = var("XDG_CONFIG_HOME") {
+        return Ok(p.join("berth/config.toml"));
+    }
+    Ok(home()?.join(".config/berth/config.toml"))
+}
+
+impl Config {
+    /// Reads the configuration file; a missing file is an empty configuration. `BERTH_ENGINE`
+    /// overrides `engine`.
+    pub fn load() -> Result<Config, ConfigError> {
+        let mut c = match config_path() {
+            Ok(p) => Config::from_file(&p)?,
+            Err(ConfigError::NoHome) => Config::default(),
+            Err(e) => return Err(e),
+        };
+        if let Some(e) = std::env::var(BERTH_ENGINE).ok().filter(|e| !e.is_empty()) {
+            c.engine = Some(e);
+        }
+        Ok(c)
+    }
+
+    /// Reads one configuration file; a missing file is an empty configuration.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(source) => return Err(ConfigError::Read { path: path.to_path_buf(), source }),
+        };
+        toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_path_buf(), source })
+    }
+}
+
+/// Parses a size: plain bytes, or a number with `k`, `m`, `g`, `t` (powers of 1024), with an
+/// optional `b`/`i`/`ib` (`512m`, `1.5g`, `2GiB`).
+pub fn parse_size(s: &str) -> Result<i64, ConfigError> {
+    let err = || ConfigError::Size { value: s.to_string() };
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix("ib").or_else(|| t.strip_suffix('b')).or_else(|| t.strip_suffix('i')).unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let v: f64 = num.trim().parse().map_err(|_| err())?;
+    if !v.is_finite() || v <= 0.0 {
+        return Err(err());
+    }
+    let bytes = v * mult as f64;
+    if bytes > i64::MAX as f64 {
+        return Err(err());
+    }
+    Ok(bytes.round() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512").unwrap(), 512);
+        assert_eq!(parse_size("512m").unwrap(), 512 << 20);
+        assert_eq!(parse_size("1.5g").unwrap(), 3 << 29);
+        assert_eq!(parse_size("2GiB").unwrap(), 2 << 30);
+        assert_eq!(parse_size("4G").unwrap(), 4 << 30);
+        for bad in ["", "x", "-1g", "0", "1q"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn config_files_parse_and_reject_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        assert_eq!(Config::from_file(&p).unwrap(), Config::default());
+        std::fs::write(&p, "engine = \"podman\"\n[run]\npids_limit = 64\nmemory = \"1g\"\n").unwrap();
+        let c = Config::from_file(&p).unwrap();
+        assert_eq!(c.engine.as_deref(), Some("podman"));
+        assert_eq!(c.run.pids_limit, Some(64));
+        std::fs::write(&p, "engin = \"podman\"\n").unwrap();
+        let e = Config::from_file(&p).unwrap_err();
+        assert!(format!("{:?}", e).contains("engin"), "{e:?}");
+    }
+}

@@ -1,0 +1,578 @@
+//! Running a prepared job: image → record → container → logs → outputs → record.
+//!
+//! The order matters for crash safety: the run record exists before the container, the
+//! container carries the run id in a label, and the record says `running` only once the
+//! container has started. If berth dies at any point, [`crate::reconcile`] can finish the
+//! record from what the engine still knows.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use berth_engine::{
+    BindMount, ContainerSpec, Engine, EngineError, EngineInfo, Gpus, LogStreamKind, Network, PullReporter, Tmpfs,
+    UserId,
+};
+use berth_store::{FileRecord, FileRole, NewRun, RunId, RunStatus, RunUpdate, Store};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::host::HostInfo;
+use crate::outputs;
+use crate::prepare::{Exec, GpuRequest, PreparedJob, SCRIPT_PATH};
+
+/// Label carrying the run id on every container berth creates.
+pub const RUN_ID_LABEL: &str = "berth.run-id";
+/// How long a container gets to stop after Ctrl+C or SIGTERM before it is killed.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// When to pull the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PullPolicy {
+    /// Pull when the engine does not have it (like `docker run`).
+    #[default]
+    Missing,
+    /// Always pull, to get the tag's current image.
+    Always,
+    /// Never pull; a missing image is an error.
+    Never,
+}
+
+/// Where a run's output goes while it happens (the terminal, or nothing).
+pub trait OutputSink: Send + Sync {
+    /// Bytes the tool wrote to stdout.
+    fn stdout(&self, bytes: &[u8]);
+    /// Bytes the tool wrote to stderr.
+    fn stderr(&self, bytes: &[u8]);
+    /// A progress message from berth itself.
+    fn note(&self, message: &str);
+}
+
+/// An `OutputSink` that drops everything.
+#[derive(Debug, Default)]
+pub struct Silent;
+
+impl OutputSink for Silent {
+    fn stdout(&self, _: &[u8]) {}
+    fn stderr(&self, _: &[u8]) {}
+    fn note(&self, _: &str) {}
+}
+
+/// Why a run could not be started (nothing was recorded).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The image is not on the engine and may not (or could not) be pulled.
+    #[error("image `{image}` is not available")]
+    ImageUnavailable {
+        /// The reference.
+        image: String,
+        /// What the engine said.
+        #[source]
+        source: EngineError,
+    },
+    /// The engine failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] berth_store::StoreError),
+    /// Writing a file the run needs failed.
+    #[error("cannot write {path}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl RunError {
+    /// How the user can fix it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            RunError::ImageUnavailable { image, .. } => Some(format!(
+                "pull or load it first (`docker pull {image}` / `docker load`), or run with `--pull missing`"
+            )),
+            RunError::Engine(e) => e.hint(),
+            _ => None,
+        }
+    }
+}
+
+/// The result of a run that was recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunOutcome {
+    /// The run's id.
+    pub run_id: RunId,
+    /// Its final status.
+    pub status: RunStatus,
+    /// The tool's exit code, when it ran to the end.
+    pub exit_code: Option<i64>,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+    /// Required outputs that are missing.
+    pub missing_outputs: Vec<String>,
+    /// Outputs found: id and host path.
+    pub outputs: Vec<(String, PathBuf)>,
+}
+
+/// The image as resolved on the engine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResolvedImage {
+    /// The reference asked for.
+    pub reference: String,
+    /// The image ID (`sha256:…`).
+    pub id: String,
+    /// The registry digest (`name@sha256:…`), when the image came from a registry.
+    pub repo_digest: Option<String>,
+}
+
+/// What the runner needs around a job.
+pub struct Runner<'a> {
+    /// The provenance store.
+    pub store: &'a Store,
+    /// The engine.
+    pub engine: Arc<dyn Engine>,
+    /// The engine's identity, recorded with each run.
+    pub engine_info: EngineInfo,
+    /// The host's facts, recorded with each run.
+    pub host: HostInfo,
+    /// Terminal output.
+    pub sink: &'a dyn OutputSink,
+    /// Pull progress.
+    pub pull_reporter: &'a dyn PullReporter,
+    /// When to pull.
+    pub pull: PullPolicy,
+    /// Cap on each stored log stream.
+    pub log_max_bytes: u64,
+}
+
+impl std::fmt::Debug for Runner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner").field("engine", &self.engine_info.kind).field("pull", &self.pull).finish()
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
+    move |source| RunError::Io { path: path.to_path_buf(), source }
+}
+
+/// Writes `content` through a temporary file in the same directory, then renames it.
+pub(crate) fn write_atomic(path: &Path, content: &[u8]) -> Result<(), RunError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    }
+    let tmp = path.with_file_name(format!(
+        ".{}.berth-{}.tmp",
+        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, content).map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err(path))?;
+    Ok(())
+}
+
+impl Runner<'_> {
+    /// Finds the image on the engine, pulling it as the policy allows.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn resolve_image(&self, reference: &str) -> Result<ResolvedImage, RunError> {
+        let found = match self.pull {
+            PullPolicy::Always => None,
+            _ => self.engine.inspect_image(reference).await?,
+        };
+        let image = match found {
+            Some(i) => i,
+            None if self.pull == PullPolicy::Never => {
+                return Err(RunError::ImageUnavailable {
+                    image: reference.to_string(),
+                    source: EngineError::ImageNotFound { reference: reference.to_string() },
+                });
+            }
+            None => {
+                self.sink.note(&format!("pulling {reference}"));
+                if let Err(source) = self.engine.pull_image(reference, None, self.pull_reporter).await {
+                    // A local image still runs when the registry cannot be reached (`--pull always`).
+                    match self.engine.inspect_image(reference).await? {
+                        Some(i) if self.pull == PullPolicy::Always => {
+                            self.sink.note(&format!("could not pull {reference} ({source}); using the local image"));
+                            i
+                        }
+                        _ => return Err(RunError::ImageUnavailable { image: reference.to_string(), source }),
+                    }
+                } else {
+                    self.engine.inspect_image(reference).await?.ok_or_else(|| RunError::ImageUnavailable {
+                        image: reference.to_string(),
+                        source: EngineError::ImageNotFound { reference: reference.to_string() },
+                    })?
+                }
+            }
+        };
+        Ok(ResolvedImage {
+            reference: reference.to_string(),
+            repo_digest: image.repo_digests.first().cloned(),
+            id: image.id,
+        })
+    }
+
+    /// Runs `job` to its end (or until `cancel` fires) and records everything.
+    #[tracing::instrument(level = "debug", skip_all, fields(tool = %job.tool))]
+    pub async fn run(&self, job: &PreparedJob, cancel: CancellationToken) -> Result<RunOutcome, RunError> {
+        let image = self.resolve_image(&job.image).await?;
+        let inputs = hash_inputs(self.store, job)?;
+        tracing::debug!(inputs = inputs.len(), "inputs hashed");
+
+        let host = self.host.hostname.clone();
+        let run_id = self.store.create_run(&NewRun {
+            tool_name: job.tool.clone(),
+            tool_version: job.tool_version.clone(),
+            descriptor_json: job.descriptor_json.clone(),
+            descriptor_sha256: job.descriptor_sha256.clone(),
+            invocation_json: serde_json::to_string(&job.invocation).unwrap_or_default(),
+            command_line: job.command_line.clone(),
+            plan_json: serde_json::to_string(job).unwrap_or_default(),
+            image_ref: Some(job.image.clone()),
+            output_dir: job.output_dir.to_string_lossy().into_owned(),
+            owner_pid: std::process::id(),
+            owner_host: host,
+            owner_started_at: crate::host::process_identity(std::process::id()),
+            labels: BTreeMap::new(),
+        })?;
+        let recorded = self.run_recorded(job, &run_id, &image, inputs, cancel).await;
+        match recorded {
+            Ok(outcome) => Ok(outcome),
+            Err(e) => {
+                // The record exists: it must not stay queued or running.
+                let msg = e.to_string();
+                let _ = self.store.update_run(&run_id, &RunUpdate { error: Some(msg.clone()), ..Default::default() });
+                let _ = self.store.set_status(&run_id, RunStatus::Failed, Some(&msg));
+                Ok(RunOutcome {
+                    run_id,
+                    status: RunStatus::Failed,
+                    exit_code: None,
+                    error: Some(msg),
+                    missing_outputs: Vec::new(),
+                    outputs: Vec::new(),
+                })
+            }
+        }
+    }
+
+    async fn run_recorded(
+        &self,
+        job: &PreparedJob,
+        run_id: &RunId,
+        image: &ResolvedImage,
+        inputs: Vec<FileRecord>,
+        cancel: CancellationToken,
+    ) -> Result<RunOutcome, RunError> {
+        self.store.update_run(
+            run_id,
+            &RunUpdate {
+                image_id: Some(image.id.clone()),
+                image_digest: image.repo_digest.clone(),
+                engine_kind: Some(self.engine_info.kind.as_str().to_string()),
+                engine_version: Some(self.engine_info.server_version.clone()),
+                engine_api_version: Some(self.engine_info.api_version.clone()),
+                host_json: Some(serde_json::to_string(&self.host).unwrap_or_default()),
+                relaxations_json: Some(serde_json::to_string(&job.security.relaxations).unwrap_or_default()),
+                ..Default::default()
+            },
+        )?;
+        self.store.add_files(run_id, &inputs)?;
+        tracing::debug!("run recorded");
+
+        // Files the container needs: configuration files in the output directory, the script.
+        let run_dir = run_dir(self.store, run_id);
+        for f in &job.config_files {
+            write_atomic(&f.host, f.content.as_bytes())?;
+        }
+        let script = run_dir.join("command.sh");
+        if let Exec::Shell { script: text, .. } = &job.exec {
+            write_atomic(&script, text.as_bytes())?;
+        }
+        give_output_dir_to(job)?;
+        let config_records: Vec<FileRecord> = job
+            .config_files
+            .iter()
+            .map(|f| outputs::record(self.store, FileRole::Config, &f.key, &f.host, None))
+            .collect::<Result<_, _>>()?;
+        self.store.add_files(run_id, &config_records)?;
+
+        if cancel.is_cancelled() {
+            return self.finish_cancelled(run_id, None).await;
+        }
+        let mut spec = container_spec(job, run_id, &image.id, &script, None);
+        let mut created = self.engine.create_container(&spec).await?;
+        if let Exec::Shell { shell, argv_fallback, needs_shell, .. } = &job.exec
+            && !self.engine.path_exists(&created.id, shell).await?
+        {
+            // No shell in the image (`FROM scratch`): run the words directly when the shell
+            // would only have split them, else refuse before anything starts.
+            self.engine.remove_container(&created.id, true).await?;
+            match argv_fallback {
+                Some(words) => {
+                    self.sink.note(&format!("the image has no {shell}; running the command as an argument vector"));
+                    spec = container_spec(job, run_id, &image.id, &script, Some(words));
+                    created = self.engine.create_container(&spec).await?;
+                }
+                None => {
+                    let why = needs_shell.clone().unwrap_or_default();
+                    let msg = format!(
+                        "the command needs a shell ({why}) but image `{}` has no {shell}; use an image with a shell or a command without shell features",
+                        job.image
+                    );
+                    self.store.set_status(run_id, RunStatus::Failed, Some(&msg))?;
+                    return Ok(RunOutcome {
+                        run_id: run_id.clone(),
+                        status: RunStatus::Failed,
+                        exit_code: None,
+                        error: Some(msg),
+                        missing_outputs: Vec::new(),
+                        outputs: Vec::new(),
+                    });
+                }
+            }
+        }
+        let container_id = created.id.clone();
+        tracing::debug!("container created and checked");
+        for w in &created.warnings {
+            self.sink.note(&format!("engine warning: {w}"));
+        }
+        self.store.update_run(run_id, &RunUpdate { container_id: Some(container_id.clone()), ..Default::default() })?;
+
+        if cancel.is_cancelled() {
+            return self.finish_cancelled(run_id, Some(&container_id)).await;
+        }
+        self.engine.start_container(&container_id).await?;
+        self.store.set_status(run_id, RunStatus::Running, None)?;
+        tracing::debug!("container started");
+
+        let writers = Arc::new(Mutex::new(self.store.open_logs(run_id, self.log_max_bytes)?));
+        let mut logs = self.engine.container_logs(&container_id, true);
+        let pump = {
+            let writers = Arc::clone(&writers);
+            async move {
+                while let Some(chunk) = logs.next().await {
+                    let Ok(chunk) = chunk else { break };
+                    let mut w = writers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    match chunk.stream {
+                        LogStreamKind::Stderr => {
+                            self.sink.stderr(&chunk.bytes);
+                            let _ = w.1.write_all(&chunk.bytes);
+                        }
+                        _ => {
+                            self.sink.stdout(&chunk.bytes);
+                            let _ = w.0.write_all(&chunk.bytes);
+                        }
+                    }
+                }
+            }
+        };
+        let wait = async {
+            tokio::select! {
+                outcome = self.engine.wait_container(&container_id) => (outcome, false),
+                () = cancel.cancelled() => {
+                    self.sink.note("stopping the container");
+                    let _ = self.engine.stop_container(&container_id, STOP_GRACE).await;
+                    (self.engine.wait_container(&container_id).await, true)
+                }
+            }
+        };
+        let ((waited, cancelled), ()) = tokio::join!(wait, pump);
+        let waited = waited?;
+        tracing::debug!("container ended, logs drained");
+
+        let summaries = {
+            let mut w = writers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let _ = w.0.flush();
+            let _ = w.1.flush();
+            (w.0.summary(), w.1.summary())
+        };
+        self.store.record_logs(run_id, summaries.0, summaries.1)?;
+
+        let info = self.engine.inspect_container(&container_id).await?;
+        self.store.update_run(
+            run_id,
+            &RunUpdate {
+                container_json: Some(serde_json::to_string(&info.applied).unwrap_or_default()),
+                exit_code: Some(waited.exit_code),
+                oom_killed: Some(waited.oom_killed || info.state.oom_killed),
+                started_at: info.state.started_at.clone(),
+                finished_at: info.state.finished_at.clone(),
+                ..Default::default()
+            },
+        )?;
+        let _ = self.engine.remove_container(&container_id, true).await;
+        tracing::debug!("container inspected and removed");
+
+        if cancelled {
+            self.store.set_status(run_id, RunStatus::Cancelled, Some("stopped on request (Ctrl+C or SIGTERM)"))?;
+            return Ok(RunOutcome {
+                run_id: run_id.clone(),
+                status: RunStatus::Cancelled,
+                exit_code: Some(waited.exit_code),
+                error: Some("cancelled".into()),
+                missing_outputs: Vec::new(),
+                outputs: Vec::new(),
+            });
+        }
+        let found = outputs::collect(self.store, job)?;
+        self.store.add_files(run_id, &found.records)?;
+        tracing::debug!(outputs = found.present.len(), "outputs hashed");
+        Ok(conclude(self.store, run_id, waited.exit_code, waited.oom_killed || info.state.oom_killed, found)?)
+    }
+
+    async fn finish_cancelled(&self, run_id: &RunId, container: Option<&str>) -> Result<RunOutcome, RunError> {
+        if let Some(id) = container {
+            let _ = self.engine.remove_container(id, true).await;
+        }
+        self.store.set_status(run_id, RunStatus::Cancelled, Some("stopped on request before the tool started"))?;
+        Ok(RunOutcome {
+            run_id: run_id.clone(),
+            status: RunStatus::Cancelled,
+            exit_code: None,
+            error: Some("cancelled".into()),
+            missing_outputs: Vec::new(),
+            outputs: Vec::new(),
+        })
+    }
+}
+
+/// Records the final status from the exit code and the outputs found.
+pub(crate) fn conclude(
+    store: &Store,
+    run_id: &RunId,
+    exit_code: i64,
+    oom_killed: bool,
+    found: outputs::Found,
+) -> Result<RunOutcome, berth_store::StoreError> {
+    let (status, error) = if exit_code != 0 {
+        let why = if oom_killed {
+            format!("the tool was killed for exceeding its memory limit (exit code {exit_code})")
+        } else {
+            format!("the tool exited with code {exit_code}")
+        };
+        (RunStatus::Failed, Some(why))
+    } else if !found.missing.is_empty() {
+        (
+            RunStatus::Failed,
+            Some(format!(
+                "required output{} missing: {}",
+                if found.missing.len() == 1 { "" } else { "s" },
+                found.missing.join(", ")
+            )),
+        )
+    } else {
+        (RunStatus::Succeeded, None)
+    };
+    if let Some(e) = &error {
+        store.update_run(run_id, &RunUpdate { error: Some(e.clone()), ..Default::default() })?;
+    }
+    store.set_status(run_id, status, error.as_deref())?;
+    Ok(RunOutcome {
+        run_id: run_id.clone(),
+        status,
+        exit_code: Some(exit_code),
+        error,
+        missing_outputs: found.missing,
+        outputs: found.present,
+    })
+}
+
+/// The run's own directory in the store (beside its logs): the command script lives there.
+pub fn run_dir(store: &Store, run_id: &RunId) -> PathBuf {
+    let (out, _) = store.log_paths(run_id);
+    out.parent().map_or_else(|| store.home().join(run_id.as_str()), Path::to_path_buf)
+}
+
+fn hash_inputs(store: &Store, job: &PreparedJob) -> Result<Vec<FileRecord>, RunError> {
+    job.inputs()
+        .map(|m| outputs::record(store, FileRole::Input, &m.key, &m.host, Some(&m.container)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Into::into)
+}
+
+/// When berth runs as root and the tool does not, the tool still needs to write the output
+/// directory (and the directories berth made for configuration files).
+fn give_output_dir_to(job: &PreparedJob) -> Result<(), RunError> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(me) = std::fs::metadata("/proc/self") else { return Ok(()) };
+    if me.uid() != 0 || job.security.uid == 0 {
+        return Ok(());
+    }
+    let mut dirs: Vec<PathBuf> = job.output_mounts().map(|m| m.host.clone()).collect();
+    for f in &job.config_files {
+        let mut d = f.host.parent();
+        while let Some(dir) = d {
+            if dir == job.output_dir || !dir.starts_with(&job.output_dir) {
+                break;
+            }
+            dirs.push(dir.to_path_buf());
+            d = dir.parent();
+        }
+    }
+    for d in dirs {
+        std::os::unix::fs::chown(&d, Some(job.security.uid), Some(job.security.gid)).map_err(io_err(&d))?;
+    }
+    Ok(())
+}
+
+/// The container spec for a job: secure defaults, the fixed layout, the run id label.
+pub fn container_spec(
+    job: &PreparedJob,
+    run_id: &RunId,
+    image_id: &str,
+    script: &Path,
+    argv: Option<&Vec<String>>,
+) -> ContainerSpec {
+    let (entrypoint, cmd) = match (&job.exec, argv) {
+        (_, Some(words)) => (Some(vec![words[0].clone()]), words[1..].to_vec()),
+        (Exec::Shell { shell, .. }, None) => (Some(vec![shell.clone()]), vec![SCRIPT_PATH.to_string()]),
+        (Exec::Entrypoint { args }, None) => (None, args.clone()),
+        (Exec::Explicit { entrypoint, cmd }, None) => (Some(entrypoint.clone()), cmd.clone()),
+    };
+    let mut mounts: Vec<BindMount> = job
+        .mounts
+        .iter()
+        .map(|m| BindMount { source: m.host.clone(), target: m.container.clone(), read_only: m.read_only })
+        .collect();
+    if matches!(job.exec, Exec::Shell { .. }) && argv.is_none() {
+        mounts.push(BindMount { source: script.to_path_buf(), target: SCRIPT_PATH.into(), read_only: true });
+    }
+    let mut labels = BTreeMap::new();
+    labels.insert(RUN_ID_LABEL.to_string(), run_id.as_str().to_string());
+    labels.insert("berth.tool".to_string(), job.tool.clone());
+    labels.insert("berth.tool-version".to_string(), job.tool_version.clone());
+    ContainerSpec {
+        name: Some(format!("berth-{}", run_id.as_str())),
+        // The image ID, not the tag: what was resolved and recorded is what runs.
+        image: image_id.to_string(),
+        entrypoint,
+        cmd,
+        env: job.env.clone(),
+        working_dir: job.workdir.clone(),
+        user: Some(UserId { uid: job.security.uid, gid: job.security.gid }),
+        mounts,
+        network: if job.security.network == "none" { Network::Disabled } else { Network::EngineDefault },
+        cap_drop: vec!["ALL".into()],
+        cap_add: job.security.cap_add.clone(),
+        security_opt: vec!["no-new-privileges".into()],
+        pids_limit: job.limits.pids_limit,
+        memory_bytes: job.limits.memory_bytes,
+        nano_cpus: job.limits.nano_cpus,
+        gpus: match job.limits.gpus {
+            GpuRequest::None => Gpus::None,
+            GpuRequest::All => Gpus::All,
+            GpuRequest::Count(n) => Gpus::Count(n),
+        },
+        labels,
+        read_only_rootfs: false,
+        tmpfs: vec![Tmpfs { target: "/tmp".into(), options: "rw,nosuid,nodev,exec,mode=1777".into() }],
+        init: true,
+    }
+}

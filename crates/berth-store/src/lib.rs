@@ -1,0 +1,40 @@
+//! The provenance store: every run berth makes, its status history, files and logs, in one
+//! SQLite database under `$BERTH_HOME`; and SHA-256 hashing of files and directories with a
+//! cache, so that recording an unchanged input costs nothing.
+//!
+//! The layers, in the order a run uses them:
+//!
+//! - [`Store::open`] / [`Store::open_default`]: the directory (`$BERTH_HOME`, see
+//!   [`paths`]), `berth.db` (WAL, busy timeout, migrations tracked by `user_version`) and
+//!   `logs/`. A `Store` is `Send + Sync`; several processes may use one store at once.
+//! - [`Store::create_run`] records a [`NewRun`] as `queued`; [`Store::set_status`] moves it on
+//!   (and refuses to leave a terminal status); [`Store::update_run`] adds what was learned
+//!   ([`RunUpdate`]); [`Store::add_files`] records inputs and outputs ([`FileRecord`], made
+//!   with [`FileRecord::hashed`]); [`Store::open_logs`] gives capped [`LogWriter`]s and
+//!   [`Store::record_logs`] what they did.
+//! - [`Store::get_run`] (by id or unique prefix), [`Store::list_runs`] and
+//!   [`Store::runs_with_status`] read runs back; [`RunRecord::to_execution_record`] renders one
+//!   as a Boutiques execution record ([`record`](mod@record)).
+//! - [`hash`](mod@hash): [`Hasher`] / [`hash_path`] hash a file or a directory (a manifest);
+//!   the store is a [`HashCache`].
+//!
+//! Errors are [`StoreError`] and [`HashError`], both with a `hint()` for the user.
+
+pub mod hash;
+pub mod log;
+pub mod model;
+pub mod paths;
+pub mod record;
+mod runs;
+pub mod store;
+pub mod time;
+pub mod tools;
+
+pub use hash::{
+    CacheKey, HashCache, HashError, HashStats, Hasher, MemoryCache, NoCache, PathHash, PathKind, hash_path,
+};
+pub use log::{DEFAULT_LOG_CAP, LogWriter, truncation_marker};
+pub use model::*;
+pub use record::LogContent;
+pub use store::{SCHEMA_VERSION, Store, StoreError};
+pub use tools::{NewTool, ToolAdded, ToolKind, ToolRecord};

@@ -1,0 +1,430 @@
+//! `berth engine`, `berth run`, `berth runs`, `berth show` and `berth logs`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use berth_config::Config;
+use berth_engine::{Engine, EngineInfo, EngineKind, detect};
+use berth_run::{HostInfo, OutputSink, PrepareError, PrepareOptions, RunOutcome, Runner};
+use berth_store::{RunFilter, RunStatus, Store};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{EngineArgs, LogsArgs, RunArgs, RunsArgs, ShowArgs};
+use crate::cmd::descriptor::{load, load_tool_arg, mount_bindings, print_json};
+use crate::diag::{self, hinted};
+use crate::progress::TerminalPull;
+use berth_run::ToolSpec;
+
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+fn engine_kind(s: &str, what: &str) -> anyhow::Result<EngineKind> {
+    s.parse::<EngineKind>()
+        .map_err(|e| hinted(format!("{what}: {e}"), Some("use `docker`, `podman` or `apptainer`".into())))
+}
+
+/// The engine choice: `--engine`, then the configuration (or `BERTH_ENGINE`).
+fn engine_choice(explicit: Option<&str>, config: &Config) -> anyhow::Result<(Option<EngineKind>, Option<EngineKind>)> {
+    let explicit = explicit.map(|e| engine_kind(e, "--engine")).transpose()?;
+    let configured = config.engine.as_deref().map(|e| engine_kind(e, "configuration `engine`")).transpose()?;
+    Ok((explicit, configured))
+}
+
+/// Finds, selects and connects to the engine.
+async fn open_engine(
+    explicit: Option<EngineKind>,
+    configured: Option<EngineKind>,
+) -> anyhow::Result<(Arc<dyn Engine>, EngineInfo)> {
+    let env = berth_engine::env::Env::from_process();
+    let (engine, info, selection) = detect::connect_preferred(&env, explicit, configured).await.map_err(|e| {
+        let hint = e.hint();
+        anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
+    })?;
+    tracing::debug!(engine = %selection.candidate.location, reason = %selection.reason, "engine connected");
+    Ok((engine, info))
+}
+
+pub(crate) fn open_store() -> anyhow::Result<Store> {
+    let home = berth_config::berth_home().map_err(|e| {
+        let hint = e.hint();
+        anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
+    })?;
+    Store::open(&home).with_context(|| format!("cannot open berth's store in {}", home.display()))
+}
+
+fn log_cap(config: &Config) -> u64 {
+    config.run.log_max_bytes.unwrap_or(berth_store::DEFAULT_LOG_CAP)
+}
+
+/// Connects to the engine `--engine` (or the configuration) chooses.
+pub(crate) async fn open_engine_for(explicit: Option<&str>) -> anyhow::Result<(Arc<dyn Engine>, EngineInfo)> {
+    let config = Config::load()?;
+    let (explicit, configured) = engine_choice(explicit, &config)?;
+    open_engine(explicit, configured).await
+}
+
+/// `berth engine`.
+pub fn engine(args: &EngineArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load()?;
+    let (explicit, configured) = engine_choice(args.engine.as_deref(), &config)?;
+    let report = runtime()?.block_on(berth_engine::report::report(explicit, configured));
+    if args.json {
+        print_json(&report)?;
+    } else {
+        print!("{report}");
+    }
+    Ok(if report.is_usable() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Streams the tool's output to the terminal and berth's notes to stderr.
+struct Terminal {
+    json: bool,
+}
+
+impl OutputSink for Terminal {
+    fn stdout(&self, bytes: &[u8]) {
+        // With `--json`, stdout carries only the result.
+        if self.json {
+            let _ = std::io::stderr().write_all(bytes);
+        } else {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(bytes);
+            let _ = out.flush();
+        }
+    }
+    fn stderr(&self, bytes: &[u8]) {
+        let _ = std::io::stderr().write_all(bytes);
+    }
+    fn note(&self, message: &str) {
+        eprintln!("berth: {message}");
+    }
+}
+
+fn parse_limit(s: &str, what: &str) -> anyhow::Result<Option<i64>> {
+    if s == "none" {
+        return Ok(None);
+    }
+    berth_config::parse_size(s)
+        .map(Some)
+        .map_err(|e| hinted(format!("{what}: {e}"), Some("use e.g. `4g`, `512m`, or `none`".into())))
+}
+
+fn parse_user(s: &str) -> anyhow::Result<(u32, u32)> {
+    if s == "root" {
+        return Ok((0, 0));
+    }
+    let parse = |p: &str| p.parse::<u32>().ok();
+    match s.split_once(':') {
+        Some((u, g)) => parse(u).zip(parse(g)),
+        None => parse(s).map(|u| (u, u)),
+    }
+    .ok_or_else(|| {
+        hinted(
+            format!("--user: `{s}` is not UID:GID"),
+            Some("use numeric ids, e.g. `--user 1000:1000`, or `root`".into()),
+        )
+    })
+}
+
+fn parse_gpus(s: &str) -> anyhow::Result<berth_run::prepare::GpuRequest> {
+    use berth_run::prepare::GpuRequest;
+    match s {
+        "all" => Ok(GpuRequest::All),
+        n => n.parse::<u32>().ok().filter(|n| *n > 0).map(GpuRequest::Count).ok_or_else(|| {
+            hinted(format!("--gpus: `{s}` is not `all` or a number"), Some("use `--gpus all` or `--gpus 2`".into()))
+        }),
+    }
+}
+
+fn host_facts(host: &HostInfo) -> berth_run::prepare::HostFacts {
+    let id = |var: &str| std::env::var(var).ok().and_then(|v| v.parse::<u32>().ok());
+    let (uid, gid) = berth_run::host::process_ids();
+    berth_run::prepare::HostFacts {
+        uid,
+        gid,
+        sudo: id("SUDO_UID").zip(id("SUDO_GID")),
+        memory_bytes: host.memory_bytes,
+        cpus: host.cpus,
+    }
+}
+
+fn default_output_dir(tool: &str) -> PathBuf {
+    let stamp = berth_store::time::now().replace([':', '-'], "").replace('T', "-");
+    let stamp = stamp.split('.').next().unwrap_or(&stamp).to_string();
+    let safe: String =
+        tool.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    PathBuf::from("berth-out").join(format!("{safe}-{stamp}"))
+}
+
+/// `berth run`.
+pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let tool = load_tool_arg(&args.descriptor, false)?;
+    let inv = load(&args.invocation, "invocation")?;
+    let config = Config::load()?;
+    let host = HostInfo::current();
+    let memory = args.memory.as_deref().map(|m| parse_limit(m, "--memory")).transpose()?;
+    let pids_limit = args
+        .pids_limit
+        .as_deref()
+        .map(|p| {
+            if p == "none" {
+                Ok(None)
+            } else {
+                p.parse::<i64>().map(Some).map_err(|_| {
+                    hinted(format!("--pids-limit: `{p}` is not a number"), Some("use a number or `none`".into()))
+                })
+            }
+        })
+        .transpose()?;
+    let opts = PrepareOptions {
+        output_dir: args.output_dir.clone().unwrap_or_else(|| default_output_dir(tool.name())),
+        cwd: std::env::current_dir().context("cannot determine the working directory")?,
+        mode: if args.strict { berth_descriptor::Mode::Strict } else { berth_descriptor::Mode::Bosh },
+        memory,
+        cpus: args.cpus,
+        pids_limit,
+        gpus: args.gpus.as_deref().map(parse_gpus).transpose()?.unwrap_or_default(),
+        network: args.network.clone(),
+        user: args.user.as_deref().map(parse_user).transpose()?,
+        cap_add: args.cap_add.clone(),
+        config: config.run.clone(),
+        host: host_facts(&host),
+    };
+    if !args.mount.is_empty() && matches!(tool.spec, ToolSpec::Boutiques(_)) {
+        return Err(hinted(
+            "--mount binds XNAT Command mounts; this is a Boutiques descriptor".to_string(),
+            Some("Boutiques File inputs are mounted read-only automatically from the invocation's paths".into()),
+        ));
+    }
+    let prepared = match &tool.spec {
+        ToolSpec::Boutiques(d) => berth_run::prepare(d, &tool.text, &inv.value, &opts),
+        ToolSpec::Xnat(c) => {
+            berth_run::tool::prepare_xnat(c, &tool.text, &inv.value, &mount_bindings(&args.mount)?, &opts)
+        }
+    };
+    let job = match prepared {
+        Ok(job) => job,
+        Err(PrepareError::Invalid(problems)) => {
+            diag::print_problems(&problems, false);
+            return Err(hinted(
+                format!("the invocation {} is not valid", inv.origin),
+                Some("fix the values listed above; `berth invocation` checks them".into()),
+            ));
+        }
+        Err(e) => {
+            let hint = e.hint();
+            return Err(anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None }));
+        }
+    };
+    diag::print_problems(&job.warnings, false);
+
+    tracing::debug!("job prepared");
+    let store = open_store()?;
+    tracing::debug!("store opened");
+    let (explicit, configured) = engine_choice(args.engine.as_deref(), &config)?;
+    let rt = runtime()?;
+    let (engine, info) = rt.block_on(open_engine(explicit, configured))?;
+    let sink = Terminal { json: args.json };
+    for r in rt.block_on(berth_run::reconcile(&store, &*engine, log_cap(&config))).unwrap_or_default() {
+        sink.note(&format!("run {} was {}; now {} ({})", r.run_id.as_str(), r.from.as_str(), r.to.as_str(), r.note));
+    }
+    tracing::debug!("orphans reconciled");
+    let cancel = CancellationToken::new();
+    {
+        let cancel = cancel.clone();
+        rt.spawn(async move {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            eprintln!(
+                "berth: stopping (the container is stopped and removed; this takes up to {}s)",
+                berth_run::run::STOP_GRACE.as_secs()
+            );
+            cancel.cancel();
+        });
+    }
+    let pull = TerminalPull::new();
+    let runner = Runner {
+        store: &store,
+        engine,
+        engine_info: info,
+        host,
+        sink: &sink,
+        pull_reporter: &pull,
+        pull: args.pull.into(),
+        log_max_bytes: log_cap(&config),
+    };
+    let outcome = rt.block_on(runner.run(&job, cancel)).map_err(|e| {
+        let hint = e.hint();
+        anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
+    })?;
+    report(&outcome, &store, args.json)?;
+    Ok(exit_code(&outcome))
+}
+
+fn exit_code(o: &RunOutcome) -> ExitCode {
+    match o.status {
+        RunStatus::Succeeded => ExitCode::SUCCESS,
+        RunStatus::Cancelled => ExitCode::from(130),
+        _ => match o.exit_code {
+            Some(c) if c != 0 => ExitCode::from(u8::try_from(c.clamp(1, 255)).unwrap_or(1)),
+            _ => ExitCode::from(1),
+        },
+    }
+}
+
+fn report(o: &RunOutcome, store: &Store, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(o);
+    }
+    let id = o.run_id.as_str();
+    match o.status {
+        RunStatus::Succeeded => eprintln!("berth: run {id} succeeded"),
+        RunStatus::Cancelled => eprintln!("berth: run {id} was cancelled"),
+        _ => {
+            let why = o.error.clone().unwrap_or_default();
+            eprintln!("berth: run {id} failed: {why}");
+        }
+    }
+    for (key, path) in &o.outputs {
+        eprintln!("berth:   output {key}: {}", path.display());
+    }
+    let (out, err) = store.log_paths(&o.run_id);
+    eprintln!("berth:   logs: {} and {}", out.display(), err.display());
+    eprintln!("berth:   record: `berth show {id}` (`--json` for the provenance record)");
+    Ok(())
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(13)]
+}
+
+/// Reconciles orphaned runs when an engine is reachable; silent otherwise.
+fn reconcile_quietly(store: &Store, config: &Config) {
+    let Ok(rt) = runtime() else { return };
+    let Ok((explicit, configured)) = engine_choice(None, config) else { return };
+    let done = rt.block_on(async {
+        let Ok(Ok((engine, _))) = tokio::time::timeout(Duration::from_secs(5), open_engine(explicit, configured)).await
+        else {
+            return Vec::new();
+        };
+        berth_run::reconcile(store, &*engine, log_cap(config)).await.unwrap_or_default()
+    });
+    for r in done {
+        eprintln!("berth: run {} was {}; now {} ({})", r.run_id.as_str(), r.from.as_str(), r.to.as_str(), r.note);
+    }
+}
+
+/// `berth runs`.
+pub fn runs(args: &RunsArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load()?;
+    let store = open_store()?;
+    reconcile_quietly(&store, &config);
+    let filter =
+        RunFilter { status: args.status, tool: args.tool.clone(), limit: Some(args.limit), ..Default::default() };
+    let runs = store.list_runs(&filter)?;
+    if args.json {
+        return print_json(&runs).map(|()| ExitCode::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{:<13}  {:<10}  {:<24}  {:<20}  {:>4}", "RUN", "STATUS", "TOOL", "CREATED", "EXIT")?;
+    for r in &runs {
+        let exit = r.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
+        let created = r.created_at.split('.').next().unwrap_or(&r.created_at).replace('T', " ");
+        writeln!(
+            out,
+            "{:<13}  {:<10}  {:<24}  {:<20}  {:>4}",
+            short(r.id.as_str()),
+            r.status.as_str(),
+            format!("{} {}", r.tool_name, r.tool_version),
+            created,
+            exit
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `berth show`.
+pub fn show(args: &ShowArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load()?;
+    let store = open_store()?;
+    reconcile_quietly(&store, &config);
+    let run = store.get_run(&args.run)?;
+    if args.json {
+        return print_json(&run.to_execution_record()).map(|()| ExitCode::SUCCESS);
+    }
+    let mut o = std::io::stdout().lock();
+    writeln!(o, "run        {}", run.id.as_str())?;
+    let (n, u) = (&run.new, &run.update);
+    writeln!(o, "tool       {} {} (descriptor sha256 {})", n.tool_name, n.tool_version, n.descriptor_sha256)?;
+    writeln!(
+        o,
+        "status     {}{}",
+        run.status.as_str(),
+        u.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+    )?;
+    writeln!(o, "exit code  {}", u.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into()))?;
+    writeln!(
+        o,
+        "image      {} ({}{})",
+        n.image_ref.as_deref().unwrap_or("-"),
+        u.image_id.as_deref().unwrap_or("-"),
+        u.image_digest.as_deref().map(|d| format!(", {d}")).unwrap_or_default()
+    )?;
+    writeln!(
+        o,
+        "engine     {} {}",
+        u.engine_kind.as_deref().unwrap_or("-"),
+        u.engine_version.as_deref().unwrap_or("")
+    )?;
+    writeln!(o, "command    {}", n.command_line)?;
+    writeln!(o, "output dir {}", n.output_dir)?;
+    for e in &run.events {
+        writeln!(o, "  {}  {:<10} {}", e.at, e.status.as_str(), e.message.as_deref().unwrap_or(""))?;
+    }
+    for f in &run.files {
+        let digest = f.sha256.as_deref().map(|h| &h[..12.min(h.len())]).unwrap_or(f.kind.as_str());
+        writeln!(o, "  {:<6} {:<16} {digest} {}", f.role.as_str(), f.key, f.path)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `berth logs`.
+pub fn logs(args: &LogsArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store()?;
+    let run = store.get_run(&args.run)?;
+    let (out_path, err_path) = store.log_paths(&run.id);
+    let mut offsets = (0u64, 0u64);
+    loop {
+        let terminal = store.get_run(run.id.as_str())?.status.is_terminal();
+        offsets.0 = copy_from(&out_path, offsets.0, &mut std::io::stdout())?;
+        offsets.1 = copy_from(&err_path, offsets.1, &mut std::io::stderr())?;
+        if !args.follow || terminal {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Copies `path` from byte `offset` to `out`; returns the new offset.
+fn copy_from(path: &std::path::Path, offset: u64, out: &mut dyn Write) -> anyhow::Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else { return Ok(offset) };
+    f.seek(SeekFrom::Start(offset))?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf)?;
+    out.write_all(&buf)?;
+    out.flush()?;
+    Ok(offset + buf.len() as u64)
+}
