@@ -2,6 +2,7 @@
 
 pub(crate) mod descriptor;
 pub(crate) mod run;
+pub(crate) mod scan;
 mod tool;
 
 use std::process::ExitCode;
@@ -20,5 +21,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logs(args) => run::logs(&args),
         Command::Engine(args) => run::engine(&args),
         Command::Tool { command } => tool::run(&command),
+        Command::Sbom(args) => scan::sbom(&args),
+        Command::Scan(args) => scan::scan(&args),
+        Command::Db { command } => scan::db(&command),
     }
 }
