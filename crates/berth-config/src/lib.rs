@@ -20,6 +20,14 @@
 //!
 //! [registry]
 //! insecure = ["registry.lab:5000"]  # registries berth talks to over plain HTTP (loopback always is)
+//! [scan]
+//! db = "/srv/berth/advisories.sqlite"  # advisory database; default $BERTH_HOME/advisories.sqlite
+//! max_db_age_hours = 24      # scans warn when the database is older
+//! sources = ["/srv/mirror/osv/Debian/all.zip"]  # what `berth db update` reads when given no --source
+//! run_policy = "off"         # off | warn | enforce: what `berth run` does with a scan before starting
+//! refuse = "critical"        # enforce: refuse images with findings this severe that have a fix
+//! warn = "high"              # warn about findings this severe (fixed or not)
+//! accept = ["CVE-2023-1234"] # ids (or aliases) the policy never counts
 //! ```
 //!
 //! Registry credentials saved by `berth login` live in `$BERTH_HOME/credentials.json` (mode 0600);
@@ -105,6 +113,27 @@ pub struct RegistryConfig {
     pub insecure: Vec<String>,
 }
 
+/// The `[scan]` table (see `docs/security-scanning.md`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanConfig {
+    /// The advisory database file (default `$BERTH_HOME/advisories.sqlite`).
+    pub db: Option<PathBuf>,
+    /// Scans warn when the database is older than this many hours (default 24).
+    pub max_db_age_hours: Option<u64>,
+    /// Sources `berth db update` reads when given none.
+    pub sources: Option<Vec<String>>,
+    /// What `berth run` does with the image's scan: `off` (default), `warn`, `enforce`.
+    pub run_policy: Option<String>,
+    /// The least severity of a fixable finding that makes `enforce` refuse (default `critical`).
+    pub refuse: Option<String>,
+    /// The least severity of a finding that is warned about (default `high`).
+    pub warn: Option<String>,
+    /// Vulnerability ids (or aliases) the policy never counts.
+    #[serde(default)]
+    pub accept: Vec<String>,
+}
+
 /// The configuration file's contents.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,6 +146,9 @@ pub struct Config {
     /// Registry settings.
     #[serde(default)]
     pub registry: RegistryConfig,
+    /// Scanning and the run policy.
+    #[serde(default)]
+    pub scan: ScanConfig,
 }
 
 fn var(name: &str) -> Option<PathBuf> {
@@ -227,5 +259,12 @@ mod tests {
         std::fs::write(&p, "engin = \"podman\"\n").unwrap();
         let e = Config::from_file(&p).unwrap_err();
         assert!(format!("{:?}", e).contains("engin"), "{e:?}");
+        std::fs::write(&p, "[scan]\nrun_policy = \"enforce\"\nmax_db_age_hours = 48\naccept = [\"CVE-1\"]\n").unwrap();
+        let c = Config::from_file(&p).unwrap();
+        assert_eq!(c.scan.run_policy.as_deref(), Some("enforce"));
+        assert_eq!(c.scan.max_db_age_hours, Some(48));
+        assert_eq!(c.scan.accept, ["CVE-1"]);
+        std::fs::write(&p, "[scan]\nrun_polcy = \"enforce\"\n").unwrap();
+        assert!(Config::from_file(&p).is_err());
     }
 }

@@ -30,7 +30,8 @@ use crate::engine::Engine;
 use crate::error::{EngineError, Operation};
 use crate::model::{
     AppliedConfig, ContainerInfo, ContainerState, ContainerStatus, ContainerSummary, CreatedContainer, EngineInfo,
-    EngineKind, ImageInfo, LabelFilter, LogChunk, LogStream, LogStreamKind, MountInfo, WaitOutcome,
+    EngineKind, ExportStream, ImageInfo, ImageSummary, LabelFilter, LogChunk, LogStream, LogStreamKind, MountInfo,
+    RemovedImage, WaitOutcome,
 };
 use crate::pull::{PullEvent, PullOutcome, PullReporter, RegistryAuth};
 use crate::spec::{ContainerSpec, Gpus, Network};
@@ -130,6 +131,14 @@ impl ApptainerEngine {
             .output()
             .await
             .map_err(|e| cli_error(operation, &self.binary, &format!("could not run it: {e}")))
+    }
+}
+
+/// Something a SIF-based engine cannot do, with what to do instead.
+fn unsupported(operation: Operation, reference: &str, instead: &str) -> EngineError {
+    EngineError::Protocol {
+        operation,
+        problem: format!("Apptainer cannot do this for `{reference}` through berth; {instead}"),
     }
 }
 
@@ -409,6 +418,97 @@ impl Engine for ApptainerEngine {
         std::fs::rename(&partial, &target)
             .map_err(|e| cli_error(Operation::PullImage, &self.binary, &format!("{}: {e}", target.display())))?;
         Ok(PullOutcome { reference: reference.to_owned(), digest: None })
+    }
+
+    async fn list_images(&self) -> Result<Vec<ImageSummary>, EngineError> {
+        let Ok(entries) = std::fs::read_dir(&self.sif_dir) else { return Ok(Vec::new()) };
+        let mut images = Vec::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "sif") {
+                continue;
+            }
+            let meta = entry.metadata().ok();
+            let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            images.push(ImageSummary {
+                id: file_digest(&path).unwrap_or_else(|| format!("apptainer:{}", path.display())),
+                repo_tags: vec![name],
+                repo_digests: Vec::new(),
+                created: meta
+                    .as_ref()
+                    .and_then(|m| m.modified().ok())
+                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                    .and_then(|d| i64::try_from(d.as_secs()).ok()),
+                size: meta.and_then(|m| i64::try_from(m.len()).ok()),
+                labels: BTreeMap::new(),
+            });
+        }
+        images.sort_by(|a, b| a.repo_tags.cmp(&b.repo_tags));
+        Ok(images)
+    }
+
+    async fn tag_image(&self, source: &str, target: &str) -> Result<(), EngineError> {
+        let from =
+            self.local_source(source).ok_or_else(|| EngineError::ImageNotFound { reference: source.to_owned() })?;
+        let to = self.sif_path(target);
+        std::fs::create_dir_all(&self.sif_dir)
+            .and_then(|()| std::fs::copy(&from, &to).map(|_| ()))
+            .map_err(|e| cli_error(Operation::TagImage, &self.binary, &format!("{from} → {}: {e}", to.display())))
+    }
+
+    async fn remove_image(&self, reference: &str, _force: bool) -> Result<RemovedImage, EngineError> {
+        let path = self.sif_path(reference);
+        if !path.is_file() {
+            return Err(EngineError::ImageNotFound { reference: reference.to_owned() });
+        }
+        std::fs::remove_file(&path)
+            .map_err(|e| cli_error(Operation::RemoveImage, &self.binary, &format!("{}: {e}", path.display())))?;
+        Ok(RemovedImage { untagged: vec![reference.to_owned()], deleted: vec![path.to_string_lossy().into_owned()] })
+    }
+
+    async fn push_image(
+        &self,
+        reference: &str,
+        _auth: Option<&RegistryAuth>,
+        _reporter: &dyn PullReporter,
+    ) -> Result<PullOutcome, EngineError> {
+        Err(unsupported(
+            Operation::PushImage,
+            reference,
+            "push the SIF with `apptainer push SIF oras://REGISTRY/NAME:TAG`",
+        ))
+    }
+
+    async fn load_image(&self, archive: &Path) -> Result<Vec<String>, EngineError> {
+        // A docker-archive becomes a SIF named after the archive.
+        let name = archive.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+        std::fs::create_dir_all(&self.sif_dir)
+            .map_err(|e| cli_error(Operation::LoadImage, &self.binary, &format!("{}: {e}", self.sif_dir.display())))?;
+        let target = self.sif_path(&name);
+        let partial = target.with_extension("sif.partial");
+        let source = format!("docker-archive:{}", archive.display());
+        let out = self
+            .output(
+                &["build".into(), "--force".into(), partial.to_string_lossy().into_owned(), source],
+                Operation::LoadImage,
+            )
+            .await?;
+        if !out.status.success() {
+            let _ = std::fs::remove_file(&partial);
+            return Err(cli_error(Operation::LoadImage, &self.binary, &String::from_utf8_lossy(&out.stderr)));
+        }
+        std::fs::rename(&partial, &target)
+            .map_err(|e| cli_error(Operation::LoadImage, &self.binary, &format!("{}: {e}", target.display())))?;
+        Ok(vec![name])
+    }
+
+    fn export_image(&self, reference: &str) -> ExportStream {
+        let e = unsupported(
+            Operation::ExportImage,
+            reference,
+            "scan the archive the SIF was built from (`berth scan docker-archive:FILE`), or the image on Docker or Podman",
+        );
+        Box::pin(futures_util::stream::iter([Err(e)]))
     }
 
     async fn create_container(&self, spec: &ContainerSpec) -> Result<CreatedContainer, EngineError> {

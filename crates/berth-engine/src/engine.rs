@@ -10,8 +10,8 @@ use async_trait::async_trait;
 
 use crate::error::EngineError;
 use crate::model::{
-    ContainerInfo, ContainerSummary, CreatedContainer, EngineInfo, ImageInfo, ImageSummary, LabelFilter, LogStream,
-    RemovedImage, WaitOutcome,
+    ContainerInfo, ContainerSummary, CreatedContainer, EngineInfo, ExportStream, ImageInfo, ImageSummary, LabelFilter,
+    LogStream, RemovedImage, WaitOutcome,
 };
 use crate::pull::{PullOutcome, PullReporter, RegistryAuth};
 use crate::spec::ContainerSpec;
@@ -104,4 +104,9 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
 
     /// Every container, running or not, that matches all of `labels`.
     async fn list_containers(&self, labels: &[LabelFilter]) -> Result<Vec<ContainerSummary>, EngineError>;
+
+    /// The local image `reference` as the engine exports it (`docker save`): a tarball with
+    /// `manifest.json`, the image config and its layers. No container is started. A missing
+    /// image fails with [`EngineError::ImageNotFound`] as the stream's first item.
+    fn export_image(&self, reference: &str) -> ExportStream;
 }

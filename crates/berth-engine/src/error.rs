@@ -39,6 +39,8 @@ pub enum Operation {
     InspectContainer,
     /// `GET /containers/json?all=true&filters=...`.
     ListContainers,
+    /// `GET /images/{name}/get`.
+    ExportImage,
     /// `HEAD /containers/{id}/archive?path=...`.
     StatPath,
     /// `GET /images/json`.
@@ -68,6 +70,7 @@ impl fmt::Display for Operation {
             Self::RemoveContainer => "removing a container",
             Self::InspectContainer => "inspecting a container",
             Self::ListContainers => "listing containers",
+            Self::ExportImage => "exporting an image",
             Self::StatPath => "looking for a path in a container",
             Self::ListImages => "listing images",
             Self::TagImage => "tagging an image",

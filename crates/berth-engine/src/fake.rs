@@ -122,6 +122,11 @@ pub enum Call {
         /// The filters passed.
         labels: Vec<LabelFilter>,
     },
+    /// [`Engine::export_image`].
+    ExportImage {
+        /// The reference asked for.
+        reference: String,
+    },
 }
 
 /// What one created container does once started.
@@ -197,6 +202,8 @@ struct State {
     containers: Vec<FakeContainer>,
     created: u64,
     failures: HashMap<Operation, VecDeque<EngineError>>,
+    /// Image reference (normalized) or ID → what exporting it yields.
+    exports: BTreeMap<String, bytes::Bytes>,
     /// Paths absent from images' filesystems, by normalized reference (all others exist).
     missing_paths: BTreeMap<String, std::collections::BTreeSet<String>>,
 }
@@ -283,6 +290,7 @@ impl FakeEngine {
                 containers: Vec::new(),
                 created: 0,
                 failures: HashMap::new(),
+                exports: BTreeMap::new(),
                 missing_paths: BTreeMap::new(),
             }),
         }
@@ -303,6 +311,17 @@ impl FakeEngine {
         let mut state = self.lock();
         state.images.insert(image.id.clone(), image.clone());
         state.images.insert(normalize_reference(reference), image);
+    }
+
+    /// Make `image` present under `reference`, exporting as `archive` (the bytes of a
+    /// `docker save` tarball) through [`Engine::export_image`].
+    pub fn add_image_archive(&self, reference: &str, image: ImageInfo, archive: impl Into<bytes::Bytes>) {
+        let archive = archive.into();
+        let mut state = self.lock();
+        state.exports.insert(image.id.clone(), archive.clone());
+        state.exports.insert(normalize_reference(reference), archive);
+        drop(state);
+        self.add_image(reference, image);
     }
 
     /// Make `path` absent from the filesystem of containers created from `reference` (every
@@ -755,6 +774,29 @@ impl Engine for FakeEngine {
             })
             .collect())
     }
+
+    fn export_image(&self, reference: &str) -> crate::model::ExportStream {
+        let items: Vec<Result<bytes::Bytes, EngineError>> = match self.export(reference) {
+            Ok(archive) => (0..archive.len())
+                .step_by(EXPORT_CHUNK)
+                .map(|at| Ok(archive.slice(at..(at + EXPORT_CHUNK).min(archive.len()))))
+                .collect(),
+            Err(e) => vec![Err(e)],
+        };
+        Box::pin(futures_util::stream::iter(items))
+    }
+}
+
+/// The size of the chunks a fake export is cut into, so that readers see more than one.
+const EXPORT_CHUNK: usize = 64 * 1024;
+
+impl FakeEngine {
+    fn export(&self, reference: &str) -> Result<bytes::Bytes, EngineError> {
+        let mut state = self.lock();
+        state.enter(Call::ExportImage { reference: reference.to_owned() }, Operation::ExportImage)?;
+        let found = state.exports.get(reference).or_else(|| state.exports.get(&normalize_reference(reference)));
+        found.cloned().ok_or_else(|| EngineError::ImageNotFound { reference: reference.to_owned() })
+    }
 }
 
 /// A [`PullReporter`] that keeps every event, for assertions.
@@ -935,6 +977,21 @@ mod tests {
             .expect("list");
         assert_eq!(found.iter().map(|c| c.id.clone()).collect::<Vec<_>>(), vec![mine]);
         assert_eq!(fake.list_containers(&[]).await.expect("list").len(), 2);
+    }
+
+    #[tokio::test]
+    async fn exports_play_back_the_scripted_archive_in_chunks_and_are_recorded() {
+        let fake = FakeEngine::new();
+        let archive: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        fake.add_image_archive("tool:1", fake_image("tool:1"), archive.clone());
+        let chunks: Vec<_> = fake.export_image("tool:1").map(|c| c.expect("chunk")).collect().await;
+        assert!(chunks.len() > 1);
+        assert_eq!(chunks.concat(), archive);
+        assert!(fake.inspect_image("tool:1").await.expect("inspect").is_some());
+        let mut missing = fake.export_image("nope");
+        assert!(matches!(missing.next().await, Some(Err(EngineError::ImageNotFound { .. }))));
+        assert!(missing.next().await.is_none());
+        assert_eq!(fake.calls()[..1], [Call::ExportImage { reference: "tool:1".into() }]);
     }
 
     #[tokio::test]

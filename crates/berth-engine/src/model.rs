@@ -447,6 +447,9 @@ impl LogChunk {
 /// A container's output, chunk by chunk; ends when the container's output ends.
 pub type LogStream = Pin<Box<dyn Stream<Item = Result<LogChunk, EngineError>> + Send>>;
 
+/// An image export (a `docker save` tarball), chunk by chunk.
+pub type ExportStream = Pin<Box<dyn Stream<Item = Result<Bytes, EngineError>> + Send>>;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -138,6 +138,19 @@ pub struct ResolvedImage {
     pub repo_digest: Option<String>,
 }
 
+/// A decision about the image made before the run: the scan policy (`[scan] run_policy`,
+/// applied by `berth run` with berth-scan). It is recorded in the run's provenance record
+/// (`berth.scan-policy`); a refusal fails the run before any container is created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageCheck {
+    /// Do not create the container.
+    pub refuse: bool,
+    /// One line: what was decided and why (the run's error when refused).
+    pub summary: String,
+    /// The whole decision as JSON, for the record.
+    pub record_json: String,
+}
+
 /// What the runner needs around a job.
 pub struct Runner<'a> {
     /// The provenance store.
@@ -156,6 +169,8 @@ pub struct Runner<'a> {
     pub pull: PullPolicy,
     /// Cap on each stored log stream.
     pub log_max_bytes: u64,
+    /// The scan policy's decision about the image, when a policy is configured.
+    pub image_check: Option<ImageCheck>,
 }
 
 impl std::fmt::Debug for Runner<'_> {
@@ -286,11 +301,26 @@ impl Runner<'_> {
                 engine_api_version: Some(self.engine_info.api_version.clone()),
                 host_json: Some(serde_json::to_string(&self.host).unwrap_or_default()),
                 relaxations_json: Some(serde_json::to_string(&job.security.relaxations).unwrap_or_default()),
+                scan_policy_json: self.image_check.as_ref().map(|c| c.record_json.clone()),
                 ..Default::default()
             },
         )?;
         self.store.add_files(run_id, &inputs)?;
         tracing::debug!("run recorded");
+        if let Some(check) = self.image_check.as_ref().filter(|c| c.refuse) {
+            // Refused by the scan policy: recorded, nothing created.
+            let msg = format!("refused by the scan policy: {}", check.summary);
+            self.store.update_run(run_id, &RunUpdate { error: Some(msg.clone()), ..Default::default() })?;
+            self.store.set_status(run_id, RunStatus::Failed, Some(&msg))?;
+            return Ok(RunOutcome {
+                run_id: run_id.clone(),
+                status: RunStatus::Failed,
+                exit_code: None,
+                error: Some(msg),
+                missing_outputs: Vec::new(),
+                outputs: Vec::new(),
+            });
+        }
 
         // Files the container needs: configuration files in the output directory, the script.
         let run_dir = run_dir(self.store, run_id);

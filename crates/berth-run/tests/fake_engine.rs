@@ -78,6 +78,7 @@ impl World {
             pull_reporter: &NoProgress,
             pull,
             log_max_bytes: 1 << 20,
+            image_check: None,
         }
     }
 }
@@ -222,6 +223,36 @@ async fn a_missing_image_is_pulled_or_refused_before_anything_is_recorded() {
     let outcome = w.runner(PullPolicy::Missing).await.run(&job, Default::default()).await.unwrap();
     assert_eq!(outcome.status, RunStatus::Succeeded);
     assert!(w.engine.calls().iter().any(|c| matches!(c, Call::PullImage { reference, .. } if reference == other)));
+}
+
+#[tokio::test]
+async fn an_image_refused_by_the_scan_policy_creates_no_container_and_the_decision_is_recorded() {
+    let w = World::new();
+    let (d, text) = descriptor("tool [DATA]", "[]");
+    let inv = Value::parse(r#"{"data": "input.dat"}"#).unwrap();
+    let job = prepare(&d, &text, &inv, &w.options()).unwrap();
+    for refuse in [true, false] {
+        let mut runner = w.runner(PullPolicy::Missing).await;
+        runner.image_check = Some(berth_run::ImageCheck {
+            refuse,
+            summary: "1 critical finding with a fix".into(),
+            record_json: format!(r#"{{"verdict": "{}"}}"#, if refuse { "refuse" } else { "warn" }),
+        });
+        let before = created_spec(&w.engine.calls()).len();
+        let outcome = runner.run(&job, Default::default()).await.unwrap();
+        let record = w.store.get_run(outcome.run_id.as_str()).unwrap().to_execution_record();
+        let verdict = &record["berth"]["scan-policy"]["verdict"];
+        if refuse {
+            assert_eq!(outcome.status, RunStatus::Failed);
+            assert!(outcome.error.as_deref().unwrap().contains("refused by the scan policy"), "{outcome:?}");
+            assert_eq!(created_spec(&w.engine.calls()).len(), before, "no container for a refused image");
+            assert_eq!(verdict, "refuse");
+        } else {
+            assert_eq!(outcome.status, RunStatus::Succeeded);
+            assert_eq!(created_spec(&w.engine.calls()).len(), before + 1);
+            assert_eq!(verdict, "warn");
+        }
+    }
 }
 
 #[tokio::test]

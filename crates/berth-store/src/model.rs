@@ -179,6 +179,8 @@ pub struct RunUpdate {
     pub finished_at: Option<String>,
     /// The safety relaxations the user asked for (network, writable root, ...), as JSON.
     pub relaxations_json: Option<String>,
+    /// The scan policy's decision about the image (`[scan] run_policy`), as JSON.
+    pub scan_policy_json: Option<String>,
 }
 
 /// One entry of a run's status history.

@@ -15,7 +15,7 @@
 //! - `additional-information`: the user's extra provenance; berth puts the run's labels here.
 //!
 //! The `berth` section holds the rest: run id, status and its history, timestamps, image,
-//! engine, host, container settings applied, relaxations, owner, every file with its full
+//! engine, host, container settings applied, relaxations, the scan policy's decision, owner, every file with its full
 //! path and manifest, and the logs (path, size, truncation).
 
 use std::path::Path;
@@ -176,6 +176,7 @@ impl RunRecord {
             "oom-killed": u.oom_killed,
             "error": u.error,
             "relaxations": u.relaxations_json.as_deref().map(json_or_text),
+            "scan-policy": u.scan_policy_json.as_deref().map(json_or_text),
             "owner": { "pid": n.owner_pid, "host": n.owner_host, "started-at": n.owner_started_at },
             "output-dir": n.output_dir,
             "labels": n.labels,

@@ -123,6 +123,7 @@ impl Store {
             started_at,
             finished_at,
             relaxations_json,
+            scan_policy_json,
         } = update;
         let text = |column: &'static str, v: &Option<String>| v.clone().map(|v| (column, Value::Text(v)));
         let fields: Vec<(&'static str, Value)> = [
@@ -140,6 +141,7 @@ impl Store {
             text("started_at", started_at),
             text("finished_at", finished_at),
             text("relaxations_json", relaxations_json),
+            text("scan_policy_json", scan_policy_json),
         ]
         .into_iter()
         .flatten()
@@ -432,6 +434,7 @@ fn record_from_row(
             started_at: r.get("started_at")?,
             finished_at: r.get("finished_at")?,
             relaxations_json: r.get("relaxations_json")?,
+            scan_policy_json: r.get("scan_policy_json")?,
         },
         events: Vec::new(),
         files: Vec::new(),

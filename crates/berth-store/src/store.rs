@@ -35,8 +35,11 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The schema, one script per version: applying `MIGRATIONS[n]` takes a database from
 /// `user_version` n to n + 1. Scripts are only ever appended, never edited.
-const MIGRATIONS: &[&str] =
-    &[include_str!("../migrations/0001_runs_and_hash_cache.sql"), include_str!("../migrations/0002_tools.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_runs_and_hash_cache.sql"),
+    include_str!("../migrations/0002_tools.sql"),
+    include_str!("../migrations/0003_scan_policy.sql"),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -194,6 +194,7 @@ fn update_run_writes_only_the_fields_given() {
         started_at: Some("2025-01-01T00:00:00.000Z".into()),
         finished_at: Some("2025-01-01T00:00:01.000Z".into()),
         relaxations_json: Some("[]".into()),
+        scan_policy_json: Some(r#"{"verdict": "allow"}"#.into()),
     };
     store.update_run(&id, &all).unwrap();
     assert_eq!(store.get_run(id.as_str()).unwrap().update, all);

@@ -51,6 +51,18 @@ pub enum Command {
         /// The registry (`host[:port]`).
         registry: String,
     },
+    /// List the packages in an image, archive, OCI layout or root filesystem (an SBOM).
+    Sbom(SbomArgs),
+    /// Scan an image, archive, OCI layout or root filesystem for known vulnerabilities
+    /// (`berth scan compare A B` compares two results).
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Scan(ScanArgs),
+    /// Build and describe the advisory database scans use.
+    Db {
+        /// What to do.
+        #[command(subcommand)]
+        command: DbCommand,
+    },
 }
 
 /// The engine option every image command takes.
@@ -393,6 +405,121 @@ pub struct EngineArgs {
     /// The engine to use (overrides the configuration).
     #[arg(long, env = "BERTH_ENGINE")]
     pub engine: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where a target's packages are read from. The target is auto-detected: an existing directory
+/// with `oci-layout` is an OCI layout, another directory a root filesystem, a file an image
+/// archive (docker save or OCI), anything else an image the engine has (exported; no container
+/// is started). Prefixes force the kind: `image:`, `docker-archive:`, `oci-archive:`,
+/// `oci-dir:`, `dir:`.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// The image, archive, OCI layout directory or root filesystem.
+    pub target: String,
+    /// Container engine for image targets: docker or podman.
+    #[arg(long, env = "BERTH_ENGINE")]
+    pub engine: Option<String>,
+}
+
+/// Arguments of `berth sbom`.
+#[derive(Debug, Args)]
+pub struct SbomArgs {
+    /// What to read.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Output format: table, json, cyclonedx (1.5) or spdx (2.3).
+    #[arg(long, short = 'f', default_value = "table")]
+    pub format: String,
+    /// Write to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+}
+
+/// Arguments of `berth scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// `berth scan compare A B`.
+    #[command(subcommand)]
+    pub command: Option<ScanCommand>,
+    /// The image, archive, OCI layout directory or root filesystem.
+    #[arg(required = true)]
+    pub target: Option<String>,
+    /// Container engine for image targets: docker or podman.
+    #[arg(long, env = "BERTH_ENGINE")]
+    pub engine: Option<String>,
+    /// Output format: table, json, sarif (2.1.0) or cyclonedx (1.5 with vulnerabilities).
+    #[arg(long, short = 'f', default_value = "table")]
+    pub format: String,
+    /// Write to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+    /// Exit with code 3 when a finding is at least this severe (negligible, low, medium, high,
+    /// critical).
+    #[arg(long, value_name = "SEVERITY")]
+    pub fail_on: Option<String>,
+    /// Leave out findings that have no fixed version.
+    #[arg(long)]
+    pub ignore_unfixed: bool,
+    /// The advisory database (default: `[scan] db`, `BERTH_ADVISORY_DB`, then
+    /// `$BERTH_HOME/advisories.sqlite`).
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<std::path::PathBuf>,
+}
+
+/// `berth scan` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ScanCommand {
+    /// Compare two scan results (berth, Trivy or Grype JSON): Jaccard index and the differences
+    /// by cause.
+    Compare(CompareArgs),
+}
+
+/// Arguments of `berth scan compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The first result (JSON file).
+    pub a: std::path::PathBuf,
+    /// The second result (JSON file).
+    pub b: std::path::PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `berth db` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Build the advisory database from OSV records (files, directories, all.zip dumps) and the
+    /// Debian Security Tracker JSON, by URL or path.
+    Update(DbUpdateArgs),
+    /// Show the database's sources, record counts and age.
+    Status(DbStatusArgs),
+}
+
+/// Arguments of `berth db update`.
+#[derive(Debug, Args)]
+pub struct DbUpdateArgs {
+    /// A source: URL (http, https) or path; repeatable. Default: `[scan] sources`, else osv.dev's
+    /// dumps and the Debian tracker.
+    #[arg(long = "source", value_name = "URL|PATH")]
+    pub sources: Vec<String>,
+    /// The database to write (default as for `berth scan`).
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<std::path::PathBuf>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `berth db status`.
+#[derive(Debug, Args)]
+pub struct DbStatusArgs {
+    /// The database (default as for `berth scan`).
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<std::path::PathBuf>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

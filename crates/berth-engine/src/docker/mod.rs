@@ -22,8 +22,8 @@ use crate::engine::Engine;
 use crate::env::Env;
 use crate::error::{EngineError, Operation, UnreachableReason};
 use crate::model::{
-    ContainerInfo, ContainerSummary, CreatedContainer, EngineInfo, ImageInfo, ImageSummary, LabelFilter, LogChunk,
-    LogStream, RemovedImage, WaitOutcome,
+    ContainerInfo, ContainerSummary, CreatedContainer, EngineInfo, ExportStream, ImageInfo, ImageSummary, LabelFilter,
+    LogChunk, LogStream, RemovedImage, WaitOutcome,
 };
 use crate::pull::{PullEvent, PullOutcome, PullReporter, RegistryAuth, normalize_reference, split_tag};
 use crate::spec::ContainerSpec;
@@ -442,5 +442,20 @@ impl Engine for DockerEngine {
         let listed =
             self.client.list_containers(Some(options.build())).await.map_err(self.fail(Operation::ListContainers))?;
         Ok(listed.into_iter().map(wire::container_summary).collect())
+    }
+
+    fn export_image(&self, reference: &str) -> ExportStream {
+        let endpoint = self.endpoint.clone();
+        let reference = reference.to_owned();
+        // The export streams for as long as the image is large: no request timeout.
+        let chunks = self.unbounded.export_image(&reference);
+        Box::pin(chunks.map(move |chunk| {
+            chunk.map_err(|e| match classify(e, Operation::ExportImage, &endpoint) {
+                EngineError::Api { status_code: 404, .. } => {
+                    EngineError::ImageNotFound { reference: reference.clone() }
+                }
+                other => other,
+            })
+        }))
     }
 }

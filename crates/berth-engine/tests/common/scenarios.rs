@@ -421,3 +421,34 @@ pub async fn pulling_from_an_unreachable_registry_fails_with_the_reference(engin
         other => panic!("expected a pull error, got {other:?}"),
     }
 }
+
+/// The export is a `docker save` tarball: `manifest.json` naming the config and one layer per
+/// image layer, and an absent image fails with `ImageNotFound`.
+pub async fn exporting_the_test_image_yields_a_docker_save_tarball(engine: &dyn Engine, _quirks: &Quirks) {
+    let mut bytes = Vec::new();
+    let mut chunks = engine.export_image(IMAGE);
+    while let Some(chunk) = chunks.next().await {
+        bytes.extend_from_slice(&chunk.expect("export chunk"));
+    }
+    let mut names = Vec::new();
+    let mut manifest = None;
+    let mut archive = tar::Archive::new(bytes.as_slice());
+    for entry in archive.entries().expect("a tar") {
+        let mut entry = entry.expect("entry");
+        let name = entry.path().expect("path").to_string_lossy().into_owned();
+        if name == "manifest.json" {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut text).expect("read manifest");
+            manifest = Some(text);
+        }
+        names.push(name);
+    }
+    let manifest: serde_json::Value = serde_json::from_str(&manifest.expect("manifest.json")).expect("json");
+    let layers = manifest[0]["Layers"].as_array().expect("Layers");
+    assert_eq!(layers.len(), 1, "{manifest}");
+    for layer in layers {
+        assert!(names.contains(&layer.as_str().expect("name").to_owned()), "{names:?}");
+    }
+    let mut absent = engine.export_image("berth-test/absent:none");
+    assert!(matches!(absent.next().await, Some(Err(EngineError::ImageNotFound { .. }))));
+}

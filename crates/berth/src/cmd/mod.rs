@@ -3,6 +3,7 @@
 pub(crate) mod descriptor;
 mod image;
 pub(crate) mod run;
+pub(crate) mod scan;
 mod tool;
 
 use std::process::ExitCode;
@@ -24,5 +25,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Image { command } => image::run(&command),
         Command::Login(args) => image::login(&args),
         Command::Logout { registry } => image::logout(&registry),
+        Command::Sbom(args) => scan::sbom(&args),
+        Command::Scan(args) => scan::scan(&args),
+        Command::Db { command } => scan::db(&command),
     }
 }

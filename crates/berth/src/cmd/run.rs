@@ -254,7 +254,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         });
     }
     let pull = TerminalPull::new();
-    let runner = Runner {
+    let mut runner = Runner {
         store: &store,
         engine,
         engine_info: info,
@@ -263,7 +263,20 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         pull_reporter: &pull,
         pull: args.pull.into(),
         log_max_bytes: log_cap(&config),
+        image_check: None,
     };
+    // The scan policy (`[scan] run_policy`): scan the image the run will use, before any
+    // container exists; the decision goes into the run's record.
+    if config.scan.run_policy.as_deref().is_some_and(|m| m != "off") {
+        let to_hinted = |e: berth_run::RunError| {
+            let hint = e.hint();
+            anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
+        };
+        let image = rt.block_on(runner.resolve_image(&job.image)).map_err(to_hinted)?;
+        let note = |m: &str| sink.note(m);
+        runner.image_check =
+            rt.block_on(crate::cmd::scan::run_policy_check(&config, runner.engine.clone(), &image.id, &note))?;
+    }
     let outcome = rt.block_on(runner.run(&job, cancel)).map_err(|e| {
         let hint = e.hint();
         anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })

@@ -1,0 +1,113 @@
+//! Analyzers: one per package format (and one for the operating system), each a small type
+//! with the same four parts — its name, its version, the paths it needs, and `analyze`.
+//!
+//! An analyzer sees the merged file system of the layers applied so far ([`View`]) and the
+//! paths in it that it required; it returns packages without purl or layer (the applier in
+//! [`crate::inventory`] adds those) and, for package managers, the language-package metadata
+//! files they own, so that a Python distribution installed by dpkg is not counted twice.
+//!
+//! Bump an analyzer's [`Analyzer::version`] whenever what it parses or reports changes.
+
+pub mod apk;
+pub mod conda;
+pub mod dpkg;
+pub mod npm;
+pub mod os;
+pub mod python;
+pub mod rpm;
+
+use crate::fs::View;
+use crate::model::{Os, Package};
+
+/// What an analyzer is given.
+pub struct Input<'a> {
+    /// The merged file system.
+    pub view: &'a View,
+    /// The paths in `view` that this analyzer requires, sorted.
+    pub paths: Vec<&'a str>,
+}
+
+/// What an analyzer found.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Found {
+    /// The operating system (only the os analyzer sets it).
+    pub os: Option<Os>,
+    /// Packages, without purl and layer.
+    pub packages: Vec<Package>,
+    /// Language-package metadata paths (see [`is_language_metadata`]) this package manager
+    /// installed, without a leading `/`.
+    pub owned: Vec<String>,
+    /// What could not be read.
+    pub warnings: Vec<String>,
+}
+
+/// One analyzer.
+pub trait Analyzer: Send + Sync {
+    /// A short name (`dpkg`).
+    fn name(&self) -> &'static str;
+    /// Bumped whenever parsing changes.
+    fn version(&self) -> u32;
+    /// Whether this analyzer needs the content of `path` (relative to the root).
+    fn required(&self, path: &str) -> bool;
+    /// Analyze the merged file system.
+    fn analyze(&self, input: &Input<'_>) -> Found;
+}
+
+/// Every analyzer berth has, the operating system first.
+pub fn all() -> Vec<Box<dyn Analyzer>> {
+    vec![
+        Box::new(os::OsRelease),
+        Box::new(dpkg::Dpkg),
+        Box::new(apk::Apk),
+        Box::new(rpm::Rpm),
+        Box::new(python::Python),
+        Box::new(conda::Conda),
+        Box::new(npm::Npm),
+    ]
+}
+
+/// Whether `path` is where a language package records itself: the part of an OS package's
+/// file list that the language analyzers also read.
+pub fn is_language_metadata(path: &str) -> bool {
+    path.contains(".dist-info") || path.contains(".egg-info") || path.contains("node_modules/")
+}
+
+/// The fields of one RFC 822-style stanza (dpkg status, Python `METADATA`), in order, with
+/// continuation lines joined by newlines. Stops at the end of `text`.
+pub fn stanza_fields(text: &str) -> Vec<(&str, String)> {
+    let mut fields: Vec<(&str, String)> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with([' ', '\t']) {
+            if let Some((_, value)) = fields.last_mut() {
+                value.push('\n');
+                value.push_str(line.trim());
+            }
+        } else if let Some((key, value)) = line.split_once(':') {
+            fields.push((key.trim(), value.trim().to_owned()));
+        }
+    }
+    fields
+}
+
+/// The first value of `key` (case-insensitive) among `fields`.
+pub fn field<'a>(fields: &'a [(&str, String)], key: &str) -> Option<&'a str> {
+    fields.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str())
+}
+
+/// Split text into blank-line-separated stanzas.
+pub fn stanzas(text: &str) -> impl Iterator<Item = &str> {
+    text.split("\n\n").map(|s| s.trim_matches('\n')).filter(|s| !s.trim().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stanza_fields_join_continuation_lines() {
+        let fields = stanza_fields("Package: a\nDescription: one\n two\n .\nVersion: 1\n");
+        assert_eq!(field(&fields, "package"), Some("a"));
+        assert_eq!(field(&fields, "Description"), Some("one\ntwo\n."));
+        assert_eq!(field(&fields, "Version"), Some("1"));
+    }
+}

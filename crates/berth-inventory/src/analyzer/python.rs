@@ -1,0 +1,102 @@
+//! Python distributions: `*.dist-info/METADATA` (wheels, pip), `*.egg-info/PKG-INFO` and
+//! single-file `*.egg-info` (setuptools, distutils, Debian's python3-* packages).
+//!
+//! Names are kept as the metadata spells them; [`Package::normalized_name`] gives the PEP 503
+//! form used to match advisories and to compare with other tools. Distributions that an OS
+//! package installed are dropped later by the applier, from the OS analyzers' owned files.
+
+use super::{Analyzer, Found, Input, field, stanza_fields};
+use crate::model::{Origin, Package, PackageKind};
+
+/// The Python analyzer.
+pub struct Python;
+
+impl Analyzer for Python {
+    fn name(&self) -> &'static str {
+        "python"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn required(&self, path: &str) -> bool {
+        path.ends_with(".dist-info/METADATA") || path.ends_with(".egg-info/PKG-INFO") || path.ends_with(".egg-info")
+    }
+
+    fn analyze(&self, input: &Input<'_>) -> Found {
+        let mut found = Found::default();
+        for path in &input.paths {
+            // A directory named `x.egg-info` is recorded only through its PKG-INFO.
+            let Some(bytes) = input.view.read(path) else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(bytes);
+            match parse(&text, path) {
+                Some(p) => found.packages.push(p),
+                None => found.warnings.push(format!("`{path}`: no `Name` and `Version` in the metadata")),
+            }
+        }
+        found
+    }
+}
+
+/// The directory (or single file) that records a distribution, which OS packages list when
+/// they install it.
+pub fn record_of(location: &str) -> &str {
+    location.strip_suffix("/METADATA").or_else(|| location.strip_suffix("/PKG-INFO")).unwrap_or(location)
+}
+
+fn parse(text: &str, location: &str) -> Option<Package> {
+    // The headers end at the first blank line; the description follows.
+    let headers = text.split("\n\n").next().unwrap_or_default();
+    let fields = stanza_fields(headers);
+    let name = field(&fields, "Name")?.trim().to_owned();
+    let version = field(&fields, "Version")?.trim().to_owned();
+    if name.is_empty() || version.is_empty() {
+        return None;
+    }
+    let licenses = field(&fields, "License-Expression")
+        .or_else(|| field(&fields, "License"))
+        .filter(|l| !l.is_empty() && *l != "UNKNOWN" && !l.contains('\n'))
+        .map(|l| vec![l.to_owned()])
+        .unwrap_or_default();
+    Some(Package {
+        kind: PackageKind::Python,
+        name,
+        version,
+        source_name: None,
+        source_version: None,
+        arch: None,
+        licenses,
+        purl: String::new(),
+        layer: None,
+        location: location.to_owned(),
+        origin: Origin::Distribution,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_headers_give_name_version_and_licence() {
+        let p = parse(
+            "Metadata-Version: 2.1\nName: PyYAML\nVersion: 6.0.1\nLicense: MIT\n\nLicense: not a header\n",
+            "usr/lib/x/PyYAML-6.0.1.dist-info/METADATA",
+        )
+        .expect("pyyaml");
+        assert_eq!((p.name.as_str(), p.version.as_str()), ("PyYAML", "6.0.1"));
+        assert_eq!(p.normalized_name(), "pyyaml");
+        assert_eq!(p.licenses, vec!["MIT".to_owned()]);
+        assert!(parse("Metadata-Version: 2.1\nName: x\n", "m").is_none());
+    }
+
+    #[test]
+    fn the_record_is_the_directory_or_the_single_file() {
+        assert_eq!(record_of("a/numpy-1.24.2.egg-info/PKG-INFO"), "a/numpy-1.24.2.egg-info");
+        assert_eq!(record_of("a/six-1.16.0.dist-info/METADATA"), "a/six-1.16.0.dist-info");
+        assert_eq!(record_of("a/distro-1.0.egg-info"), "a/distro-1.0.egg-info");
+    }
+}

@@ -1,0 +1,123 @@
+//! The applier: read the layers bottom up, run the analyzers on the merged file system after
+//! every layer that changed what they read, and turn their findings into one [`Inventory`].
+//!
+//! Layer attribution: a package belongs to the lowest layer from which it stayed installed,
+//! unchanged (same name, version, architecture and database), up to the top. A package
+//! upgraded in a later layer belongs to that later layer; one removed and installed again,
+//! to the layer that installed it again.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use berth_engine::Engine;
+
+use crate::analyzer::{self, Analyzer, Found, Input};
+use crate::error::SourceError;
+use crate::fs::View;
+use crate::model::{AnalyzerInfo, FORMAT_VERSION, Inventory, Package, PackageKind};
+use crate::source::{self, Opened, Target};
+
+/// How to take an inventory.
+#[derive(Debug, Clone, Default)]
+pub struct SbomOptions {
+    /// The engine that holds images (needed for [`Target::Image`] only).
+    pub engine: Option<Arc<dyn Engine>>,
+    /// Where to put an engine's image export while it is read (default: the system's
+    /// temporary directory). The export is removed afterwards.
+    pub temp_dir: Option<PathBuf>,
+}
+
+/// List the packages in `target` (the `berth sbom` command).
+pub async fn sbom(target: &Target, options: &SbomOptions) -> Result<Inventory, SourceError> {
+    let opened = source::open(target, options.engine.as_deref(), options.temp_dir.as_deref()).await?;
+    inventory_of(&opened)
+}
+
+/// [`sbom`] for targets that need no engine (archives, layouts, directories), without async.
+pub fn sbom_local(target: &Target) -> Result<Inventory, SourceError> {
+    inventory_of(&source::open_local(target)?)
+}
+
+/// The identity of a package across layers.
+type Key = (PackageKind, String, String, Option<String>, String);
+
+fn key(p: &Package) -> Key {
+    (p.kind, p.name.clone(), p.version.clone(), p.arch.clone(), p.location.clone())
+}
+
+struct Tracked {
+    last: Found,
+    first_seen: HashMap<Key, usize>,
+}
+
+/// Take the inventory of an opened target.
+pub fn inventory_of(opened: &Opened) -> Result<Inventory, SourceError> {
+    let analyzers = analyzer::all();
+    let required = |p: &str| analyzers.iter().any(|a| a.required(p));
+    let mut view = View::default();
+    let mut tracked: Vec<Tracked> =
+        analyzers.iter().map(|_| Tracked { last: Found::default(), first_seen: HashMap::new() }).collect();
+    for index in 0..opened.layers.len() {
+        let files = opened.read_layer(index, &required)?;
+        let changes = view.apply(index, files);
+        for (a, t) in analyzers.iter().zip(tracked.iter_mut()) {
+            if !changes.paths.iter().any(|p| a.required(p)) {
+                continue;
+            }
+            let found = run(a.as_ref(), &view);
+            let now: HashSet<Key> = found.packages.iter().map(key).collect();
+            t.first_seen.retain(|k, _| now.contains(k));
+            for k in now {
+                t.first_seen.entry(k).or_insert(index);
+            }
+            t.last = found;
+        }
+    }
+
+    let os = tracked.iter().find_map(|t| t.last.os.clone());
+    let owned: HashSet<&str> = tracked.iter().flat_map(|t| t.last.owned.iter().map(String::as_str)).collect();
+    let mut warnings = Vec::new();
+    let mut packages = Vec::new();
+    for (a, t) in analyzers.iter().zip(&tracked) {
+        warnings.extend(t.last.warnings.iter().map(|w| format!("{}: {w}", a.name())));
+        for p in &t.last.packages {
+            if matches!(p.kind, PackageKind::Python | PackageKind::Npm) {
+                let record = analyzer::python::record_of(&p.location);
+                if owned.contains(record) || owned.contains(p.location.as_str()) {
+                    continue;
+                }
+            }
+            let mut p = p.clone();
+            p.layer = t.first_seen.get(&key(&p)).copied();
+            p.purl = crate::purl::purl(&p, os.as_ref());
+            packages.push(p);
+        }
+    }
+    packages.sort_by(|a, b| {
+        (a.kind, a.normalized_name(), &a.version, &a.arch, &a.location).cmp(&(
+            b.kind,
+            b.normalized_name(),
+            &b.version,
+            &b.arch,
+            &b.location,
+        ))
+    });
+    if os.is_none() && packages.iter().any(|p| p.kind.is_os()) {
+        warnings.push("os-release: no operating system release file found; OS packages cannot be matched against a distribution's advisories".to_owned());
+    }
+    Ok(Inventory {
+        format_version: FORMAT_VERSION,
+        target: opened.info.clone(),
+        os,
+        layers: opened.layers.clone(),
+        packages,
+        warnings,
+        analyzers: analyzers.iter().map(|a| AnalyzerInfo { name: a.name().to_owned(), version: a.version() }).collect(),
+    })
+}
+
+fn run(analyzer: &dyn Analyzer, view: &View) -> Found {
+    let paths: Vec<&str> = view.paths().map(|(p, _)| p).filter(|p| analyzer.required(p)).collect();
+    analyzer.analyze(&Input { view, paths })
+}

@@ -1,0 +1,246 @@
+//! Sources: turn a [`Target`] into an ordered list of layers to read.
+//!
+//! - [`Target::Image`]: exported by the container engine (`docker save`, no container started)
+//!   into a private temporary directory, then read as a docker archive;
+//! - [`Target::DockerArchive`], [`Target::OciArchive`]: tarballs, indexed and read in place;
+//! - [`Target::OciDir`]: an OCI image layout directory;
+//! - [`Target::Rootfs`]: a directory, one layer.
+
+pub mod archive;
+pub mod layer;
+pub mod rootfs;
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use berth_engine::Engine;
+use futures_util::StreamExt;
+
+use crate::error::SourceError;
+use crate::fs::LayerFiles;
+use crate::model::{Layer, TargetInfo, TargetKind};
+use archive::{Blobs, ImageLayout};
+
+/// What to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// An image the container engine has (a reference or an image ID).
+    Image(String),
+    /// A `docker save` tarball.
+    DockerArchive(PathBuf),
+    /// An OCI image layout in a tarball.
+    OciArchive(PathBuf),
+    /// An OCI image layout directory.
+    OciDir(PathBuf),
+    /// A root filesystem directory.
+    Rootfs(PathBuf),
+}
+
+impl Target {
+    /// Read a target as the command line gives it: `docker-archive:FILE`, `oci-archive:FILE`,
+    /// `oci-dir:DIR`, `dir:DIR` and `image:REF` say what it is; without a prefix, an existing
+    /// directory is an OCI layout if it has `oci-layout`, else a root filesystem; an existing
+    /// file is an archive (its kind is found when it is opened); anything else is an image
+    /// reference for the engine.
+    pub fn parse(s: &str) -> Self {
+        let prefixed = |p: &str| s.strip_prefix(p).map(PathBuf::from);
+        if let Some(p) = prefixed("docker-archive:") {
+            return Self::DockerArchive(p);
+        }
+        if let Some(p) = prefixed("oci-archive:") {
+            return Self::OciArchive(p);
+        }
+        if let Some(p) = prefixed("oci-dir:") {
+            return Self::OciDir(p);
+        }
+        if let Some(p) = prefixed("dir:").or_else(|| prefixed("rootfs:")) {
+            return Self::Rootfs(p);
+        }
+        if let Some(r) = s.strip_prefix("image:").or_else(|| s.strip_prefix("docker:")) {
+            return Self::Image(r.to_owned());
+        }
+        let path = Path::new(s);
+        if path.is_dir() {
+            if path.join("oci-layout").is_file() {
+                Self::OciDir(path.to_owned())
+            } else {
+                Self::Rootfs(path.to_owned())
+            }
+        } else if path.is_file() {
+            // Decided on opening: `manifest.json` (docker save) or `index.json` (OCI).
+            Self::DockerArchive(path.to_owned())
+        } else {
+            Self::Image(s.to_owned())
+        }
+    }
+
+    /// The kind of target.
+    pub fn kind(&self) -> TargetKind {
+        match self {
+            Self::Image(_) => TargetKind::Image,
+            Self::DockerArchive(_) => TargetKind::DockerArchive,
+            Self::OciArchive(_) => TargetKind::OciArchive,
+            Self::OciDir(_) => TargetKind::OciDir,
+            Self::Rootfs(_) => TargetKind::Rootfs,
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Image(r) => write!(f, "{r}"),
+            Self::DockerArchive(p) | Self::OciArchive(p) | Self::OciDir(p) | Self::Rootfs(p) => {
+                write!(f, "{}:{}", self.kind().scheme(), p.display())
+            }
+        }
+    }
+}
+
+/// An opened target: its description and a way to read each layer in order.
+pub struct Opened {
+    /// What it is.
+    pub info: TargetInfo,
+    /// The layers as reported.
+    pub layers: Vec<Layer>,
+    reader: Reader,
+    /// Keeps an engine export alive while it is read; removed when dropped.
+    _temp: Option<tempfile::TempDir>,
+}
+
+enum Reader {
+    Layout(Arc<ImageLayout>),
+    Rootfs(PathBuf),
+}
+
+impl Opened {
+    /// Read layer `index` keeping the contents of the paths `required` accepts.
+    pub fn read_layer(&self, index: usize, required: &dyn Fn(&str) -> bool) -> Result<LayerFiles, SourceError> {
+        match &self.reader {
+            Reader::Rootfs(root) => rootfs::walk(root, required),
+            Reader::Layout(layout) => {
+                let member = &layout.layer_members[index];
+                let origin = match &layout.blobs {
+                    Blobs::Tar { path, .. } => path.clone(),
+                    Blobs::Dir { root } => root.clone(),
+                };
+                layer::read_layer(layout.blobs.open(member)?, required, &origin, &format!("layer {index} (`{member}`)"))
+            }
+        }
+    }
+}
+
+fn info(name: String, kind: TargetKind) -> TargetInfo {
+    TargetInfo { name, kind, image_id: None, repo_tags: Vec::new(), architecture: None }
+}
+
+fn from_layout(name: String, layout: ImageLayout, temp: Option<tempfile::TempDir>, kind: TargetKind) -> Opened {
+    let mut target = info(name, kind);
+    target.image_id = layout.image_id.clone();
+    target.repo_tags = layout.repo_tags.clone();
+    target.architecture = layout.architecture.clone();
+    Opened { info: target, layers: layout.layers.clone(), reader: Reader::Layout(Arc::new(layout)), _temp: temp }
+}
+
+/// Open a local target (everything but [`Target::Image`]).
+pub fn open_local(target: &Target) -> Result<Opened, SourceError> {
+    let name = target.to_string();
+    match target {
+        Target::Image(reference) => Err(SourceError::NoEngine { reference: reference.clone() }),
+        Target::Rootfs(root) => {
+            let meta = std::fs::metadata(root).map_err(|source| SourceError::Io { path: root.clone(), source })?;
+            if !meta.is_dir() {
+                return Err(SourceError::NotFound { target: name });
+            }
+            Ok(Opened {
+                info: info(name, TargetKind::Rootfs),
+                layers: vec![Layer { index: 0, diff_id: None, digest: None, created_by: None }],
+                reader: Reader::Rootfs(root.clone()),
+                _temp: None,
+            })
+        }
+        Target::OciDir(root) => {
+            let layout = archive::oci_layout(Blobs::Dir { root: root.clone() }, TargetKind::OciDir)?;
+            Ok(from_layout(name, layout, None, TargetKind::OciDir))
+        }
+        Target::DockerArchive(path) | Target::OciArchive(path) => open_archive(name, path, None, None),
+    }
+}
+
+/// Open a tarball, telling `docker save` archives (`manifest.json`) from OCI archives
+/// (`index.json` only).
+fn open_archive(
+    name: String,
+    path: &Path,
+    temp: Option<tempfile::TempDir>,
+    as_kind: Option<TargetKind>,
+) -> Result<Opened, SourceError> {
+    let blobs = Blobs::index_tar(path)?;
+    let (layout, kind) = if blobs.has("manifest.json") {
+        (archive::docker_archive(blobs)?, TargetKind::DockerArchive)
+    } else if blobs.has("index.json") {
+        (archive::oci_layout(blobs, TargetKind::OciArchive)?, TargetKind::OciArchive)
+    } else {
+        return Err(SourceError::UnknownArchive { path: path.to_owned() });
+    };
+    let kind = as_kind.unwrap_or(kind);
+    let name = if as_kind.is_none() { format!("{}:{}", kind.scheme(), path.display()) } else { name };
+    Ok(from_layout(name, layout, temp, kind))
+}
+
+/// Open any target; images are exported through `engine` into a private temporary directory
+/// (mode 0700, under `temp_root` or the system's), removed when the result is dropped.
+pub async fn open(
+    target: &Target,
+    engine: Option<&dyn Engine>,
+    temp_root: Option<&Path>,
+) -> Result<Opened, SourceError> {
+    let Target::Image(reference) = target else {
+        return open_local(target);
+    };
+    let engine = engine.ok_or_else(|| SourceError::NoEngine { reference: reference.clone() })?;
+    let dir = match temp_root {
+        Some(root) => tempfile::Builder::new().prefix("berth-export-").tempdir_in(root),
+        None => tempfile::Builder::new().prefix("berth-export-").tempdir(),
+    }
+    .map_err(|source| SourceError::Io { path: temp_root.map_or_else(std::env::temp_dir, Path::to_owned), source })?;
+    let file_path = dir.path().join("image.tar");
+    let io = |source| SourceError::Io { path: file_path.clone(), source };
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&file_path).map_err(io)?);
+    let mut chunks = engine.export_image(reference);
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|source| match source {
+            berth_engine::EngineError::ImageNotFound { .. } => SourceError::NotFound { target: reference.clone() },
+            source => SourceError::Engine { reference: reference.clone(), source },
+        })?;
+        file.write_all(&chunk).map_err(io)?;
+    }
+    file.flush().map_err(io)?;
+    drop(file);
+    let mut opened = open_archive(reference.clone(), &file_path, Some(dir), Some(TargetKind::Image))?;
+    if let Ok(Some(image)) = engine.inspect_image(reference).await {
+        opened.info.image_id = Some(image.id);
+        if opened.info.repo_tags.is_empty() {
+            opened.info.repo_tags = image.repo_tags;
+        }
+    }
+    Ok(opened)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_say_what_a_target_is() {
+        assert_eq!(Target::parse("docker-archive:/x.tar"), Target::DockerArchive("/x.tar".into()));
+        assert_eq!(Target::parse("oci-archive:x.tar"), Target::OciArchive("x.tar".into()));
+        assert_eq!(Target::parse("oci-dir:d"), Target::OciDir("d".into()));
+        assert_eq!(Target::parse("dir:/"), Target::Rootfs("/".into()));
+        assert_eq!(Target::parse("debian:12"), Target::Image("debian:12".into()));
+        assert_eq!(Target::parse("image:./x"), Target::Image("./x".into()));
+        assert_eq!(Target::parse("/"), Target::Rootfs("/".into()));
+    }
+}

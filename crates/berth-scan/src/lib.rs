@@ -1,0 +1,126 @@
+//! Match an image's inventory against berth's advisory database, explain every finding, and
+//! report, compare and gate on the results.
+//!
+//! ```text
+//! Inventory (berth-inventory) ──detect──▶ findings (one detector per distribution/ecosystem)
+//!                                         │  Database (berth-advisory), version orders
+//!                                         ▼
+//!                                    ScanReport ──report──▶ table │ JSON │ SARIF 2.1.0 │ CycloneDX
+//!                                         ├──compare──▶ Jaccard and differences by cause
+//!                                         └──policy───▶ Decision (allow / warn / refuse)
+//! ```
+//!
+//! The functions the CLI and the server call: [`scan`] (target → report), [`scan_inventory`],
+//! [`compare::compare`], [`policy::evaluate`], [`exit_code`].
+
+pub mod compare;
+pub mod detect;
+pub mod finding;
+pub mod policy;
+pub mod report;
+
+use std::path::Path;
+use std::time::Duration;
+
+use berth_advisory::{Database, DbError, Severity};
+use berth_inventory::{Inventory, SbomOptions, SourceError, Target};
+
+pub use finding::{Counts, DbInfo, Finding, ScanReport, Status};
+
+/// How to scan.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// Leave out findings without a fixed version (`--ignore-unfixed`).
+    pub ignore_unfixed: bool,
+    /// Warn when the database is older than this.
+    pub max_db_age: Duration,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        Self { ignore_unfixed: false, max_db_age: Duration::from_secs(24 * 3600) }
+    }
+}
+
+/// Why a scan failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// The target could not be read.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The advisory database could not be used.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl ScanError {
+    /// What the user can do.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Source(e) => e.hint(),
+            Self::Db(e) => e.hint(),
+        }
+    }
+}
+
+/// Scan `target` with the database at `db_path` (the `berth scan` command).
+pub async fn scan(
+    target: &Target,
+    db_path: &Path,
+    sbom: &SbomOptions,
+    options: &ScanOptions,
+) -> Result<ScanReport, ScanError> {
+    let db = Database::open(db_path)?;
+    let inventory = berth_inventory::sbom(target, sbom).await?;
+    scan_inventory(inventory, &db, options)
+}
+
+/// Match an inventory already taken.
+pub fn scan_inventory(inventory: Inventory, db: &Database, options: &ScanOptions) -> Result<ScanReport, ScanError> {
+    let status = berth_advisory::status(db.path(), options.max_db_age)?;
+    let mut warnings = Vec::new();
+    if status.stale {
+        warnings.push(format!(
+            "the advisory database was built {} h ago, more than the {} h allowed: run `berth db update`",
+            status.age_seconds / 3600,
+            options.max_db_age.as_secs() / 3600
+        ));
+    }
+    if let Some(os) = &inventory.os
+        && !matches!(os.family, berth_inventory::OsFamily::Debian | berth_inventory::OsFamily::Ubuntu)
+        && inventory.packages.iter().any(|p| p.kind == berth_inventory::PackageKind::Deb)
+    {
+        warnings.push(format!("deb packages on {}: not matched", os.id));
+    }
+    let mut findings = detect::debian::detect(&inventory, db, &status.snapshot, &mut warnings);
+    findings.extend(detect::ecosystem::detect(&inventory, db, &status.snapshot, &mut warnings));
+    if options.ignore_unfixed {
+        findings.retain(|f| f.status.has_fix());
+    }
+    findings.sort_by(|a, b| {
+        b.severity.cmp(&a.severity).then_with(|| a.package.cmp(&b.package)).then_with(|| a.id.cmp(&b.id))
+    });
+    warnings.sort();
+    warnings.dedup();
+    Ok(ScanReport {
+        format_version: finding::FORMAT_VERSION,
+        counts: Counts::of(&findings),
+        inventory,
+        database: DbInfo {
+            path: db.path().display().to_string(),
+            snapshot: status.snapshot,
+            built_at: status.built_at,
+            stale: status.stale,
+        },
+        findings,
+        warnings,
+    })
+}
+
+/// The exit code for CI (`--fail-on SEVERITY`): 1 when a finding is at least that severe.
+pub fn exit_code(report: &ScanReport, fail_on: Option<Severity>) -> i32 {
+    match fail_on {
+        Some(threshold) if report.findings.iter().any(|f| f.severity >= threshold) => 1,
+        _ => 0,
+    }
+}

@@ -1,0 +1,87 @@
+//! Findings as a table, grouped by severity, most severe first.
+
+use std::fmt::Write as _;
+
+use berth_advisory::Severity;
+
+use crate::ScanReport;
+
+/// Render the table.
+pub fn render(report: &ScanReport) -> String {
+    let mut out = String::new();
+    let inv = &report.inventory;
+    let _ = writeln!(out, "target:   {}", inv.target.name);
+    if let Some(os) = &inv.os {
+        let _ = writeln!(out, "os:       {} {}", os.id, os.version);
+    }
+    let _ = writeln!(
+        out,
+        "database: snapshot {} (built {}){}",
+        report.database.snapshot,
+        report.database.built_at,
+        if report.database.stale { ", STALE" } else { "" }
+    );
+    let c = &report.counts;
+    let _ = writeln!(
+        out,
+        "findings: {} (critical {}, high {}, medium {}, low {}, negligible {}, unknown {}) in {} packages",
+        report.findings.len(),
+        c.critical,
+        c.high,
+        c.medium,
+        c.low,
+        c.negligible,
+        c.unknown,
+        inv.packages.len()
+    );
+    for severity in
+        [Severity::Critical, Severity::High, Severity::Medium, Severity::Low, Severity::Negligible, Severity::Unknown]
+    {
+        let rows: Vec<[String; 7]> = report
+            .findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .map(|f| {
+                [
+                    f.id.clone(),
+                    f.package.clone(),
+                    f.installed_version.clone(),
+                    f.fixed_version.clone().unwrap_or_else(|| "-".to_owned()),
+                    f.status.as_str().to_owned(),
+                    f.severity_source.clone(),
+                    f.layer.map(|l| l.to_string()).unwrap_or_default(),
+                ]
+            })
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{} ({})", severity.as_str().to_ascii_uppercase(), rows.len());
+        let header = ["ID", "PACKAGE", "INSTALLED", "FIXED", "STATUS", "RATED BY", "LAYER"].map(str::to_owned);
+        let mut widths = header.clone().map(|h| h.len());
+        for r in &rows {
+            for (w, c) in widths.iter_mut().zip(r) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        for r in std::iter::once(&header).chain(&rows) {
+            let mut line = String::from("  ");
+            for (i, (cell, w)) in r.iter().zip(widths).enumerate() {
+                if i + 1 == r.len() {
+                    line.push_str(cell);
+                } else {
+                    let _ = write!(line, "{cell:<w$}  ");
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+    }
+    if !report.warnings.is_empty() {
+        out.push('\n');
+        for w in &report.warnings {
+            let _ = writeln!(out, "warning: {w}");
+        }
+    }
+    out
+}
