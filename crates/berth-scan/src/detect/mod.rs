@@ -339,7 +339,12 @@ mod tests {
         assert!(matches!(v, Verdict::Affected { .. }));
         // A version both listed and in a range: the range gives the fix (PYSEC records list
         // every affected release as well).
-        let listed = osv_affected(Scheme::Pep440, "1.26.4", &range(&[("introduced", "0"), ("fixed", "1.26.5")]), &["1.26.4".to_owned()]);
+        let listed = osv_affected(
+            Scheme::Pep440,
+            "1.26.4",
+            &range(&[("introduced", "0"), ("fixed", "1.26.5")]),
+            &["1.26.4".to_owned()],
+        );
         assert!(matches!(listed, Ok(Verdict::Affected { fixed: Some(f), .. }) if f == "1.26.5"));
     }
 }
