@@ -131,8 +131,10 @@ build_tarball() {
 
 build_archive() {
     local name="$1" out="$cache/$1.docker-archive.tar"
-    if [[ -f "$out" && "$out" -nt "$cache/$name.tar" ]]; then return 0; fi
+    # The tarball first (a no-op when it is newer than the root filesystem), so an archive is
+    # never older than a rebuilt root filesystem.
     with_lock "$name-tar" build_tarball "$name"
+    if [[ -f "$out" && "$out" -nt "$cache/$name.tar" ]]; then return 0; fi
     say "wrapping $name.tar into a docker archive"
     # The layout of `docker save` (Docker 20.10): <id>/layer.tar, <config>.json, manifest.json.
     python3 - "$cache/$name.tar" "$out.tmp" "berth-test/$name:latest" <<'PY'

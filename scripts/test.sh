@@ -6,6 +6,12 @@
 #
 # Private engines (scripts/dockerd.sh, scripts/podman.sh) are started by the tests when needed
 # and stopped at exit if this script found them stopped.
+#
+# Scanning tests build their Debian root filesystems once with debootstrap
+# (scripts/test-rootfs.sh, about 40 s each, cached under target/berth-fixtures/) and install Syft
+# and Trivy from PyPI once into target/peers/ (tests/peers/install.sh); without root, a Debian
+# mirror or PyPI they fail with the reason (crates/berth-inventory/tests/debootstrap_peers.rs,
+# crates/berth/tests/scan_cli.rs).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
