@@ -439,4 +439,80 @@ mod tests {
         assert_eq!(c.base_url("ghcr.io"), "https://ghcr.io/v2/");
         assert_eq!(c.address("ghcr.io"), "ghcr.io:443");
     }
+
+    /// A registry on loopback that speaks the token flow: manifests need `Bearer tok-ana`,
+    /// which `/token` hands out for Basic `ana:pw` only.
+    async fn token_registry() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (log, realm) = (seen.clone(), format!("http://{addr}/token"));
+        tokio::spawn(async move {
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut buf = vec![0u8; 8192];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let line = req.lines().next().unwrap_or("").to_owned();
+                log.lock().unwrap().push(line.clone());
+                let auth = req.lines().find_map(|l| l.strip_prefix("authorization: ")).unwrap_or("").to_owned();
+                let good_basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("ana:pw"));
+                let digest = format!("sha256:{}", "d".repeat(64));
+                let answer = if line.contains(" /token?") {
+                    if auth == good_basic {
+                        "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 19\r\n\r\n{\"token\":\"tok-ana\"}"
+                            .to_owned()
+                    } else {
+                        "HTTP/1.1 401 Unauthorized\r\nconnection: close\r\ncontent-length: 0\r\n\r\n".to_owned()
+                    }
+                } else if auth != "Bearer tok-ana" {
+                    format!(
+                        "HTTP/1.1 401 Unauthorized\r\nwww-authenticate: Bearer realm=\"{realm}\",service=\"test\",scope=\"repository:lab/tool:pull\"\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+                    )
+                } else if line.contains("/manifests/1 ") {
+                    format!(
+                        "HTTP/1.1 200 OK\r\ndocker-content-digest: {digest}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+                    )
+                } else if line.starts_with("HEAD") && line.contains("/manifests/nodigest ") {
+                    "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\n".to_owned()
+                } else if line.contains("/manifests/nodigest ") {
+                    "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\n{}".to_owned()
+                } else {
+                    "HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n".to_owned()
+                };
+                let _ = s.write_all(answer.as_bytes()).await;
+            }
+        });
+        (addr, seen)
+    }
+
+    #[tokio::test]
+    async fn the_bearer_token_flow_fetches_a_token_with_basic_credentials_and_retries() {
+        let (addr, seen) = token_registry().await;
+        let client = RegistryClient::new(ClientOptions::default()).unwrap();
+        let ana = Credential { username: "ana".into(), secret: "pw".into() };
+        let r = Reference::parse(&format!("{addr}/lab/tool:1")).unwrap();
+        let m = client.manifest_digest(&r, Some(&ana)).await.unwrap().unwrap();
+        assert_eq!(m.digest, format!("sha256:{}", "d".repeat(64)));
+        let token_request = seen.lock().unwrap().iter().find(|l| l.contains("/token?")).cloned().unwrap();
+        assert!(
+            token_request.contains("service=test") && token_request.contains("scope=repository%3Alab%2Ftool%3Apull"),
+            "{token_request}"
+        );
+
+        // No digest header: the manifest is fetched and hashed (sha256 of `{}`).
+        let r = Reference::parse(&format!("{addr}/lab/tool:nodigest")).unwrap();
+        let m = client.manifest_digest(&r, Some(&ana)).await.unwrap().unwrap();
+        assert_eq!(m.digest, "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
+
+        let r = Reference::parse(&format!("{addr}/lab/tool:2")).unwrap();
+        assert_eq!(client.manifest_digest(&r, Some(&ana)).await.unwrap(), None, "404: tag missing");
+
+        let wrong = Credential { username: "ana".into(), secret: "nope".into() };
+        let e = client.manifest_digest(&r, Some(&wrong)).await.unwrap_err();
+        assert!(matches!(&e, RegistryError::BadCredentials { username, .. } if username == "ana"), "{e:?}");
+        let e = client.manifest_digest(&r, None).await.unwrap_err();
+        assert!(matches!(e, RegistryError::NoCredentials { .. }), "{e:?}");
+    }
 }

@@ -167,6 +167,8 @@ pub struct Runner<'a> {
     pub pull_reporter: &'a dyn PullReporter,
     /// When to pull.
     pub pull: PullPolicy,
+    /// Credentials for the image's registry, passed with a pull (the binary looks them up).
+    pub pull_auth: Option<berth_engine::RegistryAuth>,
     /// Cap on each stored log stream.
     pub log_max_bytes: u64,
     /// The scan policy's decision about the image, when a policy is configured.
@@ -198,6 +200,27 @@ pub(crate) fn write_atomic(path: &Path, content: &[u8]) -> Result<(), RunError> 
     Ok(())
 }
 
+/// The repo digest of `reference`'s repository among an image's `digests`: an image pushed to
+/// or pulled from several repositories has one digest per repository, and the one the run
+/// used is the one to record. Docker lists familiar names (`busybox@…`), Podman qualified
+/// ones (`docker.io/library/busybox@…`). Falls back to the first when none matches.
+pub fn repo_digest_for(reference: &str, digests: &[String]) -> Option<String> {
+    let normalized = berth_engine::normalize_reference(reference);
+    let name = berth_engine::split_tag(&normalized).0;
+    let name = name.split('@').next().unwrap_or(name);
+    let candidates = [
+        name.to_owned(),
+        format!("docker.io/{name}"),
+        format!("docker.io/library/{name}"),
+        format!("localhost/{name}"),
+    ];
+    digests
+        .iter()
+        .find(|d| d.split_once('@').is_some_and(|(n, _)| candidates.iter().any(|c| c == n)))
+        .or_else(|| digests.first())
+        .cloned()
+}
+
 impl Runner<'_> {
     /// Finds the image on the engine, pulling it as the policy allows.
     #[tracing::instrument(level = "debug", skip(self))]
@@ -216,7 +239,9 @@ impl Runner<'_> {
             }
             None => {
                 self.sink.note(&format!("pulling {reference}"));
-                if let Err(source) = self.engine.pull_image(reference, None, self.pull_reporter).await {
+                if let Err(source) =
+                    self.engine.pull_image(reference, self.pull_auth.as_ref(), self.pull_reporter).await
+                {
                     // A local image still runs when the registry cannot be reached (`--pull always`).
                     match self.engine.inspect_image(reference).await? {
                         Some(i) if self.pull == PullPolicy::Always => {
@@ -235,7 +260,7 @@ impl Runner<'_> {
         };
         Ok(ResolvedImage {
             reference: reference.to_string(),
-            repo_digest: image.repo_digests.first().cloned(),
+            repo_digest: repo_digest_for(reference, &image.repo_digests),
             id: image.id,
         })
     }

@@ -77,6 +77,7 @@ impl World {
             sink: &Silent,
             pull_reporter: &NoProgress,
             pull,
+            pull_auth: None,
             log_max_bytes: 1 << 20,
             image_check: None,
         }
@@ -253,6 +254,31 @@ async fn an_image_refused_by_the_scan_policy_creates_no_container_and_the_decisi
             assert_eq!(verdict, "warn");
         }
     }
+}
+
+#[tokio::test]
+async fn the_recorded_digest_is_the_one_of_the_repository_run_and_pulls_carry_credentials() {
+    let w = World::new();
+    let other = "127.0.0.1:5000/lab/tool:2";
+    let (_, text) = descriptor("tool [DATA]", "[]");
+    let text = text.replace(IMAGE, other);
+    let d2 = berth_descriptor::validate(Value::parse(&text).unwrap()).descriptor.unwrap();
+    let inv = Value::parse(r#"{"data": "input.dat"}"#).unwrap();
+    let job = prepare(&d2, &text, &inv, &w.options()).unwrap();
+    let mut image = fake_image(other);
+    let digest = format!("sha256:{}", "b".repeat(64));
+    image.repo_digests =
+        vec![format!("mirror.lab/tool@sha256:{}", "a".repeat(64)), format!("127.0.0.1:5000/lab/tool@{digest}")];
+    w.engine.add_registry_image(other, image, Vec::new());
+    let auth =
+        berth_engine::RegistryAuth { username: Some("ana".into()), password: Some("pw".into()), ..Default::default() };
+    let mut runner = w.runner(PullPolicy::Always).await;
+    runner.pull_auth = Some(auth.clone());
+    let outcome = runner.run(&job, Default::default()).await.unwrap();
+    assert_eq!(outcome.status, RunStatus::Succeeded);
+    assert!(w.engine.calls().iter().any(|c| matches!(c, Call::PullImage { auth: Some(a), .. } if *a == auth)));
+    let rec = w.store.get_run(outcome.run_id.as_str()).unwrap();
+    assert_eq!(rec.update.image_digest.as_deref(), Some(format!("127.0.0.1:5000/lab/tool@{digest}").as_str()));
 }
 
 #[tokio::test]

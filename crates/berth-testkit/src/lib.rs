@@ -92,16 +92,17 @@ pub fn podman_host() -> String {
     )
 }
 
-/// Builds the DICOM example image on the Docker engine under test when it is missing.
+/// Builds the DICOM example image on the engine at `docker_host` when it is missing (once per
+/// engine: the Docker and the Podman tests each need it in their own engine's storage).
 pub fn dicom_image(docker_host: &str) -> String {
-    static BUILT: OnceLock<Result<String, String>> = OnceLock::new();
-    or_panic(
-        "the dicom-normalize example image",
-        BUILT.get_or_init(|| {
-            run_script("examples/dicom-normalize/build-image.sh", &[], &[("DOCKER_HOST", docker_host)])?;
-            Ok(DICOM_NORMALIZE.to_string())
-        }),
-    )
+    static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<String, Result<String, String>>>> =
+        OnceLock::new();
+    let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let result = built.entry(docker_host.to_owned()).or_insert_with(|| {
+        run_script("examples/dicom-normalize/build-image.sh", &[], &[("DOCKER_HOST", docker_host)])?;
+        Ok(DICOM_NORMALIZE.to_string())
+    });
+    or_panic("the dicom-normalize example image", result)
 }
 
 /// Installs Debian packages with apt-get when `binary` is missing (needs root), or explains.

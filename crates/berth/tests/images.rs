@@ -406,3 +406,63 @@ fn podman_pulls_from_a_loopback_registry_and_lists_the_digest() {
     p.ok(&["image", "rm", &r]);
     assert_eq!(p.check_json(&r).0, 4);
 }
+
+#[test]
+fn run_pull_policies_use_stored_credentials_and_record_the_repo_digest() {
+    let w = World::docker();
+    let reg = Registry::start(Some(("ana", "pw")));
+    let r = format!("{}:1", repo(&reg, "runnable"));
+    w.ok(&["image", "tag", BUSYBOX, &r]);
+    assert!(w.login(&reg.address, "ana", "pw").status.success());
+    let digest = digest_of_push(&w.ok(&["image", "push", &r]));
+    w.ok(&["image", "rm", &r]);
+
+    let work = tempfile::tempdir().unwrap();
+    let descriptor = work.path().join("tool.json");
+    let d = serde_json::json!({
+        "name": "pulled", "tool-version": "1.0", "description": "runs from a private registry",
+        "schema-version": "0.5", "command-line": "echo run-me [MSG]",
+        "container-image": {"type": "docker", "image": r},
+        "inputs": [{"id": "msg", "name": "Message", "type": "String", "value-key": "[MSG]", "optional": true}],
+    });
+    std::fs::write(&descriptor, d.to_string()).unwrap();
+    let run = |pull: &str| {
+        w.cmd(&["run", descriptor.to_str().unwrap(), "-i", "{}", "--pull", pull, "--output-dir"])
+            .arg(work.path().join(format!("out-{pull}")))
+            .current_dir(work.path())
+            .output()
+            .unwrap()
+    };
+    let last_record = || {
+        let runs: Value = serde_json::from_str(&w.ok(&["runs", "--json"])).unwrap();
+        let id = runs[0]["id"].as_str().unwrap().to_owned();
+        serde_json::from_str::<Value>(&w.ok(&["show", &id, "--json"])).unwrap()
+    };
+    let repo_digest = format!("{}@{digest}", r.trim_end_matches(":1"));
+
+    // never: the image is not local, so nothing runs; the image is named.
+    let out = run("never");
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains(&r), "{}", text(&out.stderr));
+
+    // missing: pulled with the credentials `berth login` stored, run, digest recorded.
+    let out = run("missing");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "run-me\n");
+    let rec = last_record();
+    assert_eq!(rec["berth"]["image"]["digest"], repo_digest.as_str(), "{}", rec["berth"]["image"]);
+    assert_eq!(rec["berth"]["image"]["ref"], r.as_str());
+
+    // always: pulls even though the image is local (the engine reports the digest again).
+    let out = run("always");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(&format!("pulling {r}")), "{}", text(&out.stderr));
+    assert_eq!(last_record()["berth"]["image"]["digest"], repo_digest.as_str());
+
+    // Without the stored credentials, `--pull always` cannot pull; the local image is used and
+    // the reason is said.
+    w.ok(&["logout", &reg.address]);
+    let out = run("always");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("could not pull"), "{}", text(&out.stderr));
+}

@@ -1,7 +1,7 @@
 //! One handler per subcommand; each calls library functions and renders the result.
 
 pub(crate) mod descriptor;
-mod image;
+pub(crate) mod image;
 pub(crate) mod run;
 pub(crate) mod scan;
 mod tool;

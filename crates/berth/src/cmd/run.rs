@@ -262,6 +262,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         sink: &sink,
         pull_reporter: &pull,
         pull: args.pull.into(),
+        pull_auth: crate::cmd::image::pull_auth(&job.image)?,
         log_max_bytes: log_cap(&config),
         image_check: None,
     };
