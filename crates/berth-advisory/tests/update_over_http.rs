@@ -13,7 +13,23 @@ use berth_advisory::update::UpdateOptions;
 use berth_advisory::{Database, Severity, UpdateError, status, update};
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/advisories")
+    match std::env::var_os("BERTH_SHARED_FIXTURES") {
+        Some(dir) => PathBuf::from(dir).join("advisories"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/advisories"),
+    }
+}
+
+/// Whether `../shared/fixtures/advisories` (or `$BERTH_SHARED_FIXTURES/advisories`) is here. A
+/// fresh clone outside the project's workspace has no `../shared`; the tests that read it say
+/// "skipped" then, as the XNAT fixture tests do.
+fn fixtures_present() -> bool {
+    let here = fixtures().is_dir();
+    if !here {
+        use std::io::Write as _;
+        // Written to the real stderr, so that it shows even when the harness captures output.
+        let _ = writeln!(std::io::stderr(), "skipped: {} not present", fixtures().display());
+    }
+    here
 }
 
 /// A loopback HTTP/1.1 server answering GETs from a fixed map; anything else is 404. It serves
@@ -76,6 +92,9 @@ fn pypi_zip() -> (Vec<u8>, usize) {
 
 #[test]
 fn update_downloads_osv_dumps_and_the_tracker_and_status_describes_them() {
+    if !fixtures_present() {
+        return;
+    }
     let (zip, live_records) = pypi_zip();
     assert_eq!(live_records, 2651, "2,661 PyPA advisories, 10 of them withdrawn");
     let tracker = std::fs::read(fixtures().join("debian-tracker/debian_security_tracker_mock.json")).expect("tracker");

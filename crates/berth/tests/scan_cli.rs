@@ -74,7 +74,22 @@ fn serve(routes: Vec<(String, Vec<u8>)>) -> String {
 }
 
 fn advisories() -> PathBuf {
-    repo().join("../shared/fixtures/advisories")
+    match std::env::var_os("BERTH_SHARED_FIXTURES") {
+        Some(dir) => PathBuf::from(dir).join("advisories"),
+        None => repo().join("../shared/fixtures/advisories"),
+    }
+}
+
+/// Whether the shared advisory fixtures are here. A fresh clone outside the project's
+/// workspace has no `../shared`; these tests say "skipped" then, as the XNAT fixture tests do.
+fn fixtures_present() -> bool {
+    let here = advisories().is_dir();
+    if !here {
+        use std::io::Write as _;
+        // Written to the real stderr, so that it shows even when the harness captures output.
+        let _ = writeln!(std::io::stderr(), "skipped: {} not present", advisories().display());
+    }
+    here
 }
 
 /// osv.dev's dump format: a zip of one JSON record per advisory, from the PyPA YAML records.
@@ -263,6 +278,9 @@ fn engine_image() -> &'static str {
 
 #[test]
 fn db_update_over_loopback_loads_every_source_and_status_describes_them() {
+    if !fixtures_present() {
+        return;
+    }
     let s = shared();
     assert!(s.update_stdout.contains("snapshot:"), "{}", s.update_stdout);
     let w = World::new("");
@@ -291,6 +309,9 @@ fn db_update_over_loopback_loads_every_source_and_status_describes_them() {
 
 #[test]
 fn sbom_reads_a_rootfs_an_archive_and_an_engine_image_alike_and_says_what_it_detected() {
+    if !fixtures_present() {
+        return;
+    }
     let s = shared();
     let w = World::new("");
     let out = w.berth(&["sbom", s.minbase.to_str().unwrap(), "-f", "json"]);
@@ -333,6 +354,9 @@ fn sbom_reads_a_rootfs_an_archive_and_an_engine_image_alike_and_says_what_it_det
 
 #[test]
 fn scan_matches_debian_records_by_source_version_and_gates_ci() {
+    if !fixtures_present() {
+        return;
+    }
     let s = shared();
     let w = World::new("");
     let rootfs = s.minbase.to_str().unwrap();
@@ -376,6 +400,9 @@ fn scan_matches_debian_records_by_source_version_and_gates_ci() {
 
 #[test]
 fn scan_of_the_engine_image_and_the_archive_equal_the_rootfs_and_compare_says_so() {
+    if !fixtures_present() {
+        return;
+    }
     let s = shared();
     let w = World::new("");
     let results = w.home.path();
@@ -415,6 +442,9 @@ fn scan_of_the_engine_image_and_the_archive_equal_the_rootfs_and_compare_says_so
 
 #[test]
 fn scan_of_the_analysis_rootfs_reports_the_real_pypa_advisories_of_its_pinned_packages() {
+    if !fixtures_present() {
+        return;
+    }
     let s = shared();
     let w = World::new("");
     let report = w.json(&["scan", s.analysis.to_str().unwrap(), "-f", "json"]);
@@ -454,6 +484,9 @@ fn containers_of(image: &str) -> usize {
 
 #[test]
 fn berth_run_applies_the_scan_policy_before_starting_and_records_the_decision() {
+    if !fixtures_present() {
+        return;
+    }
     let image = engine_image();
     let inv = r#"{"script": "echo ran"}"#;
 
@@ -516,6 +549,9 @@ fn berth_run_applies_the_scan_policy_before_starting_and_records_the_decision() 
 
 #[test]
 fn unknown_targets_and_formats_are_errors_with_hints() {
+    if !fixtures_present() {
+        return;
+    }
     let w = World::new("");
     let out = w.berth(&["sbom", "no-such-image-berth:latest"]);
     assert_eq!(out.status.code(), Some(1));
