@@ -19,6 +19,7 @@ Exit status: 0 all checks passed, 1 a check failed, 2 usage error, 3 environment
 """
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -61,6 +62,11 @@ def bootstrap(argv):
     stamp = os.path.join(venv_dir, "berth-requirements.txt")
     try:
         wanted = "\n".join(REQUIREMENTS)
+        # Several tests (one per engine) may bootstrap the same venv at once: one builds it while
+        # the others wait on the lock, then find the stamp.
+        os.makedirs(os.path.dirname(os.path.abspath(venv_dir)), exist_ok=True)
+        lock = open(os.path.abspath(venv_dir) + ".lock", "w")
+        fcntl.flock(lock, fcntl.LOCK_EX)
         if not (os.path.exists(stamp) and open(stamp).read() == wanted):
             print(f"independent_check: creating venv in {venv_dir}", file=sys.stderr)
             venv.EnvBuilder(with_pip=True, clear=True).create(venv_dir)
@@ -78,6 +84,7 @@ def bootstrap(argv):
                 return 3
             with open(stamp, "w") as f:
                 f.write(wanted)
+        fcntl.flock(lock, fcntl.LOCK_UN)
         env = dict(os.environ, **{IN_VENV_MARKER: "1"})
         return subprocess.run([python, os.path.abspath(__file__), *argv], env=env).returncode
     except OSError as e:
