@@ -135,7 +135,10 @@ pub struct UpdateSummary {
 }
 
 fn now() -> String {
-    jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or_else(|_| jiff::Timestamp::now()).to_string()
+    // Truncated, not rounded: a build time rounded up lies up to half a second in the future,
+    // and a database read back at once would look as if its clock were ahead.
+    let now = jiff::Timestamp::now();
+    jiff::Timestamp::from_second(now.as_second()).unwrap_or(now).to_string()
 }
 
 /// Read a source's bytes (downloads into memory).
@@ -402,7 +405,9 @@ pub fn status(path: &Path, max_age: Duration) -> Result<Status, DbError> {
     Ok(Status {
         path: path.to_owned(),
         snapshot: db.meta("snapshot")?.unwrap_or_default(),
-        stale: age_seconds < 0 || age_seconds as u64 > max_age.as_secs(),
+        // A build time more than a minute ahead of this clock is a clock problem: stale, so it is
+        // looked at.
+        stale: age_seconds < -60 || age_seconds.max(0) as u64 > max_age.as_secs(),
         built_at,
         age_seconds,
         max_age_seconds: max_age.as_secs(),
