@@ -189,6 +189,17 @@ fn auth_error(e: EngineError, registry: &str, credential: Option<&Credential>) -
     }
 }
 
+/// The registry of `reference`, its stored credential, and that credential as the engine takes it.
+fn stored_auth(
+    store: &CredentialStore,
+    reference: &str,
+) -> Result<(String, Option<Credential>, Option<berth_engine::RegistryAuth>), RegistryError> {
+    let registry = Reference::parse(reference)?.registry;
+    let credential = credential_for(store, &registry)?;
+    let auth = credential.as_ref().map(|c| c.to_engine_auth(&registry));
+    Ok((registry, credential, auth))
+}
+
 /// Pull `reference` through the engine with the stored credentials for its registry.
 pub async fn pull(
     engine: &dyn Engine,
@@ -196,13 +207,11 @@ pub async fn pull(
     reference: &str,
     reporter: &dyn PullReporter,
 ) -> Result<PullOutcome, RegistryError> {
-    let parsed = Reference::parse(reference)?;
-    let credential = credential_for(store, &parsed.registry)?;
-    let auth = credential.as_ref().map(|c| c.to_engine_auth(&parsed.registry));
+    let (registry, credential, auth) = stored_auth(store, reference)?;
     engine
         .pull_image(reference, auth.as_ref(), reporter)
         .await
-        .map_err(|e| auth_error(e, &parsed.registry, credential.as_ref()))
+        .map_err(|e| auth_error(e, &registry, credential.as_ref()))
 }
 
 /// Push the local `reference` through the engine with the stored credentials for its registry.
@@ -212,13 +221,11 @@ pub async fn push(
     reference: &str,
     reporter: &dyn PullReporter,
 ) -> Result<PullOutcome, RegistryError> {
-    let parsed = Reference::parse(reference)?;
-    let credential = credential_for(store, &parsed.registry)?;
-    let auth = credential.as_ref().map(|c| c.to_engine_auth(&parsed.registry));
+    let (registry, credential, auth) = stored_auth(store, reference)?;
     engine
         .push_image(reference, auth.as_ref(), reporter)
         .await
-        .map_err(|e| auth_error(e, &parsed.registry, credential.as_ref()))
+        .map_err(|e| auth_error(e, &registry, credential.as_ref()))
 }
 
 /// Check `credential` against `registry`, then store it in berth's credentials file.
