@@ -278,9 +278,7 @@ impl Store {
         create_private_dir(home)?;
         create_private_dir(&home.join(LOGS_DIR))?;
         let path = home.join(DB_FILE);
-        let mut conn = Connection::open(&path).map_err(|source| StoreError::Open { path: path.clone(), source })?;
-        configure(&conn, &path)?;
-        migrate(&mut conn, &path)?;
+        let conn = open_configured(&path)?;
         Ok(Store { home: home.to_owned(), conn: Mutex::new(conn) })
     }
 
@@ -424,6 +422,34 @@ fn create_private_dir(path: &Path) -> Result<(), StoreError> {
         .mode(0o700)
         .create(path)
         .map_err(|source| StoreError::CreateDir { path: path.to_owned(), source })
+}
+
+/// Opens, configures and migrates the database, retrying while another process holds it.
+///
+/// The busy timeout covers ordinary statements, but SQLite answers `SQLITE_BUSY` at once, without
+/// calling the busy handler, where waiting could deadlock: switching a brand-new database to WAL
+/// while another connection is doing the same, or opening the WAL index while another process
+/// recovers it. Two processes that start on a missing store at once hit exactly that, so the whole
+/// sequence is retried (with a fresh connection) until [`BUSY_TIMEOUT`] has passed.
+fn open_configured(path: &Path) -> Result<Connection, StoreError> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        let attempt = Connection::open(path)
+            .map_err(|source| StoreError::Open { path: path.to_owned(), source })
+            .and_then(|mut conn| {
+                configure(&conn, path)?;
+                migrate(&mut conn, path)?;
+                Ok(conn)
+            });
+        match attempt {
+            Err(StoreError::Open { source, .. }) if is_busy(&source) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
 }
 
 fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
