@@ -173,6 +173,8 @@ pub struct Runner<'a> {
     pub log_max_bytes: u64,
     /// The scan policy's decision about the image, when a policy is configured.
     pub image_check: Option<ImageCheck>,
+    /// Labels recorded with the run (pipelines link their step runs with these).
+    pub labels: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for Runner<'_> {
@@ -286,7 +288,7 @@ impl Runner<'_> {
             owner_pid: std::process::id(),
             owner_host: host,
             owner_started_at: crate::host::process_identity(std::process::id()),
-            labels: BTreeMap::new(),
+            labels: self.labels.clone(),
         })?;
         let recorded = self.run_recorded(job, &run_id, &image, inputs, cancel).await;
         match recorded {

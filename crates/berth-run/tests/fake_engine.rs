@@ -80,6 +80,7 @@ impl World {
             pull_auth: None,
             log_max_bytes: 1 << 20,
             image_check: None,
+            labels: Default::default(),
         }
     }
 }

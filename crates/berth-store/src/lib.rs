@@ -24,6 +24,7 @@ pub mod hash;
 pub mod log;
 pub mod model;
 pub mod paths;
+pub mod pipelines;
 pub mod record;
 mod runs;
 pub mod store;
@@ -35,6 +36,10 @@ pub use hash::{
 };
 pub use log::{DEFAULT_LOG_CAP, LogWriter, truncation_marker};
 pub use model::*;
+pub use pipelines::{
+    CACHE_KEY_LABEL, NewPipelineRun, NewTask, PIPELINE_RUN_LABEL, PIPELINE_TASK_LABEL, PipelineRunRecord,
+    PipelineRunSummary, TaskRecord, TaskStatus, TaskUpdate,
+};
 pub use record::LogContent;
 pub use store::{SCHEMA_VERSION, Store, StoreError};
 pub use tools::{NewTool, ToolAdded, ToolKind, ToolRecord};

@@ -278,6 +278,11 @@ impl Store {
         })
     }
 
+    /// A run's recorded files (inputs, outputs, config files), without the rest of the record.
+    pub fn run_files(&self, id: &RunId) -> Result<Vec<FileRecord>, StoreError> {
+        self.read("reading a run's files", |tx| files(tx, id))
+    }
+
     /// Everything about one run: every column, the status history and the files.
     pub fn get_run(&self, id_or_prefix: &str) -> Result<RunRecord, StoreError> {
         const OP: &str = "reading a run";

@@ -39,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_runs_and_hash_cache.sql"),
     include_str!("../migrations/0002_tools.sql"),
     include_str!("../migrations/0003_scan_policy.sql"),
+    include_str!("../migrations/0004_pipelines.sql"),
 ];
 
 /// The schema version this build writes.

@@ -63,6 +63,115 @@ pub enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// Pipelines: steps in containers over a dataset, cached and resumable.
+    Pipeline {
+        /// What to do.
+        #[command(subcommand)]
+        command: PipelineCommand,
+    },
+}
+
+/// `berth pipeline` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PipelineCommand {
+    /// Check a pipeline file (schema, steps' tools, bindings, references, the dataset) and show
+    /// its tasks.
+    Validate(PipelineValidateArgs),
+    /// Run a pipeline: every task a berth run; what succeeded before is reused from the cache.
+    Run(PipelineRunArgs),
+    /// List pipeline runs, newest first.
+    Ls {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One screen on a pipeline run: tasks per step and status, what is running, what failed.
+    Status {
+        /// The pipeline run's id (or a unique prefix).
+        run: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every task of a pipeline run: status, attempts, run, duration, logs.
+    Show {
+        /// The pipeline run's id (or a unique prefix).
+        run: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// What shapes a pipeline's plan (shared by `validate` and `run`).
+#[derive(Debug, Args)]
+pub struct PipelinePlanArgs {
+    /// The pipeline file (YAML).
+    pub file: std::path::PathBuf,
+    /// The BIDS dataset (overrides `dataset.bids`).
+    #[arg(long, value_name = "DIR")]
+    pub bids: Option<std::path::PathBuf>,
+    /// Only these participants (with or without `sub-`), as BIDS Apps take them.
+    #[arg(long = "participant-label", visible_alias = "participant_label", num_args = 1.., value_name = "LABEL")]
+    pub participant_label: Vec<String>,
+    /// Override a parameter: NAME=VALUE (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub param: Vec<String>,
+    /// Render command lines strictly (bosh's bugs fixed).
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// `berth pipeline validate`.
+#[derive(Debug, Args)]
+pub struct PipelineValidateArgs {
+    /// The plan.
+    #[command(flatten)]
+    pub plan: PipelinePlanArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `berth pipeline run`.
+#[derive(Debug, Args)]
+pub struct PipelineRunArgs {
+    /// The plan.
+    #[command(flatten)]
+    pub plan: PipelinePlanArgs,
+    /// Where final outputs are published (`<DIR>/<step>/<task>/`).
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub output_dir: std::path::PathBuf,
+    /// Where the tasks' runs write (default: `<output-dir>/.berth-work`).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<std::path::PathBuf>,
+    /// Containers at most at once (default: the number of CPUs).
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+    /// CPUs the running tasks may claim together (default: the machine's).
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// Memory the running tasks may claim together, e.g. `8g` (default: the machine's).
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// After a failure, let the tasks that do not depend on it finish.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Run every task even when the cache has its result.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Container engine: docker, podman or apptainer (default: configuration, then detection).
+    #[arg(long, env = "BERTH_ENGINE")]
+    pub engine: Option<String>,
+    /// When to pull images.
+    #[arg(long, value_enum, default_value_t = PullArg::Missing)]
+    pub pull: PullArg,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The engine option every image command takes.

@@ -2,6 +2,7 @@
 
 pub(crate) mod descriptor;
 pub(crate) mod image;
+mod pipeline;
 pub(crate) mod run;
 pub(crate) mod scan;
 mod tool;
@@ -28,5 +29,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sbom(args) => scan::sbom(&args),
         Command::Scan(args) => scan::scan(&args),
         Command::Db { command } => scan::db(&command),
+        Command::Pipeline { command } => pipeline::run(&command),
     }
 }

@@ -57,7 +57,7 @@ pub(crate) fn open_store() -> anyhow::Result<Store> {
     Store::open(&home).with_context(|| format!("cannot open berth's store in {}", home.display()))
 }
 
-fn log_cap(config: &Config) -> u64 {
+pub(crate) fn log_cap(config: &Config) -> u64 {
     config.run.log_max_bytes.unwrap_or(berth_store::DEFAULT_LOG_CAP)
 }
 
@@ -141,7 +141,7 @@ fn parse_gpus(s: &str) -> anyhow::Result<berth_run::prepare::GpuRequest> {
     }
 }
 
-fn host_facts(host: &HostInfo) -> berth_run::prepare::HostFacts {
+pub(crate) fn host_facts(host: &HostInfo) -> berth_run::prepare::HostFacts {
     let id = |var: &str| std::env::var(var).ok().and_then(|v| v.parse::<u32>().ok());
     let (uid, gid) = berth_run::host::process_ids();
     berth_run::prepare::HostFacts {
@@ -265,6 +265,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         pull_auth: crate::cmd::image::pull_auth(&job.image)?,
         log_max_bytes: log_cap(&config),
         image_check: None,
+        labels: Default::default(),
     };
     // The scan policy (`[scan] run_policy`): scan the image the run will use, before any
     // container exists; the decision goes into the run's record.
