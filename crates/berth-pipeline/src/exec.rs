@@ -176,7 +176,12 @@ fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> PipelineError + '_ {
 /// Stops what an earlier, dead berth process left of its pipeline runs: their step runs'
 /// containers are stopped and collected (`berth_run::reconcile`), and the pipeline runs are
 /// marked failed. Half-published output directories are removed.
-pub async fn recover(store: &Store, backend: &Backend, output_dir: &Path, log_max_bytes: u64) -> Result<Vec<String>, PipelineError> {
+pub async fn recover(
+    store: &Store,
+    backend: &Backend,
+    output_dir: &Path,
+    log_max_bytes: u64,
+) -> Result<Vec<String>, PipelineError> {
     let mut notes = Vec::new();
     for (id, pid, host, started) in store.unfinished_pipeline_runs()? {
         if berth_run::host::owner_alive(&host, pid, started.as_deref()) {
@@ -196,7 +201,8 @@ pub async fn recover(store: &Store, backend: &Backend, output_dir: &Path, log_ma
                 let _ = backend.engine.stop_container(&c.id, Duration::from_secs(2)).await;
             }
         }
-        store.abandon_pipeline_run(&id, "berth stopped while the pipeline ran; run the same command again to resume")?;
+        store
+            .abandon_pipeline_run(&id, "berth stopped while the pipeline ran; run the same command again to resume")?;
         notes.push(format!("pipeline run {id} was left by a berth process that is gone; marked failed"));
     }
     for r in berth_run::reconcile(store, &*backend.engine, log_max_bytes).await.unwrap_or_default() {
@@ -351,7 +357,11 @@ pub async fn execute(
 
     // Whatever never started.
     let mut updates = Vec::new();
-    let why = if cancel.is_cancelled() { "not started: the pipeline was stopped" } else { "not started: an earlier task failed" };
+    let why = if cancel.is_cancelled() {
+        "not started: the pipeline was stopped"
+    } else {
+        "not started: an earlier task failed"
+    };
     for i in 0..n {
         if status[i] == TaskStatus::Queued {
             status[i] = TaskStatus::Cancelled;
@@ -411,12 +421,17 @@ fn skip_dependents(
             if status[i] != TaskStatus::Queued {
                 continue;
             }
-            if let Some(&d) = plan.tasks[i].deps.iter().find(|&&d| matches!(status[d], TaskStatus::Failed | TaskStatus::Skipped)) {
+            if let Some(&d) =
+                plan.tasks[i].deps.iter().find(|&&d| matches!(status[d], TaskStatus::Failed | TaskStatus::Skipped))
+            {
                 status[i] = TaskStatus::Skipped;
                 changed = true;
                 let why = format!("skipped: `{}` did not succeed", plan.tasks[d].key);
                 let t = &plan.tasks[i];
-                shared.progress.event(plan, &TaskEvent::Finished { task: i, status: TaskStatus::Skipped, message: Some(why.clone()) });
+                shared.progress.event(
+                    plan,
+                    &TaskEvent::Finished { task: i, status: TaskStatus::Skipped, message: Some(why.clone()) },
+                );
                 updates.push((
                     t.key.clone(),
                     TaskUpdate { status: Some(TaskStatus::Skipped), message: Some(why.clone()), ..Default::default() },
@@ -547,7 +562,9 @@ async fn run_task(
         done.status = TaskStatus::Failed;
         done.message = Some(format!("{}: recording the task failed: {e}", who(shared, task)));
     }
-    shared.progress.event(shared.plan, &TaskEvent::Finished { task, status: done.status, message: done.message.clone() });
+    shared
+        .progress
+        .event(shared.plan, &TaskEvent::Finished { task, status: done.status, message: done.message.clone() });
     done
 }
 
@@ -655,13 +672,15 @@ async fn run_task_inner(
         }
         let reason = if timed_out {
             format!("timed out after {}", humanize(step.timeout.unwrap_or_default()))
-        } else if !outcome.missing_outputs.is_empty() {
-            format!("missing outputs {}", outcome.missing_outputs.join(", "))
         } else {
             match (outcome.exit_code, &outcome.error) {
+                (Some(c), Some(e)) if c != 0 => e.clone(),
+                (Some(c), None) if c != 0 => format!("exit code {c}"),
+                _ if !outcome.missing_outputs.is_empty() => {
+                    format!("missing outputs {}", outcome.missing_outputs.join(", "))
+                }
                 (_, Some(e)) => e.clone(),
-                (Some(c), None) => format!("exit code {c}"),
-                (None, None) => "failed".into(),
+                _ => "failed".into(),
             }
         };
         if attempt < attempts {
@@ -722,7 +741,12 @@ fn humanize(d: Duration) -> String {
 /// Publishes a task's outputs to `OUTPUT/<step>/<task-dir>/`: they are linked (or copied)
 /// into a private directory beside it, which is then renamed into place, so the final
 /// directory is never seen half-written.
-fn publish(shared: &Shared<'_>, task: usize, outputs: &TaskOutputs, base: &Path) -> Result<Vec<PathBuf>, PipelineError> {
+fn publish(
+    shared: &Shared<'_>,
+    task: usize,
+    outputs: &TaskOutputs,
+    base: &Path,
+) -> Result<Vec<PathBuf>, PipelineError> {
     let plan = shared.plan;
     let t = &plan.tasks[task];
     let step = &plan.steps[t.step];

@@ -92,9 +92,15 @@ impl PipelineError {
     /// How the user can fix it.
     pub fn hint(&self) -> Option<String> {
         match self {
-            PipelineError::Invalid { .. } => Some("fix the problems listed above; `berth pipeline validate FILE` checks them".into()),
-            PipelineError::NoDataset { .. } => Some("pass `--bids DIR` or set `dataset: {bids: DIR}` (relative to the pipeline file)".into()),
-            PipelineError::NoParticipants { .. } => Some("a BIDS dataset has one `sub-<label>` directory per participant".into()),
+            PipelineError::Invalid { .. } => {
+                Some("fix the problems listed above; `berth pipeline validate FILE` checks them".into())
+            }
+            PipelineError::NoDataset { .. } => {
+                Some("pass `--bids DIR` or set `dataset: {bids: DIR}` (relative to the pipeline file)".into())
+            }
+            PipelineError::NoParticipants { .. } => {
+                Some("a BIDS dataset has one `sub-<label>` directory per participant".into())
+            }
             PipelineError::UnknownParticipants { .. } => Some("labels are given with or without `sub-`".into()),
             PipelineError::Store(e) => e.hint(),
             PipelineError::Run(e) => e.hint(),

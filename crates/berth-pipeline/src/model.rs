@@ -201,7 +201,11 @@ pub fn parse(text: &str) -> Result<PipelineSpec, Problems> {
     })?;
     let mut problems = Problems::default();
     if !doc.is_object() {
-        problems.push(Problem::error("not-a-mapping", "", "a pipeline file is a YAML mapping (`name:`, `steps:`, ...)"));
+        problems.push(Problem::error(
+            "not-a-mapping",
+            "",
+            "a pipeline file is a YAML mapping (`name:`, `steps:`, ...)",
+        ));
         return Err(problems);
     }
     for (pointer, schema_path, kind) in berth_descriptor::schema::check_with(validator(), &doc) {
@@ -231,7 +235,9 @@ fn describe(pointer: &str, schema_path: &str, kind: Kind, doc: &serde_json::Valu
             let key = keys.first().cloned().unwrap_or_default();
             let mut p = Problem::error("unknown-key", pointer, format!("{at}: unknown key `{key}`"));
             if let Some(s) = KNOWN_KEYS.iter().max_by(|a, b| {
-                strsim::jaro_winkler(a, &key).partial_cmp(&strsim::jaro_winkler(b, &key)).unwrap_or(std::cmp::Ordering::Equal)
+                strsim::jaro_winkler(a, &key)
+                    .partial_cmp(&strsim::jaro_winkler(b, &key))
+                    .unwrap_or(std::cmp::Ordering::Equal)
             }) && strsim::jaro_winkler(s, &key) > 0.8
             {
                 p = p.hint(format!("did you mean `{s}`?"));
@@ -246,34 +252,34 @@ fn describe(pointer: &str, schema_path: &str, kind: Kind, doc: &serde_json::Valu
         }
         _ => {
             let value = doc.pointer(pointer).map(|v| v.to_string()).unwrap_or_default();
-            let message = if schema_path.contains("/steps/additionalProperties/oneOf") || schema_path.ends_with("/oneOf")
-            {
-                if pointer.matches('/').count() == 2 && pointer.starts_with("/steps/") {
-                    return Problem::error(
-                        "tool-or-descriptor",
-                        pointer,
-                        format!("{at}: a step names exactly one of `tool` and `descriptor`"),
-                    )
-                    .hint("use `tool: NAME[@VERSION]` for a registered tool or `descriptor: FILE`");
-                }
-                format!("{at}: {value} is not allowed here")
-            } else if schema_path.ends_with("/pattern") {
-                format!("{at}: {value} does not have the expected form")
-            } else if schema_path.ends_with("/const") {
-                format!("{at}: {value} is not a format version this berth reads (it reads {FORMAT_VERSION})")
-            } else {
-                format!("{at}: {value} is not allowed here")
-            };
-            let hint = if schema_path.contains("duration") || pointer.ends_with("/timeout") || pointer.ends_with("/backoff")
-            {
-                "durations are a number and a unit: `500ms`, `30s`, `10m`, `2h`"
-            } else if pointer.ends_with("/foreach") {
-                "`foreach` is `participants`, `sessions`, or a list"
-            } else if pointer == "/name" {
-                "names use lowercase letters, digits, `.`, `_` and `-`, starting with a letter or digit"
-            } else {
-                "see docs/pipelines.md and `crates/berth-pipeline/schema/pipeline-v1.schema.json`"
-            };
+            let message =
+                if schema_path.contains("/steps/additionalProperties/oneOf") || schema_path.ends_with("/oneOf") {
+                    if pointer.matches('/').count() == 2 && pointer.starts_with("/steps/") {
+                        return Problem::error(
+                            "tool-or-descriptor",
+                            pointer,
+                            format!("{at}: a step names exactly one of `tool` and `descriptor`"),
+                        )
+                        .hint("use `tool: NAME[@VERSION]` for a registered tool or `descriptor: FILE`");
+                    }
+                    format!("{at}: {value} is not allowed here")
+                } else if schema_path.ends_with("/pattern") {
+                    format!("{at}: {value} does not have the expected form")
+                } else if schema_path.ends_with("/const") {
+                    format!("{at}: {value} is not a format version this berth reads (it reads {FORMAT_VERSION})")
+                } else {
+                    format!("{at}: {value} is not allowed here")
+                };
+            let hint =
+                if schema_path.contains("duration") || pointer.ends_with("/timeout") || pointer.ends_with("/backoff") {
+                    "durations are a number and a unit: `500ms`, `30s`, `10m`, `2h`"
+                } else if pointer.ends_with("/foreach") {
+                    "`foreach` is `participants`, `sessions`, or a list"
+                } else if pointer == "/name" {
+                    "names use lowercase letters, digits, `.`, `_` and `-`, starting with a letter or digit"
+                } else {
+                    "see docs/pipelines.md and `crates/berth-pipeline/schema/pipeline-v1.schema.json`"
+                };
             Problem::error("invalid-value", pointer, message).hint(hint)
         }
     }

@@ -230,7 +230,9 @@ pub fn gives_list(s: &Fan, r: &Fan) -> bool {
 fn matches(t: &Task, r: &Task, s_fan: &Fan, r_fan: &Fan) -> bool {
     match (s_fan, r_fan) {
         (_, Fan::Group) | (Fan::Group, _) => true,
-        (Fan::List(a), Fan::List(b)) if a.len() == b.len() => t.item.as_ref().map(|i| i.0) == r.item.as_ref().map(|i| i.0),
+        (Fan::List(a), Fan::List(b)) if a.len() == b.len() => {
+            t.item.as_ref().map(|i| i.0) == r.item.as_ref().map(|i| i.0)
+        }
         (Fan::List(_), _) | (_, Fan::List(_)) => true,
         (Fan::Sessions, Fan::Sessions) => t.participant == r.participant && t.session == r.session,
         _ => t.participant == r.participant,
@@ -257,7 +259,8 @@ pub fn plan(pipeline: Pipeline, opts: &PlanOptions, store: Option<&Store>) -> Re
 
     // The dataset.
     let needs_dataset = spec.steps.values().any(|s| matches!(s.foreach, Some(Foreach::Dataset(_))));
-    let bids = opts.bids.clone().or_else(|| spec.dataset.as_ref().and_then(|d| d.bids.as_ref()).map(|b| pipeline.dir.join(b)));
+    let bids =
+        opts.bids.clone().or_else(|| spec.dataset.as_ref().and_then(|d| d.bids.as_ref()).map(|b| pipeline.dir.join(b)));
     let dataset = match &bids {
         Some(root) => {
             let mut ds = Dataset::open(root)?;
@@ -267,8 +270,12 @@ pub fn plan(pipeline: Pipeline, opts: &PlanOptions, store: Option<&Store>) -> Re
         None => {
             if needs_dataset {
                 problems.push(
-                    Problem::error("no-dataset", "/dataset", "steps fan out over participants, but there is no dataset")
-                        .hint("set `dataset: {bids: DIR}` in the file or pass `--bids DIR`"),
+                    Problem::error(
+                        "no-dataset",
+                        "/dataset",
+                        "steps fan out over participants, but there is no dataset",
+                    )
+                    .hint("set `dataset: {bids: DIR}` in the file or pass `--bids DIR`"),
                 );
             }
             if !opts.participant_labels.is_empty() {
@@ -304,8 +311,12 @@ pub fn plan(pipeline: Pipeline, opts: &PlanOptions, store: Option<&Store>) -> Re
             ToolSpec::Boutiques(d) => (**d).clone(),
             ToolSpec::Xnat(_) => {
                 problems.push(
-                    Problem::error("xnat-step", &pointer, format!("steps.{name}: pipelines run Boutiques tools; `{arg}` is an XNAT Command"))
-                        .hint("run XNAT Commands with `berth run`"),
+                    Problem::error(
+                        "xnat-step",
+                        &pointer,
+                        format!("steps.{name}: pipelines run Boutiques tools; `{arg}` is an XNAT Command"),
+                    )
+                    .hint("run XNAT Commands with `berth run`"),
                 );
                 continue;
             }
@@ -328,15 +339,26 @@ pub fn plan(pipeline: Pipeline, opts: &PlanOptions, store: Option<&Store>) -> Re
         let memory = match s.resources.as_ref().and_then(|r| r.memory.as_ref()) {
             Some(m) => parse_memory(m).unwrap_or_else(|| {
                 problems.push(
-                    Problem::error("memory", step_pointer(name, &["resources", "memory"]), format!("steps.{name}.resources.memory: `{m}` is not a size"))
-                        .hint("use e.g. `512MiB`, `2g` or a number of bytes"),
+                    Problem::error(
+                        "memory",
+                        step_pointer(name, &["resources", "memory"]),
+                        format!("steps.{name}.resources.memory: `{m}` is not a size"),
+                    )
+                    .hint("use e.g. `512MiB`, `2g` or a number of bytes"),
                 );
                 DEFAULT_MEMORY
             }),
-            None => sr.ram.map(|gb| (gb * 1024.0 * 1024.0 * 1024.0) as i64).filter(|m| *m > 0).unwrap_or(DEFAULT_MEMORY),
+            None => {
+                sr.ram.map(|gb| (gb * 1024.0 * 1024.0 * 1024.0) as i64).filter(|m| *m > 0).unwrap_or(DEFAULT_MEMORY)
+            }
         };
         let retries = s.retries.as_ref().map_or(0, |r| r.count);
-        let backoff = s.retries.as_ref().and_then(|r| r.backoff.as_deref()).and_then(parse_duration).unwrap_or(Duration::from_secs(1));
+        let backoff = s
+            .retries
+            .as_ref()
+            .and_then(|r| r.backoff.as_deref())
+            .and_then(parse_duration)
+            .unwrap_or(Duration::from_secs(1));
         let timeout = s.timeout.as_deref().and_then(parse_duration);
 
         // Bindings against the descriptor.
@@ -344,8 +366,13 @@ pub fn plan(pipeline: Pipeline, opts: &PlanOptions, store: Option<&Store>) -> Re
             let pointer = step_pointer(name, &["inputs", id]);
             let Some(input) = descriptor.inputs.iter().find(|i| &i.id == id) else {
                 let ids: Vec<&str> = descriptor.inputs.iter().map(|i| i.id.as_str()).collect();
-                let mut p = Problem::error("unknown-input", &pointer, format!("steps.{name}.inputs: `{id}` is not an input of {}", descriptor.name));
-                p = match ids.iter().max_by(|a, b| strsim::jaro_winkler(a, id).total_cmp(&strsim::jaro_winkler(b, id))) {
+                let mut p = Problem::error(
+                    "unknown-input",
+                    &pointer,
+                    format!("steps.{name}.inputs: `{id}` is not an input of {}", descriptor.name),
+                );
+                p = match ids.iter().max_by(|a, b| strsim::jaro_winkler(a, id).total_cmp(&strsim::jaro_winkler(b, id)))
+                {
                     Some(best) if strsim::jaro_winkler(best, id) > 0.8 => p.hint(format!("did you mean `{best}`?")),
                     _ => p.hint(format!("its inputs: {}", ids.join(", "))),
                 };
@@ -364,13 +391,14 @@ pub fn plan(pipeline: Pipeline, opts: &PlanOptions, store: Option<&Store>) -> Re
                         Some("`${participant}` needs `foreach: participants` or `foreach: sessions`".into())
                     }
                     Ref::Session if fan != Fan::Sessions => Some("`${session}` needs `foreach: sessions`".into()),
-                    Ref::Item(_) if !matches!(fan, Fan::List(_)) => Some("`${item}` needs `foreach:` with a list".into()),
+                    Ref::Item(_) if !matches!(fan, Fan::List(_)) => {
+                        Some("`${item}` needs `foreach:` with a list".into())
+                    }
                     Ref::Dataset if dataset.is_none() && bids.is_none() => Some("`${dataset}` needs a dataset".into()),
                     Ref::Output { step, .. } if step == name => Some("a step cannot use its own outputs".into()),
-                    Ref::Output { step, .. } if !names.contains(step) => Some(format!(
-                        "no step `{step}` (steps: {})",
-                        names.join(", ")
-                    )),
+                    Ref::Output { step, .. } if !names.contains(step) => {
+                        Some(format!("no step `{step}` (steps: {})", names.join(", ")))
+                    }
                     _ => None,
                 };
                 if let Some(b) = bad {
@@ -379,8 +407,12 @@ pub fn plan(pipeline: Pipeline, opts: &PlanOptions, store: Option<&Store>) -> Re
             }
             if value.get("glob").is_some() && bids.is_none() {
                 problems.push(
-                    Problem::error("no-dataset", &pointer, format!("steps.{name}.inputs.{id}: `glob` finds files in the dataset, and there is none"))
-                        .hint("set `dataset: {bids: DIR}` or pass `--bids DIR`"),
+                    Problem::error(
+                        "no-dataset",
+                        &pointer,
+                        format!("steps.{name}.inputs.{id}: `glob` finds files in the dataset, and there is none"),
+                    )
+                    .hint("set `dataset: {bids: DIR}` or pass `--bids DIR`"),
                 );
             }
             let _ = input;
@@ -389,14 +421,22 @@ pub fn plan(pipeline: Pipeline, opts: &PlanOptions, store: Option<&Store>) -> Re
             let required = !input.optional.unwrap_or(false) && !input.has_default;
             if required && !s.inputs.contains_key(&input.id) {
                 problems.push(
-                    Problem::error("missing-input", step_pointer(name, &["inputs"]), format!("steps.{name}.inputs: `{}` is required by {}", input.id, descriptor.name))
-                        .hint(format!("bind it: `{}: ...`", input.id)),
+                    Problem::error(
+                        "missing-input",
+                        step_pointer(name, &["inputs"]),
+                        format!("steps.{name}.inputs: `{}` is required by {}", input.id, descriptor.name),
+                    )
+                    .hint(format!("bind it: `{}: ...`", input.id)),
                 );
             }
         }
         for n in &s.needs {
             if !names.contains(n) || n == name {
-                problems.push(Problem::error("bad-needs", step_pointer(name, &["needs"]), format!("steps.{name}.needs: no other step `{n}`")));
+                problems.push(Problem::error(
+                    "bad-needs",
+                    step_pointer(name, &["needs"]),
+                    format!("steps.{name}.needs: no other step `{n}`"),
+                ));
             }
         }
         steps.push(StepPlan {
@@ -439,8 +479,12 @@ pub fn plan(pipeline: Pipeline, opts: &PlanOptions, store: Option<&Store>) -> Re
                 let Some(out) = steps[j].descriptor.outputs.iter().find(|o| o.id == output) else {
                     let ids: Vec<&str> = steps[j].descriptor.outputs.iter().map(|o| o.id.as_str()).collect();
                     problems.push(
-                        Problem::error("unknown-output", &pointer, format!("steps.{}.inputs.{id}: step `{step}` has no output `{output}`", steps[i].name))
-                            .hint(format!("its outputs: {}", ids.join(", "))),
+                        Problem::error(
+                            "unknown-output",
+                            &pointer,
+                            format!("steps.{}.inputs.{id}: step `{step}` has no output `{output}`", steps[i].name),
+                        )
+                        .hint(format!("its outputs: {}", ids.join(", "))),
                     );
                     continue;
                 };
@@ -461,8 +505,12 @@ pub fn plan(pipeline: Pipeline, opts: &PlanOptions, store: Option<&Store>) -> Re
     }
     if let Some(cycle) = find_cycle(&steps) {
         problems.push(
-            Problem::error("cycle", "/steps", format!("the steps depend on each other in a cycle: {}", cycle.join(" → ")))
-                .hint("a step can only use outputs of steps that do not (indirectly) use its own"),
+            Problem::error(
+                "cycle",
+                "/steps",
+                format!("the steps depend on each other in a cycle: {}", cycle.join(" → ")),
+            )
+            .hint("a step can only use outputs of steps that do not (indirectly) use its own"),
         );
     }
     if !problems.is_empty() {
@@ -478,7 +526,14 @@ pub fn plan(pipeline: Pipeline, opts: &PlanOptions, store: Option<&Store>) -> Re
         let st = &steps[si];
         let mut mine: Vec<Task> = Vec::new();
         match &st.fan {
-            Fan::Group => mine.push(Task { key: st.name.clone(), step: si, participant: None, session: None, item: None, deps: vec![] }),
+            Fan::Group => mine.push(Task {
+                key: st.name.clone(),
+                step: si,
+                participant: None,
+                session: None,
+                item: None,
+                deps: vec![],
+            }),
             Fan::Participants | Fan::Sessions => {
                 for p in dataset.as_ref().map(|d| d.participants.as_slice()).unwrap_or_default() {
                     if st.fan == Fan::Sessions && !p.sessions.is_empty() {
@@ -506,12 +561,23 @@ pub fn plan(pipeline: Pipeline, opts: &PlanOptions, store: Option<&Store>) -> Re
             }
             Fan::List(items) => {
                 for (k, it) in items.iter().enumerate() {
-                    mine.push(Task { key: format!("{}/{k}", st.name), step: si, participant: None, session: None, item: Some((k, it.clone())), deps: vec![] });
+                    mine.push(Task {
+                        key: format!("{}/{k}", st.name),
+                        step: si,
+                        participant: None,
+                        session: None,
+                        item: Some((k, it.clone())),
+                        deps: vec![],
+                    });
                 }
             }
         }
         if mine.is_empty() {
-            warnings.push(Problem::warning("no-tasks", step_pointer(&st.name, &["foreach"]), format!("steps.{}: no participants, so no tasks", st.name)));
+            warnings.push(Problem::warning(
+                "no-tasks",
+                step_pointer(&st.name, &["foreach"]),
+                format!("steps.{}: no participants, so no tasks", st.name),
+            ));
         }
         for mut t in mine {
             for &dj in &st.depends_on {
@@ -665,7 +731,9 @@ impl Ctx<'_> {
                         id,
                         format!("`{pattern}` matched {n} files under {} but `{id}` takes one", root.display()),
                     )),
-                    (_, true) => Ok(Value::Array(found.iter().map(|p| Value::String(p.to_string_lossy().into_owned())).collect())),
+                    (_, true) => Ok(Value::Array(
+                        found.iter().map(|p| Value::String(p.to_string_lossy().into_owned())).collect(),
+                    )),
                 }
             }
             other => Ok(other.clone()),
@@ -700,7 +768,9 @@ impl Ctx<'_> {
     fn value_of(&self, id: &str, r: &Ref) -> Result<Value, Problem> {
         let t = self.task;
         Ok(match r {
-            Ref::Param(p) => self.plan.params.get(p).cloned().ok_or_else(|| self.err(id, format!("no parameter `{p}`")))?,
+            Ref::Param(p) => {
+                self.plan.params.get(p).cloned().ok_or_else(|| self.err(id, format!("no parameter `{p}`")))?
+            }
             Ref::Participant => Value::String(t.participant.clone().unwrap_or_default()),
             Ref::Session => Value::String(t.session.clone().unwrap_or_default()),
             Ref::Item(None) => t.item.as_ref().map(|i| i.1.clone()).unwrap_or(Value::Null),
@@ -737,8 +807,16 @@ impl Ctx<'_> {
                 } else {
                     match paths.len() {
                         1 => paths.pop().unwrap_or(Value::Null),
-                        0 => return Err(self.err(id, format!("step `{step}` produced no output `{output}` for this task"))),
-                        n => return Err(self.err(id, format!("step `{step}` produced {n} files for `{output}`; expected one"))),
+                        0 => {
+                            return Err(
+                                self.err(id, format!("step `{step}` produced no output `{output}` for this task"))
+                            );
+                        }
+                        n => {
+                            return Err(
+                                self.err(id, format!("step `{step}` produced {n} files for `{output}`; expected one"))
+                            );
+                        }
                     }
                 }
             }
@@ -748,7 +826,9 @@ impl Ctx<'_> {
 
 fn absolutize(v: &Value, dir: &Path) -> Value {
     match v {
-        Value::String(s) if !s.is_empty() && !Path::new(s).is_absolute() => Value::String(dir.join(s).to_string_lossy().into_owned()),
+        Value::String(s) if !s.is_empty() && !Path::new(s).is_absolute() => {
+            Value::String(dir.join(s).to_string_lossy().into_owned())
+        }
         Value::Array(a) => Value::Array(a.iter().map(|x| absolutize(x, dir)).collect()),
         other => other.clone(),
     }

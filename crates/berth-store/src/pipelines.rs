@@ -326,7 +326,13 @@ impl Store {
     }
 
     /// Links a run to a task as its `attempt`-th attempt (and as the task's current run).
-    pub fn add_task_run(&self, pipeline_run_id: &str, key: &str, attempt: u32, run_id: &RunId) -> Result<(), StoreError> {
+    pub fn add_task_run(
+        &self,
+        pipeline_run_id: &str,
+        key: &str,
+        attempt: u32,
+        run_id: &RunId,
+    ) -> Result<(), StoreError> {
         const OP: &str = "linking a run to its pipeline task";
         self.write(OP, |tx| {
             tx.execute(
@@ -366,7 +372,9 @@ impl Store {
             match ids.len() {
                 0 => Err(StoreError::RunNotFound { id: prefix }),
                 1 => Ok(ids.into_iter().next().unwrap_or_default()),
-                n => Err(StoreError::AmbiguousRunId { prefix, total: n, candidates: ids.into_iter().take(10).collect() }),
+                n => {
+                    Err(StoreError::AmbiguousRunId { prefix, total: n, candidates: ids.into_iter().take(10).collect() })
+                }
             }
         })
     }

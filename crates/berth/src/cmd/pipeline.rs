@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use anyhow::Context;
 use berth_config::Config;
 use berth_pipeline::exec::{Backend, ExecOptions, PipelineOutcome, Progress, TaskEvent};
-use berth_pipeline::{Plan, PlanOptions, PipelineError};
+use berth_pipeline::{PipelineError, Plan, PlanOptions};
 use berth_run::HostInfo;
 use berth_store::{RunStatus, TaskStatus};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -50,7 +50,11 @@ fn plan_options(args: &PipelinePlanArgs) -> anyhow::Result<PlanOptions> {
         .collect::<anyhow::Result<_>>()?;
     Ok(PlanOptions {
         bids: args.bids.clone(),
-        participant_labels: args.participant_label.iter().flat_map(|l| l.split_whitespace().map(str::to_owned)).collect(),
+        participant_labels: args
+            .participant_label
+            .iter()
+            .flat_map(|l| l.split_whitespace().map(str::to_owned))
+            .collect(),
         params,
         strict: args.strict,
     })
@@ -121,7 +125,10 @@ fn validate(args: &PipelineValidateArgs) -> anyhow::Result<ExitCode> {
             s["tool"].as_str().unwrap_or_default(),
             s["fan_out"].as_str().unwrap_or_default(),
             s["tasks"].as_u64().unwrap_or_default(),
-            s["depends_on"].as_array().map(|d| d.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default(),
+            s["depends_on"]
+                .as_array()
+                .map(|d| d.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default(),
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -153,13 +160,16 @@ impl Display {
         );
         overall.set_prefix(plan.pipeline.spec.name.clone());
         let width = plan.steps.iter().map(|s| s.name.len()).max().unwrap_or(4);
-        let totals: Vec<usize> = (0..plan.steps.len()).map(|i| plan.tasks.iter().filter(|t| t.step == i).count()).collect();
+        let totals: Vec<usize> =
+            (0..plan.steps.len()).map(|i| plan.tasks.iter().filter(|t| t.step == i).count()).collect();
         let steps = plan
             .steps
             .iter()
             .map(|s| {
                 let b = multi.add(ProgressBar::new(0));
-                b.set_style(ProgressStyle::with_template("  {prefix} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+                b.set_style(
+                    ProgressStyle::with_template("  {prefix} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
                 b.set_prefix(format!("{:<width$}", s.name));
                 b
             })
@@ -429,7 +439,11 @@ fn status(run: &str, json: bool) -> anyhow::Result<ExitCode> {
     if let Some(m) = &rec.status_message {
         println!("  {m}");
     }
-    println!("  started {}  finished {}", rec.started_at.as_deref().unwrap_or("-"), rec.finished_at.as_deref().unwrap_or("-"));
+    println!(
+        "  started {}  finished {}",
+        rec.started_at.as_deref().unwrap_or("-"),
+        rec.finished_at.as_deref().unwrap_or("-")
+    );
     println!("  output {}", rec.new.output_dir);
     for (step, counts) in &by_step {
         let parts: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();

@@ -1,0 +1,416 @@
+//! `berth pipeline ...` end to end on the private Docker daemon: planning and validation,
+//! fan-out over a BIDS dataset, the step cache, `--no-cache`, retries, `--keep-going`,
+//! timeouts, and `kill -9` of berth in the middle of a pipeline followed by a resume.
+//!
+//! The test tools are Boutiques descriptors on the busybox test image
+//! (`crates/berth-pipeline/tests/data/`). Needs root (or a running engine in `DOCKER_HOST`):
+//! without it these tests fail with the reason.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+fn data(name: &str) -> String {
+    berth_testkit::repo_root().join("crates/berth-pipeline/tests/data").join(name).to_string_lossy().into_owned()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A berth home, a dataset and a pipeline file in one temp dir.
+struct World {
+    dir: TempDir,
+    host: Option<String>,
+}
+
+impl World {
+    fn new(participants: &[&str]) -> World {
+        World::with_engine(participants, Some(berth_testkit::docker_host()))
+    }
+
+    fn with_engine(participants: &[&str], host: Option<String>) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        for p in participants {
+            let anat = dir.path().join(format!("bids/sub-{p}/anat"));
+            std::fs::create_dir_all(&anat).unwrap();
+            std::fs::write(anat.join(format!("sub-{p}_T1w.txt")), format!("participant {p}\n")).unwrap();
+        }
+        std::fs::write(dir.path().join("bids/dataset_description.json"), r#"{"Name": "t", "BIDSVersion": "1.8.0"}"#)
+            .unwrap();
+        World { dir, host }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn pipeline(&self, yaml: &str) -> String {
+        let yaml = yaml.replace("CHECKSUM", &data("checksum.json")).replace("COUNT", &data("count.json"));
+        let p = self.path("pipeline.yaml");
+        std::fs::write(&p, yaml).unwrap();
+        p.to_string_lossy().into_owned()
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        c.args(args)
+            .current_dir(self.dir.path())
+            .env("BERTH_HOME", self.path("home"))
+            .env("BERTH_CONFIG", self.path("no-config.toml"))
+            .env_remove("BERTH_ENGINE")
+            .env("NO_COLOR", "1");
+        match &self.host {
+            Some(h) => c.env("DOCKER_HOST", h),
+            None => c.env("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
+        };
+        c
+    }
+
+    fn berth(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.berth(args);
+        assert!(
+            out.status.success(),
+            "berth {args:?} failed ({}):\n{}\n{}",
+            out.status,
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.berth(args);
+        assert_eq!(out.status.code(), Some(1), "berth {args:?}:\n{}\n{}", text(&out.stdout), text(&out.stderr));
+        text(&out.stderr)
+    }
+
+    fn run_json(&self, file: &str, extra: &[&str]) -> (bool, Value) {
+        let mut args = vec!["pipeline", "run", file, "-o", "out", "--json"];
+        args.extend_from_slice(extra);
+        let out = self.berth(&args);
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", text(&out.stdout), text(&out.stderr)));
+        (out.status.success(), v)
+    }
+
+    fn runs(&self) -> usize {
+        let v: Value = serde_json::from_str(&self.ok(&["runs", "--json", "--limit", "1000"])).unwrap();
+        v.as_array().unwrap().len()
+    }
+
+    /// Containers of this world's runs (other tests share the engine).
+    fn berth_containers(&self) -> Vec<String> {
+        let out = Command::new("docker")
+            .args(["ps", "-a", "--filter", "label=berth.run-id", "--format", "{{.Label \"berth.run-id\"}}"])
+            .env("DOCKER_HOST", self.host.as_deref().unwrap())
+            .output()
+            .unwrap();
+        text(&out.stdout)
+            .lines()
+            .filter(|id| self.berth(&["show", id, "--json"]).status.success())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+fn statuses(outcome: &Value) -> Vec<(String, String)> {
+    outcome["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["key"].as_str().unwrap().to_owned(), t["status"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+fn all(outcome: &Value, status: &str) -> bool {
+    statuses(outcome).iter().all(|(_, s)| s == status)
+}
+
+const TWO_STEPS: &str = "berth-pipeline: 1
+name: two-steps
+dataset: {bids: bids}
+steps:
+  checksum:
+    descriptor: CHECKSUM
+    foreach: participants
+    inputs:
+      input: {glob: \"sub-${participant}/anat/*_T1w.txt\"}
+      name: \"sub-${participant}\"
+  count:
+    descriptor: COUNT
+    inputs:
+      inputs: ${steps.checksum.outputs.sum}
+";
+
+#[test]
+fn validate_names_the_problem_and_its_path() {
+    let w = World::with_engine(&["01", "02"], None);
+    let good = w.pipeline(TWO_STEPS);
+    let out = w.ok(&["pipeline", "validate", &good]);
+    assert!(out.contains("2 step(s), 3 task(s)"), "{out}");
+    let v: Value = serde_json::from_str(&w.ok(&["pipeline", "validate", &good, "--json"])).unwrap();
+    assert_eq!(v["steps"][1]["depends_on"], serde_json::json!(["checksum"]));
+    assert_eq!(v["participants"], serde_json::json!(["01", "02"]));
+
+    let cases: &[(&str, &str, &str)] = &[
+        ("descriptor: CHECKSUM", "descriptr: CHECKSUM", "steps.checksum: unknown key `descriptr`"),
+        ("name: \"sub-${participant}\"", "nme: x", "`nme` is not an input of checksum"),
+        ("${steps.checksum.outputs.sum}", "${steps.checksum.outputs.summ}", "step `checksum` has no output `summ`"),
+        ("${steps.checksum.outputs.sum}", "${steps.nope.outputs.sum}", "no step `nope`"),
+        ("sub-${participant}/anat", "sub-${participant}/func", "matched no file"),
+        ("name: \"sub-${participant}\"", "name: \"${params.x}\"", "no parameter `x`"),
+    ];
+    for (from, to, expect) in cases {
+        let bad = w.pipeline(&TWO_STEPS.replace(from, to));
+        let err = w.fails(&["pipeline", "validate", &bad]);
+        assert!(err.contains(expect), "{from} → {to}: expected `{expect}` in:\n{err}");
+    }
+    // A cycle is named.
+    let cyclic = w.pipeline(
+        &format!("{TWO_STEPS}    needs: [checksum]\n")
+            .replace("    foreach: participants\n", "    foreach: participants\n    needs: [count]\n"),
+    );
+    let err = w.fails(&["pipeline", "validate", &cyclic]);
+    assert!(err.contains("cycle"), "{err}");
+    // Unknown participant labels list the known ones.
+    let err = w.fails(&["pipeline", "validate", &good, "--participant-label", "07"]);
+    assert!(err.contains("07") && err.contains("01, 02"), "{err}");
+    // A list output into a single input.
+    let single =
+        w.pipeline(&TWO_STEPS.replace(
+            "descriptor: COUNT\n    inputs:\n      inputs:",
+            "descriptor: CHECKSUM\n    inputs:\n      input:",
+        ));
+    let err = w.fails(&["pipeline", "validate", &single]);
+    assert!(err.contains("is a list here"), "{err}");
+}
+
+#[test]
+fn runs_publishes_caches_and_reruns_with_no_cache() {
+    let w = World::new(&["01", "02", "03"]);
+    let file = w.pipeline(TWO_STEPS);
+    let (ok, first) = w.run_json(&file, &["--jobs", "2"]);
+    assert!(ok, "{first:#}");
+    assert!(all(&first, "succeeded"), "{first:#}");
+    for p in ["01", "02", "03"] {
+        let sum = std::fs::read_to_string(w.path(&format!("out/checksum/sub-{p}/out/sub-{p}.sha256"))).unwrap();
+        assert_eq!(sum.trim().len(), 64);
+    }
+    let count = std::fs::read_to_string(w.path("out/count/out/count.txt")).unwrap();
+    assert!(count.contains("195 total"), "{count}");
+    let runs_after_first = w.runs();
+    assert_eq!(runs_after_first, 4);
+
+    // Every step run is an ordinary run, linked to the pipeline run.
+    let id = first["id"].as_str().unwrap();
+    let show: Value = serde_json::from_str(&w.ok(&["pipeline", "show", id, "--json"])).unwrap();
+    let run_id = show["tasks"][0]["run_id"].as_str().unwrap();
+    let run: Value = serde_json::from_str(&w.ok(&["show", run_id, "--json"])).unwrap();
+    assert_eq!(run["berth"]["labels"]["berth.pipeline-run"].as_str(), Some(id), "{run:#}");
+    assert!(show["tasks"][0]["stderr_log"].as_str().unwrap().ends_with("stderr"));
+
+    // The same command again: everything from the cache, nothing executed.
+    let (ok, second) = w.run_json(&file, &["--jobs", "2"]);
+    assert!(ok && all(&second, "cached"), "{second:#}");
+    assert_eq!(w.runs(), runs_after_first, "a cached re-run must not create runs");
+    assert!(w.path("out/count/out/count.txt").exists());
+
+    // A changed input invalidates exactly its participant's task and the group step.
+    std::fs::write(w.path("bids/sub-02/anat/sub-02_T1w.txt"), "participant 02, changed\n").unwrap();
+    let (ok, third) = w.run_json(&file, &[]);
+    assert!(ok, "{third:#}");
+    let st = statuses(&third);
+    assert_eq!(
+        st,
+        [
+            ("checksum/sub-01".into(), "cached".into()),
+            ("checksum/sub-02".into(), "succeeded".into()),
+            ("checksum/sub-03".into(), "cached".into()),
+            ("count".into(), "succeeded".into())
+        ]
+    );
+
+    // --no-cache runs everything; --participant-label narrows the fan-out.
+    let (ok, fourth) = w.run_json(&file, &["--no-cache", "--participant-label", "01"]);
+    assert!(ok && all(&fourth, "succeeded") && statuses(&fourth).len() == 2, "{fourth:#}");
+    assert!(w.berth_containers().is_empty(), "containers left: {:?}", w.berth_containers());
+    let ls = w.ok(&["pipeline", "ls"]);
+    assert_eq!(ls.lines().count(), 5, "{ls}");
+}
+
+#[test]
+fn failures_name_step_participant_and_log_and_keep_going_finishes_the_others() {
+    let w = World::new(&["01", "02", "03"]);
+    let yaml = "berth-pipeline: 1
+name: failing
+dataset: {bids: bids}
+steps:
+  first:
+    descriptor: COUNT
+    foreach: participants
+    inputs:
+      inputs: [{glob: \"sub-${participant}/anat/*.txt\"}]
+      label: ${participant}
+      fail_for: \"02\"
+  second:
+    descriptor: CHECKSUM
+    foreach: participants
+    inputs:
+      input: ${steps.first.outputs.count}
+";
+    let file = w.pipeline(yaml);
+    let out = w.berth(&["pipeline", "run", &file, "-o", "out", "--jobs", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("step `first`, participant 02 failed after 1 attempt: the tool exited with code 1")
+            && err.contains("/stderr"),
+        "{err}"
+    );
+
+    let (ok, v) = w.run_json(&file, &["--keep-going"]);
+    assert!(!ok);
+    let st: std::collections::BTreeMap<_, _> = statuses(&v).into_iter().collect();
+    assert_eq!(st["first/sub-02"], "failed");
+    assert_eq!(st["second/sub-02"], "skipped");
+    for p in ["01", "03"] {
+        assert!(["succeeded", "cached"].contains(&st[&format!("first/sub-{p}")].as_str()), "{st:?}");
+        assert_eq!(st[&format!("second/sub-{p}")], "succeeded", "{st:?}");
+    }
+    assert!(w.path("out/second/sub-03").exists() && !w.path("out/second/sub-02").exists());
+}
+
+#[test]
+fn a_failed_attempt_is_retried_and_a_slow_one_times_out() {
+    let w = World::new(&["01"]);
+    // The tool fails until its input file says `go`; the test writes that once the first
+    // attempt has failed.
+    let flag = w.path("flag");
+    std::fs::write(&flag, "wait\n").unwrap();
+    let yaml = format!(
+        "berth-pipeline: 1
+name: retrying
+steps:
+  gated:
+    descriptor: COUNT
+    inputs:
+      inputs: [{}]
+      gate: {}
+    retries: {{count: 4, backoff: 1s}}
+",
+        flag.display(),
+        flag.display()
+    );
+    let file = w.pipeline(&yaml);
+    let child = w
+        .cmd(&["pipeline", "run", &file, "-o", "out", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while w.runs_failed() == 0 {
+        assert!(Instant::now() < deadline, "the first attempt never failed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::write(&flag, "go\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{v:#}\n{}", text(&out.stderr));
+    assert!(v["tasks"][0]["attempts"].as_u64().unwrap() >= 2, "{v:#}");
+    assert!(text(&out.stderr).contains("attempt 1 failed"), "{}", text(&out.stderr));
+
+    let slow = w.pipeline(
+        "berth-pipeline: 1
+name: slow
+steps:
+  sleepy:
+    descriptor: COUNT
+    inputs:
+      inputs: [bids/sub-01/anat/sub-01_T1w.txt]
+      sleep: 60
+    timeout: 2s
+",
+    );
+    let err = w.fails(&["pipeline", "run", &slow, "-o", "out2"]);
+    assert!(err.contains("step `sleepy` failed after 1 attempt: timed out after 2s"), "{err}");
+    assert!(w.berth_containers().is_empty(), "containers left: {:?}", w.berth_containers());
+}
+
+impl World {
+    fn runs_failed(&self) -> usize {
+        let out = self.berth(&["runs", "--json", "--status", "failed"]);
+        serde_json::from_slice::<Value>(&out.stdout).map(|v| v.as_array().map_or(0, Vec::len)).unwrap_or(0)
+    }
+}
+
+#[test]
+fn kill_9_in_the_middle_then_the_same_command_resumes() {
+    let w = World::new(&["01", "02", "03", "04"]);
+    let yaml = "berth-pipeline: 1
+name: slow-steps
+dataset: {bids: bids}
+steps:
+  slow:
+    descriptor: COUNT
+    foreach: participants
+    inputs:
+      inputs: [{glob: \"sub-${participant}/anat/*.txt\"}]
+      sleep: 2
+";
+    let file = w.pipeline(yaml);
+    let mut child = w
+        .cmd(&["pipeline", "run", &file, "-o", "out", "--jobs", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until at least one task has succeeded and the next one is running.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        assert!(Instant::now() < deadline, "the pipeline never got going");
+        let done = w.path("out/slow").read_dir().map(|d| d.count()).unwrap_or(0);
+        if done >= 1 && !w.berth_containers().is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let kill = Command::new("kill").args(["-9", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    child.wait().unwrap();
+    let succeeded_before: Vec<String> = std::fs::read_dir(w.path("out/slow"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!succeeded_before.is_empty() && succeeded_before.len() < 4, "{succeeded_before:?}");
+
+    let (ok, v) = w.run_json(&file, &["--jobs", "1"]);
+    assert!(ok, "{v:#}");
+    let st: std::collections::BTreeMap<_, _> = statuses(&v).into_iter().collect();
+    for p in &succeeded_before {
+        assert_eq!(st[&format!("slow/{p}")], "cached", "{p} succeeded before the kill: {st:?}");
+    }
+    assert_eq!(st.values().filter(|s| *s == "succeeded").count(), 4 - succeeded_before.len(), "{st:?}");
+    assert!(w.berth_containers().is_empty(), "containers left: {:?}", w.berth_containers());
+    let leftovers: Vec<_> = std::fs::read_dir(w.path("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".berth-publish") || n.starts_with(".berth-old"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // The killed pipeline run is marked failed, not left running.
+    let ls: Value = serde_json::from_str(&w.ok(&["pipeline", "ls", "--json"])).unwrap();
+    let statuses: Vec<&str> = ls.as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["succeeded", "failed"]);
+    let _ = Path::new("");
+}
