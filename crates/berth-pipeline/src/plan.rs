@@ -34,6 +34,10 @@ pub enum Ref {
     Item(Option<String>),
     /// `${dataset}`.
     Dataset,
+    /// `${bids.dir}`: `sub-01` or `sub-01/ses-a`, the task's directory in the dataset.
+    BidsDir,
+    /// `${bids.prefix}`: `sub-01` or `sub-01_ses-a`, the start of BIDS file names.
+    BidsPrefix,
     /// `${steps.STEP.outputs.ID}`.
     Output {
         /// The step.
@@ -71,11 +75,14 @@ fn parse_ref(expr: &str) -> Result<Ref, String> {
         ["item"] => Ref::Item(None),
         ["item", key] => Ref::Item(Some((*key).to_owned())),
         ["dataset"] => Ref::Dataset,
+        ["bids", "dir"] => Ref::BidsDir,
+        ["bids", "prefix"] => Ref::BidsPrefix,
         ["steps", step, "outputs", output] => Ref::Output { step: (*step).to_owned(), output: (*output).to_owned() },
         _ => {
             return Err(format!(
                 "`${{{expr}}}` is not a reference berth knows: use `${{params.NAME}}`, `${{participant}}`, \
-                 `${{session}}`, `${{item}}`, `${{dataset}}` or `${{steps.STEP.outputs.ID}}`"
+                 `${{session}}`, `${{bids.dir}}`, `${{bids.prefix}}`, `${{item}}`, `${{dataset}}` or \
+                 `${{steps.STEP.outputs.ID}}`"
             ));
         }
     })
@@ -387,8 +394,13 @@ pub fn plan(pipeline: Pipeline, opts: &PlanOptions, store: Option<&Store>) -> Re
             for r in &refs {
                 let bad = match r {
                     Ref::Param(p) if !params.contains_key(p) => Some(format!("no parameter `{p}` in `params:`")),
-                    Ref::Participant if !matches!(fan, Fan::Participants | Fan::Sessions) => {
-                        Some("`${participant}` needs `foreach: participants` or `foreach: sessions`".into())
+                    Ref::Participant | Ref::BidsDir | Ref::BidsPrefix
+                        if !matches!(fan, Fan::Participants | Fan::Sessions) =>
+                    {
+                        Some(
+                            "`${participant}` and `${bids...}` need `foreach: participants` or `foreach: sessions`"
+                                .into(),
+                        )
                     }
                     Ref::Session if fan != Fan::Sessions => Some("`${session}` needs `foreach: sessions`".into()),
                     Ref::Item(_) if !matches!(fan, Fan::List(_)) => {
@@ -773,6 +785,14 @@ impl Ctx<'_> {
             }
             Ref::Participant => Value::String(t.participant.clone().unwrap_or_default()),
             Ref::Session => Value::String(t.session.clone().unwrap_or_default()),
+            Ref::BidsDir | Ref::BidsPrefix => {
+                let p = t.participant.clone().unwrap_or_default();
+                let sep = if *r == Ref::BidsDir { '/' } else { '_' };
+                Value::String(match &t.session {
+                    Some(ses) => format!("sub-{p}{sep}ses-{ses}"),
+                    None => format!("sub-{p}"),
+                })
+            }
             Ref::Item(None) => t.item.as_ref().map(|i| i.1.clone()).unwrap_or(Value::Null),
             Ref::Item(Some(k)) => t
                 .item

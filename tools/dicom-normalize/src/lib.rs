@@ -171,6 +171,33 @@ pub fn normalize_file(input: &Path, output_dir: &Path, target: TargetRange) -> R
     Ok(outcome)
 }
 
+/// The modality values (stored values after Rescale Slope/Intercept) of an in-memory Part 10
+/// file, frame after frame, with the parsed object; `input` names the file in errors. The same
+/// checks as [`normalize_bytes`] apply (native, monochrome, 8 or 16 bits).
+pub fn modality_values(
+    bytes: &[u8],
+    input: &Path,
+) -> Result<(dicom_object::FileDicomObject<dicom_object::InMemDicomObject>, Vec<f64>), NormalizeError> {
+    let path = || input.to_path_buf();
+    if bytes.len() < PREAMBLE_LEN + 4 || &bytes[PREAMBLE_LEN..PREAMBLE_LEN + 4] != b"DICM" {
+        return Err(NormalizeError::NotPart10 { path: path() });
+    }
+    let meta = FileMetaTable::from_reader(&bytes[PREAMBLE_LEN..])
+        .map_err(|source| NormalizeError::Meta { path: path(), source: Box::new(source) })?;
+    let order = transfer_syntax::check(meta.transfer_syntax())
+        .map_err(|source| NormalizeError::TransferSyntax { path: path(), source })?;
+    let file = dicom_object::from_reader(&bytes[PREAMBLE_LEN..])
+        .map_err(|source| NormalizeError::Parse { path: path(), source: Box::new(source) })?;
+    let layout =
+        pixel::PixelLayout::from_object(&file).map_err(|source| NormalizeError::Pixels { path: path(), source })?;
+    let rescale =
+        attributes::read_rescale(&file).map_err(|source| NormalizeError::Attributes { path: path(), source })?;
+    let pixels = pixel::StoredPixels::read(&file, &layout, order)
+        .map_err(|source| NormalizeError::Pixels { path: path(), source })?;
+    let values = pixels.values.iter().map(|&v| rescale.modality(v)).collect();
+    Ok((file, values))
+}
+
 /// Normalizes an in-memory Part 10 file; `input` and `output` only name files in errors
 /// and in the returned [`Outcome`].
 pub fn normalize_bytes(

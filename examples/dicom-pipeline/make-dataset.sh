@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Writes the example pipeline's BIDS-shaped sample dataset: four participants, one of them
+# (sub-03) with two sessions, one synthetic MR slice each (tools/dicom-phantom, a different
+# noise seed per image, so every image and every UID differs). Deterministic: the same files,
+# byte for byte, every time.
+#
+# Usage: examples/dicom-pipeline/make-dataset.sh [DIR]   (default: examples/dicom-pipeline/data/bids)
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+out="${1:-$here/data/bids}"
+
+cargo build --quiet --locked -p dicom-phantom --manifest-path "$root/Cargo.toml"
+phantom="$root/target/debug/dicom-phantom"
+
+mkdir -p "$out"
+cat > "$out/dataset_description.json" <<'JSON'
+{
+    "Name": "berth example: synthetic MR slices",
+    "BIDSVersion": "1.8.0",
+    "DatasetType": "raw",
+    "GeneratedBy": [{"Name": "dicom-phantom", "Description": "tools/dicom-phantom in the berth repository"}]
+}
+JSON
+printf 'participant_id\tgroup\nsub-01\tcontrol\nsub-02\tcontrol\nsub-03\tpatient\nsub-04\tpatient\n' > "$out/participants.tsv"
+seed=1
+for image in sub-01/anat/sub-01_T1w sub-02/anat/sub-02_T1w sub-03/ses-1/anat/sub-03_ses-1_T1w \
+    sub-03/ses-2/anat/sub-03_ses-2_T1w sub-04/anat/sub-04_T1w; do
+    mkdir -p "$out/$(dirname "$image")"
+    "$phantom" --seed "$seed" "$out/$image.dcm" >/dev/null
+    seed=$((seed + 1))
+done
+echo "wrote $out"
