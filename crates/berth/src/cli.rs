@@ -63,12 +63,34 @@ pub enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// Re-execute a recorded run (or every step run of a pipeline run) with the same image and
+    /// inputs, and compare the outputs: bit for bit, or value by value for DICOM and NIfTI.
+    Verify(VerifyArgs),
     /// Pipelines: steps in containers over a dataset, cached and resumable.
     Pipeline {
         /// What to do.
         #[command(subcommand)]
         command: PipelineCommand,
     },
+}
+
+/// `berth verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A run id or a pipeline run id (or a unique prefix).
+    pub run: String,
+    /// Where the re-execution writes (default: a new directory under `berth-verify/`).
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub output_dir: Option<std::path::PathBuf>,
+    /// Numeric differences (DICOM, NIfTI) up to this count as equivalent.
+    #[arg(long, value_name = "X")]
+    pub tolerance: Option<f64>,
+    /// Container engine: docker, podman or apptainer (default: configuration, then detection).
+    #[arg(long, env = "BERTH_ENGINE")]
+    pub engine: Option<String>,
+    /// Print the reports as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `berth pipeline` subcommands.

@@ -414,3 +414,43 @@ steps:
     assert_eq!(statuses, ["succeeded", "failed"]);
     let _ = Path::new("");
 }
+
+#[test]
+fn verify_reexecutes_runs_and_pipeline_runs_and_names_what_differs() {
+    let w = World::new(&["01", "02"]);
+    let file = w.pipeline(TWO_STEPS);
+    let (ok, run) = w.run_json(&file, &[]);
+    assert!(ok, "{run:#}");
+    let id = run["id"].as_str().unwrap();
+    // A pipeline run: every step run re-executed, all identical.
+    let out = w.berth(&["verify", id, "-o", "verify-1", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["summary"]["runs"], 3, "{v:#}");
+    assert_eq!(v["summary"]["verdict"], "identical");
+    assert_eq!(v["summary"]["outputs"]["identical"], 3);
+
+    // A non-deterministic tool: its time stamp differs, its copy does not; exit 1.
+    let input = w.path("bids/sub-01/anat/sub-01_T1w.txt");
+    let inv = format!(r#"{{"input": "{}"}}"#, input.display());
+    let out = w.berth(&["run", &data("stamp.json"), "-i", &inv, "--output-dir", "stamp-out", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run_id = serde_json::from_slice::<Value>(&out.stdout).unwrap()["run_id"].as_str().unwrap().to_owned();
+    let out = w.berth(&["verify", &run_id, "-o", "verify-2"]);
+    assert_eq!(out.status.code(), Some(1), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    let report = text(&out.stdout);
+    assert!(report.contains("differs") && report.contains("out/stamp.txt"), "{report}");
+    assert!(report.lines().any(|l| l.contains("identical") && l.contains("out/copy.txt")), "{report}");
+    assert!(report.contains("OUTPUTS DIFFER"), "{report}");
+
+    // A changed input: nothing runs, the input is named; exit 2.
+    std::fs::write(&input, "changed\n").unwrap();
+    let out = w.berth(&["verify", &run_id, "-o", "verify-3"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("input `input`") && err.contains("sub-01_T1w.txt") && err.contains("recorded sha256"),
+        "{err}"
+    );
+    assert!(!w.path("verify-3").join("out").exists());
+}

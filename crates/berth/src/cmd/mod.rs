@@ -6,6 +6,7 @@ mod pipeline;
 pub(crate) mod run;
 pub(crate) mod scan;
 mod tool;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -30,5 +31,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Scan(args) => scan::scan(&args),
         Command::Db { command } => scan::db(&command),
         Command::Pipeline { command } => pipeline::run(&command),
+        Command::Verify(args) => verify::verify(&args),
     }
 }
