@@ -118,6 +118,23 @@ pub enum PipelineCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write the self-contained HTML report of a pipeline run (timeline, statuses, logs,
+    /// provenance); `berth pipeline run` writes one to `OUTPUT/reports/<id>.html` too.
+    Report {
+        /// The pipeline run's id (or a unique prefix).
+        run: String,
+        /// Where to write it (default: `OUTPUT/reports/<id>.html`).
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Export a pipeline run's provenance as a Workflow Run RO-Crate.
+    Export {
+        /// The pipeline run's id (or a unique prefix).
+        run: String,
+        /// The crate's directory (created; must be empty).
+        #[arg(long = "ro-crate", value_name = "DIR")]
+        ro_crate: std::path::PathBuf,
+    },
     /// Every task of a pipeline run: status, attempts, run, duration, logs.
     Show {
         /// The pipeline run's id (or a unique prefix).

@@ -454,3 +454,66 @@ fn verify_reexecutes_runs_and_pipeline_runs_and_names_what_differs() {
     );
     assert!(!w.path("verify-3").join("out").exists());
 }
+
+#[test]
+fn report_and_ro_crate_of_a_pipeline_run_pass_the_reference_validator() {
+    let w = World::new(&["01", "02"]);
+    let file = w.pipeline(TWO_STEPS);
+    let (ok, run) = w.run_json(&file, &[]);
+    assert!(ok, "{run:#}");
+    let id = run["id"].as_str().unwrap();
+    // The HTML report written by the run: every task, a timeline, links to logs.
+    let html = std::fs::read_to_string(w.path(&format!("out/reports/{id}.html"))).unwrap();
+    for key in ["checksum/sub-01", "checksum/sub-02", "count"] {
+        assert!(html.contains(&format!(">{key}<")), "{key} missing from the report");
+    }
+    assert!(html.contains("<svg") && html.contains("stderr</a>") && !html.contains("<script"));
+    let again = w.ok(&["pipeline", "report", id, "-o", "again.html"]);
+    assert!(again.trim().ends_with("again.html"));
+
+    let out = w.ok(&["pipeline", "export", id, "--ro-crate", "crate"]);
+    assert!(out.contains("entities"), "{out}");
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path("crate/ro-crate-metadata.json")).unwrap()).unwrap();
+    let graph = meta["@graph"].as_array().unwrap();
+    let ids: std::collections::BTreeSet<&str> = graph.iter().map(|e| e["@id"].as_str().unwrap()).collect();
+    // Every reference resolves in the graph (or is an absolute URI); copied files match their hashes.
+    fn walk<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(o) => {
+                if o.len() == 1
+                    && let Some(Value::String(id)) = o.get("@id")
+                {
+                    out.push(id);
+                }
+                o.values().for_each(|x| walk(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut refs = Vec::new();
+    walk(&meta["@graph"], &mut refs);
+    for r in refs {
+        assert!(ids.contains(r) || r.contains("://"), "dangling reference {r}");
+    }
+    let mut copied = 0;
+    for e in graph {
+        let id = e["@id"].as_str().unwrap();
+        if let (Some(sha), false) = (e["sha256"].as_str(), id.contains("://") || id.starts_with('#')) {
+            let bytes = std::fs::read(w.path("crate").join(id)).unwrap();
+            let out = Command::new("sha256sum").arg(w.path("crate").join(id)).output().unwrap();
+            assert_eq!(text(&out.stdout).split_whitespace().next(), Some(sha), "{id}");
+            assert_eq!(e["contentSize"].as_str().unwrap(), bytes.len().to_string());
+            copied += 1;
+        }
+    }
+    assert!(copied >= 6, "{copied}");
+    let check = Command::new("python3")
+        .arg(berth_testkit::repo_root().join("tests/rocrate/validate.py"))
+        .arg(w.path("crate"))
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "the RO-Crate validator failed:\n{}\n{}", text(&check.stdout), text(&check.stderr));
+    assert!(text(&check.stdout).contains("workflow-run-crate-0.5: passed"), "{}", text(&check.stdout));
+}

@@ -27,6 +27,8 @@ pub fn run(command: &PipelineCommand) -> anyhow::Result<ExitCode> {
         PipelineCommand::Ls { limit, json } => ls(*limit, *json),
         PipelineCommand::Status { run, json } => status(run, *json),
         PipelineCommand::Show { run, json } => show(run, *json),
+        PipelineCommand::Report { run, output } => report(run, output.as_deref()),
+        PipelineCommand::Export { run, ro_crate } => export(run, ro_crate),
     }
 }
 
@@ -342,6 +344,10 @@ fn run_pipeline(args: &PipelineRunArgs) -> anyhow::Result<ExitCode> {
     let outcome = rt.block_on(berth_pipeline::execute(&plan, &store, &backend, &opts, &display, cancel));
     display.finish();
     let outcome = outcome.map_err(pipeline_err)?;
+    let report_path = opts.output_dir.join("reports").join(format!("{}.html", outcome.id));
+    if let Err(e) = write_report(&store, &outcome.id, &report_path) {
+        eprintln!("berth: warning: the HTML report could not be written: {e:#}");
+    }
     if args.json {
         print_json(&outcome)?;
     } else {
@@ -387,6 +393,7 @@ fn summary(plan: &Plan, outcome: &PipelineOutcome, opts: &ExecOptions) {
         eprintln!("berth:   {m}");
     }
     eprintln!("berth:   outputs: {}", opts.output_dir.display());
+    eprintln!("berth:   report:  {}", opts.output_dir.join("reports").join(format!("{}.html", outcome.id)).display());
     eprintln!("berth:   details: `berth pipeline show {}`", &outcome.id);
 }
 
@@ -512,5 +519,58 @@ fn show(run: &str, json: bool) -> anyhow::Result<ExitCode> {
             println!("    {m}");
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The pipeline run and its task runs (every attempt, and the runs cached tasks reused).
+fn records(
+    store: &berth_store::Store,
+    run: &str,
+) -> anyhow::Result<(berth_store::PipelineRunRecord, BTreeMap<String, berth_store::RunRecord>)> {
+    let rec = store.get_pipeline_run(run)?;
+    let mut runs = BTreeMap::new();
+    for t in &rec.tasks {
+        for id in t.runs.iter().map(|(_, r)| r).chain(t.run_id.iter()) {
+            if !runs.contains_key(id) {
+                runs.insert(id.clone(), store.get_run(id)?);
+            }
+        }
+    }
+    Ok((rec, runs))
+}
+
+fn write_report(store: &berth_store::Store, run: &str, path: &std::path::Path) -> anyhow::Result<()> {
+    let (rec, runs) = records(store, run)?;
+    berth_report::write_atomic(path, berth_report::render_html(&rec, &runs).as_bytes())?;
+    Ok(())
+}
+
+fn report(run: &str, output: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let store = open_store()?;
+    let rec = store.get_pipeline_run(run)?;
+    let path = output.map_or_else(
+        || std::path::Path::new(&rec.new.output_dir).join("reports").join(format!("{}.html", rec.id)),
+        std::path::Path::to_path_buf,
+    );
+    write_report(&store, &rec.id, &path)?;
+    println!("{}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export(run: &str, dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let store = open_store()?;
+    let (rec, runs) = records(&store, run)?;
+    let summary = berth_report::write_ro_crate(&rec, &runs, env!("CARGO_PKG_VERSION"), dir).map_err(|e| {
+        let hint = e.hint();
+        anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
+    })?;
+    println!(
+        "wrote the Workflow Run RO-Crate of pipeline run {} to {}: {} entities, {} files copied, {} referenced by file:// URI",
+        rec.id,
+        summary.dir.display(),
+        summary.entities,
+        summary.files_copied,
+        summary.files_referenced
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,371 @@
+//! A pipeline run as a Workflow Run RO-Crate (RO-Crate 1.1; Process, Workflow and Provenance
+//! Run Crate profiles 0.5): `ro-crate-metadata.json` and the files it describes.
+//!
+//! In the crate: the pipeline file (the `ComputationalWorkflow`, `mainEntity`), each step as a
+//! `HowToStep` whose `workExample` is its tool's descriptor (`SoftwareApplication`, copied under
+//! `tools/`), container images as `ContainerImage` with their digests, one `CreateAction` per
+//! task run (instrument: the tool; object: inputs; result: outputs; `containerImage`; times;
+//! status), a `ControlAction` per task linking step and run, one `OrganizeAction` for berth
+//! (the engine) whose result is the pipeline run's `CreateAction`, the published outputs
+//! (copied under `outputs/`) and every run's logs (copied under `logs/`), all with `sha256`
+//! and `contentSize`. Inputs and intermediate files stay where they are and are referenced by
+//! absolute `file://` URIs with their hashes: datasets are large, and the crate records which
+//! bytes were used without duplicating them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use berth_store::{FileKind, FileRecord, FileRole, PipelineRunRecord, RunRecord, RunStatus, TaskStatus};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::{ReportError, io, write_atomic};
+
+const PROCESS: &str = "https://w3id.org/ro/wfrun/process/0.5";
+const WORKFLOW: &str = "https://w3id.org/ro/wfrun/workflow/0.5";
+const PROVENANCE: &str = "https://w3id.org/ro/wfrun/provenance/0.5";
+const WF_ROCRATE: &str = "https://w3id.org/workflowhub/workflow-ro-crate/1.0";
+
+/// What was written.
+#[derive(Debug, Clone, Serialize)]
+pub struct CrateSummary {
+    /// The crate's directory.
+    pub dir: PathBuf,
+    /// Entities in `@graph`.
+    pub entities: usize,
+    /// Files copied into the crate.
+    pub files_copied: usize,
+    /// Files referenced by `file://` URI.
+    pub files_referenced: usize,
+}
+
+fn file_uri(path: &str) -> String {
+    let mut out = String::from("file://");
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn status_iri(s: RunStatus) -> &'static str {
+    match s {
+        RunStatus::Succeeded => "http://schema.org/CompletedActionStatus",
+        RunStatus::Failed | RunStatus::Cancelled => "http://schema.org/FailedActionStatus",
+        RunStatus::Running => "http://schema.org/ActiveActionStatus",
+        RunStatus::Queued => "http://schema.org/PotentialActionStatus",
+    }
+}
+
+struct Builder {
+    dir: PathBuf,
+    graph: BTreeMap<String, Value>,
+    has_part: Vec<String>,
+    copied: usize,
+    referenced: usize,
+}
+
+impl Builder {
+    fn add(&mut self, id: &str, v: Value) {
+        self.graph.entry(id.to_owned()).or_insert(v);
+    }
+
+    /// Copies `content` into the crate at `rel` and describes it.
+    fn copy_bytes(&mut self, rel: &str, content: &[u8], mut entity: Value) -> Result<String, ReportError> {
+        let dest = self.dir.join(rel);
+        write_atomic(&dest, content)?;
+        entity["@id"] = json!(rel);
+        entity["sha256"] = json!(hex::encode(Sha256::digest(content)));
+        entity["contentSize"] = json!(content.len().to_string());
+        if !self.graph.contains_key(rel) {
+            self.copied += 1;
+            self.has_part.push(rel.to_owned());
+        }
+        self.add(rel, entity);
+        Ok(rel.to_owned())
+    }
+
+    /// A file referenced where it is, by `file://` URI, with its recorded hash.
+    fn reference(&mut self, f: &FileRecord) -> Vec<String> {
+        let ids = self.reference_inner(f);
+        for id in &ids {
+            if !self.has_part.contains(id) {
+                self.has_part.push(id.clone());
+            }
+        }
+        ids
+    }
+
+    fn reference_inner(&mut self, f: &FileRecord) -> Vec<String> {
+        let mut ids = Vec::new();
+        match (&f.kind, &f.manifest) {
+            (FileKind::Dir, Some(_)) => {
+                let id = file_uri(&format!("{}/", f.path.trim_end_matches('/')));
+                self.add(&id, json!({"@id": id, "@type": "Dataset", "name": f.key, "sha256": f.sha256}));
+                ids.push(id);
+            }
+            (FileKind::Missing, _) => {}
+            _ => {
+                let id = file_uri(&f.path);
+                if !self.graph.contains_key(&id) {
+                    self.referenced += 1;
+                }
+                self.add(
+                    &id,
+                    json!({"@id": id, "@type": "File", "name": Path::new(&f.path).file_name().map(|n| n.to_string_lossy().into_owned()),
+                           "sha256": f.sha256, "contentSize": f.size.map(|s| s.to_string())}),
+                );
+                ids.push(id);
+            }
+        }
+        ids
+    }
+}
+
+fn refs(ids: &[String]) -> Value {
+    Value::Array(ids.iter().map(|i| json!({"@id": i})).collect())
+}
+
+/// Copies the published outputs (everything under the output directory except berth's own
+/// working and report directories) into `outputs/`.
+fn published(b: &mut Builder, root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), ReportError> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    let mut entries: Vec<_> = entries.flatten().collect();
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for e in entries {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if dir == root && (name.starts_with('.') || name == "reports") {
+            continue;
+        }
+        let path = e.path();
+        if path.is_dir() {
+            published(b, root, &path, out)?;
+        } else if path.is_file() {
+            let rel = path.strip_prefix(root).map(|r| r.to_string_lossy().into_owned()).unwrap_or(name.clone());
+            let bytes = std::fs::read(&path).map_err(io(&path))?;
+            let id = b.copy_bytes(&format!("outputs/{rel}"), &bytes, json!({"@type": "File", "name": name}))?;
+            out.push(id);
+        }
+    }
+    Ok(())
+}
+
+/// Writes the crate of pipeline run `p` into `dest` (created; must be empty or missing).
+pub fn write_ro_crate(
+    p: &PipelineRunRecord,
+    runs: &BTreeMap<String, RunRecord>,
+    berth_version: &str,
+    dest: &Path,
+) -> Result<CrateSummary, ReportError> {
+    if dest.exists() && std::fs::read_dir(dest).map_err(io(dest))?.next().is_some() {
+        return Err(ReportError::NotEmpty { path: dest.to_owned() });
+    }
+    std::fs::create_dir_all(dest).map_err(io(dest))?;
+    let mut b =
+        Builder { dir: dest.to_owned(), graph: BTreeMap::new(), has_part: Vec::new(), copied: 0, referenced: 0 };
+
+    for (id, name) in [
+        (PROCESS, "Process Run Crate"),
+        (WORKFLOW, "Workflow Run Crate"),
+        (PROVENANCE, "Provenance Run Crate"),
+        (WF_ROCRATE, "Workflow RO-Crate"),
+    ] {
+        let version = if id == WF_ROCRATE { "1.0" } else { "0.5" };
+        b.add(id, json!({"@id": id, "@type": "CreativeWork", "name": name, "version": version}));
+    }
+    b.add(
+        "#berth",
+        json!({"@id": "#berth", "@type": "SoftwareApplication", "name": "berth", "version": berth_version,
+        "description": "runs Boutiques- and XNAT-described tools in containers; ran this pipeline"}),
+    );
+    b.add(
+        "#berth-pipeline-language",
+        json!({"@id": "#berth-pipeline-language", "@type": "ComputerLanguage",
+        "name": "berth pipeline", "alternateName": "berth-pipeline", "version": "1",
+        "url": {"@id": "https://berth.invalid/docs/pipelines.md"}}),
+    );
+
+    // The workflow and its steps.
+    let mut steps: Vec<String> = Vec::new();
+    for t in &p.tasks {
+        if !steps.contains(&t.step) {
+            steps.push(t.step.clone());
+        }
+    }
+    let step_ids: Vec<String> = steps.iter().map(|s| format!("#step-{s}")).collect();
+    let wf = b.copy_bytes(
+        "pipeline.yaml",
+        p.new.file_text.as_bytes(),
+        json!({"@type": ["File", "SoftwareSourceCode", "ComputationalWorkflow", "HowTo"], "name": p.new.name,
+               "programmingLanguage": {"@id": "#berth-pipeline-language"}, "step": refs(&step_ids),
+               "encodingFormat": "application/yaml", "description": format!("the pipeline file, {}", p.new.file_path)}),
+    )?;
+
+    // Each task's runs (every attempt), their tools and images.
+    let mut control = Vec::new();
+    let mut step_tool: BTreeMap<String, String> = BTreeMap::new();
+    let mut all_inputs: Vec<String> = Vec::new();
+    for t in &p.tasks {
+        let mut attempts: Vec<String> = t.runs.iter().map(|(_, r)| r.clone()).collect();
+        if attempts.is_empty()
+            && let Some(r) = &t.run_id
+        {
+            attempts.push(r.clone()); // a cached task: the run it reused
+        }
+        for run_id in attempts {
+            let Some(r) = runs.get(&run_id) else { continue };
+            let tool_rel = format!(
+                "tools/{}-{}-{}.json",
+                r.new.tool_name,
+                r.new.tool_version,
+                &r.new.descriptor_sha256[..12.min(r.new.descriptor_sha256.len())]
+            );
+            let tool = b.copy_bytes(
+                &tool_rel,
+                r.new.descriptor_json.as_bytes(),
+                json!({"@type": ["File", "SoftwareApplication"], "name": r.new.tool_name, "softwareVersion": r.new.tool_version,
+                       "encodingFormat": "application/json", "description": "Boutiques descriptor"}),
+            )?;
+            step_tool.insert(t.step.clone(), tool.clone());
+            let image_id = r.update.image_id.clone().unwrap_or_default();
+            let image = format!("#image-{}", image_id.trim_start_matches("sha256:"));
+            let (name, tag) = match r.new.image_ref.as_deref().unwrap_or("").rsplit_once(':') {
+                Some((n, t)) if !t.contains('/') => (n.to_string(), t.to_string()),
+                _ => (r.new.image_ref.clone().unwrap_or_default(), String::new()),
+            };
+            b.add(
+                &image,
+                json!({"@id": image, "@type": "ContainerImage",
+                "additionalType": {"@id": "https://w3id.org/ro/terms/workflow-run#DockerImage"},
+                "name": name, "tag": tag, "sha256": image_id.trim_start_matches("sha256:"),
+                "identifier": r.update.image_digest}),
+            );
+            let mut inputs = Vec::new();
+            let mut outputs = Vec::new();
+            for f in &r.files {
+                match f.role {
+                    FileRole::Input => inputs.extend(b.reference(f)),
+                    FileRole::Output => outputs.extend(b.reference(f)),
+                    FileRole::Config => {}
+                }
+            }
+            all_inputs.extend(inputs.iter().cloned());
+            let mut logs = Vec::new();
+            for (stream, path) in [("stdout", &r.stdout_path), ("stderr", &r.stderr_path)] {
+                if let Ok(bytes) = std::fs::read(path) {
+                    logs.push(b.copy_bytes(
+                        &format!("logs/{run_id}/{stream}.txt"),
+                        &bytes,
+                        json!({"@type": "File", "name": format!("{stream} of run {run_id}"), "encodingFormat": "text/plain"}),
+                    )?);
+                }
+            }
+            let action = format!("#run-{run_id}");
+            let mut a = json!({"@id": action, "@type": "CreateAction",
+                "name": format!("{} ({})", t.key, r.new.tool_name),
+                "instrument": {"@id": tool}, "containerImage": {"@id": image},
+                "object": refs(&inputs), "result": refs(&outputs), "subjectOf": refs(&logs),
+                "actionStatus": {"@id": status_iri(r.status)},
+                "agent": {"@id": "#berth"},
+                "description": r.new.command_line});
+            if let Some(s) = &r.update.started_at {
+                a["startTime"] = json!(s);
+            }
+            if let Some(e) = &r.update.finished_at {
+                a["endTime"] = json!(e);
+            }
+            if r.status != RunStatus::Succeeded {
+                a["error"] = json!(r.status_message.clone().or(r.update.error.clone()).unwrap_or_default());
+            }
+            b.add(&action, a);
+            let ctl = format!("#control-{}-{run_id}", t.key.replace('/', "-"));
+            b.add(&ctl, json!({"@id": ctl, "@type": "ControlAction", "name": format!("orchestrate {}", t.key),
+                "instrument": {"@id": format!("#step-{}", t.step)}, "object": {"@id": action},
+                "actionStatus": {"@id": if t.status == TaskStatus::Cached { "http://schema.org/CompletedActionStatus" } else { status_iri(r.status) }},
+                "description": if t.status == TaskStatus::Cached { format!("reused from the step cache (run {run_id})") } else { String::new() }}));
+            control.push(ctl);
+        }
+    }
+    // The workflow names the tools it orchestrates (Provenance Run Crate 1.1).
+    let mut tools: Vec<String> = step_tool.values().cloned().collect();
+    tools.sort();
+    tools.dedup();
+    if let Some(w) = b.graph.get_mut(&wf) {
+        w["hasPart"] = refs(&tools);
+    }
+    for (i, s) in steps.iter().enumerate() {
+        let id = format!("#step-{s}");
+        let mut v = json!({"@id": id, "@type": "HowToStep", "name": s, "position": i.to_string()});
+        if let Some(tool) = step_tool.get(s) {
+            v["workExample"] = json!({"@id": tool});
+        }
+        b.add(&id, v);
+    }
+
+    // The pipeline run: its outputs are the published files.
+    let mut results = Vec::new();
+    published(&mut b, Path::new(&p.new.output_dir), Path::new(&p.new.output_dir), &mut results)?;
+    all_inputs.sort();
+    all_inputs.dedup();
+    let run = format!("#pipeline-run-{}", p.id);
+    let mut wf_action = json!({"@id": run, "@type": "CreateAction", "name": format!("run of pipeline {}", p.new.name),
+        "instrument": {"@id": wf}, "object": refs(&all_inputs), "result": refs(&results),
+        "actionStatus": {"@id": status_iri(p.status)}, "agent": {"@id": "#berth"},
+        "description": format!("berth pipeline run {}; parameters {}", p.id, p.new.params_json)});
+    if let Some(s) = &p.started_at {
+        wf_action["startTime"] = json!(s);
+    }
+    if let Some(e) = &p.finished_at {
+        wf_action["endTime"] = json!(e);
+    }
+    if let Some(m) = &p.status_message {
+        wf_action["error"] = json!(m);
+    }
+    b.add(&run, wf_action);
+    let org = format!("#organize-{}", p.id);
+    b.add(
+        &org,
+        json!({"@id": org, "@type": "OrganizeAction", "name": "berth ran the pipeline",
+        "instrument": {"@id": "#berth"}, "object": refs(&control), "result": {"@id": run},
+        "startTime": p.started_at, "endTime": p.finished_at}),
+    );
+
+    let mut has_part = b.has_part.clone();
+    has_part.sort();
+    let root = json!({"@id": "./", "@type": "Dataset", "name": format!("berth pipeline run {} ({})", p.id, p.new.name),
+        "description": format!("Provenance of the pipeline {} as run by berth: the pipeline file, each step's tool and container image, every task run with its inputs, outputs and logs, and the published outputs.", p.new.name),
+        "datePublished": p.finished_at.clone().unwrap_or_else(|| p.created_at.clone()),
+        "license": {"@id": "https://spdx.org/licenses/CC-BY-4.0"},
+        "conformsTo": [{"@id": PROCESS}, {"@id": WORKFLOW}, {"@id": PROVENANCE}, {"@id": WF_ROCRATE}],
+        "mainEntity": {"@id": wf}, "hasPart": refs(&has_part), "mentions": [{"@id": run}]});
+    b.add("https://spdx.org/licenses/CC-BY-4.0", json!({"@id": "https://spdx.org/licenses/CC-BY-4.0", "@type": "CreativeWork", "name": "Creative Commons Attribution 4.0"}));
+    let meta = json!({"@id": "ro-crate-metadata.json", "@type": "CreativeWork", "about": {"@id": "./"},
+        "conformsTo": [{"@id": "https://w3id.org/ro/crate/1.1"}, {"@id": WF_ROCRATE}]});
+    let mut graph = vec![meta, root];
+    graph.extend(b.graph.into_values());
+    // The RO-Crate 1.1 context, and the Workflow Run terms it lacks (as the WRROC profiles do).
+    let wfrun = "https://w3id.org/ro/terms/workflow-run#";
+    let context = json!([
+        "https://w3id.org/ro/crate/1.1/context",
+        {
+            "ContainerImage": format!("{wfrun}ContainerImage"),
+            "containerImage": format!("{wfrun}containerImage"),
+            "DockerImage": format!("{wfrun}DockerImage"),
+            "tag": format!("{wfrun}tag"),
+            "registry": format!("{wfrun}registry"),
+        }
+    ]);
+    let doc = json!({"@context": context, "@graph": graph});
+    let entities = graph_len(&doc);
+    let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    write_atomic(&dest.join("ro-crate-metadata.json"), text.as_bytes())?;
+    Ok(CrateSummary { dir: dest.to_owned(), entities, files_copied: b.copied, files_referenced: b.referenced })
+}
+
+fn graph_len(doc: &Value) -> usize {
+    doc["@graph"].as_array().map_or(0, Vec::len)
+}
