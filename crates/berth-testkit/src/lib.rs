@@ -105,6 +105,26 @@ pub fn dicom_image(docker_host: &str) -> String {
     or_panic("the dicom-normalize example image", result)
 }
 
+/// Builds the example image of `binary` (`dicom-stats`, `dicom-summary`; see
+/// `examples/build-tool-image.sh`) on the engine at `docker_host` when it is missing, once per
+/// engine; returns its reference.
+pub fn example_image(docker_host: &str, binary: &str) -> String {
+    static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<(String, String), Result<String, String>>>> =
+        OnceLock::new();
+    let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let result = built.entry((docker_host.to_owned(), binary.to_owned())).or_insert_with(|| {
+        let descriptor = repo_root().join(format!("examples/dicom-stats/{binary}.json"));
+        let descriptor = descriptor.to_string_lossy();
+        run_script(
+            "examples/build-tool-image.sh",
+            &["dicom-stats", binary, &descriptor],
+            &[("DOCKER_HOST", docker_host)],
+        )?;
+        Ok(format!("berth-example/{binary}:0.1.0"))
+    });
+    or_panic("an example tool image", result)
+}
+
 /// Installs Debian packages with apt-get when `binary` is missing (needs root), or explains.
 fn ensure_binary(binary: &str, package: &str) -> Result<(), String> {
     let on_path = |b: &str| {

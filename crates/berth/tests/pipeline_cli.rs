@@ -36,6 +36,7 @@ impl World {
 
     fn with_engine(participants: &[&str], host: Option<String>) -> World {
         let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("bids")).unwrap();
         for p in participants {
             let anat = dir.path().join(format!("bids/sub-{p}/anat"));
             std::fs::create_dir_all(&anat).unwrap();
@@ -516,4 +517,35 @@ fn report_and_ro_crate_of_a_pipeline_run_pass_the_reference_validator() {
         .unwrap();
     assert!(check.status.success(), "the RO-Crate validator failed:\n{}\n{}", text(&check.stdout), text(&check.stderr));
     assert!(text(&check.stdout).contains("workflow-run-crate-0.5: passed"), "{}", text(&check.stdout));
+}
+
+#[test]
+fn the_example_dicom_pipeline_runs_end_to_end() {
+    let host = berth_testkit::docker_host();
+    berth_testkit::dicom_image(&host);
+    berth_testkit::example_image(&host, "dicom-stats");
+    berth_testkit::example_image(&host, "dicom-summary");
+    let w = World::with_engine(&[], Some(host));
+    let bids = w.path("bids");
+    berth_testkit::run_script("examples/dicom-pipeline/make-dataset.sh", &[&bids.to_string_lossy()], &[]).unwrap();
+    let file = berth_testkit::repo_root().join("examples/dicom-pipeline/pipeline.yaml");
+    let file = file.to_string_lossy();
+    let (ok, v) = w.run_json(&file, &["--bids", &bids.to_string_lossy(), "--jobs", "2"]);
+    assert!(ok, "{v:#}");
+    // Four participants, one with two sessions: five images, each normalized and measured.
+    assert_eq!(statuses(&v).len(), 11, "{v:#}");
+    let csv = std::fs::read_to_string(w.path("out/summary/out/summary.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 5, "{csv}");
+    assert!(rows[2].starts_with("sub-03_ses-1_T1w-normalized.dcm,"), "{csv}");
+    for row in rows {
+        let cols: Vec<&str> = row.split(',').collect();
+        assert_eq!((cols[4], cols[5]), ("0", "1000"), "normalized to [0, 1000]: {row}");
+    }
+    let stats: Value = serde_json::from_str(
+        &std::fs::read_to_string(w.path("out/stats/sub-03_ses-2/out/sub-03_ses-2_T1w-normalized-stats.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(stats["voxels"], 65536);
+    assert_eq!(stats["histogram"].as_array().unwrap().iter().map(|h| h.as_u64().unwrap()).sum::<u64>(), 65536);
 }
