@@ -549,3 +549,49 @@ fn the_example_dicom_pipeline_runs_end_to_end() {
     assert_eq!(stats["voxels"], 65536);
     assert_eq!(stats["histogram"].as_array().unwrap().iter().map(|h| h.as_u64().unwrap()).sum::<u64>(), 65536);
 }
+
+#[test]
+fn the_budget_bounds_how_many_tasks_run_at_once() {
+    let w = World::new(&["01", "02", "03", "04", "05", "06"]);
+    let file = w.pipeline(
+        "berth-pipeline: 1
+name: budget
+dataset: {bids: bids}
+steps:
+  busy:
+    descriptor: COUNT
+    foreach: participants
+    inputs:
+      inputs: [{glob: \"sub-${participant}/anat/*.txt\"}]
+      sleep: 1
+    resources: {cpus: 1, memory: 64MiB}
+",
+    );
+    // Six jobs allowed, but CPUs for two: never more than two containers at once.
+    let peak = |extra: &[&str]| {
+        let mut args = vec!["--jobs", "6"];
+        args.extend_from_slice(extra);
+        let (ok, v) = w.run_json(&file, &args);
+        assert!(ok, "{v:#}");
+        let id = v["id"].as_str().unwrap();
+        let show: Value = serde_json::from_str(&w.ok(&["pipeline", "show", id, "--json"])).unwrap();
+        let mut events = Vec::new();
+        for t in show["tasks"].as_array().unwrap() {
+            let run: Value = serde_json::from_str(&w.ok(&["show", t["run_id"].as_str().unwrap(), "--json"])).unwrap();
+            events.push((run["berth"]["started-at"].as_str().unwrap().to_owned(), 1));
+            events.push((run["berth"]["finished-at"].as_str().unwrap().to_owned(), -1));
+        }
+        events.sort();
+        let (mut now, mut peak) = (0, 0);
+        for (_, d) in events {
+            now += d;
+            peak = peak.max(now);
+        }
+        peak
+    };
+    let p = peak(&["--cpus", "2"]);
+    assert!((1..=2).contains(&p), "{p} containers ran at once with a budget of 2 CPUs");
+    // The memory budget bounds it the same way: 100 MiB for 64 MiB tasks is one at a time.
+    let p = peak(&["--memory", "100MiB", "--no-cache"]);
+    assert_eq!(p, 1, "{p} containers ran at once with memory for one");
+}
