@@ -183,8 +183,9 @@ pub async fn recover(
     log_max_bytes: u64,
 ) -> Result<Vec<String>, PipelineError> {
     let mut notes = Vec::new();
-    for (id, pid, host, started) in store.unfinished_pipeline_runs()? {
-        if berth_run::host::owner_alive(&host, pid, started.as_deref()) {
+    for owner in store.unfinished_pipeline_runs()? {
+        let id = owner.id;
+        if berth_run::host::owner_alive(&owner.host, owner.pid, owner.started_at.as_deref()) {
             continue;
         }
         // Its step runs whose owner is gone: stop their containers so that reconcile collects them.

@@ -861,9 +861,11 @@ mod tests {
     #[test]
     fn references_parse() {
         let parts = parse_refs("sub-${participant}/x_${params.a}.dcm").unwrap();
-        assert_eq!(parts.len(), 4);
+        assert_eq!(parts.len(), 5);
         assert_eq!(parts[1], Err(Ref::Participant));
-        assert_eq!(parts[3], Ok(".dcm".to_string()));
+        assert_eq!(parts[3], Err(Ref::Param("a".into())));
+        assert_eq!(parts[4], Ok(".dcm".to_string()));
+        assert_eq!(parse_refs("${bids.dir}/anat").unwrap()[0], Err(Ref::BidsDir));
         assert_eq!(
             parse_refs("${steps.a.outputs.b}").unwrap(),
             vec![Err(Ref::Output { step: "a".into(), output: "b".into() })]

@@ -66,15 +66,15 @@ svg text{font:11px system-ui,sans-serif}";
 pub fn render_html(p: &PipelineRunRecord, runs: &BTreeMap<String, RunRecord>) -> String {
     let mut h = String::new();
     let title = format!("berth pipeline run {} — {}", p.new.name, p.status.as_str());
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{CSS}</style></head><body>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{CSS}</style></head><body>",
         esc(&title)
     );
-    let _ = write!(h, "<h1>{}</h1>\n", esc(&title));
-    let _ = write!(
+    let _ = writeln!(h, "<h1>{}</h1>", esc(&title));
+    let _ = writeln!(
         h,
-        "<p class=\"mono\">run {} · file {} (sha256 {}) · host {} · started {} · finished {}{}</p>\n",
+        "<p class=\"mono\">run {} · file {} (sha256 {}) · host {} · started {} · finished {}{}</p>",
         esc(&p.id),
         esc(&p.new.file_path),
         esc(&p.new.file_sha256),
@@ -84,7 +84,7 @@ pub fn render_html(p: &PipelineRunRecord, runs: &BTreeMap<String, RunRecord>) ->
         seconds(p.started_at.as_deref(), p.finished_at.as_deref()).map(|s| format!(" ({s:.1} s)")).unwrap_or_default()
     );
     if let Some(m) = &p.status_message {
-        let _ = write!(h, "<p class=\"fail\">{}</p>\n", esc(m));
+        let _ = writeln!(h, "<p class=\"fail\">{}</p>", esc(m));
     }
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for t in &p.tasks {
@@ -95,7 +95,7 @@ pub fn render_html(p: &PipelineRunRecord, runs: &BTreeMap<String, RunRecord>) ->
     for (k, v) in &counts {
         let _ = write!(h, "<span><b>{v}</b> {}</span>", esc(k));
     }
-    let _ = write!(h, "<span>output <span class=\"mono\">{}</span></span></p>\n", esc(&p.new.output_dir));
+    let _ = writeln!(h, "<span>output <span class=\"mono\">{}</span></span></p>", esc(&p.new.output_dir));
     h.push_str(&timeline(p));
     h.push_str(&task_table(p, runs));
     h.push_str("</body></html>\n");
@@ -116,9 +116,9 @@ fn timeline(p: &PipelineRunRecord) -> String {
     let (label_w, plot_w, row_h, top) = (220.0, 760.0, 14.0, 24.0);
     let height = top + row_h * p.tasks.len() as f64 + 10.0;
     let mut s = String::new();
-    let _ = write!(
+    let _ = writeln!(
         s,
-        "<h2>Timeline</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" role=\"img\" aria-label=\"task timeline\">\n",
+        "<h2>Timeline</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" role=\"img\" aria-label=\"task timeline\">",
         label_w + plot_w + 20.0
     );
     // Axis: about eight ticks at round steps.
@@ -128,9 +128,9 @@ fn timeline(p: &PipelineRunRecord) -> String {
     let mut tick = 0.0;
     while tick <= total {
         let x = label_w + tick / total * plot_w;
-        let _ = write!(
+        let _ = writeln!(
             s,
-            "<line x1=\"{x:.1}\" y1=\"{}\" x2=\"{x:.1}\" y2=\"{height}\" stroke=\"#eee\"/><text x=\"{x:.1}\" y=\"14\" text-anchor=\"middle\">{}</text>\n",
+            "<line x1=\"{x:.1}\" y1=\"{}\" x2=\"{x:.1}\" y2=\"{height}\" stroke=\"#eee\"/><text x=\"{x:.1}\" y=\"14\" text-anchor=\"middle\">{}</text>",
             top - 4.0,
             if total >= 10_000.0 { format!("{:.0}s", tick / 1000.0) } else { format!("{:.1}s", tick / 1000.0) }
         );
@@ -141,17 +141,17 @@ fn timeline(p: &PipelineRunRecord) -> String {
         let y = top + row_h * i as f64;
         if t.step != last_step {
             let _ =
-                write!(s, "<line x1=\"0\" y1=\"{y:.1}\" x2=\"{}\" y2=\"{y:.1}\" stroke=\"#ccc\"/>\n", label_w + plot_w);
+                writeln!(s, "<line x1=\"0\" y1=\"{y:.1}\" x2=\"{}\" y2=\"{y:.1}\" stroke=\"#ccc\"/>", label_w + plot_w);
             last_step = &t.step;
         }
-        let _ = write!(s, "<text x=\"2\" y=\"{:.1}\">{}</text>\n", y + row_h - 3.0, esc(&t.key));
+        let _ = writeln!(s, "<text x=\"2\" y=\"{:.1}\">{}</text>", y + row_h - 3.0, esc(&t.key));
         if let Some(a) = span.0 {
             let b = span.1.unwrap_or(t1);
             let x = label_w + (a - t0) as f64 / total * plot_w;
             let w = ((b - a) as f64 / total * plot_w).max(2.0);
-            let _ = write!(
+            let _ = writeln!(
                 s,
-                "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{} {} ({:.2} s)</title></rect>\n",
+                "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{} {} ({:.2} s)</title></rect>",
                 y + 2.0,
                 row_h - 4.0,
                 colour(t.status),
@@ -229,7 +229,7 @@ fn task_table(p: &PipelineRunRecord, runs: &BTreeMap<String, RunRecord>) -> Stri
         if let Some(m) = &t.message
             && t.status != TaskStatus::Succeeded
         {
-            let _ = write!(s, "<tr{class}><td></td><td colspan=\"6\">{}</td></tr>\n", esc(m));
+            let _ = writeln!(s, "<tr{class}><td></td><td colspan=\"6\">{}</td></tr>", esc(m));
         }
     }
     s.push_str("</table>\n");

@@ -37,8 +37,8 @@ pub use hash::{
 pub use log::{DEFAULT_LOG_CAP, LogWriter, truncation_marker};
 pub use model::*;
 pub use pipelines::{
-    CACHE_KEY_LABEL, NewPipelineRun, NewTask, PIPELINE_RUN_LABEL, PIPELINE_TASK_LABEL, PipelineRunRecord,
-    PipelineRunSummary, TaskRecord, TaskStatus, TaskUpdate,
+    CACHE_KEY_LABEL, NewPipelineRun, NewTask, PIPELINE_RUN_LABEL, PIPELINE_TASK_LABEL, PipelineOwner,
+    PipelineRunRecord, PipelineRunSummary, TaskRecord, TaskStatus, TaskUpdate,
 };
 pub use record::LogContent;
 pub use store::{SCHEMA_VERSION, Store, StoreError};

@@ -198,6 +198,19 @@ pub struct PipelineRunRecord {
     pub tasks: Vec<TaskRecord>,
 }
 
+/// A pipeline run that is not finished, and the berth process that owns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipelineOwner {
+    /// The pipeline run.
+    pub id: String,
+    /// The owner's process id.
+    pub pid: u32,
+    /// The owner's host.
+    pub host: String,
+    /// The owner's start time (see [`crate::NewRun::owner_started_at`]).
+    pub started_at: Option<String>,
+}
+
 /// One line of `berth pipeline ls`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PipelineRunSummary {
@@ -504,9 +517,9 @@ impl Store {
         })
     }
 
-    /// Pipeline runs still marked queued or running, with their owner: (id, pid, host, the
-    /// process's start time). The caller decides which owners are gone.
-    pub fn unfinished_pipeline_runs(&self) -> Result<Vec<(String, u32, String, Option<String>)>, StoreError> {
+    /// Pipeline runs still marked queued or running, with their owner process. The caller
+    /// decides which owners are gone.
+    pub fn unfinished_pipeline_runs(&self) -> Result<Vec<PipelineOwner>, StoreError> {
         const OP: &str = "listing running pipeline runs";
         self.read(OP, |tx| {
             let mut stmt = tx
@@ -515,10 +528,12 @@ impl Store {
                      WHERE status IN ('queued', 'running')",
                 )
                 .map_err(sql(OP))?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                .map_err(sql(OP))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(sql(OP))
+            stmt.query_map([], |r| {
+                Ok(PipelineOwner { id: r.get(0)?, pid: r.get(1)?, host: r.get(2)?, started_at: r.get(3)? })
+            })
+            .map_err(sql(OP))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(sql(OP))
         })
     }
 

@@ -109,8 +109,9 @@ pub fn dicom_image(docker_host: &str) -> String {
 /// `examples/build-tool-image.sh`) on the engine at `docker_host` when it is missing, once per
 /// engine; returns its reference.
 pub fn example_image(docker_host: &str, binary: &str) -> String {
-    static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<(String, String), Result<String, String>>>> =
-        OnceLock::new();
+    /// (engine, binary) → the image reference, or why it could not be built.
+    type Built = std::collections::HashMap<(String, String), Result<String, String>>;
+    static BUILT: OnceLock<std::sync::Mutex<Built>> = OnceLock::new();
     let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let result = built.entry((docker_host.to_owned(), binary.to_owned())).or_insert_with(|| {
         let descriptor = repo_root().join(format!("examples/dicom-stats/{binary}.json"));

@@ -194,49 +194,14 @@ fn decode_nifti(path: &Path, bytes: &[u8]) -> Result<Decoded, String> {
     if slope == 0.0 || !slope.is_finite() {
         slope = 1.0;
     }
-    let (size, read): (usize, Box<dyn Fn(&[u8]) -> f64>) = match datatype {
-        2 => (1, Box::new(|c: &[u8]| f64::from(c[0]))),
-        256 => (1, Box::new(|c: &[u8]| f64::from(c[0] as i8))),
-        4 => (
-            2,
-            Box::new(move |c: &[u8]| {
-                f64::from(if le { i16::from_le_bytes([c[0], c[1]]) } else { i16::from_be_bytes([c[0], c[1]]) })
-            }),
-        ),
-        512 => (
-            2,
-            Box::new(move |c: &[u8]| {
-                f64::from(if le { u16::from_le_bytes([c[0], c[1]]) } else { u16::from_be_bytes([c[0], c[1]]) })
-            }),
-        ),
-        8 => (
-            4,
-            Box::new(move |c: &[u8]| {
-                let b = [c[0], c[1], c[2], c[3]];
-                f64::from(if le { i32::from_le_bytes(b) } else { i32::from_be_bytes(b) })
-            }),
-        ),
-        16 => (
-            4,
-            Box::new(move |c: &[u8]| {
-                let b = [c[0], c[1], c[2], c[3]];
-                f64::from(if le { f32::from_le_bytes(b) } else { f32::from_be_bytes(b) })
-            }),
-        ),
-        64 => (
-            8,
-            Box::new(move |c: &[u8]| {
-                let b = [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]];
-                if le { f64::from_le_bytes(b) } else { f64::from_be_bytes(b) }
-            }),
-        ),
-        other => return Err(format!("NIfTI datatype {other} is not compared")),
+    let Some(size) = nifti_size(datatype) else {
+        return Err(format!("NIfTI datatype {datatype} is not compared"));
     };
     let need = offset + n as usize * size;
     if data.len() < need {
         return Err(format!("the file holds {} bytes; its header describes {need}", data.len()));
     }
-    let values = data[offset..need].chunks_exact(size).map(|c| slope * read(c) + inter).collect();
+    let values = data[offset..need].chunks_exact(size).map(|c| slope * nifti_sample(datatype, le, c) + inter).collect();
     let attributes = vec![
         ("datatype".to_string(), datatype.to_string()),
         ("pixdim".to_string(), (1..=ndim).map(|i| f32_at(76 + 4 * i).to_string()).collect::<Vec<_>>().join(",")),
@@ -244,6 +209,35 @@ fn decode_nifti(path: &Path, bytes: &[u8]) -> Result<Decoded, String> {
         ("scl_inter".to_string(), f32_at(116).to_string()),
     ];
     Ok(Decoded { shape: dims.iter().map(ToString::to_string).collect::<Vec<_>>().join("×"), values, attributes })
+}
+
+/// Bytes per voxel of the NIfTI datatypes compared.
+fn nifti_size(datatype: i16) -> Option<usize> {
+    match datatype {
+        2 | 256 => Some(1),
+        4 | 512 => Some(2),
+        8 | 16 => Some(4),
+        64 => Some(8),
+        _ => None,
+    }
+}
+
+/// One voxel's value; `c` holds exactly [`nifti_size`] bytes.
+fn nifti_sample(datatype: i16, le: bool, c: &[u8]) -> f64 {
+    let b2 = || [c[0], c[1]];
+    let b4 = || [c[0], c[1], c[2], c[3]];
+    match datatype {
+        2 => f64::from(c[0]),
+        256 => f64::from(c[0] as i8),
+        4 => f64::from(if le { i16::from_le_bytes(b2()) } else { i16::from_be_bytes(b2()) }),
+        512 => f64::from(if le { u16::from_le_bytes(b2()) } else { u16::from_be_bytes(b2()) }),
+        8 => f64::from(if le { i32::from_le_bytes(b4()) } else { i32::from_be_bytes(b4()) }),
+        16 => f64::from(if le { f32::from_le_bytes(b4()) } else { f32::from_be_bytes(b4()) }),
+        _ => {
+            let b = [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]];
+            if le { f64::from_le_bytes(b) } else { f64::from_be_bytes(b) }
+        }
+    }
 }
 
 #[cfg(test)]
