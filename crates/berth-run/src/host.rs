@@ -78,11 +78,21 @@ pub fn process_identity(pid: u32) -> Option<String> {
     Some(format!("{}:{start}", read("/proc/sys/kernel/random/boot_id")))
 }
 
-/// Whether the process recorded as a run's owner is still running on this host.
+/// The state letter of a process (field 3 of `/proc/PID/stat`: `R`, `S`, `Z` ...).
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+/// Whether the process recorded as a run's owner is still running on this host. A killed
+/// process that its parent has not reaped yet (a zombie) is not running.
 pub fn owner_alive(host: &str, pid: u32, identity: Option<&str>) -> bool {
     if host != read("/proc/sys/kernel/hostname") {
         // Another machine's run: assume its owner may be alive; it reconciles its own runs.
         return true;
+    }
+    if matches!(process_state(pid), Some('Z' | 'X')) {
+        return false;
     }
     match (process_identity(pid), identity) {
         (Some(now), Some(then)) => now == then,
@@ -106,6 +116,24 @@ mod tests {
         let pid = child.id();
         child.wait().unwrap();
         assert!(!owner_alive(&read("/proc/sys/kernel/hostname"), pid, Some("x:1")));
+    }
+
+    #[test]
+    fn a_killed_process_not_yet_reaped_is_not_alive() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id();
+        let id = process_identity(pid).expect("the child's identity");
+        let host = read("/proc/sys/kernel/hostname");
+        assert!(owner_alive(&host, pid, Some(&id)));
+        child.kill().unwrap();
+        // Not waited for: the child stays a zombie until reaped.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while process_state(pid) != Some('Z') {
+            assert!(std::time::Instant::now() < deadline, "the child never became a zombie");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(!owner_alive(&host, pid, Some(&id)));
+        child.wait().unwrap();
     }
 
     #[test]

@@ -595,3 +595,37 @@ steps:
     let p = peak(&["--memory", "100MiB", "--no-cache"]);
     assert_eq!(p, 1, "{p} containers ran at once with memory for one");
 }
+
+#[test]
+fn verify_refuses_when_the_recorded_image_is_gone() {
+    let w = World::new(&["01"]);
+    let host = w.host.clone().unwrap();
+    let docker = |args: &[&str]| Command::new("docker").args(args).env("DOCKER_HOST", &host).output().unwrap();
+    // An image of this test's own (busybox with a label of its own: another image ID), so that
+    // removing it disturbs no other test.
+    let pid = std::process::id().to_string();
+    let (tag, container) = (format!("berth-test/verify-gone:{pid}"), format!("berth-verify-gone-{pid}"));
+    assert!(docker(&["create", "--name", &container, berth_testkit::BUSYBOX, "true"]).status.success());
+    let label = format!("LABEL berth.test.verify-gone={pid}");
+    assert!(docker(&["commit", "--change", &label, &container, &tag]).status.success());
+    assert!(docker(&["rm", &container]).status.success());
+    let descriptor = std::fs::read_to_string(data("stamp.json")).unwrap().replace(berth_testkit::BUSYBOX, &tag);
+    let descriptor_path = w.path("stamp-copy.json");
+    std::fs::write(&descriptor_path, descriptor).unwrap();
+    let inv = format!(r#"{{"input": "{}"}}"#, w.path("bids/sub-01/anat/sub-01_T1w.txt").display());
+    let out = w.berth(&["run", &descriptor_path.to_string_lossy(), "-i", &inv, "--output-dir", "o", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run_id = serde_json::from_slice::<Value>(&out.stdout).unwrap()["run_id"].as_str().unwrap().to_owned();
+    let image_id = text(&docker(&["image", "inspect", "--format", "{{.Id}}", &tag]).stdout).trim().to_owned();
+    assert!(image_id.starts_with("sha256:"), "{image_id}");
+    assert!(docker(&["rmi", &tag]).status.success());
+    assert!(!docker(&["image", "inspect", &image_id]).status.success(), "the image is still there");
+    let out = w.berth(&["verify", &run_id, "-o", "v"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&image_id) && err.contains("not on the engine") && err.contains("no registry digest"),
+        "{err}"
+    );
+    assert!(!w.path("v").join("out").exists(), "nothing may run");
+}
