@@ -431,7 +431,7 @@ fn verify_reexecutes_runs_and_pipeline_runs_and_names_what_differs() {
     assert_eq!(v["summary"]["verdict"], "identical");
     assert_eq!(v["summary"]["outputs"]["identical"], 3);
 
-    // A non-deterministic tool: its time stamp differs, its copy does not; exit 1.
+    // A non-deterministic tool: its random bytes differ, its copy does not; exit 1.
     let input = w.path("bids/sub-01/anat/sub-01_T1w.txt");
     let inv = format!(r#"{{"input": "{}"}}"#, input.display());
     let out = w.berth(&["run", &data("stamp.json"), "-i", &inv, "--output-dir", "stamp-out", "--json"]);
