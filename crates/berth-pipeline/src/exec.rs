@@ -237,7 +237,7 @@ pub async fn execute(
     std::fs::create_dir_all(&opts.output_dir).map_err(write_err(&opts.output_dir))?;
     std::fs::create_dir_all(&opts.work_dir).map_err(write_err(&opts.work_dir))?;
 
-    let (pid, _) = (std::process::id(), ());
+    let pid = std::process::id();
     let new = NewPipelineRun {
         name: plan.pipeline.spec.name.clone(),
         file_path: plan.pipeline.file.to_string_lossy().into_owned(),
@@ -334,7 +334,7 @@ pub async fn execute(
                 first_failure = done.message.clone();
             }
             if opts.keep_going {
-                skip_dependents(&shared, done.task, &mut status, &mut results)?;
+                skip_dependents(&shared, &mut status, &mut results)?;
             } else {
                 stop_starting = true;
             }
@@ -409,7 +409,6 @@ pub async fn execute(
 
 fn skip_dependents(
     shared: &Shared<'_>,
-    failed: usize,
     status: &mut [TaskStatus],
     results: &mut [Option<TaskResult>],
 ) -> Result<(), PipelineError> {
@@ -451,7 +450,6 @@ fn skip_dependents(
             }
         }
     }
-    let _ = failed;
     shared.store.update_tasks(&shared.pipeline_id, &updates)?;
     Ok(())
 }

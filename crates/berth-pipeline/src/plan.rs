@@ -371,7 +371,7 @@ pub fn plan(pipeline: Pipeline, opts: &PlanOptions, store: Option<&Store>) -> Re
         // Bindings against the descriptor.
         for (id, value) in &s.inputs {
             let pointer = step_pointer(name, &["inputs", id]);
-            let Some(input) = descriptor.inputs.iter().find(|i| &i.id == id) else {
+            if !descriptor.inputs.iter().any(|i| &i.id == id) {
                 let ids: Vec<&str> = descriptor.inputs.iter().map(|i| i.id.as_str()).collect();
                 let mut p = Problem::error(
                     "unknown-input",
@@ -385,7 +385,7 @@ pub fn plan(pipeline: Pipeline, opts: &PlanOptions, store: Option<&Store>) -> Re
                 };
                 problems.push(p);
                 continue;
-            };
+            }
             let mut refs = Vec::new();
             if let Err(e) = refs_in(value, &mut refs) {
                 problems.push(Problem::error("bad-reference", &pointer, format!("steps.{name}.inputs.{id}: {e}")));
@@ -427,7 +427,6 @@ pub fn plan(pipeline: Pipeline, opts: &PlanOptions, store: Option<&Store>) -> Re
                     .hint("set `dataset: {bids: DIR}` or pass `--bids DIR`"),
                 );
             }
-            let _ = input;
         }
         for input in &descriptor.inputs {
             let required = !input.optional.unwrap_or(false) && !input.has_default;

@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -413,7 +413,6 @@ steps:
     let ls: Value = serde_json::from_str(&w.ok(&["pipeline", "ls", "--json"])).unwrap();
     let statuses: Vec<&str> = ls.as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["succeeded", "failed"]);
-    let _ = Path::new("");
 }
 
 #[test]

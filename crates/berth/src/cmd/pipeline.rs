@@ -366,11 +366,10 @@ fn summary(plan: &Plan, outcome: &PipelineOutcome, opts: &ExecOptions) {
         "{:<16} {:>6} {:>10} {:>7} {:>7} {:>8} {:>10} {:>9}",
         "STEP", "TASKS", "SUCCEEDED", "CACHED", "FAILED", "SKIPPED", "CANCELLED", "WALL"
     );
-    for (i, s) in plan.steps.iter().enumerate() {
+    for s in &plan.steps {
         let mine: Vec<_> = outcome.tasks.iter().filter(|t| t.step == s.name).collect();
         let count = |st: TaskStatus| mine.iter().filter(|t| t.status == st).count();
         let wall = mine.iter().map(|t| t.seconds).fold(0.0f64, f64::max);
-        let _ = i;
         eprintln!(
             "{:<16} {:>6} {:>10} {:>7} {:>7} {:>8} {:>10} {:>8.1}s",
             s.name,
