@@ -628,3 +628,18 @@ fn verify_refuses_when_the_recorded_image_is_gone() {
     );
     assert!(!w.path("v").join("out").exists(), "nothing may run");
 }
+
+#[test]
+fn pipelines_run_and_cache_on_podman_too() {
+    let w = World::with_engine(&["01", "02"], Some(berth_testkit::podman_host()));
+    let file = w.pipeline(TWO_STEPS);
+    let (ok, first) = w.run_json(&file, &["--jobs", "2", "--engine", "podman"]);
+    assert!(ok && all(&first, "succeeded"), "{first:#}");
+    let count = std::fs::read_to_string(w.path("out/count/out/count.txt")).unwrap();
+    assert!(count.contains("130 total"), "{count}");
+    let (ok, second) = w.run_json(&file, &["--engine", "podman"]);
+    assert!(ok && all(&second, "cached"), "{second:#}");
+    let run: Value =
+        serde_json::from_str(&w.ok(&["show", first["tasks"][0]["run_id"].as_str().unwrap(), "--json"])).unwrap();
+    assert_eq!(run["berth"]["engine"]["kind"], "podman", "{:#}", run["berth"]["engine"]);
+}
