@@ -39,9 +39,9 @@ is_static_busybox() {
 if ! is_static_busybox; then
     [[ "$(id -u)" == 0 ]] || die "no static /bin/busybox and not root: \`sudo apt-get install busybox-static\`"
     say "installing busybox-static with apt-get"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends busybox-static >&2; then
-        apt-get update -q >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends busybox-static >&2
+    if ! DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends busybox-static >&2; then
+        apt-get -o DPkg::Lock::Timeout=600 update -q >&2
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends busybox-static >&2
     fi
     is_static_busybox || die "/bin/busybox is still missing or dynamically linked after installing busybox-static"
 fi

@@ -53,9 +53,9 @@ ensure_tools() {
     command -v apt-get >/dev/null 2>&1 || die "${missing[*]} missing and no apt-get here: install a Docker engine by hand"
     say "installing ${missing[*]} with apt-get"
     # The package lists may be missing on a fresh machine; refresh them once if the install fails.
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2; then
-        apt-get update -q >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+    if ! DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}" >&2; then
+        apt-get -o DPkg::Lock::Timeout=600 update -q >&2
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}" >&2
     fi
     command -v dockerd >/dev/null 2>&1 || die "apt-get installed docker.io but \`dockerd\` is still not on PATH"
 }

@@ -58,9 +58,9 @@ ensure_tools() {
     [[ "$(id -u)" == 0 ]] || die "${missing[*]} missing and not root: \`sudo apt-get install ${missing[*]}\`"
     command -v apt-get >/dev/null 2>&1 || die "${missing[*]} missing and no apt-get here: install them by hand"
     say "installing ${missing[*]} with apt-get"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2; then
-        apt-get update -q >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+    if ! DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}" >&2; then
+        apt-get -o DPkg::Lock::Timeout=600 update -q >&2
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}" >&2
     fi
 }
 

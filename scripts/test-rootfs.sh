@@ -56,9 +56,9 @@ ensure_debootstrap() {
     command -v debootstrap >/dev/null 2>&1 && return 0
     need_root debootstrap
     say "installing debootstrap with apt-get"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap >&2; then
-        apt-get update -q >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap >&2
+    if ! DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends debootstrap >&2; then
+        apt-get -o DPkg::Lock::Timeout=600 update -q >&2
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends debootstrap >&2
     fi
 }
 
@@ -107,8 +107,8 @@ build_analysis() {
     # inside the root without network, as a Dockerfile's `pip install` would leave them.
     (
         set -e
-        chroot "$dir" apt-get update -q
-        DEBIAN_FRONTEND=noninteractive chroot "$dir" apt-get install -y -q --no-install-recommends "${analysis_debs[@]}"
+        chroot "$dir" apt-get -o DPkg::Lock::Timeout=600 update -q
+        DEBIAN_FRONTEND=noninteractive chroot "$dir" apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${analysis_debs[@]}"
         mkdir -p "$dir/tmp/wheels"
         python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.11 \
             --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 -d "$dir/tmp/wheels" "${analysis_pips[@]}"

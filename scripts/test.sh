@@ -30,6 +30,9 @@ trap cleanup EXIT
 
 step() { printf '\n== %s\n' "$*"; }
 
+step "system packages the tests drive (scripts/install-deps.sh)"
+bash scripts/install-deps.sh
+
 step "cargo fmt --check"
 cargo fmt --all --check
 

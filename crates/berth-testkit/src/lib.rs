@@ -136,13 +136,13 @@ fn ensure_binary(binary: &str, package: &str) -> Result<(), String> {
     }
     let install = || {
         Command::new("apt-get")
-            .args(["install", "-y", "-q", "--no-install-recommends", package])
+            .args(["-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q", "--no-install-recommends", package])
             .env("DEBIAN_FRONTEND", "noninteractive")
             .status()
             .is_ok_and(|s| s.success())
     };
     if !install() {
-        let _ = Command::new("apt-get").args(["update", "-q"]).status();
+        let _ = Command::new("apt-get").args(["-o", "DPkg::Lock::Timeout=600", "update", "-q"]).status();
         if !install() {
             return Err(format!(
                 "`{binary}` is missing and `apt-get install {package}` failed (run as root, or install {package})"
