@@ -174,11 +174,21 @@ pub async fn following_logs_streams_while_running_and_ends_at_exit(engine: &dyn 
     engine.remove_container(&id, false).await.expect("remove");
 }
 
+/// Waits until the container has printed its first output: its process is running (and an
+/// init, when there is one, has started it and set up signal forwarding), so that a signal
+/// sent next is not lost in the moment before (as PID 1 without a handler, it would be).
+async fn wait_first_output(engine: &dyn Engine, id: &str) {
+    let mut logs = engine.container_logs(id, true);
+    let first = tokio::time::timeout(Duration::from_secs(30), logs.next()).await;
+    assert!(matches!(first, Ok(Some(Ok(_)))), "the container printed nothing within 30 s");
+}
+
 pub async fn stop_kills_a_sleep_after_the_timeout_and_init_forwards_sigterm(engine: &dyn Engine, _quirks: &Quirks) {
     // `sleep` as PID 1 ignores SIGTERM, so the engine kills it when the timeout runs out.
-    let spec = shell("stop", "exec sleep 100");
+    let spec = shell("stop", "echo ready; exec sleep 100");
     let id = engine.create_container(&spec).await.expect("create").id;
     engine.start_container(&id).await.expect("start");
+    wait_first_output(engine, &id).await;
     let began = Instant::now();
     engine.stop_container(&id, Duration::from_secs(1)).await.expect("stop");
     let took = began.elapsed();
@@ -190,10 +200,11 @@ pub async fn stop_kills_a_sleep_after_the_timeout_and_init_forwards_sigterm(engi
     engine.remove_container(&id, false).await.expect("remove");
 
     // With an init process, SIGTERM reaches `sleep` and it ends well before the timeout.
-    let mut spec = shell("stop", "exec sleep 100");
+    let mut spec = shell("stop", "echo ready; exec sleep 100");
     spec.init = true;
     let id = engine.create_container(&spec).await.expect("create").id;
     engine.start_container(&id).await.expect("start");
+    wait_first_output(engine, &id).await;
     let began = Instant::now();
     engine.stop_container(&id, Duration::from_secs(30)).await.expect("stop");
     let took = began.elapsed();
