@@ -14,7 +14,7 @@ pub mod shell;
 pub mod tool;
 
 pub use host::HostInfo;
-pub use prepare::{PrepareError, PrepareOptions, PreparedJob, prepare};
+pub use prepare::{PathMapping, PrepareError, PrepareOptions, PreparedJob, prepare};
 pub use reconcile::{Reconciled, reconcile};
 pub use run::{ImageCheck, OutputSink, PullPolicy, RunError, RunOutcome, Runner, Silent};
 pub use tool::{LoadedTool, ToolError, ToolSpec, load_tool};

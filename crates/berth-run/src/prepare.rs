@@ -286,6 +286,31 @@ pub struct PreparedJob {
     /// Warnings that did not block the job (shown, not persisted).
     #[serde(skip)]
     pub warnings: Problems,
+    /// Where the engine sees host paths that berth sees elsewhere (a server whose data is
+    /// mounted under another prefix on the engine's host); applied to bind-mount sources only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub engine_paths: Vec<PathMapping>,
+}
+
+/// A host path prefix as berth sees it (`from`) and as the engine sees it (`to`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathMapping {
+    /// The prefix on berth's side.
+    pub from: PathBuf,
+    /// The same directory on the engine's side.
+    pub to: PathBuf,
+}
+
+impl PreparedJob {
+    /// `path` as the engine sees it: the longest matching [`PathMapping`] applied, if any.
+    pub fn engine_path(&self, path: &Path) -> PathBuf {
+        self.engine_paths
+            .iter()
+            .filter_map(|m| path.strip_prefix(&m.from).ok().map(|rest| (m.from.as_os_str().len(), m.to.join(rest))))
+            .max_by_key(|(len, _)| *len)
+            .map(|(_, p)| p)
+            .unwrap_or_else(|| path.to_path_buf())
+    }
 }
 
 /// Choices the caller makes for a run.
@@ -541,6 +566,7 @@ pub fn prepare(
         limits,
         security: Security { relaxations, ..security },
         warnings,
+        engine_paths: Vec::new(),
     })
 }
 

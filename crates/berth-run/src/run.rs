@@ -663,10 +663,10 @@ pub fn container_spec(
     let mut mounts: Vec<BindMount> = job
         .mounts
         .iter()
-        .map(|m| BindMount { source: m.host.clone(), target: m.container.clone(), read_only: m.read_only })
+        .map(|m| BindMount { source: job.engine_path(&m.host), target: m.container.clone(), read_only: m.read_only })
         .collect();
     if matches!(job.exec, Exec::Shell { .. }) && argv.is_none() {
-        mounts.push(BindMount { source: script.to_path_buf(), target: SCRIPT_PATH.into(), read_only: true });
+        mounts.push(BindMount { source: job.engine_path(script), target: SCRIPT_PATH.into(), read_only: true });
     }
     let mut labels = BTreeMap::new();
     labels.insert(RUN_ID_LABEL.to_string(), run_id.as_str().to_string());

@@ -235,6 +235,20 @@ pub fn load_tool(arg: &str, store: Option<&Store>, strict: bool) -> Result<Loade
     from_document(doc, origin, strict)
 }
 
+/// A tool from descriptor text received over the network (never a path): Boutiques or XNAT.
+pub fn load_text(text: String, origin: &str) -> Result<LoadedTool, ToolError> {
+    let doc = berth_descriptor::load::parse_object(text, Origin::Inline)?;
+    from_document(doc, origin.to_owned(), false)
+}
+
+/// A registered tool by name and version only: never a file or inline JSON (the service
+/// resolves tool names from requests with this, so a name cannot read a file on the server).
+pub fn load_registered(store: &Store, name: &str, version: Option<&str>) -> Result<LoadedTool, ToolError> {
+    let rec = store.get_tool(name, version)?;
+    let doc = berth_descriptor::load::parse_object(rec.tool.descriptor_json, Origin::Inline)?;
+    from_document(doc, format!("registered tool {}@{}", rec.tool.name, rec.tool.version), false)
+}
+
 /// The tool definitions an image carries in its labels: berth's Boutiques label and XNAT's
 /// `org.nrg.commands` (a JSON array of Commands). A malformed label is an error naming the
 /// image, the label and the JSON problem.
@@ -437,6 +451,7 @@ pub fn prepare_xnat(
         limits,
         security: prepare::Security { relaxations, ..security },
         warnings,
+        engine_paths: Vec::new(),
     })
 }
 

@@ -27,6 +27,7 @@ pub mod paths;
 pub mod pipelines;
 pub mod record;
 mod runs;
+pub mod service;
 pub mod store;
 pub mod time;
 pub mod tools;
@@ -41,5 +42,9 @@ pub use pipelines::{
     PipelineRunRecord, PipelineRunSummary, TaskRecord, TaskStatus, TaskUpdate,
 };
 pub use record::LogContent;
+pub use service::{
+    LAUNCH_LABEL, Launch, LaunchFilter, LaunchState, NewLaunch, PROJECT_LABEL, Project, Role, ScanRecord, TokenInfo,
+    ToolSetting, User, new_launch_id,
+};
 pub use store::{SCHEMA_VERSION, Store, StoreError};
 pub use tools::{NewTool, ToolAdded, ToolKind, ToolRecord};

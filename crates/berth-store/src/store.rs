@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_tools.sql"),
     include_str!("../migrations/0003_scan_policy.sql"),
     include_str!("../migrations/0004_pipelines.sql"),
+    include_str!("../migrations/0005_service.sql"),
 ];
 
 /// The schema version this build writes.
@@ -216,6 +217,22 @@ pub enum StoreError {
     /// Hashing a file for the store failed.
     #[error(transparent)]
     Hash(#[from] HashError),
+
+    /// A service object (user, project, launch, token) does not exist.
+    #[error("no {kind} \"{name}\"")]
+    NotFound {
+        /// `user`, `project`, `launch`, ...
+        kind: &'static str,
+        /// The name or id asked for.
+        name: String,
+    },
+
+    /// A service object already exists, or the change contradicts the stored state.
+    #[error("{message}")]
+    Conflict {
+        /// What conflicts.
+        message: String,
+    },
 }
 
 impl StoreError {
@@ -248,6 +265,10 @@ impl StoreError {
                 Some(format!("name the version (`{name}@VERSION`), or use `--all`"))
             }
             StoreError::RunNotFound { .. } => Some("list runs with `berth runs`".to_owned()),
+            StoreError::NotFound { kind: "user", .. } => Some("add it with `berth user add NAME`".to_owned()),
+            StoreError::NotFound { kind: "project", .. } => {
+                Some("add it with `berth project add ID --data-root DIR`".to_owned())
+            }
             StoreError::Hash(e) => e.hint(),
             _ => None,
         }
