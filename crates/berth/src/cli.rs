@@ -72,6 +72,152 @@ pub enum Command {
         #[command(subcommand)]
         command: PipelineCommand,
     },
+    /// Serve the REST API, the XNAT-compatible endpoints and the web UI, and run launches from
+    /// the queue (the same store as the CLI).
+    Serve(ServeArgs),
+    /// Users of `berth serve` and their API tokens.
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Projects of `berth serve`: members, data roots, enabled tools.
+    Project {
+        /// What to do.
+        #[command(subcommand)]
+        command: ProjectCommand,
+    },
+}
+
+/// `berth serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (keep it on loopback behind a TLS proxy for other machines).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// How many runs execute at once.
+    #[arg(long, default_value_t = 4)]
+    pub workers: usize,
+    /// Where launches write outputs (`DIR/<project>/<launch id>/`); default `$BERTH_HOME/outputs`.
+    #[arg(long)]
+    pub output_root: Option<std::path::PathBuf>,
+    /// A host path prefix the engine sees elsewhere: `SERVER_PREFIX=ENGINE_PREFIX` (repeatable).
+    #[arg(long = "path-map", value_name = "FROM=TO")]
+    pub path_map: Vec<String>,
+    /// The largest request body accepted, e.g. `1m` (larger ones get 413).
+    #[arg(long, default_value = "1m")]
+    pub max_body: String,
+    /// The most launches one bulk request may queue.
+    #[arg(long, default_value_t = 1000)]
+    pub max_bulk: usize,
+    /// When to pull images: `missing` (default), `always` or `never`.
+    #[arg(long, default_value = "missing")]
+    pub pull: String,
+    /// The container engine (`docker`, `podman`); default: as `berth run` chooses.
+    #[arg(long)]
+    pub engine: Option<String>,
+    /// The advisory database image scans use (default: the one `berth db update` builds).
+    #[arg(long)]
+    pub db: Option<std::path::PathBuf>,
+}
+
+/// `berth user ...`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user.
+    Add {
+        /// The login name.
+        name: String,
+        /// `admin` or `user`.
+        #[arg(long, default_value = "user")]
+        role: String,
+    },
+    /// List users.
+    Ls {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make an API token for a user and print it (the only time it is shown).
+    Token {
+        /// The user.
+        name: String,
+        /// What the token is for.
+        #[arg(long, default_value = "cli")]
+        label: String,
+    },
+    /// List a user's tokens (prefixes only).
+    Tokens {
+        /// The user.
+        name: String,
+    },
+    /// Revoke a user's tokens starting with PREFIX.
+    Revoke {
+        /// The user.
+        name: String,
+        /// The start of the token (as `berth user tokens` shows it).
+        prefix: String,
+    },
+}
+
+/// `berth project ...`.
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Add a project.
+    Add {
+        /// Its id.
+        id: String,
+        /// A title.
+        #[arg(long)]
+        title: Option<String>,
+        /// A directory launch inputs may come from (repeatable).
+        #[arg(long = "data-root", required = true)]
+        data_roots: Vec<std::path::PathBuf>,
+        /// Members to add.
+        #[arg(long = "member")]
+        members: Vec<String>,
+    },
+    /// List projects.
+    Ls {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a member.
+    Member {
+        /// The project.
+        project: String,
+        /// The user.
+        user: String,
+        /// Remove instead.
+        #[arg(long)]
+        remove: bool,
+    },
+    /// Replace a project's data roots.
+    Roots {
+        /// The project.
+        project: String,
+        /// The directories.
+        #[arg(required = true)]
+        data_roots: Vec<std::path::PathBuf>,
+    },
+    /// Enable a registered tool in a project, with default inputs (`--default ID=JSON`).
+    Enable {
+        /// The project.
+        project: String,
+        /// The tool's name.
+        tool: String,
+        /// A default input value, e.g. `--default threshold=0.5` or `--default mode='"fast"'`.
+        #[arg(long = "default", value_name = "ID=VALUE")]
+        defaults: Vec<String>,
+    },
+    /// Disable a tool in a project.
+    Disable {
+        /// The project.
+        project: String,
+        /// The tool's name.
+        tool: String,
+    },
 }
 
 /// `berth verify`.
@@ -337,6 +483,16 @@ pub enum ToolCommand {
     /// Register the tools an image describes in its labels (`org.berth.boutiques.descriptor`,
     /// XNAT's `org.nrg.commands`).
     Import(ToolImportArgs),
+    /// Enable a tool on the whole site for `berth serve` (tools are enabled when registered).
+    Enable {
+        /// The tool's name.
+        name: String,
+    },
+    /// Disable a tool on the whole site: no project can launch it.
+    Disable {
+        /// The tool's name.
+        name: String,
+    },
 }
 
 /// Arguments of `berth tool add`.

@@ -5,6 +5,7 @@ pub(crate) mod image;
 mod pipeline;
 pub(crate) mod run;
 pub(crate) mod scan;
+mod serve;
 mod tool;
 mod verify;
 
@@ -32,5 +33,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Db { command } => scan::db(&command),
         Command::Pipeline { command } => pipeline::run(&command),
         Command::Verify(args) => verify::verify(&args),
+        Command::Serve(args) => serve::serve(&args),
+        Command::User { command } => serve::user(&command),
+        Command::Project { command } => serve::project(&command),
     }
 }

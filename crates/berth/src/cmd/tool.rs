@@ -20,6 +20,8 @@ pub fn run(cmd: &ToolCommand) -> anyhow::Result<ExitCode> {
         ToolCommand::Show(a) => show(a),
         ToolCommand::Rm(a) => rm(a),
         ToolCommand::Import(a) => import(a),
+        ToolCommand::Enable { name } => crate::cmd::serve::site_tool(name, true),
+        ToolCommand::Disable { name } => crate::cmd::serve::site_tool(name, false),
     }
 }
 

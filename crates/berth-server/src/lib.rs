@@ -1,0 +1,159 @@
+//! `berth serve`: the service. One process serves the REST API (`/api/v1`, described by
+//! `/api/v1/openapi.json`), the XNAT-compatible subset (`/xapi`), the web UI (`/ui`), and
+//! executes launches from the durable queue in the store with a pool of workers.
+//!
+//! Data flow: a request is authenticated ([`auth`]), checked and prepared exactly as a worker
+//! will prepare it ([`launch`]), and queued in the store; a worker ([`queue`]) claims it and
+//! runs it with `berth_run::Runner` — the same code as `berth run` — so its provenance record
+//! is an ordinary run labelled with the launch. The janitor finishes what a previous server
+//! left behind. Pages ([`ui`]) and the API ([`api`]) read the same store.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod launch;
+pub mod openapi;
+pub mod queue;
+pub mod state;
+pub mod ui;
+pub mod xapi;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+
+pub use state::{AppState, ServeOptions};
+
+async fn count_and_harden(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    state::Metrics::inc(&state.metrics.requests);
+    let status = resp.status();
+    if status.is_client_error() {
+        state::Metrics::inc(&state.metrics.client_errors);
+    } else if status.is_server_error() {
+        state::Metrics::inc(&state.metrics.server_errors);
+    }
+    let h = resp.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    resp
+}
+
+async fn openapi_json() -> Response {
+    axum::Json(openapi::document()).into_response()
+}
+
+async fn not_found() -> error::ApiError {
+    error::ApiError::not_found("no such endpoint").hint("see /api/v1/openapi.json")
+}
+
+/// Every route of the service.
+pub fn router(state: Arc<AppState>) -> Router {
+    let api = Router::new()
+        .route("/health", get(api::health))
+        .route("/metrics", get(api::metrics))
+        .route("/openapi.json", get(openapi_json))
+        .route("/me", get(api::me))
+        .route("/tools", get(api::list_tools).post(api::add_tool))
+        .route("/tools/validate", post(api::validate_tool))
+        .route("/tools/import", post(api::import_tools))
+        .route("/tools/{name}", get(api::get_tool).delete(api::remove_tool))
+        .route("/tools/{name}/settings", put(api::site_setting))
+        .route("/projects", get(api::list_projects).post(api::add_project))
+        .route("/projects/{project}", get(api::get_project))
+        .route("/projects/{project}/members/{user}", put(api::add_member))
+        .route("/projects/{project}/tools/{name}", put(api::project_setting))
+        .route("/projects/{project}/launch", post(api::launch))
+        .route("/projects/{project}/bulk-launch", post(api::bulk_launch))
+        .route("/runs", get(api::list_runs))
+        .route("/runs/{id}", get(api::get_run))
+        .route("/runs/{id}/logs/{stream}", get(api::logs))
+        .route("/runs/{id}/logs/{stream}/live", get(api::live_logs))
+        .route("/runs/{id}/kill", post(api::kill))
+        .route("/images", get(api::list_images))
+        .route("/images/pull", post(api::pull_image))
+        .route("/images/check", get(api::check_image))
+        .route("/images/scan", get(api::latest_scan).post(api::scan_image))
+        .route("/engines", get(api::engines))
+        .route("/pipelines", get(api::list_pipelines))
+        .route("/pipelines/{id}", get(api::get_pipeline))
+        .fallback(not_found);
+    let xapi = Router::new()
+        .route("/commands", get(xapi::list_commands).post(xapi::add_command))
+        .route("/containers", get(xapi::list_containers))
+        .route("/containers/{id}/logs/{stream}", get(xapi::container_logs))
+        .route("/containers/{id}/kill", post(xapi::kill_container))
+        .route("/projects/{project}/commands/{command}/wrappers/{wrapper}/launch", post(xapi::launch))
+        .fallback(not_found);
+    Router::new()
+        .nest("/api/v1", api)
+        .nest("/xapi", xapi)
+        .route("/metrics", get(api::metrics))
+        .route("/", get(ui::home))
+        .route("/login", get(ui::login_page).post(ui::login))
+        .route("/logout", post(ui::logout))
+        .route("/ui", get(ui::home))
+        .route("/ui/tools", get(ui::tools))
+        .route("/ui/tools/{name}/launch", get(ui::launch_form))
+        .route("/ui/runs", get(ui::runs))
+        .route("/ui/runs/{id}", get(ui::run))
+        .route("/ui/images", get(ui::images))
+        .route("/ui/images/view", get(ui::image))
+        .route("/ui/pipelines", get(ui::pipelines))
+        .route("/ui/pipelines/{id}", get(ui::pipeline))
+        .route("/assets/{name}", get(ui::asset))
+        .layer(DefaultBodyLimit::max(state.opts.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), count_and_harden))
+        .with_state(state)
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("the server failed")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Serves until `state.shutdown` fires (the binary fires it on Ctrl+C or SIGTERM). Workers run
+/// on their own thread; runs in progress keep their containers and are collected by the next
+/// server.
+pub async fn serve(state: Arc<AppState>) -> Result<(), ServeError> {
+    let addr = state.opts.bind;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
+    let local = listener.local_addr().unwrap_or(addr);
+    tracing::info!(%local, "listening");
+    eprintln!(
+        "berth: serving on http://{local} ({} workers, engine {})",
+        state.opts.workers,
+        state.engine_info.kind.as_str()
+    );
+    let workers = queue::spawn(state.clone()).map_err(ServeError::Serve)?;
+    let shutdown = state.shutdown.clone();
+    let app = router(state.clone());
+    let served = axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await;
+    state.shutdown.cancel();
+    let _ = tokio::task::spawn_blocking(move || workers.join()).await;
+    served.map_err(ServeError::Serve)
+}

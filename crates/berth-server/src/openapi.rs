@@ -1,0 +1,50 @@
+//! The OpenAPI document, generated from the handlers' annotations (`/api/v1/openapi.json`).
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::api;
+use crate::error::{ErrorBody, Problem};
+use crate::launch::LaunchRequest;
+
+struct TokenAuth;
+
+impl Modify for TokenAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API token from `berth user token NAME`."))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The API's description.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "berth", description = "Run described analysis tools in containers: tools, launches, runs with provenance, images and scans. XNAT-compatible endpoints live under /xapi (see docs/service.md)."),
+    paths(
+        api::health, api::metrics, api::me,
+        api::list_tools, api::add_tool, api::validate_tool, api::import_tools, api::get_tool, api::remove_tool, api::site_setting,
+        api::list_projects, api::add_project, api::get_project, api::add_member, api::project_setting,
+        api::launch, api::bulk_launch, api::list_runs, api::get_run, api::logs, api::live_logs, api::kill,
+        api::list_images, api::pull_image, api::check_image, api::scan_image, api::latest_scan, api::engines,
+        api::list_pipelines, api::get_pipeline,
+    ),
+    components(schemas(ErrorBody, Problem, LaunchRequest, api::BulkRequest, api::RunView, api::RunPage, api::RunDetail,
+        api::Accepted, api::BulkAccepted, api::DryRun, api::ToolView, api::ToolDetail, api::Validation,
+        api::SettingRequest, api::ProjectRequest, api::ImageRequest, api::Health, api::Me)),
+    modifiers(&TokenAuth),
+    tags((name = "service"), (name = "users"), (name = "tools"), (name = "projects"), (name = "runs"), (name = "images"), (name = "pipelines"))
+)]
+pub struct ApiDoc;
+
+/// The document as JSON.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

@@ -1,0 +1,122 @@
+//! What every request handler and worker shares.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use berth_engine::{Engine, EngineInfo};
+use berth_run::{HostInfo, PathMapping, PullPolicy};
+use berth_store::Store;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The address to listen on.
+    pub bind: SocketAddr,
+    /// How many runs execute at once.
+    pub workers: usize,
+    /// Where launches write their outputs: `<output_root>/<project>/<launch id>/`.
+    pub output_root: PathBuf,
+    /// Host path prefixes the engine sees elsewhere.
+    pub path_map: Vec<PathMapping>,
+    /// The largest request body accepted (bytes); larger ones get 413.
+    pub max_body_bytes: usize,
+    /// The most launches one bulk request may queue.
+    pub max_bulk: usize,
+    /// When to pull images.
+    pub pull: PullPolicy,
+    /// Cap on each stored log stream.
+    pub log_max_bytes: u64,
+    /// The advisory database for `POST /api/v1/images/scan`.
+    pub advisory_db: Option<PathBuf>,
+    /// Run defaults from the configuration file.
+    pub run_config: berth_config::RunConfig,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Requests answered.
+    pub requests: AtomicU64,
+    /// Requests answered with a 4xx status.
+    pub client_errors: AtomicU64,
+    /// Requests answered with a 5xx status.
+    pub server_errors: AtomicU64,
+    /// Launches queued since the server started.
+    pub launches: AtomicU64,
+    /// Runs the workers finished since the server started.
+    pub runs_finished: AtomicU64,
+    /// Launches the workers could not run.
+    pub launches_failed: AtomicU64,
+    /// Launches put back in the queue after a restart.
+    pub launches_requeued: AtomicU64,
+    /// Runs finished by reconciliation (their owner had died).
+    pub runs_reconciled: AtomicU64,
+}
+
+impl Metrics {
+    /// Adds one.
+    pub fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The server's shared state.
+pub struct AppState {
+    /// The store (the same one the CLI uses).
+    pub store: Arc<Store>,
+    /// The container engine.
+    pub engine: Arc<dyn Engine>,
+    /// Its identity.
+    pub engine_info: EngineInfo,
+    /// This host.
+    pub host: HostInfo,
+    /// The options.
+    pub opts: ServeOptions,
+    /// Cancellation of the runs this process is executing, by launch id.
+    pub cancels: Mutex<HashMap<String, CancellationToken>>,
+    /// Wakes idle workers when launches are queued.
+    pub wake: Notify,
+    /// Counters.
+    pub metrics: Metrics,
+    /// Fired when the server shuts down.
+    pub shutdown: CancellationToken,
+    /// This process, as recorded on the launches it claims: host, pid, start time.
+    pub owner: (String, u32, Option<String>),
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("engine", &self.engine_info.kind).field("opts", &self.opts).finish()
+    }
+}
+
+impl AppState {
+    /// Makes the state.
+    pub fn new(store: Arc<Store>, engine: Arc<dyn Engine>, engine_info: EngineInfo, opts: ServeOptions) -> AppState {
+        let host = HostInfo::current();
+        let pid = std::process::id();
+        let owner = (host.hostname.clone(), pid, berth_run::host::process_identity(pid));
+        AppState {
+            store,
+            engine,
+            engine_info,
+            host,
+            opts,
+            cancels: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+            metrics: Metrics::default(),
+            shutdown: CancellationToken::new(),
+            owner,
+        }
+    }
+
+    /// The cancellation token of a launch this process runs, if it runs it.
+    pub fn cancel_token(&self, launch: &str) -> Option<CancellationToken> {
+        self.cancels.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(launch).cloned()
+    }
+}

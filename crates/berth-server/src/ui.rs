@@ -1,0 +1,525 @@
+//! The web UI: server-rendered pages (minijinja templates embedded in the binary, HTML
+//! auto-escaped) and two small embedded assets. The pages read the same store the API does;
+//! the JavaScript only calls the public API (live status, live logs, the launch form).
+
+use std::sync::{Arc, OnceLock};
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use berth_descriptor::model::InputType;
+use berth_run::ToolSpec;
+use berth_store::{LaunchFilter, User};
+use minijinja::{Environment, context};
+use serde::{Deserialize, Serialize};
+
+use crate::api::{RunView, blocking, caller_projects, newest_tool, run_detail, visible_launch, visible_projects};
+use crate::auth::COOKIE;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+static TEMPLATES: OnceLock<Environment<'static>> = OnceLock::new();
+
+fn templates() -> &'static Environment<'static> {
+    TEMPLATES.get_or_init(|| {
+        let mut env = Environment::new();
+        for (name, text) in [
+            ("base.html", include_str!("../templates/base.html")),
+            ("login.html", include_str!("../templates/login.html")),
+            ("tools.html", include_str!("../templates/tools.html")),
+            ("launch.html", include_str!("../templates/launch.html")),
+            ("runs.html", include_str!("../templates/runs.html")),
+            ("run.html", include_str!("../templates/run.html")),
+            ("images.html", include_str!("../templates/images.html")),
+            ("image.html", include_str!("../templates/image.html")),
+            ("pipelines.html", include_str!("../templates/pipelines.html")),
+            ("error.html", include_str!("../templates/error.html")),
+        ] {
+            // The templates are part of the binary: a syntax error is a bug caught by the UI tests.
+            if let Err(e) = env.add_template(name, text) {
+                tracing::error!(template = name, error = %e, "template does not compile");
+            }
+        }
+        env
+    })
+}
+
+fn render(name: &str, ctx: minijinja::Value) -> Response {
+    match templates().get_template(name).and_then(|t| t.render(ctx)) {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(template = name, error = %e, "rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, format!("rendering {name} failed: {e}")).into_response()
+        }
+    }
+}
+
+fn error_page(user: Option<&User>, e: &ApiError) -> Response {
+    let mut resp = render(
+        "error.html",
+        context! { user => user, status => e.status.as_u16(), message => e.body.error, hint => e.body.hint },
+    );
+    *resp.status_mut() = e.status;
+    resp
+}
+
+/// The user behind the UI's cookie, or a redirect to the sign-in page.
+async fn ui_user(state: &Arc<AppState>, headers: &HeaderMap) -> Result<User, Response> {
+    let token = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_owned());
+    let Some(token) = token else { return Err(Redirect::to("/login").into_response()) };
+    let store = state.store.clone();
+    match tokio::task::spawn_blocking(move || store.authenticate(&token)).await {
+        Ok(Ok(Some(user))) => Ok(user),
+        _ => Err(Redirect::to("/login").into_response()),
+    }
+}
+
+macro_rules! user_or_redirect {
+    ($state:expr, $headers:expr) => {
+        match ui_user(&$state, &$headers).await {
+            Ok(u) => u,
+            Err(r) => return r,
+        }
+    };
+}
+
+/// `GET /login`.
+pub async fn login_page() -> Response {
+    render("login.html", context! {})
+}
+
+/// The sign-in form.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    token: String,
+}
+
+/// `POST /login`: checks the token and keeps it in an HttpOnly, SameSite=Strict cookie.
+pub async fn login(State(state): State<Arc<AppState>>, Form(form): Form<LoginForm>) -> Response {
+    let store = state.store.clone();
+    let token = form.token.trim().to_owned();
+    let t = token.clone();
+    let user = tokio::task::spawn_blocking(move || store.authenticate(&t)).await.ok().and_then(Result::ok).flatten();
+    if user.is_none() {
+        let mut resp = render("login.html", context! { error => "That token is not valid (unknown or revoked)." });
+        *resp.status_mut() = StatusCode::UNAUTHORIZED;
+        return resp;
+    }
+    let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=604800");
+    let mut resp = Redirect::to("/ui/runs").into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// `POST /logout`.
+pub async fn logout() -> Response {
+    let mut resp = Redirect::to("/login").into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("berth_token=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    resp
+}
+
+/// `GET /ui/tools`.
+pub async fn tools(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let user = user_or_redirect!(state, headers);
+    let st = state.clone();
+    let u = user.clone();
+    let views = blocking(move || {
+        let projects = caller_projects(&st.store, &u)?;
+        let all = st.store.list_tools()?;
+        let mut out = Vec::new();
+        for t in &all {
+            let v = crate::api::tool_view(&st.store, t, &projects)?;
+            if u.is_admin() || (v.site_enabled && !v.enabled_in.is_empty()) {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    })
+    .await;
+    match views {
+        Ok(tools) => render("tools.html", context! { user => user, nav => "tools", tools => tools }),
+        Err(e) => error_page(Some(&user), &e),
+    }
+}
+
+/// One field of the launch form.
+#[derive(Debug, Serialize)]
+struct FormField {
+    id: String,
+    label: String,
+    description: Option<String>,
+    /// `file`, `string`, `number`, `flag` or `select`.
+    kind: &'static str,
+    list: bool,
+    required: bool,
+    default: String,
+    choices: Vec<String>,
+    min: Option<String>,
+    max: Option<String>,
+    step: &'static str,
+}
+
+/// A group of fields, with its rule in words.
+#[derive(Debug, Serialize)]
+struct FormGroup {
+    name: String,
+    rule: Option<String>,
+    fields: Vec<FormField>,
+}
+
+fn text_of(v: &berth_descriptor::Value) -> String {
+    match v.to_serde() {
+        serde_json::Value::String(s) => s,
+        serde_json::Value::Array(a) => a
+            .iter()
+            .map(|x| match x {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// The launch form of a tool: one field per input (type, choices, default, bounds,
+/// required), in the descriptor's groups with their rules.
+fn form_of(spec: &ToolSpec, defaults: &serde_json::Map<String, serde_json::Value>) -> (Option<String>, Vec<FormGroup>) {
+    let default_text = |id: &str, own: String| match defaults.get(id) {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+        None => own,
+    };
+    match spec {
+        ToolSpec::Boutiques(d) => {
+            let field = |i: &berth_descriptor::model::Input| FormField {
+                id: i.id.clone(),
+                label: i.name.clone(),
+                description: i.description.clone(),
+                kind: match (&i.choices, i.kind) {
+                    (Some(_), _) => "select",
+                    (None, InputType::File) => "file",
+                    (None, InputType::String) => "string",
+                    (None, InputType::Number) => "number",
+                    (None, InputType::Flag) => "flag",
+                },
+                list: i.list.unwrap_or(false),
+                required: !i.is_optional(),
+                default: default_text(&i.id, i.default.as_ref().map(text_of).unwrap_or_default()),
+                choices: i.choices.as_ref().map(|c| c.iter().map(text_of).collect()).unwrap_or_default(),
+                min: i.minimum.as_ref().map(text_of),
+                max: i.maximum.as_ref().map(text_of),
+                step: if i.integer.unwrap_or(false) { "1" } else { "any" },
+            };
+            let mut groups = Vec::new();
+            let mut grouped = std::collections::BTreeSet::new();
+            for g in &d.groups {
+                let mut rules = Vec::new();
+                if g.mutually_exclusive.unwrap_or(false) {
+                    rules.push("give at most one of these");
+                }
+                if g.one_is_required.unwrap_or(false) {
+                    rules.push("give at least one of these");
+                }
+                if g.all_or_none.unwrap_or(false) {
+                    rules.push("give all of these or none");
+                }
+                let fields: Vec<FormField> = d.inputs.iter().filter(|i| g.members.contains(&i.id)).map(field).collect();
+                grouped.extend(g.members.iter().cloned());
+                groups.push(FormGroup {
+                    name: g.name.clone(),
+                    rule: (!rules.is_empty()).then(|| {
+                        let mut r = rules.join("; ");
+                        if let Some(first) = r.get(..1) {
+                            r = first.to_uppercase() + &r[1..];
+                        }
+                        r + "."
+                    }),
+                    fields,
+                });
+            }
+            let rest: Vec<FormField> = d.inputs.iter().filter(|i| !grouped.contains(&i.id)).map(field).collect();
+            if !rest.is_empty() {
+                groups.insert(0, FormGroup { name: "Inputs".into(), rule: None, fields: rest });
+            }
+            (Some(d.description.clone()).filter(|s| !s.is_empty()), groups)
+        }
+        ToolSpec::Xnat(c) => {
+            let fields = c
+                .inputs
+                .iter()
+                .map(|i| {
+                    let ty = i.kind.as_str();
+                    let choices: Vec<String> = i.select_values.clone();
+                    FormField {
+                        id: i.name.clone(),
+                        label: i.name.clone(),
+                        description: i.description.clone(),
+                        kind: match ty {
+                            "boolean" => "flag",
+                            "number" => "number",
+                            "select-one" | "select-many" => "select",
+                            "file" => "file",
+                            _ => "string",
+                        },
+                        list: ty == "select-many",
+                        required: i.required,
+                        default: default_text(&i.name, i.default_value.clone().unwrap_or_default()),
+                        choices,
+                        min: None,
+                        max: None,
+                        step: "any",
+                    }
+                })
+                .collect();
+            (c.description.clone(), vec![FormGroup { name: "Inputs".into(), rule: None, fields }])
+        }
+    }
+}
+
+/// `?version=&project=`.
+#[derive(Debug, Deserialize)]
+pub struct LaunchQuery {
+    version: Option<String>,
+    project: Option<String>,
+}
+
+/// `GET /ui/tools/{name}/launch`: the launch form.
+pub async fn launch_form(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Query(q): Query<LaunchQuery>,
+) -> Response {
+    let user = user_or_redirect!(state, headers);
+    let st = state.clone();
+    let u = user.clone();
+    let result = blocking(move || {
+        let rec = newest_tool(&st.store, &name, q.version.as_deref())?;
+        let tool = crate::launch::resolve_tool(&st.store, &rec.tool.name, Some(&rec.tool.version))?;
+        let projects: Vec<String> = caller_projects(&st.store, &u)?
+            .into_iter()
+            .filter(|p| st.store.tool_setting(Some(&p.id), &rec.tool.name).is_ok_and(|s| s.enabled))
+            .map(|p| p.id)
+            .collect();
+        if projects.is_empty() {
+            return Err(ApiError::not_found(format!("tool `{name}` is not enabled in any of your projects")));
+        }
+        let project = q.project.filter(|p| projects.contains(p)).unwrap_or_else(|| projects[0].clone());
+        let defaults = st.store.tool_setting(Some(&project), &rec.tool.name)?.defaults;
+        let (description, groups) = form_of(&tool.spec, &defaults);
+        Ok((rec, projects, project, description, groups))
+    })
+    .await;
+    match result {
+        Ok((rec, projects, project, description, groups)) => render(
+            "launch.html",
+            context! {
+                user => user, nav => "tools", tool => context!{ name => rec.tool.name, version => rec.tool.version },
+                projects => projects, project => project, description => description, groups => groups
+            },
+        ),
+        Err(e) => error_page(Some(&user), &e),
+    }
+}
+
+/// `GET /ui/runs`.
+pub async fn runs(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let user = user_or_redirect!(state, headers);
+    let st = state.clone();
+    let u = user.clone();
+    let result = blocking(move || {
+        let projects = visible_projects(&st.store, &u)?;
+        let (items, _) = st.store.list_launches(&LaunchFilter { projects, limit: 100, ..Default::default() })?;
+        let mut counts = std::collections::BTreeMap::<String, u64>::new();
+        for l in &items {
+            *counts.entry(l.status().to_owned()).or_default() += 1;
+        }
+        Ok((items.iter().map(RunView::from).collect::<Vec<_>>(), counts))
+    })
+    .await;
+    match result {
+        Ok((runs, counts)) => {
+            render("runs.html", context! { user => user, nav => "runs", runs => runs, counts => counts })
+        }
+        Err(e) => error_page(Some(&user), &e),
+    }
+}
+
+/// `GET /ui/runs/{id}`.
+pub async fn run(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let user = user_or_redirect!(state, headers);
+    let st = state.clone();
+    let u = user.clone();
+    let result = blocking(move || {
+        let launch = visible_launch(&st.store, &u, &id)?;
+        let detail = run_detail(&st.store, &launch)?;
+        let prov = match &launch.run_id {
+            Some(r) => {
+                let rec = st.store.get_run(r)?;
+                let files: Vec<serde_json::Value> = rec
+                    .files
+                    .iter()
+                    .map(|f| serde_json::json!({"role": f.role, "key": f.key, "path": f.path, "sha256": f.sha256}))
+                    .collect();
+                Some(serde_json::json!({
+                    "image_ref": rec.new.image_ref, "image_id": rec.update.image_id, "image_digest": rec.update.image_digest,
+                    "descriptor_sha256": rec.new.descriptor_sha256, "command_line": rec.new.command_line,
+                    "engine_kind": rec.update.engine_kind, "engine_version": rec.update.engine_version,
+                    "files": files, "events": rec.events,
+                }))
+            }
+            None => None,
+        };
+        Ok((detail.run, prov))
+    })
+    .await;
+    match result {
+        Ok((run, prov)) => render("run.html", context! { user => user, nav => "runs", run => run, prov => prov }),
+        Err(e) => error_page(Some(&user), &e),
+    }
+}
+
+/// `GET /ui/images` (admins).
+pub async fn images(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let user = user_or_redirect!(state, headers);
+    if !user.is_admin() {
+        return error_page(Some(&user), &ApiError::forbidden("only administrators manage images"));
+    }
+    let labels = [berth_run::tool::BOUTIQUES_LABEL, "org.nrg.commands"];
+    match berth_registry::images::list(&*state.engine, &labels).await {
+        Ok(rows) => render("images.html", context! { user => user, nav => "images", images => rows }),
+        Err(e) => error_page(Some(&user), &ApiError::unavailable(e.to_string())),
+    }
+}
+
+/// `?reference=`.
+#[derive(Debug, Deserialize)]
+pub struct ImageQuery {
+    reference: String,
+}
+
+/// `GET /ui/images/view?reference=`: the image and its latest scan, with a severity chart.
+pub async fn image(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(q): Query<ImageQuery>) -> Response {
+    let user = user_or_redirect!(state, headers);
+    if !user.is_admin() {
+        return error_page(Some(&user), &ApiError::forbidden("only administrators manage images"));
+    }
+    let info = state.engine.inspect_image(&q.reference).await.ok().flatten();
+    let store = state.store.clone();
+    let reference = q.reference.clone();
+    let scan = match blocking(move || Ok(store.latest_scan(&reference)?)).await {
+        Ok(s) => s,
+        Err(e) => return error_page(Some(&user), &e),
+    };
+    let scan_ctx =
+        scan.as_ref().and_then(|s| serde_json::from_str::<serde_json::Value>(&s.report_json).ok().map(|r| (s, r)));
+    let (scan_v, bars, findings) = match scan_ctx {
+        Some((s, report)) => {
+            let counts = &report["counts"];
+            let names = ["critical", "high", "medium", "low", "negligible", "unknown"];
+            let max = names.iter().map(|n| counts[n].as_u64().unwrap_or(0)).max().unwrap_or(0).max(1);
+            let bars: Vec<serde_json::Value> = names
+                .iter()
+                .map(|n| {
+                    let c = counts[n].as_u64().unwrap_or(0);
+                    serde_json::json!({"name": n, "count": c, "width": c * 360 / max})
+                })
+                .collect();
+            let findings: Vec<serde_json::Value> = report["findings"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .take(200)
+                        .map(|f| {
+                            serde_json::json!({
+                                "severity": f["severity"], "id": f["id"], "package": f["package"],
+                                "installed": f["installed_version"], "fixed": f["fixed_version"],
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let total: u64 = names.iter().map(|n| counts[n].as_u64().unwrap_or(0)).sum();
+            let packages = report["inventory"]["packages"].as_array().map_or(0, Vec::len);
+            (
+                Some(serde_json::json!({"created_at": s.created_at, "total": total, "packages": packages})),
+                bars,
+                findings,
+            )
+        }
+        None => (None, Vec::new(), Vec::new()),
+    };
+    render(
+        "image.html",
+        context! { user => user, nav => "images", reference => q.reference, info => info, scan => scan_v, bars => bars, findings => findings },
+    )
+}
+
+/// `GET /ui/pipelines` (admins).
+pub async fn pipelines(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let user = user_or_redirect!(state, headers);
+    if !user.is_admin() {
+        return error_page(Some(&user), &ApiError::forbidden("pipeline runs are visible to administrators"));
+    }
+    let store = state.store.clone();
+    match blocking(move || Ok(store.list_pipeline_runs(200)?)).await {
+        Ok(list) => render("pipelines.html", context! { user => user, nav => "pipelines", pipelines => list }),
+        Err(e) => error_page(Some(&user), &e),
+    }
+}
+
+/// `GET /ui/pipelines/{id}`: the pipeline run's report (timeline, statuses, durations).
+pub async fn pipeline(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let user = user_or_redirect!(state, headers);
+    if !user.is_admin() {
+        return error_page(Some(&user), &ApiError::forbidden("pipeline runs are visible to administrators"));
+    }
+    let store = state.store.clone();
+    let result: ApiResult<String> = blocking(move || {
+        let p = store.get_pipeline_run(&id)?;
+        let mut runs = std::collections::BTreeMap::new();
+        for t in &p.tasks {
+            for (_, r) in &t.runs {
+                if let Ok(rec) = store.get_run(r) {
+                    runs.insert(r.clone(), rec);
+                }
+            }
+        }
+        Ok(berth_report::render_html(&p, &runs))
+    })
+    .await;
+    match result {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => error_page(Some(&user), &e),
+    }
+}
+
+/// `GET /assets/{name}`.
+pub async fn asset(Path(name): Path<String>) -> Response {
+    let (body, kind) = match name.as_str() {
+        "style.css" => (include_str!("../assets/style.css"), "text/css; charset=utf-8"),
+        "app.js" => (include_str!("../assets/app.js"), "text/javascript; charset=utf-8"),
+        _ => return (StatusCode::NOT_FOUND, "no such asset").into_response(),
+    };
+    ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "no-cache")], body).into_response()
+}
+
+/// `GET /`.
+pub async fn home() -> Redirect {
+    Redirect::to("/ui/runs")
+}

@@ -1,0 +1,575 @@
+//! `berth serve` end to end: the real binary on a loopback port, the private Docker daemon,
+//! real HTTP. Covers the REST API (tools, projects, launches, bulk launches, runs, logs, live
+//! logs, kill, metrics, OpenAPI), the access rules and the request-checking the security list
+//! in docs/service.md names, the XNAT-compatible subset, and a server killed with queued and
+//! running launches and started again: every launch ends, none is lost.
+//!
+//! Needs root (or an engine in `DOCKER_HOST`): without it these tests fail with the reason.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+const SLEEPER: &str = r#"{
+    "name": "sleeper", "tool-version": "1", "schema-version": "0.5",
+    "description": "Sleeps, then writes a file.",
+    "command-line": "echo start; sleep [SECONDS]; echo done > [OUT]; echo finished",
+    "container-image": {"type": "docker", "image": "berth-test/busybox:latest"},
+    "inputs": [
+        {"id": "seconds", "name": "Seconds", "type": "Number", "value-key": "[SECONDS]", "default-value": 0, "optional": true},
+        {"id": "out", "name": "Output", "type": "String", "value-key": "[OUT]", "default-value": "done.txt", "optional": true}
+    ],
+    "output-files": [{"id": "done", "name": "Done", "path-template": "[OUT]"}]
+}"#;
+
+const XNAT: &str = r#"{"name": "xnat-wc", "version": "1.0", "type": "docker", "image": "berth-test/busybox:latest",
+    "command-line": "wc -c /input/#FILE# > /output/count.txt && cat /output/count.txt",
+    "override-entrypoint": true,
+    "mounts": [{"name": "in", "writable": false, "path": "/input"}, {"name": "out", "writable": true, "path": "/output"}],
+    "inputs": [{"name": "FILE", "type": "string", "required": true}],
+    "outputs": [{"name": "count", "mount": "out", "path": "count.txt"}]}"#;
+
+fn checksum_descriptor() -> String {
+    berth_testkit::repo_root().join("crates/berth-pipeline/tests/data/checksum.json").to_string_lossy().into_owned()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A berth home with users, projects and tools, and a server on it.
+struct Service {
+    dir: TempDir,
+    host: String,
+    port: u16,
+    server: Option<Child>,
+    admin: String,
+    alice: String,
+    bob: String,
+}
+
+impl Service {
+    fn new(workers: usize) -> Service {
+        let host = berth_testkit::docker_host();
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["data1", "data2", "outside"] {
+            std::fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        std::fs::write(dir.path().join("data1/scan.txt"), "alice's data\n").unwrap();
+        std::fs::write(dir.path().join("data2/scan.txt"), "bob's data\n").unwrap();
+        std::fs::write(dir.path().join("outside/secret.txt"), "not yours\n").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("outside/secret.txt"), dir.path().join("data1/link.txt")).unwrap();
+        std::fs::write(dir.path().join("sleeper.json"), SLEEPER).unwrap();
+        let mut s = Service {
+            dir,
+            host,
+            port: free_port(),
+            server: None,
+            admin: String::new(),
+            alice: String::new(),
+            bob: String::new(),
+        };
+        s.ok(&["user", "add", "admin", "--role", "admin"]);
+        s.ok(&["user", "add", "alice"]);
+        s.ok(&["user", "add", "bob"]);
+        s.admin = s.ok(&["user", "token", "admin"]).trim().to_owned();
+        s.alice = s.ok(&["user", "token", "alice"]).trim().to_owned();
+        s.bob = s.ok(&["user", "token", "bob"]).trim().to_owned();
+        let d1 = s.path("data1").to_string_lossy().into_owned();
+        let d2 = s.path("data2").to_string_lossy().into_owned();
+        s.ok(&["project", "add", "p1", "--data-root", &d1, "--member", "alice"]);
+        s.ok(&["project", "add", "p2", "--data-root", &d2, "--member", "bob"]);
+        s.ok(&["tool", "add", &checksum_descriptor()]);
+        s.ok(&["tool", "add", &s.path("sleeper.json").to_string_lossy()]);
+        for p in ["p1", "p2"] {
+            s.ok(&["project", "enable", p, "checksum"]);
+            s.ok(&["project", "enable", p, "sleeper"]);
+        }
+        s.start(workers);
+        s
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        c.args(args)
+            .current_dir(self.dir.path())
+            .env("BERTH_HOME", self.path("home"))
+            .env("BERTH_CONFIG", self.path("no-config.toml"))
+            .env_remove("BERTH_ENGINE")
+            .env("DOCKER_HOST", &self.host)
+            .env("NO_COLOR", "1");
+        c
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd(args).output().unwrap();
+        assert!(out.status.success(), "berth {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn start(&mut self, workers: usize) {
+        let log = std::fs::File::create(self.path(&format!("server-{}.log", self.port))).unwrap();
+        let child = self
+            .cmd(&[
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{}", self.port),
+                "--workers",
+                &workers.to_string(),
+                "--max-body",
+                "64k",
+            ])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.server = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if self.get(None, "/api/v1/health").0 == StatusCode::OK {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("berth serve did not answer within 30 s:\n{}", self.server_log());
+    }
+
+    fn server_log(&self) -> String {
+        std::fs::read_to_string(self.path(&format!("server-{}.log", self.port))).unwrap_or_default()
+    }
+
+    /// Stops the server: SIGKILL (a crash) or SIGTERM (a clean stop).
+    fn stop(&mut self, kill: bool) {
+        if let Some(mut c) = self.server.take() {
+            if kill {
+                let _ = c.kill();
+            } else {
+                let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            }
+            let _ = c.wait();
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn client() -> Client {
+        // reqwest is built without a default TLS provider (berth picks ring); plain HTTP here.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
+    }
+
+    fn get(&self, token: Option<&str>, path: &str) -> (StatusCode, String) {
+        let mut r = Self::client().get(self.url(path));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        match r.send() {
+            Ok(resp) => (resp.status(), resp.text().unwrap_or_default()),
+            Err(_) => (StatusCode::SERVICE_UNAVAILABLE, String::new()),
+        }
+    }
+
+    fn json(&self, token: &str, path: &str) -> Value {
+        let (status, body) = self.get(Some(token), path);
+        assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    fn send(&self, method: &str, token: Option<&str>, path: &str, body: Option<&Value>) -> (StatusCode, Value) {
+        let c = Self::client();
+        let mut r = match method {
+            "POST" => c.post(self.url(path)),
+            "PUT" => c.put(self.url(path)),
+            "DELETE" => c.delete(self.url(path)),
+            _ => c.get(self.url(path)),
+        };
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            r = r.json(b);
+        }
+        let resp = r.send().unwrap();
+        let status = resp.status();
+        let text = resp.text().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    fn launch(&self, token: &str, project: &str, body: Value) -> String {
+        let (status, v) = self.send("POST", Some(token), &format!("/api/v1/projects/{project}/launch"), Some(&body));
+        assert_eq!(status, StatusCode::ACCEPTED, "launch: {v}");
+        v["id"].as_str().unwrap().to_owned()
+    }
+
+    fn wait_terminal(&self, token: &str, id: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let v = self.json(token, &format!("/api/v1/runs/{id}"));
+            if v["terminal"].as_bool() == Some(true) {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "run {id} did not end within {timeout:?}: {v}\n{}", self.server_log());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.stop(true);
+    }
+}
+
+fn file_input(s: &Service, rel: &str) -> String {
+    s.path(rel).to_string_lossy().into_owned()
+}
+
+#[test]
+fn launch_run_logs_provenance_and_metrics() {
+    let s = Service::new(2);
+    let (status, health) = s.send("GET", None, "/api/v1/health", None);
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(health["engine_reachable"], true, "{health}");
+
+    // A user sees the tools enabled in their projects, with a dry run first.
+    let tools = s.json(&s.alice, "/api/v1/tools");
+    let names: Vec<&str> = tools.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"checksum") && names.contains(&"sleeper"), "{tools}");
+    let input = file_input(&s, "data1/scan.txt");
+    let (status, dry) = s.send(
+        "POST",
+        Some(&s.alice),
+        "/api/v1/projects/p1/launch",
+        Some(&json!({"tool": "checksum", "inputs": {"input": input}, "dry_run": true})),
+    );
+    assert_eq!(status, StatusCode::OK, "{dry}");
+    assert!(dry["command_line"].as_str().unwrap().contains("sha256sum /"), "{dry}");
+
+    let id = s.launch(&s.alice, "p1", json!({"tool": "checksum", "inputs": {"input": input}}));
+    let run = s.wait_terminal(&s.alice, &id, Duration::from_secs(120));
+    assert_eq!(run["status"], "succeeded", "{run}\n{}", s.server_log());
+    assert_eq!(run["exit_code"], 0);
+    // Provenance: the image id, the input and the output by hash, the engine.
+    let prov = &run["provenance"]["record"];
+    assert!(prov["image_id"].as_str().unwrap().starts_with("sha256:"), "{prov}");
+    assert_eq!(prov["engine_kind"], "docker");
+    let files = prov["files"].as_array().unwrap();
+    let expected_in = berth_store::hash::sha256_hex(b"alice's data\n");
+    assert!(files.iter().any(|f| f["role"] == "input" && f["sha256"] == expected_in.as_str()), "{files:?}");
+    let out = files.iter().find(|f| f["role"] == "output").expect("an output file");
+    let written = std::fs::read_to_string(out["path"].as_str().unwrap()).unwrap();
+    assert_eq!(written.trim(), expected_in, "the tool's checksum of the input");
+    assert_eq!(prov["labels"]["berth.project"], "p1");
+
+    // Logs: the download, and the live stream that ends with the run's status.
+    let id2 = s.launch(&s.alice, "p1", json!({"tool": "sleeper", "inputs": {"seconds": 1}}));
+    let live = Service::client()
+        .get(s.url(&format!("/api/v1/runs/{id2}/logs/stdout/live")))
+        .bearer_auth(&s.alice)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(live.contains("event: chunk") && live.contains("finished"), "{live}");
+    assert!(live.trim_end().ends_with("data: succeeded"), "{live}");
+    let (status, log) = s.get(Some(&s.alice), &format!("/api/v1/runs/{id2}/logs/stdout"));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(log, "start\nfinished\n");
+
+    // Listing with filters and pagination.
+    let page = s.json(&s.alice, "/api/v1/runs?limit=1&offset=0");
+    assert_eq!(page["total"], 2, "{page}");
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let by_tool = s.json(&s.alice, "/api/v1/runs?tool=sleeper&status=succeeded");
+    assert_eq!(by_tool["total"], 1, "{by_tool}");
+    let (status, bad) = s.send("GET", Some(&s.alice), "/api/v1/runs?status=done", None);
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+
+    // Metrics and the OpenAPI document.
+    let (status, metrics) = s.get(None, "/metrics");
+    assert_eq!(status, StatusCode::OK);
+    assert!(metrics.contains("berth_launches{status=\"succeeded\"} 2"), "{metrics}");
+    assert!(metrics.contains("# TYPE berth_http_requests_total counter"), "{metrics}");
+    let openapi = s.json(&s.alice, "/api/v1/openapi.json");
+    for p in ["/api/v1/projects/{project}/launch", "/api/v1/runs/{id}/logs/{stream}/live", "/api/v1/images/scan"] {
+        assert!(openapi["paths"][p].is_object(), "{p} missing from the OpenAPI document");
+    }
+}
+
+#[test]
+fn access_rules_and_bad_requests() {
+    let s = Service::new(1);
+    let input = file_input(&s, "data1/scan.txt");
+    let id = s.launch(&s.alice, "p1", json!({"tool": "checksum", "inputs": {"input": input}}));
+
+    // No token, a wrong token: 401 with a hint.
+    let (status, v) = s.send("GET", None, "/api/v1/runs", None);
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{v}");
+    assert!(v["hint"].as_str().unwrap().contains("Bearer"), "{v}");
+    let (status, _) = s.send("GET", Some("berth_0000"), "/api/v1/runs", None);
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Another project's run, project and launch: 404, as if they did not exist.
+    let (status, _) = s.send("GET", Some(&s.bob), &format!("/api/v1/runs/{id}"), None);
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = s.send("GET", Some(&s.bob), &format!("/api/v1/runs/{id}/logs/stdout"), None);
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = s.send("POST", Some(&s.bob), &format!("/api/v1/runs/{id}/kill"), None);
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = s.send(
+        "POST",
+        Some(&s.bob),
+        "/api/v1/projects/p1/launch",
+        Some(&json!({"tool": "checksum", "inputs": {"input": input}})),
+    );
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(s.json(&s.bob, "/api/v1/runs")["total"], 0);
+
+    // Inputs outside the data roots: a path, a `..` escape, a symlink out: 400 naming the input.
+    for (value, what) in [
+        (file_input(&s, "outside/secret.txt"), "absolute path"),
+        (format!("{}/../outside/secret.txt", file_input(&s, "data1")), "dot-dot"),
+        ("../outside/secret.txt".to_owned(), "relative dot-dot"),
+        (file_input(&s, "data1/link.txt"), "symlink"),
+        ("/etc/passwd".to_owned(), "system file"),
+    ] {
+        let (status, v) = s.send(
+            "POST",
+            Some(&s.alice),
+            "/api/v1/projects/p1/launch",
+            Some(&json!({"tool": "checksum", "inputs": {"input": value}})),
+        );
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {v}");
+        let msg = v["error"].as_str().unwrap();
+        assert!(msg.contains("input \"input\"") && msg.contains("outside the data roots"), "{what}: {msg}");
+    }
+
+    // Malformed JSON, a wrong type, an unknown field: 400 with the position or the field.
+    let resp = Service::client()
+        .post(s.url("/api/v1/projects/p1/launch"))
+        .bearer_auth(&s.alice)
+        .header("content-type", "application/json")
+        .body("{\"tool\": \"checksum\", \"inputs\": {")
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let v: Value = resp.json().unwrap();
+    assert!(
+        v["error"].as_str().unwrap().contains("malformed JSON") && v["error"].as_str().unwrap().contains("column"),
+        "{v}"
+    );
+    let (status, v) = s.send("POST", Some(&s.alice), "/api/v1/projects/p1/launch", Some(&json!({"tool": 3})));
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(v["error"].as_str().unwrap().contains("tool"), "{v}");
+    let (status, v) = s.send(
+        "POST",
+        Some(&s.alice),
+        "/api/v1/projects/p1/launch",
+        Some(&json!({"tool": "checksum", "engine_options": {"privileged": true}})),
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(v["error"].as_str().unwrap().contains("engine_options"), "{v}");
+    // Invalid input values: the problems, each with its place.
+    let (status, v) = s.send(
+        "POST",
+        Some(&s.alice),
+        "/api/v1/projects/p1/launch",
+        Some(&json!({"tool": "sleeper", "inputs": {"seconds": "soon"}})),
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(!v["problems"].as_array().unwrap().is_empty(), "{v}");
+
+    // An oversized body: 413.
+    let big = json!({"tool": "checksum", "inputs": {"input": "x".repeat(100_000)}});
+    let (status, _) = s.send("POST", Some(&s.alice), "/api/v1/projects/p1/launch", Some(&big));
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    // Admin-only: tools, images, engines, projects.
+    let (status, _) =
+        s.send("POST", Some(&s.alice), "/api/v1/tools", Some(&serde_json::from_str::<Value>(SLEEPER).unwrap()));
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for path in ["/api/v1/images", "/api/v1/engines", "/api/v1/pipelines"] {
+        let (status, _) = s.send("GET", Some(&s.alice), path, None);
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+    }
+    let (status, _) =
+        s.send("POST", Some(&s.alice), "/api/v1/projects", Some(&json!({"id": "p9", "data_roots": ["/"]})));
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, images) = s.send("GET", Some(&s.admin), "/api/v1/images", None);
+    assert_eq!(status, StatusCode::OK, "{images}");
+
+    // A tool disabled in the project or on the site: 403 with how to enable it.
+    s.ok(&["project", "disable", "p1", "sleeper"]);
+    let (status, v) = s.send("POST", Some(&s.alice), "/api/v1/projects/p1/launch", Some(&json!({"tool": "sleeper"})));
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+    let (status, _) =
+        s.send("PUT", Some(&s.admin), "/api/v1/tools/checksum/settings", Some(&json!({"enabled": false})));
+    assert_eq!(status, StatusCode::OK);
+    let (status, v) = s.send(
+        "POST",
+        Some(&s.alice),
+        "/api/v1/projects/p1/launch",
+        Some(&json!({"tool": "checksum", "inputs": {"input": input}})),
+    );
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("disabled on this site"), "{v}");
+
+    // The run launched at the start still ended.
+    assert_eq!(s.wait_terminal(&s.alice, &id, Duration::from_secs(120))["status"], "succeeded");
+}
+
+#[test]
+fn kill_bulk_and_project_defaults() {
+    let s = Service::new(2);
+    // Kill a running run, and a queued one.
+    let long = s.launch(&s.alice, "p1", json!({"tool": "sleeper", "inputs": {"seconds": 60}}));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while s.json(&s.alice, &format!("/api/v1/runs/{long}"))["status"] != "running" {
+        assert!(Instant::now() < deadline, "never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, v) = s.send("POST", Some(&s.alice), &format!("/api/v1/runs/{long}/kill"), None);
+    assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+    let ended = s.wait_terminal(&s.alice, &long, Duration::from_secs(60));
+    assert_eq!(ended["status"], "cancelled", "{ended}");
+    let (status, _) = s.send("POST", Some(&s.alice), &format!("/api/v1/runs/{long}/kill"), None);
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // Bulk: 12 launches over the project's files, all accepted at once and all succeed.
+    let mut items = Vec::new();
+    for i in 0..12 {
+        let f = format!("data1/bulk-{i}.txt");
+        std::fs::write(s.path(&f), format!("item {i}\n")).unwrap();
+        items.push(json!({"input": file_input(&s, &f)}));
+    }
+    let (status, bulk) = s.send(
+        "POST",
+        Some(&s.alice),
+        "/api/v1/projects/p1/bulk-launch",
+        Some(&json!({"tool": "checksum", "items": items})),
+    );
+    assert_eq!(status, StatusCode::ACCEPTED, "{bulk}");
+    for id in bulk["ids"].as_array().unwrap() {
+        assert_eq!(s.wait_terminal(&s.alice, id.as_str().unwrap(), Duration::from_secs(180))["status"], "succeeded");
+    }
+    let listed = s.json(&s.alice, &format!("/api/v1/runs?bulk={}&limit=500", bulk["bulk_id"].as_str().unwrap()));
+    assert_eq!(listed["total"], 12);
+    // One bad item refuses the whole bulk, naming the item.
+    let (status, v) = s.send(
+        "POST",
+        Some(&s.alice),
+        "/api/v1/projects/p1/bulk-launch",
+        Some(&json!({"tool": "checksum", "items": [{"input": file_input(&s, "data1/scan.txt")}, {"input": "/etc/passwd"}]})),
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(v["error"].as_str().unwrap().starts_with("items[1]"), "{v}");
+    assert_eq!(s.json(&s.alice, "/api/v1/runs?limit=1")["total"], 13, "nothing of the refused bulk was queued");
+
+    // Project defaults fill inputs left out.
+    s.ok(&["project", "enable", "p1", "checksum", "--default", "name=fromdefault"]);
+    let id =
+        s.launch(&s.alice, "p1", json!({"tool": "checksum", "inputs": {"input": file_input(&s, "data1/scan.txt")}}));
+    let run = s.wait_terminal(&s.alice, &id, Duration::from_secs(120));
+    assert_eq!(run["request"]["inputs"]["name"], "fromdefault", "{run}");
+    assert!(run["provenance"]["record"]["command_line"].as_str().unwrap().contains("fromdefault.sha256"), "{run}");
+}
+
+#[test]
+fn xnat_compatible_endpoints() {
+    let s = Service::new(1);
+    let (status, v) =
+        s.send("POST", Some(&s.admin), "/xapi/commands", Some(&serde_json::from_str::<Value>(XNAT).unwrap()));
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let command_id = v.as_i64().unwrap_or_else(|| v.as_str().unwrap().parse().unwrap());
+    s.ok(&["project", "enable", "p1", "xnat-wc"]);
+    let commands = s.json(&s.alice, "/xapi/commands");
+    assert!(commands.as_array().unwrap().iter().any(|c| c["name"] == "xnat-wc" && c["id"] == command_id), "{commands}");
+
+    let (status, v) = s.send(
+        "POST",
+        Some(&s.alice),
+        &format!("/xapi/projects/p1/commands/{command_id}/wrappers/default/launch"),
+        Some(&json!({"FILE": "scan.txt", "mounts": {"in": file_input(&s, "data1")}})),
+    );
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "success");
+    let id = v["container-id"].as_str().unwrap().to_owned();
+    s.wait_terminal(&s.alice, &id, Duration::from_secs(120));
+    let containers = s.json(&s.alice, "/xapi/containers");
+    let c = containers.as_array().unwrap().iter().find(|c| c["id"] == id.as_str()).unwrap();
+    assert_eq!(c["status"], "Complete", "{c}\n{}", s.server_log());
+    let (status, log) = s.get(Some(&s.alice), &format!("/xapi/containers/{id}/logs/stdout"));
+    assert_eq!(status, StatusCode::OK);
+    assert!(log.contains("13 /input/scan.txt"), "{log}");
+    // A writable mount cannot be bound by a user; a mount outside the data roots is refused.
+    for mounts in [json!({"out": file_input(&s, "data1")}), json!({"in": file_input(&s, "outside")})] {
+        let (status, v) = s.send(
+            "POST",
+            Some(&s.alice),
+            &format!("/xapi/projects/p1/commands/{command_id}/wrappers/default/launch"),
+            Some(&json!({"FILE": "scan.txt", "mounts": mounts})),
+        );
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    }
+    // Form-encoded launches work too (XNAT's UI posts forms).
+    let resp = Service::client()
+        .post(s.url(&format!("/xapi/projects/p1/commands/{command_id}/wrappers/default/launch")))
+        .bearer_auth(&s.alice)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("FILE=scan.txt")
+        .send()
+        .unwrap();
+    // Without a bound read-only mount the Command cannot run: a clear 400.
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+}
+
+#[test]
+fn a_killed_server_loses_nothing() {
+    let mut s = Service::new(2);
+    // Two running (4 s each) and six queued behind them.
+    let mut ids = Vec::new();
+    for _ in 0..8 {
+        ids.push(s.launch(&s.alice, "p1", json!({"tool": "sleeper", "inputs": {"seconds": 4}})));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let running = s.json(&s.alice, "/api/v1/runs?status=running&limit=10")["total"].as_u64().unwrap();
+        if running >= 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "nothing started:\n{}", s.server_log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    s.stop(true);
+    // The containers go on without the server.
+    std::thread::sleep(Duration::from_millis(500));
+    s.start(2);
+    for id in &ids {
+        let run = s.wait_terminal(&s.alice, id, Duration::from_secs(180));
+        assert_eq!(run["status"], "succeeded", "{run}\n{}", s.server_log());
+    }
+    let all = s.json(&s.alice, "/api/v1/runs?limit=100");
+    assert_eq!(all["total"], 8);
+    // The two that were running were collected from their containers, not run again.
+    let collected = all["items"].as_array().unwrap().iter().filter(|r| r["attempts"] == 1).count();
+    assert_eq!(collected, 8, "each launch was claimed once: {all}");
+    let (_, metrics) = s.get(None, "/metrics");
+    assert!(metrics.contains("berth_runs_reconciled_total 2"), "{metrics}");
+    // A clean stop (SIGTERM) and start: nothing changes.
+    s.stop(false);
+    s.start(1);
+    assert_eq!(s.json(&s.alice, "/api/v1/runs?status=succeeded&limit=1")["total"], 8);
+}

@@ -1,0 +1,123 @@
+// The web UI in a real browser (Debian's Chromium, driven by playwright-core): sign in, open
+// the tool list, launch the example tool from its generated form (a dry run first), watch the
+// run finish on its page, read its live logs, then the runs table, an image page and a
+// refused sign-in. Screenshots go to $BERTH_UI_SHOTS.
+//
+// Environment: BERTH_URL, BERTH_TOKEN (a user), BERTH_ADMIN_TOKEN, BERTH_INPUT (a file in the
+// user's project), BERTH_EXPECT (text the tool prints), BERTH_IMAGE (an image reference).
+import { createRequire } from "node:module";
+import { mkdirSync } from "node:fs";
+
+const require = createRequire(process.env.BERTH_NODE_MODULES + "/");
+const { chromium } = require("playwright-core");
+
+const url = process.env.BERTH_URL;
+const shots = process.env.BERTH_UI_SHOTS;
+mkdirSync(shots, { recursive: true });
+
+function check(cond, what) {
+  if (!cond) throw new Error("UI check failed: " + what);
+  console.log("ok - " + what);
+}
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const errors = [];
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const page = await context.newPage();
+  page.on("pageerror", (e) => errors.push(String(e)));
+
+  // Unauthenticated pages send you to the sign-in page; a wrong token is refused.
+  await page.goto(url + "/ui/runs");
+  check(page.url().endsWith("/login"), "signed-out visitors land on the sign-in page");
+  await page.fill("#token", "berth_not_a_token");
+  await page.click("button[type=submit]");
+  check((await page.textContent(".error")).includes("not valid"), "a wrong token is refused with a message");
+  await page.screenshot({ path: shots + "/01-login-refused.png" });
+
+  await page.fill("#token", process.env.BERTH_TOKEN);
+  await page.click("button[type=submit]");
+  await page.waitForURL("**/ui/runs");
+  check(true, "signed in");
+
+  // The tool list, and the form generated from the descriptor.
+  await page.click("nav >> text=Tools");
+  await page.waitForSelector("#tools");
+  await page.screenshot({ path: shots + "/02-tools.png" });
+  await page.click("tr[data-tool=checksum] >> text=Launch");
+  await page.waitForSelector("#launch-form");
+  check(await page.isVisible(".field[data-input=input] label >> text=*"), "the required File input is marked required");
+  check((await page.inputValue("#in-name")) === "sum", "the default value is filled in");
+  // Launching without the required input is refused in the page.
+  await page.click("#launch");
+  await page.waitForSelector("#launch-result pre.error");
+  check((await page.textContent("#launch-result")).includes("input is required"), "a missing required input is named");
+  await page.fill("#in-input", process.env.BERTH_INPUT);
+  await page.click("#dry-run");
+  await page.waitForSelector("#dry-run-command");
+  const command = await page.textContent("#dry-run-command");
+  check(command.includes("sha256sum /"), "the dry run shows the rendered command: " + command);
+  await page.screenshot({ path: shots + "/03-launch-form-dry-run.png" });
+  // A path outside the project's data roots: the server's message is shown.
+  await page.fill("#in-input", "/etc/passwd");
+  await page.click("#dry-run");
+  await page.waitForSelector("#launch-error");
+  check((await page.textContent("#launch-error")).includes("outside the data roots"), "an input outside the data roots is refused");
+  await page.fill("#in-input", process.env.BERTH_INPUT);
+
+  // Launch, then watch the run page go to succeeded with its logs.
+  await page.click("#launch");
+  await page.waitForURL("**/ui/runs/*");
+  await page.waitForSelector("#status.succeeded", { timeout: 120000 });
+  check(true, "the run page shows the run succeeded");
+  await page.waitForFunction(() => document.querySelector("#log-stdout").textContent.length > 0 || true);
+  await page.waitForSelector("#provenance", { timeout: 30000 });
+  const prov = await page.textContent("#provenance");
+  check(prov.includes("sha256:"), "the provenance shows the image and descriptor hashes");
+  const files = await page.textContent("#files");
+  check(files.includes("input") && files.includes("output"), "inputs and outputs are listed with their hashes");
+  await page.screenshot({ path: shots + "/04-run-succeeded.png", fullPage: true });
+
+  // A tool that prints: live logs on its run page.
+  await page.goto(url + "/ui/tools/sleeper/launch");
+  await page.fill("#in-seconds", "2");
+  await page.click("#launch");
+  await page.waitForURL("**/ui/runs/*");
+  await page.waitForFunction(() => document.querySelector("#log-stdout").textContent.includes("start"), null, { timeout: 60000 });
+  check(true, "live stdout arrives while the run goes on");
+  await page.waitForFunction(() => document.querySelector("#log-stdout").textContent.includes("finished"), null, { timeout: 60000 });
+  check(true, "the live log follows the run to its end");
+  await page.waitForSelector("#status.succeeded", { timeout: 60000 });
+  await page.screenshot({ path: shots + "/05-run-live-logs.png", fullPage: true });
+
+  // The runs table, updated live.
+  await page.click("nav >> text=Runs");
+  await page.waitForSelector("#runs tbody tr");
+  const rows = await page.$$eval("#runs tbody tr", (trs) => trs.length);
+  check(rows >= 2, "the runs table lists the runs (" + rows + ")");
+  await page.screenshot({ path: shots + "/06-runs.png" });
+
+  // An admin's image page with the latest scan's severity chart.
+  const admin = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const apage = await admin.newPage();
+  apage.on("pageerror", (e) => errors.push(String(e)));
+  await apage.goto(url + "/login");
+  await apage.fill("#token", process.env.BERTH_ADMIN_TOKEN);
+  await apage.click("button[type=submit]");
+  await apage.waitForURL("**/ui/runs");
+  await apage.click("nav >> text=Images");
+  await apage.waitForSelector("#images");
+  await apage.screenshot({ path: shots + "/07-images.png" });
+  await apage.goto(url + "/ui/images/view?reference=" + encodeURIComponent(process.env.BERTH_IMAGE));
+  await apage.waitForSelector("#severity-chart");
+  check(await apage.isVisible("#severity-chart rect"), "the image page shows the severity chart of its latest scan");
+  await apage.screenshot({ path: shots + "/08-image-scan.png", fullPage: true });
+
+  check(errors.length === 0, "no script errors in the pages (" + errors.join("; ") + ")");
+} finally {
+  await browser.close();
+}
