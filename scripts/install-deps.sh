@@ -7,8 +7,10 @@
 # The tests need real components, not mocks: a Docker engine (docker.io), Podman with runc and
 # catatonit, a registry (docker-registry) with htpasswd (apache2-utils), busybox-static for the
 # tiny test image, debootstrap for the Debian root filesystems the scanners are compared on, and
-# rpm for the version-ordering oracle. Each test also installs what it needs on its own when it
-# runs alone; installing everything here first means parallel tests never race for dpkg's lock
+# rpm for the version-ordering oracle, and Chromium for the web UI's browser tests (driven by
+# playwright-core from npm, installed by tests/ui/install.sh into target/). Each test also
+# installs what it needs on its own when it runs alone; installing everything here first means
+# parallel tests never race for dpkg's lock
 # on a fresh machine (CI starts from one).
 set -euo pipefail
 
@@ -29,6 +31,7 @@ wanted=(
     "htpasswd apache2-utils"
     "rpm rpm"
     "openssl openssl"
+    "chromium chromium"
 )
 
 have() {

@@ -53,20 +53,15 @@ function liveLog(pre) {
     const badge = document.getElementById("status");
     if (badge) { badge.textContent = e.data; badge.className = "badge " + e.data; }
   });
-  source.addEventListener("end", (e) => {
+  source.addEventListener("end", () => {
     source.close();
+    // The page was rendered before the run ended: show its final record (outputs, exit code).
     const badge = document.getElementById("status");
-    if (badge && badge.textContent !== e.data) location.reload();
-    else if (badge && pre.id === "log-stdout") refreshRun(badge.dataset.id);
+    if (badge && badge.dataset.terminal !== "true") {
+      badge.dataset.terminal = "true";
+      location.reload();
+    }
   });
-}
-
-async function refreshRun(id) {
-  const r = await api("GET", "/api/v1/runs/" + id);
-  if (!r.ok) return;
-  const exit = document.getElementById("exit-code");
-  if (exit && r.data.exit_code !== null) exit.textContent = String(r.data.exit_code);
-  if (r.data.terminal && !document.getElementById("provenance")) location.reload();
 }
 
 // The launch form: typed values from the fields, then the API.

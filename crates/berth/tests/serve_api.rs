@@ -573,3 +573,99 @@ fn a_killed_server_loses_nothing() {
     s.start(1);
     assert_eq!(s.json(&s.alice, "/api/v1/runs?status=succeeded&limit=1")["total"], 8);
 }
+
+/// A Debian-looking image with a dpkg database and nothing else (no container runs from it),
+/// and an advisory database with records for its packages: a real scan with findings.
+fn scan_fixture(s: &Service) -> &'static str {
+    const IMAGE: &str = "berth-test/scanme:1";
+    let root = s.path("scanme");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::create_dir_all(root.join("var/lib/dpkg")).unwrap();
+    std::fs::write(
+        root.join("etc/os-release"),
+        "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nID=debian\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("etc/debian_version"), "12.5\n").unwrap();
+    let mut status = String::new();
+    for (name, version) in [
+        ("openssl", "3.0.11-1~deb12u2"),
+        ("bash", "5.2.15-2+b2"),
+        ("zlib1g", "1:1.2.13.dfsg-1"),
+        ("tar", "1.34+dfsg-1.2"),
+    ] {
+        status.push_str(&format!(
+            "Package: {name}\nStatus: install ok installed\nArchitecture: amd64\nVersion: {version}\nDescription: {name}\n\n"
+        ));
+    }
+    std::fs::write(root.join("var/lib/dpkg/status"), status).unwrap();
+    let tar = s.path("scanme.tar");
+    assert!(Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().unwrap().success());
+    let out = Command::new("docker").env("DOCKER_HOST", &s.host).arg("import").arg(&tar).arg(IMAGE).output().unwrap();
+    assert!(out.status.success(), "docker import: {}", String::from_utf8_lossy(&out.stderr));
+    let range = |fixed: &str| json!([{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}]);
+    let records = json!([
+        {"id": "BERTH-UI-0001", "modified": "2026-01-01T00:00:00Z",
+         "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
+         "affected": [{"package": {"ecosystem": "Debian:12", "name": "bash"}, "ranges": range("5.2.15-2+deb12u1")}]},
+        {"id": "BERTH-UI-0002", "modified": "2026-01-01T00:00:00Z",
+         "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}],
+         "affected": [{"package": {"ecosystem": "Debian:12", "name": "openssl"}, "ranges": range("3.0.13-1~deb12u1")}]},
+        {"id": "BERTH-UI-0003", "modified": "2026-01-01T00:00:00Z",
+         "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}],
+         "affected": [{"package": {"ecosystem": "Debian:12", "name": "openssl"}, "ranges": range("3.0.14-1~deb12u1")}]},
+        {"id": "BERTH-UI-0004", "modified": "2026-01-01T00:00:00Z",
+         "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:L/AC:H/PR:L/UI:R/S:U/C:L/I:L/A:N"}],
+         "affected": [{"package": {"ecosystem": "Debian:12", "name": "tar"}, "ranges": range("1.34+dfsg-1.3")}]},
+    ]);
+    let osv = s.path("osv.json");
+    std::fs::write(&osv, serde_json::to_vec(&records).unwrap()).unwrap();
+    s.ok(&["db", "update", "--source", &osv.to_string_lossy()]);
+    IMAGE
+}
+
+#[test]
+fn web_ui_in_a_real_browser() {
+    let install = berth_testkit::repo_root().join("tests/ui/install.sh");
+    let out = Command::new("bash").arg(&install).output().unwrap();
+    assert!(
+        out.status.success(),
+        "the browser tests need Chromium and playwright-core (tests/ui/install.sh):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let node_modules = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+
+    let mut s = Service::new(2);
+    // The server reads the advisory database at start-up: make it, then restart.
+    let image = scan_fixture(&s);
+    s.stop(false);
+    s.start(2);
+    let (status, scan) = s.send("POST", Some(&s.admin), "/api/v1/images/scan", Some(&json!({"reference": image})));
+    assert_eq!(status, StatusCode::OK, "{scan}\n{}", s.server_log());
+    assert_eq!(scan["counts"]["critical"], 1, "{scan}");
+    assert_eq!(scan["counts"]["high"], 2, "{scan}");
+
+    let shots = berth_testkit::repo_root().join("target/ui-screenshots");
+    let out = Command::new("node")
+        .arg(berth_testkit::repo_root().join("tests/ui/e2e.mjs"))
+        .env("BERTH_NODE_MODULES", &node_modules)
+        .env("BERTH_URL", s.url(""))
+        .env("BERTH_TOKEN", &s.alice)
+        .env("BERTH_ADMIN_TOKEN", &s.admin)
+        .env("BERTH_INPUT", file_input(&s, "data1/scan.txt"))
+        .env("BERTH_IMAGE", image)
+        .env("BERTH_UI_SHOTS", &shots)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "the browser test failed:\n{stdout}\n{}\nserver log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        s.server_log()
+    );
+    for shot in ["02-tools.png", "03-launch-form-dry-run.png", "04-run-succeeded.png", "08-image-scan.png"] {
+        assert!(shots.join(shot).metadata().is_ok_and(|m| m.len() > 1000), "screenshot {shot} missing");
+    }
+}
