@@ -304,13 +304,18 @@ pub struct PathMapping {
 impl PreparedJob {
     /// `path` as the engine sees it: the longest matching [`PathMapping`] applied, if any.
     pub fn engine_path(&self, path: &Path) -> PathBuf {
-        self.engine_paths
-            .iter()
-            .filter_map(|m| path.strip_prefix(&m.from).ok().map(|rest| (m.from.as_os_str().len(), m.to.join(rest))))
-            .max_by_key(|(len, _)| *len)
-            .map(|(_, p)| p)
-            .unwrap_or_else(|| path.to_path_buf())
+        map_path(&self.engine_paths, path)
     }
+}
+
+/// `path` with the longest matching prefix of `mappings` replaced (whole components only).
+pub fn map_path(mappings: &[PathMapping], path: &Path) -> PathBuf {
+    mappings
+        .iter()
+        .filter_map(|m| path.strip_prefix(&m.from).ok().map(|rest| (m.from.as_os_str().len(), m.to.join(rest))))
+        .max_by_key(|(len, _)| *len)
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| path.to_path_buf())
 }
 
 /// Choices the caller makes for a run.
@@ -694,6 +699,22 @@ pub(crate) fn unreadable_warning(m: &JobMount, uid: u32, gid: u32) -> Option<ber
         )
         .hint("make it world-readable (chmod o+r), or run with `--user UID:GID`")
     })
+}
+
+#[cfg(test)]
+mod path_map_tests {
+    use super::*;
+
+    #[test]
+    fn the_longest_prefix_wins_and_only_whole_components_match() {
+        let m = |f: &str, t: &str| PathMapping { from: f.into(), to: t.into() };
+        let maps = [m("/data", "/mnt/data"), m("/data/xnat/archive", "/docker/archive")];
+        assert_eq!(map_path(&maps, Path::new("/data/x/a.dcm")), PathBuf::from("/mnt/data/x/a.dcm"));
+        assert_eq!(map_path(&maps, Path::new("/data/xnat/archive/s1")), PathBuf::from("/docker/archive/s1"));
+        assert_eq!(map_path(&maps, Path::new("/database/a")), PathBuf::from("/database/a"));
+        assert_eq!(map_path(&maps, Path::new("/data")), PathBuf::from("/mnt/data"));
+        assert_eq!(map_path(&[], Path::new("/data/a")), PathBuf::from("/data/a"));
+    }
 }
 
 #[cfg(test)]

@@ -504,7 +504,15 @@ pub async fn pipeline(State(state): State<Arc<AppState>>, headers: HeaderMap, Pa
     })
     .await;
     match result {
-        Ok(html) => Html(html).into_response(),
+        // The report is self-contained: inline styles, no scripts.
+        Ok(html) => (
+            [(
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'",
+            )],
+            Html(html),
+        )
+            .into_response(),
         Err(e) => error_page(Some(&user), &e),
     }
 }

@@ -669,3 +669,36 @@ fn web_ui_in_a_real_browser() {
         assert!(shots.join(shot).metadata().is_ok_and(|m| m.len() > 1000), "screenshot {shot} missing");
     }
 }
+
+#[test]
+fn pipeline_runs_for_admins() {
+    let s = Service::new(1);
+    let yaml = format!(
+        "berth-pipeline: 1\nname: ui-pipe\nsteps:\n  checksum:\n    descriptor: {}\n    inputs:\n      input: {}\n",
+        checksum_descriptor(),
+        file_input(&s, "data1/scan.txt")
+    );
+    std::fs::write(s.path("pipe.yaml"), yaml).unwrap();
+    s.ok(&["pipeline", "run", &s.path("pipe.yaml").to_string_lossy(), "-o", &s.path("pipe-out").to_string_lossy()]);
+    let list = s.json(&s.admin, "/api/v1/pipelines");
+    let id = list[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(list[0]["status"], "succeeded", "{list}");
+    let detail = s.json(&s.admin, &format!("/api/v1/pipelines/{id}"));
+    assert_eq!(detail["tasks"][0]["status"], "succeeded", "{detail}");
+    let (status, _) = s.send("GET", Some(&s.alice), "/api/v1/pipelines", None);
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // The pipeline run page: the report with its timeline, behind the UI's cookie.
+    let page = |token: &str| {
+        let resp = Service::client()
+            .get(s.url(&format!("/ui/pipelines/{id}")))
+            .header("cookie", format!("berth_token={token}"))
+            .send()
+            .unwrap();
+        (resp.status(), resp.text().unwrap())
+    };
+    let (status, html) = page(&s.admin);
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("<svg") && html.contains("<rect") && html.contains("checksum"), "{html}");
+    let (status, _) = page(&s.alice);
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
