@@ -539,10 +539,11 @@ fn xnat_compatible_endpoints() {
 #[test]
 fn a_killed_server_loses_nothing() {
     let mut s = Service::new(2);
-    // Two running (4 s each) and six queued behind them.
+    // Two running (10 s each: neither ends while the server is away) and six queued behind.
     let mut ids = Vec::new();
-    for _ in 0..8 {
-        ids.push(s.launch(&s.alice, "p1", json!({"tool": "sleeper", "inputs": {"seconds": 4}})));
+    for i in 0..8 {
+        let seconds = if i < 2 { 10 } else { 1 };
+        ids.push(s.launch(&s.alice, "p1", json!({"tool": "sleeper", "inputs": {"seconds": seconds}})));
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
