@@ -128,7 +128,7 @@ def phase(name, api, server, launches, clients, restart_at=None):
             if status == 200:
                 poll_lat.append(t)
             elif not restarted["at"] or time.time() - restarted["at"] > 15:
-                errors.append((path, status))
+                errors.append((path, status, round(time.time() - (restarted["at"] or time.time()), 2)))
             time.sleep(0.02)
 
     threads = [threading.Thread(target=poller, args=(n,), daemon=True) for n in range(clients)]
@@ -167,8 +167,8 @@ def phase(name, api, server, launches, clients, restart_at=None):
         if restart_at is not None and restarted["at"] is None and done >= restart_at:
             print(f"  [{name}] killing the server (SIGKILL) with {done} done, {counts.get('running', 0)} running, "
                   f"{counts.get('queued', 0)} queued", flush=True)
+            restarted["at"] = time.time()  # failures from here on are the restart's
             server.kill()
-            restarted["at"] = time.time()
             server.start()
             print(f"  [{name}] restarted in {time.time() - restarted['at']:.2f} s", flush=True)
         if page["total"] >= launches and done >= launches and not any(s.is_alive() for s in subs):
@@ -194,7 +194,7 @@ def phase(name, api, server, launches, clients, restart_at=None):
     print(f"  [{name}] {elapsed:.1f} s wall, {launches / elapsed:.2f} launches/s completed")
     print(f"  [{name}] polling requests: {len(poll_lat)}, p50 {pct(poll_lat, 50) * 1000:.1f} ms, p99 {pct(poll_lat, 99) * 1000:.1f} ms")
     print(f"  [{name}] launch requests:  {len(launch_lat)}, p50 {pct(launch_lat, 50) * 1000:.1f} ms, p99 {pct(launch_lat, 99) * 1000:.1f} ms")
-    print(f"  [{name}] request errors outside the restart window: {len(errors)}")
+    print(f"  [{name}] request errors outside the restart window: {len(errors)} {errors[:5]}")
     ok = not lost and statuses.get("succeeded", 0) == launches and not errors and len(ids) == launches
     return ok, total
 

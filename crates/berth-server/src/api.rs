@@ -90,7 +90,7 @@ pub struct Health {
     pub engine: String,
     /// Its version.
     pub engine_version: String,
-    /// Whether the engine answered just now.
+    /// Whether the engine answered (checked at most every 2 s).
     pub engine_reachable: bool,
     /// How many runs may execute at once.
     pub workers: usize,
@@ -415,7 +415,7 @@ pub fn caller_projects(store: &Store, caller: &User) -> ApiResult<Vec<Project>> 
 /// Whether the service and its engine are up, and the queue's counts.
 #[utoipa::path(get, path = "/api/v1/health", tag = "service", responses((status = 200, body = Health)))]
 pub async fn health(State(state): State<Arc<AppState>>) -> ApiResult<Json<Health>> {
-    let reachable = tokio::time::timeout(Duration::from_secs(3), state.engine.info()).await.is_ok_and(|r| r.is_ok());
+    let reachable = state.engine_reachable().await;
     let store = state.store.clone();
     let launches = blocking(move || Ok(store.launch_counts()?)).await?;
     Ok(Json(Health {
@@ -569,10 +569,7 @@ fn load_text_api(text: String) -> ApiResult<berth_run::LoadedTool> {
     berth_run::tool::load_text(text, "the request body").map_err(|e| {
         let problems = e.problems().map(problems_of).unwrap_or_default();
         let err = ApiError::bad_request(e.to_string()).problems(problems);
-        match e.hint() {
-            Some(h) => err.hint(h),
-            None => err,
-        }
+        err.maybe_hint(e.hint())
     })
 }
 
@@ -1098,10 +1095,7 @@ pub async fn pull_image(
         .await
         .map_err(|e| {
             let err = ApiError::bad_request(format!("pulling `{}`: {e}", req.reference));
-            match e.hint() {
-                Some(h) => err.hint(h),
-                None => err,
-            }
+            err.maybe_hint(e.hint())
         })?;
     Ok(Json(serde_json::to_value(&outcome).unwrap_or_default()))
 }
@@ -1124,10 +1118,7 @@ pub async fn check_image(
     let creds = berth_registry::CredentialStore::standard(&home);
     let report = berth_registry::images::check(&*state.engine, &client, &creds, &q.reference).await.map_err(|e| {
         let err = ApiError::bad_request(format!("checking `{}`: {e}", q.reference));
-        match e.hint() {
-            Some(h) => err.hint(h),
-            None => err,
-        }
+        err.maybe_hint(e.hint())
     })?;
     Ok(Json(report))
 }
@@ -1148,10 +1139,7 @@ pub async fn scan_image(
     let sbom = berth_inventory::SbomOptions { engine: Some(state.engine.clone()), temp_dir: None };
     let report = berth_scan::scan(&target, &db, &sbom, &berth_scan::ScanOptions::default()).await.map_err(|e| {
         let err = ApiError::bad_request(format!("scanning `{}`: {e}", req.reference));
-        match e.hint() {
-            Some(h) => err.hint(h),
-            None => err,
-        }
+        err.maybe_hint(e.hint())
     })?;
     let json = serde_json::to_string(&report).map_err(|e| ApiError::internal(e.to_string()))?;
     let image_id = state.engine.inspect_image(&req.reference).await.ok().flatten().map(|i| i.id);

@@ -38,8 +38,12 @@ pub fn token_of(parts: &Parts) -> Option<String> {
             return Some(t.trim().to_owned());
         }
     }
-    parts
-        .headers
+    cookie_token(&parts.headers)
+}
+
+/// The token in the web UI's cookie.
+pub fn cookie_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())

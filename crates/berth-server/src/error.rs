@@ -53,6 +53,14 @@ impl ApiError {
         self
     }
 
+    /// Adds a hint when there is one.
+    pub fn maybe_hint(self, hint: Option<String>) -> ApiError {
+        match hint {
+            Some(h) => self.hint(h),
+            None => self,
+        }
+    }
+
     /// Adds problems.
     pub fn problems(mut self, problems: Vec<Problem>) -> ApiError {
         self.body.problems = problems;
@@ -119,10 +127,7 @@ impl From<StoreError> for ApiError {
                 ApiError::internal(chain)
             }
         };
-        match hint {
-            Some(h) => err.hint(h),
-            None => err,
-        }
+        err.maybe_hint(hint)
     }
 }
 

@@ -47,10 +47,7 @@ pub fn resolve_tool(store: &Store, name: &str, version: Option<&str>) -> ApiResu
             let hint = other.hint();
             let problems = other.problems().map(problems_of).unwrap_or_default();
             let err = ApiError::bad_request(other.to_string()).problems(problems);
-            match hint {
-                Some(h) => err.hint(h),
-                None => err,
-            }
+            err.maybe_hint(hint)
         }
     })
 }
@@ -237,10 +234,7 @@ fn prepare_error(e: PrepareError, cwd: &Path, roots: &[(PathBuf, PathBuf)], proj
         other => {
             let hint = other.hint();
             let err = ApiError::bad_request(other.to_string());
-            match hint {
-                Some(h) => err.hint(h),
-                None => err,
-            }
+            err.maybe_hint(hint)
         }
     }
 }

@@ -37,6 +37,9 @@ pub struct ServeOptions {
     pub run_config: berth_config::RunConfig,
 }
 
+/// How long a health check's answer about the engine is reused.
+pub const ENGINE_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Counters for `/metrics`.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -87,6 +90,9 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// This process, as recorded on the launches it claims: host, pid, start time.
     pub owner: (String, u32, Option<String>),
+    /// When the engine last answered (or failed to): health checks reuse it for a while so
+    /// that polling clients do not load the engine.
+    pub engine_seen: Mutex<Option<(std::time::Instant, bool)>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -112,7 +118,23 @@ impl AppState {
             metrics: Metrics::default(),
             shutdown: CancellationToken::new(),
             owner,
+            engine_seen: Mutex::new(None),
         }
+    }
+
+    /// Whether the engine answers, asking it at most every [`ENGINE_CHECK_EVERY`].
+    pub async fn engine_reachable(&self) -> bool {
+        let cached = *self.engine_seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((at, ok)) = cached
+            && at.elapsed() < ENGINE_CHECK_EVERY
+        {
+            return ok;
+        }
+        let ok =
+            tokio::time::timeout(std::time::Duration::from_secs(3), self.engine.info()).await.is_ok_and(|r| r.is_ok());
+        *self.engine_seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((std::time::Instant::now(), ok));
+        ok
     }
 
     /// The cancellation token of a launch this process runs, if it runs it.

@@ -66,14 +66,7 @@ fn error_page(user: Option<&User>, e: &ApiError) -> Response {
 
 /// The user behind the UI's cookie, or a redirect to the sign-in page.
 async fn ui_user(state: &Arc<AppState>, headers: &HeaderMap) -> Result<User, Response> {
-    let token = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.to_owned());
+    let token = crate::auth::cookie_token(headers);
     let Some(token) = token else { return Err(Redirect::to("/login").into_response()) };
     let store = state.store.clone();
     match tokio::task::spawn_blocking(move || store.authenticate(&token)).await {
