@@ -1193,3 +1193,191 @@ pub async fn get_pipeline(
     let store = state.store.clone();
     blocking(move || Ok(Json(serde_json::to_value(store.get_pipeline_run(&id)?).unwrap_or_default()))).await
 }
+
+/// `?reference=&format=` for an SBOM.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct SbomQuery {
+    /// The image.
+    pub reference: String,
+    /// `json` (berth's), `cyclonedx`, `spdx` or `table`; default `cyclonedx`.
+    pub format: Option<String>,
+}
+
+/// The package inventory of an image (admins): CycloneDX 1.5, SPDX 2.3, berth JSON or a table.
+#[utoipa::path(get, path = "/api/v1/images/sbom", tag = "images", security(("token" = [])), params(SbomQuery), responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
+pub async fn sbom(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(q): Query<SbomQuery>,
+) -> ApiResult<Response> {
+    caller.require_admin()?;
+    let name = q.format.as_deref().unwrap_or("cyclonedx");
+    let format: berth_inventory::report::Format = name.parse().map_err(|e: String| {
+        ApiError::bad_request(format!("format: {e}")).hint("use json, cyclonedx, spdx or table")
+    })?;
+    let target = berth_inventory::Target::Image(q.reference.clone());
+    let options = berth_inventory::SbomOptions { engine: Some(state.engine.clone()), temp_dir: None };
+    let inventory = berth_inventory::sbom(&target, &options)
+        .await
+        .map_err(|e| ApiError::bad_request(format!("reading `{}`: {e}", q.reference)).maybe_hint(e.hint()))?;
+    let text = berth_inventory::report::render(&inventory, format, &berth_inventory::report::DocumentMeta::now());
+    let kind = if name == "table" { "text/plain; charset=utf-8" } else { "application/json" };
+    Ok(([(header::CONTENT_TYPE, kind)], text).into_response())
+}
+
+/// A new name for an image.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagRequest {
+    /// The image.
+    pub source: String,
+    /// The new `name:tag`.
+    pub target: String,
+}
+
+/// Tags an image (admins).
+#[utoipa::path(post, path = "/api/v1/images/tag", tag = "images", security(("token" = [])), request_body = TagRequest, responses((status = 204), (status = 400, body = ErrorBody)))]
+pub async fn tag_image(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    ApiJson(req): ApiJson<TagRequest>,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    berth_registry::Reference::parse(&req.target)
+        .map_err(|e| ApiError::bad_request(format!("target: {e}")).hint("e.g. `lab/tool:1.2`"))?;
+    state
+        .engine
+        .tag_image(&req.source, &req.target)
+        .await
+        .map_err(|e| ApiError::bad_request(format!("tagging `{}`: {e}", req.source)).maybe_hint(e.hint()))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `?reference=&force=`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct RemoveQuery {
+    /// The image.
+    pub reference: String,
+    /// Remove it even if containers use it.
+    pub force: Option<bool>,
+}
+
+/// Removes an image (admins).
+#[utoipa::path(delete, path = "/api/v1/images", tag = "images", security(("token" = [])), params(RemoveQuery), responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
+pub async fn remove_image(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(q): Query<RemoveQuery>,
+) -> ApiResult<Json<berth_engine::RemovedImage>> {
+    caller.require_admin()?;
+    let removed = state
+        .engine
+        .remove_image(&q.reference, q.force.unwrap_or(false))
+        .await
+        .map_err(|e| ApiError::bad_request(format!("removing `{}`: {e}", q.reference)).maybe_hint(e.hint()))?;
+    Ok(Json(removed))
+}
+
+/// An archive to load.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRequest {
+    /// A docker-archive or OCI-archive: a path on the server, or an http(s) URL.
+    pub source: String,
+    /// Its expected SHA-256.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// A `name:tag` for the loaded image.
+    #[serde(default)]
+    pub tag: Option<String>,
+}
+
+/// Loads an image archive (admins): a path on the server or a URL (resumable, digest-checked).
+#[utoipa::path(post, path = "/api/v1/images/import", tag = "images", security(("token" = [])), request_body = ImportRequest, responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
+pub async fn import_image(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    ApiJson(req): ApiJson<ImportRequest>,
+) -> ApiResult<Json<berth_registry::ImportOutcome>> {
+    caller.require_admin()?;
+    let source = berth_registry::ImportSource::parse(&req.source, req.sha256.as_deref())
+        .map_err(|e| ApiError::bad_request(format!("sha256: {e}")))?;
+    let config = berth_config::Config::load().map_err(|e| ApiError::internal(e.to_string()))?;
+    let client = berth_registry::RegistryClient::new(berth_registry::ClientOptions {
+        insecure: config.registry.insecure,
+        ..Default::default()
+    })
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let downloads = state.store.home().join("downloads");
+    let outcome = berth_registry::images::import(
+        &*state.engine,
+        &client,
+        &downloads,
+        &source,
+        req.tag.as_deref(),
+        &berth_registry::NoDownloadProgress,
+    )
+    .await
+    .map_err(|e| ApiError::bad_request(format!("importing `{}`: {e}", req.source)).maybe_hint(e.hint()))?;
+    Ok(Json(outcome))
+}
+
+/// Filters for every run record (`GET /api/v1/records`).
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct RecordQuery {
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only this tool.
+    pub tool: Option<String>,
+    /// Page size (default 50, at most 500).
+    pub limit: Option<u32>,
+    /// Offset.
+    pub offset: Option<u32>,
+}
+
+/// Every run record in the store, including runs made with the CLI and pipeline steps (admins).
+#[utoipa::path(get, path = "/api/v1/records", tag = "runs", security(("token" = [])), params(RecordQuery), responses((status = 200, body = Vec<Object>), (status = 400, body = ErrorBody)))]
+pub async fn list_records(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(q): Query<RecordQuery>,
+) -> ApiResult<Json<Vec<berth_store::RunSummary>>> {
+    caller.require_admin()?;
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| s.parse::<RunStatus>().map_err(|e| ApiError::bad_request(format!("status: {e}"))))
+        .transpose()?;
+    let store = state.store.clone();
+    blocking(move || {
+        let filter = berth_store::RunFilter {
+            status,
+            tool: q.tool,
+            limit: Some(q.limit.unwrap_or(50).clamp(1, 500)),
+            offset: q.offset.unwrap_or(0),
+            since: None,
+        };
+        Ok(Json(store.list_runs(&filter)?))
+    })
+    .await
+}
+
+/// One run record with its Boutiques execution record (admins; any run, by id or prefix).
+#[utoipa::path(get, path = "/api/v1/records/{id}", tag = "runs", security(("token" = [])), params(("id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+pub async fn get_record(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.require_admin()?;
+    let store = state.store.clone();
+    blocking(move || {
+        let rec = store.get_run(&id)?;
+        let mut v = rec.to_execution_record();
+        if let serde_json::Value::Object(m) = &mut v {
+            m.insert("record".into(), serde_json::to_value(&rec).unwrap_or_default());
+        }
+        Ok(Json(v))
+    })
+    .await
+}

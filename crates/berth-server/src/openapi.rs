@@ -33,12 +33,12 @@ impl Modify for TokenAuth {
         api::list_tools, api::add_tool, api::validate_tool, api::import_tools, api::get_tool, api::remove_tool, api::site_setting,
         api::list_projects, api::add_project, api::get_project, api::add_member, api::project_setting,
         api::launch, api::bulk_launch, api::list_runs, api::get_run, api::logs, api::live_logs, api::kill,
-        api::list_images, api::pull_image, api::check_image, api::scan_image, api::latest_scan, api::engines,
+        api::list_images, api::pull_image, api::sbom, api::tag_image, api::remove_image, api::import_image, api::list_records, api::get_record, api::check_image, api::scan_image, api::latest_scan, api::engines,
         api::list_pipelines, api::get_pipeline,
     ),
     components(schemas(ErrorBody, Problem, LaunchRequest, api::BulkRequest, api::RunView, api::RunPage, api::RunDetail,
         api::Accepted, api::BulkAccepted, api::DryRun, api::ToolView, api::ToolDetail, api::Validation,
-        api::SettingRequest, api::ProjectRequest, api::ImageRequest, api::Health, api::Me)),
+        api::SettingRequest, api::ProjectRequest, api::ImageRequest, api::TagRequest, api::ImportRequest, api::Health, api::Me)),
     modifiers(&TokenAuth),
     tags((name = "service"), (name = "users"), (name = "tools"), (name = "projects"), (name = "runs"), (name = "images"), (name = "pipelines"))
 )]

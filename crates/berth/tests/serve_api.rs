@@ -410,6 +410,17 @@ fn access_rules_and_bad_requests() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, images) = s.send("GET", Some(&s.admin), "/api/v1/images", None);
     assert_eq!(status, StatusCode::OK, "{images}");
+    for (method, path) in
+        [("GET", "/api/v1/records"), ("GET", "/api/v1/images/sbom?reference=x"), ("POST", "/api/v1/images/tag")]
+    {
+        let (status, _) = s.send(
+            method,
+            Some(&s.alice),
+            path,
+            Some(&json!({"source": "a", "target": "b"})).filter(|_| method == "POST"),
+        );
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+    }
 
     // A tool disabled in the project or on the site: 403 with how to enable it.
     s.ok(&["project", "disable", "p1", "sleeper"]);
@@ -702,4 +713,79 @@ fn pipeline_runs_for_admins() {
     assert!(html.contains("<svg") && html.contains("<rect") && html.contains("checksum"), "{html}");
     let (status, _) = page(&s.alice);
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[test]
+fn admins_manage_images_and_read_every_record() {
+    let s = Service::new(1);
+    // A run made with the CLI, outside the service: admins see it among the records.
+    s.ok(&[
+        "run",
+        &checksum_descriptor(),
+        "-i",
+        &json!({"input": file_input(&s, "data1/scan.txt")}).to_string(),
+        "--output-dir",
+        &s.path("cli-out").to_string_lossy(),
+    ]);
+    let records = s.json(&s.admin, "/api/v1/records?status=succeeded");
+    let id = records[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(records.as_array().unwrap().len(), 1, "{records}");
+    let record = s.json(&s.admin, &format!("/api/v1/records/{id}"));
+    assert_eq!(record["record"]["tool_name"], "checksum", "{record}");
+    let (status, _) = s.send("GET", Some(&s.admin), "/api/v1/records?status=done", None);
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Tag, SBOM, remove.
+    let (status, v) = s.send(
+        "POST",
+        Some(&s.admin),
+        "/api/v1/images/tag",
+        Some(&json!({"source": "berth-test/busybox:latest", "target": "berth-test/api-tagged:1"})),
+    );
+    assert_eq!(status, StatusCode::NO_CONTENT, "{v}");
+    let (status, v) = s.send(
+        "POST",
+        Some(&s.admin),
+        "/api/v1/images/tag",
+        Some(&json!({"source": "berth-test/busybox:latest", "target": "Not A Ref"})),
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    let (status, sbom) =
+        s.get(Some(&s.admin), "/api/v1/images/sbom?reference=berth-test/api-tagged:1&format=cyclonedx");
+    assert_eq!(status, StatusCode::OK, "{sbom}");
+    let sbom: Value = serde_json::from_str(&sbom).unwrap();
+    assert_eq!(sbom["bomFormat"], "CycloneDX", "{sbom}");
+    let (status, v) =
+        s.send("GET", Some(&s.admin), "/api/v1/images/sbom?reference=berth-test/api-tagged:1&format=xml", None);
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    let (status, v) = s.send("DELETE", Some(&s.admin), "/api/v1/images?reference=berth-test/api-tagged:1", None);
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let (status, v) = s.send("DELETE", Some(&s.admin), "/api/v1/images?reference=berth-test/api-tagged:1", None);
+    assert_eq!(status, StatusCode::BAD_REQUEST, "removing it twice: {v}");
+    // Import: an archive saved from the engine, loaded back under a new tag.
+    let tar = s.path("busybox.tar");
+    let out = Command::new("docker")
+        .env("DOCKER_HOST", &s.host)
+        .args(["save", "-o"])
+        .arg(&tar)
+        .arg("berth-test/busybox:latest")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (status, v) = s.send(
+        "POST",
+        Some(&s.admin),
+        "/api/v1/images/import",
+        Some(&json!({"source": tar.to_string_lossy(), "tag": "berth-test/api-imported:1"})),
+    );
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["tagged"], "berth-test/api-imported:1", "{v}");
+    let (status, v) = s.send(
+        "POST",
+        Some(&s.admin),
+        "/api/v1/images/import",
+        Some(&json!({"source": tar.to_string_lossy(), "sha256": "abc"})),
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    let _ = s.send("DELETE", Some(&s.admin), "/api/v1/images?reference=berth-test/api-imported:1", None);
 }
