@@ -1381,3 +1381,15 @@ pub async fn get_record(
     })
     .await
 }
+
+/// Starts a pipeline run from a pipeline file on the server (admins).
+#[utoipa::path(post, path = "/api/v1/pipelines", tag = "pipelines", security(("token" = [])), request_body = crate::pipelines::PipelineRequest, responses((status = 202, body = crate::pipelines::PipelineStarted), (status = 400, body = ErrorBody)))]
+pub async fn start_pipeline(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    ApiJson(req): ApiJson<crate::pipelines::PipelineRequest>,
+) -> ApiResult<(StatusCode, Json<crate::pipelines::PipelineStarted>)> {
+    caller.require_admin()?;
+    let st = state.clone();
+    blocking(move || Ok((StatusCode::ACCEPTED, Json(crate::pipelines::start(&st, req)?)))).await
+}

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod error;
 pub mod launch;
 pub mod openapi;
+pub mod pipelines;
 pub mod queue;
 pub mod state;
 pub mod ui;
@@ -92,7 +93,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/images/check", get(api::check_image))
         .route("/images/scan", get(api::latest_scan).post(api::scan_image))
         .route("/engines", get(api::engines))
-        .route("/pipelines", get(api::list_pipelines))
+        .route("/pipelines", get(api::list_pipelines).post(api::start_pipeline))
         .route("/pipelines/{id}", get(api::get_pipeline))
         .fallback(not_found);
     let xapi = Router::new()

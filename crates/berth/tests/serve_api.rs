@@ -691,10 +691,33 @@ fn pipeline_runs_for_admins() {
         file_input(&s, "data1/scan.txt")
     );
     std::fs::write(s.path("pipe.yaml"), yaml).unwrap();
-    s.ok(&["pipeline", "run", &s.path("pipe.yaml").to_string_lossy(), "-o", &s.path("pipe-out").to_string_lossy()]);
-    let list = s.json(&s.admin, "/api/v1/pipelines");
+    // Started through the API; a pipeline file with a mistake is refused with the problem's path.
+    let pipe = s.path("pipe.yaml").to_string_lossy().into_owned();
+    std::fs::write(s.path("bad.yaml"), "berth-pipeline: 1\nname: bad\nstepz: {}\n").unwrap();
+    let (status, v) = s.send("POST", Some(&s.admin), "/api/v1/pipelines", Some(&json!({"file": s.path("bad.yaml")})));
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v.to_string().contains("stepz"), "{v}");
+    let (status, v) = s.send("POST", Some(&s.alice), "/api/v1/pipelines", Some(&json!({"file": pipe})));
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+    let (status, v) = s.send(
+        "POST",
+        Some(&s.admin),
+        "/api/v1/pipelines",
+        Some(&json!({"file": pipe, "output_dir": s.path("pipe-out")})),
+    );
+    assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(v["tasks"], 1, "{v}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let list = loop {
+        let list = s.json(&s.admin, "/api/v1/pipelines");
+        if list[0]["status"] == "succeeded" {
+            break list;
+        }
+        assert!(Instant::now() < deadline, "the pipeline run did not succeed: {list}\n{}", s.server_log());
+        std::thread::sleep(Duration::from_millis(200));
+    };
     let id = list[0]["id"].as_str().unwrap().to_owned();
-    assert_eq!(list[0]["status"], "succeeded", "{list}");
+    assert!(s.path("pipe-out/checksum").is_dir(), "published outputs");
     let detail = s.json(&s.admin, &format!("/api/v1/pipelines/{id}"));
     assert_eq!(detail["tasks"][0]["status"], "succeeded", "{detail}");
     let (status, _) = s.send("GET", Some(&s.alice), "/api/v1/pipelines", None);
