@@ -321,6 +321,7 @@ pub struct Me {
 
 /// Filters and paging for `GET /api/v1/runs`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RunQuery {
     /// Only this project.
     pub project: Option<String>,
@@ -338,6 +339,7 @@ pub struct RunQuery {
 
 /// `?version=`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct VersionQuery {
     /// The tool version.
     pub version: Option<String>,
@@ -347,6 +349,7 @@ pub struct VersionQuery {
 
 /// `?reference=`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReferenceQuery {
     /// The image.
     pub reference: String,
@@ -1196,6 +1199,7 @@ pub async fn get_pipeline(
 
 /// `?reference=&format=` for an SBOM.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SbomQuery {
     /// The image.
     pub reference: String,
@@ -1255,6 +1259,7 @@ pub async fn tag_image(
 
 /// `?reference=&force=`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RemoveQuery {
     /// The image.
     pub reference: String,
@@ -1324,6 +1329,7 @@ pub async fn import_image(
 
 /// Filters for every run record (`GET /api/v1/records`).
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RecordQuery {
     /// Only this status.
     pub status: Option<String>,

@@ -48,3 +48,39 @@ pub struct ApiDoc;
 pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What openapi-spec-validator checks about parameters: every `{name}` in a path is a path
+    /// parameter of each of its operations, and every path parameter appears in the path.
+    #[test]
+    fn path_parameters_match_the_paths_and_queries_are_queries() {
+        let doc = serde_json::to_value(document()).expect("json");
+        let paths = doc["paths"].as_object().expect("paths");
+        assert!(paths.len() >= 30, "{} paths", paths.len());
+        for (path, item) in paths {
+            let in_path: Vec<&str> =
+                path.split('/').filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect();
+            for (method, op) in item.as_object().expect("item") {
+                let params = op["parameters"].as_array().cloned().unwrap_or_default();
+                for p in &params {
+                    let name = p["name"].as_str().expect("name");
+                    if p["in"] == "path" {
+                        assert!(in_path.contains(&name), "{method} {path}: path parameter `{name}` is not in the path");
+                    }
+                }
+                for name in &in_path {
+                    assert!(
+                        params.iter().any(|p| p["in"] == "path" && p["name"] == *name),
+                        "{method} {path}: `{name}` is not declared"
+                    );
+                }
+            }
+        }
+        let list = &doc["paths"]["/api/v1/runs"]["get"]["parameters"];
+        assert!(list.as_array().expect("params").iter().all(|p| p["in"] == "query"), "{list}");
+        assert!(doc["components"]["securitySchemes"]["token"].is_object());
+    }
+}
