@@ -10,6 +10,7 @@ pub mod outputs;
 pub mod prepare;
 pub mod reconcile;
 pub mod run;
+pub mod selftest;
 pub mod shell;
 pub mod tool;
 

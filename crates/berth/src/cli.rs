@@ -72,6 +72,9 @@ pub enum Command {
         #[command(subcommand)]
         command: PipelineCommand,
     },
+    /// Run the tests a Boutiques descriptor declares (invocation, exit code, output MD5s) in
+    /// containers and report each one.
+    Test(TestArgs),
     /// Serve the REST API, the XNAT-compatible endpoints and the web UI, and run launches from
     /// the queue (the same store as the CLI).
     Serve(ServeArgs),
@@ -87,6 +90,31 @@ pub enum Command {
         #[command(subcommand)]
         command: ProjectCommand,
     },
+}
+
+/// `berth test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The descriptor: a file, or a registered tool `NAME[@VERSION]`.
+    pub descriptor: String,
+    /// Run the tests on this image instead of the descriptor's (e.g. a hardened one).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Only the test with this name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Where each test's outputs go (`DIR/<n>-<name>/`); default `berth-test-out/<tool>-<time>`.
+    #[arg(long)]
+    pub output_dir: Option<std::path::PathBuf>,
+    /// The container engine (`docker`, `podman`, `apptainer`).
+    #[arg(long)]
+    pub engine: Option<String>,
+    /// When to pull the image.
+    #[arg(long, value_enum, default_value_t = PullArg::Missing)]
+    pub pull: PullArg,
+    /// Print the results as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `berth serve`.

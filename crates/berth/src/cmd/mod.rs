@@ -5,6 +5,7 @@ pub(crate) mod image;
 mod pipeline;
 pub(crate) mod run;
 pub(crate) mod scan;
+mod selftest;
 mod serve;
 mod tool;
 mod verify;
@@ -33,6 +34,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Db { command } => scan::db(&command),
         Command::Pipeline { command } => pipeline::run(&command),
         Command::Verify(args) => verify::verify(&args),
+        Command::Test(args) => selftest::test(&args),
         Command::Serve(args) => serve::serve(&args),
         Command::User { command } => serve::user(&command),
         Command::Project { command } => serve::project(&command),
