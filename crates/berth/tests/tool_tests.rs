@@ -122,3 +122,16 @@ fn declared_tests_pass_and_fail_for_the_right_reasons() {
     let out = berth(dir.path(), &host, &["test", &bare.to_string_lossy()]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("declares no tests"));
 }
+
+#[test]
+fn the_example_tool_passes_its_own_declared_test() {
+    let host = berth_testkit::docker_host();
+    let image = berth_testkit::dicom_image(&host);
+    let dir = tempfile::tempdir().unwrap();
+    let descriptor = berth_testkit::repo_root().join("examples/dicom-normalize/dicom-normalize.json");
+    let out =
+        berth(dir.path(), &host, &["test", &descriptor.to_string_lossy(), "--image", &image, "--output-dir", "t"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("PASS  phantom_to_0_1000  (exit 0, 1 output(s) checked)"), "{text}");
+}
