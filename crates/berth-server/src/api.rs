@@ -1009,15 +1009,14 @@ pub async fn live_logs(
                 f.done = true;
                 return Some((Ok(Event::default().event("end").data("gone")), f));
             };
-            if let Some(path) = log_path(&f.state.store, &launch, stream)
-                && let Ok(bytes) = tokio::fs::read(&path).await
-                && (bytes.len() as u64) > f.offset
-            {
-                let start = usize::try_from(f.offset).unwrap_or(usize::MAX).min(bytes.len());
-                let chunk = String::from_utf8_lossy(&bytes[start..]).into_owned();
-                f.offset = bytes.len() as u64;
-                let data = serde_json::to_string(&chunk).unwrap_or_default();
-                return Some((Ok(Event::default().event("chunk").data(data)), f));
+            if let Some(path) = log_path(&f.state.store, &launch, stream) {
+                let offset = f.offset;
+                let read = tokio::task::spawn_blocking(move || read_log_chunk(&path, offset)).await.ok().flatten();
+                if let Some((text, consumed)) = read {
+                    f.offset += consumed;
+                    let data = serde_json::to_string(&text).unwrap_or_default();
+                    return Some((Ok(Event::default().event("chunk").data(data)), f));
+                }
             }
             let status = launch.status().to_owned();
             if status != f.last_status {
@@ -1035,6 +1034,26 @@ pub async fn live_logs(
         }
     });
     Ok(Sse::new(s).keep_alive(KeepAlive::default()))
+}
+
+/// Up to 256 KiB of a log from `offset`, as text, and how many bytes that was. A UTF-8
+/// sequence cut by the end of what was written so far waits for the next read.
+fn read_log_chunk(path: &std::path::Path, offset: u64) -> Option<(String, u64)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    f.seek(SeekFrom::Start(offset)).ok()?;
+    let mut buf = Vec::with_capacity(64 * 1024);
+    f.take(256 * 1024).read_to_end(&mut buf).ok()?;
+    let end = match std::str::from_utf8(&buf) {
+        Ok(_) => buf.len(),
+        // Incomplete at the end: keep it for later (unless nothing else is there).
+        Err(e) if e.error_len().is_none() && e.valid_up_to() > 0 => e.valid_up_to(),
+        Err(_) => buf.len(),
+    };
+    if end == 0 {
+        return None;
+    }
+    Some((String::from_utf8_lossy(&buf[..end]).into_owned(), end as u64))
 }
 
 /// Stops a run: a queued one is cancelled at once; a running one's container is stopped.
@@ -1398,4 +1417,23 @@ pub async fn start_pipeline(
     caller.require_admin()?;
     let st = state.clone();
     blocking(move || Ok((StatusCode::ACCEPTED, Json(crate::pipelines::start(&st, req)?)))).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_log_chunk;
+
+    #[test]
+    fn log_chunks_follow_the_file_and_never_split_a_character() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("stdout");
+        assert!(read_log_chunk(&p, 0).is_none(), "no file yet");
+        std::fs::write(&p, b"caf\xc3").expect("write");
+        assert_eq!(read_log_chunk(&p, 0), Some(("caf".to_owned(), 3)));
+        std::fs::write(&p, "café\n".as_bytes()).expect("write");
+        assert_eq!(read_log_chunk(&p, 3), Some(("é\n".to_owned(), 3)));
+        assert!(read_log_chunk(&p, 6).is_none(), "nothing new");
+        std::fs::write(&p, vec![b'x'; 300 * 1024]).expect("write");
+        assert_eq!(read_log_chunk(&p, 0).map(|(_, n)| n), Some(256 * 1024));
+    }
 }

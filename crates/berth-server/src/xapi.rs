@@ -63,11 +63,21 @@ fn command_id(t: &berth_store::ToolRecord, _index: usize) -> i64 {
 /// `GET /xapi/commands`.
 pub async fn list_commands(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    caller: Caller,
 ) -> ApiResult<Json<Vec<serde_json::Value>>> {
     let st = state.clone();
     blocking(move || {
-        let list = commands(&st)?
+        // Users see the Commands they can launch in one of their projects; admins all.
+        let projects = crate::api::caller_projects(&st.store, &caller.0)?;
+        let mut visible = Vec::new();
+        for (id, t) in commands(&st)? {
+            let launchable = st.store.tool_setting(None, &t.tool.name)?.enabled
+                && projects.iter().any(|p| st.store.tool_setting(Some(&p.id), &t.tool.name).is_ok_and(|s| s.enabled));
+            if caller.0.is_admin() || launchable {
+                visible.push((id, t));
+            }
+        }
+        let list = visible
             .into_iter()
             .map(|(id, t)| {
                 let mut v: serde_json::Value = serde_json::from_str(&t.tool.descriptor_json).unwrap_or_default();

@@ -508,6 +508,9 @@ fn xnat_compatible_endpoints() {
     s.ok(&["project", "enable", "p1", "xnat-wc"]);
     let commands = s.json(&s.alice, "/xapi/commands");
     assert!(commands.as_array().unwrap().iter().any(|c| c["name"] == "xnat-wc" && c["id"] == command_id), "{commands}");
+    // Bob's project does not have it enabled: he does not see it.
+    let theirs = s.json(&s.bob, "/xapi/commands");
+    assert!(!theirs.as_array().unwrap().iter().any(|c| c["name"] == "xnat-wc"), "{theirs}");
 
     let (status, v) = s.send(
         "POST",
