@@ -347,6 +347,32 @@ pub struct PrepareOptions {
     pub host: HostFacts,
 }
 
+impl PrepareOptions {
+    /// Options with nothing asked beyond the configuration: bosh-compatible rendering, the
+    /// descriptor's and the configuration's limits, berth's secure defaults.
+    pub fn with_defaults(
+        output_dir: PathBuf,
+        cwd: PathBuf,
+        config: berth_config::RunConfig,
+        host: HostFacts,
+    ) -> PrepareOptions {
+        PrepareOptions {
+            output_dir,
+            cwd,
+            mode: Mode::Bosh,
+            memory: None,
+            cpus: None,
+            pids_limit: None,
+            gpus: GpuRequest::default(),
+            network: None,
+            user: None,
+            cap_add: Vec::new(),
+            config,
+            host,
+        }
+    }
+}
+
 /// Facts about the host that choose defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostFacts {

@@ -155,20 +155,8 @@ pub fn prepare_launch(
     for (k, v) in &req.inputs {
         inputs.insert(k.clone(), v.clone());
     }
-    let opts = PrepareOptions {
-        output_dir,
-        cwd: cwd.clone(),
-        mode: berth_descriptor::Mode::Bosh,
-        memory: None,
-        cpus: None,
-        pids_limit: None,
-        gpus: Default::default(),
-        network: None,
-        user: None,
-        cap_add: Vec::new(),
-        config: state.opts.run_config.clone(),
-        host: host_facts(&state.host),
-    };
+    let opts =
+        PrepareOptions::with_defaults(output_dir, cwd.clone(), state.opts.run_config.clone(), host_facts(&state.host));
     let invocation = berth_descriptor::Value::from_serde(&serde_json::Value::Object(inputs.clone()));
     let prepared = match &tool.spec {
         ToolSpec::Boutiques(d) => {

@@ -50,20 +50,7 @@ pub fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| std::path::PathBuf::from("berth-test-out").join(format!("{}-{stamp}", d.name)));
     let output_dir = std::path::absolute(&output_dir)?;
-    let base = PrepareOptions {
-        output_dir: output_dir.clone(),
-        cwd,
-        mode: berth_descriptor::Mode::Bosh,
-        memory: None,
-        cpus: None,
-        pids_limit: None,
-        gpus: Default::default(),
-        network: None,
-        user: None,
-        cap_add: Vec::new(),
-        config: config.run.clone(),
-        host: host_facts(&host),
-    };
+    let base = PrepareOptions::with_defaults(output_dir.clone(), cwd, config.run.clone(), host_facts(&host));
     let store = open_store()?;
     let rt = runtime()?;
     let (engine, info) = rt.block_on(open_engine_for(args.engine.as_deref()))?;
