@@ -216,31 +216,24 @@ pub struct Launch {
     pub exit_code: Option<i64>,
     /// The run's container, once created.
     pub container_id: Option<String>,
+    /// The displayed status ([`Launch::status`]).
+    pub display_status: String,
     /// The claiming process (for telling live claims from dead ones).
     #[serde(skip)]
     pub claimed_by: Option<(String, u32, Option<String>)>,
 }
 
 impl Launch {
-    /// One status for people: the run's when there is one, else the queue's.
-    pub fn status(&self) -> &'static str {
-        match (self.run_status, self.state) {
-            (_, LaunchState::Queued) => "queued",
-            (Some(s), _) => s.as_str(),
-            (None, LaunchState::Claimed) => "starting",
-            (None, LaunchState::Done) => "succeeded",
-            (None, LaunchState::Failed) => "failed",
-            (None, LaunchState::Cancelled) => "cancelled",
-        }
+    /// One status for people: the run's when there is one, else the queue's (`queued`,
+    /// `starting`, `running`, `succeeded`, `failed`, `cancelled`), as the store computes it
+    /// for filtering too.
+    pub fn status(&self) -> &str {
+        &self.display_status
     }
 
     /// Whether nothing more will happen to it.
     pub fn is_terminal(&self) -> bool {
-        match self.run_status {
-            Some(_) if self.state == LaunchState::Queued => false,
-            Some(s) => s.is_terminal(),
-            None => matches!(self.state, LaunchState::Failed | LaunchState::Cancelled | LaunchState::Done),
-        }
+        matches!(self.status(), "succeeded" | "failed" | "cancelled")
     }
 }
 
@@ -288,7 +281,8 @@ const LAUNCH_COLUMNS: &str = "l.id, l.project_id, l.user_name, l.tool_name, l.to
 const LAUNCH_FROM: &str = "launches l LEFT JOIN runs r ON r.id = COALESCE(l.run_id,
      (SELECT lb.run_id FROM run_labels lb WHERE lb.key = 'berth.launch' AND lb.value = l.id ORDER BY lb.run_id DESC LIMIT 1))";
 
-/// The SQL for a launch's displayed status (see [`Launch::status`]).
+/// The SQL for a launch's displayed status ([`Launch::status`]): the one definition, used for
+/// reading, filtering and counting.
 const STATUS_SQL: &str = "CASE WHEN l.state = 'queued' THEN 'queued' ELSE COALESCE(r.status, CASE l.state
      WHEN 'claimed' THEN 'starting' WHEN 'done' THEN 'succeeded' ELSE l.state END) END";
 
@@ -316,6 +310,7 @@ fn launch_from_row(r: &Row<'_>) -> rusqlite::Result<Launch> {
         run_status: status.and_then(|s| s.parse().ok()),
         exit_code: r.get("exit_code")?,
         container_id: r.get("container_id")?,
+        display_status: r.get("display_status")?,
         claimed_by: host
             .zip(pid)
             .map(|(h, p)| (h, u32::try_from(p).unwrap_or(0), r.get("claimed_by_start").ok().flatten())),
@@ -765,7 +760,7 @@ impl Store {
             page.push(Value::Integer(i64::from(filter.limit)));
             page.push(Value::Integer(i64::from(filter.offset)));
             let query = format!(
-                "SELECT {LAUNCH_COLUMNS} FROM {LAUNCH_FROM}{filter_sql} ORDER BY l.created_at DESC, l.id DESC LIMIT ?{} OFFSET ?{}",
+                "SELECT {LAUNCH_COLUMNS}, {STATUS_SQL} AS display_status FROM {LAUNCH_FROM}{filter_sql} ORDER BY l.created_at DESC, l.id DESC LIMIT ?{} OFFSET ?{}",
                 page.len() - 1,
                 page.len()
             );
@@ -782,7 +777,7 @@ impl Store {
         self.read(OP, |tx| {
             let mut stmt = tx
                 .prepare(&format!(
-                    "SELECT {LAUNCH_COLUMNS} FROM {LAUNCH_FROM} WHERE l.state = 'claimed' ORDER BY l.created_at"
+                    "SELECT {LAUNCH_COLUMNS}, {STATUS_SQL} AS display_status FROM {LAUNCH_FROM} WHERE l.state = 'claimed' ORDER BY l.created_at"
                 ))
                 .map_err(sql(OP))?;
             let rows = stmt.query_map([], launch_from_row).map_err(sql(OP))?;
@@ -954,7 +949,7 @@ fn tool_setting(
 
 fn get_launch(tx: &Transaction<'_>, id: &str, op: &'static str) -> Result<Launch, StoreError> {
     tx.query_row(
-        &format!("SELECT {LAUNCH_COLUMNS} FROM {LAUNCH_FROM} WHERE l.id = ?1 OR l.run_id = ?1 LIMIT 1"),
+        &format!("SELECT {LAUNCH_COLUMNS}, {STATUS_SQL} AS display_status FROM {LAUNCH_FROM} WHERE l.id = ?1 OR l.run_id = ?1 LIMIT 1"),
         [id],
         launch_from_row,
     )
