@@ -153,12 +153,14 @@ pub(crate) fn host_facts(host: &HostInfo) -> berth_run::prepare::HostFacts {
     }
 }
 
-fn default_output_dir(tool: &str) -> PathBuf {
+/// `ROOT/<tool>-<UTC time>`: where a run (`berth-out`) or a test (`berth-test-out`) writes when
+/// no directory is given.
+pub(crate) fn default_output_dir(root: &str, tool: &str) -> PathBuf {
     let stamp = berth_store::time::now().replace([':', '-'], "").replace('T', "-");
     let stamp = stamp.split('.').next().unwrap_or(&stamp).to_string();
     let safe: String =
         tool.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
-    PathBuf::from("berth-out").join(format!("{safe}-{stamp}"))
+    PathBuf::from(root).join(format!("{safe}-{stamp}"))
 }
 
 /// `berth run`.
@@ -182,7 +184,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         })
         .transpose()?;
     let opts = PrepareOptions {
-        output_dir: args.output_dir.clone().unwrap_or_else(|| default_output_dir(tool.name())),
+        output_dir: args.output_dir.clone().unwrap_or_else(|| default_output_dir("berth-out", tool.name())),
         cwd: std::env::current_dir().context("cannot determine the working directory")?,
         mode: if args.strict { berth_descriptor::Mode::Strict } else { berth_descriptor::Mode::Bosh },
         memory,

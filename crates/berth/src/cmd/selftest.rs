@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::TestArgs;
 use crate::cmd::descriptor::{load_tool_arg, print_json};
-use crate::cmd::run::{host_facts, log_cap, open_engine_for, open_store, runtime};
+use crate::cmd::run::{default_output_dir, host_facts, log_cap, open_engine_for, open_store, runtime};
 use crate::diag::hinted;
 
 /// `berth test`.
@@ -43,12 +43,7 @@ pub fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => std::fs::canonicalize(dir)?,
         None => std::env::current_dir().context("cannot determine the working directory")?,
     };
-    let stamp = berth_store::time::now().replace([':', '-'], "").replace('T', "-");
-    let stamp = stamp.split('.').next().unwrap_or(&stamp).to_owned();
-    let output_dir = args
-        .output_dir
-        .clone()
-        .unwrap_or_else(|| std::path::PathBuf::from("berth-test-out").join(format!("{}-{stamp}", d.name)));
+    let output_dir = args.output_dir.clone().unwrap_or_else(|| default_output_dir("berth-test-out", &d.name));
     let output_dir = std::path::absolute(&output_dir)?;
     let base = PrepareOptions::with_defaults(output_dir.clone(), cwd, config.run.clone(), host_facts(&host));
     let store = open_store()?;
