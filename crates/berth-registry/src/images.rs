@@ -125,6 +125,13 @@ pub fn credential_for(store: &CredentialStore, registry: &str) -> Result<Option<
     Ok(store.lookup(registry)?.map(|(c, _)| c))
 }
 
+/// The stored credentials for `image`'s registry, in the engine's form (what a run passes with
+/// a pull); none for a reference that does not parse or a registry without credentials.
+pub fn engine_auth(store: &CredentialStore, image: &str) -> Result<Option<berth_engine::RegistryAuth>, RegistryError> {
+    let Ok(reference) = Reference::parse(image) else { return Ok(None) };
+    Ok(credential_for(store, &reference.registry)?.map(|c| c.to_engine_auth(&reference.registry)))
+}
+
 /// Ask the registry for the tag's current manifest digest (without pulling) and compare it
 /// with the local image's repo digests.
 pub async fn check(

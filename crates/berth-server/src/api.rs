@@ -253,6 +253,13 @@ pub struct ToolView {
     pub enabled_in: Vec<String>,
 }
 
+impl ToolView {
+    /// Whether the caller can launch it somewhere: enabled on the site and in a project of theirs.
+    pub fn launchable(&self) -> bool {
+        self.site_enabled && !self.enabled_in.is_empty()
+    }
+}
+
 /// A tool with its descriptor.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ToolDetail {
@@ -408,6 +415,20 @@ pub fn tool_view(store: &Store, rec: &berth_store::ToolRecord, projects: &[Proje
     })
 }
 
+/// The tools the caller may see: those they can launch somewhere (enabled on the site and in
+/// one of their projects); admins see all.
+pub fn visible_tools(store: &Store, caller: &User) -> ApiResult<Vec<ToolView>> {
+    let projects = caller_projects(store, caller)?;
+    let mut out = Vec::new();
+    for t in &store.list_tools()? {
+        let v = tool_view(store, t, &projects)?;
+        if caller.is_admin() || v.launchable() {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
 /// The projects the caller sees: theirs, or all for admins.
 pub fn caller_projects(store: &Store, caller: &User) -> ApiResult<Vec<Project>> {
     Ok(store.list_projects(if caller.is_admin() { None } else { Some(&caller.name) })?)
@@ -500,16 +521,7 @@ pub async fn me(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult
 #[utoipa::path(get, path = "/api/v1/tools", tag = "tools", security(("token" = [])), responses((status = 200, body = Vec<ToolView>)))]
 pub async fn list_tools(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult<Json<Vec<ToolView>>> {
     let store = state.store.clone();
-    blocking(move || {
-        let projects = caller_projects(&store, &caller.0)?;
-        let tools = store.list_tools()?;
-        let views = tools.iter().map(|t| tool_view(&store, t, &projects)).collect::<ApiResult<Vec<_>>>()?;
-        // Users see the tools they can launch somewhere; admins see all.
-        Ok(Json(
-            views.into_iter().filter(|v| caller.0.is_admin() || (v.site_enabled && !v.enabled_in.is_empty())).collect(),
-        ))
-    })
-    .await
+    blocking(move || Ok(Json(visible_tools(&store, &caller.0)?))).await
 }
 
 /// One tool with its descriptor (the newest version unless `?version=`).
@@ -525,7 +537,7 @@ pub async fn get_tool(
         let rec = newest_tool(&store, &name, q.version.as_deref())?;
         let projects = caller_projects(&store, &caller.0)?;
         let view = tool_view(&store, &rec, &projects)?;
-        if !caller.0.is_admin() && (!view.site_enabled || view.enabled_in.is_empty()) {
+        if !caller.0.is_admin() && !view.launchable() {
             return Err(ApiError::not_found(format!("no tool `{name}`")));
         }
         let descriptor = serde_json::from_str(&rec.tool.descriptor_json).unwrap_or(serde_json::Value::Null);
@@ -915,14 +927,7 @@ pub async fn get_run(
 /// A launch with its provenance record.
 pub fn run_detail(store: &Store, launch: &Launch) -> ApiResult<RunDetail> {
     let provenance = match &launch.run_id {
-        Some(run) => {
-            let rec = store.get_run(run)?;
-            let mut v = rec.to_execution_record();
-            if let serde_json::Value::Object(m) = &mut v {
-                m.insert("record".into(), serde_json::to_value(&rec).unwrap_or_default());
-            }
-            Some(v)
-        }
+        Some(run) => Some(provenance(&store.get_run(run)?)),
         None => None,
     };
     Ok(RunDetail {
@@ -930,6 +935,15 @@ pub fn run_detail(store: &Store, launch: &Launch) -> ApiResult<RunDetail> {
         request: serde_json::from_str(&launch.invocation_json).unwrap_or_default(),
         provenance,
     })
+}
+
+/// A run's Boutiques execution record with berth's whole record under `record`.
+pub fn provenance(rec: &berth_store::RunRecord) -> serde_json::Value {
+    let mut v = rec.to_execution_record();
+    if let serde_json::Value::Object(m) = &mut v {
+        m.insert("record".into(), serde_json::to_value(rec).unwrap_or_default());
+    }
+    v
 }
 
 /// `stdout` or `stderr`.
@@ -1111,8 +1125,7 @@ pub async fn pull_image(
     ApiJson(req): ApiJson<ImageRequest>,
 ) -> ApiResult<Json<serde_json::Value>> {
     caller.require_admin()?;
-    let home = berth_config::berth_home().map_err(|e| ApiError::internal(e.to_string()))?;
-    let creds = berth_registry::CredentialStore::standard(&home);
+    let creds = state.credentials();
     let outcome = berth_registry::images::pull(&*state.engine, &creds, &req.reference, &berth_engine::pull::NoProgress)
         .await
         .map_err(|e| {
@@ -1130,14 +1143,8 @@ pub async fn check_image(
     Query(q): Query<ReferenceQuery>,
 ) -> ApiResult<Json<berth_registry::CheckReport>> {
     caller.require_admin()?;
-    let config = berth_config::Config::load().map_err(|e| ApiError::internal(e.to_string()))?;
-    let home = berth_config::berth_home().map_err(|e| ApiError::internal(e.to_string()))?;
-    let client = berth_registry::RegistryClient::new(berth_registry::ClientOptions {
-        insecure: config.registry.insecure,
-        ..Default::default()
-    })
-    .map_err(|e| ApiError::internal(e.to_string()))?;
-    let creds = berth_registry::CredentialStore::standard(&home);
+    let client = state.registry_client().map_err(|e| ApiError::internal(e.to_string()))?;
+    let creds = state.credentials();
     let report = berth_registry::images::check(&*state.engine, &client, &creds, &q.reference).await.map_err(|e| {
         let err = ApiError::bad_request(format!("checking `{}`: {e}", q.reference));
         err.maybe_hint(e.hint())
@@ -1326,12 +1333,7 @@ pub async fn import_image(
     caller.require_admin()?;
     let source = berth_registry::ImportSource::parse(&req.source, req.sha256.as_deref())
         .map_err(|e| ApiError::bad_request(format!("sha256: {e}")))?;
-    let config = berth_config::Config::load().map_err(|e| ApiError::internal(e.to_string()))?;
-    let client = berth_registry::RegistryClient::new(berth_registry::ClientOptions {
-        insecure: config.registry.insecure,
-        ..Default::default()
-    })
-    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let client = state.registry_client().map_err(|e| ApiError::internal(e.to_string()))?;
     let downloads = state.store.home().join("downloads");
     let outcome = berth_registry::images::import(
         &*state.engine,
@@ -1396,15 +1398,7 @@ pub async fn get_record(
 ) -> ApiResult<Json<serde_json::Value>> {
     caller.require_admin()?;
     let store = state.store.clone();
-    blocking(move || {
-        let rec = store.get_run(&id)?;
-        let mut v = rec.to_execution_record();
-        if let serde_json::Value::Object(m) = &mut v {
-            m.insert("record".into(), serde_json::to_value(&rec).unwrap_or_default());
-        }
-        Ok(Json(v))
-    })
-    .await
+    blocking(move || Ok(Json(provenance(&store.get_run(&id)?)))).await
 }
 
 /// Starts a pipeline run from a pipeline file on the server (admins).

@@ -128,14 +128,8 @@ pub async fn execute(state: &AppState, launch: Launch) {
     ]);
     static SILENT: Silent = Silent;
     static NO_PULL_PROGRESS: berth_engine::pull::NoProgress = berth_engine::pull::NoProgress;
-    let pull_auth = berth_config::berth_home().ok().and_then(|home| {
-        let reference = berth_registry::Reference::parse(&job.image).ok()?;
-        let creds = berth_registry::CredentialStore::standard(&home);
-        berth_registry::images::credential_for(&creds, &reference.registry)
-            .ok()
-            .flatten()
-            .map(|c| c.to_engine_auth(&reference.registry))
-    });
+    // The server's stored registry credentials, as `berth run` uses them.
+    let pull_auth = berth_registry::images::engine_auth(&state.credentials(), &job.image).ok().flatten();
     let runner = Runner {
         store: &state.store,
         engine: state.engine.clone(),

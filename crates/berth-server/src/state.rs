@@ -35,6 +35,8 @@ pub struct ServeOptions {
     pub advisory_db: Option<PathBuf>,
     /// Run defaults from the configuration file.
     pub run_config: berth_config::RunConfig,
+    /// Registries reached over plain HTTP (`[registry] insecure` of the configuration file).
+    pub registry_insecure: Vec<String>,
 }
 
 /// How long a health check's answer about the engine is reused.
@@ -135,6 +137,19 @@ impl AppState {
         *self.engine_seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
             Some((std::time::Instant::now(), ok));
         ok
+    }
+
+    /// The registry credentials in the store's directory (`berth login`), with Docker's config.
+    pub fn credentials(&self) -> berth_registry::CredentialStore {
+        berth_registry::CredentialStore::standard(self.store.home())
+    }
+
+    /// A registry client with the server's configuration.
+    pub fn registry_client(&self) -> Result<berth_registry::RegistryClient, berth_registry::RegistryError> {
+        berth_registry::RegistryClient::new(berth_registry::ClientOptions {
+            insecure: self.opts.registry_insecure.clone(),
+            ..Default::default()
+        })
     }
 
     /// The cancellation token of a launch this process runs, if it runs it.

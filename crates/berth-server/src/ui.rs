@@ -14,7 +14,7 @@ use berth_store::{LaunchFilter, User};
 use minijinja::{Environment, context};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{RunView, blocking, caller_projects, newest_tool, run_detail, visible_launch, visible_projects};
+use crate::api::{RunView, blocking, caller_projects, newest_tool, visible_launch, visible_projects};
 use crate::auth::COOKIE;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -129,19 +129,7 @@ pub async fn tools(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Re
     let user = user_or_redirect!(state, headers);
     let st = state.clone();
     let u = user.clone();
-    let views = blocking(move || {
-        let projects = caller_projects(&st.store, &u)?;
-        let all = st.store.list_tools()?;
-        let mut out = Vec::new();
-        for t in &all {
-            let v = crate::api::tool_view(&st.store, t, &projects)?;
-            if u.is_admin() || (v.site_enabled && !v.enabled_in.is_empty()) {
-                out.push(v);
-            }
-        }
-        Ok(out)
-    })
-    .await;
+    let views = blocking(move || crate::api::visible_tools(&st.store, &u)).await;
     match views {
         Ok(tools) => render("tools.html", context! { user => user, nav => "tools", tools => tools }),
         Err(e) => error_page(Some(&user), &e),
@@ -360,7 +348,6 @@ pub async fn run(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id
     let u = user.clone();
     let result = blocking(move || {
         let launch = visible_launch(&st.store, &u, &id)?;
-        let detail = run_detail(&st.store, &launch)?;
         let prov = match &launch.run_id {
             Some(r) => {
                 let rec = st.store.get_run(r)?;
@@ -378,7 +365,7 @@ pub async fn run(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id
             }
             None => None,
         };
-        Ok((detail.run, prov))
+        Ok((RunView::from(&launch), prov))
     })
     .await;
     match result {

@@ -45,17 +45,12 @@ fn xnat_status(l: &Launch) -> &'static str {
 /// The registered XNAT Commands with their ids.
 fn commands(state: &AppState) -> ApiResult<Vec<(i64, berth_store::ToolRecord)>> {
     let tools = state.store.list_tools()?;
-    Ok(tools
-        .into_iter()
-        .filter(|t| t.tool.kind == ToolKind::Xnat)
-        .enumerate()
-        .map(|(i, t)| (command_id(&t, i), t))
-        .collect())
+    Ok(tools.into_iter().filter(|t| t.tool.kind == ToolKind::Xnat).map(|t| (command_id(&t), t)).collect())
 }
 
 /// A stable id for a Command: from its name and version (XNAT's are database row ids; any
 /// stable positive number does for scripts that read them back from `GET /xapi/commands`).
-fn command_id(t: &berth_store::ToolRecord, _index: usize) -> i64 {
+fn command_id(t: &berth_store::ToolRecord) -> i64 {
     let h = berth_store::hash::sha256_hex(format!("{}@{}", t.tool.name, t.tool.version).as_bytes());
     i64::from_str_radix(&h[..12], 16).unwrap_or(0)
 }
@@ -68,15 +63,12 @@ pub async fn list_commands(
     let st = state.clone();
     blocking(move || {
         // Users see the Commands they can launch in one of their projects; admins all.
-        let projects = crate::api::caller_projects(&st.store, &caller.0)?;
-        let mut visible = Vec::new();
-        for (id, t) in commands(&st)? {
-            let launchable = st.store.tool_setting(None, &t.tool.name)?.enabled
-                && projects.iter().any(|p| st.store.tool_setting(Some(&p.id), &t.tool.name).is_ok_and(|s| s.enabled));
-            if caller.0.is_admin() || launchable {
-                visible.push((id, t));
-            }
-        }
+        let launchable: Vec<(String, String)> =
+            crate::api::visible_tools(&st.store, &caller.0)?.into_iter().map(|v| (v.name, v.version)).collect();
+        let visible: Vec<_> = commands(&st)?
+            .into_iter()
+            .filter(|(_, t)| launchable.iter().any(|(n, v)| n == &t.tool.name && v == &t.tool.version))
+            .collect();
         let list = visible
             .into_iter()
             .map(|(id, t)| {

@@ -84,9 +84,7 @@ fn store() -> anyhow::Result<CredentialStore> {
 
 /// The stored credentials for `image`'s registry, in the engine's form (for `berth run`'s pulls).
 pub(crate) fn pull_auth(image: &str) -> anyhow::Result<Option<berth_engine::RegistryAuth>> {
-    let Ok(reference) = berth_registry::Reference::parse(image) else { return Ok(None) };
-    let credential = images::credential_for(&store()?, &reference.registry).map_err(registry_error)?;
-    Ok(credential.map(|c| c.to_engine_auth(&reference.registry)))
+    images::engine_auth(&store()?, image).map_err(registry_error)
 }
 
 fn client() -> anyhow::Result<RegistryClient> {

@@ -77,6 +77,7 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         log_max_bytes: log_cap(&config),
         advisory_db: db.exists().then_some(db),
         run_config: config.run.clone(),
+        registry_insecure: config.registry.insecure.clone(),
     };
     let rt =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
