@@ -1,0 +1,1 @@
+//! Version comparison, dpkg's algorithm (also close enough for apk and rpm constraints).

@@ -1,0 +1,5 @@
+//! berth-trace: run a program under ptrace and record the paths it accesses.
+
+fn main() {
+    std::process::exit(2);
+}
