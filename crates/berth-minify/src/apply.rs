@@ -1,12 +1,18 @@
-//! Apply a plan in place: delete the files, then make the package database match.
+//! Apply a plan in place: delete the files and links, move diverted files back, re-point or
+//! drop alternative links, delete directories left empty, then make the package database
+//! match what is left.
 
+use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use serde::Serialize;
 
-use crate::db::Manager;
+use crate::db::alternatives::LINK_DIR;
+use crate::db::{self, Manager};
 use crate::error::MinifyError;
-use crate::plan::{KeptPackage, Plan};
+use crate::plan::{KeptPackage, Plan, installed_names, under_any};
+use crate::rootfs::Root;
 
 /// What [`apply`] did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -15,13 +21,13 @@ pub struct ApplyReport {
     pub manager: Manager,
     /// Installed packages before, by name.
     pub packages_before: Vec<String>,
-    /// Installed packages after, by name.
+    /// Installed packages after, by name (read back from the edited database).
     pub packages_after: Vec<String>,
     /// Kept packages with why.
     pub kept: Vec<KeptPackage>,
     /// Removed packages, by name.
     pub removed_packages: Vec<String>,
-    /// Paths deleted (files, links, then empty directories).
+    /// Paths deleted (files and links, then directories), absolute inside the root.
     pub files_removed: Vec<String>,
     /// Bytes of regular files deleted (apparent sizes; hard links counted once).
     pub bytes_freed: u64,
@@ -31,10 +37,93 @@ pub struct ApplyReport {
     pub unowned_pruned: bool,
 }
 
-/// Apply `plan` to `root`, in place.
+/// Apply `plan` to `root`, in place. `root` must be the directory the plan was made for.
 pub fn apply(root: &Path, plan: &Plan) -> Result<ApplyReport, MinifyError> {
     if root != plan.root {
         return Err(MinifyError::RootMismatch { planned: plan.root.clone(), root: root.to_owned() });
     }
-    Err(MinifyError::NoPackageDatabase { root: root.to_owned() })
+    let fs = Root::new(root);
+    let protect: Vec<String> = plan.protect.iter().map(|p| fs.key(&p.to_string_lossy())).collect();
+    let mut removed = Vec::new();
+    let mut seen_inodes = HashSet::new();
+    let mut bytes_freed = 0;
+    let unowned: &[String] = if plan.prune_unowned { &plan.unowned_unaccessed } else { &[] };
+    for path in plan.delete.iter().chain(unowned) {
+        // The plan was made on this directory, but never trust it across protected paths.
+        if under_any(path, &protect) {
+            continue;
+        }
+        let Some(meta) = fs.lstat(path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            continue;
+        }
+        let host = fs.host(path);
+        std::fs::remove_file(&host).map_err(MinifyError::io("remove", &host))?;
+        if meta.is_file() && seen_inodes.insert((meta.dev(), meta.ino())) {
+            bytes_freed += meta.len();
+        }
+        removed.push(path.clone());
+    }
+    for diversion in &plan.undivert {
+        let (to, from) = (fs.host(&diversion.to), fs.host(&diversion.from));
+        if fs.lstat(&diversion.to).is_some() && fs.lstat(&diversion.from).is_none() {
+            std::fs::rename(&to, &from).map_err(MinifyError::io("move back a diverted file to", &from))?;
+        }
+    }
+    for repoint in &plan.repoint {
+        relink(&fs, &format!("{LINK_DIR}/{}", repoint.name), Some(&repoint.choice.path), &mut removed)?;
+        for ((name, link), target) in repoint.slave_names.iter().zip(&repoint.slave_links).zip(&repoint.choice.slaves) {
+            relink(&fs, &format!("{LINK_DIR}/{name}"), target.as_deref(), &mut removed)?;
+            if target.is_none() {
+                relink(&fs, link, None, &mut removed)?;
+            }
+        }
+    }
+    for dir in &plan.delete_dirs {
+        if under_any(dir, &protect) {
+            continue;
+        }
+        let host = fs.host(dir);
+        let is_real_dir = fs.lstat(dir).is_some_and(|m| m.is_dir());
+        let empty = is_real_dir && std::fs::read_dir(&host).is_ok_and(|mut d| d.next().is_none());
+        if empty {
+            std::fs::remove_dir(&host).map_err(MinifyError::io("remove", &host))?;
+            removed.push(dir.clone());
+        }
+    }
+    db::forget(root, plan.manager, &plan.removed)?;
+    let after = db::read(root)?;
+    Ok(ApplyReport {
+        manager: plan.manager,
+        packages_before: plan.packages_before.clone(),
+        packages_after: installed_names(&after),
+        kept: plan.kept.clone(),
+        removed_packages: plan.removed.clone(),
+        files_removed: removed,
+        bytes_freed,
+        unowned_unaccessed: plan.unowned_unaccessed.clone(),
+        unowned_pruned: plan.prune_unowned,
+    })
+}
+
+/// Point the link `link` at `target`, or remove it when there is no target; only links are
+/// touched.
+fn relink(fs: &Root, link: &str, target: Option<&str>, removed: &mut Vec<String>) -> Result<(), MinifyError> {
+    let host = fs.host(link);
+    match fs.lstat(link) {
+        Some(meta) if meta.file_type().is_symlink() => {
+            std::fs::remove_file(&host).map_err(MinifyError::io("remove", &host))?;
+            if target.is_none() {
+                removed.push(link.to_owned());
+            }
+        }
+        Some(_) => return Ok(()),
+        None => {}
+    }
+    if let Some(target) = target {
+        std::os::unix::fs::symlink(target, &host).map_err(MinifyError::io("create the link", &host))?;
+    }
+    Ok(())
 }

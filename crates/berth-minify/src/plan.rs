@@ -1,13 +1,29 @@
 //! The plan: which packages stay (each with a reason), which go, which files are deleted,
 //! and which files no package owns and the run never touched.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::db::Manager;
+use crate::closure::closure;
+use crate::db::alternatives::{self, LINK_DIR};
+use crate::db::{self, Database, Diversion, Manager};
 use crate::error::MinifyError;
+use crate::rootfs::Root;
 use crate::trace::Trace;
+
+/// The package managers themselves, kept so that the image can still be repaired and
+/// extended (their dependencies follow through the closure).
+const PACKAGE_MANAGERS: [(Manager, &[&str]); 3] = [
+    (Manager::Dpkg, &["dpkg", "apt"]),
+    (Manager::Apk, &["apk-tools"]),
+    (Manager::Rpm, &["rpm", "dnf", "dnf5", "microdnf", "yum", "tdnf", "zypper"]),
+];
+
+/// Where files no package owns are state the system needs (accounts, generated
+/// configuration, package databases, debconf answers): never reported or pruned as unowned.
+pub const UNOWNED_EXEMPT: [&str; 5] = ["/etc", "/var/lib", "/var/cache/debconf", "/lib/apk", "/usr/lib/sysimage"];
 
 /// What the caller asks of a minification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -85,12 +101,18 @@ pub struct Plan {
     pub kept: Vec<KeptPackage>,
     /// Packages removed, by name.
     pub removed: Vec<String>,
-    /// Absolute paths (inside the root) to delete: files and links owned only by removed
-    /// packages, then their directories that end up empty, deepest first.
+    /// Absolute paths (inside the root) of files and links to delete: owned only by removed
+    /// packages, or alternative links left pointing at nothing.
     pub delete: Vec<String>,
-    /// Directories owned only by removed packages: deleted if empty after `delete`.
+    /// Directories owned only by removed packages, deepest first: deleted if empty once
+    /// `delete` is done (a directory still holding anything stays).
     pub delete_dirs: Vec<String>,
-    /// Files and links no package owns and the run never accessed.
+    /// dpkg diversions made by removed packages: the diverted file moves back.
+    pub undivert: Vec<Diversion>,
+    /// Alternatives whose chosen file goes while another stays: the links are pointed at it.
+    pub repoint: Vec<Repoint>,
+    /// Files and links no package owns and the run never accessed (outside
+    /// [`UNOWNED_EXEMPT`] and the protected paths).
     pub unowned_unaccessed: Vec<String>,
     /// Whether `unowned_unaccessed` is deleted too.
     pub prune_unowned: bool,
@@ -98,9 +120,256 @@ pub struct Plan {
     pub protect: Vec<PathBuf>,
 }
 
+/// An alternative link group pointed at another choice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Repoint {
+    /// The group (`/etc/alternatives/<name>`).
+    pub name: String,
+    /// The new choice.
+    pub choice: alternatives::Choice,
+    /// The group's slave names, in the order of `choice.slaves`.
+    pub slave_names: Vec<String>,
+    /// The group's slave links, in the same order.
+    pub slave_links: Vec<String>,
+}
+
+/// Who owns each key: `(package index, whether the package lists it as a directory)`.
+struct Owners(HashMap<String, Vec<(usize, bool)>>);
+
+impl Owners {
+    fn build(db: &Database, fs: &Root) -> Self {
+        // A package's file at a path another package diverted is installed elsewhere.
+        let diverted: HashMap<&str, &Diversion> = db.diversions.iter().map(|d| (d.from.as_str(), d)).collect();
+        let mut map: HashMap<String, Vec<(usize, bool)>> = HashMap::new();
+        for (i, p) in db.packages.iter().enumerate() {
+            // dpkg lists every parent directory of a package's files: an entry with children
+            // in the same list is a directory for that package, even where it is now a link
+            // (`/bin` on a merged-/usr system).
+            let parents: HashSet<&str> =
+                p.files.iter().flat_map(|f| f.match_indices('/').map(move |(at, _)| &f[..at.max(1)])).collect();
+            for file in &p.files {
+                let path = match diverted.get(file.as_str()) {
+                    Some(d) if d.by.as_deref() != Some(p.name.as_str()) => d.to.as_str(),
+                    _ => file.as_str(),
+                };
+                let key = fs.key(path);
+                let is_dir = file == "/"
+                    || parents.contains(file.as_str())
+                    || fs.lstat(&key).is_some_and(|m| m.file_type().is_dir());
+                map.entry(key).or_default().push((i, is_dir));
+            }
+        }
+        Self(map)
+    }
+
+    /// Packages owning `key` as a file or link (not as a directory).
+    fn files(&self, key: &str) -> impl Iterator<Item = usize> + '_ {
+        self.0.get(key).into_iter().flatten().filter(|(_, dir)| !dir).map(|(i, _)| *i)
+    }
+
+    /// Packages owning `key` at all.
+    fn any(&self, key: &str) -> impl Iterator<Item = usize> + '_ {
+        self.0.get(key).into_iter().flatten().map(|(i, _)| *i)
+    }
+}
+
 /// Decide what to keep and what to remove in `root` (an extracted image root filesystem) for
 /// a run that accessed `trace`. Reads only; nothing in `root` changes.
 pub fn plan(root: &Path, trace: &Trace, opts: &MinifyOptions) -> Result<Plan, MinifyError> {
-    let _ = (trace, opts);
-    Err(MinifyError::NoPackageDatabase { root: root.to_owned() })
+    let db = db::read(root)?;
+    let fs = Root::new(root);
+    let owners = Owners::build(&db, &fs);
+    let protect: Vec<String> = opts.protect.iter().map(|p| fs.key(&p.to_string_lossy())).collect();
+    let is_protected = |key: &str| under_any(key, &protect);
+
+    let mut seeds = Vec::new();
+    // Keys the run touched (paths, the links on the way, their targets): never "unowned, unused".
+    let mut touched: HashSet<String> = HashSet::new();
+    for access in &trace.accesses {
+        let lookup = fs.lookup(&access.path);
+        // A failed lookup of a path that exists in the image (permission denied, say) still
+        // shows the run wanted it; one that does not exist says nothing about any package.
+        if !access.ok && fs.lstat(&lookup.target).is_none() {
+            continue;
+        }
+        for key in lookup.links.iter().chain(&lookup.dir_links).chain([&lookup.target]) {
+            for owner in owners.files(key) {
+                seeds.push((owner, KeepReason::Accessed { path: access.path.clone() }));
+            }
+            touched.insert(key.clone());
+        }
+    }
+    let by_name: HashMap<&str, usize> =
+        db.packages.iter().enumerate().filter(|(_, p)| p.installed).map(|(i, p)| (p.name.as_str(), i)).collect();
+    let mut keep_dirs = Vec::new();
+    for entry in &opts.keep {
+        if entry.starts_with('/') {
+            let lookup = fs.lookup(entry);
+            let Some(meta) = std::fs::metadata(fs.host(&lookup.target)).ok() else {
+                return Err(MinifyError::UnknownKeep { entry: entry.clone() });
+            };
+            let reason = KeepReason::UserKeep { entry: entry.clone() };
+            for key in lookup.links.iter().chain(&lookup.dir_links).chain([&lookup.target]) {
+                seeds.extend(owners.files(key).map(|o| (o, reason.clone())));
+                touched.insert(key.clone());
+            }
+            if meta.is_dir() {
+                let prefix = format!("{}/", lookup.target.trim_end_matches('/'));
+                for (key, list) in &owners.0 {
+                    if key.starts_with(&prefix) {
+                        seeds.extend(list.iter().filter(|(_, dir)| !dir).map(|(o, _)| (*o, reason.clone())));
+                    }
+                }
+                keep_dirs.push(lookup.target.clone());
+            }
+        } else {
+            let i = by_name.get(entry.as_str()).ok_or_else(|| MinifyError::UnknownKeep { entry: entry.clone() })?;
+            seeds.push((*i, KeepReason::UserKeep { entry: entry.clone() }));
+        }
+    }
+    let managers = PACKAGE_MANAGERS.iter().find(|(m, _)| *m == db.manager).map_or(&[][..], |(_, names)| *names);
+    for (i, p) in db.packages.iter().enumerate().filter(|(_, p)| p.installed) {
+        if p.essential {
+            seeds.push((i, KeepReason::Essential));
+        }
+        if managers.contains(&p.name.as_str()) {
+            seeds.push((i, KeepReason::PackageManager));
+        }
+    }
+    // Packages not fully installed (dpkg `config-files`) are never removed: they are not in the
+    // closure, but their files count as kept.
+    let kept = closure(&db, seeds.into_iter().filter(|(i, _)| db.packages[*i].installed));
+    let stays = |i: usize| kept.contains_key(&i) || !db.packages[i].installed;
+
+    let mut delete = BTreeSet::new();
+    let mut delete_dirs = BTreeSet::new();
+    for (key, list) in &owners.0 {
+        if list.iter().any(|(i, _)| stays(*i)) || is_protected(key) || key == "/" {
+            continue;
+        }
+        if list.iter().any(|(_, dir)| *dir) {
+            delete_dirs.insert(key.clone());
+        } else if fs.lstat(key).is_some() {
+            delete.insert(key.clone());
+        }
+    }
+    let removed: BTreeSet<&str> = db
+        .packages
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| p.installed && !stays(*i))
+        .map(|(_, p)| p.name.as_str())
+        .collect();
+    let undivert: Vec<Diversion> =
+        db.diversions.iter().filter(|d| d.by.as_deref().is_some_and(|by| removed.contains(by))).cloned().collect();
+
+    let mut repoint = Vec::new();
+    if db.manager == Manager::Dpkg {
+        for group in alternatives::read(root)? {
+            let gone = |path: &str| {
+                let lookup = fs.lookup(path);
+                lookup.links.iter().chain([&lookup.target]).any(|k| delete.contains(k))
+                    || fs.lstat(&lookup.target).is_none()
+            };
+            let master = format!("{LINK_DIR}/{}", group.name);
+            if fs.lstat(&master).is_none() || !gone(&master) {
+                continue;
+            }
+            let best = group.choices.iter().filter(|c| !gone(&c.path)).max_by_key(|c| c.priority);
+            match best {
+                Some(choice) => repoint.push(Repoint {
+                    name: group.name.clone(),
+                    choice: choice.clone(),
+                    slave_names: group.slaves.iter().map(|(n, _)| n.clone()).collect(),
+                    slave_links: group.slaves.iter().map(|(_, l)| l.clone()).collect(),
+                }),
+                None => {
+                    // Nothing left to point at: the links and what update-alternatives knows go.
+                    let mut links = vec![master, group.link.clone()];
+                    for (name, link) in &group.slaves {
+                        links.push(format!("{LINK_DIR}/{name}"));
+                        links.push(link.clone());
+                    }
+                    links.push(format!("/{}/{}", alternatives::ADMIN_DIR, group.name));
+                    for link in links {
+                        let key = fs.key(&link);
+                        if fs.lstat(&key).is_some() && !owners.any(&key).any(stays) && !is_protected(&key) {
+                            delete.insert(key);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    let mut exempt: Vec<String> = UNOWNED_EXEMPT.iter().map(|p| fs.key(p)).collect();
+    exempt.extend(protect.iter().cloned());
+    exempt.extend(keep_dirs);
+    let mut unowned_unaccessed = Vec::new();
+    walk(&fs, "/", &exempt, &mut |path| {
+        if !owners.0.contains_key(path) && !touched.contains(path) && !delete.contains(path) {
+            unowned_unaccessed.push(path.to_owned());
+        }
+    })?;
+    unowned_unaccessed.sort();
+
+    let mut delete_dirs: Vec<String> = delete_dirs.into_iter().collect();
+    delete_dirs.sort_by(|a, b| b.matches('/').count().cmp(&a.matches('/').count()).then_with(|| b.cmp(a)));
+    // Sorted by name for the report.
+    let kept_list = kept
+        .iter()
+        .map(|(i, reason)| {
+            let p = &db.packages[*i];
+            (p.name.clone(), KeptPackage { name: p.name.clone(), version: p.version.clone(), reason: reason.clone() })
+        })
+        .collect::<BTreeMap<_, _>>();
+    Ok(Plan {
+        root: root.to_owned(),
+        manager: db.manager,
+        packages_before: installed_names(&db),
+        kept: kept_list.into_values().collect(),
+        removed: removed.iter().map(|s| (*s).to_owned()).collect(),
+        delete: delete.into_iter().collect(),
+        delete_dirs,
+        undivert,
+        repoint,
+        unowned_unaccessed,
+        prune_unowned: opts.prune_unowned,
+        protect: opts.protect.clone(),
+    })
+}
+
+/// The installed packages' names, sorted.
+pub(crate) fn installed_names(db: &Database) -> Vec<String> {
+    let names: BTreeSet<&str> = db.packages.iter().filter(|p| p.installed).map(|p| p.name.as_str()).collect();
+    names.into_iter().map(str::to_owned).collect()
+}
+
+/// Whether `key` is one of `prefixes` or under one.
+pub(crate) fn under_any(key: &str, prefixes: &[String]) -> bool {
+    prefixes.iter().any(|p| p == "/" || key == p || key.strip_prefix(p.as_str()).is_some_and(|r| r.starts_with('/')))
+}
+
+/// Call `found` with every file and link under `dir` (absolute inside the root), not entering
+/// links or `skip`.
+fn walk(fs: &Root, dir: &str, skip: &[String], found: &mut dyn FnMut(&str)) -> Result<(), MinifyError> {
+    let host = fs.host(dir);
+    let entries = std::fs::read_dir(&host).map_err(MinifyError::io("list", &host))?;
+    let mut names: Vec<_> = entries.filter_map(Result::ok).collect();
+    names.sort_by_key(std::fs::DirEntry::file_name);
+    for entry in names {
+        let path = format!("{}/{}", dir.trim_end_matches('/'), entry.file_name().to_string_lossy());
+        if under_any(&path, skip) {
+            continue;
+        }
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            walk(fs, &path, skip, found)?;
+        } else {
+            found(&path);
+        }
+    }
+    Ok(())
 }

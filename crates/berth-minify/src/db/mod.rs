@@ -1,6 +1,7 @@
 //! Package databases, one reader per format, all read into one model: the installed packages,
 //! what each depends on and provides, and the files each owns.
 
+pub mod alternatives;
 pub mod apk;
 pub mod dpkg;
 pub mod rpm;
