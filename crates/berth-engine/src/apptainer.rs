@@ -178,7 +178,7 @@ pub fn exec_args(spec: &ContainerSpec, source: &str, running_as_root: bool) -> R
     match &spec.network {
         Network::Disabled => args.extend(["--net", "--network", "none"].map(String::from)),
         // Apptainer's default is the host's network.
-        Network::EngineDefault => {}
+        Network::EngineDefault | Network::Host => {}
     }
     for m in &spec.mounts {
         for (what, p) in [("source", m.source.to_string_lossy().into_owned()), ("target", m.target.clone())] {
@@ -486,6 +486,19 @@ impl Engine for ApptainerEngine {
         Box::pin(futures_util::stream::iter([Err(e)]))
     }
 
+    async fn commit_container(
+        &self,
+        id: &str,
+        _reference: Option<&str>,
+        _config: &crate::model::ImageConfig,
+    ) -> Result<String, EngineError> {
+        Err(unsupported(
+            Operation::CommitContainer,
+            id,
+            "Apptainer instances are read-only images; build a new SIF with `apptainer build` from a definition file",
+        ))
+    }
+
     async fn create_container(&self, spec: &ContainerSpec) -> Result<CreatedContainer, EngineError> {
         spec.validate()?;
         let source = self
@@ -696,7 +709,7 @@ impl Engine for ApptainerEngine {
             security_opt: s.security_opt.clone(),
             network_mode: Some(match &s.network {
                 Network::Disabled => "none".to_owned(),
-                Network::EngineDefault => "host".to_owned(),
+                Network::EngineDefault | Network::Host => "host".to_owned(),
             }),
             privileged: false,
             readonly_rootfs: true,

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 
 use crate::error::EngineError;
 use crate::model::{
-    ContainerInfo, ContainerSummary, CreatedContainer, EngineInfo, ExportStream, ImageInfo, ImageSummary, LabelFilter,
-    LogStream, RemovedImage, WaitOutcome,
+    ContainerInfo, ContainerSummary, CreatedContainer, EngineInfo, ExportStream, ImageConfig, ImageInfo, ImageSummary,
+    LabelFilter, LogStream, RemovedImage, WaitOutcome,
 };
 use crate::pull::{PullOutcome, PullReporter, RegistryAuth};
 use crate::spec::ContainerSpec;
@@ -109,4 +109,14 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
     /// `manifest.json`, the image config and its layers. No container is started. A missing
     /// image fails with [`EngineError::ImageNotFound`] as the stream's first item.
     fn export_image(&self, reference: &str) -> ExportStream;
+
+    /// Save the filesystem of the stopped container `id` as a new image (`docker commit`) whose
+    /// configuration is `config` (not the container's: its command and user were the ones a
+    /// job needed, not the image's), tagged `reference` when given. Returns the new image ID.
+    async fn commit_container(
+        &self,
+        id: &str,
+        reference: Option<&str>,
+        config: &ImageConfig,
+    ) -> Result<String, EngineError>;
 }

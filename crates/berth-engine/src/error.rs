@@ -53,6 +53,8 @@ pub enum Operation {
     PushImage,
     /// `POST /images/load`.
     LoadImage,
+    /// `POST /commit?container=...`.
+    CommitContainer,
 }
 
 impl fmt::Display for Operation {
@@ -77,6 +79,7 @@ impl fmt::Display for Operation {
             Self::RemoveImage => "removing an image",
             Self::PushImage => "pushing an image",
             Self::LoadImage => "loading an image archive",
+            Self::CommitContainer => "committing a container as an image",
         })
     }
 }

@@ -127,6 +127,15 @@ pub enum Call {
         /// The reference asked for.
         reference: String,
     },
+    /// [`Engine::commit_container`].
+    CommitContainer {
+        /// The container.
+        id: String,
+        /// The reference given.
+        reference: Option<String>,
+        /// The configuration given.
+        config: crate::model::ImageConfig,
+    },
 }
 
 /// What one created container does once started.
@@ -420,6 +429,7 @@ fn applied(spec: &ContainerSpec) -> AppliedConfig {
             match spec.network {
                 Network::Disabled => "none",
                 Network::EngineDefault => "default",
+                Network::Host => "host",
             }
             .to_owned(),
         ),
@@ -775,6 +785,15 @@ impl Engine for FakeEngine {
             .collect())
     }
 
+    async fn commit_container(
+        &self,
+        id: &str,
+        reference: Option<&str>,
+        config: &crate::model::ImageConfig,
+    ) -> Result<String, EngineError> {
+        self.commit(id, reference, config)
+    }
+
     fn export_image(&self, reference: &str) -> crate::model::ExportStream {
         let items: Vec<Result<bytes::Bytes, EngineError>> = match self.export(reference) {
             Ok(archive) => (0..archive.len())
@@ -791,6 +810,49 @@ impl Engine for FakeEngine {
 const EXPORT_CHUNK: usize = 64 * 1024;
 
 impl FakeEngine {
+    /// The commit: a new image whose ID is derived from the container's and the configuration
+    /// given, registered under `reference` when given.
+    fn commit(
+        &self,
+        id: &str,
+        reference: Option<&str>,
+        config: &crate::model::ImageConfig,
+    ) -> Result<String, EngineError> {
+        let mut state = self.lock();
+        state.enter(
+            Call::CommitContainer {
+                id: id.to_owned(),
+                reference: reference.map(str::to_owned),
+                config: config.clone(),
+            },
+            Operation::CommitContainer,
+        )?;
+        let container = state
+            .containers
+            .iter()
+            .find(|c| c.id == id || c.id.starts_with(id) || c.spec.name.as_deref() == Some(id))
+            .ok_or_else(|| EngineError::ContainerNotFound { id: id.to_owned() })?;
+        let base = state.images.values().find(|i| i.id == container.image_id).cloned().unwrap_or_default();
+        let image_id = format!("sha256:{:0>64}", format!("{:x}", state.calls.len()));
+        let image = ImageInfo {
+            id: image_id.clone(),
+            repo_tags: reference.map(|r| vec![normalize_reference(r)]).unwrap_or_default(),
+            repo_digests: Vec::new(),
+            labels: config.labels.clone(),
+            entrypoint: config.entrypoint.clone(),
+            cmd: config.cmd.clone(),
+            user: config.user.clone(),
+            working_dir: config.working_dir.clone(),
+            env: config.env.clone(),
+            ..base
+        };
+        state.images.insert(image_id.clone(), image.clone());
+        if let Some(r) = reference {
+            state.images.insert(normalize_reference(r), image);
+        }
+        Ok(image_id)
+    }
+
     fn export(&self, reference: &str) -> Result<bytes::Bytes, EngineError> {
         let mut state = self.lock();
         state.enter(Call::ExportImage { reference: reference.to_owned() }, Operation::ExportImage)?;

@@ -108,7 +108,7 @@ pub struct EngineInfo {
 }
 
 /// What an engine knows about a local image (`GET /images/{name}/json`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ImageInfo {
     /// The image ID (`sha256:...`, the digest of its config).
     pub id: String,
@@ -155,6 +155,38 @@ pub struct ImageSummary {
     pub size: Option<i64>,
     /// Image labels.
     pub labels: BTreeMap<String, String>,
+}
+
+/// How an image runs: what [`Engine::commit_container`](crate::Engine::commit_container) writes
+/// into the new image's configuration, in place of the container's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImageConfig {
+    /// The entrypoint; `None` or empty means none.
+    pub entrypoint: Option<Vec<String>>,
+    /// The default command; `None` or empty means none.
+    pub cmd: Option<Vec<String>>,
+    /// The environment, `KEY=VALUE`, in order.
+    pub env: Vec<String>,
+    /// The default user (empty means root).
+    pub user: Option<String>,
+    /// The default working directory.
+    pub working_dir: Option<String>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl ImageConfig {
+    /// The configuration `image` runs with.
+    pub fn of(image: &ImageInfo) -> Self {
+        Self {
+            entrypoint: image.entrypoint.clone().filter(|e| !e.is_empty()),
+            cmd: image.cmd.clone().filter(|c| !c.is_empty()),
+            env: image.env.clone(),
+            user: image.user.clone().filter(|u| !u.is_empty()),
+            working_dir: image.working_dir.clone().filter(|w| !w.is_empty()),
+            labels: image.labels.clone(),
+        }
+    }
 }
 
 /// What removing an image did (`DELETE /images/{name}`), in the engine's order.

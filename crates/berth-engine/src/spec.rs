@@ -176,6 +176,9 @@ pub enum Network {
     Disabled,
     /// The engine's default network (a bridge, for Docker).
     EngineDefault,
+    /// The host's network namespace (`--network host`): what a package manager needs to reach
+    /// a mirror when the engine runs without a bridge. Never used for tool runs.
+    Host,
 }
 
 /// GPUs for the container, passed as a device request with capabilities `[["gpu"]]`

@@ -75,6 +75,14 @@ pub enum Command {
     /// Run the tests a Boutiques descriptor declares (invocation, exit code, output MD5s) in
     /// containers and report each one.
     Test(TestArgs),
+    /// Harden a tool's image: apply the distribution's updates, or remove the packages an
+    /// analysis never touches; each makes a new image and shows packages, size and findings
+    /// before and after.
+    Harden {
+        /// What to do.
+        #[command(subcommand)]
+        command: HardenCommand,
+    },
     /// Serve the REST API, the XNAT-compatible endpoints and the web UI, and run launches from
     /// the queue (the same store as the CLI).
     Serve(ServeArgs),
@@ -90,6 +98,47 @@ pub enum Command {
         #[command(subcommand)]
         command: ProjectCommand,
     },
+}
+
+/// `berth harden ...`.
+#[derive(Debug, Subcommand)]
+pub enum HardenCommand {
+    /// Apply the distribution's updates (apt, apk, dnf or yum) in a container and commit a new
+    /// image labelled with its base and the date; then compare packages and findings.
+    Update(HardenUpdateArgs),
+}
+
+/// `berth harden update`.
+#[derive(Debug, Args)]
+pub struct HardenUpdateArgs {
+    /// The image to update.
+    pub image: String,
+    /// The new image's reference (default `berth-updated/<name>:<base id>-<YYYYMMDD>`).
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// The container's network while updating: `host` (default; reaches mirrors when the
+    /// engine has no bridge) or `default` (the engine's default network).
+    #[arg(long, default_value = "host", value_parser = ["host", "default"])]
+    pub network: String,
+    /// A package source file used for this update only (apt `.list`/`.sources`, apk
+    /// repositories, yum/dnf `.repo`); not left in the image.
+    #[arg(long, value_name = "FILE")]
+    pub source: Option<std::path::PathBuf>,
+    /// Update again even if an image was updated from the same base today.
+    #[arg(long)]
+    pub force: bool,
+    /// The advisory database for the before/after findings (default: the one `berth scan` uses).
+    #[arg(long)]
+    pub db: Option<std::path::PathBuf>,
+    /// Do not inventory and scan before and after.
+    #[arg(long)]
+    pub no_compare: bool,
+    /// The container engine (`docker`, `podman`).
+    #[arg(long)]
+    pub engine: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `berth test`.

@@ -22,8 +22,8 @@ use crate::engine::Engine;
 use crate::env::Env;
 use crate::error::{EngineError, Operation, UnreachableReason};
 use crate::model::{
-    ContainerInfo, ContainerSummary, CreatedContainer, EngineInfo, ExportStream, ImageInfo, ImageSummary, LabelFilter,
-    LogChunk, LogStream, RemovedImage, WaitOutcome,
+    ContainerInfo, ContainerSummary, CreatedContainer, EngineInfo, ExportStream, ImageConfig, ImageInfo, ImageSummary,
+    LabelFilter, LogChunk, LogStream, RemovedImage, WaitOutcome,
 };
 use crate::pull::{PullEvent, PullOutcome, PullReporter, RegistryAuth, normalize_reference, split_tag};
 use crate::spec::ContainerSpec;
@@ -136,6 +136,28 @@ impl DockerEngine {
     ) -> impl Fn(bollard::errors::Error) -> EngineError + 'a {
         move |e| classify_container(e, operation, &self.endpoint, id)
     }
+}
+
+/// `config` as Dockerfile instructions (the `changes` of a commit, one per line), for Podman:
+/// its compatible API ignores the request body of a commit and keeps the container's entrypoint
+/// and command unless `changes` says otherwise.
+fn commit_changes(config: &ImageConfig) -> String {
+    let json = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"));
+    let mut lines = vec![
+        format!("ENTRYPOINT {}", json(config.entrypoint.as_deref().unwrap_or_default())),
+        format!("CMD {}", json(config.cmd.as_deref().unwrap_or_default())),
+    ];
+    if let Some(user) = config.user.as_deref().filter(|u| !u.is_empty()) {
+        lines.push(format!("USER {user}"));
+    }
+    if let Some(dir) = config.working_dir.as_deref().filter(|d| !d.is_empty()) {
+        lines.push(format!("WORKDIR {dir}"));
+    }
+    for (k, v) in &config.labels {
+        lines.push(format!("LABEL {}={}", quote(k), quote(v)));
+    }
+    lines.join("\n")
 }
 
 /// An image operation's error: 404 means the image named is missing.
@@ -457,5 +479,46 @@ impl Engine for DockerEngine {
                 other => other,
             })
         }))
+    }
+
+    async fn commit_container(
+        &self,
+        id: &str,
+        reference: Option<&str>,
+        config: &ImageConfig,
+    ) -> Result<String, EngineError> {
+        let mut options = bollard::query_parameters::CommitContainerOptionsBuilder::new().container(id).pause(false);
+        // Podman ignores the body (below) and needs the configuration as `changes`; Docker
+        // takes the body, and an empty `ENTRYPOINT []` change would let it copy the container's.
+        if self.info().await?.kind == crate::model::EngineKind::Podman {
+            options = options.changes(&commit_changes(config));
+        }
+        let normalized = reference.map(normalize_reference);
+        if let Some(r) = &normalized {
+            let (repo, tag) = split_tag(r);
+            options = options.repo(repo);
+            if let Some(tag) = tag {
+                options = options.tag(tag);
+            }
+        }
+        // Docker merges the body with the container's configuration wherever the body is empty
+        // (daemon/commit.go `merge`): an explicit empty entrypoint (`[]`, not null) keeps the
+        // container's from leaking in; callers run jobs to commit without a command of their own.
+        let body = bollard::models::ContainerConfig {
+            entrypoint: Some(config.entrypoint.clone().unwrap_or_default()),
+            cmd: config.cmd.clone().filter(|c| !c.is_empty()),
+            env: Some(config.env.clone()),
+            user: Some(config.user.clone().unwrap_or_default()),
+            working_dir: config.working_dir.clone(),
+            labels: Some(config.labels.clone().into_iter().collect()),
+            ..Default::default()
+        };
+        let answer = self
+            .unbounded
+            .commit_container(options.build(), body)
+            .await
+            .map_err(self.fail_container(Operation::CommitContainer, id))?;
+        // Podman answers the bare hex digest; image IDs are `sha256:…` everywhere else.
+        Ok(if answer.id.contains(':') { answer.id } else { format!("sha256:{}", answer.id) })
     }
 }

@@ -43,6 +43,7 @@ pub(crate) fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         network_mode: match spec.network {
             Network::Disabled => Some("none".to_owned()),
             Network::EngineDefault => None,
+            Network::Host => Some("host".to_owned()),
         },
         cap_drop: Some(spec.cap_drop.clone()),
         cap_add: Some(spec.cap_add.clone()),

@@ -98,7 +98,7 @@ fn short(id: &str) -> &str {
     &hex[..hex.len().min(12)]
 }
 
-fn human_size(bytes: Option<i64>) -> String {
+pub(crate) fn human_size(bytes: Option<i64>) -> String {
     match bytes {
         None => "-".to_owned(),
         Some(b) if b < 1_000_000 => format!("{:.1}kB", b as f64 / 1e3),

@@ -1,6 +1,7 @@
 //! One handler per subcommand; each calls library functions and renders the result.
 
 pub(crate) mod descriptor;
+mod harden;
 pub(crate) mod image;
 mod pipeline;
 pub(crate) mod run;
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pipeline { command } => pipeline::run(&command),
         Command::Verify(args) => verify::verify(&args),
         Command::Test(args) => selftest::test(&args),
+        Command::Harden { command } => harden::harden(&command),
         Command::Serve(args) => serve::serve(&args),
         Command::User { command } => serve::user(&command),
         Command::Project { command } => serve::project(&command),

@@ -1,0 +1,144 @@
+//! `berth harden update` (and the before/after table hardening commands print).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use berth_config::Config;
+use berth_engine::{Engine, Network};
+use berth_harden::{Facts, PackageChanges, UpdateOptions};
+
+use crate::cli::{HardenCommand, HardenUpdateArgs};
+use crate::cmd::descriptor::print_json;
+use crate::cmd::image::human_size;
+use crate::cmd::run::{open_engine_for, runtime};
+use crate::diag::Hinted;
+
+/// `berth harden ...`.
+pub fn harden(command: &HardenCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        HardenCommand::Update(args) => update(args),
+    }
+}
+
+fn hinted_err(message: String, hint: Option<String>, source: impl Into<anyhow::Error>) -> anyhow::Error {
+    anyhow::Error::new(Hinted { message, hint, source: Some(source.into()) })
+}
+
+/// The advisory database for before/after findings: the one `berth scan` uses, if it exists.
+fn advisory_db(explicit: Option<&std::path::Path>) -> anyhow::Result<Option<std::path::PathBuf>> {
+    let config = Config::load()?;
+    let path = crate::cmd::scan::db_path(explicit, &config)?;
+    if path.is_file() {
+        return Ok(Some(path));
+    }
+    if explicit.is_some() {
+        anyhow::bail!("--db {}: no such file (build one with `berth db update`)", path.display());
+    }
+    eprintln!("berth: no advisory database at {}: findings are not compared (run `berth db update`)", path.display());
+    Ok(None)
+}
+
+async fn gather(engine: Arc<dyn Engine>, reference: &str, db: Option<&std::path::Path>) -> anyhow::Result<Facts> {
+    berth_harden::facts(engine, reference, db).await.with_context(|| format!("cannot compare `{reference}`"))
+}
+
+/// Prints the before/after table and the package changes on stdout.
+pub(crate) fn print_comparison(before: &Facts, after: &Facts, changes: &PackageChanges) {
+    println!("{:<12} {:>14} {:>14}", "", "before", "after");
+    println!("{:<12} {:>14} {:>14}", "packages", before.packages, after.packages);
+    println!("{:<12} {:>14} {:>14}", "size", human_size(before.size), human_size(after.size));
+    if let (Some(a), Some(b)) = (&before.findings, &after.findings) {
+        for (name, x, y) in [
+            ("critical", a.critical, b.critical),
+            ("high", a.high, b.high),
+            ("medium", a.medium, b.medium),
+            ("low", a.low, b.low),
+            ("negligible", a.negligible, b.negligible),
+            ("unknown", a.unknown, b.unknown),
+        ] {
+            println!("{name:<12} {x:>14} {y:>14}");
+        }
+        let (x, y) = (total(a), total(b));
+        println!("{:<12} {x:>14} {y:>14}", "findings");
+    }
+    println!(
+        "packages: {} upgraded, {} added, {} removed",
+        changes.upgraded.len(),
+        changes.added.len(),
+        changes.removed.len()
+    );
+    for (name, from, to) in &changes.upgraded {
+        println!("  upgraded {name} {from} → {to}");
+    }
+    for (name, version) in &changes.added {
+        println!("  added    {name} {version}");
+    }
+    for (name, version) in &changes.removed {
+        println!("  removed  {name} {version}");
+    }
+}
+
+fn total(c: &berth_scan::Counts) -> usize {
+    c.critical + c.high + c.medium + c.low + c.negligible + c.unknown
+}
+
+fn update(args: &HardenUpdateArgs) -> anyhow::Result<ExitCode> {
+    let mut options = UpdateOptions::today();
+    options.tag = args.tag.clone();
+    options.reuse = !args.force;
+    options.network = if args.network == "default" { Network::EngineDefault } else { Network::Host };
+    if let Some(path) = &args.source {
+        options.sources =
+            Some(std::fs::read_to_string(path).with_context(|| format!("--source: cannot read {}", path.display()))?);
+    }
+    let db = if args.no_compare { None } else { advisory_db(args.db.as_deref())? };
+    let rt = runtime()?;
+    rt.block_on(async {
+        let (engine, _) = open_engine_for(args.engine.as_deref()).await?;
+        let before =
+            if args.no_compare { None } else { Some(gather(engine.clone(), &args.image, db.as_deref()).await?) };
+        eprintln!("berth: updating {}", args.image);
+        let quiet = args.json;
+        let log = move |line: &str| {
+            if !quiet {
+                eprintln!("  | {line}");
+            }
+        };
+        let outcome = berth_harden::update(engine.clone(), &args.image, &options, &log).await.map_err(|e| {
+            let hint = e.hint();
+            hinted_err(format!("cannot update `{}`", args.image), hint, e)
+        })?;
+        if outcome.reused {
+            eprintln!(
+                "berth: {} was already updated from this image today: {} (use --force to update again)",
+                args.image, outcome.reference
+            );
+        } else {
+            eprintln!(
+                "berth: {} updated with {} → {} ({})",
+                args.image, outcome.manager, outcome.reference, outcome.image_id
+            );
+        }
+        let after =
+            if args.no_compare { None } else { Some(gather(engine.clone(), &outcome.image_id, db.as_deref()).await?) };
+        let changes = match (&before, &after) {
+            (Some(b), Some(a)) => Some(berth_harden::package_changes(&b.inventory, &a.inventory)),
+            _ => None,
+        };
+        if args.json {
+            print_json(&serde_json::json!({
+                "update": outcome,
+                "before": before,
+                "after": after,
+                "changes": changes,
+            }))?;
+        } else {
+            println!("{}", outcome.reference);
+            if let (Some(b), Some(a), Some(c)) = (&before, &after, &changes) {
+                print_comparison(b, a, c);
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

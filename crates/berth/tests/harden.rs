@@ -1,0 +1,276 @@
+//! `berth harden update` and `berth run --security-updates` on the private Docker daemon and
+//! Podman service: a real Debian root filesystem (debootstrap) with one outdated package, an apt
+//! repository on loopback holding its update, and an advisory database that knows the fix.
+//!
+//! Needs root (debootstrap, the engines) or engines in `DOCKER_HOST` / `CONTAINER_HOST`:
+//! without them these tests fail with the reason.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A `.deb` of `berth-demo` at `version`, which installs `/usr/share/berth-demo/version`.
+fn demo_deb(dir: &Path, version: &str) -> PathBuf {
+    let root = dir.join(format!("berth-demo-{version}"));
+    std::fs::create_dir_all(root.join("DEBIAN")).unwrap();
+    std::fs::create_dir_all(root.join("usr/share/berth-demo")).unwrap();
+    std::fs::write(
+        root.join("DEBIAN/control"),
+        format!(
+            "Package: berth-demo\nVersion: {version}\nArchitecture: all\nMaintainer: berth <berth@example.invalid>\n\
+             Description: a package berth's hardening tests update\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(root.join("usr/share/berth-demo/version"), format!("{version}\n")).unwrap();
+    let deb = dir.join(format!("berth-demo_{version}_all.deb"));
+    let out = Command::new("dpkg-deb").args(["--root-owner-group", "--build"]).arg(&root).arg(&deb).output().unwrap();
+    assert!(out.status.success(), "dpkg-deb: {}", text(&out.stderr));
+    deb
+}
+
+/// A flat apt repository (`deb [trusted=yes] URL ./`) serving `deb`, on a loopback file server.
+fn apt_repo(deb: &Path) -> berth_testkit::FileServer {
+    let bytes = std::fs::read(deb).unwrap();
+    let name = deb.file_name().unwrap().to_string_lossy().into_owned();
+    let packages = format!(
+        "Package: berth-demo\nVersion: 1.1\nArchitecture: all\nMaintainer: berth <berth@example.invalid>\n\
+         Filename: ./{name}\nSize: {}\nSHA256: {}\nDescription: a package berth's hardening tests update\n\n",
+        bytes.len(),
+        hex::encode(Sha256::digest(&bytes))
+    );
+    let release = format!(
+        "Origin: berth-test\nLabel: berth-test\nSuite: test\nCodename: test\nDate: Thu, 03 Dec 2026 00:00:00 UTC\n\
+         Architectures: amd64 all\nSHA256:\n {} {} Packages\n",
+        hex::encode(Sha256::digest(packages.as_bytes())),
+        packages.len()
+    );
+    let server = berth_testkit::FileServer::start();
+    // apt asks a flat repository (`./`) for `/./NAME`; the file server matches paths exactly.
+    for prefix in ["/", "/./"] {
+        server.add(&format!("{prefix}{name}"), bytes.clone());
+        server.add(&format!("{prefix}Packages"), packages.clone().into_bytes());
+        server.add(&format!("{prefix}Release"), release.clone().into_bytes());
+    }
+    server
+}
+
+/// The engine under test and what the tests share.
+struct World {
+    dir: tempfile::TempDir,
+    host: String,
+    client: &'static str,
+    repo: berth_testkit::FileServer,
+}
+
+impl World {
+    fn new(host: String, client: &'static str) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let new = demo_deb(dir.path(), "1.1");
+        World { repo: apt_repo(&new), dir, host, client }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn source_line(&self) -> String {
+        format!("deb [trusted=yes] {}/ ./\n", self.repo.url)
+    }
+
+    fn berth(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("BERTH_HOME", self.path("home"))
+            .env("BERTH_CONFIG", self.path("no-config.toml"))
+            .env("BERTH_ADVISORY_DB", self.path("advisories.sqlite"))
+            .env("DOCKER_HOST", &self.host)
+            .env_remove("BERTH_ENGINE")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.berth(args);
+        assert!(
+            out.status.success(),
+            "berth {args:?} failed ({}):\n{}\n{}",
+            out.status,
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    /// The engine's own client, for set-up and checks berth does not do.
+    fn engine(&self, args: &[&str]) -> String {
+        let mut c = Command::new(self.client);
+        if self.client == "podman" {
+            c.args(["--remote", "--url", &self.host]);
+        } else {
+            c.env("DOCKER_HOST", &self.host);
+        }
+        let out = c.args(args).output().unwrap();
+        assert!(out.status.success(), "{} {args:?}: {}", self.client, text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    /// A debootstrap'd Debian with `berth-demo 1.0` installed and `sources` as its only apt
+    /// source, imported as `reference` with an entrypoint-less configuration of its own.
+    fn image(&self, reference: &str, sources: &str) {
+        let base = berth_testkit::run_script("scripts/test-rootfs.sh", &["minbase"], &[])
+            .unwrap_or_else(|e| panic!("this test needs a Debian root filesystem (debootstrap): {e}"));
+        let root = self.path(&format!("rootfs-{}", reference.replace(['/', ':'], "-")));
+        let cp = Command::new("cp").arg("-a").arg(base.trim()).arg(&root).output().unwrap();
+        assert!(cp.status.success(), "cp: {}", text(&cp.stderr));
+        let old = demo_deb(self.dir.path(), "1.0");
+        let out = Command::new("dpkg").arg(format!("--root={}", root.display())).arg("-i").arg(&old).output().unwrap();
+        assert!(out.status.success(), "dpkg --root -i: {}{}", text(&out.stdout), text(&out.stderr));
+        std::fs::write(root.join("etc/apt/sources.list"), sources).unwrap();
+        let tar = self.path(&format!("{}.tar", reference.replace(['/', ':'], "-")));
+        let out = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").output().unwrap();
+        assert!(out.status.success(), "tar: {}", text(&out.stderr));
+        self.engine(&[
+            "import",
+            "--change",
+            "CMD [\"/bin/bash\"]",
+            "--change",
+            "ENV TOOL_HOME=/opt/tool",
+            "--change",
+            "WORKDIR /work",
+            &tar.to_string_lossy(),
+            reference,
+        ]);
+    }
+
+    /// An advisory database in which `berth-demo` before 1.1 has a high-severity advisory.
+    fn advisories(&self) {
+        let records = json!([{
+            "id": "BERTH-HARDEN-0001", "modified": "2026-01-01T00:00:00Z",
+            "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}],
+            "affected": [{"package": {"ecosystem": "Debian:12", "name": "berth-demo"},
+                          "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.1"}]}]}]
+        }]);
+        let osv = self.path("osv.json");
+        std::fs::write(&osv, serde_json::to_vec(&records).unwrap()).unwrap();
+        self.ok(&["db", "update", "--source", &osv.to_string_lossy()]);
+    }
+
+    fn inspect(&self, reference: &str) -> Value {
+        let v: Value = serde_json::from_str(&self.engine(&["image", "inspect", reference])).unwrap();
+        v[0]["Config"].clone()
+    }
+
+    /// What `cat FILE` prints in a container of `reference`.
+    fn cat(&self, reference: &str, file: &str) -> String {
+        self.engine(&["run", "--rm", "--network", "none", reference, "cat", file])
+    }
+}
+
+fn updates_an_image_keeps_its_configuration_and_reports_the_fix(w: World) {
+    let image = format!("berth-test/outdated-{}:1", w.client);
+    w.image(&image, "");
+    w.advisories();
+    let source = w.path("repo.list");
+    std::fs::write(&source, w.source_line()).unwrap();
+
+    let out = w.ok(&["harden", "update", &image, "--source", &source.to_string_lossy(), "--json"]);
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let reference = v["update"]["reference"].as_str().unwrap().to_owned();
+    assert!(reference.starts_with("berth-updated/outdated-"), "{v}");
+    assert_eq!(v["update"]["manager"], "apt");
+    assert_eq!(v["update"]["reused"], false);
+    let upgraded = v["changes"]["upgraded"].as_array().unwrap();
+    assert!(upgraded.contains(&json!(["berth-demo", "1.0", "1.1"])), "{v}");
+    assert_eq!(v["changes"]["added"], json!([]), "{v}");
+    assert_eq!(v["changes"]["removed"], json!([]), "{v}");
+    assert_eq!(v["before"]["findings"]["high"], 1, "{v}");
+    assert_eq!(v["after"]["findings"]["high"], 0, "{v}");
+    assert_eq!(v["before"]["packages"], v["after"]["packages"]);
+
+    // The new image runs as the original did, says what it came from, and carries the update,
+    // but neither the extra source nor apt's lists.
+    let (before, after) = (w.inspect(&image), w.inspect(&reference));
+    // (An empty list and null both mean "none".)
+    let none_if_empty = |v: &Value| if v == &json!([]) { Value::Null } else { v.clone() };
+    // Podman's commits keep the variables it sets in every container (docs/hardening.md).
+    let mut after_env = after["Env"].as_array().cloned().unwrap_or_default();
+    if w.client == "podman" {
+        after_env.retain(|e| {
+            let e = e.as_str().unwrap();
+            !(e == "container=podman" || e == "TERM=xterm" || e.starts_with("PATH="))
+        });
+    }
+    assert_eq!(before["Env"], json!(after_env), "{before} → {after}");
+    for key in ["Entrypoint", "Cmd", "WorkingDir", "User"] {
+        assert_eq!(none_if_empty(&before[key]), none_if_empty(&after[key]), "{key}: {before} → {after}");
+    }
+    assert_eq!(after["Cmd"], json!(["/bin/bash"]));
+    let labels = &after["Labels"];
+    assert_eq!(labels["berth.harden.kind"], "update");
+    assert_eq!(labels["berth.harden.base-reference"], image.as_str());
+    assert!(labels["berth.harden.base-id"].as_str().unwrap().starts_with("sha256:"), "{labels}");
+    assert_eq!(labels["berth.harden.manager"], "apt");
+    assert_eq!(w.cat(&reference, "/usr/share/berth-demo/version"), "1.1\n");
+    assert_eq!(w.cat(&image, "/usr/share/berth-demo/version"), "1.0\n");
+    let listing = w.engine(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &reference,
+        "sh",
+        "-c",
+        "ls /etc/apt/sources.list.d/ /var/lib/apt/lists/ | grep -v '^/\\|^$\\|^partial$\\|^lock$' || true",
+    ]);
+    assert_eq!(listing.trim(), "", "left in the image: {listing}");
+
+    // The same base on the same day: reused, nothing runs.
+    let again = w.ok(&["harden", "update", &image, "--source", &source.to_string_lossy(), "--json", "--no-compare"]);
+    let again: Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(again["update"]["reused"], true, "{again}");
+    assert_eq!(again["update"]["image_id"], v["update"]["image_id"]);
+
+    // Without a reachable source the package manager's failure is shown with a hint.
+    let broken = w.path("broken.list");
+    std::fs::write(&broken, "deb [trusted=yes] http://127.0.0.1:9/ ./\n").unwrap();
+    let out =
+        w.berth(&["harden", "update", &image, "--source", &broken.to_string_lossy(), "--force", "--tag", "x/y:z"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("`apt` failed"), "{err}");
+    assert!(err.contains("127.0.0.1:9"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+}
+
+#[test]
+fn docker_updates_an_image_keeps_its_configuration_and_reports_the_fix() {
+    updates_an_image_keeps_its_configuration_and_reports_the_fix(World::new(berth_testkit::docker_host(), "docker"));
+}
+
+#[test]
+fn podman_updates_an_image_keeps_its_configuration_and_reports_the_fix() {
+    updates_an_image_keeps_its_configuration_and_reports_the_fix(World::new(berth_testkit::podman_host(), "podman"));
+}
+
+#[test]
+fn images_without_a_package_manager_are_refused_with_a_hint() {
+    let w = World::new(berth_testkit::docker_host(), "docker");
+    let out = w.berth(&["harden", "update", berth_testkit::BUSYBOX, "--no-compare"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("has no package manager berth can update with"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+    let out = w.berth(&["harden", "update", "berth-test/no-such-image:1", "--no-compare"]);
+    assert!(text(&out.stderr).contains("berth image pull"), "{}", text(&out.stderr));
+}
