@@ -140,13 +140,18 @@ impl Owners {
     fn build(db: &Database, fs: &Root) -> Self {
         // A package's file at a path another package diverted is installed elsewhere.
         let diverted: HashMap<&str, &Diversion> = db.diversions.iter().map(|d| (d.from.as_str(), d)).collect();
+        // dpkg lists every parent directory of a package's files: an entry under which any
+        // package lists something is a directory, even where it is now a link (`/bin` on a
+        // merged-/usr system, listed bare by base-files). A link a single package ships to a
+        // directory (`/usr/lib/jvm/default-java`) has nothing listed under it and stays a file.
+        let parents: HashSet<&str> = db
+            .packages
+            .iter()
+            .flat_map(|p| &p.files)
+            .flat_map(|f| f.match_indices('/').map(move |(at, _)| &f[..at.max(1)]))
+            .collect();
         let mut map: HashMap<String, Vec<(usize, bool)>> = HashMap::new();
         for (i, p) in db.packages.iter().enumerate() {
-            // dpkg lists every parent directory of a package's files: an entry with children
-            // in the same list is a directory for that package, even where it is now a link
-            // (`/bin` on a merged-/usr system).
-            let parents: HashSet<&str> =
-                p.files.iter().flat_map(|f| f.match_indices('/').map(move |(at, _)| &f[..at.max(1)])).collect();
             for file in &p.files {
                 let path = match diverted.get(file.as_str()) {
                     Some(d) if d.by.as_deref() != Some(p.name.as_str()) => d.to.as_str(),
@@ -307,7 +312,10 @@ pub fn plan(root: &Path, trace: &Trace, opts: &MinifyOptions) -> Result<Plan, Mi
     exempt.extend(keep_dirs);
     let mut unowned_unaccessed = Vec::new();
     walk(&fs, "/", &exempt, &mut |path| {
-        if !owners.0.contains_key(path) && !touched.contains(path) && !delete.contains(path) {
+        // A link to a directory (`/bin -> usr/bin` where no package lists `/bin`) is structure,
+        // not content: pruning it would cut off everything under it.
+        let dir_link = || std::fs::metadata(fs.host(path)).is_ok_and(|m| m.is_dir());
+        if !owners.0.contains_key(path) && !touched.contains(path) && !delete.contains(path) && !dir_link() {
             unowned_unaccessed.push(path.to_owned());
         }
     })?;

@@ -16,9 +16,9 @@ use crate::error::MinifyError;
 pub const INSTALLED: &str = "lib/apk/db/installed";
 /// The packages the user asked for, relative to the root.
 const WORLD: &str = "etc/apk/world";
-/// What an Alpine system needs to boot a shell and install packages again.
-const ESSENTIAL: [&str; 6] =
-    ["musl", "busybox", "alpine-baselayout", "alpine-baselayout-data", "alpine-keys", "apk-tools"];
+/// What an Alpine system needs to run a shell and verify packages (apk-tools itself is kept
+/// as the package manager).
+const ESSENTIAL: [&str; 5] = ["musl", "busybox", "alpine-baselayout", "alpine-baselayout-data", "alpine-keys"];
 
 /// Read the apk database of `root`.
 pub fn read(root: &Path) -> Result<Database, MinifyError> {

@@ -15,9 +15,8 @@ use crate::error::MinifyError;
 
 /// Where rpm databases live, relative to the root (newest layout first).
 const DB_PATHS: [&str; 2] = ["usr/lib/sysimage/rpm", "var/lib/rpm"];
-/// What an rpm-based system needs to run a shell and install packages again.
-const ESSENTIAL: [&str; 10] =
-    ["setup", "filesystem", "basesystem", "rpm", "dnf", "dnf5", "microdnf", "yum", "tdnf", "zypper"];
+/// The base of an rpm-based system (the package manager itself is kept as such).
+const ESSENTIAL: [&str; 3] = ["setup", "filesystem", "basesystem"];
 /// One record per package: a header line, then requires, provides and files.
 const QUERY_FORMAT: &str = "@@%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\t%{ARCH}\\n[R\\t%{REQUIRENAME}\\n][P\\t%{PROVIDENAME}\\n][F\\t%{FILENAMES}\\n]";
 
