@@ -146,6 +146,23 @@ pub struct UpdateOutcome {
     pub reused: bool,
 }
 
+impl UpdateOutcome {
+    /// The labels a run on the updated image records (`berth run --security-updates`): what it
+    /// was updated from, and when.
+    pub fn run_labels(&self) -> BTreeMap<String, String> {
+        let mut labels = BTreeMap::from([
+            ("berth.security-updates.base-reference".to_owned(), self.base_reference.clone()),
+            ("berth.security-updates.base-id".to_owned(), self.base_id.clone()),
+            ("berth.security-updates.date".to_owned(), self.date.clone()),
+            ("berth.security-updates.manager".to_owned(), self.manager.clone()),
+        ]);
+        if let Some(d) = &self.base_digest {
+            labels.insert("berth.security-updates.base-digest".to_owned(), d.clone());
+        }
+        labels
+    }
+}
+
 /// The reference berth gives the update of `base` on `date` unless told otherwise:
 /// `berth-updated/<name>:<first 12 hex digits of the base ID>-<YYYYMMDD>`, so that one base
 /// image updated on one day has one name (the cache of `berth run --security-updates`).

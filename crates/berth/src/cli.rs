@@ -717,6 +717,10 @@ pub struct RunArgs {
     /// mounts left unbound get OUTPUT_DIR/NAME.
     #[arg(long, value_name = "NAME=HOSTPATH")]
     pub mount: Vec<String>,
+    /// Run on the image with the distribution's updates applied (`berth harden update`, made
+    /// once per base image and day, then reused); the base is recorded in the provenance.
+    #[arg(long)]
+    pub security_updates: bool,
     /// Print the outcome as JSON on stdout (the tool's stdout then goes to stderr).
     #[arg(long)]
     pub json: bool,

@@ -274,3 +274,48 @@ fn images_without_a_package_manager_are_refused_with_a_hint() {
     let out = w.berth(&["harden", "update", "berth-test/no-such-image:1", "--no-compare"]);
     assert!(text(&out.stderr).contains("berth image pull"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn runs_with_security_updates_use_an_updated_image_made_once_a_day_and_record_the_base() {
+    let w = World::new(berth_testkit::docker_host(), "docker");
+    let image = "berth-test/outdated-run:1";
+    // This image's own apt source is the loopback repository holding the update.
+    w.image(image, &w.source_line());
+    let descriptor = json!({
+        "name": "demo-version", "tool-version": "1", "schema-version": "0.5",
+        "description": "Reports berth-demo's version.",
+        "command-line": "cat /usr/share/berth-demo/version > [OUT]",
+        "container-image": {"type": "docker", "image": image},
+        "inputs": [{"id": "out", "name": "Output", "type": "String", "value-key": "[OUT]", "default-value": "version.txt", "optional": true}],
+        "output-files": [{"id": "version", "name": "Version", "path-template": "[OUT]"}]
+    });
+    let file = w.path("demo.json");
+    std::fs::write(&file, serde_json::to_vec(&descriptor).unwrap()).unwrap();
+    let file = file.to_string_lossy().into_owned();
+
+    let plain = w.path("plain");
+    w.ok(&["run", &file, "-i", "{}", "-o", &plain.to_string_lossy()]);
+    assert_eq!(std::fs::read_to_string(plain.join("version.txt")).unwrap(), "1.0\n");
+
+    let mut ids = Vec::new();
+    for (n, expect) in [(1, "updated now"), (2, "updated earlier today")] {
+        let out_dir = w.path(&format!("updated-{n}"));
+        let out =
+            w.berth(&["run", &file, "-i", "{}", "-o", &out_dir.to_string_lossy(), "--security-updates", "--json"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(expect), "{}", text(&out.stderr));
+        assert_eq!(std::fs::read_to_string(out_dir.join("version.txt")).unwrap(), "1.1\n");
+        let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let run_id = outcome["run_id"].as_str().unwrap().to_owned();
+        let record: Value = serde_json::from_str(&w.ok(&["show", &run_id, "--json"])).unwrap();
+        let text = record.to_string();
+        assert!(text.contains("berth.security-updates.base-id"), "{record}");
+        assert!(text.contains("\"berth.security-updates.base-reference\":\"berth-test/outdated-run:1\""), "{record}");
+        assert!(text.contains("berth-updated/outdated-run:"), "{record}");
+        let id = record["berth"]["image"]["id"].as_str().unwrap().to_owned();
+        assert!(id.starts_with("sha256:"), "{record}");
+        assert!(record["berth"]["image"]["ref"].as_str().unwrap().starts_with("berth-updated/outdated-run:"));
+        ids.push(id);
+    }
+    assert_eq!(ids[0], ids[1], "the second run reuses the first one's updated image");
+}

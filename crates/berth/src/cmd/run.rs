@@ -209,7 +209,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             berth_run::tool::prepare_xnat(c, &tool.text, &inv.value, &mount_bindings(&args.mount)?, &opts)
         }
     };
-    let job = match prepared {
+    let mut job = match prepared {
         Ok(job) => job,
         Err(PrepareError::Invalid(problems)) => {
             diag::print_problems(&problems, false);
@@ -269,6 +269,44 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         image_check: None,
         labels: Default::default(),
     };
+    // `--security-updates`: run on the base image with its distribution's updates applied,
+    // made once per base and day; the base goes into the record.
+    if args.security_updates {
+        let to_hinted = |e: berth_run::RunError| {
+            let hint = e.hint();
+            anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
+        };
+        let base = rt.block_on(runner.resolve_image(&job.image)).map_err(to_hinted)?;
+        sink.note(&format!("applying security updates to {}", job.image));
+        let log = |line: &str| tracing::debug!(target: "berth::harden", "{line}");
+        let updated = rt
+            .block_on(berth_harden::update(
+                runner.engine.clone(),
+                &job.image,
+                &berth_harden::UpdateOptions::today(),
+                &log,
+            ))
+            .map_err(|e| {
+                let hint = e.hint();
+                anyhow::Error::new(diag::Hinted {
+                    message: format!("cannot apply security updates to `{}`", job.image),
+                    hint,
+                    source: Some(e.into()),
+                })
+            })?;
+        let mut labels = updated.run_labels();
+        if let Some(d) = &base.repo_digest {
+            labels.insert("berth.security-updates.base-digest".to_owned(), d.clone());
+        }
+        sink.note(&format!(
+            "running on {} ({}; {})",
+            updated.reference,
+            if updated.reused { "updated earlier today" } else { "updated now" },
+            updated.image_id
+        ));
+        runner.labels.extend(labels);
+        job.image = updated.reference;
+    }
     // The scan policy (`[scan] run_policy`): scan the image the run will use, before any
     // container exists; the decision goes into the run's record.
     if config.scan.run_policy.as_deref().is_some_and(|m| m != "off") {
