@@ -81,15 +81,12 @@ pub fn apply(root: &Path, plan: &Plan) -> Result<ApplyReport, MinifyError> {
             }
         }
     }
-    for dir in &plan.delete_dirs {
-        if under_any(dir, &protect) {
-            continue;
-        }
-        let host = fs.host(dir);
-        let is_real_dir = fs.lstat(dir).is_some_and(|m| m.is_dir());
-        let empty = is_real_dir && std::fs::read_dir(&host).is_ok_and(|mut d| d.next().is_none());
-        if empty {
-            std::fs::remove_dir(&host).map_err(MinifyError::io("remove", &host))?;
+    let unowned_dirs: &[String] = if plan.prune_unowned { &plan.unowned_dirs } else { &[] };
+    // Deepest first across both lists: a pruned directory may sit in a removed package's.
+    let mut dirs: Vec<&String> = plan.delete_dirs.iter().chain(unowned_dirs).collect();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.matches('/').count()));
+    for dir in dirs {
+        if !under_any(dir, &protect) && remove_empty_dir(&fs, dir)? {
             removed.push(dir.clone());
         }
     }
@@ -106,6 +103,17 @@ pub fn apply(root: &Path, plan: &Plan) -> Result<ApplyReport, MinifyError> {
         unowned_unaccessed: plan.unowned_unaccessed.clone(),
         unowned_pruned: plan.prune_unowned,
     })
+}
+
+/// Remove `dir` if it is a directory (not a link to one) and empty; whether it was.
+fn remove_empty_dir(fs: &Root, dir: &str) -> Result<bool, MinifyError> {
+    let host = fs.host(dir);
+    let is_real_dir = fs.lstat(dir).is_some_and(|m| m.is_dir());
+    if !is_real_dir || !std::fs::read_dir(&host).is_ok_and(|mut d| d.next().is_none()) {
+        return Ok(false);
+    }
+    std::fs::remove_dir(&host).map_err(MinifyError::io("remove", &host))?;
+    Ok(true)
 }
 
 /// Point the link `link` at `target`, or remove it when there is no target; only links are

@@ -114,6 +114,9 @@ pub struct Plan {
     /// Files and links no package owns and the run never accessed (outside
     /// [`UNOWNED_EXEMPT`] and the protected paths).
     pub unowned_unaccessed: Vec<String>,
+    /// Directories no package owns holding `unowned_unaccessed` files, deepest first: deleted
+    /// when pruning leaves them empty.
+    pub unowned_dirs: Vec<String>,
     /// Whether `unowned_unaccessed` is deleted too.
     pub prune_unowned: bool,
     /// Paths never touched.
@@ -320,9 +323,22 @@ pub fn plan(root: &Path, trace: &Trace, opts: &MinifyOptions) -> Result<Plan, Mi
         }
     })?;
     unowned_unaccessed.sort();
+    let unowned_unaccessed = keep_language_metadata(&fs, unowned_unaccessed);
+    // Directories holding only pruned files go with them (checked empty at apply time).
+    let mut unowned_dirs = BTreeSet::new();
+    for path in &unowned_unaccessed {
+        let mut dir = path.as_str();
+        while let Some((parent, _)) = dir.rsplit_once('/') {
+            if parent.is_empty() || owners.0.contains_key(parent) || under_any(parent, &exempt) {
+                break;
+            }
+            unowned_dirs.insert(parent.to_owned());
+            dir = parent;
+        }
+    }
 
-    let mut delete_dirs: Vec<String> = delete_dirs.into_iter().collect();
-    delete_dirs.sort_by(|a, b| b.matches('/').count().cmp(&a.matches('/').count()).then_with(|| b.cmp(a)));
+    let delete_dirs = deepest_first(delete_dirs);
+    let unowned_dirs = deepest_first(unowned_dirs);
     // Sorted by name for the report.
     let kept_list = kept
         .iter()
@@ -342,9 +358,58 @@ pub fn plan(root: &Path, trace: &Trace, opts: &MinifyOptions) -> Result<Plan, Mi
         undivert,
         repoint,
         unowned_unaccessed,
+        unowned_dirs,
         prune_unowned: opts.prune_unowned,
         protect: opts.protect.clone(),
     })
+}
+
+/// `paths` sorted deepest first, so that children go before their parents.
+fn deepest_first(paths: BTreeSet<String>) -> Vec<String> {
+    let mut paths: Vec<String> = paths.into_iter().collect();
+    paths.sort_by(|a, b| b.matches('/').count().cmp(&a.matches('/').count()).then_with(|| b.cmp(a)));
+    paths
+}
+
+/// `unowned` without the metadata of Python distributions that stay in part: a scanner finds
+/// a pip-installed package by its `*.dist-info` (`METADATA`, `RECORD`), which the run itself
+/// rarely opens. A distribution whose `RECORD` lists a file that stays keeps its whole
+/// `.dist-info`; `.egg-info` (no reliable file list) is always kept.
+fn keep_language_metadata(fs: &Root, unowned: Vec<String>) -> Vec<String> {
+    let pruned: HashSet<&str> = unowned.iter().map(String::as_str).collect();
+    let mut keep_dirs: Vec<String> = Vec::new();
+    for path in &unowned {
+        let Some(info_dir) = path.strip_suffix("/RECORD").filter(|d| d.ends_with(".dist-info")) else {
+            continue;
+        };
+        let site = info_dir.rsplit_once('/').map_or("/", |(s, _)| s);
+        let Ok(record) = std::fs::read_to_string(fs.host(path)) else {
+            continue;
+        };
+        let stays = record.lines().filter_map(|l| l.split(',').next()).filter(|f| !f.is_empty()).any(|f| {
+            let file = lexical(&format!("{site}/{f}"));
+            !file.starts_with(&format!("{info_dir}/")) && !pruned.contains(file.as_str()) && fs.lstat(&file).is_some()
+        });
+        if stays {
+            keep_dirs.push(info_dir.to_owned());
+        }
+    }
+    unowned.into_iter().filter(|p| !p.contains(".egg-info") && !under_any(p, &keep_dirs)).collect()
+}
+
+/// `path` with `.` and `..` resolved lexically (RECORD paths such as `../../../bin/tqdm`).
+fn lexical(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    format!("/{}", parts.join("/"))
 }
 
 /// The installed packages' names, sorted.

@@ -379,3 +379,32 @@ P:extra\nV:2-r0\nF:usr/share/extra\nR:data\n\n";
     assert!(!root.join("usr/share/extra").exists(), "its files and then its empty directory go");
     assert_eq!(std::fs::read_to_string(root.join("etc/apk/world")).expect("world"), "app\n");
 }
+
+#[test]
+fn python_metadata_stays_with_a_distribution_that_stays_in_part() {
+    let mut fake = Fake::new();
+    fake.package("Package: python3", &["/usr/bin/python3"]);
+    let site = "/usr/local/lib/python3.11/dist-packages";
+    for (dist, files) in
+        [("used-1.0", ["used/__init__.py", "used/extra.py"]), ("unused-2.0", ["unused/__init__.py", "unused/x.py"])]
+    {
+        let record: String = files.iter().map(|f| format!("{f},sha256=x,1\n")).collect();
+        fake.file(&format!("{site}/{dist}.dist-info/RECORD"), &format!("{record}{dist}.dist-info/METADATA,,\n"));
+        fake.file(&format!("{site}/{dist}.dist-info/METADATA"), "Name: x\n");
+        for f in files {
+            fake.file(&format!("{site}/{f}"), "");
+        }
+    }
+    fake.file(&format!("{site}/old.egg-info/PKG-INFO"), "");
+    let accessed = format!("{site}/used/__init__.py");
+    let opts = MinifyOptions { prune_unowned: true, ..MinifyOptions::default() };
+    let (_, report) = fake.minify(&["/usr/bin/python3", &accessed], &opts);
+    assert!(fake.exists(&accessed) && !fake.exists(&format!("{site}/used/extra.py")));
+    assert!(fake.exists(&format!("{site}/used-1.0.dist-info/METADATA")), "scanners still see `used`");
+    assert!(
+        !fake.exists(&format!("{site}/unused")) && !fake.exists(&format!("{site}/unused-2.0.dist-info")),
+        "{:?}",
+        report.files_removed
+    );
+    assert!(fake.exists(&format!("{site}/old.egg-info/PKG-INFO")));
+}
