@@ -261,6 +261,18 @@ pub fn plan(root: &Path, trace: &Trace, opts: &MinifyOptions) -> Result<Plan, Mi
             delete.insert(key.clone());
         }
     }
+    // rpm lists few directories and apk only its own: the directories above a deleted file
+    // that no staying package owns go too, when nothing else is left in them.
+    for key in &delete {
+        let mut dir = key.as_str();
+        while let Some((parent, _)) = dir.rsplit_once('/') {
+            if parent.is_empty() || owners.any(parent).any(stays) || is_protected(parent) {
+                break;
+            }
+            delete_dirs.insert(parent.to_owned());
+            dir = parent;
+        }
+    }
     let removed: BTreeSet<&str> = db
         .packages
         .iter()
