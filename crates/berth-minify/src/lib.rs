@@ -15,13 +15,66 @@
 //! # }
 //! ```
 //!
+//! The API is four calls:
+//!
+//! ```text
+//! pub fn read_trace(path: &Path) -> Result<Trace, MinifyError>;
+//! pub struct MinifyOptions { pub keep: Vec<String>, pub prune_unowned: bool, pub protect: Vec<PathBuf> }
+//! pub fn plan(root: &Path, trace: &Trace, opts: &MinifyOptions) -> Result<Plan, MinifyError>;
+//! pub fn apply(root: &Path, plan: &Plan) -> Result<ApplyReport, MinifyError>;
+//! ```
+//!
+//! [`plan()`] only reads (a [`Plan`] serialises for a dry run); [`apply()`] edits the directory in
+//! place. The package database format is detected: dpkg, then apk, then rpm.
+//!
 //! The flow is the folder tree: [`trace`] (what was accessed) → [`db`] (who owns what, one
 //! reader per package format) → [`rootfs`] (paths resolved inside the root, never on the host)
-//! → [`closure`] (what must stay, and why) → [`plan`] → [`apply`].
+//! → [`closure`] (what must stay, and why) → [`mod@plan`] → [`mod@apply`].
 //!
-//! No engine and no network: this crate only reads and edits a directory. The rpm database is
-//! the exception to "pure Rust": it is read and edited with the host's `rpm --root`, because
-//! rpm's database formats (sqlite, BerkeleyDB, NDB) are rpm's to write.
+//! # What stays, and why ([`KeepReason`])
+//!
+//! - **Accessed**: a package owning a file or link the run opened, executed, stat'ed or read
+//!   as a link, or a link on the way to one (the owner of `/usr/bin/awk`'s target through
+//!   `/etc/alternatives/awk`, of `/usr/lib/jvm/default-java` on the way to `.../bin/java`).
+//!   Paths are compared after resolving their directories inside the root, so a dpkg list's
+//!   `/bin/sh` and a trace's `/usr/bin/sh` match on a merged-/usr system. Directories keep
+//!   nothing (every package lists `/usr`); failed lookups keep nothing unless the path exists.
+//! - **User keep**: `keep` entries, package names or paths (a directory keeps the owners of
+//!   everything listed under it); an entry matching nothing is an error.
+//! - **Essential**: dpkg `Essential: yes`; on Alpine musl, busybox, alpine-baselayout(-data),
+//!   alpine-keys; on rpm systems setup, filesystem, basesystem.
+//! - **Package manager**: dpkg and apt, apk-tools, rpm and dnf/dnf5/microdnf/yum/tdnf/zypper:
+//!   the image stays repairable and extensible.
+//! - **Dependency of**: the closure over `Depends` and `Pre-Depends` (apk `D:`, rpm `Requires`),
+//!   with virtual packages resolved through `Provides` and files (rpm `Requires: /bin/sh`),
+//!   `:any`/`:amd64` qualifiers dropped, versions compared as dpkg does; for `a | b`, an
+//!   alternative already kept wins, else the first installed one (see [`closure`]).
+//!
+//! Packages dpkg does not list as `installed` (`config-files`) are never removed and their
+//! files never deleted.
+//!
+//! # What goes
+//!
+//! Files and links owned only by removed packages (never a path a staying package also lists,
+//! never under `protect`), then directories no staying package owns once they are empty. dpkg
+//! diversions made by a removed package are undone (the diverted file moves back); alternative
+//! links pointing at a removed file are re-pointed at the best remaining choice, or removed
+//! with update-alternatives' file when none is left. The database is edited to match: dpkg
+//! `status` stanzas, `info/<pkg>[:arch].*` files, file-trigger interests and diversions; apk
+//! `installed` and `world`; rpm through `rpm --root -e --justdb --nodeps --noscripts`.
+//!
+//! Files no package owns and the run never accessed (pip installs under `/usr/local`, say) are
+//! reported, and deleted only with `prune_unowned`. Never reported or pruned: anything under
+//! `/etc`, `/var/lib`, `/var/cache/debconf` and the package databases ([`plan::UNOWNED_EXEMPT`],
+//! state maintainer scripts wrote), links to directories, and the `.dist-info` of a Python
+//! distribution that keeps any file (every `.egg-info`), so scanners still see what stays.
+//!
+//! Not done: `ldconfig` (the loader cache may name deleted libraries; the loader then searches
+//! on), nor debconf's database, which keeps answers for removed packages (harmless).
+//!
+//! No engine and no network: this crate only reads and edits a directory. rpm databases are
+//! the exception to "pure Rust": they are read and edited with the host's `rpm --root`,
+//! because rpm's formats (sqlite, BerkeleyDB, NDB) are rpm's to write.
 
 pub mod apply;
 pub mod closure;
@@ -34,5 +87,5 @@ pub mod trace;
 pub use apply::{ApplyReport, apply};
 pub use db::Manager;
 pub use error::MinifyError;
-pub use plan::{KeepReason, KeptPackage, MinifyOptions, Plan, plan};
+pub use plan::{KeepReason, KeptPackage, MinifyOptions, Plan, Repoint, plan};
 pub use trace::{Access, Op, Trace, read_trace};

@@ -119,7 +119,7 @@ pub fn read(root: &Path) -> Result<Database, MinifyError> {
     Err(MinifyError::NoPackageDatabase { root: root.to_owned() })
 }
 
-/// Remove `packages` from the database of `root` (not their files: [`crate::apply`] does that).
+/// Remove `packages` from the database of `root` (not their files: [`crate::apply()`] does that).
 pub fn forget(root: &Path, manager: Manager, packages: &[String]) -> Result<(), MinifyError> {
     match manager {
         Manager::Dpkg => dpkg::forget(root, packages),

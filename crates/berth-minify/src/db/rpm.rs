@@ -88,7 +88,7 @@ fn parse_query(text: &str) -> Vec<Package> {
 }
 
 /// `rpm --root ROOT -e --justdb --nodeps --noscripts PACKAGES`: the records go, the files
-/// (already deleted by [`crate::apply`]) are not touched again.
+/// (already deleted by [`crate::apply()`]) are not touched again.
 pub fn forget(root: &Path, packages: &[String]) -> Result<(), MinifyError> {
     if packages.is_empty() {
         return Ok(());
