@@ -486,6 +486,15 @@ impl Engine for ApptainerEngine {
         Box::pin(futures_util::stream::iter([Err(e)]))
     }
 
+    fn export_container(&self, id: &str) -> ExportStream {
+        let error = unsupported(
+            Operation::ExportContainer,
+            id,
+            "export the SIF's filesystem with `apptainer build --sandbox DIR SIF`",
+        );
+        Box::pin(futures_util::stream::once(async move { Err(error) }))
+    }
+
     async fn commit_container(
         &self,
         id: &str,

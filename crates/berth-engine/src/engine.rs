@@ -110,6 +110,10 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
     /// image fails with [`EngineError::ImageNotFound`] as the stream's first item.
     fn export_image(&self, reference: &str) -> ExportStream;
 
+    /// The filesystem of container `id` (created or stopped), flattened: every layer and the
+    /// container's changes merged into one tarball (`docker export`).
+    fn export_container(&self, id: &str) -> ExportStream;
+
     /// Save the filesystem of the stopped container `id` as a new image (`docker commit`) whose
     /// configuration is `config` (not the container's: its command and user were the ones a
     /// job needed, not the image's), tagged `reference` when given. Returns the new image ID.

@@ -55,6 +55,8 @@ pub enum Operation {
     LoadImage,
     /// `POST /commit?container=...`.
     CommitContainer,
+    /// `GET /containers/{id}/export`.
+    ExportContainer,
 }
 
 impl fmt::Display for Operation {
@@ -80,6 +82,7 @@ impl fmt::Display for Operation {
             Self::PushImage => "pushing an image",
             Self::LoadImage => "loading an image archive",
             Self::CommitContainer => "committing a container as an image",
+            Self::ExportContainer => "exporting a container's filesystem",
         })
     }
 }

@@ -785,6 +785,14 @@ impl Engine for FakeEngine {
             .collect())
     }
 
+    fn export_container(&self, id: &str) -> crate::model::ExportStream {
+        let error = EngineError::Protocol {
+            operation: Operation::ExportContainer,
+            problem: format!("the fake engine has no filesystem to export for container `{id}`"),
+        };
+        Box::pin(futures_util::stream::once(async move { Err(error) }))
+    }
+
     async fn commit_container(
         &self,
         id: &str,

@@ -290,6 +290,11 @@ pub struct PreparedJob {
     /// mounted under another prefix on the engine's host); applied to bind-mount sources only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub engine_paths: Vec<PathMapping>,
+    /// A program (and its arguments) the job's own program runs under, placed before the
+    /// container's entrypoint: `berth harden minify`'s file-access tracer. Jobs that use the
+    /// image's own entrypoint must be made [`Exec::Explicit`] first, or it would be lost.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wrapper: Vec<String>,
 }
 
 /// A host path prefix as berth sees it (`from`) and as the engine sees it (`to`).
@@ -598,6 +603,7 @@ pub fn prepare(
         security: Security { relaxations, ..security },
         warnings,
         engine_paths: Vec::new(),
+        wrapper: Vec::new(),
     })
 }
 

@@ -452,6 +452,7 @@ pub fn prepare_xnat(
         security: prepare::Security { relaxations, ..security },
         warnings,
         engine_paths: Vec::new(),
+        wrapper: Vec::new(),
     })
 }
 

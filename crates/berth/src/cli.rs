@@ -106,6 +106,48 @@ pub enum HardenCommand {
     /// Apply the distribution's updates (apt, apk, dnf or yum) in a container and commit a new
     /// image labelled with its base and the date; then compare packages and findings.
     Update(HardenUpdateArgs),
+    /// Run the tool on each invocation under a file-access tracer, keep the packages the runs
+    /// touched (with their dependencies and the essential ones), build a single-layer image
+    /// without the rest, and check every invocation gives the same outputs on it.
+    Minify(HardenMinifyArgs),
+}
+
+/// `berth harden minify`.
+#[derive(Debug, Args)]
+pub struct HardenMinifyArgs {
+    /// The image to minify.
+    pub image: String,
+    /// The tool's descriptor (a file or a registered `NAME[@VERSION]`).
+    #[arg(long, short)]
+    pub descriptor: String,
+    /// An invocation to trace (a JSON file, or the JSON text); repeat for more. Relative File
+    /// paths are relative to the current directory.
+    #[arg(long = "invocation", short, required = true)]
+    pub invocations: Vec<String>,
+    /// Keep this too: an absolute path in the image (its owning packages) or a package name.
+    #[arg(long, value_name = "PATH|PACKAGE")]
+    pub keep: Vec<String>,
+    /// Also delete files no package owns that the runs never accessed (only reported otherwise).
+    #[arg(long)]
+    pub prune_unowned: bool,
+    /// The new image's reference (default `berth-minified/<name>:<base id>`).
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// The static berth-trace binary (default: `BERTH_TRACE`, then `berth-trace` beside `berth`).
+    #[arg(long, env = "BERTH_TRACE")]
+    pub tracer: Option<std::path::PathBuf>,
+    /// Where the runs' outputs and the exported filesystem go (default `berth-minify/<time>`).
+    #[arg(long)]
+    pub work_dir: Option<std::path::PathBuf>,
+    /// The advisory database for the before/after findings (default: the one `berth scan` uses).
+    #[arg(long)]
+    pub db: Option<std::path::PathBuf>,
+    /// The container engine (`docker`, `podman`).
+    #[arg(long)]
+    pub engine: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `berth harden update`.

@@ -481,6 +481,16 @@ impl Engine for DockerEngine {
         }))
     }
 
+    fn export_container(&self, id: &str) -> ExportStream {
+        let endpoint = self.endpoint.clone();
+        let id = id.to_owned();
+        let chunks = self.unbounded.export_container(&id);
+        Box::pin(
+            chunks
+                .map(move |chunk| chunk.map_err(|e| classify_container(e, Operation::ExportContainer, &endpoint, &id))),
+        )
+    }
+
     async fn commit_container(
         &self,
         id: &str,

@@ -8,7 +8,7 @@ use berth_config::Config;
 use berth_engine::{Engine, Network};
 use berth_harden::{Facts, PackageChanges, UpdateOptions};
 
-use crate::cli::{HardenCommand, HardenUpdateArgs};
+use crate::cli::{HardenCommand, HardenMinifyArgs, HardenUpdateArgs};
 use crate::cmd::descriptor::print_json;
 use crate::cmd::image::human_size;
 use crate::cmd::run::{open_engine_for, runtime};
@@ -18,6 +18,7 @@ use crate::diag::Hinted;
 pub fn harden(command: &HardenCommand) -> anyhow::Result<ExitCode> {
     match command {
         HardenCommand::Update(args) => update(args),
+        HardenCommand::Minify(args) => minify(args),
     }
 }
 
@@ -138,6 +139,132 @@ fn update(args: &HardenUpdateArgs) -> anyhow::Result<ExitCode> {
             if let (Some(b), Some(a), Some(c)) = (&before, &after, &changes) {
                 print_comparison(b, a, c);
             }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// The tracer: `--tracer`/`BERTH_TRACE`, else `berth-trace` beside the `berth` executable.
+fn tracer_path(explicit: Option<&std::path::Path>) -> anyhow::Result<std::path::PathBuf> {
+    let path = match explicit {
+        Some(p) => p.to_owned(),
+        None => std::env::current_exe()?.with_file_name("berth-trace"),
+    };
+    if !path.is_file() {
+        return Err(crate::diag::hinted(
+            format!("the file-access tracer {} is missing", path.display()),
+            Some("build it with `tools/berth-trace/build.sh` and pass `--tracer PATH` (or set BERTH_TRACE)".into()),
+        ));
+    }
+    Ok(std::path::absolute(path)?)
+}
+
+fn minify(args: &HardenMinifyArgs) -> anyhow::Result<ExitCode> {
+    use berth_run::{HostInfo, PrepareOptions, Runner, ToolSpec};
+
+    use crate::cmd::descriptor::{load, load_tool_arg};
+    use crate::cmd::run::{default_output_dir, host_facts, log_cap, open_store};
+
+    let tool = load_tool_arg(&args.descriptor, false)?;
+    let ToolSpec::Boutiques(d) = &tool.spec else {
+        return Err(crate::diag::hinted(
+            format!("{} is an XNAT Command: minify runs Boutiques descriptors", tool.origin),
+            None,
+        ));
+    };
+    let mut invocations = Vec::new();
+    for arg in &args.invocations {
+        invocations.push((arg.clone(), load(arg, "invocation")?.value));
+    }
+    let tracer = tracer_path(args.tracer.as_deref())?;
+    let config = Config::load()?;
+    let host = HostInfo::current();
+    let cwd = std::env::current_dir().context("cannot determine the working directory")?;
+    let work_dir =
+        std::path::absolute(args.work_dir.clone().unwrap_or_else(|| default_output_dir("berth-minify", &d.name)))?;
+    let facts_host = host_facts(&host);
+    let run_config = config.run.clone();
+    let prepare = move |out: std::path::PathBuf| {
+        PrepareOptions::with_defaults(out, cwd.clone(), run_config.clone(), facts_host.clone())
+    };
+    let db = advisory_db(args.db.as_deref())?;
+    let store = open_store()?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let (engine, info) = open_engine_for(args.engine.as_deref()).await?;
+        static SILENT: berth_run::Silent = berth_run::Silent;
+        let pull = crate::progress::TerminalPull::new();
+        let runner = Runner {
+            store: &store,
+            engine: engine.clone(),
+            engine_info: info,
+            host,
+            sink: &SILENT,
+            pull_reporter: &pull,
+            pull: berth_run::PullPolicy::Missing,
+            pull_auth: crate::cmd::image::pull_auth(&args.image)?,
+            log_max_bytes: log_cap(&config),
+            image_check: None,
+            labels: [("berth.harden".to_owned(), "minify".to_owned())].into(),
+        };
+        // Pulled if missing, so that the comparison and the trace see the same image.
+        runner.resolve_image(&args.image).await.map_err(|e| {
+            let hint = e.hint();
+            hinted_err(format!("cannot find `{}`", args.image), hint, e)
+        })?;
+        let before = gather(engine.clone(), &args.image, db.as_deref()).await?;
+        let request = berth_harden::MinifyRequest {
+            runner: &runner,
+            descriptor: d,
+            descriptor_text: &tool.text,
+            invocations,
+            image: args.image.clone(),
+            tracer,
+            work_dir,
+            prepare: &prepare,
+            options: berth_minify::MinifyOptions { keep: args.keep.clone(), prune_unowned: args.prune_unowned, ..Default::default() },
+            tag: args.tag.clone(),
+        };
+        let quiet = args.json;
+        let log = move |line: &str| {
+            if !quiet {
+                eprintln!("berth: {line}");
+            }
+        };
+        let outcome = berth_harden::minify(&request, &log).await.map_err(|e| {
+            let hint = e.hint();
+            hinted_err(format!("cannot minify `{}`", args.image), hint, e)
+        })?;
+        let after = gather(engine.clone(), &outcome.image_id, db.as_deref()).await?;
+        let changes = berth_harden::package_changes(&before.inventory, &after.inventory);
+        if args.json {
+            print_json(&serde_json::json!({
+                "minify": outcome,
+                "before": before,
+                "after": after,
+                "changes": changes,
+            }))?;
+        } else {
+            println!("{}", outcome.reference);
+            eprintln!(
+                "berth: {} paths accessed; {} packages kept, {} removed, {} bytes freed; {} unowned files never accessed{}",
+                outcome.accessed_paths,
+                outcome.report.kept.len(),
+                outcome.report.removed_packages.len(),
+                outcome.report.bytes_freed,
+                outcome.report.unowned_unaccessed.len(),
+                if outcome.report.unowned_pruned { " (removed)" } else { " (kept; --prune-unowned removes them)" }
+            );
+            for c in &outcome.checks {
+                eprintln!(
+                    "berth: invocation {}: {} output(s) identical (runs {} and {})",
+                    c.invocation,
+                    c.outputs.len(),
+                    c.original_run,
+                    c.minified_run
+                );
+            }
+            print_comparison(&before, &after, &changes);
         }
         Ok(ExitCode::SUCCESS)
     })
