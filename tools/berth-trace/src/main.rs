@@ -15,12 +15,18 @@
 //! Tracing ends when the program itself exits: like a container whose PID 1 exits, any
 //! descendants still running are killed (`PTRACE_O_EXITKILL`).
 //!
-//! No unsafe code: the child is berth-trace itself in a hidden `--stub` mode, which stops
-//! itself with SIGSTOP until the parent has seized it, then `exec`s the program.
+//! No unsafe code: the child is berth-trace itself in a hidden `--stub` mode, which installs
+//! a seccomp filter (so that only path-naming system calls stop it; see [`seccomp`]), stops
+//! itself with SIGSTOP until the parent has seized it, then `exec`s the program. Only x86_64
+//! system calls are decoded (32-bit `int 0x80` calls go unrecorded).
+//!
+//! Build it static with `tools/berth-trace/build.sh`, which prints the binary's path
+//! (`target/x86_64-unknown-linux-gnu/release/berth-trace`).
 
 mod elf;
 mod mem;
 mod record;
+mod seccomp;
 mod syscalls;
 mod tracer;
 
@@ -37,6 +43,11 @@ const EXIT_TRACER_FAILED: u8 = 125;
 const EXIT_NOT_EXECUTABLE: u8 = 127;
 /// The hidden first argument of the stub child.
 const STUB: &str = "--stub";
+/// The hidden first argument of the stub child that installs the seccomp filter first.
+const STUB_FILTERED: &str = "--stub-filtered";
+/// The stub's exit status when it cannot install the seccomp filter: the parent then starts a
+/// plain stub. Nothing of the program has run at that point.
+const EXIT_NO_SECCOMP: u8 = 86;
 
 const USAGE: &str = "usage: berth-trace --output FILE -- PROGRAM [ARGS...]";
 
@@ -51,10 +62,10 @@ fn forwarded() -> SigSet {
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
-    if args.get(1).is_some_and(|a| a == STUB) {
-        return stub(&args[2..]);
+    if let Some(mode) = args.get(1).filter(|a| *a == STUB || *a == STUB_FILTERED) {
+        return stub(&args[2..], mode == STUB_FILTERED);
     }
-    let (output, program) = match parse(&args[1..]) {
+    let (cli, program) = match parse(&args[1..]) {
         Ok(Some(parsed)) => parsed,
         Ok(None) => return ExitCode::SUCCESS,
         Err(message) => {
@@ -62,7 +73,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match tracer::run(&args[0], &output, &program) {
+    match tracer::run(&args[0], &cli.output, cli.seccomp, &program) {
         Ok(status) => ExitCode::from(status),
         Err(e) => {
             eprintln!("berth-trace: error: {e}");
@@ -76,9 +87,21 @@ fn main() -> ExitCode {
     }
 }
 
-/// `--output FILE -- PROGRAM [ARGS...]`; `None` when only `--help` or `--version` was asked.
-fn parse(args: &[OsString]) -> Result<Option<(PathBuf, Vec<OsString>)>, String> {
+/// The options before `--`.
+#[derive(Debug, PartialEq, Eq)]
+struct Cli {
+    /// Where the trace goes.
+    output: PathBuf,
+    /// Whether to try the seccomp filter (`--no-seccomp` stops at every system call, for
+    /// comparison and debugging).
+    seccomp: bool,
+}
+
+/// `--output FILE [--no-seccomp] -- PROGRAM [ARGS...]`; `None` when only `--help` or
+/// `--version` was asked.
+fn parse(args: &[OsString]) -> Result<Option<(Cli, Vec<OsString>)>, String> {
     let mut output = None;
+    let mut seccomp = true;
     let mut i = 0;
     while i < args.len() {
         let arg = args[i].to_string_lossy();
@@ -90,6 +113,10 @@ fn parse(args: &[OsString]) -> Result<Option<(PathBuf, Vec<OsString>)>, String> 
             "--version" | "-V" => {
                 println!("berth-trace {}", env!("CARGO_PKG_VERSION"));
                 return Ok(None);
+            }
+            "--no-seccomp" => {
+                seccomp = false;
+                i += 1;
             }
             "--output" | "-o" => {
                 output = Some(PathBuf::from(args.get(i + 1).ok_or("`--output` needs a file")?));
@@ -116,14 +143,18 @@ fn parse(args: &[OsString]) -> Result<Option<(PathBuf, Vec<OsString>)>, String> 
     if program.is_empty() {
         return Err("no PROGRAM given after `--`".to_owned());
     }
-    Ok(Some((output, program)))
+    Ok(Some((Cli { output, seccomp }, program)))
 }
 
-/// The child: stop until the parent has seized us, then become the program.
-fn stub(program: &[OsString]) -> ExitCode {
+/// The child: install the seccomp filter if asked, stop until the parent has seized us, then
+/// become the program.
+fn stub(program: &[OsString], filtered: bool) -> ExitCode {
     let Some((name, args)) = program.split_first() else {
         return ExitCode::from(EXIT_TRACER_FAILED);
     };
+    if filtered && seccomp::install().is_err() {
+        return ExitCode::from(EXIT_NO_SECCOMP);
+    }
     // The parent waits for this stop, seizes us, and resumes us under ptrace.
     if let Err(e) = nix::sys::signal::raise(Signal::SIGSTOP) {
         eprintln!("berth-trace: error: cannot stop before tracing: {e}");
@@ -148,8 +179,11 @@ mod tests {
     fn arguments_after_the_separator_belong_to_the_program() {
         let (out, program) =
             parse(&os(&["--output", "t.jsonl", "--", "sh", "-c", "--output"])).expect("valid").expect("not help");
-        assert_eq!(out, PathBuf::from("t.jsonl"));
+        assert_eq!(out, Cli { output: PathBuf::from("t.jsonl"), seccomp: true });
         assert_eq!(program, os(&["sh", "-c", "--output"]));
+        assert!(
+            parse(&os(&["--output", "t", "--no-seccomp", "--", "sh"])).expect("valid").is_some_and(|(c, _)| !c.seccomp)
+        );
         assert!(parse(&os(&["--", "sh"])).is_err());
         assert!(parse(&os(&["--output", "t"])).is_err());
         assert!(parse(&os(&["--bogus", "--", "sh"])).is_err());

@@ -10,12 +10,34 @@ use crate::record::Op;
 /// `AT_FDCWD`: a relative path is relative to the working directory.
 pub const AT_FDCWD: i32 = -100;
 /// `AT_EMPTY_PATH`: an empty path names the dirfd itself.
-const AT_EMPTY_PATH: u64 = 0x1000;
+pub const AT_EMPTY_PATH: u64 = 0x1000;
 
 /// The x86_64 number of `execve`.
 pub const EXECVE: u64 = 59;
 /// The x86_64 number of `execveat`.
 pub const EXECVEAT: u64 = 322;
+
+/// The calls [`decode`] knows, with the index of their flags argument where an empty path
+/// with `AT_EMPTY_PATH` names a file descriptor, not a path (the seccomp filter lets those
+/// run untraced).
+pub const TRACED: &[(u64, Option<u8>)] = &[
+    (2, None),        // open
+    (4, None),        // stat
+    (6, None),        // lstat
+    (21, None),       // access
+    (EXECVE, None),   // execve
+    (80, None),       // chdir
+    (85, None),       // creat
+    (89, None),       // readlink
+    (257, None),      // openat
+    (262, Some(3)),   // newfstatat
+    (267, None),      // readlinkat
+    (269, None),      // faccessat
+    (EXECVEAT, None), // execveat
+    (332, Some(2)),   // statx
+    (437, None),      // openat2
+    (439, None),      // faccessat2
+];
 
 /// A path-naming call decoded at syscall entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +102,10 @@ mod tests {
         assert!(decode(&fstat).expect("newfstatat").empty_is_dirfd);
         assert_eq!(decode(&user_regs_struct { orig_rax: 0, ..zeroed() }), None);
         assert!(succeeded(3) && succeeded(0) && !succeeded((-2i64) as u64));
+        // Every call the seccomp filter traces is one `decode` knows.
+        for (nr, _) in TRACED {
+            assert!(decode(&user_regs_struct { orig_rax: *nr, rsi: 1, rdi: 1, ..zeroed() }).is_some(), "{nr}");
+        }
     }
 
     fn zeroed() -> user_regs_struct {

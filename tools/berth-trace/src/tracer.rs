@@ -15,7 +15,7 @@ use nix::unistd::Pid;
 
 use crate::record::{Op, Records};
 use crate::syscalls::{AT_FDCWD, EXECVE, EXECVEAT, PathCall, decode, succeeded};
-use crate::{STUB, elf, forwarded, mem};
+use crate::{EXIT_NO_SECCOMP, STUB, STUB_FILTERED, elf, forwarded, mem};
 
 /// How deep `#!` interpreters may nest (the kernel allows 4 levels, `BINPRM_MAX_RECURSION`).
 const MAX_INTERPRETERS: usize = 5;
@@ -72,30 +72,31 @@ struct Thread {
 }
 
 /// Run `program` under ptrace, write what it accessed to `output`, return its exit status.
-pub fn run(argv0: &OsStr, output: &Path, program: &[OsString]) -> Result<u8, TraceError> {
+pub fn run(argv0: &OsStr, output: &Path, seccomp: bool, program: &[OsString]) -> Result<u8, TraceError> {
     // Blocked here (and in every thread created later) so that only the forwarding thread
     // receives them; the stub unblocks them before it becomes the program.
     let signals = forwarded();
     signals.thread_block().map_err(|source| TraceError::Ptrace { call: "sigprocmask", pid: 0, source })?;
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from(argv0));
-    let child = std::process::Command::new(&exe)
-        .arg(STUB)
-        .args(program)
-        .spawn()
-        .map_err(|source| TraceError::Spawn { exe: exe.clone(), source })?;
-    let root = Pid::from_raw(child.id() as i32);
-    // The stub stops itself; seize it only then, so that it cannot exec before being traced.
-    match waitpid(root, Some(WaitPidFlag::WUNTRACED)) {
-        Ok(WaitStatus::Stopped(_, Signal::SIGSTOP)) => {}
-        Ok(status) => return Err(TraceError::EarlyExit { status: format!("{status:?}") }),
-        Err(source) => return Err(TraceError::Ptrace { call: "waitpid", pid: root.as_raw(), source }),
-    }
-    let options = Options::PTRACE_O_TRACESYSGOOD
+    // With a seccomp filter in the program only path-naming calls stop it; without (a kernel
+    // or a sandbox refusing filters) every call does.
+    let filtered = if seccomp { start(&exe, STUB_FILTERED, program)? } else { None };
+    let (root, mode) = match filtered {
+        Some(root) => (root, Mode::Seccomp),
+        None => match start(&exe, STUB, program)? {
+            Some(root) => (root, Mode::Syscall),
+            None => return Err(TraceError::EarlyExit { status: "cannot stop before tracing".to_owned() }),
+        },
+    };
+    let mut options = Options::PTRACE_O_TRACESYSGOOD
         | Options::PTRACE_O_TRACEEXEC
         | Options::PTRACE_O_TRACEFORK
         | Options::PTRACE_O_TRACEVFORK
         | Options::PTRACE_O_TRACECLONE
         | Options::PTRACE_O_EXITKILL;
+    if mode == Mode::Seccomp {
+        options |= Options::PTRACE_O_TRACESECCOMP;
+    }
     ptrace::seize(root, options).map_err(|source| TraceError::Ptrace {
         call: "ptrace(SEIZE)",
         pid: root.as_raw(),
@@ -107,14 +108,43 @@ pub fn run(argv0: &OsStr, output: &Path, program: &[OsString]) -> Result<u8, Tra
         }
     });
     // Seizing a stopped process makes it report a ptrace stop; `trace` resumes it from there.
-    let mut tracer = Tracer { root, started: false, threads: HashMap::new(), records: Records::default() };
+    let mut tracer = Tracer { root, mode, started: false, threads: HashMap::new(), records: Records::default() };
     let status = tracer.trace()?;
     tracer.records.write(output).map_err(|source| TraceError::Write { path: output.to_owned(), source })?;
     Ok(status)
 }
 
+/// Start the stub (`--stub` or `--stub-filtered`) and wait until it has stopped itself; `None`
+/// when the filtered stub could not install its filter.
+fn start(exe: &Path, stub: &str, program: &[OsString]) -> Result<Option<Pid>, TraceError> {
+    let child = std::process::Command::new(exe)
+        .arg(stub)
+        .args(program)
+        .spawn()
+        .map_err(|source| TraceError::Spawn { exe: exe.to_owned(), source })?;
+    let pid = Pid::from_raw(child.id() as i32);
+    // The stub stops itself; it is seized only then, so that it cannot exec before being traced.
+    match waitpid(pid, Some(WaitPidFlag::WUNTRACED)) {
+        Ok(WaitStatus::Stopped(_, Signal::SIGSTOP)) => Ok(Some(pid)),
+        Ok(WaitStatus::Exited(_, code)) if code == i32::from(EXIT_NO_SECCOMP) => Ok(None),
+        Ok(status) => Err(TraceError::EarlyExit { status: format!("{status:?}") }),
+        Err(source) => Err(TraceError::Ptrace { call: "waitpid", pid: pid.as_raw(), source }),
+    }
+}
+
+/// How the tracees stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// A seccomp filter stops them at the entry of path-naming calls (`PTRACE_EVENT_SECCOMP`);
+    /// `PTRACE_SYSCALL` then stops them at that call's exit, `PTRACE_CONT` runs them freely.
+    Seccomp,
+    /// Every system call stops them at entry and exit (`PTRACE_SYSCALL`).
+    Syscall,
+}
+
 struct Tracer {
     root: Pid,
+    mode: Mode,
     /// Whether the stub has started executing the program; the stub's own calls before that
     /// are not the program's.
     started: bool,
@@ -133,19 +163,25 @@ impl Tracer {
             };
             match status {
                 WaitStatus::PtraceSyscall(tid) => {
-                    self.syscall_stop(tid);
-                    resume(tid, None);
+                    match self.mode {
+                        Mode::Syscall => self.syscall_stop(tid),
+                        // Only the exits of calls the filter stopped are asked for.
+                        Mode::Seccomp => self.exit(tid),
+                    }
+                    self.resume(tid, None);
                 }
                 WaitStatus::PtraceEvent(tid, _, event) => {
                     if event == Event::PTRACE_EVENT_EXEC as i32 {
                         self.exec_event(tid);
+                    } else if event == Event::PTRACE_EVENT_SECCOMP as i32 {
+                        self.entry(tid);
                     }
                     // Fork, clone and vfork children are traced automatically; group stops
                     // are resumed (job control is not emulated).
-                    resume(tid, None);
+                    self.resume(tid, None);
                 }
                 // A signal about to be delivered: deliver it.
-                WaitStatus::Stopped(tid, signal) => resume(tid, Some(signal)),
+                WaitStatus::Stopped(tid, signal) => self.resume(tid, Some(signal)),
                 WaitStatus::Exited(tid, code) => {
                     self.threads.remove(&tid);
                     if tid == self.root {
@@ -164,28 +200,56 @@ impl Tracer {
         }
     }
 
-    /// A syscall-entry or -exit stop of `tid`.
+    /// Restart `tid`: to its next system call (every call, or the exit of the call whose
+    /// entry was just decoded), else freely until the filter stops it. A tracee killed
+    /// meanwhile is no error.
+    fn resume(&self, tid: Pid, signal: Option<Signal>) {
+        let to_exit = self.threads.get(&tid).is_some_and(|t| t.in_syscall);
+        let _ = if self.mode == Mode::Syscall || to_exit {
+            ptrace::syscall(tid, signal)
+        } else {
+            ptrace::cont(tid, signal)
+        };
+    }
+
+    /// A syscall-entry or -exit stop of `tid` (every call stops).
     fn syscall_stop(&mut self, tid: Pid) {
+        if self.threads.get(&tid).is_some_and(|t| t.in_syscall) {
+            self.exit(tid);
+        } else {
+            self.entry(tid);
+        }
+    }
+
+    /// The entry of a call: decode the path it names.
+    fn entry(&mut self, tid: Pid) {
         let Ok(regs) = ptrace::getregs(tid) else {
             return;
         };
         let thread = self.threads.entry(tid).or_default();
-        if !thread.in_syscall {
-            thread.in_syscall = true;
-            thread.pending = None;
-            if !self.started {
-                if tid != self.root || !(regs.orig_rax == EXECVE || regs.orig_rax == EXECVEAT) {
-                    return;
-                }
-                self.started = true;
+        thread.in_syscall = true;
+        thread.pending = None;
+        if !self.started {
+            if tid != self.root || !(regs.orig_rax == EXECVE || regs.orig_rax == EXECVEAT) {
+                return;
             }
-            if let Some(call) = decode(&regs) {
-                thread.pending = resolve(tid, call).map(|path| (call.op, path));
-            }
-            return;
+            self.started = true;
         }
+        if let Some(call) = decode(&regs) {
+            thread.pending = resolve(tid, call).map(|path| (call.op, path));
+        }
+    }
+
+    /// The exit of a call: record its path with whether it succeeded.
+    fn exit(&mut self, tid: Pid) {
+        let Some(thread) = self.threads.get_mut(&tid) else {
+            return;
+        };
         thread.in_syscall = false;
         let Some((op, path)) = thread.pending.take() else {
+            return;
+        };
+        let Ok(regs) = ptrace::getregs(tid) else {
             return;
         };
         let ok = succeeded(regs.rax);
@@ -233,11 +297,6 @@ impl Tracer {
             current = interp;
         }
     }
-}
-
-/// Restart `tid` until its next syscall stop; a tracee killed meanwhile is no error.
-fn resume(tid: Pid, signal: Option<Signal>) {
-    let _ = ptrace::syscall(tid, signal);
 }
 
 /// The absolute path a call names, relative paths resolved against its dirfd or cwd.

@@ -7,12 +7,21 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+type Records = BTreeSet<(String, String, bool)>;
+
 /// Run `berth-trace --output OUT -- program...`; its exit code and the `(op, path, ok)` lines.
-fn trace(dir: &Path, program: &[&str]) -> (i32, BTreeSet<(String, String, bool)>) {
-    let out = dir.join("trace.jsonl");
+fn trace(dir: &Path, program: &[&str]) -> (i32, Records) {
+    trace_with(dir, &[], program)
+}
+
+fn trace_with(dir: &Path, options: &[&str], program: &[&str]) -> (i32, Records) {
+    // Outside `dir`, so that one run's output is not in the next run's listing.
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let out = out_dir.path().join("trace.jsonl");
     let status = Command::new(env!("CARGO_BIN_EXE_berth-trace"))
         .arg("--output")
         .arg(&out)
+        .args(options)
         .arg("--")
         .args(program)
         .current_dir(dir)
@@ -33,7 +42,7 @@ fn trace(dir: &Path, program: &[&str]) -> (i32, BTreeSet<(String, String, bool)>
     (status.code().expect("an exit code"), records)
 }
 
-fn has(records: &BTreeSet<(String, String, bool)>, op: &str, path: &str, ok: bool) -> bool {
+fn has(records: &Records, op: &str, path: &str, ok: bool) -> bool {
     records.contains(&(op.to_owned(), path.to_owned(), ok))
 }
 
@@ -88,4 +97,21 @@ fn sigterm_is_forwarded_and_the_exit_status_says_so() {
     let status = child.wait().expect("waits");
     assert_eq!(status.code(), Some(128 + 15), "{status:?} (signal {:?})", status.signal());
     assert!(out.exists(), "the trace is written even when the program is killed");
+}
+
+#[test]
+fn the_seccomp_filter_records_what_stopping_at_every_call_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+    // Relative paths, a dirfd (`find`), fstat (not a path), a missing file, forks and execs.
+    let script = "cd sub && ls -la .. >/dev/null; find .. -maxdepth 1 >/dev/null; cat nothing 2>/dev/null; stat -L /bin/sh >/dev/null; true";
+    let (code, filtered) = trace(dir.path(), &["/bin/sh", "-c", script]);
+    let (code_all, all) = trace_with(dir.path(), &["--no-seccomp"], &["/bin/sh", "-c", script]);
+    assert_eq!((code, code_all), (0, 0));
+    let only_filtered: Vec<_> = filtered.difference(&all).collect();
+    let only_all: Vec<_> = all.difference(&filtered).collect();
+    assert!(
+        only_filtered.is_empty() && only_all.is_empty(),
+        "filter only: {only_filtered:?}\nevery call only: {only_all:?}"
+    );
 }
