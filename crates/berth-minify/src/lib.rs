@@ -56,7 +56,9 @@
 //! # What goes
 //!
 //! Files and links owned only by removed packages (never a path a staying package also lists,
-//! never under `protect`), then directories no staying package owns once they are empty. dpkg
+//! never under `protect`), the Python bytecode their maintainer scripts compiled in their own
+//! directories (`__pycache__`, which no package lists), then directories no staying package
+//! owns once they are empty. dpkg
 //! diversions made by a removed package are undone (the diverted file moves back); alternative
 //! links pointing at a removed file are re-pointed at the best remaining choice, or removed
 //! with update-alternatives' file when none is left. The database is edited to match: dpkg

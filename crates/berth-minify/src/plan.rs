@@ -102,7 +102,8 @@ pub struct Plan {
     /// Packages removed, by name.
     pub removed: Vec<String>,
     /// Absolute paths (inside the root) of files and links to delete: owned only by removed
-    /// packages, or alternative links left pointing at nothing.
+    /// packages, Python bytecode compiled in their own directories (`__pycache__`), or alternative
+    /// links left pointing at nothing.
     pub delete: Vec<String>,
     /// Directories owned only by removed packages, deepest first: deleted if empty once
     /// `delete` is done (a directory still holding anything stays).
@@ -261,18 +262,6 @@ pub fn plan(root: &Path, trace: &Trace, opts: &MinifyOptions) -> Result<Plan, Mi
             delete.insert(key.clone());
         }
     }
-    // rpm lists few directories and apk only its own: the directories above a deleted file
-    // that no staying package owns go too, when nothing else is left in them.
-    for key in &delete {
-        let mut dir = key.as_str();
-        while let Some((parent, _)) = dir.rsplit_once('/') {
-            if parent.is_empty() || owners.any(parent).any(stays) || is_protected(parent) {
-                break;
-            }
-            delete_dirs.insert(parent.to_owned());
-            dir = parent;
-        }
-    }
     let removed: BTreeSet<&str> = db
         .packages
         .iter()
@@ -326,14 +315,43 @@ pub fn plan(root: &Path, trace: &Trace, opts: &MinifyOptions) -> Result<Plan, Mi
     exempt.extend(protect.iter().cloned());
     exempt.extend(keep_dirs);
     let mut unowned_unaccessed = Vec::new();
+    let mut generated = Vec::new();
     walk(&fs, "/", &exempt, &mut |path| {
         // A link to a directory (`/bin -> usr/bin` where no package lists `/bin`) is structure,
         // not content: pruning it would cut off everything under it.
         let dir_link = || std::fs::metadata(fs.host(path)).is_ok_and(|m| m.is_dir());
-        if !owners.0.contains_key(path) && !touched.contains(path) && !delete.contains(path) && !dir_link() {
+        if owners.0.contains_key(path) || touched.contains(path) || delete.contains(path) || dir_link() {
+            return;
+        }
+        // Python bytecode a removed package's maintainer scripts compiled in its own
+        // directories (py3compile's `__pycache__`) is derived from its files and goes with
+        // it: the nearest directory any package lists is listed only by removed packages.
+        // Any other unowned file is the user's, pruned only when asked.
+        let bytecode = path.contains("/__pycache__/") || path.ends_with(".pyc") || path.ends_with(".pyo");
+        let nearest_owned =
+            std::iter::successors(path.rsplit_once('/').map(|(p, _)| p), |d| d.rsplit_once('/').map(|(p, _)| p))
+                .map(|d| if d.is_empty() { "/" } else { d })
+                .find_map(|d| owners.0.get(d));
+        if bytecode && nearest_owned.is_some_and(|list| !list.iter().any(|(i, _)| stays(*i))) {
+            generated.push(path.to_owned());
+        } else {
             unowned_unaccessed.push(path.to_owned());
         }
     })?;
+    delete.extend(generated);
+    // rpm lists few directories and apk only its own, and generated files sit in unlisted ones
+    // (`__pycache__`): the directories above a deleted file that no staying package owns go
+    // too, when nothing else is left in them.
+    for key in &delete {
+        let mut dir = key.as_str();
+        while let Some((parent, _)) = dir.rsplit_once('/') {
+            if parent.is_empty() || owners.any(parent).any(stays) || is_protected(parent) {
+                break;
+            }
+            delete_dirs.insert(parent.to_owned());
+            dir = parent;
+        }
+    }
     unowned_unaccessed.sort();
     let unowned_unaccessed = keep_language_metadata(&fs, unowned_unaccessed);
     // Directories holding only pruned files go with them (checked empty at apply time).

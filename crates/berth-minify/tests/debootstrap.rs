@@ -160,4 +160,5 @@ fn minifying_the_analysis_image_keeps_python_imports_working() {
     let site = root.join("usr/local/lib/python3.11/dist-packages");
     assert!(!site.join("yaml").exists() && !site.join("PyYAML-6.0.1.dist-info").exists());
     assert!(site.join("pydicom-2.4.4.dist-info/METADATA").exists());
+    assert!(!root.join("usr/lib/python3/dist-packages/pip").exists(), "pip's files and compiled bytecode are gone");
 }

@@ -408,3 +408,21 @@ fn python_metadata_stays_with_a_distribution_that_stays_in_part() {
     );
     assert!(fake.exists(&format!("{site}/old.egg-info/PKG-INFO")));
 }
+
+#[test]
+fn files_a_removed_package_generated_in_its_directories_go_with_it() {
+    let mut fake = Fake::new();
+    fake.package("Package: python3-pip", &["/usr/lib/python3/dist-packages/pip/__init__.py"]);
+    fake.package("Package: python3-numpy", &["/usr/lib/python3/dist-packages/numpy/__init__.py"]);
+    // py3compile wrote these; no package lists them.
+    fake.file("/usr/lib/python3/dist-packages/pip/__pycache__/__init__.cpython-311.pyc", "");
+    fake.file("/usr/lib/python3/dist-packages/numpy/__pycache__/__init__.cpython-311.pyc", "");
+    let (plan, report) = fake.minify(&["/usr/lib/python3/dist-packages/numpy/__init__.py"], &MinifyOptions::default());
+    assert_eq!(plan.removed, ["python3-pip"]);
+    assert!(!fake.exists("/usr/lib/python3/dist-packages/pip"), "{:?}", report.files_removed);
+    assert!(fake.exists("/usr/lib/python3/dist-packages/numpy/__pycache__/__init__.cpython-311.pyc"));
+    assert_eq!(
+        report.unowned_unaccessed,
+        ["/usr/lib/python3/dist-packages/numpy/__pycache__/__init__.cpython-311.pyc"]
+    );
+}
