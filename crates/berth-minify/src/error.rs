@@ -29,6 +29,13 @@ pub enum MinifyError {
         /// What is wrong with it.
         message: String,
     },
+    /// The trace records no successful access: the run did not happen under the tracer, and
+    /// planning from it would remove every package the system does not need to boot.
+    #[error(
+        "the trace records no successful access; hint: check that the tool ran under `berth-trace` and that its \
+         `--output` file is the one given"
+    )]
+    EmptyTrace,
     /// No package database (dpkg, apk, rpm) was found in the root filesystem.
     #[error(
         "no package database in `{}` (looked for var/lib/dpkg/status, lib/apk/db/installed, var/lib/rpm); \

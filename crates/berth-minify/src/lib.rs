@@ -25,7 +25,9 @@
 //! ```
 //!
 //! [`plan()`] only reads (a [`Plan`] serialises for a dry run); [`apply()`] edits the directory in
-//! place. The package database format is detected: dpkg, then apk, then rpm.
+//! place. The package database format is detected: dpkg, then apk, then rpm. Traces of several
+//! runs merge by collecting their accesses into one [`Trace`]; a trace with no successful
+//! access is refused, since planning from it would remove everything not essential.
 //!
 //! The flow is the folder tree: [`trace`] (what was accessed) → [`db`] (who owns what, one
 //! reader per package format) → [`rootfs`] (paths resolved inside the root, never on the host)
@@ -49,6 +51,7 @@
 //!   with virtual packages resolved through `Provides` and files (rpm `Requires: /bin/sh`),
 //!   `:any`/`:amd64` qualifiers dropped, versions compared as dpkg does; for `a | b`, an
 //!   alternative already kept wins, else the first installed one (see [`closure`]).
+//!   `Recommends` and `Suggests` are not followed: they are not needed for a package to work.
 //!
 //! Packages dpkg does not list as `installed` (`config-files`) are never removed and their
 //! files never deleted.

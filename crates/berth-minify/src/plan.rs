@@ -183,8 +183,12 @@ impl Owners {
 }
 
 /// Decide what to keep and what to remove in `root` (an extracted image root filesystem) for
-/// a run that accessed `trace`. Reads only; nothing in `root` changes.
+/// a run that accessed `trace`. Reads only; nothing in `root` changes. A trace without a single
+/// successful access is refused ([`MinifyError::EmptyTrace`]).
 pub fn plan(root: &Path, trace: &Trace, opts: &MinifyOptions) -> Result<Plan, MinifyError> {
+    if trace.succeeded().next().is_none() {
+        return Err(MinifyError::EmptyTrace);
+    }
     let db = db::read(root)?;
     let fs = Root::new(root);
     let owners = Owners::build(&db, &fs);

@@ -103,10 +103,12 @@ impl Fake {
     }
 }
 
-/// A trace opening `paths` successfully (a `!` prefix: a failed lookup).
+/// A trace opening `paths` successfully (a `!` prefix: a failed lookup), and `/etc/passwd`
+/// (no package's), as every run does.
 fn trace(paths: &[&str]) -> Trace {
     paths
         .iter()
+        .chain(&["/etc/passwd"])
         .map(|p| match p.strip_prefix('!') {
             Some(p) => Access { op: Op::Stat, path: p.to_owned(), ok: false },
             None => Access { op: Op::Open, path: (*p).to_owned(), ok: true },
@@ -346,7 +348,7 @@ fn protected_paths_are_never_touched() {
 #[test]
 fn no_package_database_says_what_to_pass() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let err = berth_minify::plan(dir.path(), &Trace::default(), &MinifyOptions::default()).expect_err("no db");
+    let err = berth_minify::plan(dir.path(), &trace(&[]), &MinifyOptions::default()).expect_err("no db");
     assert!(matches!(err, MinifyError::NoPackageDatabase { .. }));
     assert!(err.to_string().contains("hint:"), "{err}");
 }
@@ -425,4 +427,15 @@ fn files_a_removed_package_generated_in_its_directories_go_with_it() {
         report.unowned_unaccessed,
         ["/usr/lib/python3/dist-packages/numpy/__pycache__/__init__.cpython-311.pyc"]
     );
+}
+
+#[test]
+fn an_empty_trace_is_refused() {
+    let mut fake = Fake::new();
+    fake.package("Package: a", &["/usr/bin/a"]);
+    let only_failures = trace(&["!/usr/bin/nothing"]).accesses.into_iter().filter(|a| !a.ok).collect();
+    for empty in [Trace::default(), only_failures] {
+        let err = berth_minify::plan(fake.root(), &empty, &MinifyOptions::default()).expect_err("refused");
+        assert!(matches!(err, MinifyError::EmptyTrace), "{err}");
+    }
 }
