@@ -108,8 +108,8 @@ impl MinifyRunError {
         match self {
             Self::NotFound { image } => Some(format!("pull it first: `berth image pull {image}`")),
             Self::OutputChanged { .. } => Some(
-                "the runs needed something the trace did not show (a file read without being opened by path?): \
-                 add it with `--keep PATH` or `--keep PACKAGE`"
+                "the output depends on something the trace cannot tie to one package (a directory listing, the \
+                 package database, ...): keep it with `--keep PATH` or `--keep PACKAGE`, or leave this image as it is"
                     .into(),
             ),
             Self::RunFailed { run_id, .. } => Some(format!("see `berth logs {run_id}`")),

@@ -319,3 +319,143 @@ fn runs_with_security_updates_use_an_updated_image_made_once_a_day_and_record_th
     }
     assert_eq!(ids[0], ids[1], "the second run reuses the first one's updated image");
 }
+
+/// The static tracer, built once (release, +crt-static) by `tools/berth-trace/build.sh`.
+fn tracer() -> String {
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        berth_testkit::run_script("tools/berth-trace/build.sh", &[], &[])
+            .unwrap_or_else(|e| panic!("minify needs the static tracer: {e}"))
+            .trim()
+            .to_owned()
+    })
+    .clone()
+}
+
+/// The "analysis" root filesystem (python3, numpy, build-essential, dcm2niix, pip packages;
+/// `scripts/test-rootfs.sh analysis`) imported once as `berth-test/analysis:1`.
+fn analysis_image(w: &World) -> &'static str {
+    const IMAGE: &str = "berth-test/analysis:1";
+    let tar = berth_testkit::run_script("scripts/test-rootfs.sh", &["tarball", "analysis"], &[])
+        .unwrap_or_else(|e| panic!("this test needs the analysis root filesystem (debootstrap, pip): {e}"));
+    w.engine(&[
+        "import",
+        "--change",
+        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "--change",
+        "CMD [\"python3\"]",
+        tar.trim(),
+        IMAGE,
+    ]);
+    IMAGE
+}
+
+#[test]
+fn minify_keeps_what_the_analysis_uses_passes_its_tests_and_refuses_a_changed_output() {
+    let w = World::new(berth_testkit::docker_host(), "docker");
+    let image = analysis_image(&w);
+    let tracer = tracer();
+    let bench = berth_testkit::repo_root().join("bench/harden");
+    let descriptor = w.path("numpy-stats.json");
+    let content =
+        std::fs::read_to_string(bench.join("numpy-stats.json")).unwrap().replace("berth-eval/analysis:1", image);
+    std::fs::write(&descriptor, content).unwrap();
+    for f in ["numpy_stats.py", "data.csv"] {
+        std::fs::copy(bench.join(f), w.path(f)).unwrap();
+    }
+    let d = descriptor.to_string_lossy().into_owned();
+    let out = w.ok(&[
+        "harden",
+        "minify",
+        image,
+        "-d",
+        &d,
+        "-i",
+        r#"{"script": "numpy_stats.py", "data": "data.csv"}"#,
+        "--tracer",
+        &tracer,
+        "--work-dir",
+        &w.path("minify").to_string_lossy(),
+        "--tag",
+        "berth-test/analysis-min:1",
+        "--json",
+    ]);
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let report = &v["minify"]["report"];
+    let kept: Vec<&str> = report["kept"].as_array().unwrap().iter().map(|k| k["name"].as_str().unwrap()).collect();
+    let removed: Vec<&str> =
+        report["removed_packages"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    for needed in ["python3-numpy", "python3.11-minimal", "libc6", "dpkg", "apt", "bash"] {
+        assert!(kept.contains(&needed), "{needed} must stay: {report}");
+    }
+    for unused in ["build-essential", "gcc-12", "cpp-12", "make", "dcm2niix", "python3-scipy", "linux-libc-dev"] {
+        assert!(removed.contains(&unused), "{unused} is never used: {report}");
+    }
+    // The outputs matched, and the image is much smaller.
+    let checks = v["minify"]["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 1);
+    assert_eq!(checks[0]["outputs"][0][0], "stats");
+    let (before, after) = (v["before"]["size"].as_i64().unwrap(), v["after"]["size"].as_i64().unwrap());
+    assert!(after * 2 < before, "{before} → {after}");
+    assert!(v["after"]["packages"].as_u64() < v["before"]["packages"].as_u64());
+
+    // The package database says exactly what is there: dpkg lists the kept packages.
+    let listed = w.engine(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "berth-test/analysis-min:1",
+        "dpkg-query",
+        "-W",
+        "-f",
+        "${Package}\n",
+    ]);
+    let mut listed: Vec<&str> = listed.lines().map(|l| l.split(':').next().unwrap()).collect();
+    listed.sort_unstable();
+    let mut expected: Vec<&str> =
+        report["packages_after"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    expected.sort_unstable();
+    assert_eq!(listed, expected);
+
+    // The tool's own tests pass on the minified image.
+    let tested = w.berth(&["test", &d, "--image", "berth-test/analysis-min:1"]);
+    assert!(tested.status.success(), "{}{}", text(&tested.stdout), text(&tested.stderr));
+
+    // A tool whose output lists a directory depends on packages it never opens a file of:
+    // the outputs differ, the minification is refused and no image is left behind.
+    let lister = json!({
+        "name": "list-bin", "tool-version": "1", "schema-version": "0.5", "description": "Lists /usr/bin.",
+        "command-line": "ls /usr/bin > [OUT]",
+        "container-image": {"type": "docker", "image": image},
+        "inputs": [{"id": "out", "name": "Output", "type": "String", "value-key": "[OUT]", "default-value": "bin.txt", "optional": true}],
+        "output-files": [{"id": "listing", "name": "Listing", "path-template": "[OUT]"}]
+    });
+    let lister_file = w.path("ls.json");
+    std::fs::write(&lister_file, serde_json::to_vec(&lister).unwrap()).unwrap();
+    let out = w.berth(&[
+        "harden",
+        "minify",
+        image,
+        "-d",
+        &lister_file.to_string_lossy(),
+        "-i",
+        "{}",
+        "--tracer",
+        &tracer,
+        "--work-dir",
+        &w.path("minify-ls").to_string_lossy(),
+        "--tag",
+        "berth-test/analysis-ls:1",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("output `listing` differs on the minified image"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+    let left = Command::new("docker")
+        .env("DOCKER_HOST", &w.host)
+        .args(["image", "inspect", "berth-test/analysis-ls:1"])
+        .output()
+        .unwrap();
+    assert!(!left.status.success(), "the refused image must be removed");
+}
