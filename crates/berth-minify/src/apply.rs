@@ -2,13 +2,13 @@
 //! drop alternative links, delete directories left empty, then make the package database
 //! match what is left.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use serde::Serialize;
 
-use crate::db::alternatives::LINK_DIR;
+use crate::db::alternatives::{self, LINK_DIR};
 use crate::db::{self, Manager};
 use crate::error::MinifyError;
 use crate::plan::{KeptPackage, Plan, installed_names, under_any};
@@ -29,7 +29,8 @@ pub struct ApplyReport {
     pub removed_packages: Vec<String>,
     /// Paths deleted (files and links, then directories), absolute inside the root.
     pub files_removed: Vec<String>,
-    /// Bytes of regular files deleted (apparent sizes; hard links counted once).
+    /// Bytes of regular files deleted (apparent sizes), counting a hard-linked file once and
+    /// only when its last link went.
     pub bytes_freed: u64,
     /// Files and links no package owns and the run never accessed.
     pub unowned_unaccessed: Vec<String>,
@@ -45,8 +46,8 @@ pub fn apply(root: &Path, plan: &Plan) -> Result<ApplyReport, MinifyError> {
     let fs = Root::new(root);
     let protect: Vec<String> = plan.protect.iter().map(|p| fs.key(&p.to_string_lossy())).collect();
     let mut removed = Vec::new();
-    let mut seen_inodes = HashSet::new();
-    let mut bytes_freed = 0;
+    // Removed links per inode: a file's bytes are freed when its last link goes.
+    let mut inodes: HashMap<(u64, u64), (u64, u64, u64)> = HashMap::new();
     let unowned: &[String] = if plan.prune_unowned { &plan.unowned_unaccessed } else { &[] };
     for path in plan.delete.iter().chain(unowned) {
         // The plan was made on this directory, but never trust it across protected paths.
@@ -61,11 +62,12 @@ pub fn apply(root: &Path, plan: &Plan) -> Result<ApplyReport, MinifyError> {
         }
         let host = fs.host(path);
         std::fs::remove_file(&host).map_err(MinifyError::io("remove", &host))?;
-        if meta.is_file() && seen_inodes.insert((meta.dev(), meta.ino())) {
-            bytes_freed += meta.len();
+        if meta.is_file() {
+            inodes.entry((meta.dev(), meta.ino())).or_insert((0, meta.nlink(), meta.len())).0 += 1;
         }
         removed.push(path.clone());
     }
+    let bytes_freed = inodes.values().filter(|(removed, links, _)| removed >= links).map(|(_, _, len)| len).sum();
     for diversion in &plan.undivert {
         let (to, from) = (fs.host(&diversion.to), fs.host(&diversion.from));
         if fs.lstat(&diversion.to).is_some() && fs.lstat(&diversion.from).is_none() {
@@ -91,6 +93,9 @@ pub fn apply(root: &Path, plan: &Plan) -> Result<ApplyReport, MinifyError> {
         }
     }
     db::forget(root, plan.manager, &plan.removed)?;
+    if plan.manager == Manager::Dpkg {
+        alternatives::forget_missing(root, |path| fs.lstat(&fs.lookup(path).target).is_some())?;
+    }
     let after = db::read(root)?;
     Ok(ApplyReport {
         manager: plan.manager,

@@ -289,6 +289,10 @@ fn alternatives_are_repointed_or_removed_with_the_package_they_point_to() {
     let target = std::fs::read_link(fake.host("/etc/alternatives/awk")).expect("link");
     assert_eq!(target, Path::new("/usr/bin/mawk"));
 
+    // The removed choice is no longer offered.
+    let admin = std::fs::read_to_string(fake.host("/var/lib/dpkg/alternatives/awk")).expect("admin file");
+    assert_eq!(admin, "auto\n/usr/bin/awk\n\n/usr/bin/mawk\n5\n\n");
+
     // Nothing left to point at: the links and the administrative file go.
     let (_, report) = fake.minify(&[], &MinifyOptions::default());
     assert_eq!(report.removed_packages, ["mawk"]);
@@ -438,4 +442,18 @@ fn an_empty_trace_is_refused() {
         let err = berth_minify::plan(fake.root(), &empty, &MinifyOptions::default()).expect_err("refused");
         assert!(matches!(err, MinifyError::EmptyTrace), "{err}");
     }
+}
+
+#[test]
+fn a_hard_linked_file_frees_bytes_only_when_its_last_link_goes() {
+    let mut fake = Fake::new();
+    fake.package("Package: kept", &["/usr/bin/kept"]);
+    fake.package("Package: gone", &["/usr/bin/gone-alone"]);
+    std::fs::write(fake.host("/usr/bin/kept"), "0123456789").expect("write");
+    std::fs::hard_link(fake.host("/usr/bin/kept"), fake.host("/usr/bin/gone-linked")).expect("link");
+    fake.package("Package: gone-too", &["/usr/bin/gone-linked"]);
+    let size = std::fs::metadata(fake.host("/usr/bin/gone-alone")).expect("stat").len();
+    let (_, report) = fake.minify(&["/usr/bin/kept"], &MinifyOptions::default());
+    assert_eq!(report.removed_packages, ["gone", "gone-too"]);
+    assert_eq!(report.bytes_freed, size, "the hard link to a kept file frees nothing");
 }

@@ -18,6 +18,8 @@ pub const LINK_DIR: &str = "/etc/alternatives";
 /// One link group, as its administrative file describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
+    /// `auto` or `manual`.
+    pub status: String,
     /// Its name (`awk`): the file name of the administrative file and of `/etc/alternatives/<name>`.
     pub name: String,
     /// The master link (`/usr/bin/awk`).
@@ -63,7 +65,7 @@ pub fn read(root: &Path) -> Result<Vec<Group>, MinifyError> {
 /// then per alternative its path, priority and one line per slave; a blank line ends it.
 pub fn parse(name: &str, text: &str) -> Option<Group> {
     let mut lines = text.lines();
-    let _status = lines.next()?;
+    let status = lines.next()?.to_owned();
     let link = lines.next()?.to_owned();
     let mut slaves = Vec::new();
     loop {
@@ -81,7 +83,40 @@ pub fn parse(name: &str, text: &str) -> Option<Group> {
             .collect::<Option<Vec<_>>>()?;
         choices.push(Choice { path: path.to_owned(), priority, slaves: paths });
     }
-    Some(Group { name: name.to_owned(), link, slaves, choices })
+    Some(Group { status, name: name.to_owned(), link, slaves, choices })
+}
+
+/// The administrative file of `group`, as update-alternatives writes it.
+pub fn render(group: &Group) -> String {
+    let mut out = format!("{}\n{}\n", group.status, group.link);
+    for (name, link) in &group.slaves {
+        out.push_str(&format!("{name}\n{link}\n"));
+    }
+    out.push('\n');
+    for choice in &group.choices {
+        out.push_str(&format!("{}\n{}\n", choice.path, choice.priority));
+        for slave in &choice.slaves {
+            out.push_str(slave.as_deref().unwrap_or(""));
+            out.push('\n');
+        }
+    }
+    out.push('\n');
+    out
+}
+
+/// Drop from every administrative file the choices whose file `exists` says is gone, so that
+/// update-alternatives offers only what is installed. Groups with no choice left were removed
+/// by the plan already.
+pub fn forget_missing(root: &Path, exists: impl Fn(&str) -> bool) -> Result<(), MinifyError> {
+    for mut group in read(root)? {
+        let before = group.choices.len();
+        group.choices.retain(|c| exists(&c.path));
+        if group.choices.len() != before && !group.choices.is_empty() {
+            let path = root.join(ADMIN_DIR).join(&group.name);
+            super::dpkg::write_atomically(&path, render(&group).as_bytes())?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -99,5 +134,6 @@ mod tests {
         assert_eq!(group.choices.len(), 2);
         assert_eq!(group.choices[1].priority, 10);
         assert_eq!(group.choices[1].slaves, [None, Some("/usr/bin/gawk".to_owned())]);
+        assert_eq!(render(&group), text, "written back as read");
     }
 }
