@@ -102,9 +102,9 @@ pub struct UpdateOptions {
     pub tag: Option<String>,
     /// The container's network while the package manager runs.
     pub network: Network,
-    /// Package sources to use besides the image's own, for the update only (they are not left
-    /// in the image): apt `sources.list` lines or a deb822 `.sources` text, apk repository
-    /// URLs one per line, or a yum/dnf `.repo` text.
+    /// Package sources to use instead of the image's own, for the update only (they are not
+    /// left in the image, and the image's own are left as they were): apt `sources.list` lines
+    /// or a deb822 `.sources` text, apk repository URLs one per line, or a yum/dnf `.repo` text.
     pub sources: Option<String>,
     /// The UTC date recorded (`YYYY-MM-DD`), part of the cache key.
     pub date: String,
@@ -185,8 +185,8 @@ pub fn updated_reference(base_reference: &str, base_id: &str, date: &str) -> Str
 const MANAGERS: [(&str, &str); 4] =
     [("apt", "/usr/bin/apt-get"), ("apk", "/sbin/apk"), ("dnf", "/usr/bin/dnf"), ("yum", "/usr/bin/yum")];
 
-/// The shell script that updates with `manager`, with the extra `sources` (if any) written to
-/// the manager's drop-in directory for the update only and removed before the commit. They are
+/// The shell script that updates with `manager`, with the given `sources` (if any) in place of
+/// the image's for the update only, removed before the commit. They are
 /// part of the script, not of the environment (engines merge a container's environment into the
 /// commit) nor a bind mount (its mount point would stay in the image).
 fn script(manager: &str, sources: Option<&str>) -> String {
@@ -195,30 +195,33 @@ fn script(manager: &str, sources: Option<&str>) -> String {
 }
 
 fn body(manager: &str) -> &'static str {
+    // Given sources replace the image's own for the update (an image's public mirrors are often
+    // unreachable where it runs); they live under /tmp/berth-harden, removed before the commit.
     match manager {
         "apt" => {
             r#"set -eu
 export DEBIAN_FRONTEND=noninteractive
-extra=""
+set --
 if [ -n "${BERTH_HARDEN_SOURCES:-}" ]; then
+  mkdir -p /tmp/berth-harden
   case "$BERTH_HARDEN_SOURCES" in
-    *Types:*) extra=/etc/apt/sources.list.d/berth-harden.sources ;;
-    *) extra=/etc/apt/sources.list.d/berth-harden.list ;;
+    *Types:*) printf '%s\n' "$BERTH_HARDEN_SOURCES" > /tmp/berth-harden/berth.sources ;;
+    *) printf '%s\n' "$BERTH_HARDEN_SOURCES" > /tmp/berth-harden/berth.list ;;
   esac
-  printf '%s\n' "$BERTH_HARDEN_SOURCES" > "$extra"
+  set -- -o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts=/tmp/berth-harden
 fi
 # apt only warns when a source cannot be read; an update that silently missed its sources
 # would claim an image is current when it is not.
 status=0
-out=$(apt-get -q update 2>&1) || status=$?
+out=$(apt-get -q "$@" update 2>&1) || status=$?
 printf '%s\n' "$out"
 [ "$status" = 0 ] || exit "$status"
 if printf '%s\n' "$out" | grep -q '^[WE]: Failed to fetch'; then
   echo "berth: a package source could not be read (above); nothing was updated" >&2
   exit 100
 fi
-apt-get -q -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold upgrade
-[ -z "$extra" ] || rm -f "$extra"
+apt-get -q -y "$@" -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold upgrade
+rm -rf /tmp/berth-harden
 apt-get clean
 rm -rf /var/lib/apt/lists/*
 "#
@@ -226,33 +229,39 @@ rm -rf /var/lib/apt/lists/*
         "apk" => {
             r#"set -eu
 set --
-for r in ${BERTH_HARDEN_SOURCES:-}; do set -- "$@" -X "$r"; done
+if [ -n "${BERTH_HARDEN_SOURCES:-}" ]; then
+  mkdir -p /tmp/berth-harden
+  printf '%s\n' "$BERTH_HARDEN_SOURCES" > /tmp/berth-harden/repositories
+  set -- --repositories-file /tmp/berth-harden/repositories
+fi
 apk upgrade --no-cache "$@"
-rm -rf /var/cache/apk/*
+rm -rf /tmp/berth-harden /var/cache/apk/*
 "#
         }
         "dnf" => {
             r#"set -eu
-extra=""
+set --
 if [ -n "${BERTH_HARDEN_SOURCES:-}" ]; then
-  extra=/etc/yum.repos.d/berth-harden.repo
-  printf '%s\n' "$BERTH_HARDEN_SOURCES" > "$extra"
+  mkdir -p /tmp/berth-harden
+  printf '%s\n' "$BERTH_HARDEN_SOURCES" > /tmp/berth-harden/berth.repo
+  set -- --setopt=reposdir=/tmp/berth-harden
 fi
-dnf -y upgrade
-[ -z "$extra" ] || rm -f "$extra"
+dnf -y "$@" upgrade
+rm -rf /tmp/berth-harden
 dnf clean all
 rm -rf /var/cache/dnf
 "#
         }
         _ => {
             r#"set -eu
-extra=""
+set --
 if [ -n "${BERTH_HARDEN_SOURCES:-}" ]; then
-  extra=/etc/yum.repos.d/berth-harden.repo
-  printf '%s\n' "$BERTH_HARDEN_SOURCES" > "$extra"
+  mkdir -p /tmp/berth-harden
+  printf '%s\n' "$BERTH_HARDEN_SOURCES" > /tmp/berth-harden/berth.repo
+  set -- --setopt=reposdir=/tmp/berth-harden
 fi
-yum -y update
-[ -z "$extra" ] || rm -f "$extra"
+yum -y "$@" update
+rm -rf /tmp/berth-harden
 yum clean all
 rm -rf /var/cache/yum
 "#
@@ -512,7 +521,7 @@ mod tests {
                 "{s}"
             );
             assert!(s.contains("BERTH_HARDEN_SOURCES"), "{manager}");
-            assert!(s.contains("rm -"), "{manager}");
+            assert!(s.contains("rm -rf /tmp/berth-harden"), "{manager}");
         }
     }
 }

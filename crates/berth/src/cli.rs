@@ -162,8 +162,8 @@ pub struct HardenUpdateArgs {
     /// engine has no bridge) or `default` (the engine's default network).
     #[arg(long, default_value = "host", value_parser = ["host", "default"])]
     pub network: String,
-    /// A package source file used for this update only (apt `.list`/`.sources`, apk
-    /// repositories, yum/dnf `.repo`); not left in the image.
+    /// A package source file used instead of the image's own, for this update only (apt
+    /// `.list`/`.sources`, apk repositories, yum/dnf `.repo`); not left in the image.
     #[arg(long, value_name = "FILE")]
     pub source: Option<std::path::PathBuf>,
     /// Update again even if an image was updated from the same base today.

@@ -179,7 +179,9 @@ impl World {
 
 fn updates_an_image_keeps_its_configuration_and_reports_the_fix(w: World) {
     let image = format!("berth-test/outdated-{}:1", w.client);
-    w.image(&image, "");
+    // The image's own source is unreachable here: `--source` stands in for it during the update.
+    let own = "deb http://127.0.0.1:9/unreachable bookworm main\n";
+    w.image(&image, own);
     w.advisories();
     let source = w.path("repo.list");
     std::fs::write(&source, w.source_line()).unwrap();
@@ -231,9 +233,10 @@ fn updates_an_image_keeps_its_configuration_and_reports_the_fix(w: World) {
         &reference,
         "sh",
         "-c",
-        "ls /etc/apt/sources.list.d/ /var/lib/apt/lists/ | grep -v '^/\\|^$\\|^partial$\\|^lock$' || true",
+        "ls /etc/apt/sources.list.d/ /var/lib/apt/lists/ /tmp/ | grep -v '^/\\|^$\\|^partial$\\|^lock$' || true",
     ]);
     assert_eq!(listing.trim(), "", "left in the image: {listing}");
+    assert_eq!(w.cat(&reference, "/etc/apt/sources.list"), own, "the image's own sources are kept");
 
     // The same base on the same day: reused, nothing runs.
     let again = w.ok(&["harden", "update", &image, "--source", &source.to_string_lossy(), "--json", "--no-compare"]);
