@@ -69,8 +69,10 @@ pub fn apply(root: &Path, plan: &Plan) -> Result<ApplyReport, MinifyError> {
     }
     let bytes_freed = inodes.values().filter(|(removed, links, _)| removed >= links).map(|(_, _, len)| len).sum();
     for diversion in &plan.undivert {
-        let (to, from) = (fs.host(&diversion.to), fs.host(&diversion.from));
-        if fs.lstat(&diversion.to).is_some() && fs.lstat(&diversion.from).is_none() {
+        // Keys, not the paths as written: an absolute directory link must resolve in the root.
+        let (to_key, from_key) = (fs.key(&diversion.to), fs.key(&diversion.from));
+        let (to, from) = (fs.host(&to_key), fs.host(&from_key));
+        if fs.lstat(&to_key).is_some() && fs.lstat(&from_key).is_none() {
             std::fs::rename(&to, &from).map_err(MinifyError::io("move back a diverted file to", &from))?;
         }
     }
@@ -124,6 +126,8 @@ fn remove_empty_dir(fs: &Root, dir: &str) -> Result<bool, MinifyError> {
 /// Point the link `link` at `target`, or remove it when there is no target; only links are
 /// touched.
 fn relink(fs: &Root, link: &str, target: Option<&str>, removed: &mut Vec<String>) -> Result<(), MinifyError> {
+    let link = fs.key(link);
+    let link = link.as_str();
     let host = fs.host(link);
     match fs.lstat(link) {
         Some(meta) if meta.file_type().is_symlink() => {

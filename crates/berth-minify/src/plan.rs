@@ -218,7 +218,7 @@ pub fn plan(root: &Path, trace: &Trace, opts: &MinifyOptions) -> Result<Plan, Mi
     for entry in &opts.keep {
         if entry.starts_with('/') {
             let lookup = fs.lookup(entry);
-            let Some(meta) = std::fs::metadata(fs.host(&lookup.target)).ok() else {
+            let Some(meta) = fs.lstat(&lookup.target) else {
                 return Err(MinifyError::UnknownKeep { entry: entry.clone() });
             };
             let reason = KeepReason::UserKeep { entry: entry.clone() };
@@ -323,7 +323,8 @@ pub fn plan(root: &Path, trace: &Trace, opts: &MinifyOptions) -> Result<Plan, Mi
     walk(&fs, "/", &exempt, &mut |path| {
         // A link to a directory (`/bin -> usr/bin` where no package lists `/bin`) is structure,
         // not content: pruning it would cut off everything under it.
-        let dir_link = || std::fs::metadata(fs.host(path)).is_ok_and(|m| m.is_dir());
+        // (Resolved inside the root: an absolute link target must not reach the host's files.)
+        let dir_link = || fs.lstat(&fs.lookup(path).target).is_some_and(|m| m.is_dir());
         if owners.0.contains_key(path) || touched.contains(path) || delete.contains(path) || dir_link() {
             return;
         }

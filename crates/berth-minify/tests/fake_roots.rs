@@ -19,7 +19,8 @@ impl Fake {
         for d in ["usr/bin", "usr/sbin", "usr/lib", "etc", "var/lib/dpkg/info", "tmp"] {
             std::fs::create_dir_all(fake.root().join(d)).expect("mkdir");
         }
-        for (link, target) in [("bin", "usr/bin"), ("sbin", "usr/sbin"), ("lib", "usr/lib")] {
+        // `/lib64` is absolute, as some images make it: it must resolve inside the root.
+        for (link, target) in [("bin", "usr/bin"), ("sbin", "usr/sbin"), ("lib", "usr/lib"), ("lib64", "/usr/lib")] {
             symlink(target, fake.root().join(link)).expect("link");
         }
         fake.file("/etc/passwd", "root:x:0:0::/root:/bin/sh\n");

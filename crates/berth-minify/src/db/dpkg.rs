@@ -201,7 +201,10 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), MinifyEr
     tmp.push(".berth-minify");
     let tmp = std::path::PathBuf::from(tmp);
     std::fs::write(&tmp, bytes).map_err(MinifyError::io("write", &tmp))?;
-    if let Ok(meta) = std::fs::metadata(path) {
+    // Never through a link: the root is an image's, its links may point anywhere on the host.
+    if let Ok(meta) = std::fs::symlink_metadata(path)
+        && !meta.is_symlink()
+    {
         std::fs::set_permissions(&tmp, meta.permissions()).map_err(MinifyError::io("set permissions of", &tmp))?;
     }
     std::fs::rename(&tmp, path).map_err(MinifyError::io("replace", path))
