@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use berth_config::Config;
@@ -326,7 +326,7 @@ fn run_pipeline(args: &PipelineRunArgs) -> anyhow::Result<ExitCode> {
     let store = open_store()?;
     let rt = runtime()?;
     let (engine, engine_info) = rt.block_on(open_engine_for(args.engine.as_deref()))?;
-    let backend = Backend { engine, engine_info, host };
+    let backend = Backend { engine, engine_info, host, execution: Arc::new(berth_run::Local) };
     let cancel = CancellationToken::new();
     {
         let cancel = cancel.clone();
