@@ -91,6 +91,8 @@ pub struct SlurmBackend {
     opts: SlurmOptions,
     batches: Mutex<Batches>,
     cache: Mutex<StateCache>,
+    /// (image ID, shell) → whether the image has that shell.
+    shells: Mutex<HashMap<(String, String), bool>>,
     /// Submission-time measurements: (sbatch calls, seconds spent in sbatch).
     submit_stats: Mutex<(u64, f64)>,
 }
@@ -117,6 +119,7 @@ impl SlurmBackend {
             opts,
             batches: Mutex::default(),
             cache: Mutex::default(),
+            shells: Mutex::default(),
             submit_stats: Mutex::default(),
         }
     }
@@ -220,7 +223,30 @@ impl SlurmBackend {
             (_, Some(d)) => d.clone(),
             (_, None) => image.id.clone(),
         };
-        let spec = container_spec(&node_job, run_id, &node_image, &script, None);
+        // As on the local path: an image without the shell runs the command's words directly
+        // when the shell would only have split them; otherwise the run is refused here.
+        let mut argv = None;
+        if let Exec::Shell { shell, argv_fallback, needs_shell, .. } = &job.exec
+            && !self.has_shell(runner, job, run_id, &image.id, shell).await?
+        {
+            match argv_fallback {
+                Some(words) => {
+                    runner.sink.note(&format!("the image has no {shell}; running the command as an argument vector"));
+                    argv = Some(words.clone());
+                }
+                None => {
+                    return Err(RunError::Io {
+                        path: PathBuf::from(shell),
+                        source: std::io::Error::other(format!(
+                            "the command needs a shell ({}) but image `{}` has no {shell}",
+                            needs_shell.clone().unwrap_or_default(),
+                            job.image
+                        )),
+                    });
+                }
+            }
+        }
+        let spec = container_spec(&node_job, run_id, &node_image, &script, argv.as_ref());
         let files = JobFiles::in_dir(&self.node(&dir));
         let text = job_script(run_id.as_str(), &self.opts.engine, &spec, &node_image, &files)
             .map_err(|e| RunError::Io { path: dir.join("job.sh"), source: std::io::Error::other(e.to_string()) })?;
@@ -249,6 +275,30 @@ impl SlurmBackend {
         )?;
         lock(&self.cache).tracked.insert(array_job_id.unwrap_or(job_id));
         Ok(())
+    }
+
+    /// Whether `image_id` has `shell`, asked of the submit host's engine once per image.
+    async fn has_shell(
+        &self,
+        runner: &Runner<'_>,
+        job: &PreparedJob,
+        run_id: &RunId,
+        image_id: &str,
+        shell: &str,
+    ) -> Result<bool, RunError> {
+        let key = (image_id.to_string(), shell.to_string());
+        if let Some(known) = lock(&self.shells).get(&key) {
+            return Ok(*known);
+        }
+        let script = self.opts.work_dir.join(run_id.as_str()).join("command.sh");
+        let mut spec = container_spec(job, run_id, image_id, &script, None);
+        spec.name = Some(format!("berth-shell-check-{}", run_id.as_str()));
+        let created = runner.engine.create_container(&spec).await?;
+        let found = runner.engine.path_exists(&created.id, shell).await;
+        let _ = runner.engine.remove_container(&created.id, true).await;
+        let found = found?;
+        lock(&self.shells).insert(key, found);
+        Ok(found)
     }
 
     /// Waits `array_window` for other runs with the same resources, then submits them all as

@@ -281,10 +281,33 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         runner.image_check =
             rt.block_on(crate::cmd::scan::run_policy_check(&config, runner.engine.clone(), &image.id, &note))?;
     }
-    let outcome = rt.block_on(runner.run(&job, cancel)).map_err(|e| {
+    let to_hinted = |e: berth_run::RunError| {
         let hint = e.hint();
         anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
-    })?;
+    };
+    let slurm = crate::cmd::slurm::backend(&args.backend, &config, &runner.engine_info, &store)?;
+    if args.detach && slurm.is_none() {
+        return Err(hinted("--detach needs `--backend slurm`", Some("a local run ends with berth".into())));
+    }
+    let outcome = match slurm {
+        Some(b) if args.detach => {
+            let id = rt.block_on(b.submit(&runner, &job)).map_err(to_hinted)?;
+            let job_id = store.slurm_job(&id)?.map(|j| j.job_id).unwrap_or_default();
+            if args.json {
+                print_json(&serde_json::json!({ "run_id": id.as_str(), "job_id": job_id, "status": "queued" }))?;
+            } else {
+                println!("{}", id.as_str());
+                eprintln!("berth: run {} submitted as Slurm job {job_id}", id.as_str());
+                eprintln!("berth:   `berth status {}` asks Slurm; `berth cancel {}` cancels", id.as_str(), id.as_str());
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(b) => {
+            use berth_run::ExecutionBackend;
+            rt.block_on(b.run(&runner, &job, cancel)).map_err(to_hinted)?
+        }
+        None => rt.block_on(runner.run(&job, cancel)).map_err(to_hinted)?,
+    };
     report(&outcome, &store, args.json)?;
     Ok(exit_code(&outcome))
 }
