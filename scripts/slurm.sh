@@ -112,6 +112,8 @@ ReturnToService=2
 MinJobAge=3600
 MaxArraySize=10001
 MaxJobCount=100000
+# Jobs that ask no memory get 1 GiB per CPU, not the whole node.
+DefMemPerCPU=1024
 KillWait=5
 InactiveLimit=0
 MpiDefault=none

@@ -21,8 +21,12 @@ pub trait ExecutionBackend: Send + Sync {
     /// Runs `job` to its end (or until `cancel` fires) and records it, like [`Runner::run`]:
     /// `runner` gives the store, the engine (to resolve the image), the host, the output sink
     /// and the run's labels.
-    async fn run(&self, runner: &Runner<'_>, job: &PreparedJob, cancel: CancellationToken)
-    -> Result<RunOutcome, RunError>;
+    async fn run(
+        &self,
+        runner: &Runner<'_>,
+        job: &PreparedJob,
+        cancel: CancellationToken,
+    ) -> Result<RunOutcome, RunError>;
 }
 
 /// This machine's engine: [`Runner::run`].

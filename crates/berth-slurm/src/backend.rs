@@ -437,7 +437,11 @@ impl SlurmBackend {
                         let _ = store.set_status(run_id, RunStatus::Running, None);
                         store.update_slurm_job(
                             run_id,
-                            &SlurmJobUpdate { state: Some(s.state.clone()), node: s.node.clone(), ..Default::default() },
+                            &SlurmJobUpdate {
+                                state: Some(s.state.clone()),
+                                node: s.node.clone(),
+                                ..Default::default()
+                            },
                         )?;
                     }
                 }

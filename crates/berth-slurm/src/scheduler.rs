@@ -197,7 +197,9 @@ impl Scheduler for SlurmCli {
                         .map_err(|problem| SchedulerError::Parse { command: "squeue --json".into(), problem });
                 }
                 Err(SchedulerError::Failed { stderr, .. })
-                    if stderr.contains("json") || stderr.contains("unrecognized") || stderr.contains("invalid option") =>
+                    if stderr.contains("json")
+                        || stderr.contains("unrecognized")
+                        || stderr.contains("invalid option") =>
                 {
                     tracing::debug!(%stderr, "squeue has no --json; using --format");
                     self.no_json.store(true, Ordering::Relaxed);
@@ -205,7 +207,8 @@ impl Scheduler for SlurmCli {
                 Err(e) => return Err(e),
             }
         }
-        let out = run("squeue", &["--noheader".into(), "--states=all".into(), format!("--format={SQUEUE_FORMAT}"), jobs])?;
+        let out =
+            run("squeue", &["--noheader".into(), "--states=all".into(), format!("--format={SQUEUE_FORMAT}"), jobs])?;
         Ok(parse_squeue_format(&out))
     }
 
@@ -347,7 +350,9 @@ pub fn parse_squeue_json(out: &str) -> Result<Vec<JobState>, String> {
             let pending_tasks = text(j.get("array_task_string")).map(|s| parse_task_ranges(&s)).unwrap_or_default();
             let (job_id, array_tasks) = match (array_job, task) {
                 (Some(a), Some(t)) => (format!("{a}_{t}"), vec![u32::try_from(t).ok()?]),
-                (Some(a), None) => (format!("{a}_[{}]", text(j.get("array_task_string")).unwrap_or_default()), pending_tasks),
+                (Some(a), None) => {
+                    (format!("{a}_[{}]", text(j.get("array_task_string")).unwrap_or_default()), pending_tasks)
+                }
                 _ => (id.to_string(), Vec::new()),
             };
             let state = text(j.get("job_state")).unwrap_or_else(|| "UNKNOWN".into());
@@ -427,7 +432,8 @@ mod tests {
 
     #[test]
     fn squeue_format_lines_cover_plain_jobs_array_tasks_and_pending_arrays() {
-        let out = "2_0|2|0|COMPLETED|vm|0:01|None\n2_[3-5]|2|3-5|PENDING||0:00|Resources\n9|9|N/A|RUNNING|vm|1:02|None\n";
+        let out =
+            "2_0|2|0|COMPLETED|vm|0:01|None\n2_[3-5]|2|3-5|PENDING||0:00|Resources\n9|9|N/A|RUNNING|vm|1:02|None\n";
         let s = parse_squeue_format(out);
         assert_eq!(s.len(), 3);
         assert_eq!(s[0].array_job_id.as_deref(), Some("2"));
@@ -467,9 +473,6 @@ mod tests {
         assert_eq!(a.max_rss_bytes, Some(2 * 1024 * 1024));
         assert_eq!(a.raw.len(), 3);
         assert_eq!(parse_sacct(""), None);
-        assert_eq!(
-            parse_sacct("13|CANCELLED by 0|vm|2||0:15\n").and_then(|a| a.state),
-            Some("CANCELLED".to_string())
-        );
+        assert_eq!(parse_sacct("13|CANCELLED by 0|vm|2||0:15\n").and_then(|a| a.state), Some("CANCELLED".to_string()));
     }
 }

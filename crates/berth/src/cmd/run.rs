@@ -400,8 +400,14 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<ExitCode> {
     let store = open_store()?;
     reconcile_quietly(&store, &config);
     let run = store.get_run(&args.run)?;
+    // Runs executed by Slurm also carry their job: id, state, node, accounting.
+    let slurm_job = store.slurm_job(&run.id)?;
     if args.json {
-        return print_json(&run.to_execution_record()).map(|()| ExitCode::SUCCESS);
+        let mut record = serde_json::to_value(run.to_execution_record())?;
+        if let (Some(job), Some(obj)) = (&slurm_job, record.as_object_mut()) {
+            obj.insert("berth-slurm-job".into(), serde_json::to_value(job)?);
+        }
+        return print_json(&record).map(|()| ExitCode::SUCCESS);
     }
     let mut o = std::io::stdout().lock();
     writeln!(o, "run        {}", run.id.as_str())?;
@@ -429,6 +435,18 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<ExitCode> {
     )?;
     writeln!(o, "command    {}", n.command_line)?;
     writeln!(o, "output dir {}", n.output_dir)?;
+    if let Some(j) = &slurm_job {
+        writeln!(
+            o,
+            "slurm      job {} {} on {} (exit {}, elapsed {}, MaxRSS {})",
+            j.job_id,
+            j.state.as_deref().unwrap_or("-"),
+            j.node.as_deref().unwrap_or("-"),
+            j.slurm_exit_code.as_deref().unwrap_or("-"),
+            j.elapsed_seconds.map_or_else(|| "-".into(), |s| format!("{s}s")),
+            j.max_rss_bytes.map_or_else(|| "-".into(), |b| format!("{b} B")),
+        )?;
+    }
     for e in &run.events {
         writeln!(o, "  {}  {:<10} {}", e.at, e.status.as_str(), e.message.as_deref().unwrap_or(""))?;
     }

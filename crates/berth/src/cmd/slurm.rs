@@ -21,14 +21,13 @@ fn path_map(entries: &[String], what: &str) -> anyhow::Result<Vec<PathMapping>> 
     entries
         .iter()
         .map(|e| {
-            let (from, to) = e.split_once('=').filter(|(f, t)| f.starts_with('/') && t.starts_with('/')).ok_or_else(
-                || {
+            let (from, to) =
+                e.split_once('=').filter(|(f, t)| f.starts_with('/') && t.starts_with('/')).ok_or_else(|| {
                     hinted(
                         format!("{what}: `{e}` is not FROM=TO with two absolute paths"),
                         Some("write e.g. `/data=/mnt/cluster/data`".into()),
                     )
-                },
-            )?;
+                })?;
             Ok(PathMapping { from: PathBuf::from(from), to: PathBuf::from(to) })
         })
         .collect()
@@ -104,9 +103,10 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     println!("elapsed:    {}", j.elapsed_seconds.map_or_else(|| "-".into(), |s| format!("{s}s")));
     println!(
         "MaxRSS:     {}",
-        j.max_rss_bytes.map_or_else(|| "- (the cluster keeps no accounting: `sacct` has no data)".into(), |b| {
-            format!("{b} bytes")
-        })
+        j.max_rss_bytes.map_or_else(
+            || "- (the cluster keeps no accounting: `sacct` has no data)".into(),
+            |b| { format!("{b} bytes") }
+        )
     );
     println!("script:     {}", j.script_path);
     Ok(ExitCode::SUCCESS)
