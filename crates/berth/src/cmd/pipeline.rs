@@ -326,21 +326,21 @@ fn run_pipeline(args: &PipelineRunArgs) -> anyhow::Result<ExitCode> {
     let store = open_store()?;
     let rt = runtime()?;
     let (engine, engine_info) = rt.block_on(open_engine_for(args.engine.as_deref()))?;
-    let execution: Arc<dyn berth_run::ExecutionBackend> =
-        match crate::cmd::slurm::backend(&args.backend, &config, &engine_info, &store)? {
-            Some(slurm) => {
-                // The cluster schedules: every ready task is submitted (gathered into job
-                // arrays), whatever this machine's CPUs and memory.
-                opts.jobs = args.jobs.unwrap_or(plan.tasks.len().max(1));
-                opts.cpus = args.cpus.unwrap_or(f64::MAX);
-                if args.memory.is_none() {
-                    opts.memory = i64::MAX;
-                }
-                opts.record["backend"] = "slurm".into();
-                slurm
+    let slurm = crate::cmd::slurm::backend(&args.backend, &config, &engine_info, &store)?;
+    let execution: Arc<dyn berth_run::ExecutionBackend> = match slurm.clone() {
+        Some(slurm) => {
+            // The cluster schedules: every ready task is submitted (gathered into job
+            // arrays), whatever this machine's CPUs and memory.
+            opts.jobs = args.jobs.unwrap_or(plan.tasks.len().max(1));
+            opts.cpus = args.cpus.unwrap_or(f64::MAX);
+            if args.memory.is_none() {
+                opts.memory = i64::MAX;
             }
-            None => Arc::new(berth_run::Local),
-        };
+            opts.record["backend"] = "slurm".into();
+            slurm
+        }
+        None => Arc::new(berth_run::Local),
+    };
     let backend = Backend { engine, engine_info, host, execution };
     let cancel = CancellationToken::new();
     {
@@ -359,6 +359,10 @@ fn run_pipeline(args: &PipelineRunArgs) -> anyhow::Result<ExitCode> {
     let outcome = rt.block_on(berth_pipeline::execute(&plan, &store, &backend, &opts, &display, cancel));
     display.finish();
     let outcome = outcome.map_err(pipeline_err)?;
+    if let Some(b) = &slurm {
+        let (calls, seconds) = b.submit_stats();
+        eprintln!("berth: Slurm: {calls} sbatch call(s), {seconds:.2}s submitting");
+    }
     let report_path = opts.output_dir.join("reports").join(format!("{}.html", outcome.id));
     if let Err(e) = write_report(&store, &outcome.id, &report_path) {
         eprintln!("berth: warning: the HTML report could not be written: {e:#}");
