@@ -140,3 +140,44 @@ impl Store {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::model::NewRun;
+    use crate::{SlurmJobUpdate, Store};
+
+    #[test]
+    fn a_runs_job_is_recorded_and_updates_keep_what_they_do_not_name() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let run = store
+            .create_run(&NewRun {
+                tool_name: "t".into(),
+                tool_version: "1".into(),
+                descriptor_json: "{}".into(),
+                descriptor_sha256: String::new(),
+                invocation_json: "{}".into(),
+                command_line: "t".into(),
+                plan_json: "{}".into(),
+                image_ref: None,
+                output_dir: "/w/out".into(),
+                owner_pid: 1,
+                owner_host: "h".into(),
+                owner_started_at: None,
+                labels: Default::default(),
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(store.slurm_job(&run).ok().flatten(), None);
+        store.record_slurm_job(&run, "12_3", Some("12"), "/w/job.sh", "/w", "{}").unwrap_or_else(|e| panic!("{e}"));
+        let update = |u: SlurmJobUpdate| store.update_slurm_job(&run, &u).unwrap_or_else(|e| panic!("{e}"));
+        update(SlurmJobUpdate { state: Some("RUNNING".into()), node: Some("n1".into()), ..Default::default() });
+        update(SlurmJobUpdate { state: Some("COMPLETED".into()), elapsed_seconds: Some(4), ..Default::default() });
+        let job = store.slurm_job(&run).ok().flatten().unwrap_or_else(|| panic!("no job recorded"));
+        assert_eq!(job.job_id, "12_3");
+        assert_eq!(job.array_job_id.as_deref(), Some("12"));
+        assert_eq!(job.state.as_deref(), Some("COMPLETED"));
+        assert_eq!(job.node.as_deref(), Some("n1"));
+        assert_eq!(job.elapsed_seconds, Some(4));
+        assert_eq!(job.max_rss_bytes, None);
+    }
+}
