@@ -49,6 +49,10 @@ alive() {
 ready() {
     # The controller answers and the node is up (idle, mixed or allocated).
     local s
+    # Without the file Slurm's clients look for the controller in DNS, which can hang for a minute.
+    [[ -f "$conf" ]] || return 1
+    # Nor ask a controller that is not running: the clients retry for seconds.
+    alive "$dir/slurmctld.pid" slurmctld >/dev/null || return 1
     s="$(SLURM_CONF="$conf" sinfo --noheader --format=%t 2>/dev/null)" || return 1
     [[ "$s" =~ ^(idle|mix|alloc) ]]
 }
