@@ -86,6 +86,16 @@ pub enum RunError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] berth_store::StoreError),
+    /// The execution backend (a cluster's scheduler) refused or failed.
+    #[error("{backend}: {message}")]
+    Backend {
+        /// The backend (`slurm`).
+        backend: &'static str,
+        /// What failed, with the scheduler's own words.
+        message: String,
+        /// What the user can do.
+        hint: Option<String>,
+    },
     /// Writing a file the run needs failed.
     #[error("cannot write {path}")]
     Io {
@@ -105,6 +115,7 @@ impl RunError {
                 "pull or load it first (`docker pull {image}` / `docker load`), or run with `--pull missing`"
             )),
             RunError::Engine(e) => e.hint(),
+            RunError::Backend { hint, .. } => hint.clone(),
             _ => None,
         }
     }

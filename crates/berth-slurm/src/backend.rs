@@ -108,7 +108,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn sched_err(e: SchedulerError) -> RunError {
-    RunError::Io { path: PathBuf::from("sbatch"), source: std::io::Error::other(e.to_string()) }
+    RunError::Backend { backend: "slurm", hint: e.hint(), message: e.to_string() }
+}
+
+fn backend_err(message: String, hint: Option<&str>) -> RunError {
+    RunError::Backend { backend: "slurm", message, hint: hint.map(str::to_string) }
 }
 
 impl SlurmBackend {
@@ -235,28 +239,35 @@ impl SlurmBackend {
                     argv = Some(words.clone());
                 }
                 None => {
-                    return Err(RunError::Io {
-                        path: PathBuf::from(shell),
-                        source: std::io::Error::other(format!(
+                    return Err(backend_err(
+                        format!(
                             "the command needs a shell ({}) but image `{}` has no {shell}",
                             needs_shell.clone().unwrap_or_default(),
                             job.image
-                        )),
-                    });
+                        ),
+                        Some("use an image with a shell or a command without shell features"),
+                    ));
                 }
             }
         }
         let spec = container_spec(&node_job, run_id, &node_image, &script, argv.as_ref());
         let files = JobFiles::in_dir(&self.node(&dir));
-        let text = job_script(run_id.as_str(), &self.opts.engine, &spec, &node_image, &files)
-            .map_err(|e| RunError::Io { path: dir.join("job.sh"), source: std::io::Error::other(e.to_string()) })?;
+        let from = crate::script::FromAllocation::of(job);
+        let text = job_script(run_id.as_str(), &self.opts.engine, &spec, &node_image, &files, from).map_err(|e| {
+            let cause = match &e {
+                crate::script::ScriptError::Engine(inner) => inner.to_string(),
+            };
+            backend_err(format!("{e}: {cause}"), Some("use Docker or Podman on the nodes (`--engine`)"))
+        })?;
         let job_sh = dir.join("job.sh");
         write_atomic(&job_sh, text.as_bytes())?;
         let resources = resource_args(job, &self.opts.cluster);
         let (job_id, array_job_id) = if self.opts.arrays {
-            self.submit_gathered(resources.clone(), &job_sh).await.map_err(|e| RunError::Io {
-                path: job_sh.clone(),
-                source: std::io::Error::other(format!("sbatch failed: {e}")),
+            self.submit_gathered(resources.clone(), &job_sh).await.map_err(|e| {
+                backend_err(
+                    format!("submitting {} failed: {e}", job_sh.display()),
+                    Some("check that the cluster answers (`sinfo`) and the partition, account and QOS given"),
+                )
             })?
         } else {
             let mut args = resources.clone();
@@ -405,10 +416,7 @@ impl SlurmBackend {
         cancel: CancellationToken,
     ) -> Result<RunOutcome, RunError> {
         let Some(rec) = store.slurm_job(run_id)? else {
-            return Err(RunError::Io {
-                path: PathBuf::from(run_id.as_str()),
-                source: std::io::Error::other("the run was not submitted to Slurm"),
-            });
+            return Err(backend_err(format!("run \"{}\" was not submitted to Slurm", run_id.as_str()), None));
         };
         let dir = PathBuf::from(&rec.work_dir);
         let files = JobFiles::in_dir(&dir);
@@ -493,10 +501,9 @@ pub fn finish(
     log_max_bytes: u64,
     cancel_requested: bool,
 ) -> Result<RunOutcome, RunError> {
-    let rec = store.slurm_job(run_id)?.ok_or_else(|| RunError::Io {
-        path: PathBuf::from(run_id.as_str()),
-        source: std::io::Error::other("the run was not submitted to Slurm"),
-    })?;
+    let rec = store
+        .slurm_job(run_id)?
+        .ok_or_else(|| backend_err(format!("run \"{}\" was not submitted to Slurm", run_id.as_str()), None))?;
     let accounting = scheduler.accounting(&rec.job_id).unwrap_or_else(|e| {
         tracing::debug!(error = %e, "sacct failed");
         None

@@ -230,6 +230,57 @@ impl JobFiles {
     }
 }
 
+/// Which container limits the job takes from its allocation instead of the prepared job: the
+/// ones berth only defaulted from the submit host's size (`default: …`), which say nothing
+/// about a compute node. Those are not asked of Slurm either; the cluster's defaults apply.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FromAllocation {
+    /// The memory limit is `SLURM_MEM_PER_NODE` MiB.
+    pub memory: bool,
+    /// The CPU limit is `SLURM_CPUS_PER_TASK` (else `SLURM_CPUS_ON_NODE`).
+    pub cpus: bool,
+}
+
+impl FromAllocation {
+    /// The limits of `job` that were host defaults.
+    pub fn of(job: &PreparedJob) -> FromAllocation {
+        FromAllocation {
+            memory: job.limits.memory_bytes.is_some() && job.limits.memory_source.starts_with("default"),
+            cpus: job.limits.nano_cpus.is_some() && job.limits.cpus_source.starts_with("default"),
+        }
+    }
+}
+
+/// `words` as a shell line, the values of `--memory` / `--cpus` read from the allocation when
+/// asked (with the shell lines that compute them, falling back to the prepared values when the
+/// cluster does not say).
+fn line_with_allocation(words: &[String], from: FromAllocation) -> (String, String) {
+    let mut out = Vec::with_capacity(words.len());
+    let mut pre = String::new();
+    let mut prev = "";
+    for w in words {
+        out.push(match prev {
+            "--memory" if from.memory => {
+                // Slurm sets SLURM_MEM_PER_NODE for --mem, SLURM_MEM_PER_CPU for DefMemPerCPU (MiB).
+                pre.push_str(&format!(
+                    "mem_mb=${{SLURM_MEM_PER_NODE:-}}\n\
+                     if [ -z \"$mem_mb\" ] && [ -n \"${{SLURM_MEM_PER_CPU:-}}\" ]; then mem_mb=$((SLURM_MEM_PER_CPU * ${{SLURM_CPUS_ON_NODE:-1}})); fi\n\
+                     memory=${{mem_mb:+${{mem_mb}}m}}\nmemory=${{memory:-{}}}\n",
+                    quote(w)
+                ));
+                "\"$memory\"".to_string()
+            }
+            "--cpus" if from.cpus => {
+                pre.push_str(&format!("cpus=${{SLURM_CPUS_PER_TASK:-${{SLURM_CPUS_ON_NODE:-{}}}}}\n", quote(w)));
+                "\"$cpus\"".to_string()
+            }
+            _ => quote(w),
+        });
+        prev = w;
+    }
+    (pre, out.join(" "))
+}
+
 /// The job script: a bash script that runs `spec` on the node's engine.
 pub fn job_script(
     run_id: &str,
@@ -237,9 +288,10 @@ pub fn job_script(
     spec: &ContainerSpec,
     image: &str,
     files: &JobFiles,
+    from_allocation: FromAllocation,
 ) -> Result<String, ScriptError> {
     let name = spec.name.clone().unwrap_or_else(|| format!("berth-{run_id}"));
-    let run = line(&engine.run_command(spec, image)?);
+    let (allocation, run) = line_with_allocation(&engine.run_command(spec, image)?, from_allocation);
     let stop = engine.stop(&name).map(|c| line(&c)).unwrap_or_else(|| "kill -TERM \"$child\" 2>/dev/null".into());
     let remove = engine.remove(&name).map(|c| format!("{} >/dev/null 2>&1 || true", line(&c))).unwrap_or_default();
     let exit = quote(&files.exit_code.to_string_lossy());
@@ -255,7 +307,7 @@ on_signal() {{
     {stop}
 }}
 trap on_signal TERM INT
-{remove}
+{allocation}{remove}
 {run} &
 child=$!
 wait "$child"
@@ -300,9 +352,12 @@ pub fn walltime_estimate(job: &PreparedJob) -> Option<u64> {
 /// Output files and `--array` are added by the submitter.
 pub fn resource_args(job: &PreparedJob, cluster: &ClusterOptions) -> Vec<String> {
     let mut a = vec![format!("--job-name=berth-{}", job.tool.replace(|c: char| c.is_whitespace(), "_"))];
-    let cpus = job.limits.nano_cpus.map_or(1, |n| ((n as f64 / 1e9).ceil() as i64).max(1));
-    a.push(format!("--cpus-per-task={cpus}"));
-    if let Some(m) = job.limits.memory_bytes {
+    let from = FromAllocation::of(job);
+    if !from.cpus {
+        let cpus = job.limits.nano_cpus.map_or(1, |n| ((n as f64 / 1e9).ceil() as i64).max(1));
+        a.push(format!("--cpus-per-task={cpus}"));
+    }
+    if let (Some(m), false) = (job.limits.memory_bytes, from.memory) {
         // Slurm counts MiB; round up so the container's limit fits the allocation.
         a.push(format!("--mem={}M", (m + (1 << 20) - 1) >> 20));
     }
@@ -382,13 +437,25 @@ mod tests {
     #[test]
     fn the_script_redirects_output_traps_signals_and_records_the_exit_code() {
         let e = NodeEngine::Docker { host: None };
-        let s = job_script("r1", &e, &spec(), "sha256:abc", &JobFiles::in_dir(Path::new("/shared/jobs/r1"))).unwrap();
+        let files = JobFiles::in_dir(Path::new("/shared/jobs/r1"));
+        let s = job_script("r1", &e, &spec(), "sha256:abc", &files, FromAllocation::default()).unwrap();
         assert!(s.starts_with("#!/bin/bash\n"));
         assert!(s.contains("exec >>/shared/jobs/r1/stdout 2>>/shared/jobs/r1/stderr"));
         assert!(s.contains("trap on_signal TERM INT"));
         assert!(s.contains("    docker stop --time 5 berth-r1"));
         assert!(s.contains("docker rm --force berth-r1 >/dev/null 2>&1 || true"));
         assert!(s.contains("mv /shared/jobs/r1/exit-code.tmp /shared/jobs/r1/exit-code"));
+    }
+
+    #[test]
+    fn limits_berth_only_defaulted_come_from_the_allocation() {
+        let e = NodeEngine::Docker { host: None };
+        let files = JobFiles::in_dir(Path::new("/j"));
+        let s = job_script("r1", &e, &spec(), "img", &files, FromAllocation { memory: true, cpus: true }).unwrap();
+        assert!(s.contains(r#"--memory "$memory" --cpus "$cpus""#), "{s}");
+        assert!(s.contains("mem_mb=${SLURM_MEM_PER_NODE:-}\n"), "{s}");
+        assert!(s.contains("memory=${memory:-1073741824b}\n"), "{s}");
+        assert!(s.contains("cpus=${SLURM_CPUS_PER_TASK:-${SLURM_CPUS_ON_NODE:-1.5}}\n"), "{s}");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! `--backend slurm` end to end on a real one-node Slurm cluster (`scripts/slurm.sh`: munged,
 //! slurmctld and slurmd on loopback) with the private Docker daemon as the nodes' engine: the
 //! example tool as a Slurm job, a failing tool, a detached job cancelled with `berth cancel`
-//! (scancel), and the example DICOM pipeline through job arrays, each checked in the run
-//! records (job id, state, node, elapsed).
+//! (scancel), Podman on the node through its service, and the example DICOM pipeline through
+//! job arrays, each checked in the run records (job id, state, node, elapsed).
 //!
 //! Needs root (to start the cluster and the engine): without it these tests fail with the reason.
 
@@ -238,6 +238,33 @@ fn a_detached_job_is_cancelled_with_scancel_and_its_container_stopped() {
         std::thread::sleep(Duration::from_millis(300));
     }
     eprintln!("cancelled job: run {run}, Slurm job {}", s["job"]);
+}
+
+#[test]
+fn podman_on_the_node_runs_through_the_service_berth_was_given_and_defaulted_limits_follow_the_allocation() {
+    let w = World::new();
+    let podman = berth_testkit::podman_host();
+    let d = w.sleeper();
+    // No suggested-resources: memory and CPUs are host defaults, which a node takes from its allocation.
+    let mut descriptor: Value = serde_json::from_str(&std::fs::read_to_string(&d).unwrap()).unwrap();
+    descriptor.as_object_mut().unwrap().remove("suggested-resources");
+    std::fs::write(&d, descriptor.to_string()).unwrap();
+    let out = w
+        .cmd(&["run", &d, "-i", r#"{"seconds": 0, "code": 0}"#, "-o", "out", "--backend", "slurm", "--json"])
+        .env("BERTH_ENGINE", "podman")
+        .env("CONTAINER_HOST", &podman)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    let outcome: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    let job = w.job(outcome["run_id"].as_str().unwrap());
+    assert_eq!(job["state"], "COMPLETED", "{job}");
+    let submitted = job["submit_json"].as_str().unwrap();
+    assert!(!submitted.contains("--mem=") && !submitted.contains("--cpus-per-task"), "{submitted}");
+    let script = std::fs::read_to_string(job["script_path"].as_str().unwrap()).unwrap();
+    assert!(script.contains(&format!("podman --remote --url {podman} run ")), "{script}");
+    assert!(script.contains(r#"--memory "$memory" --cpus "$cpus""#), "{script}");
+    assert!(w.path("out/done.txt").is_file());
 }
 
 fn task_jobs(w: &World, pipeline: &str) -> Vec<(String, String, Value)> {
