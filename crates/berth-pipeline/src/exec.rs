@@ -177,8 +177,8 @@ fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> PipelineError + '_ {
 }
 
 /// Stops what an earlier, dead berth process left of its pipeline runs: their step runs'
-/// containers are stopped and collected (`berth_run::reconcile`), and the pipeline runs are
-/// marked failed. Half-published output directories are removed.
+/// containers are stopped and collected (`berth_run::reconcile`), or their Slurm jobs
+/// cancelled (`ExecutionBackend::abandon`), and the pipeline runs are marked failed. Half-published output directories are removed.
 pub async fn recover(
     store: &Store,
     backend: &Backend,
@@ -200,6 +200,7 @@ pub async fn recover(
             if record.new.labels.get(PIPELINE_RUN_LABEL) != Some(&id) {
                 continue;
             }
+            backend.execution.abandon(store, &run.id);
             let filter = [LabelFilter::equals(berth_run::run::RUN_ID_LABEL, run.id.as_str())];
             for c in backend.engine.list_containers(&filter).await.unwrap_or_default() {
                 let _ = backend.engine.stop_container(&c.id, Duration::from_secs(2)).await;

@@ -27,6 +27,11 @@ pub trait ExecutionBackend: Send + Sync {
         job: &PreparedJob,
         cancel: CancellationToken,
     ) -> Result<RunOutcome, RunError>;
+
+    /// Stops what a dead berth process left running for `run` (a pipeline being recovered).
+    /// The local backend's containers are stopped by the caller through the engine; a
+    /// scheduler cancels the run's job.
+    fn abandon(&self, _store: &berth_store::Store, _run: &berth_store::RunId) {}
 }
 
 /// This machine's engine: [`Runner::run`].

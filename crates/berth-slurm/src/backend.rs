@@ -688,6 +688,13 @@ impl ExecutionBackend for SlurmBackend {
         ));
         self.wait(runner.store, runner.sink, &run_id, runner.log_max_bytes, cancel).await
     }
+
+    fn abandon(&self, store: &Store, run: &RunId) {
+        if let Ok(Some(job)) = cancel(store, &*self.scheduler, run) {
+            let msg = format!("berth stopped while the pipeline ran; its Slurm job {job} was cancelled");
+            let _ = store.set_status(run, RunStatus::Cancelled, Some(&msg));
+        }
+    }
 }
 
 /// The labels of a run, for callers that only have a record.

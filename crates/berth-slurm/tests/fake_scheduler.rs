@@ -202,3 +202,19 @@ async fn without_arrays_each_run_is_its_own_job_and_cancelling_calls_scancel() {
     assert_eq!(outcome.error.as_deref(), Some("the tool exited with code 7"));
     assert_eq!(backend.submit_stats().0, 2);
 }
+
+#[tokio::test]
+async fn a_detached_run_is_recorded_queued_and_an_abandoned_one_is_cancelled() {
+    let w = World::new();
+    let backend = w.backend(false);
+    let runner = w.runner().await;
+    let run = backend.submit(&runner, &w.job("d")).await.unwrap();
+    assert_eq!(w.store.get_run(run.as_str()).unwrap().status, RunStatus::Queued);
+    assert_eq!(w.store.slurm_job(&run).unwrap().unwrap().job_id, "101");
+    // A recovering pipeline abandons the runs of a dead berth process: scancel, then cancelled.
+    backend.abandon(&w.store, &run);
+    assert_eq!(w.fake.cancelled(), ["101"]);
+    let record = w.store.get_run(run.as_str()).unwrap();
+    assert_eq!(record.status, RunStatus::Cancelled);
+    assert!(record.status_message.unwrap().contains("Slurm job 101 was cancelled"));
+}
