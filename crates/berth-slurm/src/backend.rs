@@ -10,7 +10,7 @@
 //! cancelled, as for a local run. `--detach` stops after the submission; [`refresh`] (`berth
 //! status`) finishes the record later.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -423,6 +423,7 @@ impl SlurmBackend {
         let mut shown = (0u64, 0u64);
         let mut cancelled_at: Option<Instant> = None;
         let mut missing_since: Option<Instant> = None;
+        let mut failing_since: Option<Instant> = None;
         let mut running = false;
         loop {
             if cancel.is_cancelled() && cancelled_at.is_none() {
@@ -431,7 +432,23 @@ impl SlurmBackend {
                 cancelled_at = Some(Instant::now());
                 lock(&self.cache).at = None;
             }
-            let state = self.state(&rec.job_id, rec.array_job_id.as_deref()).map_err(sched_err)?;
+            // squeue may fail for a moment (a busy or restarting controller): keep asking for a minute.
+            let state = match self.state(&rec.job_id, rec.array_job_id.as_deref()) {
+                Ok(s) => {
+                    failing_since = None;
+                    s
+                }
+                Err(e) => {
+                    let since = *failing_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > Duration::from_secs(60) {
+                        return Err(sched_err(e));
+                    }
+                    tracing::debug!(error = %e, "squeue failed; asking again");
+                    lock(&self.cache).at = None;
+                    tokio::time::sleep(self.opts.poll).await;
+                    continue;
+                }
+            };
             stream_new(&files.stdout, &mut shown.0, |b| sink.stdout(b));
             stream_new(&files.stderr, &mut shown.1, |b| sink.stderr(b));
             match state {
@@ -695,9 +712,4 @@ impl ExecutionBackend for SlurmBackend {
             let _ = store.set_status(run, RunStatus::Cancelled, Some(&msg));
         }
     }
-}
-
-/// The labels of a run, for callers that only have a record.
-pub fn is_slurm_run(labels: &BTreeMap<String, String>) -> bool {
-    labels.get(BACKEND_LABEL).is_some_and(|b| b == "slurm")
 }

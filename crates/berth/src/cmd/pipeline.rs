@@ -326,7 +326,7 @@ fn run_pipeline(args: &PipelineRunArgs) -> anyhow::Result<ExitCode> {
     let store = open_store()?;
     let rt = runtime()?;
     let (engine, engine_info) = rt.block_on(open_engine_for(args.engine.as_deref()))?;
-    let slurm = crate::cmd::slurm::backend(&args.backend, &config, &engine_info, &store)?;
+    let slurm = crate::cmd::slurm::backend(&args.backend, &config, &engine_info, &store, true)?;
     let execution: Arc<dyn berth_run::ExecutionBackend> = match slurm.clone() {
         Some(slurm) => {
             // The cluster schedules: every ready task is submitted (gathered into job

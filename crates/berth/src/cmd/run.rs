@@ -285,7 +285,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         let hint = e.hint();
         anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
     };
-    let slurm = crate::cmd::slurm::backend(&args.backend, &config, &runner.engine_info, &store)?;
+    let slurm = crate::cmd::slurm::backend(&args.backend, &config, &runner.engine_info, &store, false)?;
     if args.detach && slurm.is_none() {
         return Err(hinted("--detach needs `--backend slurm`", Some("a local run ends with berth".into())));
     }

@@ -33,12 +33,14 @@ fn path_map(entries: &[String], what: &str) -> anyhow::Result<Vec<PathMapping>> 
         .collect()
 }
 
-/// The Slurm backend when `--backend` (or the configuration's `backend`) asks for it.
+/// The Slurm backend when `--backend` (or the configuration's `backend`) asks for it. `pipeline`:
+/// gather tasks into job arrays (a single run has nothing to gather and is submitted at once).
 pub(crate) fn backend(
     args: &BackendArgs,
     config: &Config,
     engine_info: &EngineInfo,
     store: &Store,
+    pipeline: bool,
 ) -> anyhow::Result<Option<Arc<SlurmBackend>>> {
     let choice = args.backend.clone().or_else(|| config.backend.clone()).unwrap_or_else(|| "local".into());
     match choice.as_str() {
@@ -64,7 +66,7 @@ pub(crate) fn backend(
         extra: c.sbatch_args.iter().chain(&args.sbatch_arg).cloned().collect(),
     };
     opts.path_map = map;
-    opts.arrays = !args.no_arrays && c.arrays.unwrap_or(true);
+    opts.arrays = pipeline && !args.no_arrays && c.arrays.unwrap_or(true);
     if let Some(p) = c.poll_seconds.filter(|p| *p > 0.0) {
         opts.poll = Duration::from_secs_f64(p);
     }
