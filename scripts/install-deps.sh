@@ -7,7 +7,8 @@
 # The tests need real components, not mocks: a Docker engine (docker.io), Podman with runc and
 # catatonit, a registry (docker-registry) with htpasswd (apache2-utils), busybox-static for the
 # tiny test image, debootstrap for the Debian root filesystems the scanners are compared on, and
-# rpm for the version-ordering oracle, and Chromium for the web UI's browser tests (driven by
+# rpm for the version-ordering oracle, Slurm and munge for the one-node cluster the Slurm backend
+# is tested on (scripts/slurm.sh), and Chromium for the web UI's browser tests (driven by
 # playwright-core from npm, installed by tests/ui/install.sh into target/). Each test also
 # installs what it needs on its own when it runs alone; installing everything here first means
 # parallel tests never race for dpkg's lock
@@ -32,6 +33,8 @@ wanted=(
     "rpm rpm"
     "openssl openssl"
     "chromium chromium"
+    "slurmctld slurm-wlm"
+    "munged munge"
 )
 
 have() {

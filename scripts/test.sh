@@ -4,8 +4,9 @@
 # DICOM example, and the differential comparison with the reference Boutiques implementation
 # (bosh, installed from PyPI into a private virtualenv under target/).
 #
-# Private engines (scripts/dockerd.sh, scripts/podman.sh) are started by the tests when needed
-# and stopped at exit if this script found them stopped.
+# Private engines (scripts/dockerd.sh, scripts/podman.sh) and the one-node Slurm cluster
+# (scripts/slurm.sh) are started by the tests when needed and stopped at exit if this script
+# found them stopped.
 #
 # Scanning tests build their Debian root filesystems once with debootstrap
 # (scripts/test-rootfs.sh, about 40 s each, cached under target/berth-fixtures/) and install Syft
@@ -23,6 +24,7 @@ export BERTH_BOSH_VENV="${BERTH_BOSH_VENV:-$PWD/target/bosh-venv}"
 stop_engines=()
 scripts/dockerd.sh status >/dev/null 2>&1 || stop_engines+=(scripts/dockerd.sh)
 scripts/podman.sh status >/dev/null 2>&1 || stop_engines+=(scripts/podman.sh)
+scripts/slurm.sh status >/dev/null 2>&1 || stop_engines+=(scripts/slurm.sh)
 cleanup() {
     for s in "${stop_engines[@]}"; do "$s" stop >/dev/null 2>&1 || true; done
 }

@@ -134,12 +134,44 @@ pub struct ScanConfig {
     pub accept: Vec<String>,
 }
 
+/// The `[slurm]` table (see `docs/slurm.md`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmConfig {
+    /// `--partition` for every job.
+    pub partition: Option<String>,
+    /// `--account`.
+    pub account: Option<String>,
+    /// `--qos`.
+    pub qos: Option<String>,
+    /// `--time` when the descriptor has no walltime estimate (Slurm's syntax, e.g. `2:00:00`).
+    pub time: Option<String>,
+    /// Further `sbatch` options, passed as they are.
+    #[serde(default)]
+    pub sbatch_args: Vec<String>,
+    /// Where job directories go, on the file system the compute nodes share (default
+    /// `$BERTH_HOME/slurm`).
+    pub work_dir: Option<PathBuf>,
+    /// Path translation, `"FROM=TO"`: a path under FROM here is under TO on the compute nodes.
+    #[serde(default)]
+    pub path_map: Vec<String>,
+    /// Gather pipeline tasks that become ready together into job arrays (default true).
+    pub arrays: Option<bool>,
+    /// Seconds between `squeue` polls (default 2).
+    pub poll_seconds: Option<f64>,
+}
+
 /// The configuration file's contents.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The engine to use when `--engine` is not given.
     pub engine: Option<String>,
+    /// The execution backend when `--backend` is not given: `local` (default) or `slurm`.
+    pub backend: Option<String>,
+    /// Slurm settings for `--backend slurm`.
+    #[serde(default)]
+    pub slurm: SlurmConfig,
     /// Run defaults.
     #[serde(default)]
     pub run: RunConfig,

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth_engine::{Engine, EngineInfo, LabelFilter};
-use berth_run::{HostInfo, PrepareOptions, PullPolicy, RunOutcome, Runner, Silent};
+use berth_run::{ExecutionBackend, HostInfo, PrepareOptions, PullPolicy, RunOutcome, Runner, Silent};
 use berth_store::{
     CACHE_KEY_LABEL, FileKind, FileRole, NewPipelineRun, NewTask, PIPELINE_RUN_LABEL, PIPELINE_TASK_LABEL, RunId,
     RunStatus, Store, TaskStatus, TaskUpdate,
@@ -137,7 +137,7 @@ pub struct PipelineOutcome {
     pub seconds: f64,
 }
 
-/// The engine and host every task's run shares.
+/// The engine, host and execution backend every task's run shares.
 pub struct Backend {
     /// The engine.
     pub engine: Arc<dyn Engine>,
@@ -145,6 +145,9 @@ pub struct Backend {
     pub engine_info: EngineInfo,
     /// The host.
     pub host: HostInfo,
+    /// Where each task's container runs: this machine ([`berth_run::Local`]) or a scheduler
+    /// (berth-slurm, which submits the tasks that become ready together as one job array).
+    pub execution: Arc<dyn ExecutionBackend>,
 }
 
 struct Shared<'a> {
@@ -174,8 +177,8 @@ fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> PipelineError + '_ {
 }
 
 /// Stops what an earlier, dead berth process left of its pipeline runs: their step runs'
-/// containers are stopped and collected (`berth_run::reconcile`), and the pipeline runs are
-/// marked failed. Half-published output directories are removed.
+/// containers are stopped and collected (`berth_run::reconcile`), or their Slurm jobs
+/// cancelled (`ExecutionBackend::abandon`), and the pipeline runs are marked failed. Half-published output directories are removed.
 pub async fn recover(
     store: &Store,
     backend: &Backend,
@@ -197,6 +200,7 @@ pub async fn recover(
             if record.new.labels.get(PIPELINE_RUN_LABEL) != Some(&id) {
                 continue;
             }
+            backend.execution.abandon(store, &run.id);
             let filter = [LabelFilter::equals(berth_run::run::RUN_ID_LABEL, run.id.as_str())];
             for c in backend.engine.list_containers(&filter).await.unwrap_or_default() {
                 let _ = backend.engine.stop_container(&c.id, Duration::from_secs(2)).await;
@@ -646,7 +650,8 @@ async fn run_task_inner(
         std::fs::create_dir_all(&task_dir).map_err(write_err(&task_dir))?;
         shared.progress.event(plan, &TaskEvent::Started { task, attempt });
         let child = cancel.child_token();
-        let (outcome, timed_out) = run_with_timeout(&runner, &job, child, step.timeout).await?;
+        let (outcome, timed_out) =
+            run_with_timeout(&*shared.backend.execution, &runner, &job, child, step.timeout).await?;
         shared.store.add_task_run(&shared.pipeline_id, &t.key, attempt, &outcome.run_id)?;
         done.run_id = Some(outcome.run_id.as_str().to_owned());
         match outcome.status {
@@ -709,12 +714,13 @@ async fn run_task_inner(
 }
 
 async fn run_with_timeout(
+    execution: &dyn ExecutionBackend,
     runner: &Runner<'_>,
     job: &berth_run::PreparedJob,
     cancel: CancellationToken,
     timeout: Option<Duration>,
 ) -> Result<(RunOutcome, bool), PipelineError> {
-    let fut = runner.run(job, cancel.clone());
+    let fut = execution.run(runner, job, cancel.clone());
     tokio::pin!(fut);
     let Some(limit) = timeout else { return Ok((fut.await?, false)) };
     tokio::select! {

@@ -5,6 +5,7 @@
 //! logs, outputs, record) → [`reconcile`] (finish the records of runs whose berth process
 //! died). The engine is a `berth_engine::Engine`; the record lives in a `berth_store::Store`.
 
+pub mod backend;
 pub mod host;
 pub mod outputs;
 pub mod prepare;
@@ -14,6 +15,7 @@ pub mod selftest;
 pub mod shell;
 pub mod tool;
 
+pub use backend::{ExecutionBackend, Local};
 pub use host::HostInfo;
 pub use prepare::{PathMapping, PrepareError, PrepareOptions, PreparedJob, prepare};
 pub use reconcile::{Reconciled, reconcile};

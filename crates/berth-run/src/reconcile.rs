@@ -53,6 +53,10 @@ pub async fn reconcile(
         if crate::host::owner_alive(&run.owner_host, run.owner_pid, run.owner_started_at.as_deref()) {
             continue;
         }
+        // A run submitted to Slurm has no container here; the scheduler finishes it (`berth status`).
+        if store.slurm_job(&run.id)?.is_some() {
+            continue;
+        }
         if let Some(r) = reconcile_one(store, engine, &run, log_max_bytes).await? {
             done.push(r);
         }

@@ -86,6 +86,16 @@ pub enum RunError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] berth_store::StoreError),
+    /// The execution backend (a cluster's scheduler) refused or failed.
+    #[error("{backend}: {message}")]
+    Backend {
+        /// The backend (`slurm`).
+        backend: &'static str,
+        /// What failed, with the scheduler's own words.
+        message: String,
+        /// What the user can do.
+        hint: Option<String>,
+    },
     /// Writing a file the run needs failed.
     #[error("cannot write {path}")]
     Io {
@@ -105,6 +115,7 @@ impl RunError {
                 "pull or load it first (`docker pull {image}` / `docker load`), or run with `--pull missing`"
             )),
             RunError::Engine(e) => e.hint(),
+            RunError::Backend { hint, .. } => hint.clone(),
             _ => None,
         }
     }
@@ -188,7 +199,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
 }
 
 /// Writes `content` through a temporary file in the same directory, then renames it.
-pub(crate) fn write_atomic(path: &Path, content: &[u8]) -> Result<(), RunError> {
+pub fn write_atomic(path: &Path, content: &[u8]) -> Result<(), RunError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     }
@@ -568,7 +579,7 @@ impl Runner<'_> {
 }
 
 /// Records the final status from the exit code and the outputs found.
-pub(crate) fn conclude(
+pub fn conclude(
     store: &Store,
     run_id: &RunId,
     exit_code: i64,
@@ -614,7 +625,8 @@ pub fn run_dir(store: &Store, run_id: &RunId) -> PathBuf {
     out.parent().map_or_else(|| store.home().join(run_id.as_str()), Path::to_path_buf)
 }
 
-fn hash_inputs(store: &Store, job: &PreparedJob) -> Result<Vec<FileRecord>, RunError> {
+/// Hashes the job's inputs (through the store's hash cache) for its record.
+pub fn hash_inputs(store: &Store, job: &PreparedJob) -> Result<Vec<FileRecord>, RunError> {
     job.inputs()
         .map(|m| outputs::record(store, FileRole::Input, &m.key, &m.host, Some(&m.container)))
         .collect::<Result<Vec<_>, _>>()
@@ -623,7 +635,7 @@ fn hash_inputs(store: &Store, job: &PreparedJob) -> Result<Vec<FileRecord>, RunE
 
 /// When berth runs as root and the tool does not, the tool still needs to write the output
 /// directory (and the directories berth made for configuration files).
-fn give_output_dir_to(job: &PreparedJob) -> Result<(), RunError> {
+pub fn give_output_dir_to(job: &PreparedJob) -> Result<(), RunError> {
     use std::os::unix::fs::MetadataExt;
     let Ok(me) = std::fs::metadata("/proc/self") else { return Ok(()) };
     if me.uid() != 0 || job.security.uid == 0 {

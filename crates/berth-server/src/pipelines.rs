@@ -131,7 +131,12 @@ pub fn start(state: &Arc<AppState>, req: PipelineRequest) -> ApiResult<PipelineS
         output_dir: output_dir.to_string_lossy().into_owned(),
         status: "started",
     };
-    let backend = Backend { engine: state.engine.clone(), engine_info: state.engine_info.clone(), host };
+    let backend = Backend {
+        engine: state.engine.clone(),
+        engine_info: state.engine_info.clone(),
+        host,
+        execution: Arc::new(berth_run::Local),
+    };
     let store = state.store.clone();
     let cancel = CancellationToken::new();
     std::thread::Builder::new()

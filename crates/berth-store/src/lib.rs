@@ -28,6 +28,7 @@ pub mod pipelines;
 pub mod record;
 mod runs;
 pub mod service;
+pub mod slurm;
 pub mod store;
 pub mod time;
 pub mod tools;
@@ -46,5 +47,6 @@ pub use service::{
     LAUNCH_LABEL, Launch, LaunchFilter, LaunchState, NewLaunch, PROJECT_LABEL, Project, Role, ScanRecord, TokenInfo,
     ToolSetting, User, new_launch_id,
 };
+pub use slurm::{SlurmJobRecord, SlurmJobUpdate};
 pub use store::{SCHEMA_VERSION, Store, StoreError};
 pub use tools::{NewTool, ToolAdded, ToolKind, ToolRecord};

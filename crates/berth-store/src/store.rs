@@ -41,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_scan_policy.sql"),
     include_str!("../migrations/0004_pipelines.sql"),
     include_str!("../migrations/0005_service.sql"),
+    include_str!("../migrations/0006_slurm_jobs.sql"),
 ];
 
 /// The schema version this build writes.

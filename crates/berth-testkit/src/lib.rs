@@ -1,5 +1,5 @@
-//! Test set-up shared by berth's integration tests: a private Docker or Podman engine and the
-//! test images, prepared once per test binary.
+//! Test set-up shared by berth's integration tests: a private Docker or Podman engine, the
+//! test images and a private one-node Slurm cluster, prepared once per test binary.
 //!
 //! Docker is the engine `DOCKER_HOST` names; when it is unset, the private daemon of
 //! `scripts/dockerd.sh`. Podman is the service `CONTAINER_HOST` names, else the private one
@@ -90,6 +90,23 @@ pub fn podman_host() -> String {
             Ok(host)
         }),
     )
+}
+
+/// The private one-node Slurm cluster of `scripts/slurm.sh` (munged, slurmctld and slurmd on
+/// loopback, unusual ports, state under `.state/slurm`): the `SLURM_CONF` its clients need.
+/// Started once per test binary when not running (installing `slurm-wlm` and `munge` when
+/// missing, which needs root); `scripts/test.sh` stops it at exit. A failure panics with the
+/// reason: tests that need Slurm never pass without it.
+pub fn slurm_conf() -> String {
+    static CONF: OnceLock<Result<String, String>> = OnceLock::new();
+    match CONF.get_or_init(|| start("SLURM_CONF", "slurm.sh")) {
+        Ok(c) => c.clone(),
+        Err(e) => panic!(
+            "this test needs a Slurm cluster and could not start one:\n{e}\n(run the tests as root so that \
+             scripts/slurm.sh can install Debian's slurm-wlm and munge and start the private cluster, or set \
+             SLURM_CONF to a running one)"
+        ),
+    }
 }
 
 /// Builds the DICOM example image on the engine at `docker_host` when it is missing (once per

@@ -29,6 +29,11 @@ pub enum Command {
     Show(ShowArgs),
     /// Print a run's stdout and stderr (`--follow` while it runs).
     Logs(LogsArgs),
+    /// Ask the scheduler about a run submitted with `--backend slurm` (finishing its record
+    /// when the job has ended): state, job id, node, accounting.
+    Status(StatusArgs),
+    /// Cancel a run submitted with `--backend slurm` (`scancel`).
+    Cancel(CancelArgs),
     /// Show the container engines on this machine and which one berth uses.
     Engine(EngineArgs),
     /// Register tools (descriptors, XNAT Commands, image labels) to run by name.
@@ -476,6 +481,9 @@ pub struct PipelineRunArgs {
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Where each task's container runs: this machine, or a Slurm cluster.
+    #[command(flatten)]
+    pub backend: BackendArgs,
 }
 
 /// The engine option every image command takes.
@@ -766,6 +774,59 @@ pub struct RunArgs {
     /// Print the outcome as JSON on stdout (the tool's stdout then goes to stderr).
     #[arg(long)]
     pub json: bool,
+    /// Where the container runs: this machine, or a Slurm cluster.
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    /// With `--backend slurm`: return once the job is submitted; `berth status RUN_ID` later.
+    #[arg(long)]
+    pub detach: bool,
+}
+
+/// The execution backend and its Slurm settings (`docs/slurm.md`).
+#[derive(Debug, Clone, Args)]
+pub struct BackendArgs {
+    /// Execution backend: `local` (this machine's engine) or `slurm` (each run a Slurm job).
+    /// Default: the configuration's `backend`, else `local`.
+    #[arg(long, env = "BERTH_BACKEND", value_parser = ["local", "slurm"])]
+    pub backend: Option<String>,
+    /// Slurm partition (default: the configuration's `[slurm] partition`, else the cluster's).
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// Slurm account.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Slurm QOS.
+    #[arg(long)]
+    pub qos: Option<String>,
+    /// Slurm time limit (`MM`, `HH:MM:SS`, `D-HH`); default: the descriptor's walltime estimate.
+    #[arg(long)]
+    pub time: Option<String>,
+    /// A further `sbatch` option, passed as it is (repeatable), e.g. `--sbatch-arg=--constraint=avx2`.
+    #[arg(long = "sbatch-arg", value_name = "OPTION", allow_hyphen_values = true)]
+    pub sbatch_arg: Vec<String>,
+    /// Path translation for the compute nodes, `FROM=TO` (repeatable; longest prefix wins).
+    #[arg(long = "slurm-path-map", value_name = "FROM=TO")]
+    pub path_map: Vec<String>,
+    /// Submit one job per pipeline task instead of gathering them into job arrays.
+    #[arg(long)]
+    pub no_arrays: bool,
+}
+
+/// `berth status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The run id (or a unique prefix).
+    pub run: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `berth cancel`.
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    /// The run id (or a unique prefix).
+    pub run: String,
 }
 
 /// `--pull`.

@@ -8,6 +8,7 @@ pub(crate) mod run;
 pub(crate) mod scan;
 mod selftest;
 mod serve;
+pub(crate) mod slurm;
 mod tool;
 mod verify;
 
@@ -25,6 +26,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Runs(args) => run::runs(&args),
         Command::Show(args) => run::show(&args),
         Command::Logs(args) => run::logs(&args),
+        Command::Status(args) => slurm::status(&args),
+        Command::Cancel(args) => slurm::cancel(&args),
         Command::Engine(args) => run::engine(&args),
         Command::Tool { command } => tool::run(&command),
         Command::Image { command } => image::run(&command),

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use berth_config::Config;
@@ -310,7 +310,7 @@ fn run_pipeline(args: &PipelineRunArgs) -> anyhow::Result<ExitCode> {
         "jobs": jobs, "cpus": cpus, "memory": memory, "keep_going": args.keep_going, "no_cache": args.no_cache,
         "participant_label": args.plan.participant_label, "param": args.plan.param, "bids": args.plan.bids,
     });
-    let opts = ExecOptions {
+    let mut opts = ExecOptions {
         output_dir,
         work_dir,
         jobs,
@@ -326,7 +326,22 @@ fn run_pipeline(args: &PipelineRunArgs) -> anyhow::Result<ExitCode> {
     let store = open_store()?;
     let rt = runtime()?;
     let (engine, engine_info) = rt.block_on(open_engine_for(args.engine.as_deref()))?;
-    let backend = Backend { engine, engine_info, host };
+    let slurm = crate::cmd::slurm::backend(&args.backend, &config, &engine_info, &store, true)?;
+    let execution: Arc<dyn berth_run::ExecutionBackend> = match slurm.clone() {
+        Some(slurm) => {
+            // The cluster schedules: every ready task is submitted (gathered into job
+            // arrays), whatever this machine's CPUs and memory.
+            opts.jobs = args.jobs.unwrap_or(plan.tasks.len().max(1));
+            opts.cpus = args.cpus.unwrap_or(f64::MAX);
+            if args.memory.is_none() {
+                opts.memory = i64::MAX;
+            }
+            opts.record["backend"] = "slurm".into();
+            slurm
+        }
+        None => Arc::new(berth_run::Local),
+    };
+    let backend = Backend { engine, engine_info, host, execution };
     let cancel = CancellationToken::new();
     {
         let cancel = cancel.clone();
@@ -344,6 +359,10 @@ fn run_pipeline(args: &PipelineRunArgs) -> anyhow::Result<ExitCode> {
     let outcome = rt.block_on(berth_pipeline::execute(&plan, &store, &backend, &opts, &display, cancel));
     display.finish();
     let outcome = outcome.map_err(pipeline_err)?;
+    if let Some(b) = &slurm {
+        let (calls, seconds) = b.submit_stats();
+        eprintln!("berth: Slurm: {calls} sbatch call(s), {seconds:.2}s submitting");
+    }
     let report_path = opts.output_dir.join("reports").join(format!("{}.html", outcome.id));
     if let Err(e) = write_report(&store, &outcome.id, &report_path) {
         eprintln!("berth: warning: the HTML report could not be written: {e:#}");

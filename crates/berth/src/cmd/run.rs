@@ -319,10 +319,33 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         runner.image_check =
             rt.block_on(crate::cmd::scan::run_policy_check(&config, runner.engine.clone(), &image.id, &note))?;
     }
-    let outcome = rt.block_on(runner.run(&job, cancel)).map_err(|e| {
+    let to_hinted = |e: berth_run::RunError| {
         let hint = e.hint();
         anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
-    })?;
+    };
+    let slurm = crate::cmd::slurm::backend(&args.backend, &config, &runner.engine_info, &store, false)?;
+    if args.detach && slurm.is_none() {
+        return Err(hinted("--detach needs `--backend slurm`", Some("a local run ends with berth".into())));
+    }
+    let outcome = match slurm {
+        Some(b) if args.detach => {
+            let id = rt.block_on(b.submit(&runner, &job)).map_err(to_hinted)?;
+            let job_id = store.slurm_job(&id)?.map(|j| j.job_id).unwrap_or_default();
+            if args.json {
+                print_json(&serde_json::json!({ "run_id": id.as_str(), "job_id": job_id, "status": "queued" }))?;
+            } else {
+                println!("{}", id.as_str());
+                eprintln!("berth: run {} submitted as Slurm job {job_id}", id.as_str());
+                eprintln!("berth:   `berth status {}` asks Slurm; `berth cancel {}` cancels", id.as_str(), id.as_str());
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(b) => {
+            use berth_run::ExecutionBackend;
+            rt.block_on(b.run(&runner, &job, cancel)).map_err(to_hinted)?
+        }
+        None => rt.block_on(runner.run(&job, cancel)).map_err(to_hinted)?,
+    };
     report(&outcome, &store, args.json)?;
     Ok(exit_code(&outcome))
 }
@@ -415,8 +438,14 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<ExitCode> {
     let store = open_store()?;
     reconcile_quietly(&store, &config);
     let run = store.get_run(&args.run)?;
+    // Runs executed by Slurm also carry their job: id, state, node, accounting.
+    let slurm_job = store.slurm_job(&run.id)?;
     if args.json {
-        return print_json(&run.to_execution_record()).map(|()| ExitCode::SUCCESS);
+        let mut record = serde_json::to_value(run.to_execution_record())?;
+        if let (Some(job), Some(obj)) = (&slurm_job, record.as_object_mut()) {
+            obj.insert("berth-slurm-job".into(), serde_json::to_value(job)?);
+        }
+        return print_json(&record).map(|()| ExitCode::SUCCESS);
     }
     let mut o = std::io::stdout().lock();
     writeln!(o, "run        {}", run.id.as_str())?;
@@ -444,6 +473,18 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<ExitCode> {
     )?;
     writeln!(o, "command    {}", n.command_line)?;
     writeln!(o, "output dir {}", n.output_dir)?;
+    if let Some(j) = &slurm_job {
+        writeln!(
+            o,
+            "slurm      job {} {} on {} (exit {}, elapsed {}, MaxRSS {})",
+            j.job_id,
+            j.state.as_deref().unwrap_or("-"),
+            j.node.as_deref().unwrap_or("-"),
+            j.slurm_exit_code.as_deref().unwrap_or("-"),
+            j.elapsed_seconds.map_or_else(|| "-".into(), |s| format!("{s}s")),
+            j.max_rss_bytes.map_or_else(|| "-".into(), |b| format!("{b} B")),
+        )?;
+    }
     for e in &run.events {
         writeln!(o, "  {}  {:<10} {}", e.at, e.status.as_str(), e.message.as_deref().unwrap_or(""))?;
     }
