@@ -360,22 +360,7 @@ impl Runner<'_> {
             });
         }
 
-        // Files the container needs: configuration files in the output directory, the script.
-        let run_dir = run_dir(self.store, run_id);
-        for f in &job.config_files {
-            write_atomic(&f.host, f.content.as_bytes())?;
-        }
-        let script = run_dir.join("command.sh");
-        if let Exec::Shell { script: text, .. } = &job.exec {
-            write_atomic(&script, text.as_bytes())?;
-        }
-        give_output_dir_to(job)?;
-        let config_records: Vec<FileRecord> = job
-            .config_files
-            .iter()
-            .map(|f| outputs::record(self.store, FileRole::Config, &f.key, &f.host, None))
-            .collect::<Result<_, _>>()?;
-        self.store.add_files(run_id, &config_records)?;
+        let script = write_run_files(self.store, run_id, job, &run_dir(self.store, run_id))?;
 
         if cancel.is_cancelled() {
             return self.finish_cancelled(run_id, None).await;
@@ -617,6 +602,27 @@ pub fn conclude(
         missing_outputs: found.missing,
         outputs: found.present,
     })
+}
+
+/// Writes the files a run's container needs: the configuration files (in the output directory)
+/// and, for shell jobs, `DIR/command.sh`; gives the output directory to the job's user; records
+/// the configuration files. Returns the script's path. Every backend does this before starting.
+pub fn write_run_files(store: &Store, run_id: &RunId, job: &PreparedJob, dir: &Path) -> Result<PathBuf, RunError> {
+    for f in &job.config_files {
+        write_atomic(&f.host, f.content.as_bytes())?;
+    }
+    let script = dir.join("command.sh");
+    if let Exec::Shell { script: text, .. } = &job.exec {
+        write_atomic(&script, text.as_bytes())?;
+    }
+    give_output_dir_to(job)?;
+    let config_records: Vec<FileRecord> = job
+        .config_files
+        .iter()
+        .map(|f| outputs::record(store, FileRole::Config, &f.key, &f.host, None))
+        .collect::<Result<_, _>>()?;
+    store.add_files(run_id, &config_records)?;
+    Ok(script)
 }
 
 /// The run's own directory in the store (beside its logs): the command script lives there.

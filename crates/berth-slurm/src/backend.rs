@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use berth_run::outputs;
 use berth_run::prepare::{Exec, PathMapping, map_path};
-use berth_run::run::{conclude, container_spec, give_output_dir_to, hash_inputs, write_atomic};
+use berth_run::run::{conclude, container_spec, hash_inputs, write_atomic};
 use berth_run::{ExecutionBackend, PreparedJob, RunError, RunOutcome, Runner};
-use berth_store::{FileRecord, FileRole, NewRun, RunId, RunStatus, RunUpdate, SlurmJobUpdate, Store};
+use berth_store::{FileRecord, NewRun, RunId, RunStatus, RunUpdate, SlurmJobUpdate, Store};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
@@ -201,20 +201,7 @@ impl SlurmBackend {
         )?;
         store.add_files(run_id, &inputs)?;
         let dir = self.opts.work_dir.join(run_id.as_str());
-        for f in &job.config_files {
-            write_atomic(&f.host, f.content.as_bytes())?;
-        }
-        let script = dir.join("command.sh");
-        if let Exec::Shell { script: text, .. } = &job.exec {
-            write_atomic(&script, text.as_bytes())?;
-        }
-        give_output_dir_to(job)?;
-        let config_records: Vec<FileRecord> = job
-            .config_files
-            .iter()
-            .map(|f| outputs::record(store, FileRole::Config, &f.key, &f.host, None))
-            .collect::<Result<_, _>>()?;
-        store.add_files(run_id, &config_records)?;
+        let script = berth_run::run::write_run_files(store, run_id, job, &dir)?;
 
         // The node's view: every host path through the path map.
         let mut node_job = job.clone();
