@@ -317,7 +317,7 @@ pub async fn update(
         .await
         .map_err(engine_err)?
         .ok_or_else(|| UpdateError::NotFound { image: image.to_owned() })?;
-    let base_digest = base.repo_digests.first().cloned();
+    let base_digest = berth_run::run::repo_digest_for(image, &base.repo_digests);
     let reference = match &options.tag {
         Some(t) => berth_engine::normalize_reference(t),
         None => updated_reference(image, &base.id, &options.date),

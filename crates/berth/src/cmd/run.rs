@@ -276,7 +276,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             let hint = e.hint();
             anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
         };
-        let base = rt.block_on(runner.resolve_image(&job.image)).map_err(to_hinted)?;
+        // Pulled as `--pull` says, before it is updated.
+        rt.block_on(runner.resolve_image(&job.image)).map_err(to_hinted)?;
         sink.note(&format!("applying security updates to {}", job.image));
         let log = |line: &str| tracing::debug!(target: "berth::harden", "{line}");
         let updated = rt
@@ -294,10 +295,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                     source: Some(e.into()),
                 })
             })?;
-        let mut labels = updated.run_labels();
-        if let Some(d) = &base.repo_digest {
-            labels.insert("berth.security-updates.base-digest".to_owned(), d.clone());
-        }
+        let labels = updated.run_labels();
         sink.note(&format!(
             "running on {} ({}; {})",
             updated.reference,
