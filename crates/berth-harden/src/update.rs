@@ -191,8 +191,37 @@ const MANAGERS: [(&str, &str); 4] =
 /// commit) nor a bind mount (its mount point would stay in the image).
 fn script(manager: &str, sources: Option<&str>) -> String {
     let quoted = sources.map(|s| format!("'{}'", s.replace('\'', "'\\''"))).unwrap_or_else(|| "''".into());
-    format!("BERTH_HARDEN_SOURCES={quoted}\n{}", body(manager))
+    format!("BERTH_HARDEN_SOURCES={quoted}\n{MARK}{}{REFRESH}", body(manager))
 }
+
+/// Marks the moment the update starts (see [`REFRESH`]).
+const MARK: &str = r#"mkdir -p /tmp/berth-harden-mark
+touch /tmp/berth-harden-mark/start
+BERTH_MARK_TIME=$(date +%s)
+"#;
+
+/// Gives every regular file the update changed a fresh modification time.
+///
+/// Engines that find a container's changes by comparing size and modification time (Podman,
+/// and Docker, on the `vfs` storage driver: containers/storage's "naive diff") miss a file that a
+/// package manager replaced with one of the same size: dpkg, apk and rpm set a file's
+/// modification time to the one in the package, so `1.0\n` replaced by `1.1\n` from packages
+/// built in the same second looked unchanged, and the committed image silently kept the old
+/// file while its package database said it was updated. The change time (`ctime`) cannot be set
+/// by a package manager, so files whose ctime is after the mark are the ones it wrote. GNU find
+/// has `-cnewer`; busybox's has not, so there each file's ctime is read with `stat`.
+const REFRESH: &str = r#"berth_skip='( -path /proc -o -path /sys -o -path /dev -o -path /tmp/berth-harden-mark ) -prune'
+if find /tmp/berth-harden-mark -maxdepth 0 -cnewer /tmp/berth-harden-mark/start >/dev/null 2>&1; then
+  find / -xdev $berth_skip -o -type f -cnewer /tmp/berth-harden-mark/start -exec touch -c {} +
+else
+  find / -xdev $berth_skip -o -type f -print | while IFS= read -r f; do
+    c=$(stat -c %Z "$f" 2>/dev/null) || continue
+    [ "$c" -ge "$BERTH_MARK_TIME" ] && touch -c "$f"
+    :
+  done
+fi
+rm -rf /tmp/berth-harden-mark
+"#;
 
 fn body(manager: &str) -> &'static str {
     // Given sources replace the image's own for the update (an image's public mirrors are often
@@ -517,11 +546,14 @@ mod tests {
         for (manager, _) in MANAGERS {
             let s = script(manager, Some("deb [trusted=yes] http://mirror.invalid/ it's ./"));
             assert!(
-                s.starts_with("BERTH_HARDEN_SOURCES='deb [trusted=yes] http://mirror.invalid/ it'\\''s ./'\nset -eu"),
+                s.starts_with(&format!(
+                    "BERTH_HARDEN_SOURCES='deb [trusted=yes] http://mirror.invalid/ it'\\''s ./'\n{MARK}set -eu"
+                )),
                 "{s}"
             );
             assert!(s.contains("BERTH_HARDEN_SOURCES"), "{manager}");
             assert!(s.contains("rm -rf /tmp/berth-harden"), "{manager}");
+            assert!(s.ends_with(REFRESH), "{manager}: changed files get a fresh modification time last");
         }
     }
 }

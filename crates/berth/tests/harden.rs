@@ -31,6 +31,16 @@ fn demo_deb(dir: &Path, version: &str) -> PathBuf {
     )
     .unwrap();
     std::fs::write(root.join("usr/share/berth-demo/version"), format!("{version}\n")).unwrap();
+    // Every version's file has the same size and modification time, as packages built in the
+    // same second have: engines that diff containers by size and time (Podman's vfs driver)
+    // then miss the upgraded file unless berth refreshes it (harden's REFRESH step). Before that
+    // step this made the Podman test fail whenever both packages were built within one second.
+    let touched = Command::new("touch")
+        .args(["-d", "2026-01-01T00:00:00Z"])
+        .arg(root.join("usr/share/berth-demo/version"))
+        .status()
+        .unwrap();
+    assert!(touched.success());
     let deb = dir.join(format!("berth-demo_{version}_all.deb"));
     let out = Command::new("dpkg-deb").args(["--root-owner-group", "--build"]).arg(&root).arg(&deb).output().unwrap();
     assert!(out.status.success(), "dpkg-deb: {}", text(&out.stderr));
