@@ -63,6 +63,15 @@ pub enum PrepareError {
         /// The shell feature found.
         why: String,
     },
+    /// The directory of a writable XNAT mount could not be made inside the output directory
+    /// (a link or a file is in its place, or the name is not one path component).
+    #[error("mount \"{mount}\": {error}")]
+    MountDir {
+        /// The mount's name.
+        mount: String,
+        /// What berth-hostpath refused.
+        error: berth_hostpath::HostPathError,
+    },
     /// Rendering failed.
     #[error(transparent)]
     Render(#[from] berth_descriptor::render::RenderError),
@@ -91,6 +100,9 @@ impl PrepareError {
             PrepareError::NoImage => "add a `container-image` to the descriptor".into(),
             PrepareError::EntrypointNeedsShell { .. } => {
                 "remove `\"entrypoint\": true` from `container-image`, or make the command a plain word list".into()
+            }
+            PrepareError::MountDir { error, .. } => {
+                error.hint().unwrap_or_else(|| "choose another `--output-dir`".into())
             }
             PrepareError::Render(e) => e.hint().into(),
             PrepareError::OutputDir { .. } => "choose another `--output-dir`".into(),
