@@ -430,10 +430,11 @@ pub fn prepare_xnat(
         memory: plan.resources.limit_memory_bytes.map(|b| (b, "XNAT limit-memory".to_string())),
         cpus: plan.resources.cpus.map(|c| (c, "XNAT limit-cpu".to_string())),
     };
-    let (limits, mut more) = prepare::limits(&suggested, opts)?;
+    let (limits, mut more, capped) = prepare::limits(&suggested, opts)?;
     relaxations.append(&mut more);
     let security = prepare::security(opts, &mut relaxations);
     let mut warnings = plan.warnings.clone();
+    warnings.0.extend(capped.0);
     if let Some(net) = plan.network.as_deref().filter(|n| *n != "none") {
         warnings.push(Problem::warning(
             "xnat-network",
