@@ -240,8 +240,8 @@ impl Drop for Server {
 
 /// Finding 1 through `POST /xapi/commands`: the Command is refused (400, each mount named by
 /// its pointer), so no launch or dry run of it can make or mount a directory. On the base
-/// commit it was registered, and a launch in `p1` created `escaped-xapi` beside the server's
-/// home and mounted it read-write.
+/// commit it was registered (201), and any launch of it would have made `escaped-xapi` beside
+/// the server's home, as `berth run` does in the test above.
 #[test]
 fn finding_01_mount_names_are_refused_by_post_xapi_commands() {
     let s = Server::start();
@@ -259,7 +259,7 @@ fn finding_01_mount_names_are_refused_by_post_xapi_commands() {
     let (status, listed) = s.request("GET", Some(&s.admin), "/xapi/commands", None);
     assert_eq!(status, StatusCode::OK);
     assert!(!listed.to_string().contains("planted"), "not registered: {listed}");
-    // Had it been registered, this is the launch that created and mounted the directories.
+    // The launch (a dry run already made the directories on the base commit) finds no tool.
     let (status, _) = s.request(
         "POST",
         Some(&s.alice),
