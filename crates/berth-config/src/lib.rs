@@ -17,6 +17,8 @@
 //! memory = "8g"              # default memory limit when the descriptor suggests none
 //! cpus = 2.0                 # default CPU limit when the descriptor suggests none
 //! log_max_bytes = 67108864   # per stream; the rest is discarded with a visible marker
+//! max_memory = "64g"         # the most memory any container gets (the host's memory caps it anyway)
+//! max_cpus = 16.0            # the most CPUs any container gets (the host's CPUs cap it anyway)
 //!
 //! [registry]
 //! insecure = ["registry.lab:5000"]  # registries berth talks to over plain HTTP (loopback always is)
@@ -101,6 +103,34 @@ pub struct RunConfig {
     pub cpus: Option<f64>,
     /// Cap on each stored log stream, in bytes.
     pub log_max_bytes: Option<u64>,
+    /// The most memory any container may get (a size, as `memory`), whatever a descriptor,
+    /// Command, flag or request asks; the host's memory caps it in any case.
+    #[serde(default, deserialize_with = "opt_size")]
+    pub max_memory: Option<String>,
+    /// The most CPUs any container may get; the host's CPU count caps it in any case.
+    #[serde(default, deserialize_with = "opt_positive")]
+    pub max_cpus: Option<f64>,
+}
+
+/// A size that [`parse_size`] reads, checked when the file is read: a maximum that silently
+/// failed to parse would cap nothing.
+fn opt_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v: Option<String> = Option::deserialize(d)?;
+    if let Some(s) = &v {
+        parse_size(s).map_err(serde::de::Error::custom)?;
+    }
+    Ok(v)
+}
+
+/// A finite number above zero.
+fn opt_positive<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let v: Option<f64> = Option::deserialize(d)?;
+    match v {
+        Some(c) if !(c.is_finite() && c > 0.0) => {
+            Err(serde::de::Error::custom(format!("`{c}` is not a number of CPUs above 0")))
+        }
+        _ => Ok(v),
+    }
 }
 
 /// The `[registry]` table.
@@ -298,5 +328,22 @@ mod tests {
         assert_eq!(c.scan.accept, ["CVE-1"]);
         std::fs::write(&p, "[scan]\nrun_polcy = \"enforce\"\n").unwrap();
         assert!(Config::from_file(&p).is_err());
+    }
+
+    /// Issue 14, finding 7: the site's maxima are read, and a maximum that means nothing is an
+    /// error when the file is read, not a cap that silently never applies.
+    #[test]
+    fn finding_07_site_maxima_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[run]\nmax_memory = \"2g\"\nmax_cpus = 1.5\n").unwrap();
+        let c = Config::from_file(&p).unwrap();
+        assert_eq!((c.run.max_memory.as_deref(), c.run.max_cpus), (Some("2g"), Some(1.5)));
+        for bad in ["max_memory = \"lots\"", "max_cpus = 0", "max_cpus = -2.0"] {
+            std::fs::write(&p, format!("[run]\n{bad}\n")).unwrap();
+            let e = Config::from_file(&p).unwrap_err();
+            let shown = format!("{:?}", e);
+            assert!(shown.contains("max_"), "{bad}: {shown}");
+        }
     }
 }

@@ -63,6 +63,15 @@ pub enum PrepareError {
         /// The shell feature found.
         why: String,
     },
+    /// The directory of a writable XNAT mount could not be made inside the output directory
+    /// (a link or a file is in its place, or the name is not one path component).
+    #[error("mount \"{mount}\": {error}")]
+    MountDir {
+        /// The mount's name.
+        mount: String,
+        /// What berth-hostpath refused.
+        error: berth_hostpath::HostPathError,
+    },
     /// Rendering failed.
     #[error(transparent)]
     Render(#[from] berth_descriptor::render::RenderError),
@@ -91,6 +100,9 @@ impl PrepareError {
             PrepareError::NoImage => "add a `container-image` to the descriptor".into(),
             PrepareError::EntrypointNeedsShell { .. } => {
                 "remove `\"entrypoint\": true` from `container-image`, or make the command a plain word list".into()
+            }
+            PrepareError::MountDir { error, .. } => {
+                error.hint().unwrap_or_else(|| "choose another `--output-dir`".into())
             }
             PrepareError::Render(e) => e.hint().into(),
             PrepareError::OutputDir { .. } => "choose another `--output-dir`".into(),
@@ -566,7 +578,8 @@ pub fn prepare(
         env.push(("HOME".into(), "/tmp".into()));
     }
 
-    let (limits, mut relaxations) = limits(&Suggested::of(d), opts)?;
+    let (limits, mut relaxations, capped) = limits(&Suggested::of(d), opts)?;
+    warnings.0.extend(capped.0);
     let security = security(opts, &mut relaxations);
     if security.uid != 0 {
         for m in &inputs {
@@ -631,15 +644,33 @@ impl Suggested {
     }
 }
 
-pub(crate) fn limits(suggested: &Suggested, opts: &PrepareOptions) -> Result<(Limits, Vec<Relaxation>), PrepareError> {
+/// The memory and CPU limits, the relaxations asked for, and a warning for every request capped
+/// at the host or at the site's maximum (`[run] max_memory`, `max_cpus`). Every caller (the
+/// CLI, the server, pipelines, the Slurm backend) prepares through here, so none can give a
+/// container more than the host has or the site allows (issue 14, finding 7).
+pub(crate) fn limits(
+    suggested: &Suggested,
+    opts: &PrepareOptions,
+) -> Result<(Limits, Vec<Relaxation>, Problems), PrepareError> {
     let mut relaxations = Vec::new();
+    let mut warnings = Problems::default();
     let config_memory = opts.config.memory.as_deref().and_then(|m| berth_config::parse_size(m).ok());
-    let (memory_bytes, memory_source) = match opts.memory {
+    let site_memory = opts.config.max_memory.as_deref().and_then(|m| berth_config::parse_size(m).ok());
+    let host_memory = Some(opts.host.memory_bytes).filter(|m| *m > 0);
+    // The lower of the host's memory and the site's maximum, and which one it is.
+    let memory_cap = match (host_memory, site_memory) {
+        (Some(h), Some(s)) if s < h => Some((s, "the site maximum (configuration run.max_memory)")),
+        (Some(h), _) => Some((h, "the host's memory")),
+        (None, Some(s)) => Some((s, "the site maximum (configuration run.max_memory)")),
+        (None, None) => None,
+    };
+    let (mut memory_bytes, mut memory_source) = match opts.memory {
         Some(Some(m)) => (Some(m), "--memory".to_string()),
-        Some(None) => {
+        Some(None) if site_memory.is_none() => {
             relaxations.push(Relaxation { flag: "--memory none".into(), effect: "no memory limit".into() });
             (None, "--memory none".to_string())
         }
+        Some(None) => (None, "--memory none".to_string()),
         None => match (&suggested.memory, config_memory) {
             (Some((m, from)), _) => (Some(*m), from.clone()),
             (_, Some(m)) => (Some(m), "configuration run.memory".to_string()),
@@ -649,13 +680,52 @@ pub(crate) fn limits(suggested: &Suggested, opts: &PrepareOptions) -> Result<(Li
             }
         },
     };
-    let (cpus, cpus_source) = match (opts.cpus, &suggested.cpus, opts.config.cpus) {
+    match (memory_bytes, memory_cap, site_memory) {
+        (Some(m), Some((cap, what)), _) if m > cap => {
+            if !memory_source.starts_with("default") {
+                warnings.push(capped("memory", &memory_source, &bytes(m), what, &bytes(cap)));
+                memory_source = format!("{memory_source}, capped at {what}");
+            } else {
+                memory_source = "configuration run.max_memory".into();
+            }
+            memory_bytes = Some(cap);
+        }
+        // `--memory none` where the site sets a maximum: the maximum.
+        (None, _, Some(s)) => {
+            warnings.push(capped(
+                "memory",
+                &memory_source,
+                "no limit",
+                "the site maximum (configuration run.max_memory)",
+                &bytes(s),
+            ));
+            memory_source = "--memory none, capped at the site maximum (configuration run.max_memory)".into();
+            memory_bytes = Some(s);
+        }
+        _ => {}
+    }
+    let (cpus, mut cpus_source) = match (opts.cpus, &suggested.cpus, opts.config.cpus) {
         (Some(c), _, _) => (c, "--cpus".to_string()),
         (None, Some((c, from)), _) => (*c, from.clone()),
         (None, _, Some(c)) => (c, "configuration run.cpus".to_string()),
         _ => (f64::from(opts.host.cpus), "default: all host CPUs".to_string()),
     };
-    let cpus = cpus.min(f64::from(opts.host.cpus.max(1)));
+    let host_cpus = f64::from(opts.host.cpus.max(1));
+    let cpus_cap = match opts.config.max_cpus.filter(|c| c.is_finite() && *c > 0.0) {
+        Some(s) if s < host_cpus => (s, "the site maximum (configuration run.max_cpus)"),
+        _ => (host_cpus, "the host's CPUs"),
+    };
+    let cpus = if cpus > cpus_cap.0 {
+        if cpus_source.starts_with("default") {
+            cpus_source = "configuration run.max_cpus".into();
+        } else {
+            warnings.push(capped("CPUs", &cpus_source, &cpus.to_string(), cpus_cap.1, &cpus_cap.0.to_string()));
+            cpus_source = format!("{cpus_source}, capped at {}", cpus_cap.1);
+        }
+        cpus_cap.0
+    } else {
+        cpus
+    };
     let pids_limit = match opts.pids_limit {
         Some(Some(p)) => {
             if p > opts.config.pids_limit.unwrap_or(DEFAULT_PIDS_LIMIT) {
@@ -683,7 +753,29 @@ pub(crate) fn limits(suggested: &Suggested, opts: &PrepareOptions) -> Result<(Li
             gpus: opts.gpus,
         },
         relaxations,
+        warnings,
     ))
+}
+
+/// The warning for a request lowered to a cap: what asked for how much, and what was given.
+fn capped(what: &str, from: &str, asked: &str, cap: &str, given: &str) -> berth_descriptor::Problem {
+    berth_descriptor::Problem::warning(
+        "resource-capped",
+        "",
+        format!("{what}: {from} asks for {asked}, more than {cap}; the container gets {given}"),
+    )
+    .hint(
+        "ask for what the tool needs; the site's maxima are `max_memory` and `max_cpus` in the configuration \
+         file's `[run]` table (docs/configuration.md)",
+    )
+}
+
+/// A byte count for a message: MiB below 1 GiB, else GiB.
+fn bytes(b: i64) -> String {
+    const MIB: f64 = (1u64 << 20) as f64;
+    const GIB: f64 = (1u64 << 30) as f64;
+    let f = b as f64;
+    if f < GIB { format!("{:.0} MiB", f / MIB) } else { format!("{:.1} GiB", f / GIB) }
 }
 
 pub(crate) fn security(opts: &PrepareOptions, relaxations: &mut Vec<Relaxation>) -> Security {
@@ -765,5 +857,49 @@ mod tests {
         for bad in ["../x", "a/../../x", "/etc/passwd", "/berth/outside", ".", "/berth/out"] {
             assert!(confine("o", bad, out).is_err(), "{bad}");
         }
+    }
+
+    /// Issue 14, finding 7: a descriptor asking 100000 GB got a 100000 GiB limit.
+    #[test]
+    fn finding_07_requests_are_capped_at_the_host_and_the_site_with_a_warning() {
+        const GIB: i64 = 1 << 30;
+        let host = HostFacts { uid: 1000, gid: 1000, sudo: None, memory_bytes: 16 * GIB, cpus: 4 };
+        let opts = |config: berth_config::RunConfig| {
+            PrepareOptions::with_defaults("/o".into(), "/".into(), config, host.clone())
+        };
+        let asked = Suggested {
+            memory: Some((100_000 * GIB, "descriptor suggested-resources.ram".into())),
+            cpus: Some((64.0, "descriptor suggested-resources.cpu-cores".into())),
+        };
+        let (l, _, w) = limits(&asked, &opts(Default::default())).unwrap();
+        assert_eq!(l.memory_bytes, Some(16 * GIB));
+        assert_eq!(l.nano_cpus, Some(4_000_000_000));
+        assert!(l.memory_source.contains("capped at the host's memory"), "{}", l.memory_source);
+        let msgs: Vec<&str> = w.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(
+            msgs,
+            [
+                "memory: descriptor suggested-resources.ram asks for 100000.0 GiB, more than the host's memory; the container gets 16.0 GiB",
+                "CPUs: descriptor suggested-resources.cpu-cores asks for 64, more than the host's CPUs; the container gets 4",
+            ]
+        );
+        let site = berth_config::RunConfig { max_memory: Some("2g".into()), max_cpus: Some(1.5), ..Default::default() };
+        let (l, _, w) = limits(&asked, &opts(site.clone())).unwrap();
+        assert_eq!((l.memory_bytes, l.nano_cpus), (Some(2 * GIB), Some(1_500_000_000)));
+        assert!(w.iter().all(|p| p.message.contains("the site maximum")), "{w:?}");
+        // Defaults are capped without a warning; requests within the caps are untouched.
+        let (l, _, w) = limits(&Suggested::default(), &opts(site.clone())).unwrap();
+        assert_eq!((l.memory_bytes, l.nano_cpus, w.is_empty()), (Some(2 * GIB), Some(1_500_000_000), true));
+        let small =
+            Suggested { memory: Some((GIB, "XNAT limit-memory".into())), cpus: Some((1.0, "XNAT limit-cpu".into())) };
+        let (l, _, w) = limits(&small, &opts(site.clone())).unwrap();
+        assert_eq!((l.memory_bytes, l.nano_cpus, w.is_empty()), (Some(GIB), Some(1_000_000_000), true));
+        assert_eq!(l.memory_source, "XNAT limit-memory");
+        // `--memory none` gets the site's maximum, and no "no memory limit" relaxation.
+        let mut none = opts(site);
+        none.memory = Some(None);
+        let (l, relaxed, w) = limits(&Suggested::default(), &none).unwrap();
+        assert_eq!(l.memory_bytes, Some(2 * GIB));
+        assert!(relaxed.is_empty() && w.iter().count() == 1, "{relaxed:?} {w:?}");
     }
 }

@@ -274,10 +274,14 @@ pub fn tools_from_labels(image: &str, labels: &BTreeMap<String, String>) -> Resu
         }
     }
     if let Some(text) = labels.get(berth_xnat::LABEL_KEY) {
-        let commands = berth_xnat::parse_commands_label(text).map_err(|e| ToolError::Label {
-            image: image.into(),
-            label: berth_xnat::LABEL_KEY.into(),
-            message: e.to_string(),
+        let commands = berth_xnat::parse_commands_label(text).map_err(|e| match e {
+            // Each problem is printed with its pointer (`/0/mounts/1/name`) and hint.
+            berth_xnat::LabelError::Invalid { problems } => ToolError::Invalid {
+                what: "XNAT Command",
+                origin: format!("in image {image}, label {}", berth_xnat::LABEL_KEY),
+                problems,
+            },
+            e => ToolError::Label { image: image.into(), label: berth_xnat::LABEL_KEY.into(), message: e.to_string() },
         })?;
         // The label's own JSON for each Command, so the registered text is what the image says.
         let items: Vec<Value> =
@@ -333,6 +337,7 @@ pub fn prepare_xnat(
         .map_err(|source| PrepareError::OutputDir { path: opts.output_dir.clone(), source })?;
     let mut relaxations = Vec::new();
     let mut mounts_host = BTreeMap::new();
+    let mut to_create = Vec::new();
     for m in &command.mounts {
         let host = match bindings.get(&m.name) {
             Some(p) => {
@@ -349,12 +354,16 @@ pub fn prepare_xnat(
                 }
                 abs
             }
-            None if m.writable => {
-                let dir = output_dir.join(&m.name);
-                std::fs::create_dir_all(&dir)
-                    .map_err(|source| PrepareError::OutputDir { path: dir.clone(), source })?;
-                dir
-            }
+            // `OUTPUT_DIR/<name>`, made below only once the plan is accepted. A name that is
+            // not one path component is never joined: the plan refuses the Command
+            // (`bad-mount-name`), naming the mount.
+            None if m.writable => match berth_hostpath::join_component(&output_dir, &m.name) {
+                Ok(dir) => {
+                    to_create.push(m.name.clone());
+                    dir
+                }
+                Err(_) => continue,
+            },
             // Left unbound: XNAT's planner names it and says to bind it.
             None => continue,
         };
@@ -375,6 +384,17 @@ pub fn prepare_xnat(
         }
         PrepareError::Invalid(problems)
     })?;
+    // Beneath the output directory, one component each, following no link: a directory the
+    // Command names cannot be placed anywhere else, even by a link planted in a reused
+    // output directory (issue 14, finding 1).
+    if !to_create.is_empty() {
+        let root = berth_hostpath::Root::open(&output_dir)
+            .map_err(|error| PrepareError::MountDir { mount: to_create[0].clone(), error })?;
+        for name in &to_create {
+            root.create_child_dir(name, 0o777)
+                .map_err(|error| PrepareError::MountDir { mount: name.clone(), error })?;
+        }
+    }
     let mounts: Vec<JobMount> = plan
         .mounts
         .iter()
@@ -410,10 +430,11 @@ pub fn prepare_xnat(
         memory: plan.resources.limit_memory_bytes.map(|b| (b, "XNAT limit-memory".to_string())),
         cpus: plan.resources.cpus.map(|c| (c, "XNAT limit-cpu".to_string())),
     };
-    let (limits, mut more) = prepare::limits(&suggested, opts)?;
+    let (limits, mut more, capped) = prepare::limits(&suggested, opts)?;
     relaxations.append(&mut more);
     let security = prepare::security(opts, &mut relaxations);
     let mut warnings = plan.warnings.clone();
+    warnings.0.extend(capped.0);
     if let Some(net) = plan.network.as_deref().filter(|n| *n != "none") {
         warnings.push(Problem::warning(
             "xnat-network",
@@ -482,5 +503,52 @@ mod tests {
         );
         let e = tools_from_labels("lab/tool:1", &labels).unwrap_err().to_string();
         assert!(e.contains(berth_xnat::LABEL_KEY), "{e}");
+    }
+
+    fn options(out: &Path) -> PrepareOptions {
+        let host = prepare::HostFacts { uid: 1000, gid: 1000, sudo: None, memory_bytes: 1 << 32, cpus: 2 };
+        PrepareOptions::with_defaults(out.to_path_buf(), out.to_path_buf(), Default::default(), host)
+    }
+
+    fn command(mount: &str) -> Command {
+        // Straight from serde: no validation, as if a Command had slipped past it.
+        serde_json::from_value(serde_json::json!({
+            "name": "c", "image": "busybox:1", "command-line": "true", "override-entrypoint": true,
+            "mounts": [{"name": mount, "writable": true, "path": "/out"}],
+        }))
+        .unwrap()
+    }
+
+    /// Issue 14, finding 1: `OUTPUT_DIR.join(mount name)` was created and mounted read-write.
+    #[test]
+    fn finding_01_mount_directories_never_leave_the_output_directory() {
+        let t = tempfile::tempdir().unwrap();
+        let out = t.path().join("a/b/out");
+        let absolute = t.path().join("escaped-absolute");
+        for name in ["../../../escaped", absolute.to_str().unwrap(), "x/../../escaped2"] {
+            let e = prepare_xnat(&command(name), "{}", &Value::Null, &MountBindings::new(), &options(&out))
+                .expect_err(name);
+            let PrepareError::Invalid(problems) = &e else { panic!("{name}: {e}") };
+            assert!(problems.iter().any(|p| p.code == "bad-mount-name"), "{name}: {problems:?}");
+        }
+        assert!(!t.path().join("escaped").exists() && !t.path().join("a/b/escaped2").exists());
+        assert!(!absolute.exists());
+        assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "nothing made in the output directory either");
+
+        // A link planted in a reused output directory is refused, not followed.
+        let victim = t.path().join("victim");
+        std::os::unix::fs::symlink(&victim, out.join("res")).unwrap();
+        let e =
+            prepare_xnat(&command("res"), "{}", &Value::Null, &MountBindings::new(), &options(&out)).expect_err("link");
+        assert!(
+            matches!(&e, PrepareError::MountDir { mount, error: berth_hostpath::HostPathError::Link { .. } } if mount == "res"),
+            "{e:?}"
+        );
+        assert!(!victim.exists());
+
+        // A plain name: made inside, mounted read-write.
+        let job = prepare_xnat(&command("data"), "{}", &Value::Null, &MountBindings::new(), &options(&out)).unwrap();
+        assert!(out.join("data").is_dir());
+        assert_eq!(job.mounts[0].host, std::fs::canonicalize(&out).unwrap().join("data"));
     }
 }

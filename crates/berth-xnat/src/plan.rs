@@ -262,6 +262,17 @@ pub enum XnatError {
         /// The mounts.
         names: Vec<String>,
     },
+    /// A mount's container path (after substitution) is not an absolute path the engine can
+    /// bind: relative, or holding a control character.
+    #[error("mount \"{mount}\" has the container path \"{}\", which {reason}", path.escape_debug())]
+    MountPath {
+        /// The mount.
+        mount: String,
+        /// Its `path` after substitution.
+        path: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
     /// An output's path leaves its mount.
     #[error("output \"{output}\" has the path \"{path}\", which is not inside its mount")]
     OutputOutsideMount {
@@ -306,6 +317,11 @@ impl XnatError {
                 "bind each to a host directory: {}",
                 names.iter().map(|n| format!("`--mount {n}=HOSTPATH`")).collect::<Vec<_>>().join(" ")
             )),
+            XnatError::MountPath { .. } => Some(
+                "a mount's `path` is where the container sees it: an absolute path such as `/input`; check the \
+                 input values its replacement keys stand for"
+                    .into(),
+            ),
             XnatError::OutputOutsideMount { .. } => {
                 Some("output paths are relative to their mount and may not contain `..`".into())
             }
@@ -363,6 +379,21 @@ pub fn plan(command: &Command, inputs: &Value, mounts: &BTreeMap<String, PathBuf
         declared.iter().filter(|(n, _, _)| !mounts.contains_key(n)).map(|(n, _, _)| n.clone()).collect();
     if !missing.is_empty() {
         return Err(XnatError::MissingMounts { names: missing });
+    }
+    // The engine binds each mount at its container path; a relative path (or one a value
+    // filled with a line break) is refused here, naming the mount, rather than by the engine
+    // after the run was recorded.
+    for (mount, path, _) in &declared {
+        let reason = if !path.starts_with('/') {
+            Some("is not an absolute path")
+        } else if path.chars().any(char::is_control) {
+            Some("holds a control character")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Err(XnatError::MountPath { mount: mount.clone(), path: path.clone(), reason });
+        }
     }
     let planned_mounts: Vec<PlannedMount> = declared
         .into_iter()

@@ -14,7 +14,11 @@
 //!
 //! Values are not quoted: XNAT pastes them into the line as they are, and so does berth.
 //! Beyond XNAT, berth refuses values of the wrong JSON type, numbers that are not numbers,
-//! and select values outside `select-values`.
+//! and select values outside `select-values`; and when the Command runs through `/bin/sh -c`
+//! (`override-entrypoint`), a value given at launch that holds any of [`SHELL_SYNTAX`] or a
+//! control character, because XNAT's filter lets a line break, `|`, `>`, `<` and `$` through
+//! and a value such as `x<newline>id` would run a command of the caller's choosing (issue 14,
+//! finding 5; `docs/xnat-commands.md`).
 
 use indexmap::IndexMap;
 use serde::Serialize;
@@ -28,6 +32,29 @@ use crate::template::jsonpath_marker;
 
 /// Substrings XNAT refuses in input values (`CommandResolutionService.ILLEGAL_INPUT_STRINGS`).
 pub const ILLEGAL_INPUT_STRINGS: [&str; 5] = [";", "&&", "||", "`", "("];
+
+/// Characters berth refuses in a value given at launch when the Command's line runs through
+/// `/bin/sh -c`, with every control character (a line break ends the command). With none of
+/// these a value cannot end the command, start another, pipe, redirect, substitute a command
+/// or variable, open or close a quote (which could turn the Command's own quoted text into
+/// syntax), escape the next character, or comment out the rest of the line, whether it lands
+/// unquoted or inside the Command's single or double quotes. It can still hold spaces, which
+/// split it into words as XNAT intends (`--opt a b`).
+pub const SHELL_SYNTAX: [char; 13] = ['|', '&', ';', '<', '>', '(', ')', '$', '`', '\\', '\'', '"', '#'];
+
+/// The first character of `value` that [`SHELL_SYNTAX`] (or the control characters) refuses,
+/// described for a message.
+pub fn shell_syntax(value: &str) -> Option<String> {
+    let ch = value.chars().find(|ch| ch.is_control() || SHELL_SYNTAX.contains(ch))?;
+    Some(match ch {
+        '\n' => "a line break (`\\n`)".to_string(),
+        '\r' => "a carriage return (`\\r`)".to_string(),
+        '\t' => "a tab (`\\t`)".to_string(),
+        c if c.is_control() => format!("the control character U+{:04X}", u32::from(c)),
+        '`' => "a backtick (`` ` ``)".to_string(),
+        c => format!("`{c}`"),
+    })
+}
 
 /// Where an input's value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -132,10 +159,15 @@ pub(crate) fn resolve(c: &Command, values: &Value) -> Result<Resolved, Problems>
             (None, Some(_)) => ValueSource::Default,
             (None, None) => ValueSource::Absent,
         };
+        let given = provided.clone();
         let mut value = provided.or_else(|| input.default_value.clone());
         if input.kind == InputType::Boolean {
             value = boolean(input, value);
         }
+        // The caller's own text reaches the line: not a default, true-value or false-value
+        // (the Command's author wrote those, as they wrote the line), nor a choice among
+        // `select-values` (checked against them below).
+        let from_caller = source == ValueSource::Given && value == given && input.select_values.is_empty();
         if let Some(v) = value.as_deref() {
             if let Some(bad) = ILLEGAL_INPUT_STRINGS.iter().find(|s| v.contains(*s)) {
                 problems.push(
@@ -147,6 +179,29 @@ pub(crate) fn resolve(c: &Command, values: &Value) -> Result<Resolved, Problems>
                     .hint(
                         "XNAT refuses `;`, `&&`, `||`, `` ` `` and `(` in input values; put shell syntax in the \
                          Command's `command-line`",
+                    ),
+                );
+                continue;
+            }
+            if from_caller
+                && c.overrides_entrypoint()
+                && let Some(what) = shell_syntax(v)
+            {
+                problems.push(
+                    Problem::error(
+                        "shell-syntax-in-value",
+                        at.clone(),
+                        format!(
+                            "input \"{}\" has a value containing {what}, which `/bin/sh -c` would read as shell \
+                             syntax (this Command runs its line through the shell)",
+                            input.name
+                        ),
+                    )
+                    .hint(
+                        "give a plain value: berth refuses control characters and | & ; < > ( ) $ ` \\ ' \" # in \
+                         values of Commands run through `/bin/sh -c`, so a value cannot add a command, a pipe or a \
+                         redirection (XNAT does not refuse them); shell syntax belongs in the Command's \
+                         `command-line`",
                     ),
                 );
                 continue;
@@ -455,6 +510,53 @@ mod tests {
         for bad in ["NaN", "inf", "-infinity", "1e999", "0x10", "1,5", ""] {
             assert!(!is_number(bad), "{bad}");
         }
+    }
+
+    /// Issue 14, finding 5: `x<newline>id` ran `id` through `/bin/sh -c`.
+    #[test]
+    fn finding_05_shell_syntax_in_values_is_refused_for_sh_c_commands() {
+        let command = |override_entrypoint: bool| -> Command {
+            serde_json::from_value(serde_json::json!({
+                "name": "c", "image": "busybox:1", "command-line": "echo #X# #B# #S#",
+                "override-entrypoint": override_entrypoint,
+                "inputs": [
+                    {"name": "X"},
+                    {"name": "B", "type": "boolean", "true-value": "-v", "default-value": "$HOME"},
+                    {"name": "S", "type": "select-one", "select-values": ["a|b", "c"]},
+                ],
+            }))
+            .unwrap()
+        };
+        let values = |x: &str| Value::from_serde(&serde_json::json!({"X": x, "S": "a|b"}));
+        for (bad, named) in [
+            ("x\nid", "a line break"),
+            ("x|id", "`|`"),
+            ("x > /tmp/f", "`>`"),
+            ("x < /etc/passwd", "`<`"),
+            ("$HOME", "`$`"),
+            ("x & id", "`&`"),
+            ("it's", "`'`"),
+            ("a\"b", "`\"`"),
+            ("a\\", "`\\`"),
+            ("x #", "`#`"),
+            ("x\ry", "a carriage return"),
+            ("x)", "`)`"),
+        ] {
+            let problems = resolve(&command(true), &values(bad)).expect_err(bad);
+            let p = problems.iter().find(|p| p.pointer == "/X").unwrap_or_else(|| panic!("{bad:?}: {problems:?}"));
+            assert!(p.is_error() && p.message.contains("input \"X\"") && p.message.contains(named), "{bad:?}: {p:?}");
+            // Without the shell, the same value is one argument (XNAT's splitter), never a command.
+            assert!(
+                resolve(&command(false), &values(bad)).is_ok() || ILLEGAL_INPUT_STRINGS.iter().any(|s| bad.contains(s))
+            );
+        }
+        // Plain values, spaces included; the author's default and select-values are not the caller's text.
+        for ok in ["scan.txt", "--opt a b", "sub-01/ses-1", "1.5e3", "x=y", "a*b", "~user", "ä"] {
+            let r = resolve(&command(true), &values(ok)).unwrap_or_else(|p| panic!("{ok:?}: {p:?}"));
+            assert_eq!(r.inputs["X"].value.as_deref(), Some(ok));
+        }
+        let given_true = Value::from_serde(&serde_json::json!({"X": "x", "B": true, "S": "a|b"}));
+        assert_eq!(resolve(&command(true), &given_true).unwrap().inputs["B"].command_line, "-v");
     }
 
     #[test]

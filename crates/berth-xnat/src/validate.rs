@@ -257,6 +257,19 @@ impl Checker<'_> {
                     "mount has no name".into(),
                     "give it a name outputs can refer to",
                 );
+            } else if let Err(berth_hostpath::HostPathError::NotAComponent { reason, .. }) =
+                berth_hostpath::component(&m.name)
+            {
+                // A mount name is one directory name: XNAT builds the mount's directory from it,
+                // and so does berth (`OUTPUT_DIR/<name>` for an unbound writable mount). `..`,
+                // `/etc` or `a/b` would put that directory anywhere on the host.
+                self.error(
+                    "bad-mount-name",
+                    &format!("/mounts/{i}/name"),
+                    format!("mount name \"{}\" is not a single name: {reason}", m.name.escape_debug()),
+                    "a mount name is one directory name: no `/`, not `.` or `..`, no control characters, at \
+                     most 255 bytes (e.g. `input`, `output-dir`)",
+                );
             }
             if blank(m.path.as_deref()) {
                 self.error(
@@ -899,5 +912,28 @@ mod tests {
         assert!(bad_name("scan id"));
         assert!(bad_name("scan.id"));
         assert!(!bad_name(""));
+    }
+
+    /// Issue 14, finding 1: a mount name became a host directory below the output directory.
+    #[test]
+    fn finding_01_mount_names_are_single_names() {
+        let command = |name: &str| {
+            let doc = berth_descriptor::Value::from_serde(&serde_json::json!({
+                "name": "m", "image": "busybox:1", "command-line": "true",
+                "mounts": [{"name": name, "writable": true, "path": "/out"}],
+            }));
+            crate::validate(&doc)
+        };
+        for bad in ["../../..", "/etc", "a/b", "..", ".", "x\ny"] {
+            let v = command(bad);
+            let p =
+                v.problems.iter().find(|p| p.code == "bad-mount-name").unwrap_or_else(|| panic!("{bad:?} accepted"));
+            assert!(p.is_error() && p.pointer == "/mounts/0/name", "{p:?}");
+            assert!(p.message.contains("is not a single name"), "{}", p.message);
+            assert!(p.hint.as_deref().is_some_and(|h| h.contains("one directory name")), "{p:?}");
+        }
+        for good in ["out", "output-dir", "out.1"] {
+            assert!(command(good).is_ok(false), "{good:?} refused");
+        }
     }
 }
