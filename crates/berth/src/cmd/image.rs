@@ -89,7 +89,11 @@ pub(crate) fn pull_auth(image: &str) -> anyhow::Result<Option<berth_engine::Regi
 
 fn client() -> anyhow::Result<RegistryClient> {
     let config = Config::load()?;
-    RegistryClient::new(ClientOptions { insecure: config.registry.insecure, ..ClientOptions::default() })
+    RegistryClient::new(ClientOptions {
+        insecure: config.registry.insecure,
+        import_private_addresses: config.registry.import_private_addresses,
+        ..ClientOptions::default()
+    })
         .map_err(registry_error)
 }
 
