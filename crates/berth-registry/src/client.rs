@@ -165,8 +165,11 @@ impl RegistryClient {
         // reqwest is built without a default crypto provider (so no C toolchain is needed for
         // aws-lc); ring is the one the workspace uses. An error means one is installed already.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let builder =
-            || reqwest::Client::builder().connect_timeout(options.timeout).user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")));
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(options.timeout)
+                .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
+        };
         let built = |b: reqwest::ClientBuilder| {
             b.build().map_err(|e| RegistryError::Unreachable {
                 address: "(none)".to_owned(),

@@ -46,7 +46,11 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a status and message.
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError { status, body: ErrorBody { error: message.into(), hint: None, problems: Vec::new() }, retry_after: None }
+        ApiError {
+            status,
+            body: ErrorBody { error: message.into(), hint: None, problems: Vec::new() },
+            retry_after: None,
+        }
     }
 
     /// Adds a hint.

@@ -46,7 +46,10 @@ pub struct FailureLimiter {
 
 impl Default for FailureLimiter {
     fn default() -> Self {
-        FailureLimiter { shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(), entries: AtomicUsize::new(0) }
+        FailureLimiter {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            entries: AtomicUsize::new(0),
+        }
     }
 }
 

@@ -106,7 +106,9 @@ impl SettingError {
     /// How to fix it.
     pub fn hint(&self) -> Option<String> {
         Some(match self {
-            SettingError::PublicUrl { .. } => "e.g. `public_url = \"https://berth.lab.example\"` (see docs/configuration.md)".into(),
+            SettingError::PublicUrl { .. } => {
+                "e.g. `public_url = \"https://berth.lab.example\"` (see docs/configuration.md)".into()
+            }
             SettingError::Zero { .. } => "give at least 1, or leave the key out for the default".into(),
             SettingError::PipelineDir { .. } => "give each pipeline directory as an absolute path".into(),
         })

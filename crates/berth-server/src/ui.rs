@@ -128,7 +128,8 @@ pub async fn login(State(state): State<Arc<AppState>>, parts: Parts, Form(form):
                 "That token is not valid (unknown or revoked)."
             };
             let mut resp = render("login.html", context! { error => message });
-            *resp.status_mut() = if e.status == StatusCode::TOO_MANY_REQUESTS { e.status } else { StatusCode::UNAUTHORIZED };
+            *resp.status_mut() =
+                if e.status == StatusCode::TOO_MANY_REQUESTS { e.status } else { StatusCode::UNAUTHORIZED };
             if let Some(secs) = e.retry_after {
                 resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
             }

@@ -79,7 +79,11 @@ impl Store {
                     Ok((
                         r.get::<_, String>(0)?,
                         r.get::<_, bool>(1)?,
-                        User { name: r.get(2)?, role: role.parse().unwrap_or(crate::Role::User), created_at: r.get(4)? },
+                        User {
+                            name: r.get(2)?,
+                            role: role.parse().unwrap_or(crate::Role::User),
+                            created_at: r.get(4)?,
+                        },
                     ))
                 })
                 .map_err(sql(OP))?;
@@ -201,6 +205,8 @@ mod tests {
         assert_eq!(check.owner.as_deref(), Some("bob"));
         let unknown = store.check_token("berth_ffffffff0000").expect("check");
         assert_eq!(unknown, TokenCheck { user: None, owner: None, sha256: None });
-        assert!(constant_time_eq(b"abc", b"abc") && !constant_time_eq(b"abc", b"abd") && !constant_time_eq(b"a", b"ab"));
+        assert!(
+            constant_time_eq(b"abc", b"abc") && !constant_time_eq(b"abc", b"abd") && !constant_time_eq(b"a", b"ab")
+        );
     }
 }

@@ -65,8 +65,15 @@ impl Server {
         let config = config.replace("$DIR", &dir.path().to_string_lossy());
         std::fs::write(dir.path().join("config.toml"), config).unwrap();
         std::fs::write(dir.path().join("sleeper.json"), SLEEPER).unwrap();
-        let mut s =
-            Server { dir, host, port: free_port(), child: None, admin: String::new(), alice: String::new(), bob: String::new() };
+        let mut s = Server {
+            dir,
+            host,
+            port: free_port(),
+            child: None,
+            admin: String::new(),
+            alice: String::new(),
+            bob: String::new(),
+        };
         s.ok(&["user", "add", "admin", "--role", "admin"]);
         s.ok(&["user", "add", "alice"]);
         s.ok(&["user", "add", "bob"]);
@@ -165,7 +172,8 @@ impl Server {
         let resp = client()
             .post(self.url("/login"))
             .header("origin", self.origin())
-            .header("content-type", "application/x-www-form-urlencoded").body(form(&[("token", token)]))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[("token", token)]))
             .send()
             .unwrap();
         assert_eq!(resp.status(), StatusCode::SEE_OTHER, "sign-in: {}", resp.text().unwrap_or_default());
@@ -207,7 +215,13 @@ impl Drop for Server {
 fn form(pairs: &[(&str, &str)]) -> String {
     let enc = |v: &str| {
         v.bytes()
-            .map(|b| if b.is_ascii_alphanumeric() || b"-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
             .collect::<String>()
     };
     pairs.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
@@ -253,11 +267,23 @@ fn finding_04_cookie_state_changes_need_same_origin_and_csrf_token() {
     // port can send with the cookie): refused, nothing registered.
     let attempts = [
         ("cross-origin text/plain", vec![("origin", evil.clone())], "text/plain"),
-        ("cross-origin, even with the token", vec![("origin", evil.clone()), ("x-csrf-token", csrf.clone())], "text/plain"),
-        ("same-site fetch", vec![("origin", s.origin()), ("sec-fetch-site", "same-site".into()), ("x-csrf-token", csrf.clone())], "text/plain"),
+        (
+            "cross-origin, even with the token",
+            vec![("origin", evil.clone()), ("x-csrf-token", csrf.clone())],
+            "text/plain",
+        ),
+        (
+            "same-site fetch",
+            vec![("origin", s.origin()), ("sec-fetch-site", "same-site".into()), ("x-csrf-token", csrf.clone())],
+            "text/plain",
+        ),
         ("no origin at all", vec![("x-csrf-token", csrf.clone())], "text/plain"),
         ("same origin without the CSRF token", vec![("origin", s.origin())], "text/plain"),
-        ("same origin with a wrong CSRF token", vec![("origin", s.origin()), ("x-csrf-token", "0".repeat(64))], "text/plain"),
+        (
+            "same origin with a wrong CSRF token",
+            vec![("origin", s.origin()), ("x-csrf-token", "0".repeat(64))],
+            "text/plain",
+        ),
     ];
     for (what, headers, kind) in &attempts {
         let mut r = client()
@@ -280,7 +306,8 @@ fn finding_04_cookie_state_changes_need_same_origin_and_csrf_token() {
             .post(s.url("/xapi/projects/p1/commands/1/wrappers/w/launch"))
             .header("cookie", &alice_cookie)
             .header("origin", &evil)
-            .header("content-type", "application/x-www-form-urlencoded").body(form(&[("seconds", "0")])),
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[("seconds", "0")])),
     );
     assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
     let (status, v) = s.send(
@@ -317,10 +344,22 @@ fn finding_04_cookie_state_changes_need_same_origin_and_csrf_token() {
     assert_eq!(status, StatusCode::CREATED, "{v}");
 
     // Sign-out: needs the token too; afterwards the cookie (even a copy) is useless.
-    let (status, _) = s.send(client().post(s.url("/logout")).header("cookie", &cookie).header("origin", s.origin()).header("content-type", "application/x-www-form-urlencoded").body(form(&[("x", "y")])));
+    let (status, _) = s.send(
+        client()
+            .post(s.url("/logout"))
+            .header("cookie", &cookie)
+            .header("origin", s.origin())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[("x", "y")])),
+    );
     assert_eq!(status, StatusCode::FORBIDDEN, "sign-out without the CSRF token");
     let (status, _) = s.send(
-        client().post(s.url("/logout")).header("cookie", &cookie).header("origin", s.origin()).header("content-type", "application/x-www-form-urlencoded").body(form(&[("csrf_token", &csrf)])),
+        client()
+            .post(s.url("/logout"))
+            .header("cookie", &cookie)
+            .header("origin", s.origin())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[("csrf_token", &csrf)])),
     );
     assert_eq!(status, StatusCode::SEE_OTHER);
     let (status, _) = s.send(client().get(s.url("/api/v1/me")).header("cookie", &cookie));
@@ -356,7 +395,8 @@ fn finding_04_cookie_state_changes_need_same_origin_and_csrf_token() {
     let forged = format!("{}{}", &s.bob[..14], "0".repeat(s.bob.len() - 14));
     let mut bob_limited = false;
     for i in 0..15 {
-        let resp = client_from(&format!("127.0.1.{}", i + 1)).get(s.url("/api/v1/me")).bearer_auth(&forged).send().unwrap();
+        let resp =
+            client_from(&format!("127.0.1.{}", i + 1)).get(s.url("/api/v1/me")).bearer_auth(&forged).send().unwrap();
         if resp.status() == StatusCode::TOO_MANY_REQUESTS {
             bob_limited = true;
             break;
@@ -369,7 +409,13 @@ fn finding_04_cookie_state_changes_need_same_origin_and_csrf_token() {
     let mut signin_limited = false;
     let via = client_from("127.0.0.40");
     for _ in 0..15 {
-        let resp = via.post(s.url("/login")).header("origin", s.origin()).header("content-type", "application/x-www-form-urlencoded").body(form(&[("token", "berth_wrong")])).send().unwrap();
+        let resp = via
+            .post(s.url("/login"))
+            .header("origin", s.origin())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[("token", "berth_wrong")]))
+            .send()
+            .unwrap();
         if resp.status() == StatusCode::TOO_MANY_REQUESTS {
             signin_limited = true;
             break;
@@ -436,7 +482,9 @@ fn finding_09_scan_reports_and_image_endpoints_are_for_admins_only() {
     // A stored scan report (as `POST /api/v1/images/scan` keeps them).
     {
         let store = berth_store::Store::open(&s.path("home")).unwrap();
-        store.add_scan("berth-test/busybox:latest", None, r#"{"counts": {"critical": 3}, "marker": "report-4411"}"#).unwrap();
+        store
+            .add_scan("berth-test/busybox:latest", None, r#"{"counts": {"critical": 3}, "marker": "report-4411"}"#)
+            .unwrap();
     }
     let s = s.start();
     let (status, v) = s.bearer("GET", &s.alice, "/api/v1/images/scan?reference=berth-test/busybox:latest", None);
@@ -472,7 +520,8 @@ fn finding_09_scan_reports_and_image_endpoints_are_for_admins_only() {
         ("PUT", "/api/v1/projects/p1/tools/sleeper"),
         ("POST", "/xapi/commands"),
     ] {
-        let (status, v) = s.bearer(method, &s.alice, path, Some(&body).filter(|_| method != "GET" && method != "DELETE"));
+        let (status, v) =
+            s.bearer(method, &s.alice, path, Some(&body).filter(|_| method != "GET" && method != "DELETE"));
         assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {v}");
     }
     assert!(s.tools().contains(&"sleeper".to_owned()), "nothing was removed");
@@ -496,7 +545,12 @@ fn open_stream(s: &Server, token: &str, id: &str) -> (u16, TcpStream) {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(c.read(&mut byte).unwrap(), 1, "the server closed the connection: {}", String::from_utf8_lossy(&head));
+        assert_eq!(
+            c.read(&mut byte).unwrap(),
+            1,
+            "the server closed the connection: {}",
+            String::from_utf8_lossy(&head)
+        );
         head.push(byte[0]);
     }
     let text = String::from_utf8_lossy(&head);
@@ -613,8 +667,12 @@ fn extra_url_import_refuses_loopback_unless_configured() {
 
     // With the setting on, the same URL is fetched (and found not to be an archive).
     let s2 = Server::new("[registry]\nimport_private_addresses = true\n").start();
-    let (status, v) =
-        s2.bearer("POST", &s2.admin, "/api/v1/images/import", Some(&json!({"source": format!("{}/image.tar", server.url)})));
+    let (status, v) = s2.bearer(
+        "POST",
+        &s2.admin,
+        "/api/v1/images/import",
+        Some(&json!({"source": format!("{}/image.tar", server.url)})),
+    );
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
     assert!(!v["error"].as_str().unwrap().contains("loopback"), "{v}");
     assert_eq!(server.ranges().len(), 1, "fetched once");

@@ -744,7 +744,8 @@ fn pipeline_runs_for_admins() {
             .send()
             .unwrap();
         let cookie = signed_in.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
-        let resp = Service::client().get(s.url(&format!("/ui/pipelines/{id}"))).header("cookie", cookie).send().unwrap();
+        let resp =
+            Service::client().get(s.url(&format!("/ui/pipelines/{id}"))).header("cookie", cookie).send().unwrap();
         (resp.status(), resp.text().unwrap())
     };
     let (status, html) = page(&s.admin);

@@ -94,7 +94,7 @@ fn client() -> anyhow::Result<RegistryClient> {
         import_private_addresses: config.registry.import_private_addresses,
         ..ClientOptions::default()
     })
-        .map_err(registry_error)
+    .map_err(registry_error)
 }
 
 fn short(id: &str) -> &str {
