@@ -23,7 +23,8 @@ pub struct PipelineRequest {
     /// The pipeline file (YAML): a path inside one of the server's pipeline directories
     /// (`[serve] pipeline_dirs`), absolute or relative to them.
     pub file: String,
-    /// Where outputs are published (default `<output root>/pipelines/<name>`).
+    /// Where outputs are published: inside the server's output root, absolute or relative to
+    /// `<output root>/pipelines/` (default `<output root>/pipelines/<name>`).
     #[serde(default)]
     pub output_dir: Option<String>,
     /// `--bids DIR`.
@@ -154,6 +155,32 @@ pub fn load_from_dirs(dirs: &[PathBuf], file: &str) -> ApiResult<berth_pipeline:
     })
 }
 
+/// Where a pipeline run publishes: beneath the server's output root only — `output_dir`
+/// absolute inside it, or relative to `<output root>/pipelines/` (default: the pipeline's
+/// name there). The directories are created beneath the root without following links (a
+/// tool's output there may hold links), so a request cannot make the server write elsewhere.
+pub fn output_dir(output_root: &std::path::Path, requested: Option<&str>, name: &str) -> ApiResult<PathBuf> {
+    let refuse = |what: &str, e: &dyn std::fmt::Display| {
+        ApiError::bad_request(format!("output_dir: `{what}` is refused: {e}"))
+            .hint(format!("give a path inside {} or relative to its `pipelines/` directory", output_root.display()))
+    };
+    let rel = match requested {
+        Some(d) if d.starts_with('/') => {
+            berth_hostpath::strip_root(output_root, std::path::Path::new(d)).map_err(|e| refuse(d, &e))?
+        }
+        Some(d) => PathBuf::from("pipelines").join(berth_hostpath::relative(d).map_err(|e| refuse(d, &e))?),
+        None => PathBuf::from("pipelines").join(berth_hostpath::component(name).map_err(|e| refuse(name, &e))?),
+    };
+    if rel.as_os_str().is_empty() {
+        return Err(refuse(requested.unwrap_or_default(), &"it is the output root itself"));
+    }
+    let shown = requested.unwrap_or(name);
+    let opened = berth_hostpath::Root::open(output_root)
+        .and_then(|root| root.create_dir_all(&rel, 0o755))
+        .map_err(|e| refuse(shown, &e))?;
+    Ok(opened.path)
+}
+
 /// Checks, plans and starts a pipeline run.
 pub fn start(state: &Arc<AppState>, req: PipelineRequest) -> ApiResult<PipelineStarted> {
     let pipeline = load_from_dirs(&state.opts.security.pipeline_dirs, &req.file)?;
@@ -168,11 +195,7 @@ pub fn start(state: &Arc<AppState>, req: PipelineRequest) -> ApiResult<PipelineS
         strict: false,
     };
     let plan = berth_pipeline::plan(pipeline, &options, Some(&state.store)).map_err(pipeline_error)?;
-    let output_dir = match &req.output_dir {
-        Some(d) if PathBuf::from(d).is_absolute() => PathBuf::from(d),
-        Some(d) => return Err(ApiError::bad_request(format!("output_dir: `{d}` is not an absolute path"))),
-        None => state.opts.output_root.join("pipelines").join(&plan.pipeline.spec.name),
-    };
+    let output_dir = output_dir(&state.opts.output_root, req.output_dir.as_deref(), &plan.pipeline.spec.name)?;
     let jobs = req.jobs.unwrap_or(state.opts.workers).max(1);
     let host = state.host.clone();
     let opts = ExecOptions {

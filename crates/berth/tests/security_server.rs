@@ -9,6 +9,7 @@
 //! - 9: stored scan reports (and every image endpoint) are for admins only.
 //! - 12: live-log streams are capped per user and in all, and memory stays bounded.
 //! - URL imports may not reach loopback or private addresses unless configured to.
+//! - Pipeline runs started through the API publish beneath the server's output root only.
 //!
 //! Needs root (or an engine in `DOCKER_HOST`): without it these tests fail with the reason.
 
@@ -676,4 +677,30 @@ fn extra_url_import_refuses_loopback_unless_configured() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
     assert!(!v["error"].as_str().unwrap().contains("loopback"), "{v}");
     assert_eq!(server.ranges().len(), 1, "fetched once");
+}
+
+#[test]
+fn extra_pipeline_outputs_stay_under_the_output_root() {
+    let s = Server::new("[serve]\npipeline_dirs = [\"$DIR/pipes\"]\n").start();
+    let yaml = format!(
+        "berth-pipeline: 1\nname: outs\nsteps:\n  sleep:\n    descriptor: {}\n    inputs:\n      seconds: 0\n",
+        s.path("sleeper.json").display()
+    );
+    std::fs::write(s.path("pipes/outs.yaml"), yaml).unwrap();
+    // A link planted inside the output root (as a tool's output could be) is not followed.
+    std::fs::create_dir_all(s.path("home/outputs/pipelines")).unwrap();
+    std::os::unix::fs::symlink(s.path("outside"), s.path("home/outputs/pipelines/planted")).unwrap();
+    let evil = s.path("outside/evil-out").to_string_lossy().into_owned();
+    for dir in [evil.as_str(), "/etc/berth-evil-out", "../../outside/evil-out", "planted/evil-out"] {
+        let (status, v) =
+            s.bearer("POST", &s.admin, "/api/v1/pipelines", Some(&json!({"file": "outs.yaml", "output_dir": dir})));
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{dir}: {v}");
+        assert!(v["error"].as_str().unwrap().contains("output_dir"), "{dir}: {v}");
+    }
+    assert!(!s.path("outside/evil-out").exists() && !std::path::Path::new("/etc/berth-evil-out").exists());
+    // Inside the output root: accepted.
+    let (status, v) =
+        s.bearer("POST", &s.admin, "/api/v1/pipelines", Some(&json!({"file": "outs.yaml", "output_dir": "fine"})));
+    assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+    assert!(v["output_dir"].as_str().unwrap().ends_with("/outputs/pipelines/fine"), "{v}");
 }

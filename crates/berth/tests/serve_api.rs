@@ -708,12 +708,8 @@ fn pipeline_runs_for_admins() {
     assert!(v.to_string().contains("stepz"), "{v}");
     let (status, v) = s.send("POST", Some(&s.alice), "/api/v1/pipelines", Some(&json!({"file": pipe})));
     assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
-    let (status, v) = s.send(
-        "POST",
-        Some(&s.admin),
-        "/api/v1/pipelines",
-        Some(&json!({"file": pipe, "output_dir": s.path("pipe-out")})),
-    );
+    let (status, v) =
+        s.send("POST", Some(&s.admin), "/api/v1/pipelines", Some(&json!({"file": pipe, "output_dir": "pipe-out"})));
     assert_eq!(status, StatusCode::ACCEPTED, "{v}");
     assert_eq!(v["tasks"], 1, "{v}");
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -726,7 +722,7 @@ fn pipeline_runs_for_admins() {
         std::thread::sleep(Duration::from_millis(200));
     };
     let id = list[0]["id"].as_str().unwrap().to_owned();
-    assert!(s.path("pipe-out/checksum").is_dir(), "published outputs");
+    assert!(s.path("home/outputs/pipelines/pipe-out/checksum").is_dir(), "published outputs");
     let detail = s.json(&s.admin, &format!("/api/v1/pipelines/{id}"));
     assert_eq!(detail["tasks"][0]["status"], "succeeded", "{detail}");
     let (status, _) = s.send("GET", Some(&s.alice), "/api/v1/pipelines", None);
