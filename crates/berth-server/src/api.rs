@@ -503,6 +503,16 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> ApiResult<Response> 
         out,
         "# HELP berth_runs_active Runs this server is executing.\n# TYPE berth_runs_active gauge\nberth_runs_active {running}"
     );
+    let _ = writeln!(
+        out,
+        "# HELP berth_live_streams Live-log streams open.\n# TYPE berth_live_streams gauge\nberth_live_streams {}",
+        state.live.open_streams()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP berth_live_runs Runs with a live-log poller.\n# TYPE berth_live_runs gauge\nberth_live_runs {}",
+        state.live.watched_runs()
+    );
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response())
 }
 

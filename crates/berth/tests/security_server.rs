@@ -603,6 +603,10 @@ fn finding_12_live_log_streams_are_capped_and_idle_ones_cheap() {
     let (status, _) = open_stream(&s, &s.bob, &theirs);
     assert_eq!(status, 429, "the seventh stream in all");
 
+    // Six streams over two runs: two pollers, one per run, not one per stream.
+    let metrics = client().get(s.url("/metrics")).send().unwrap().text().unwrap();
+    assert!(metrics.contains("berth_live_streams 6") && metrics.contains("berth_live_runs 2"), "{metrics}");
+
     // Hammering does not grow the server: 300 more attempts, all refused at once.
     let started = Instant::now();
     for _ in 0..300 {
