@@ -1,7 +1,8 @@
 // The web UI in a real browser (Debian's Chromium, driven by playwright-core): sign in, open
 // the tool list, launch the example tool from its generated form (a dry run first), watch the
-// run finish on its page, read its live logs, then the runs table, an image page and a
-// refused sign-in. Screenshots go to $BERTH_UI_SHOTS.
+// run finish on its page, read its live logs, then the runs table, an image page, a refused
+// sign-in and signing out (the pages' forms and scripts carry the session's CSRF token).
+// Screenshots go to $BERTH_UI_SHOTS.
 //
 // Environment: BERTH_URL, BERTH_TOKEN (a user), BERTH_ADMIN_TOKEN, BERTH_INPUT (a file in the
 // user's project), BERTH_IMAGE (an image reference). The pages send a strict Content-Security-Policy;
@@ -118,6 +119,12 @@ try {
   await apage.waitForSelector("#severity-chart");
   check(await apage.isVisible("#severity-chart rect"), "the image page shows the severity chart of its latest scan");
   await apage.screenshot({ path: shots + "/08-image-scan.png", fullPage: true });
+
+  // Signing out (a form carrying the session's CSRF token) ends the session.
+  await page.click("form.who button[type=submit]");
+  await page.waitForURL("**/login");
+  await page.goto(url + "/ui/runs");
+  check(page.url().endsWith("/login"), "after signing out the session is gone");
 
   check(errors.length === 0, "no script errors in the pages (" + errors.join("; ") + ")");
 } finally {

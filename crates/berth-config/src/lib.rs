@@ -22,6 +22,7 @@
 //!
 //! [registry]
 //! insecure = ["registry.lab:5000"]  # registries berth talks to over plain HTTP (loopback always is)
+//! import_private_addresses = false  # URL imports may reach loopback/private addresses
 //! [scan]
 //! db = "/srv/berth/advisories.sqlite"  # advisory database; default $BERTH_HOME/advisories.sqlite
 //! max_db_age_hours = 24      # scans warn when the database is older
@@ -30,6 +31,14 @@
 //! refuse = "critical"        # enforce: refuse images with findings this severe that have a fix
 //! warn = "high"              # warn about findings this severe (fixed or not)
 //! accept = ["CVE-2023-1234"] # ids (or aliases) the policy never counts
+//!
+//! [serve]                    # berth serve (docs/service.md)
+//! public_url = "https://berth.lab.example"  # the origin browsers use; https makes cookies Secure
+//! forwarded_for = false      # client address from the last X-Forwarded-For entry (behind a proxy)
+//! pipeline_dirs = ["/srv/berth/pipelines"]  # where POST /api/v1/pipelines reads pipeline files
+//! session_hours = 12         # web UI sessions
+//! max_live_streams = 256     # live-log streams open at once, in all
+//! max_live_streams_per_user = 16
 //! ```
 //!
 //! Registry credentials saved by `berth login` live in `$BERTH_HOME/credentials.json` (mode 0600);
@@ -141,6 +150,36 @@ pub struct RegistryConfig {
     /// (`localhost`, `127.0.0.1`, `[::1]`) always are, as with Docker.
     #[serde(default)]
     pub insecure: Vec<String>,
+    /// Whether image imports from URLs (`berth image import URL`, `POST /api/v1/images/import`)
+    /// may reach loopback, link-local, private, unique-local or unspecified addresses, after
+    /// DNS resolution and on every redirect. Off by default: a URL must not turn berth into a
+    /// client of the services on its own host or network.
+    #[serde(default)]
+    pub import_private_addresses: bool,
+}
+
+/// The `[serve]` table: `berth serve` (see `docs/service.md`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// The origin browsers reach the service at (`https://berth.lab.example`), when it is not
+    /// the address it listens on (behind a proxy). Requests that change state with the UI's
+    /// cookie must come from this origin; an `https` origin makes the cookie `Secure`.
+    pub public_url: Option<String>,
+    /// Take the client address from the last `X-Forwarded-For` entry (set it only when a proxy
+    /// in front of berth appends that header); used to limit failed sign-ins per address.
+    #[serde(default)]
+    pub forwarded_for: bool,
+    /// Directories `POST /api/v1/pipelines` may read pipeline files from (none by default:
+    /// the endpoint is off until one is set).
+    #[serde(default)]
+    pub pipeline_dirs: Vec<PathBuf>,
+    /// Hours a web UI session lasts (default 12).
+    pub session_hours: Option<u64>,
+    /// Live-log streams (`.../logs/{stream}/live`) open at once, in all (default 256).
+    pub max_live_streams: Option<usize>,
+    /// Live-log streams one user may hold open at once (default 16).
+    pub max_live_streams_per_user: Option<usize>,
 }
 
 /// The `[scan]` table (see `docs/security-scanning.md`).
@@ -211,6 +250,9 @@ pub struct Config {
     /// Scanning and the run policy.
     #[serde(default)]
     pub scan: ScanConfig,
+    /// The service.
+    #[serde(default)]
+    pub serve: ServeConfig,
 }
 
 fn var(name: &str) -> Option<PathBuf> {

@@ -37,11 +37,14 @@ pub struct ClientOptions {
     pub insecure: Vec<String>,
     /// Connect timeout, and the limit on each request of the API (downloads excepted).
     pub timeout: Duration,
+    /// Whether archive downloads may reach loopback, link-local, private and unique-local
+    /// addresses (`[registry] import_private_addresses`; see [`netguard`](mod@crate::netguard)).
+    pub import_private_addresses: bool,
 }
 
 impl Default for ClientOptions {
     fn default() -> Self {
-        ClientOptions { insecure: Vec::new(), timeout: Duration::from_secs(30) }
+        ClientOptions { insecure: Vec::new(), timeout: Duration::from_secs(30), import_private_addresses: false }
     }
 }
 
@@ -58,6 +61,7 @@ pub struct RemoteManifest {
 #[derive(Debug, Clone)]
 pub struct RegistryClient {
     http: reqwest::Client,
+    downloads: reqwest::Client,
     options: ClientOptions,
 }
 
@@ -161,21 +165,46 @@ impl RegistryClient {
         // reqwest is built without a default crypto provider (so no C toolchain is needed for
         // aws-lc); ring is the one the workspace uses. An error means one is installed already.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .connect_timeout(options.timeout)
-            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| RegistryError::Unreachable {
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(options.timeout)
+                .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
+        };
+        let built = |b: reqwest::ClientBuilder| {
+            b.build().map_err(|e| RegistryError::Unreachable {
                 address: "(none)".to_owned(),
                 reason: "cannot set up the HTTP client".to_owned(),
                 source: Some(Box::new(e)),
-            })?;
-        Ok(RegistryClient { http, options })
+            })
+        };
+        let http = built(builder())?;
+        let downloads = if options.import_private_addresses {
+            http.clone()
+        } else {
+            built(
+                builder()
+                    .dns_resolver(crate::netguard::PublicOnly)
+                    .redirect(crate::netguard::redirect_policy())
+                    .no_proxy(),
+            )?
+        };
+        Ok(RegistryClient { http, downloads, options })
     }
 
-    /// The underlying HTTP client (for downloads).
+    /// The underlying HTTP client (the registries' API).
     pub fn http(&self) -> &reqwest::Client {
         &self.http
+    }
+
+    /// The HTTP client for archive downloads: unless the options allow private addresses, it
+    /// refuses them after resolution and on redirects ([`netguard`](mod@crate::netguard)).
+    pub fn downloads(&self) -> &reqwest::Client {
+        &self.downloads
+    }
+
+    /// Whether archive downloads may reach private addresses.
+    pub fn allows_private_addresses(&self) -> bool {
+        self.options.import_private_addresses
     }
 
     /// Whether `registry` is reached over plain HTTP.

@@ -104,6 +104,15 @@ pub enum RegistryError {
         source: Option<BoxError>,
     },
 
+    /// A URL import would reach a loopback, private or otherwise non-public address.
+    #[error("downloading {url} refused: {refused}")]
+    PrivateAddress {
+        /// The URL (or the redirect) refused.
+        url: String,
+        /// The host and the address.
+        refused: crate::netguard::PrivateAddress,
+    },
+
     /// What was downloaded does not have the digest it should.
     #[error("{url}: expected sha256 {expected}, got {actual}")]
     DigestMismatch {
@@ -169,6 +178,10 @@ impl RegistryError {
                 Some("the file is not the one expected: check the URL and the digest given".to_owned())
             }
             Self::Download { .. } => Some("run the same command again to resume the download".to_owned()),
+            Self::PrivateAddress { .. } => Some(
+                "import from a public address, or set `[registry] import_private_addresses = true` in the configuration to allow this host's own and private networks"
+                    .to_owned(),
+            ),
             Self::Archive { .. } => Some(
                 "give a `docker save` archive (holding `manifest.json`) or an OCI archive (holding `index.json`)"
                     .to_owned(),

@@ -353,7 +353,22 @@ pub async fn import(
             use sha2::Digest as _;
             let name = hex::encode(sha2::Sha256::digest(url.as_bytes()));
             let dest = downloads.join(format!("{}.tar", &name[..24]));
-            let done = download::download(client.http(), url, &dest, sha256.as_deref(), reporter).await?;
+            if !client.allows_private_addresses() {
+                let host =
+                    reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+                crate::netguard::check_literal(&host)
+                    .map_err(|refused| RegistryError::PrivateAddress { url: url.clone(), refused })?;
+            }
+            let done =
+                download::download(client.downloads(), url, &dest, sha256.as_deref(), reporter).await.map_err(|e| {
+                    match &e {
+                        RegistryError::Download { source: Some(s), .. } => match crate::netguard::find_in(&**s) {
+                            Some(refused) => RegistryError::PrivateAddress { url: url.clone(), refused },
+                            None => e,
+                        },
+                        _ => e,
+                    }
+                })?;
             (dest, Some(done))
         }
     };

@@ -10,6 +10,8 @@
 //! - [`download`](mod@download): resumable, digest-verified downloads (`Range`, a `.partial` file,
 //!   rename when complete), with progress through a [`DownloadReporter`].
 //! - [`archive`](mod@archive): docker-archive vs OCI archive, and OCI → docker-archive.
+//! - [`netguard`](mod@netguard): the addresses a URL import may not reach (loopback, private,
+//!   link-local, ...), checked after resolution and on redirects.
 //! - [`images`](mod@images): `ls`, `check`, `pull`, `push`, `import`, `login` — what the
 //!   `berth image` commands call.
 //!
@@ -23,6 +25,7 @@ pub mod credentials;
 pub mod download;
 pub mod error;
 pub mod images;
+pub mod netguard;
 pub mod reference;
 
 pub use client::{ClientOptions, RegistryClient, RemoteManifest};

@@ -3,6 +3,9 @@
 
 async function api(method, url, body) {
   const opts = { method, headers: {}, credentials: "same-origin" };
+  // State changes made with the session cookie carry the page's CSRF token.
+  const csrf = document.querySelector('meta[name="csrf-token"]');
+  if (method !== "GET" && csrf) opts.headers["X-CSRF-Token"] = csrf.content;
   if (body !== undefined) { opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }
   const resp = await fetch(url, opts);
   const text = await resp.text();

@@ -1,6 +1,7 @@
 //! The REST API, `/api/v1/...`. Every handler calls the same library functions as the CLI.
 //!
-//! Access rules: every endpoint but health, metrics and the OpenAPI document needs a token.
+//! Access rules: every endpoint but health, metrics and the OpenAPI document needs a token
+//! ([`Caller`]); admin endpoints take [`Admin`], which refuses users before the body is read.
 //! Users see and control only the launches of projects they belong to; anything else answers
 //! 404, as if it did not exist. Only admins manage tools, projects, engines and images.
 
@@ -10,7 +11,6 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -25,7 +25,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::Caller;
+use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, ApiResult, ErrorBody, Problem};
 use crate::launch::{LaunchRequest, enabled_defaults, prepare_launch, problems_of, resolve_tool};
 use crate::state::{AppState, Metrics};
@@ -503,6 +503,16 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> ApiResult<Response> 
         out,
         "# HELP berth_runs_active Runs this server is executing.\n# TYPE berth_runs_active gauge\nberth_runs_active {running}"
     );
+    let _ = writeln!(
+        out,
+        "# HELP berth_live_streams Live-log streams open.\n# TYPE berth_live_streams gauge\nberth_live_streams {}",
+        state.live.open_streams()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP berth_live_runs Runs with a live-log poller.\n# TYPE berth_live_runs gauge\nberth_live_runs {}",
+        state.live.watched_runs()
+    );
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response())
 }
 
@@ -563,11 +573,10 @@ pub fn newest_tool(store: &Store, name: &str, version: Option<&str>) -> ApiResul
 #[utoipa::path(post, path = "/api/v1/tools", tag = "tools", security(("token" = [])), params(VersionQuery), request_body(content = Object, description = "A Boutiques descriptor or an XNAT Command"), responses((status = 201, body = ToolView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn add_tool(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    caller: Admin,
     Query(q): Query<VersionQuery>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<ToolView>)> {
-    caller.require_admin()?;
     let text =
         String::from_utf8(body.to_vec()).map_err(|_| ApiError::bad_request("the descriptor is not UTF-8 text"))?;
     let store = state.store.clone();
@@ -616,11 +625,10 @@ pub async fn validate_tool(_caller: Caller, body: Bytes) -> ApiResult<Json<Valid
 #[utoipa::path(delete, path = "/api/v1/tools/{name}", tag = "tools", security(("token" = [])), params(("name" = String, Path), VersionQuery), responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn remove_tool(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    _caller: Admin,
     Path(name): Path<String>,
     Query(q): Query<VersionQuery>,
 ) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
     let store = state.store.clone();
     blocking(move || {
         let n = store.remove_tool(&name, q.version.as_deref(), q.version.is_none())?;
@@ -637,10 +645,9 @@ pub async fn remove_tool(
 #[utoipa::path(post, path = "/api/v1/tools/import", tag = "tools", security(("token" = [])), request_body = ImageRequest, responses((status = 201, body = Vec<ToolView>), (status = 400, body = ErrorBody)))]
 pub async fn import_tools(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    caller: Admin,
     ApiJson(req): ApiJson<ImageRequest>,
 ) -> ApiResult<(StatusCode, Json<Vec<ToolView>>)> {
-    caller.require_admin()?;
     let image = state
         .engine
         .inspect_image(&req.reference)
@@ -671,11 +678,10 @@ pub async fn import_tools(
 #[utoipa::path(put, path = "/api/v1/tools/{name}/settings", tag = "tools", security(("token" = [])), params(("name" = String, Path)), request_body = SettingRequest, responses((status = 200, body = Object)))]
 pub async fn site_setting(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    _caller: Admin,
     Path(name): Path<String>,
     ApiJson(req): ApiJson<SettingRequest>,
 ) -> ApiResult<Json<berth_store::ToolSetting>> {
-    caller.require_admin()?;
     if req.defaults.is_some() {
         return Err(ApiError::bad_request("defaults: default inputs are set per project")
             .hint("use PUT /api/v1/projects/{project}/tools/{name}"));
@@ -695,10 +701,9 @@ pub async fn list_projects(State(state): State<Arc<AppState>>, caller: Caller) -
 #[utoipa::path(post, path = "/api/v1/projects", tag = "projects", security(("token" = [])), request_body = ProjectRequest, responses((status = 201, body = Object), (status = 409, body = ErrorBody)))]
 pub async fn add_project(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    _caller: Admin,
     ApiJson(req): ApiJson<ProjectRequest>,
 ) -> ApiResult<(StatusCode, Json<Project>)> {
-    caller.require_admin()?;
     for r in &req.data_roots {
         if !std::path::Path::new(r).is_absolute() {
             return Err(ApiError::bad_request(format!("data_roots: `{r}` is not an absolute path")));
@@ -727,10 +732,9 @@ pub async fn get_project(
 #[utoipa::path(put, path = "/api/v1/projects/{project}/members/{user}", tag = "projects", security(("token" = [])), params(("project" = String, Path), ("user" = String, Path)), responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
 pub async fn add_member(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    _caller: Admin,
     Path((project, user)): Path<(String, String)>,
 ) -> ApiResult<Json<Project>> {
-    caller.require_admin()?;
     let store = state.store.clone();
     blocking(move || {
         store.add_member(&project, &user)?;
@@ -743,11 +747,10 @@ pub async fn add_member(
 #[utoipa::path(put, path = "/api/v1/projects/{project}/tools/{name}", tag = "projects", security(("token" = [])), params(("project" = String, Path), ("name" = String, Path)), request_body = SettingRequest, responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
 pub async fn project_setting(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    _caller: Admin,
     Path((project, name)): Path<(String, String)>,
     ApiJson(req): ApiJson<SettingRequest>,
 ) -> ApiResult<Json<berth_store::ToolSetting>> {
-    caller.require_admin()?;
     let store = state.store.clone();
     blocking(move || Ok(Json(store.set_tool_setting(Some(&project), &name, req.enabled, req.defaults.as_ref())?))).await
 }
@@ -998,33 +1001,40 @@ pub async fn live_logs(
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let stream = stream_name(&stream)?;
     let store = state.store.clone();
+    let user = caller.0.name.clone();
     let launch = blocking({
         let id = id.clone();
         move || visible_launch(&store, &caller.0, &id)
     })
     .await?;
+    let sec = &state.opts.security;
+    let permit = state.live.acquire(&user, sec.max_live_streams, sec.max_live_streams_per_user)?;
+    let updates = crate::live::subscribe(&state, &launch.id).await;
     struct Follow {
         state: Arc<AppState>,
-        id: String,
+        updates: tokio::sync::watch::Receiver<crate::live::Snapshot>,
         offset: u64,
         last_status: String,
         done: bool,
+        _permit: crate::live::StreamPermit,
     }
-    let follow = Follow { state, id: launch.id, offset: 0, last_status: String::new(), done: false };
+    let follow = Follow { state, updates, offset: 0, last_status: String::new(), done: false, _permit: permit };
     let s = futures_util::stream::unfold(follow, move |mut f| async move {
         if f.done {
             return None;
         }
         loop {
-            let store = f.state.store.clone();
-            let id = f.id.clone();
-            let launch = tokio::task::spawn_blocking(move || store.get_launch(&id)).await.ok().and_then(Result::ok);
-            let Some(launch) = launch else {
+            let snap = f.updates.borrow_and_update().clone();
+            if snap.gone && snap.status.is_empty() {
                 f.done = true;
                 return Some((Ok(Event::default().event("end").data("gone")), f));
-            };
-            if let Some(path) = log_path(&f.state.store, &launch, stream) {
-                let offset = f.offset;
+            }
+            let log = if stream == "stdout" { &snap.stdout } else { &snap.stderr };
+            // Read only when the file grew (or, once the run is over, until it is drained).
+            if let Some((path, len)) = log
+                && (*len > f.offset || snap.terminal)
+            {
+                let (path, offset) = (path.clone(), f.offset);
                 let read = tokio::task::spawn_blocking(move || read_log_chunk(&path, offset)).await.ok().flatten();
                 if let Some((text, consumed)) = read {
                     f.offset += consumed;
@@ -1032,17 +1042,21 @@ pub async fn live_logs(
                     return Some((Ok(Event::default().event("chunk").data(data)), f));
                 }
             }
-            let status = launch.status().to_owned();
-            if status != f.last_status {
-                f.last_status = status.clone();
-                return Some((Ok(Event::default().event("status").data(status)), f));
+            if !snap.status.is_empty() && snap.status != f.last_status {
+                f.last_status = snap.status.clone();
+                return Some((Ok(Event::default().event("status").data(snap.status)), f));
             }
-            if launch.is_terminal() {
+            if snap.terminal {
                 f.done = true;
-                return Some((Ok(Event::default().event("end").data(status)), f));
+                return Some((Ok(Event::default().event("end").data(snap.status)), f));
             }
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+                changed = f.updates.changed() => {
+                    if changed.is_err() && !f.updates.borrow().terminal {
+                        // The poller stopped without an end (shutdown).
+                        return None;
+                    }
+                }
                 _ = f.state.shutdown.cancelled() => return None,
             }
         }
@@ -1107,9 +1121,8 @@ pub async fn kill_launch(state: &Arc<AppState>, caller: &User, id: &str) -> ApiR
 #[utoipa::path(get, path = "/api/v1/images", tag = "images", security(("token" = [])), responses((status = 200, body = Vec<Object>), (status = 403, body = ErrorBody)))]
 pub async fn list_images(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    _caller: Admin,
 ) -> ApiResult<Json<Vec<berth_registry::ImageRow>>> {
-    caller.require_admin()?;
     let labels = [berth_run::tool::BOUTIQUES_LABEL, "org.nrg.commands"];
     let rows = berth_registry::images::list(&*state.engine, &labels)
         .await
@@ -1121,10 +1134,9 @@ pub async fn list_images(
 #[utoipa::path(post, path = "/api/v1/images/pull", tag = "images", security(("token" = [])), request_body = ImageRequest, responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn pull_image(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    _caller: Admin,
     ApiJson(req): ApiJson<ImageRequest>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    caller.require_admin()?;
     let creds = state.credentials();
     let outcome = berth_registry::images::pull(&*state.engine, &creds, &req.reference, &berth_engine::pull::NoProgress)
         .await
@@ -1139,10 +1151,9 @@ pub async fn pull_image(
 #[utoipa::path(get, path = "/api/v1/images/check", tag = "images", security(("token" = [])), params(ReferenceQuery), responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
 pub async fn check_image(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    _caller: Admin,
     Query(q): Query<ReferenceQuery>,
 ) -> ApiResult<Json<berth_registry::CheckReport>> {
-    caller.require_admin()?;
     let client = state.registry_client().map_err(|e| ApiError::internal(e.to_string()))?;
     let creds = state.credentials();
     let report = berth_registry::images::check(&*state.engine, &client, &creds, &q.reference).await.map_err(|e| {
@@ -1156,10 +1167,9 @@ pub async fn check_image(
 #[utoipa::path(post, path = "/api/v1/images/scan", tag = "images", security(("token" = [])), request_body = ImageRequest, responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
 pub async fn scan_image(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    _caller: Admin,
     ApiJson(req): ApiJson<ImageRequest>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    caller.require_admin()?;
     let Some(db) = state.opts.advisory_db.clone() else {
         return Err(ApiError::bad_request("the server has no advisory database")
             .hint("build one with `berth db update`, then restart `berth serve`"));
@@ -1181,11 +1191,12 @@ pub async fn scan_image(
     ))
 }
 
-/// The latest stored scan of an image.
-#[utoipa::path(get, path = "/api/v1/images/scan", tag = "images", security(("token" = [])), params(ReferenceQuery), responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+/// The latest stored scan of an image (admins, like every image endpoint: a report lists the
+/// image's packages and weaknesses).
+#[utoipa::path(get, path = "/api/v1/images/scan", tag = "images", security(("token" = [])), params(ReferenceQuery), responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn latest_scan(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    _caller: Admin,
     Query(q): Query<ReferenceQuery>,
 ) -> ApiResult<Response> {
     let store = state.store.clone();
@@ -1197,16 +1208,14 @@ pub async fn latest_scan(
 
 /// The engines berth can reach (admins).
 #[utoipa::path(get, path = "/api/v1/engines", tag = "service", security(("token" = [])), responses((status = 200, body = Object), (status = 403, body = ErrorBody)))]
-pub async fn engines(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult<Json<serde_json::Value>> {
-    caller.require_admin()?;
+pub async fn engines(State(state): State<Arc<AppState>>, _caller: Admin) -> ApiResult<Json<serde_json::Value>> {
     let report = berth_engine::report::report(Some(state.engine_info.kind), None).await;
     Ok(Json(serde_json::to_value(&report).unwrap_or_default()))
 }
 
 /// Pipeline runs (admins; pipelines are run with `berth pipeline run`).
 #[utoipa::path(get, path = "/api/v1/pipelines", tag = "pipelines", security(("token" = [])), responses((status = 200, body = Vec<Object>)))]
-pub async fn list_pipelines(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult<Json<serde_json::Value>> {
-    caller.require_admin()?;
+pub async fn list_pipelines(State(state): State<Arc<AppState>>, _caller: Admin) -> ApiResult<Json<serde_json::Value>> {
     let store = state.store.clone();
     blocking(move || Ok(Json(serde_json::to_value(store.list_pipeline_runs(200)?).unwrap_or_default()))).await
 }
@@ -1215,10 +1224,9 @@ pub async fn list_pipelines(State(state): State<Arc<AppState>>, caller: Caller) 
 #[utoipa::path(get, path = "/api/v1/pipelines/{id}", tag = "pipelines", security(("token" = [])), params(("id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
 pub async fn get_pipeline(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    _caller: Admin,
     Path(id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    caller.require_admin()?;
     let store = state.store.clone();
     blocking(move || Ok(Json(serde_json::to_value(store.get_pipeline_run(&id)?).unwrap_or_default()))).await
 }
@@ -1237,10 +1245,9 @@ pub struct SbomQuery {
 #[utoipa::path(get, path = "/api/v1/images/sbom", tag = "images", security(("token" = [])), params(SbomQuery), responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
 pub async fn sbom(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    _caller: Admin,
     Query(q): Query<SbomQuery>,
 ) -> ApiResult<Response> {
-    caller.require_admin()?;
     let name = q.format.as_deref().unwrap_or("cyclonedx");
     let format: berth_inventory::report::Format = name.parse().map_err(|e: String| {
         ApiError::bad_request(format!("format: {e}")).hint("use json, cyclonedx, spdx or table")
@@ -1269,10 +1276,9 @@ pub struct TagRequest {
 #[utoipa::path(post, path = "/api/v1/images/tag", tag = "images", security(("token" = [])), request_body = TagRequest, responses((status = 204), (status = 400, body = ErrorBody)))]
 pub async fn tag_image(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    _caller: Admin,
     ApiJson(req): ApiJson<TagRequest>,
 ) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
     berth_registry::Reference::parse(&req.target)
         .map_err(|e| ApiError::bad_request(format!("target: {e}")).hint("e.g. `lab/tool:1.2`"))?;
     state
@@ -1297,10 +1303,9 @@ pub struct RemoveQuery {
 #[utoipa::path(delete, path = "/api/v1/images", tag = "images", security(("token" = [])), params(RemoveQuery), responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
 pub async fn remove_image(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    _caller: Admin,
     Query(q): Query<RemoveQuery>,
 ) -> ApiResult<Json<berth_engine::RemovedImage>> {
-    caller.require_admin()?;
     let removed = state
         .engine
         .remove_image(&q.reference, q.force.unwrap_or(false))
@@ -1327,10 +1332,9 @@ pub struct ImportRequest {
 #[utoipa::path(post, path = "/api/v1/images/import", tag = "images", security(("token" = [])), request_body = ImportRequest, responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
 pub async fn import_image(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    _caller: Admin,
     ApiJson(req): ApiJson<ImportRequest>,
 ) -> ApiResult<Json<berth_registry::ImportOutcome>> {
-    caller.require_admin()?;
     let source = berth_registry::ImportSource::parse(&req.source, req.sha256.as_deref())
         .map_err(|e| ApiError::bad_request(format!("sha256: {e}")))?;
     let client = state.registry_client().map_err(|e| ApiError::internal(e.to_string()))?;
@@ -1366,10 +1370,9 @@ pub struct RecordQuery {
 #[utoipa::path(get, path = "/api/v1/records", tag = "runs", security(("token" = [])), params(RecordQuery), responses((status = 200, body = Vec<Object>), (status = 400, body = ErrorBody)))]
 pub async fn list_records(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    _caller: Admin,
     Query(q): Query<RecordQuery>,
 ) -> ApiResult<Json<Vec<berth_store::RunSummary>>> {
-    caller.require_admin()?;
     let status = q
         .status
         .as_deref()
@@ -1393,10 +1396,9 @@ pub async fn list_records(
 #[utoipa::path(get, path = "/api/v1/records/{id}", tag = "runs", security(("token" = [])), params(("id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
 pub async fn get_record(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    _caller: Admin,
     Path(id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    caller.require_admin()?;
     let store = state.store.clone();
     blocking(move || Ok(Json(provenance(&store.get_run(&id)?)))).await
 }
@@ -1405,10 +1407,9 @@ pub async fn get_record(
 #[utoipa::path(post, path = "/api/v1/pipelines", tag = "pipelines", security(("token" = [])), request_body = crate::pipelines::PipelineRequest, responses((status = 202, body = crate::pipelines::PipelineStarted), (status = 400, body = ErrorBody)))]
 pub async fn start_pipeline(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    _caller: Admin,
     ApiJson(req): ApiJson<crate::pipelines::PipelineRequest>,
 ) -> ApiResult<(StatusCode, Json<crate::pipelines::PipelineStarted>)> {
-    caller.require_admin()?;
     let st = state.clone();
     blocking(move || Ok((StatusCode::ACCEPTED, Json(crate::pipelines::start(&st, req)?)))).await
 }

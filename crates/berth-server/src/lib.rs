@@ -2,7 +2,8 @@
 //! `/api/v1/openapi.json`), the XNAT-compatible subset (`/xapi`), the web UI (`/ui`), and
 //! executes launches from the durable queue in the store with a pool of workers.
 //!
-//! Data flow: a request is authenticated ([`auth`]), checked and prepared exactly as a worker
+//! Data flow: a request is checked for its origin and CSRF token and authenticated ([`auth`],
+//! failures limited by [`limit`]), checked and prepared exactly as a worker
 //! will prepare it ([`launch`]), and queued in the store; a worker ([`queue`]) claims it and
 //! runs it with `berth_run::Runner` — the same code as `berth run` — so its provenance record
 //! is an ordinary run labelled with the launch. The janitor finishes what a previous server
@@ -12,6 +13,8 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod launch;
+pub mod limit;
+pub mod live;
 pub mod openapi;
 pub mod pipelines;
 pub mod queue;
@@ -28,7 +31,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 
-pub use state::{AppState, ServeOptions};
+pub use state::{AppState, SecurityOptions, ServeOptions};
 
 async fn count_and_harden(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
@@ -121,6 +124,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ui/pipelines/{id}", get(ui::pipeline))
         .route("/assets/{name}", get(ui::asset))
         .layer(DefaultBodyLimit::max(state.opts.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
         .layer(middleware::from_fn_with_state(state.clone(), count_and_harden))
         .with_state(state)
 }
@@ -158,7 +162,10 @@ pub async fn serve(state: Arc<AppState>) -> Result<(), ServeError> {
     let workers = queue::spawn(state.clone()).map_err(ServeError::Serve)?;
     let shutdown = state.shutdown.clone();
     let app = router(state.clone());
-    let served = axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await;
+    // The peer address reaches handlers (the failed-sign-in limiter counts per address).
+    let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await;
     state.shutdown.cancel();
     let _ = tokio::task::spawn_blocking(move || workers.join()).await;
     served.map_err(ServeError::Serve)

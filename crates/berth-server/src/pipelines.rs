@@ -1,4 +1,5 @@
-//! Starting pipeline runs from the API (admins): the pipeline file is checked and planned at
+//! Starting pipeline runs from the API (admins): the pipeline file comes from the configured
+//! pipeline directories only ([`load_from_dirs`], through berth-hostpath), and is checked and planned at
 //! once (a bad file is a 400 with each problem and its path), then executed by the same
 //! executor as `berth pipeline run`, on its own thread, while the request returns. Its runs,
 //! status and report are read back through `/api/v1/pipelines` and `/ui/pipelines/{id}`.
@@ -19,9 +20,11 @@ use crate::state::AppState;
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineRequest {
-    /// The pipeline file (YAML) on the server.
+    /// The pipeline file (YAML): a path inside one of the server's pipeline directories
+    /// (`[serve] pipeline_dirs`), absolute or relative to them.
     pub file: String,
-    /// Where outputs are published (default `<output root>/pipelines/<name>`).
+    /// Where outputs are published: inside the server's output root, absolute or relative to
+    /// `<output root>/pipelines/` (default `<output root>/pipelines/<name>`).
     #[serde(default)]
     pub output_dir: Option<String>,
     /// `--bids DIR`.
@@ -79,13 +82,108 @@ fn pipeline_error(e: berth_pipeline::PipelineError) -> ApiError {
     ApiError::bad_request(e.to_string()).problems(problems).maybe_hint(e.hint())
 }
 
+/// The most bytes a pipeline file may have.
+const MAX_PIPELINE_BYTES: u64 = 4 << 20;
+
+/// Reads the pipeline file `file` from one of the configured pipeline directories: an absolute
+/// path inside one of them, or a path relative to them (the first that has it). It is opened
+/// beneath its directory without following links (berth-hostpath), must be a regular
+/// `.yaml`/`.yml` file, and only then is it read: an error about any other path names the path
+/// as requested and quotes nothing of any file.
+pub fn load_from_dirs(dirs: &[PathBuf], file: &str) -> ApiResult<berth_pipeline::Pipeline> {
+    use std::io::Read as _;
+    if dirs.is_empty() {
+        return Err(ApiError::forbidden("file: this server reads no pipeline files (no pipeline directory is set)")
+            .hint("an admin sets `[serve] pipeline_dirs` in the configuration (docs/configuration.md)"));
+    }
+    let listed = dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
+    let outside = |why: &str| {
+        ApiError::bad_request(format!("file: `{file}` {why}"))
+            .hint(format!("give a .yaml file inside a pipeline directory ({listed}), or a path relative to one"))
+    };
+    if !(file.ends_with(".yaml") || file.ends_with(".yml")) {
+        return Err(outside("is not a pipeline file (`.yaml` or `.yml`)"));
+    }
+    let candidates: Vec<(&PathBuf, PathBuf)> = if file.starts_with('/') {
+        dirs.iter()
+            .filter_map(|d| berth_hostpath::strip_root(d, std::path::Path::new(file)).ok().map(|rel| (d, rel)))
+            .filter(|(_, rel)| !rel.as_os_str().is_empty())
+            .take(1)
+            .collect()
+    } else {
+        let rel = berth_hostpath::relative(file).map_err(|e| outside(&format!("is refused: {e}")))?;
+        dirs.iter().map(|d| (d, rel.clone())).collect()
+    };
+    if candidates.is_empty() {
+        return Err(outside("is not inside a pipeline directory"));
+    }
+    let mut last = None;
+    for (dir, rel) in candidates {
+        let opened = berth_hostpath::Root::open(dir).and_then(|root| root.open_file(&rel));
+        let mut f = match opened {
+            Ok(f) => f,
+            Err(e) => {
+                last = Some(e);
+                continue;
+            }
+        };
+        let mut bytes = Vec::new();
+        f.by_ref()
+            .take(MAX_PIPELINE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| ApiError::bad_request(format!("file: cannot read `{file}`: {e}")))?;
+        if bytes.len() as u64 > MAX_PIPELINE_BYTES {
+            return Err(outside("is larger than 4 MiB"));
+        }
+        let path = dir.join(&rel);
+        let text = String::from_utf8(bytes).map_err(|_| outside("is not UTF-8 text"))?;
+        let spec = berth_pipeline::parse(&text).map_err(|problems| {
+            pipeline_error(berth_pipeline::PipelineError::Invalid { path: path.clone(), problems })
+        })?;
+        return Ok(berth_pipeline::Pipeline {
+            dir: path.parent().map_or_else(|| dir.clone(), std::path::Path::to_path_buf),
+            sha256: berth_store::hash::sha256_hex(text.as_bytes()),
+            file: path,
+            text,
+            spec,
+        });
+    }
+    Err(match last {
+        Some(e @ berth_hostpath::HostPathError::Link { .. }) => outside(&format!("is refused: {e}")),
+        Some(berth_hostpath::HostPathError::WrongKind { .. }) => outside("is not a regular file"),
+        _ => outside("cannot be opened in a pipeline directory (missing or unreadable)"),
+    })
+}
+
+/// Where a pipeline run publishes: beneath the server's output root only — `output_dir`
+/// absolute inside it, or relative to `<output root>/pipelines/` (default: the pipeline's
+/// name there). The directories are created beneath the root without following links (a
+/// tool's output there may hold links), so a request cannot make the server write elsewhere.
+pub fn output_dir(output_root: &std::path::Path, requested: Option<&str>, name: &str) -> ApiResult<PathBuf> {
+    let refuse = |what: &str, e: &dyn std::fmt::Display| {
+        ApiError::bad_request(format!("output_dir: `{what}` is refused: {e}"))
+            .hint(format!("give a path inside {} or relative to its `pipelines/` directory", output_root.display()))
+    };
+    let rel = match requested {
+        Some(d) if d.starts_with('/') => {
+            berth_hostpath::strip_root(output_root, std::path::Path::new(d)).map_err(|e| refuse(d, &e))?
+        }
+        Some(d) => PathBuf::from("pipelines").join(berth_hostpath::relative(d).map_err(|e| refuse(d, &e))?),
+        None => PathBuf::from("pipelines").join(berth_hostpath::component(name).map_err(|e| refuse(name, &e))?),
+    };
+    if rel.as_os_str().is_empty() {
+        return Err(refuse(requested.unwrap_or_default(), &"it is the output root itself"));
+    }
+    let shown = requested.unwrap_or(name);
+    let opened = berth_hostpath::Root::open(output_root)
+        .and_then(|root| root.create_dir_all(&rel, 0o755))
+        .map_err(|e| refuse(shown, &e))?;
+    Ok(opened.path)
+}
+
 /// Checks, plans and starts a pipeline run.
 pub fn start(state: &Arc<AppState>, req: PipelineRequest) -> ApiResult<PipelineStarted> {
-    let file = PathBuf::from(&req.file);
-    if !file.is_absolute() {
-        return Err(ApiError::bad_request(format!("file: `{}` is not an absolute path on the server", req.file)));
-    }
-    let pipeline = berth_pipeline::load(&file).map_err(pipeline_error)?;
+    let pipeline = load_from_dirs(&state.opts.security.pipeline_dirs, &req.file)?;
     let options = PlanOptions {
         bids: req.bids.as_ref().map(PathBuf::from),
         participant_labels: req
@@ -97,11 +195,7 @@ pub fn start(state: &Arc<AppState>, req: PipelineRequest) -> ApiResult<PipelineS
         strict: false,
     };
     let plan = berth_pipeline::plan(pipeline, &options, Some(&state.store)).map_err(pipeline_error)?;
-    let output_dir = match &req.output_dir {
-        Some(d) if PathBuf::from(d).is_absolute() => PathBuf::from(d),
-        Some(d) => return Err(ApiError::bad_request(format!("output_dir: `{d}` is not an absolute path"))),
-        None => state.opts.output_root.join("pipelines").join(&plan.pipeline.spec.name),
-    };
+    let output_dir = output_dir(&state.opts.output_root, req.output_dir.as_deref(), &plan.pipeline.spec.name)?;
     let jobs = req.jobs.unwrap_or(state.opts.workers).max(1);
     let host = state.host.clone();
     let opts = ExecOptions {

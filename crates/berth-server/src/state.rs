@@ -37,6 +37,121 @@ pub struct ServeOptions {
     pub run_config: berth_config::RunConfig,
     /// Registries reached over plain HTTP (`[registry] insecure` of the configuration file).
     pub registry_insecure: Vec<String>,
+    /// Origins, sessions, pipeline directories, stream caps, URL imports.
+    pub security: SecurityOptions,
+}
+
+/// What the service's security rules need from the configuration (`[serve]`, and
+/// `[registry] import_private_addresses`), resolved once.
+#[derive(Debug, Clone)]
+pub struct SecurityOptions {
+    /// The origin browsers use (`[serve] public_url`), as `scheme://host[:port]`; when unset,
+    /// `http://` and the request's `Host`.
+    pub public_origin: Option<String>,
+    /// Whether the UI's cookie is `Secure` (the public origin is `https`).
+    pub secure_cookies: bool,
+    /// Client addresses come from the last `X-Forwarded-For` entry.
+    pub forwarded_for: bool,
+    /// Directories `POST /api/v1/pipelines` reads pipeline files from.
+    pub pipeline_dirs: Vec<PathBuf>,
+    /// How long a UI session lasts.
+    pub session_ttl: std::time::Duration,
+    /// Live-log streams open at once, in all.
+    pub max_live_streams: usize,
+    /// Live-log streams one user may hold open.
+    pub max_live_streams_per_user: usize,
+    /// Whether URL imports may reach loopback and private addresses.
+    pub import_private_addresses: bool,
+}
+
+impl Default for SecurityOptions {
+    fn default() -> Self {
+        SecurityOptions {
+            public_origin: None,
+            secure_cookies: false,
+            forwarded_for: false,
+            pipeline_dirs: Vec::new(),
+            session_ttl: std::time::Duration::from_secs(12 * 3600),
+            max_live_streams: 256,
+            max_live_streams_per_user: 16,
+            import_private_addresses: false,
+        }
+    }
+}
+
+/// A `[serve]` setting that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingError {
+    /// `public_url` is not an `http(s)://host[:port]` URL.
+    #[error("[serve] public_url `{value}` is not an http:// or https:// URL with a host")]
+    PublicUrl {
+        /// What was given.
+        value: String,
+    },
+    /// A pipeline directory that is not an absolute path.
+    #[error("[serve] pipeline_dirs: `{}` is not an absolute path", path.display())]
+    PipelineDir {
+        /// What was given.
+        path: PathBuf,
+    },
+    /// A limit of zero.
+    #[error("[serve] {key} = 0 would refuse every request")]
+    Zero {
+        /// The key.
+        key: &'static str,
+    },
+}
+
+impl SettingError {
+    /// How to fix it.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            SettingError::PublicUrl { .. } => {
+                "e.g. `public_url = \"https://berth.lab.example\"` (see docs/configuration.md)".into()
+            }
+            SettingError::Zero { .. } => "give at least 1, or leave the key out for the default".into(),
+            SettingError::PipelineDir { .. } => "give each pipeline directory as an absolute path".into(),
+        })
+    }
+}
+
+impl SecurityOptions {
+    /// The options from the configuration file.
+    pub fn from_config(config: &berth_config::Config) -> Result<SecurityOptions, SettingError> {
+        let d = SecurityOptions::default();
+        let serve = &config.serve;
+        let public_origin = serve
+            .public_url
+            .as_deref()
+            .map(|u| crate::auth::origin_of(u).ok_or_else(|| SettingError::PublicUrl { value: u.to_owned() }))
+            .transpose()?;
+        let nonzero = |key, v: Option<usize>, default| match v {
+            Some(0) => Err(SettingError::Zero { key }),
+            Some(n) => Ok(n),
+            None => Ok(default),
+        };
+        Ok(SecurityOptions {
+            secure_cookies: public_origin.as_deref().is_some_and(|o| o.starts_with("https://")),
+            public_origin,
+            forwarded_for: serve.forwarded_for,
+            pipeline_dirs: match serve.pipeline_dirs.iter().find(|p| !p.is_absolute()) {
+                Some(p) => return Err(SettingError::PipelineDir { path: p.clone() }),
+                None => serve.pipeline_dirs.clone(),
+            },
+            session_ttl: match serve.session_hours {
+                Some(0) => return Err(SettingError::Zero { key: "session_hours" }),
+                Some(h) => std::time::Duration::from_secs(h.saturating_mul(3600)),
+                None => d.session_ttl,
+            },
+            max_live_streams: nonzero("max_live_streams", serve.max_live_streams, d.max_live_streams)?,
+            max_live_streams_per_user: nonzero(
+                "max_live_streams_per_user",
+                serve.max_live_streams_per_user,
+                d.max_live_streams_per_user,
+            )?,
+            import_private_addresses: config.registry.import_private_addresses,
+        })
+    }
 }
 
 /// How long a health check's answer about the engine is reused.
@@ -95,6 +210,10 @@ pub struct AppState {
     /// When the engine last answered (or failed to): health checks reuse it for a while so
     /// that polling clients do not load the engine.
     pub engine_seen: Mutex<Option<(std::time::Instant, bool)>>,
+    /// Failed sign-ins and token checks, per client address and per user.
+    pub limiter: crate::limit::FailureLimiter,
+    /// Live-log streams: one poller per run, and the caps.
+    pub live: Arc<crate::live::LiveHub>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -121,6 +240,8 @@ impl AppState {
             shutdown: CancellationToken::new(),
             owner,
             engine_seen: Mutex::new(None),
+            limiter: crate::limit::FailureLimiter::default(),
+            live: Arc::new(crate::live::LiveHub::default()),
         }
     }
 
@@ -148,6 +269,7 @@ impl AppState {
     pub fn registry_client(&self) -> Result<berth_registry::RegistryClient, berth_registry::RegistryError> {
         berth_registry::RegistryClient::new(berth_registry::ClientOptions {
             insecure: self.opts.registry_insecure.clone(),
+            import_private_addresses: self.opts.security.import_private_addresses,
             ..Default::default()
         })
     }

@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use berth_descriptor::model::InputType;
@@ -15,7 +16,6 @@ use minijinja::{Environment, context};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{RunView, blocking, caller_projects, newest_tool, visible_launch, visible_projects};
-use crate::auth::COOKIE;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -55,7 +55,7 @@ fn render(name: &str, ctx: minijinja::Value) -> Response {
     }
 }
 
-fn error_page(user: Option<&User>, e: &ApiError) -> Response {
+fn error_page(user: Option<&PageUser>, e: &ApiError) -> Response {
     let mut resp = render(
         "error.html",
         context! { user => user, status => e.status.as_u16(), message => e.body.error, hint => e.body.hint },
@@ -64,20 +64,38 @@ fn error_page(user: Option<&User>, e: &ApiError) -> Response {
     resp
 }
 
-/// The user behind the UI's cookie, or a redirect to the sign-in page.
-async fn ui_user(state: &Arc<AppState>, headers: &HeaderMap) -> Result<User, Response> {
-    let token = crate::auth::cookie_token(headers);
-    let Some(token) = token else { return Err(Redirect::to("/login").into_response()) };
-    let store = state.store.clone();
-    match tokio::task::spawn_blocking(move || store.authenticate(&token)).await {
-        Ok(Ok(Some(user))) => Ok(user),
-        _ => Err(Redirect::to("/login").into_response()),
+/// The signed-in user of a page, with the session's CSRF token for its forms and scripts.
+#[derive(Debug, Clone, Serialize)]
+pub struct PageUser {
+    #[serde(flatten)]
+    user: User,
+    csrf: String,
+}
+
+impl std::ops::Deref for PageUser {
+    type Target = User;
+    fn deref(&self) -> &User {
+        &self.user
+    }
+}
+
+/// The user behind the UI's session cookie, or a redirect to the sign-in page.
+async fn ui_user(state: &Arc<AppState>, parts: &Parts) -> Result<PageUser, Response> {
+    let Some(id) = crate::auth::session_cookie(&parts.headers) else {
+        return Err(Redirect::to("/login").into_response());
+    };
+    let address = crate::auth::request_address(&parts.headers, &parts.extensions, &state.opts.security);
+    let csrf = crate::auth::csrf_token(&id);
+    match crate::auth::check_session(state, &address, id).await {
+        Ok(user) => Ok(PageUser { user, csrf }),
+        Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => Err(e.into_response()),
+        Err(_) => Err(Redirect::to("/login").into_response()),
     }
 }
 
 macro_rules! user_or_redirect {
-    ($state:expr, $headers:expr) => {
-        match ui_user(&$state, &$headers).await {
+    ($state:expr, $parts:expr) => {
+        match ui_user(&$state, &$parts).await {
             Ok(u) => u,
             Err(r) => return r,
         }
@@ -95,38 +113,61 @@ pub struct LoginForm {
     token: String,
 }
 
-/// `POST /login`: checks the token and keeps it in an HttpOnly, SameSite=Strict cookie.
-pub async fn login(State(state): State<Arc<AppState>>, Form(form): Form<LoginForm>) -> Response {
-    let store = state.store.clone();
+/// `POST /login`: checks the token (failures limited per address and per user), opens a
+/// server-side session and gives the browser its id in an HttpOnly, SameSite=Strict cookie
+/// (`Secure` behind https). The same-origin check ran in [`crate::auth::guard`].
+pub async fn login(State(state): State<Arc<AppState>>, parts: Parts, Form(form): Form<LoginForm>) -> Response {
+    let address = crate::auth::request_address(&parts.headers, &parts.extensions, &state.opts.security);
     let token = form.token.trim().to_owned();
-    let t = token.clone();
-    let user = tokio::task::spawn_blocking(move || store.authenticate(&t)).await.ok().and_then(Result::ok).flatten();
-    if user.is_none() {
-        let mut resp = render("login.html", context! { error => "That token is not valid (unknown or revoked)." });
-        *resp.status_mut() = StatusCode::UNAUTHORIZED;
-        return resp;
-    }
-    let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=604800");
+    let (user, sha) = match crate::auth::check_token(&state, &address, token).await {
+        Ok(found) => found,
+        Err(e) => {
+            let message = if e.status == StatusCode::TOO_MANY_REQUESTS {
+                "Too many failed sign-ins: wait a minute before trying again."
+            } else {
+                "That token is not valid (unknown or revoked)."
+            };
+            let mut resp = render("login.html", context! { error => message });
+            *resp.status_mut() =
+                if e.status == StatusCode::TOO_MANY_REQUESTS { e.status } else { StatusCode::UNAUTHORIZED };
+            if let Some(secs) = e.retry_after {
+                resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            return resp;
+        }
+    };
+    let store = state.store.clone();
+    let ttl = state.opts.security.session_ttl;
+    let name = user.name.clone();
+    let session = match tokio::task::spawn_blocking(move || store.create_session(&name, &sha, ttl)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return error_page(None, &ApiError::from(e)),
+        Err(e) => return error_page(None, &ApiError::internal(format!("opening a session: {e}"))),
+    };
     let mut resp = Redirect::to("/ui/runs").into_response();
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
+    if let Ok(v) = HeaderValue::from_str(&crate::auth::session_set_cookie(&session.id, &state.opts.security)) {
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
     resp
 }
 
-/// `POST /logout`.
-pub async fn logout() -> Response {
+/// `POST /logout`: ends the session in the store (the cookie is useless from now on, even if
+/// it was copied) and clears the cookie. The CSRF token was checked in [`crate::auth::guard`].
+pub async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(id) = crate::auth::session_cookie(&headers) {
+        let store = state.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.end_session(&id)).await;
+    }
     let mut resp = Redirect::to("/login").into_response();
-    resp.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("berth_token=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
-    );
+    if let Ok(v) = HeaderValue::from_str(&crate::auth::session_clear_cookie(&state.opts.security)) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
     resp
 }
 
 /// `GET /ui/tools`.
-pub async fn tools(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let user = user_or_redirect!(state, headers);
+pub async fn tools(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
+    let user = user_or_redirect!(state, parts);
     let st = state.clone();
     let u = user.clone();
     let views = blocking(move || crate::api::visible_tools(&st.store, &u)).await;
@@ -282,11 +323,11 @@ pub struct LaunchQuery {
 /// `GET /ui/tools/{name}/launch`: the launch form.
 pub async fn launch_form(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(name): Path<String>,
     Query(q): Query<LaunchQuery>,
 ) -> Response {
-    let user = user_or_redirect!(state, headers);
+    let user = user_or_redirect!(state, parts);
     let st = state.clone();
     let u = user.clone();
     let result = blocking(move || {
@@ -319,8 +360,8 @@ pub async fn launch_form(
 }
 
 /// `GET /ui/runs`.
-pub async fn runs(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let user = user_or_redirect!(state, headers);
+pub async fn runs(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
+    let user = user_or_redirect!(state, parts);
     let st = state.clone();
     let u = user.clone();
     let result = blocking(move || {
@@ -342,8 +383,8 @@ pub async fn runs(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
 }
 
 /// `GET /ui/runs/{id}`.
-pub async fn run(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let user = user_or_redirect!(state, headers);
+pub async fn run(State(state): State<Arc<AppState>>, parts: Parts, Path(id): Path<String>) -> Response {
+    let user = user_or_redirect!(state, parts);
     let st = state.clone();
     let u = user.clone();
     let result = blocking(move || {
@@ -375,8 +416,8 @@ pub async fn run(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id
 }
 
 /// `GET /ui/images` (admins).
-pub async fn images(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let user = user_or_redirect!(state, headers);
+pub async fn images(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
+    let user = user_or_redirect!(state, parts);
     if !user.is_admin() {
         return error_page(Some(&user), &ApiError::forbidden("only administrators manage images"));
     }
@@ -394,8 +435,8 @@ pub struct ImageQuery {
 }
 
 /// `GET /ui/images/view?reference=`: the image and its latest scan, with a severity chart.
-pub async fn image(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(q): Query<ImageQuery>) -> Response {
-    let user = user_or_redirect!(state, headers);
+pub async fn image(State(state): State<Arc<AppState>>, parts: Parts, Query(q): Query<ImageQuery>) -> Response {
+    let user = user_or_redirect!(state, parts);
     if !user.is_admin() {
         return error_page(Some(&user), &ApiError::forbidden("only administrators manage images"));
     }
@@ -451,8 +492,8 @@ pub async fn image(State(state): State<Arc<AppState>>, headers: HeaderMap, Query
 }
 
 /// `GET /ui/pipelines` (admins).
-pub async fn pipelines(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let user = user_or_redirect!(state, headers);
+pub async fn pipelines(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
+    let user = user_or_redirect!(state, parts);
     if !user.is_admin() {
         return error_page(Some(&user), &ApiError::forbidden("pipeline runs are visible to administrators"));
     }
@@ -464,8 +505,8 @@ pub async fn pipelines(State(state): State<Arc<AppState>>, headers: HeaderMap) -
 }
 
 /// `GET /ui/pipelines/{id}`: the pipeline run's report (timeline, statuses, durations).
-pub async fn pipeline(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let user = user_or_redirect!(state, headers);
+pub async fn pipeline(State(state): State<Arc<AppState>>, parts: Parts, Path(id): Path<String>) -> Response {
+    let user = user_or_redirect!(state, parts);
     if !user.is_admin() {
         return error_page(Some(&user), &ApiError::forbidden("pipeline runs are visible to administrators"));
     }

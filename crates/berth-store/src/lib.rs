@@ -28,6 +28,7 @@ pub mod pipelines;
 pub mod record;
 mod runs;
 pub mod service;
+pub mod sessions;
 pub mod slurm;
 pub mod store;
 pub mod time;
@@ -47,6 +48,7 @@ pub use service::{
     LAUNCH_LABEL, Launch, LaunchFilter, LaunchState, NewLaunch, PROJECT_LABEL, Project, Role, ScanRecord, TokenInfo,
     ToolSetting, User, new_launch_id,
 };
+pub use sessions::{NewSession, TokenCheck, constant_time_eq};
 pub use slurm::{SlurmJobRecord, SlurmJobUpdate};
 pub use store::{SCHEMA_VERSION, Store, StoreError};
 pub use tools::{NewTool, ToolAdded, ToolKind, ToolRecord};

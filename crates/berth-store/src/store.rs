@@ -42,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_pipelines.sql"),
     include_str!("../migrations/0005_service.sql"),
     include_str!("../migrations/0006_slurm_jobs.sql"),
+    include_str!("../migrations/0007_sessions.sql"),
 ];
 
 /// The schema version this build writes.

@@ -306,6 +306,8 @@ fn import_from_a_url_verifies_the_digest_and_resumes_a_partial_download() {
     let server = FileServer::start();
     server.add("/busybox.tar", bytes.clone());
     let url = format!("{}/busybox.tar", server.url);
+    // The file server is on loopback, which URL imports refuse unless configured to reach it.
+    std::fs::write(w.home.path().join("no-config.toml"), "[registry]\nimport_private_addresses = true\n").unwrap();
 
     // Good digest, in the URL fragment.
     let tag = format!("from-url/good:{}", std::process::id());

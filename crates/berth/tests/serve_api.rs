@@ -67,6 +67,12 @@ impl Service {
         std::fs::write(dir.path().join("outside/secret.txt"), "not yours\n").unwrap();
         std::os::unix::fs::symlink(dir.path().join("outside/secret.txt"), dir.path().join("data1/link.txt")).unwrap();
         std::fs::write(dir.path().join("sleeper.json"), SLEEPER).unwrap();
+        // Pipeline files are read from configured directories only: this one.
+        std::fs::write(
+            dir.path().join("config.toml"),
+            format!("[serve]\npipeline_dirs = [\"{}\"]\n", dir.path().display()),
+        )
+        .unwrap();
         let mut s = Service {
             dir,
             host,
@@ -105,7 +111,7 @@ impl Service {
         c.args(args)
             .current_dir(self.dir.path())
             .env("BERTH_HOME", self.path("home"))
-            .env("BERTH_CONFIG", self.path("no-config.toml"))
+            .env("BERTH_CONFIG", self.path("config.toml"))
             .env_remove("BERTH_ENGINE")
             .env("DOCKER_HOST", &self.host)
             .env("NO_COLOR", "1");
@@ -702,12 +708,8 @@ fn pipeline_runs_for_admins() {
     assert!(v.to_string().contains("stepz"), "{v}");
     let (status, v) = s.send("POST", Some(&s.alice), "/api/v1/pipelines", Some(&json!({"file": pipe})));
     assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
-    let (status, v) = s.send(
-        "POST",
-        Some(&s.admin),
-        "/api/v1/pipelines",
-        Some(&json!({"file": pipe, "output_dir": s.path("pipe-out")})),
-    );
+    let (status, v) =
+        s.send("POST", Some(&s.admin), "/api/v1/pipelines", Some(&json!({"file": pipe, "output_dir": "pipe-out"})));
     assert_eq!(status, StatusCode::ACCEPTED, "{v}");
     assert_eq!(v["tasks"], 1, "{v}");
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -720,18 +722,26 @@ fn pipeline_runs_for_admins() {
         std::thread::sleep(Duration::from_millis(200));
     };
     let id = list[0]["id"].as_str().unwrap().to_owned();
-    assert!(s.path("pipe-out/checksum").is_dir(), "published outputs");
+    assert!(s.path("home/outputs/pipelines/pipe-out/checksum").is_dir(), "published outputs");
     let detail = s.json(&s.admin, &format!("/api/v1/pipelines/{id}"));
     assert_eq!(detail["tasks"][0]["status"], "succeeded", "{detail}");
     let (status, _) = s.send("GET", Some(&s.alice), "/api/v1/pipelines", None);
     assert_eq!(status, StatusCode::FORBIDDEN);
-    // The pipeline run page: the report with its timeline, behind the UI's cookie.
+    // The pipeline run page: the report with its timeline, behind the UI's session cookie.
     let page = |token: &str| {
-        let resp = Service::client()
-            .get(s.url(&format!("/ui/pipelines/{id}")))
-            .header("cookie", format!("berth_token={token}"))
+        let signed_in = Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .post(s.url("/login"))
+            .header("origin", s.url(""))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}"))
             .send()
             .unwrap();
+        let cookie = signed_in.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        let resp =
+            Service::client().get(s.url(&format!("/ui/pipelines/{id}"))).header("cookie", cookie).send().unwrap();
         (resp.status(), resp.text().unwrap())
     };
     let (status, html) = page(&s.admin);

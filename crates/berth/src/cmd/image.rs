@@ -89,8 +89,12 @@ pub(crate) fn pull_auth(image: &str) -> anyhow::Result<Option<berth_engine::Regi
 
 fn client() -> anyhow::Result<RegistryClient> {
     let config = Config::load()?;
-    RegistryClient::new(ClientOptions { insecure: config.registry.insecure, ..ClientOptions::default() })
-        .map_err(registry_error)
+    RegistryClient::new(ClientOptions {
+        insecure: config.registry.insecure,
+        import_private_addresses: config.registry.import_private_addresses,
+        ..ClientOptions::default()
+    })
+    .map_err(registry_error)
 }
 
 fn short(id: &str) -> &str {

@@ -78,6 +78,10 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         advisory_db: db.exists().then_some(db),
         run_config: config.run.clone(),
         registry_insecure: config.registry.insecure.clone(),
+        security: berth_server::SecurityOptions::from_config(&config).map_err(|e| {
+            let hint = e.hint();
+            hinted(e.to_string(), hint)
+        })?,
     };
     let rt =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
