@@ -76,9 +76,9 @@ impl PublishError {
     pub fn hint(&self) -> Option<String> {
         match self {
             PublishError::Path { source, .. } => source.hint(),
-            PublishError::Special { .. } => {
-                Some("have the tool write regular files, directories or links; remove the others before it exits".into())
-            }
+            PublishError::Special { .. } => Some(
+                "have the tool write regular files, directories or links; remove the others before it exits".into(),
+            ),
             PublishError::TooDeep { .. } => Some("have the tool write a flatter output tree".into()),
             PublishError::Outside { .. } => {
                 Some("outputs are published from the task's directory only; fix the descriptor's path templates".into())
@@ -192,7 +192,13 @@ impl Drop for RemoveOnDrop {
 
 /// Publishes the entry `name` of `src_dir` as `name` in `dst_dir`; `shown` is its host path,
 /// for messages.
-fn copy_entry(src_dir: &OwnedFd, name: &OsStr, dst_dir: &OwnedFd, shown: &Path, depth: usize) -> Result<(), PublishError> {
+fn copy_entry(
+    src_dir: &OwnedFd,
+    name: &OsStr,
+    dst_dir: &OwnedFd,
+    shown: &Path,
+    depth: usize,
+) -> Result<(), PublishError> {
     let st = rustix::fs::statat(src_dir, name, AtFlags::SYMLINK_NOFOLLOW).map_err(io_err(shown))?;
     match FileType::from_raw_mode(st.st_mode) {
         FileType::Symlink => {
@@ -225,10 +231,10 @@ fn copy_entry(src_dir: &OwnedFd, name: &OsStr, dst_dir: &OwnedFd, shown: &Path, 
                 Err(e) => return Err(io_err(shown)(e)),
             }
             let dir_flags = OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-            let src = rustix::fs::openat(src_dir, name, OFlags::RDONLY | dir_flags, Mode::empty())
-                .map_err(io_err(shown))?;
-            let dst = rustix::fs::openat(dst_dir, name, OFlags::PATH | dir_flags, Mode::empty())
-                .map_err(io_err(shown))?;
+            let src =
+                rustix::fs::openat(src_dir, name, OFlags::RDONLY | dir_flags, Mode::empty()).map_err(io_err(shown))?;
+            let dst =
+                rustix::fs::openat(dst_dir, name, OFlags::PATH | dir_flags, Mode::empty()).map_err(io_err(shown))?;
             let reader = rustix::fs::Dir::read_from(&src).map_err(io_err(shown))?;
             for entry in reader {
                 let entry = entry.map_err(io_err(shown))?;
@@ -343,7 +349,10 @@ mod tests {
         assert!(e.to_string().contains("linked/secret"), "{e}");
         assert!(!out.join("step").exists());
         assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
-        assert_eq!(std::fs::metadata(victim.join("secret")).map(|m| std::os::unix::fs::MetadataExt::nlink(&m)).unwrap(), 1);
+        assert_eq!(
+            std::fs::metadata(victim.join("secret")).map(|m| std::os::unix::fs::MetadataExt::nlink(&m)).unwrap(),
+            1
+        );
     }
 
     #[test]

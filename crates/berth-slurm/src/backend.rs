@@ -257,8 +257,8 @@ impl SlurmBackend {
         let spec = container_spec(&node_job, run_id, &node_image, &script, argv.as_ref());
         let files = JobFiles::in_dir(&self.node(&dir));
         let from = crate::script::FromAllocation::of(job);
-        let text = job_script(run_id.as_str(), &self.opts.engine, &spec, &node_image, &files, from)
-            .map_err(script_err)?;
+        let text =
+            job_script(run_id.as_str(), &self.opts.engine, &spec, &node_image, &files, from).map_err(script_err)?;
         let job_sh = dir.join("job.sh");
         crate::workdir::write_private(&job_sh, text.as_bytes(), 0o700).map_err(work_dir_err)?;
         let resources = resource_args(job, &self.opts.cluster);

@@ -77,7 +77,10 @@ impl ScriptError {
 fn check_mount_path(what: &'static str, path: &str, csv: bool) -> Result<(), ScriptError> {
     let bad = |reason: String| Err(ScriptError::MountPath { what, path: path.to_string(), reason });
     if let Some(c) = path.chars().find(|c| (csv && matches!(c, ',' | '"' | '=')) || c.is_control()) {
-        return bad(format!("holds {}", if c.is_control() { format!("the control character {c:?}") } else { format!("`{c}`") }));
+        return bad(format!(
+            "holds {}",
+            if c.is_control() { format!("the control character {c:?}") } else { format!("`{c}`") }
+        ));
     }
     if !path.starts_with('/') {
         return bad("is not absolute".into());
@@ -579,8 +582,9 @@ mod tests {
             ] {
                 let mut s = spec();
                 s.mounts.push(BindMount { source: source.into(), target: target.into(), read_only: true });
-                let e = job_script("r1", &engine, &s, "img", &JobFiles::in_dir(Path::new("/j")), FromAllocation::default())
-                    .unwrap_err();
+                let e =
+                    job_script("r1", &engine, &s, "img", &JobFiles::in_dir(Path::new("/j")), FromAllocation::default())
+                        .unwrap_err();
                 assert!(matches!(e, ScriptError::MountPath { .. }), "{source} {target}: {e:?}");
                 let shown = e.to_string();
                 assert!(shown.contains("holds"), "{shown}");
@@ -591,15 +595,18 @@ mod tests {
         let a = NodeEngine::Apptainer { binary: "apptainer".into(), as_root: false };
         assert!(matches!(a.run_command(&spec(), "--bind=/:/host"), Err(ScriptError::ImageRef { .. })));
         let mut s = spec();
-        s.mounts.push(BindMount { source: "/nodes/data/../../etc".into(), target: "/berth/in/e".into(), read_only: true });
+        s.mounts.push(BindMount {
+            source: "/nodes/data/../../etc".into(),
+            target: "/berth/in/e".into(),
+            read_only: true,
+        });
         assert!(matches!(a.run_command(&s, "/t.sif"), Err(ScriptError::MountPath { .. })));
     }
 
     #[test]
     fn finding_10_extra_sbatch_options_cannot_replace_the_job_script_or_its_user() {
-        let ok: Vec<String> = ["--constraint=avx2", "--gres=gpu:2", "-Cavx2", "--export=ALL", "--mail-type=END"]
-            .map(String::from)
-            .into();
+        let ok: Vec<String> =
+            ["--constraint=avx2", "--gres=gpu:2", "-Cavx2", "--export=ALL", "--mail-type=END"].map(String::from).into();
         check_sbatch_args(&ok).unwrap();
         for bad in ["/tmp/evil.sh", "--", "-", "--wrap=id", "--wra=id", "--uid=0", "--gid=0", "--ui=1", "--x=\nid"] {
             let e = check_sbatch_args(&[bad.to_string()]).unwrap_err();
@@ -618,7 +625,11 @@ mod tests {
         let log = t.path().join("argv");
         std::fs::write(
             bin.join("docker"),
-            format!("#!/bin/sh\nfor a in \"$@\"; do printf '%s\\0' \"$a\"; done >> '{}'\nprintf '\\n\\0' >> '{}'\n", log.display(), log.display()),
+            format!(
+                "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\0' \"$a\"; done >> '{}'\nprintf '\\n\\0' >> '{}'\n",
+                log.display(),
+                log.display()
+            ),
         )
         .unwrap();
         std::fs::set_permissions(bin.join("docker"), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -641,7 +652,8 @@ mod tests {
         assert!(st.success());
         let raw = std::fs::read(&log).unwrap();
         let words: Vec<String> = raw.split(|b| *b == 0).map(|w| String::from_utf8_lossy(w).into_owned()).collect();
-        let runs: Vec<&[String]> = words.split(|w| w == "\n").filter(|c| c.first().is_some_and(|w| w == "run")).collect();
+        let runs: Vec<&[String]> =
+            words.split(|w| w == "\n").filter(|c| c.first().is_some_and(|w| w == "run")).collect();
         assert_eq!(runs.len(), 1, "{words:?}");
         assert_eq!(runs[0], run_args(&s, "img").as_slice());
         assert!(!Path::new("/tmp/berth-pwned").exists());

@@ -167,11 +167,8 @@ fn finding_10_sbatch_args_cannot_replace_the_job_script_and_path_maps_cannot_hol
     let w = World::new();
     let input = w.write("in/a.txt", "a\n");
     let evil = w.write("evil.sh", "#!/bin/sh\nid\n");
-    for args in [
-        vec!["--sbatch-arg", evil.as_str()],
-        vec!["--sbatch-arg=--wrap=id"],
-        vec!["--sbatch-arg=--uid=65534"],
-    ] {
+    for args in [vec!["--sbatch-arg", evil.as_str()], vec!["--sbatch-arg=--wrap=id"], vec!["--sbatch-arg=--uid=65534"]]
+    {
         let out = w.slurm_run(&input, &args);
         let err = text(&out.stderr);
         assert!(!out.status.success(), "{args:?} was accepted:\n{err}");

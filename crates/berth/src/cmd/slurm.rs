@@ -22,9 +22,8 @@ fn path_map(entries: &[String], what: &str) -> anyhow::Result<Vec<PathMapping>> 
         .iter()
         .map(|e| {
             // Whole components only, and no `..`: a mapping must not lead out of its prefix.
-            let plain = |p: &str| {
-                p.starts_with('/') && !p.split('/').any(|c| c == "..") && !p.chars().any(char::is_control)
-            };
+            let plain =
+                |p: &str| p.starts_with('/') && !p.split('/').any(|c| c == "..") && !p.chars().any(char::is_control);
             let (from, to) = e.split_once('=').filter(|(f, t)| plain(f) && plain(t)).ok_or_else(|| {
                 hinted(
                     format!("{what}: `{e}` is not FROM=TO with two absolute paths without `..`"),
