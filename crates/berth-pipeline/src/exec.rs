@@ -743,9 +743,8 @@ fn humanize(d: Duration) -> String {
     }
 }
 
-/// Publishes a task's outputs to `OUTPUT/<step>/<task-dir>/`: they are linked (or copied)
-/// into a private directory beside it, which is then renamed into place, so the final
-/// directory is never seen half-written.
+/// Publishes a task's outputs to `OUTPUT/<step>/<task-dir>/` (see [`crate::publish`]: nothing
+/// the tool left is followed, and the final directory is never seen half-written).
 fn publish(
     shared: &Shared<'_>,
     task: usize,
@@ -755,53 +754,10 @@ fn publish(
     let plan = shared.plan;
     let t = &plan.tasks[task];
     let step = &plan.steps[t.step];
-    let root = &shared.opts.output_dir;
-    let step_dir = root.join(&step.name);
-    let final_dir = if t.dir_name().is_empty() {
-        step_dir
-    } else {
-        std::fs::create_dir_all(&step_dir).map_err(write_err(&step_dir))?;
-        step_dir.join(t.dir_name())
+    let final_rel = match t.dir_name() {
+        d if d.is_empty() => PathBuf::from(&step.name),
+        d => Path::new(&step.name).join(d),
     };
-    let tmp = root.join(format!(".berth-publish-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&tmp).map_err(write_err(&tmp))?;
-    let mut published = Vec::new();
-    for paths in outputs.values() {
-        for p in paths {
-            let rel = p.strip_prefix(base).ok().filter(|r| !r.as_os_str().is_empty()).map(Path::to_path_buf);
-            let rel = rel.unwrap_or_else(|| PathBuf::from(p.file_name().unwrap_or_default()));
-            let dest = tmp.join(&rel);
-            link_or_copy(p, &dest)?;
-            published.push(final_dir.join(rel));
-        }
-    }
-    if final_dir.exists() {
-        let old = root.join(format!(".berth-old-{}", uuid::Uuid::now_v7().simple()));
-        std::fs::rename(&final_dir, &old).map_err(write_err(&final_dir))?;
-        std::fs::rename(&tmp, &final_dir).map_err(write_err(&final_dir))?;
-        let _ = std::fs::remove_dir_all(&old);
-    } else {
-        std::fs::rename(&tmp, &final_dir).map_err(write_err(&final_dir))?;
-    }
-    Ok(published)
-}
-
-fn link_or_copy(src: &Path, dest: &Path) -> Result<(), PipelineError> {
-    if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent).map_err(write_err(parent))?;
-    }
-    let meta = std::fs::metadata(src).map_err(write_err(src))?;
-    if meta.is_dir() {
-        std::fs::create_dir_all(dest).map_err(write_err(dest))?;
-        for e in std::fs::read_dir(src).map_err(write_err(src))? {
-            let e = e.map_err(write_err(src))?;
-            link_or_copy(&e.path(), &dest.join(e.file_name()))?;
-        }
-        return Ok(());
-    }
-    // A hard link shares the bytes (same file system, no copy); otherwise copy.
-    if std::fs::hard_link(src, dest).is_err() {
-        std::fs::copy(src, dest).map_err(write_err(dest))?;
-    }
-    Ok(())
+    let paths: Vec<PathBuf> = outputs.values().flatten().cloned().collect();
+    Ok(crate::publish::publish(&shared.opts.output_dir, &final_rel, base, &paths)?)
 }

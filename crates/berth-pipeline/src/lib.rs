@@ -7,7 +7,8 @@
 //! - [`plan`]: tools, bindings checked against descriptors, `${...}` references, tasks and
 //!   their dependencies.
 //! - [`exec`]: the scheduler (jobs, CPU and memory budget), retries, timeouts, the step cache,
-//!   resume after a crash, atomic publishing of final outputs.
+//!   resume after a crash.
+//! - [`publish`]: atomic publishing of final outputs, following nothing the tool left.
 
 use std::path::PathBuf;
 
@@ -17,6 +18,7 @@ pub mod bids;
 pub mod exec;
 pub mod model;
 pub mod plan;
+pub mod publish;
 
 pub use bids::{Dataset, Participant};
 pub use exec::{ExecOptions, PipelineOutcome, Progress, TaskEvent, execute};
@@ -77,6 +79,9 @@ pub enum PipelineError {
     /// A run could not be made.
     #[error(transparent)]
     Run(#[from] berth_run::RunError),
+    /// Outputs could not be published.
+    #[error(transparent)]
+    Publish(#[from] publish::PublishError),
     /// Files could not be written (work or output directory).
     #[error("cannot write {}", path.display())]
     Write {
@@ -104,6 +109,7 @@ impl PipelineError {
             PipelineError::UnknownParticipants { .. } => Some("labels are given with or without `sub-`".into()),
             PipelineError::Store(e) => e.hint(),
             PipelineError::Run(e) => e.hint(),
+            PipelineError::Publish(e) => e.hint(),
             _ => None,
         }
     }

@@ -131,8 +131,11 @@ fn refs(ids: &[String]) -> Value {
 }
 
 /// Copies the published outputs (everything under the output directory except berth's own
-/// working and report directories) into `outputs/`.
+/// working and report directories) into `outputs/`. A tool's outputs may hold symbolic links
+/// (published as links, see berth-pipeline's `publish`): they are never followed here, neither
+/// into directories nor to files, and not copied; files are opened with `O_NOFOLLOW`.
 fn published(b: &mut Builder, root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), ReportError> {
+    use std::os::unix::fs::OpenOptionsExt;
     let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
     let mut entries: Vec<_> = entries.flatten().collect();
     entries.sort_by_key(std::fs::DirEntry::file_name);
@@ -142,16 +145,29 @@ fn published(b: &mut Builder, root: &Path, dir: &Path, out: &mut Vec<String>) ->
             continue;
         }
         let path = e.path();
-        if path.is_dir() {
+        // The entry's own type (lstat): a link is neither a directory nor a file here.
+        let Ok(kind) = e.file_type() else { continue };
+        if kind.is_dir() {
             published(b, root, &path, out)?;
-        } else if path.is_file() {
+        } else if kind.is_file() {
             let rel = path.strip_prefix(root).map(|r| r.to_string_lossy().into_owned()).unwrap_or(name.clone());
-            let bytes = std::fs::read(&path).map_err(io(&path))?;
+            let mut bytes = Vec::new();
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc_nofollow())
+                .open(&path)
+                .and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut bytes))
+                .map_err(io(&path))?;
             let id = b.copy_bytes(&format!("outputs/{rel}"), &bytes, json!({"@type": "File", "name": name}))?;
             out.push(id);
         }
     }
     Ok(())
+}
+
+/// `O_NOFOLLOW` for this target.
+fn libc_nofollow() -> i32 {
+    rustix::fs::OFlags::NOFOLLOW.bits() as i32
 }
 
 /// Writes the crate of pipeline run `p` into `dest` (created; must be empty or missing).
@@ -368,4 +384,32 @@ pub fn write_ro_crate(
 
 fn graph_len(doc: &Value) -> usize {
     doc["@graph"].as_array().map_or(0, Vec::len)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn finding_03_the_crate_copies_published_files_but_follows_no_link_a_tool_left() {
+        let t = tempfile::tempdir().unwrap();
+        let out = t.path().join("out");
+        let victim = t.path().join("victim");
+        std::fs::create_dir_all(out.join("step/sub-01")).unwrap();
+        std::fs::create_dir_all(&victim).unwrap();
+        std::fs::write(victim.join("secret"), b"other project").unwrap();
+        std::fs::write(out.join("step/sub-01/result.txt"), b"mine").unwrap();
+        symlink(&victim, out.join("step/sub-01/other-project")).unwrap();
+        symlink(victim.join("secret"), out.join("step/sub-01/direct")).unwrap();
+        let dest = t.path().join("crate");
+        let mut b =
+            Builder { dir: dest.clone(), graph: BTreeMap::new(), has_part: Vec::new(), copied: 0, referenced: 0 };
+        let mut ids = Vec::new();
+        published(&mut b, &out, &out, &mut ids).unwrap();
+        assert_eq!(ids, vec!["outputs/step/sub-01/result.txt".to_string()]);
+        assert!(!dest.join("outputs/step/sub-01/other-project").exists());
+        assert!(!dest.join("outputs/step/sub-01/direct").exists());
+    }
 }

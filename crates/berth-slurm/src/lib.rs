@@ -13,12 +13,16 @@
 //!   (exit code, logs, outputs, accounting); [`backend::refresh`] and [`backend::cancel`] for
 //!   `berth status` and `berth cancel` on detached runs.
 //!
+//! - [`workdir`]: the work directory on the shared file system, refused unless only the
+//!   submitter can change it; private directories and atomic private files in it.
+//!
 //! See `docs/slurm.md` for the shared-file-system assumptions and the choices made.
 
 pub mod backend;
 pub mod fake;
 pub mod scheduler;
 pub mod script;
+pub mod workdir;
 
 pub use backend::{BACKEND_LABEL, Refreshed, SlurmBackend, SlurmOptions};
 pub use fake::FakeScheduler;

@@ -22,6 +22,100 @@ pub enum ScriptError {
     /// The engine cannot express the container spec.
     #[error("the engine on the compute nodes cannot run this container")]
     Engine(#[from] berth_engine::EngineError),
+    /// A mount's path cannot be written into `--mount` without changing its meaning: Docker and
+    /// Podman split the option at `,` and a repeated `source=` wins (finding 10).
+    #[error("the {what} path `{path}` of a mount {reason}, which `docker`/`podman run --mount` would misread")]
+    MountPath {
+        /// `source` (host side) or `target` (container side).
+        what: &'static str,
+        /// The path.
+        path: String,
+        /// What is wrong (the character named).
+        reason: String,
+    },
+    /// An image reference the engine's command line would read as an option.
+    #[error("the image reference `{image}` starts with `-`, which the engine's command line would read as an option")]
+    ImageRef {
+        /// The reference.
+        image: String,
+    },
+    /// An `--sbatch-arg` (or `[slurm] sbatch_args` entry) that would change what the job runs.
+    #[error("the sbatch option `{arg}` is not accepted: {reason}")]
+    SbatchArg {
+        /// The option as given.
+        arg: String,
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+impl ScriptError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ScriptError::Engine(_) => Some("use Docker or Podman on the nodes (`--engine`)".into()),
+            ScriptError::MountPath { .. } => Some(
+                "rename the file or directory (no `,`, `\"`, `=` or control characters), or run it with the local \
+                 backend, which passes mounts to the engine's API unparsed"
+                    .into(),
+            ),
+            ScriptError::ImageRef { .. } => Some("name the image by a reference such as `repo/name:tag`".into()),
+            ScriptError::SbatchArg { .. } => Some(
+                "give each sbatch option as one word in `--name=value` form, e.g. `--sbatch-arg=--constraint=avx2`; \
+                 the job script, the user and the output files are berth's"
+                    .into(),
+            ),
+        }
+    }
+}
+
+/// Checks a path for `--mount type=bind,source=…,target=…`: Docker reads the option as one CSV
+/// record (`encoding/csv`) and Podman splits it at commas, both taking `key=value` pairs where a
+/// later `source=` replaces an earlier one. Rather than quote for two parsers, berth refuses the
+/// characters that could end a field or a record (`,`, `"`, a newline or any control character)
+/// and `=`, and a `..` component (a path map must not be walked out of with `..`).
+fn check_mount_path(what: &'static str, path: &str, csv: bool) -> Result<(), ScriptError> {
+    let bad = |reason: String| Err(ScriptError::MountPath { what, path: path.to_string(), reason });
+    if let Some(c) = path.chars().find(|c| (csv && matches!(c, ',' | '"' | '=')) || c.is_control()) {
+        return bad(format!(
+            "holds {}",
+            if c.is_control() { format!("the control character {c:?}") } else { format!("`{c}`") }
+        ));
+    }
+    if !path.starts_with('/') {
+        return bad("is not absolute".into());
+    }
+    if Path::new(path).components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+        return bad("holds a `..` component".into());
+    }
+    Ok(())
+}
+
+/// Long `sbatch` options an extra option may not give (or abbreviate): `--wrap` replaces the job
+/// script, `--uid`/`--gid` submit as someone else (root only).
+const SBATCH_REFUSED: [&str; 3] = ["wrap", "uid", "gid"];
+
+/// Checks the extra `sbatch` options. They are passed to `sbatch` as arguments, never written
+/// into the job script; but a word that is not an option would become the script `sbatch`
+/// runs (the first non-option), and `--wrap`, `--uid` and `--gid` change what runs as whom.
+pub fn check_sbatch_args(extra: &[String]) -> Result<(), ScriptError> {
+    for arg in extra {
+        let bad = |reason| Err(ScriptError::SbatchArg { arg: arg.clone(), reason });
+        if arg.chars().any(char::is_control) {
+            return bad("it holds a control character");
+        }
+        if arg == "--" || !arg.starts_with('-') || arg == "-" {
+            return bad("it is not an option, and `sbatch` would take it (or what follows it) for the job script");
+        }
+        if let Some(long) = arg.strip_prefix("--") {
+            let name = long.split('=').next().unwrap_or_default();
+            // getopt_long takes any unambiguous prefix of a long option.
+            if !name.is_empty() && SBATCH_REFUSED.iter().any(|r| r.starts_with(name)) {
+                return bad("`--wrap` replaces the job script and `--uid`/`--gid` submit as another user");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The engine's command line on the compute nodes.
@@ -114,6 +208,16 @@ impl NodeEngine {
     /// The full command line that runs `spec` (image `image`) in the foreground.
     pub fn run_command(&self, spec: &ContainerSpec, image: &str) -> Result<Vec<String>, ScriptError> {
         let mut c = self.program();
+        // Apptainer refuses `,` and `:` itself (berth-engine); the rest holds for every engine.
+        let csv = !matches!(self, NodeEngine::Apptainer { .. });
+        // The image is the first positional word: as `-…` it would be one more option.
+        if image.starts_with('-') {
+            return Err(ScriptError::ImageRef { image: image.to_string() });
+        }
+        for m in &spec.mounts {
+            check_mount_path("source", &m.source.to_string_lossy(), csv)?;
+            check_mount_path("target", &m.target, csv)?;
+        }
         match self {
             NodeEngine::Apptainer { as_root, .. } => {
                 c.extend(berth_engine::apptainer::exec_args(spec, image, *as_root)?);
@@ -124,7 +228,8 @@ impl NodeEngine {
     }
 }
 
-/// `run` and its flags for Docker's and Podman's command line (the same flags for both).
+/// `run` and its flags for Docker's and Podman's command line (the same flags for both). The
+/// mounts' paths must have passed `check_mount_path` ([`NodeEngine::run_command`] does).
 pub fn run_args(spec: &ContainerSpec, image: &str) -> Vec<String> {
     let mut a = vec!["run".to_string()];
     let mut flag = |k: &str, v: String| {
@@ -463,5 +568,94 @@ mod tests {
         assert_eq!(quote("plain/path-1.txt"), "plain/path-1.txt");
         assert_eq!(quote("it's here"), r"'it'\''s here'");
         assert_eq!(quote(""), "''");
+    }
+
+    #[test]
+    fn finding_10_a_comma_in_a_mount_path_is_refused_not_split_into_another_source() {
+        for engine in [NodeEngine::Docker { host: None }, NodeEngine::Podman { url: None }] {
+            for (source, target) in [
+                ("/shared/in/x.dcm,source=/etc", "/berth/in/x.dcm"),
+                ("/shared/out", "/out,source=/victim"),
+                ("/shared/in/q\"uote", "/berth/in/q"),
+                ("/shared/in/a=b", "/berth/in/a"),
+                ("/shared/in/new\nline", "/berth/in/n"),
+            ] {
+                let mut s = spec();
+                s.mounts.push(BindMount { source: source.into(), target: target.into(), read_only: true });
+                let e =
+                    job_script("r1", &engine, &s, "img", &JobFiles::in_dir(Path::new("/j")), FromAllocation::default())
+                        .unwrap_err();
+                assert!(matches!(e, ScriptError::MountPath { .. }), "{source} {target}: {e:?}");
+                let shown = e.to_string();
+                assert!(shown.contains("holds"), "{shown}");
+                assert!(e.hint().is_some());
+            }
+        }
+        // A path walked out of its path map with `..` is refused by every engine.
+        let a = NodeEngine::Apptainer { binary: "apptainer".into(), as_root: false };
+        assert!(matches!(a.run_command(&spec(), "--bind=/:/host"), Err(ScriptError::ImageRef { .. })));
+        let mut s = spec();
+        s.mounts.push(BindMount {
+            source: "/nodes/data/../../etc".into(),
+            target: "/berth/in/e".into(),
+            read_only: true,
+        });
+        assert!(matches!(a.run_command(&s, "/t.sif"), Err(ScriptError::MountPath { .. })));
+    }
+
+    #[test]
+    fn finding_10_extra_sbatch_options_cannot_replace_the_job_script_or_its_user() {
+        let ok: Vec<String> =
+            ["--constraint=avx2", "--gres=gpu:2", "-Cavx2", "--export=ALL", "--mail-type=END"].map(String::from).into();
+        check_sbatch_args(&ok).unwrap();
+        for bad in ["/tmp/evil.sh", "--", "-", "--wrap=id", "--wra=id", "--uid=0", "--gid=0", "--ui=1", "--x=\nid"] {
+            let e = check_sbatch_args(&[bad.to_string()]).unwrap_err();
+            assert!(matches!(e, ScriptError::SbatchArg { .. }), "{bad}: {e:?}");
+        }
+    }
+
+    /// Runs the generated script under bash with a fake `docker` that records its arguments:
+    /// every value from outside (name, labels, environment, paths) arrives as one argument.
+    #[test]
+    fn extra_the_job_script_passes_every_outside_value_as_one_word() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let bin = t.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let log = t.path().join("argv");
+        std::fs::write(
+            bin.join("docker"),
+            format!(
+                "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\0' \"$a\"; done >> '{}'\nprintf '\\n\\0' >> '{}'\n",
+                log.display(),
+                log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(bin.join("docker"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut s = spec();
+        let hostile = "$(touch /tmp/berth-pwned)`id`'\"\n; rm -rf / #";
+        s.env.push(("ODD".into(), hostile.into()));
+        s.labels.insert("berth.task".into(), hostile.into());
+        s.working_dir = Some(format!("/berth/out/{hostile}").replace('\n', " "));
+        s.cmd = vec![hostile.into()];
+        let e = NodeEngine::Docker { host: None };
+        let files = JobFiles::in_dir(t.path());
+        let script = job_script("r1", &e, &s, "img", &files, FromAllocation::default()).unwrap();
+        let path = t.path().join("job.sh");
+        std::fs::write(&path, script).unwrap();
+        let st = std::process::Command::new("bash")
+            .arg(&path)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let raw = std::fs::read(&log).unwrap();
+        let words: Vec<String> = raw.split(|b| *b == 0).map(|w| String::from_utf8_lossy(w).into_owned()).collect();
+        let runs: Vec<&[String]> =
+            words.split(|w| w == "\n").filter(|c| c.first().is_some_and(|w| w == "run")).collect();
+        assert_eq!(runs.len(), 1, "{words:?}");
+        assert_eq!(runs[0], run_args(&s, "img").as_slice());
+        assert!(!Path::new("/tmp/berth-pwned").exists());
     }
 }

@@ -21,13 +21,15 @@ fn path_map(entries: &[String], what: &str) -> anyhow::Result<Vec<PathMapping>> 
     entries
         .iter()
         .map(|e| {
-            let (from, to) =
-                e.split_once('=').filter(|(f, t)| f.starts_with('/') && t.starts_with('/')).ok_or_else(|| {
-                    hinted(
-                        format!("{what}: `{e}` is not FROM=TO with two absolute paths"),
-                        Some("write e.g. `/data=/mnt/cluster/data`".into()),
-                    )
-                })?;
+            // Whole components only, and no `..`: a mapping must not lead out of its prefix.
+            let plain =
+                |p: &str| p.starts_with('/') && !p.split('/').any(|c| c == "..") && !p.chars().any(char::is_control);
+            let (from, to) = e.split_once('=').filter(|(f, t)| plain(f) && plain(t)).ok_or_else(|| {
+                hinted(
+                    format!("{what}: `{e}` is not FROM=TO with two absolute paths without `..`"),
+                    Some("write e.g. `/data=/mnt/cluster/data`".into()),
+                )
+            })?;
             Ok(PathMapping { from: PathBuf::from(from), to: PathBuf::from(to) })
         })
         .collect()
@@ -65,6 +67,8 @@ pub(crate) fn backend(
         time: args.time.clone().or_else(|| c.time.clone()),
         extra: c.sbatch_args.iter().chain(&args.sbatch_arg).cloned().collect(),
     };
+    berth_slurm::script::check_sbatch_args(&opts.cluster.extra)
+        .map_err(|e| hinted(format!("--sbatch-arg / `[slurm] sbatch_args`: {e}"), e.hint()))?;
     opts.path_map = map;
     opts.arrays = pipeline && !args.no_arrays && c.arrays.unwrap_or(true);
     if let Some(p) = c.poll_seconds.filter(|p| *p > 0.0) {
