@@ -17,7 +17,7 @@ pub mod tool;
 
 pub use backend::{ExecutionBackend, Local};
 pub use host::HostInfo;
-pub use prepare::{PathMapping, PrepareError, PrepareOptions, PreparedJob, prepare};
+pub use prepare::{PathMapping, PathMappingError, PrepareError, PrepareOptions, PreparedJob, prepare};
 pub use reconcile::{Reconciled, reconcile};
 pub use run::{ImageCheck, OutputSink, PullPolicy, RunError, RunOutcome, Runner, Silent};
 pub use tool::{LoadedTool, ToolError, ToolSpec, load_tool};

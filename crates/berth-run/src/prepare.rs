@@ -318,6 +318,37 @@ pub struct PathMapping {
     pub to: PathBuf,
 }
 
+/// A `FROM=TO` entry of a path map that is not two plain absolute paths.
+#[derive(Debug, thiserror::Error)]
+#[error("`{entry}` is not FROM=TO with two absolute paths without `..` or control characters")]
+pub struct PathMappingError {
+    /// The entry as given.
+    pub entry: String,
+}
+
+impl PathMappingError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        Some("write e.g. `/data=/mnt/cluster/data`".into())
+    }
+}
+
+impl PathMapping {
+    /// Parses `FROM=TO`. Both sides must be absolute, without `..` components or control
+    /// characters: a mapping must not lead out of its prefix (`PreparedJob::engine_path` matches
+    /// whole components, so `/home` never maps `/homeevil`). The one parser for `--path-map`,
+    /// `--slurm-path-map` and `[slurm] path_map`.
+    pub fn parse(entry: &str) -> Result<Self, PathMappingError> {
+        let plain =
+            |p: &str| p.starts_with('/') && !p.split('/').any(|c| c == "..") && !p.chars().any(char::is_control);
+        let (from, to) = entry
+            .split_once('=')
+            .filter(|(f, t)| plain(f) && plain(t))
+            .ok_or_else(|| PathMappingError { entry: entry.to_string() })?;
+        Ok(Self { from: PathBuf::from(from), to: PathBuf::from(to) })
+    }
+}
+
 impl PreparedJob {
     /// `path` as the engine sees it: the longest matching [`PathMapping`] applied, if any.
     pub fn engine_path(&self, path: &Path) -> PathBuf {

@@ -16,19 +16,7 @@ use crate::cmd::run::{log_cap, open_engine_for, open_store};
 use crate::diag::hinted;
 
 fn parse_path_map(items: &[String]) -> anyhow::Result<Vec<PathMapping>> {
-    items
-        .iter()
-        .map(|m| {
-            let (from, to) =
-                m.split_once('=').filter(|(f, t)| f.starts_with('/') && t.starts_with('/')).ok_or_else(|| {
-                    hinted(
-                        format!("--path-map `{m}` is not FROM=TO"),
-                        Some("e.g. `--path-map /data/xnat=/mnt/xnat` (both absolute)".into()),
-                    )
-                })?;
-            Ok(PathMapping { from: PathBuf::from(from), to: PathBuf::from(to) })
-        })
-        .collect()
+    items.iter().map(|m| PathMapping::parse(m).map_err(|err| hinted(format!("--path-map {err}"), err.hint()))).collect()
 }
 
 /// `berth serve`.

@@ -1,7 +1,6 @@
 //! `--backend slurm` for `berth run` and `berth pipeline run`, and `berth status` /
 //! `berth cancel` for runs submitted to Slurm.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,21 +17,7 @@ use crate::cmd::run::{log_cap, open_store};
 use crate::diag::{self, hinted};
 
 fn path_map(entries: &[String], what: &str) -> anyhow::Result<Vec<PathMapping>> {
-    entries
-        .iter()
-        .map(|e| {
-            // Whole components only, and no `..`: a mapping must not lead out of its prefix.
-            let plain =
-                |p: &str| p.starts_with('/') && !p.split('/').any(|c| c == "..") && !p.chars().any(char::is_control);
-            let (from, to) = e.split_once('=').filter(|(f, t)| plain(f) && plain(t)).ok_or_else(|| {
-                hinted(
-                    format!("{what}: `{e}` is not FROM=TO with two absolute paths without `..`"),
-                    Some("write e.g. `/data=/mnt/cluster/data`".into()),
-                )
-            })?;
-            Ok(PathMapping { from: PathBuf::from(from), to: PathBuf::from(to) })
-        })
-        .collect()
+    entries.iter().map(|e| PathMapping::parse(e).map_err(|err| hinted(format!("{what}: {err}"), err.hint()))).collect()
 }
 
 /// The Slurm backend when `--backend` (or the configuration's `backend`) asks for it. `pipeline`:
