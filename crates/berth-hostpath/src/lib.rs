@@ -379,6 +379,86 @@ fn open_nofollow(root: &OwnedFd, rel: &Path, flags: OFlags) -> io::Result<OwnedF
     Ok(fd)
 }
 
+/// A private, read-only bind mount of an opened file or directory at a path berth owns: how an
+/// input is handed to an engine so that what the container gets is exactly what was opened.
+///
+/// Docker and Podman refuse a `/proc/<pid>/fd/<n>` bind source (runc mounts in the container's
+/// new mount namespace, and the kernel refuses to bind a mount of another namespace: `EINVAL`),
+/// so berth binds the opened descriptor itself, in its own namespace, onto a mount point in a
+/// directory only it can change, and gives the engine that path. The mount is made private (no
+/// propagation) and read-only; it is unmounted (lazily) and its mount point removed on drop,
+/// after the container has its own copy. Needs `CAP_SYS_ADMIN` (berth running as root):
+/// without it [`StagedBind::new`] fails with `EPERM` and the caller decides what to do.
+#[derive(Debug)]
+pub struct StagedBind {
+    path: PathBuf,
+    is_dir: bool,
+}
+
+impl StagedBind {
+    /// Binds `opened` at `at`, which must not exist yet and must lie in a directory that only
+    /// berth can write (its mount point is created here: a directory or an empty file).
+    pub fn new(opened: &Opened, at: &Path) -> Result<Self, HostPathError> {
+        let io = |e: rustix::io::Errno| HostPathError::Io { path: at.to_path_buf(), source: e.into() };
+        if opened.is_dir {
+            rustix::fs::mkdir(at, Mode::from_raw_mode(0o700)).map_err(io)?;
+        } else {
+            let fd = rustix::fs::open(
+                at,
+                OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+                Mode::from_raw_mode(0o600),
+            )
+            .map_err(io)?;
+            drop(fd);
+        }
+        let staged = Self { path: at.to_path_buf(), is_dir: opened.is_dir };
+        // The source is the descriptor's magic link, resolved by the kernel to the very inode
+        // that was opened, whatever its path names now.
+        // (On any failure from here on, dropping `staged` unmounts and removes the mount point.)
+        rustix::mount::mount_bind(fd_path(&opened.fd), at).map_err(io)?;
+        rustix::mount::mount_change(at, rustix::mount::MountPropagationFlags::PRIVATE).map_err(io)?;
+        rustix::mount::mount_remount(at, rustix::mount::MountFlags::BIND | rustix::mount::MountFlags::RDONLY, "")
+            .map_err(io)?;
+        Ok(staged)
+    }
+
+    /// The mount point to give the engine.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether `e` says the process may not mount (not root): the caller's cue to fall back.
+    pub fn is_not_permitted(e: &HostPathError) -> bool {
+        matches!(e, HostPathError::Io { source, .. } if source.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error()))
+    }
+
+    /// Unmounts (lazily) whatever is mounted at `path` and removes the mount point: cleans up
+    /// after a berth process that died while its inputs were staged.
+    pub fn remove_stale(path: &Path) {
+        let _ = rustix::mount::unmount(path, rustix::mount::UnmountFlags::DETACH);
+        let _ = std::fs::remove_dir(path).or_else(|_| std::fs::remove_file(path));
+    }
+
+    fn remove_mount_point(&self) {
+        let _ = if self.is_dir { std::fs::remove_dir(&self.path) } else { std::fs::remove_file(&self.path) };
+    }
+}
+
+impl Drop for StagedBind {
+    fn drop(&mut self) {
+        let _ = rustix::mount::unmount(&self.path, rustix::mount::UnmountFlags::DETACH);
+        self.remove_mount_point();
+    }
+}
+
+/// The device and inode of an open file: what identifies it whatever its path.
+pub fn identity(fd: &impl AsFd) -> io::Result<(u64, u64)> {
+    let st = rustix::fs::fstat(fd)?;
+    // `st_dev` is a `c_ulong` on some targets.
+    #[allow(clippy::unnecessary_cast)]
+    Ok((st.st_dev as u64, st.st_ino as u64))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
