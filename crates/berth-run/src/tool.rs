@@ -453,6 +453,7 @@ pub fn prepare_xnat(
         warnings,
         engine_paths: Vec::new(),
         wrapper: Vec::new(),
+        input_roots: Vec::new(),
     })
 }
 
