@@ -172,7 +172,8 @@ impl DataRoots {
             (false, None) => return Err(self.outside(what, value)),
         };
         for (configured, resolved) in &self.roots {
-            let rel = berth_hostpath::strip_root(resolved, &abs).or_else(|_| berth_hostpath::strip_root(configured, &abs));
+            let rel =
+                berth_hostpath::strip_root(resolved, &abs).or_else(|_| berth_hostpath::strip_root(configured, &abs));
             if let Ok(rel) = rel {
                 open_beneath(what, value, resolved, &rel)?;
                 return Ok(resolved.join(rel));

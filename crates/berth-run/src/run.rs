@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::host::HostInfo;
-use crate::{inputs, outputs};
 use crate::prepare::{Exec, GpuRequest, PreparedJob, SCRIPT_PATH};
+use crate::{inputs, outputs};
 
 /// Label carrying the run id on every container berth creates.
 pub const RUN_ID_LABEL: &str = "berth.run-id";
