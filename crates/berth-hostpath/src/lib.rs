@@ -543,6 +543,42 @@ mod tests {
         assert_eq!(std::fs::read(via_fd).expect("read"), b"mine");
     }
 
+    /// Needs root (`CAP_SYS_ADMIN`), as the engine tests do: it fails, never skips, without it.
+    #[test]
+    fn finding_02_a_staged_bind_is_the_opened_file_not_the_path() {
+        let t = tempfile::tempdir().expect("tmp");
+        let root_dir = t.path().join("root");
+        std::fs::create_dir_all(root_dir.join("in")).expect("mk");
+        std::fs::write(root_dir.join("in/data"), b"mine").expect("w");
+        std::fs::write(root_dir.join("file"), b"mine too").expect("w");
+        std::fs::create_dir(t.path().join("victim")).expect("mk");
+        std::fs::write(t.path().join("victim/data"), b"theirs").expect("w");
+        std::fs::write(t.path().join("victim-file"), b"theirs too").expect("w");
+        let stage = t.path().join("stage");
+        std::fs::create_dir(&stage).expect("mk");
+        let root = Root::open(&root_dir).expect("root");
+        let dir = root.open_beneath(Path::new("in")).expect("open");
+        let file = root.open_beneath(Path::new("file")).expect("open");
+        std::fs::rename(root_dir.join("in"), root_dir.join("moved")).expect("mv");
+        symlink(t.path().join("victim"), root_dir.join("in")).expect("ln");
+        std::fs::rename(root_dir.join("file"), root_dir.join("moved-file")).expect("mv");
+        symlink(t.path().join("victim-file"), root_dir.join("file")).expect("ln");
+        let staged_dir = match StagedBind::new(&dir, &stage.join("0")) {
+            Err(e) if StagedBind::is_not_permitted(&e) => panic!("this test needs root (CAP_SYS_ADMIN) to mount: {e}"),
+            r => r.expect("stage the directory"),
+        };
+        let staged_file = StagedBind::new(&file, &stage.join("1")).expect("stage the file");
+        assert_eq!(std::fs::read(staged_dir.path().join("data")).expect("read"), b"mine");
+        assert_eq!(std::fs::read(staged_file.path()).expect("read"), b"mine too");
+        assert!(std::fs::write(staged_dir.path().join("new"), b"x").is_err(), "the staged bind is read-only");
+        let at = staged_dir.path().to_path_buf();
+        drop(staged_dir);
+        drop(staged_file);
+        assert!(!at.exists() && !stage.join("1").exists(), "mount points removed on drop");
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        assert!(!mounts.contains(&stage.display().to_string()), "unmounted on drop");
+    }
+
     proptest::proptest! {
         #[test]
         fn accepted_components_never_leave_their_root(name in "\\PC{0,40}") {
