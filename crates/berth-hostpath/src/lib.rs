@@ -379,6 +379,86 @@ fn open_nofollow(root: &OwnedFd, rel: &Path, flags: OFlags) -> io::Result<OwnedF
     Ok(fd)
 }
 
+/// A private, read-only bind mount of an opened file or directory at a path berth owns: how an
+/// input is handed to an engine so that what the container gets is exactly what was opened.
+///
+/// Docker and Podman refuse a `/proc/<pid>/fd/<n>` bind source (runc mounts in the container's
+/// new mount namespace, and the kernel refuses to bind a mount of another namespace: `EINVAL`),
+/// so berth binds the opened descriptor itself, in its own namespace, onto a mount point in a
+/// directory only it can change, and gives the engine that path. The mount is made private (no
+/// propagation) and read-only; it is unmounted (lazily) and its mount point removed on drop,
+/// after the container has its own copy. Needs `CAP_SYS_ADMIN` (berth running as root):
+/// without it [`StagedBind::new`] fails with `EPERM` and the caller decides what to do.
+#[derive(Debug)]
+pub struct StagedBind {
+    path: PathBuf,
+    is_dir: bool,
+}
+
+impl StagedBind {
+    /// Binds `opened` at `at`, which must not exist yet and must lie in a directory that only
+    /// berth can write (its mount point is created here: a directory or an empty file).
+    pub fn new(opened: &Opened, at: &Path) -> Result<Self, HostPathError> {
+        let io = |e: rustix::io::Errno| HostPathError::Io { path: at.to_path_buf(), source: e.into() };
+        if opened.is_dir {
+            rustix::fs::mkdir(at, Mode::from_raw_mode(0o700)).map_err(io)?;
+        } else {
+            let fd = rustix::fs::open(
+                at,
+                OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+                Mode::from_raw_mode(0o600),
+            )
+            .map_err(io)?;
+            drop(fd);
+        }
+        let staged = Self { path: at.to_path_buf(), is_dir: opened.is_dir };
+        // The source is the descriptor's magic link, resolved by the kernel to the very inode
+        // that was opened, whatever its path names now.
+        // (On any failure from here on, dropping `staged` unmounts and removes the mount point.)
+        rustix::mount::mount_bind(fd_path(&opened.fd), at).map_err(io)?;
+        rustix::mount::mount_change(at, rustix::mount::MountPropagationFlags::PRIVATE).map_err(io)?;
+        rustix::mount::mount_remount(at, rustix::mount::MountFlags::BIND | rustix::mount::MountFlags::RDONLY, "")
+            .map_err(io)?;
+        Ok(staged)
+    }
+
+    /// The mount point to give the engine.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether `e` says the process may not mount (not root): the caller's cue to fall back.
+    pub fn is_not_permitted(e: &HostPathError) -> bool {
+        matches!(e, HostPathError::Io { source, .. } if source.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error()))
+    }
+
+    /// Unmounts (lazily) whatever is mounted at `path` and removes the mount point: cleans up
+    /// after a berth process that died while its inputs were staged.
+    pub fn remove_stale(path: &Path) {
+        let _ = rustix::mount::unmount(path, rustix::mount::UnmountFlags::DETACH);
+        let _ = std::fs::remove_dir(path).or_else(|_| std::fs::remove_file(path));
+    }
+
+    fn remove_mount_point(&self) {
+        let _ = if self.is_dir { std::fs::remove_dir(&self.path) } else { std::fs::remove_file(&self.path) };
+    }
+}
+
+impl Drop for StagedBind {
+    fn drop(&mut self) {
+        let _ = rustix::mount::unmount(&self.path, rustix::mount::UnmountFlags::DETACH);
+        self.remove_mount_point();
+    }
+}
+
+/// The device and inode of an open file: what identifies it whatever its path.
+pub fn identity(fd: &impl AsFd) -> io::Result<(u64, u64)> {
+    let st = rustix::fs::fstat(fd)?;
+    // `st_dev` is a `c_ulong` on some targets.
+    #[allow(clippy::unnecessary_cast)]
+    Ok((st.st_dev as u64, st.st_ino as u64))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -461,6 +541,42 @@ mod tests {
         symlink(t.path().join("victim"), root_dir.join("in")).expect("ln");
         let via_fd = fd_path(&pinned.fd).join("data");
         assert_eq!(std::fs::read(via_fd).expect("read"), b"mine");
+    }
+
+    /// Needs root (`CAP_SYS_ADMIN`), as the engine tests do: it fails, never skips, without it.
+    #[test]
+    fn finding_02_a_staged_bind_is_the_opened_file_not_the_path() {
+        let t = tempfile::tempdir().expect("tmp");
+        let root_dir = t.path().join("root");
+        std::fs::create_dir_all(root_dir.join("in")).expect("mk");
+        std::fs::write(root_dir.join("in/data"), b"mine").expect("w");
+        std::fs::write(root_dir.join("file"), b"mine too").expect("w");
+        std::fs::create_dir(t.path().join("victim")).expect("mk");
+        std::fs::write(t.path().join("victim/data"), b"theirs").expect("w");
+        std::fs::write(t.path().join("victim-file"), b"theirs too").expect("w");
+        let stage = t.path().join("stage");
+        std::fs::create_dir(&stage).expect("mk");
+        let root = Root::open(&root_dir).expect("root");
+        let dir = root.open_beneath(Path::new("in")).expect("open");
+        let file = root.open_beneath(Path::new("file")).expect("open");
+        std::fs::rename(root_dir.join("in"), root_dir.join("moved")).expect("mv");
+        symlink(t.path().join("victim"), root_dir.join("in")).expect("ln");
+        std::fs::rename(root_dir.join("file"), root_dir.join("moved-file")).expect("mv");
+        symlink(t.path().join("victim-file"), root_dir.join("file")).expect("ln");
+        let staged_dir = match StagedBind::new(&dir, &stage.join("0")) {
+            Err(e) if StagedBind::is_not_permitted(&e) => panic!("this test needs root (CAP_SYS_ADMIN) to mount: {e}"),
+            r => r.expect("stage the directory"),
+        };
+        let staged_file = StagedBind::new(&file, &stage.join("1")).expect("stage the file");
+        assert_eq!(std::fs::read(staged_dir.path().join("data")).expect("read"), b"mine");
+        assert_eq!(std::fs::read(staged_file.path()).expect("read"), b"mine too");
+        assert!(std::fs::write(staged_dir.path().join("new"), b"x").is_err(), "the staged bind is read-only");
+        let at = staged_dir.path().to_path_buf();
+        drop(staged_dir);
+        drop(staged_file);
+        assert!(!at.exists() && !stage.join("1").exists(), "mount points removed on drop");
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        assert!(!mounts.contains(&stage.display().to_string()), "unmounted on drop");
     }
 
     proptest::proptest! {

@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod host;
+pub mod inputs;
 pub mod outputs;
 pub mod prepare;
 pub mod reconcile;

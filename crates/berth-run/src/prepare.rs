@@ -307,6 +307,12 @@ pub struct PreparedJob {
     /// image's own entrypoint must be made [`Exec::Explicit`] first, or it would be lost.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wrapper: Vec<String>,
+    /// The data roots inputs must lie beneath (resolved), set by the service: when the run
+    /// starts each input is opened beneath its root without following links
+    /// ([`crate::inputs::pin`]). Empty: inputs are opened along the canonical path `prepare`
+    /// resolved, still without following links.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input_roots: Vec<PathBuf>,
 }
 
 /// A host path prefix as berth sees it (`from`) and as the engine sees it (`to`).
@@ -648,6 +654,7 @@ pub fn prepare(
         warnings,
         engine_paths: Vec::new(),
         wrapper: Vec::new(),
+        input_roots: Vec::new(),
     })
 }
 

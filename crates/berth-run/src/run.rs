@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::host::HostInfo;
-use crate::outputs;
 use crate::prepare::{Exec, GpuRequest, PreparedJob, SCRIPT_PATH};
+use crate::{inputs, outputs};
 
 /// Label carrying the run id on every container berth creates.
 pub const RUN_ID_LABEL: &str = "berth.run-id";
@@ -96,6 +96,9 @@ pub enum RunError {
         /// What the user can do.
         hint: Option<String>,
     },
+    /// An input cannot be used (outside its data roots, a link, changed since it was checked).
+    #[error(transparent)]
+    Input(#[from] inputs::InputError),
     /// Writing a file the run needs failed.
     #[error("cannot write {path}")]
     Io {
@@ -116,6 +119,7 @@ impl RunError {
             )),
             RunError::Engine(e) => e.hint(),
             RunError::Backend { hint, .. } => hint.clone(),
+            RunError::Input(e) => e.hint(),
             _ => None,
         }
     }
@@ -282,8 +286,11 @@ impl Runner<'_> {
     #[tracing::instrument(level = "debug", skip_all, fields(tool = %job.tool))]
     pub async fn run(&self, job: &PreparedJob, cancel: CancellationToken) -> Result<RunOutcome, RunError> {
         let image = self.resolve_image(&job.image).await?;
-        let inputs = hash_inputs(self.store, job)?;
-        tracing::debug!(inputs = inputs.len(), "inputs hashed");
+        // Opened once, beneath their roots, without following links; hashed from the open
+        // descriptors and handed to the engine as those same inodes (`crate::inputs`).
+        let pinned = inputs::pin(job)?;
+        let inputs = pinned.hash(self.store)?;
+        tracing::debug!(inputs = inputs.len(), "inputs opened and hashed");
 
         let host = self.host.hostname.clone();
         let run_id = self.store.create_run(&NewRun {
@@ -301,7 +308,7 @@ impl Runner<'_> {
             owner_started_at: crate::host::process_identity(std::process::id()),
             labels: self.labels.clone(),
         })?;
-        let recorded = self.run_recorded(job, &run_id, &image, inputs, cancel).await;
+        let recorded = self.run_recorded(job, &run_id, &image, inputs, pinned, cancel).await;
         match recorded {
             Ok(outcome) => Ok(outcome),
             Err(e) => {
@@ -327,6 +334,7 @@ impl Runner<'_> {
         run_id: &RunId,
         image: &ResolvedImage,
         inputs: Vec<FileRecord>,
+        pinned: inputs::Pinned,
         cancel: CancellationToken,
     ) -> Result<RunOutcome, RunError> {
         self.store.update_run(
@@ -365,7 +373,12 @@ impl Runner<'_> {
         if cancel.is_cancelled() {
             return self.finish_cancelled(run_id, None).await;
         }
+        inputs::test_pause().await;
+        let staged = self.stage_inputs(job, &pinned)?;
         let mut spec = container_spec(job, run_id, &image.id, &script, None);
+        if let Some(staged) = &staged {
+            staged.apply(&mut spec);
+        }
         let mut created = self.engine.create_container(&spec).await?;
         if let Exec::Shell { shell, argv_fallback, needs_shell, .. } = &job.exec
             && !self.engine.path_exists(&created.id, shell).await?
@@ -408,6 +421,9 @@ impl Runner<'_> {
             return self.finish_cancelled(run_id, Some(&container_id)).await;
         }
         self.engine.start_container(&container_id).await?;
+        // The container holds its own copy of every input mount now.
+        drop(staged);
+        drop(pinned);
         self.store.set_status(run_id, RunStatus::Running, None)?;
         tracing::debug!("container started");
 
@@ -493,6 +509,24 @@ impl Runner<'_> {
         self.store.add_files(run_id, &found.records)?;
         tracing::debug!(outputs = found.present.len(), "outputs hashed");
         Ok(conclude(self.store, run_id, waited.exit_code, waited.oom_killed || info.state.oom_killed, found)?)
+    }
+
+    /// Binds the pinned inputs for the engine (`crate::inputs`), or, where berth may not mount
+    /// or the engine sees paths through a path map, checks once more that every input path
+    /// still names the inode that was hashed and lets the engine resolve it.
+    fn stage_inputs(&self, job: &PreparedJob, pinned: &inputs::Pinned) -> Result<Option<inputs::Staged>, RunError> {
+        if job.engine_paths.is_empty()
+            && let Some(staged) = pinned.stage(&self.store.home().join("stage"))?
+        {
+            return Ok(Some(staged));
+        }
+        pinned.verify_unchanged()?;
+        if !job.input_roots.is_empty() && !pinned.inputs().is_empty() {
+            tracing::warn!(
+                "inputs are not pinned for the engine (berth may not mount, or a path map is set): they were re-checked just before the container was created"
+            );
+        }
+        Ok(None)
     }
 
     /// Shows one chunk of the container's output and appends it to its log file.
@@ -631,12 +665,12 @@ pub fn run_dir(store: &Store, run_id: &RunId) -> PathBuf {
     out.parent().map_or_else(|| store.home().join(run_id.as_str()), Path::to_path_buf)
 }
 
-/// Hashes the job's inputs (through the store's hash cache) for its record.
+/// Opens the job's inputs beneath their roots without following links (`crate::inputs::pin`)
+/// and hashes them from the open descriptors (through the store's hash cache) for its record.
+/// For backends that cannot hand the engine the opened inputs (a cluster node mounts them
+/// later): the check and the hash still happen on this host.
 pub fn hash_inputs(store: &Store, job: &PreparedJob) -> Result<Vec<FileRecord>, RunError> {
-    job.inputs()
-        .map(|m| outputs::record(store, FileRole::Input, &m.key, &m.host, Some(&m.container)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(Into::into)
+    Ok(inputs::pin(job)?.hash(store)?)
 }
 
 /// When berth runs as root and the tool does not, the tool still needs to write the output

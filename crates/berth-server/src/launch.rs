@@ -8,9 +8,10 @@
 //! failed run later) and when a worker takes it.
 
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::PathBuf;
 
 use berth_descriptor::model::InputType;
+use berth_run::inputs::{DataRoots, InputError};
 use berth_run::{LoadedTool, PrepareError, PrepareOptions, PreparedJob, ToolError, ToolSpec};
 use berth_store::{Project, Store};
 use serde::{Deserialize, Serialize};
@@ -79,31 +80,9 @@ pub fn problems_of(problems: &berth_descriptor::Problems) -> Vec<Problem> {
         .collect()
 }
 
-/// Lexically normalized absolute path (no file-system access): `..` cannot climb above `/`.
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for c in path.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::Normal(s) => out.push(s),
-            _ => {}
-        }
-    }
-    out
-}
-
-/// The project's data roots, as configured and as resolved (symlinks followed).
-fn roots_of(project: &Project) -> ApiResult<Vec<(PathBuf, PathBuf)>> {
-    let roots: Vec<(PathBuf, PathBuf)> = project
-        .data_roots
-        .iter()
-        .filter_map(|r| {
-            let p = normalize(Path::new(r));
-            std::fs::canonicalize(&p).ok().map(|c| (p, c))
-        })
-        .collect();
+/// The project's data roots that exist on the server.
+fn roots_of(project: &Project) -> ApiResult<DataRoots> {
+    let roots = DataRoots::new(&project.data_roots);
     if roots.is_empty() {
         return Err(ApiError::bad_request(format!(
             "project `{}` has no data root that exists on the server",
@@ -114,30 +93,19 @@ fn roots_of(project: &Project) -> ApiResult<Vec<(PathBuf, PathBuf)>> {
     Ok(roots)
 }
 
-fn outside(what: &str, path: &Path, project: &Project) -> ApiError {
-    ApiError::bad_request(format!(
-        "{what}: `{}` is outside the data roots of project `{}` ({})",
-        path.display(),
-        project.id,
-        project.data_roots.join(", ")
-    ))
-    .hint("give a path inside one of the project's data roots")
-}
-
-fn check_lexical(
-    what: &str,
-    value: &str,
-    cwd: &Path,
-    roots: &[(PathBuf, PathBuf)],
-    project: &Project,
-) -> ApiResult<()> {
-    let p = Path::new(value);
-    let abs = normalize(&if p.is_absolute() { p.to_path_buf() } else { cwd.join(p) });
-    if roots.iter().any(|(lexical, canonical)| abs.starts_with(lexical) || abs.starts_with(canonical)) {
-        Ok(())
-    } else {
-        Err(outside(what, &abs, project))
-    }
+/// An input refused by the data-root rule, as a 400 (the message names what the user gave,
+/// never where a link points).
+fn input_error(e: InputError, project: &Project) -> ApiError {
+    let hint = e.hint();
+    let msg = match &e {
+        InputError::Outside { what, given, .. } => format!(
+            "{what}: `{given}` is outside the data roots of project `{}` ({})",
+            project.id,
+            project.data_roots.join(", ")
+        ),
+        other => other.to_string(),
+    };
+    ApiError::bad_request(msg).maybe_hint(hint)
 }
 
 /// Prepares a launch of `tool` in `project` with output directory `output_dir`.
@@ -150,7 +118,7 @@ pub fn prepare_launch(
     output_dir: PathBuf,
 ) -> ApiResult<PreparedJob> {
     let roots = roots_of(project)?;
-    let cwd = roots[0].1.clone();
+    let cwd = roots.cwd().map(PathBuf::from).unwrap_or_default();
     let mut inputs = defaults.clone();
     for (k, v) in &req.inputs {
         inputs.insert(k.clone(), v.clone());
@@ -173,7 +141,7 @@ pub fn prepare_launch(
                     _ => Vec::new(),
                 };
                 for v in values {
-                    check_lexical(&format!("input \"{}\"", input.id), v, &cwd, &roots, project)?;
+                    roots.check(&format!("input \"{}\"", input.id), v).map_err(|e| input_error(e, project))?;
                 }
             }
             berth_run::prepare(d, &tool.text, &invocation, &opts)
@@ -189,34 +157,34 @@ pub fn prepare_launch(
                         "mounts: `{name}` is writable; writable mounts always go to the launch's output directory"
                     )));
                 }
-                check_lexical(&format!("mount \"{name}\""), path, &cwd, &roots, project)?;
+                roots.check(&format!("mount \"{name}\""), path).map_err(|e| input_error(e, project))?;
                 bindings.insert(name.clone(), PathBuf::from(path));
             }
             berth_run::tool::prepare_xnat(c, &tool.text, &invocation, &bindings, &opts)
         }
     };
-    let mut job = prepared.map_err(|e| prepare_error(e, &cwd, &roots, project))?;
-    // Again on the resolved paths: a symlink inside a root must not lead out of it.
-    for m in job.inputs() {
-        if !roots.iter().any(|(_, canonical)| m.host.starts_with(canonical)) {
-            return Err(outside(&format!("input \"{}\"", m.key), &m.host, project));
-        }
-    }
+    let mut job = prepared.map_err(|e| prepare_error(e, &roots, project))?;
+    // The run opens every input beneath these roots without following links, hashes what it
+    // opened and hands the engine that (`berth_run::inputs`); checked once more here so that a
+    // bad request is a 400 now.
+    job.input_roots = roots.resolved();
+    berth_run::inputs::pin(&job).map_err(|e| input_error(e, project))?;
     job.engine_paths = state.opts.path_map.clone();
     Ok(job)
 }
 
-fn prepare_error(e: PrepareError, cwd: &Path, roots: &[(PathBuf, PathBuf)], project: &Project) -> ApiError {
+fn prepare_error(e: PrepareError, roots: &DataRoots, project: &Project) -> ApiError {
     match e {
         PrepareError::Invalid(problems) => ApiError::bad_request("the inputs are not valid for this tool")
             .problems(problems_of(&problems))
             .hint("fix the inputs listed; a dry run (`\"dry_run\": true`) checks them without launching"),
+        // Only reached when the path changed after the check above (it was inside a root and
+        // existed): say so through the data-root rule, which never names a link's target.
         PrepareError::InputMissing { input, path } => {
-            if check_lexical("", &path.to_string_lossy(), cwd, roots, project).is_err() {
-                outside(&format!("input \"{input}\""), &path, project)
-            } else {
-                ApiError::bad_request(format!("input \"{input}\": `{}` does not exist", path.display()))
-                    .hint("check the path; relative paths are relative to the project's first data root")
+            match roots.check(&format!("input \"{input}\""), &path.to_string_lossy()) {
+                Err(e) => input_error(e, project),
+                Ok(_) => ApiError::bad_request(format!("input \"{input}\": `{}` does not exist", path.display()))
+                    .hint("check the path; relative paths are relative to the project's first data root"),
             }
         }
         other => {
