@@ -573,7 +573,8 @@ mod tests {
         assert_eq!(std::fs::read(victim.join("passwd")).expect("read"), b"root:x:0:0");
         assert!(!victim.join("x.json").exists());
         // No temporary file is left behind.
-        let left: Vec<_> = std::fs::read_dir(root_dir.join("a/b")).expect("ls").flatten().map(|e| e.file_name()).collect();
+        let left: Vec<_> =
+            std::fs::read_dir(root_dir.join("a/b")).expect("ls").flatten().map(|e| e.file_name()).collect();
         assert_eq!(left, [std::ffi::OsString::from("c.json")]);
     }
 

@@ -108,14 +108,34 @@ pub enum RunError {
     /// A configuration file or a directory berth gives to the tool could not be reached
     /// beneath the output directory without following a link (a reused output directory may
     /// hold links the previous tool left there).
-    #[error("cannot prepare {} in the output directory: {error}", path.display())]
+    #[error("{}", output_dir_message(path, error))]
     OutputDir {
         /// The file or directory berth was writing or giving to the tool.
         path: PathBuf,
-        /// What berth-hostpath refused (its message is part of ours: front ends show only
-        /// the message and the hint).
+        /// What berth-hostpath refused (its message is part of ours: a run that fails after
+        /// its record exists keeps only the message).
         error: berth_hostpath::HostPathError,
     },
+}
+
+/// The message of [`RunError::OutputDir`]: what was refused and, for a link, what to do (the
+/// run's record keeps the message, not the hint).
+fn output_dir_message(path: &Path, error: &berth_hostpath::HostPathError) -> String {
+    let mut m = format!("cannot prepare {} in the output directory: {error}", path.display());
+    if let Some(h) = link_hint(error) {
+        m.push_str("; ");
+        m.push_str(&h);
+    }
+    m
+}
+
+fn link_hint(error: &berth_hostpath::HostPathError) -> Option<String> {
+    let berth_hostpath::HostPathError::Link { path } = error else { return None };
+    Some(format!(
+        "{} may have been left by the tool of an earlier run in this output directory: remove it, or use a \
+         fresh output directory (`--output-dir`)",
+        path.display()
+    ))
 }
 
 impl RunError {
@@ -127,12 +147,7 @@ impl RunError {
             )),
             RunError::Engine(e) => e.hint(),
             RunError::Backend { hint, .. } => hint.clone(),
-            RunError::OutputDir { error: berth_hostpath::HostPathError::Link { path }, .. } => Some(format!(
-                "{} is a link, perhaps left by the tool of an earlier run in this output directory; berth \
-                 does not follow links there: remove it, or use a fresh output directory (`--output-dir`)",
-                path.display()
-            )),
-            RunError::OutputDir { error, .. } => error.hint(),
+            RunError::OutputDir { error, .. } => link_hint(error).or_else(|| error.hint()),
             _ => None,
         }
     }
@@ -228,7 +243,9 @@ pub fn write_atomic(path: &Path, content: &[u8]) -> Result<(), RunError> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().ok_or_else(|| io_err(path)(std::io::ErrorKind::InvalidInput.into()))?;
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    berth_hostpath::Root::open(dir).and_then(|r| r.write_file(Path::new(name), content, 0o777)).map_err(hostpath_err)?;
+    berth_hostpath::Root::open(dir)
+        .and_then(|r| r.write_file(Path::new(name), content, 0o777))
+        .map_err(hostpath_err)?;
     Ok(())
 }
 
