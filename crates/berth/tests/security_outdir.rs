@@ -79,8 +79,9 @@ fn descriptor(command: &str, config: Option<&str>) -> String {
 /// A second run into the same output directory: the first run's tool left `out/sub -> victim`;
 /// the second tool's configuration file is `sub/config.json`. berth refuses the link by name
 /// before any container is created, and neither writes into nor gives away `victim`. On the
-/// base commit (2a3b5fa) the second run succeeded, `victim/config.json` held "written by berth"
-/// and `victim` belonged to nobody (65534): as root, `out/sub -> /etc` is host takeover.
+/// base commit (2a3b5fa) `victim/config.json` was written ("the configuration file was written
+/// through the link"; the tool itself then failed, the link dangling inside its container) and
+/// `victim` was given to nobody (65534): as root, `out/sub -> /etc` is host takeover.
 #[test]
 fn extra_run_does_not_write_or_chown_config_files_through_a_link_left_in_the_output_dir() {
     let host = berth_testkit::docker_host();
