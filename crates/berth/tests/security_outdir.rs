@@ -169,3 +169,42 @@ fn extra_simulate_writes_config_files_only_beneath_the_working_directory() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!w.path("escaped.txt").exists());
 }
+
+/// The Slurm backend writes a run's files through the same function as the local runner
+/// (`berth_run::run::write_run_files`): the link left in a reused output directory is refused
+/// there too, before the job is submitted. On the base commit (2a3b5fa) `victim/config.json`
+/// was written and `victim` given to nobody. Needs the test Slurm cluster (berth-testkit).
+#[test]
+fn extra_slurm_run_does_not_write_or_chown_config_files_through_a_link_left_in_the_output_dir() {
+    let docker = berth_testkit::docker_host();
+    let slurm = berth_testkit::slurm_conf();
+    let w = World::new();
+    let victim = w.path("victim");
+    std::fs::create_dir(&victim).unwrap();
+    let owner = std::fs::metadata(&victim).unwrap().uid();
+    // What the previous run's tool left (the Docker test above shows a tool can).
+    std::fs::create_dir(w.path("out")).unwrap();
+    std::os::unix::fs::symlink(&victim, w.path("out/sub")).unwrap();
+    let tool = w.write("tool.json", &descriptor("cat [CONF]", Some("sub/config.json")));
+    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["run", tool.to_str().unwrap(), "-i", "{}", "-o", "out", "--backend", "slurm"])
+        .current_dir(w.work.path())
+        .env("BERTH_HOME", w.home.path().join("home"))
+        .env("BERTH_CONFIG", w.home.path().join("config.toml"))
+        .env_remove("BERTH_ENGINE")
+        .env_remove("BERTH_BACKEND")
+        .env("DOCKER_HOST", &docker)
+        .env("SLURM_CONF", &slurm)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert!(!victim.join("config.json").exists(), "the configuration file was written through the link\n{err}");
+    assert_eq!(std::fs::metadata(&victim).unwrap().uid(), owner, "the link's target was given to the tool\n{err}");
+    assert!(!out.status.success(), "the run must be refused:\n{err}");
+    let link = std::fs::canonicalize(w.path("out")).unwrap().join("sub");
+    assert!(
+        err.contains(&format!("{} is or passes through a symbolic link", link.display())),
+        "the link is named:\n{err}"
+    );
+}
