@@ -459,6 +459,85 @@ pub fn identity(fd: &impl AsFd) -> io::Result<(u64, u64)> {
     Ok((st.st_dev as u64, st.st_ino as u64))
 }
 
+/// Writing and changing ownership beneath a [`Root`] (issue 14: a reused output directory may
+/// hold links left by an earlier run's tool, and berth, often root, must not write or chown
+/// through them).
+impl Root {
+    /// Writes `content` to the regular file `rel` beneath the root: missing parent directories
+    /// are made as [`Root::create_dir_all`] makes them (`dir_mode`), the bytes go to a new
+    /// temporary file created beside it (`O_EXCL | O_NOFOLLOW`), which is then renamed over
+    /// `rel` within the same opened directory. A link on the way or at `rel` itself is an error
+    /// naming it; nothing is written through one. Returns the file's host path.
+    pub fn write_file(&self, rel: &Path, content: &[u8], dir_mode: u32) -> Result<PathBuf, HostPathError> {
+        use std::io::Write as _;
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let full = self.path.join(rel);
+        let rel = checked_relative(rel, &full)?;
+        let Some(name) = rel.file_name() else {
+            return Err(HostPathError::NotRelative {
+                path: rel.display().to_string(),
+                reason: "it names the directory itself",
+            });
+        };
+        let parent = self.create_dir_all(rel.parent().unwrap_or(Path::new("")), dir_mode)?;
+        match rustix::fs::statat(&parent.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => match FileType::from_raw_mode(st.st_mode) {
+                FileType::RegularFile => {}
+                FileType::Symlink => return Err(HostPathError::Link { path: full }),
+                _ => return Err(HostPathError::WrongKind { path: full, expected: "regular file" }),
+            },
+            Err(rustix::io::Errno::NOENT) => {}
+            Err(e) => return Err(HostPathError::io(full, e.into())),
+        }
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".berth-{}-{n}.tmp", std::process::id()));
+        let tmp_full = full.with_file_name(&tmp_name);
+        // A stale temporary (or a link planted under its name) is removed, never followed.
+        match rustix::fs::unlinkat(&parent.fd, &tmp_name, AtFlags::empty()) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => {}
+            Err(e) => return Err(HostPathError::io(tmp_full, e.into())),
+        }
+        let fd = rustix::fs::openat(
+            &parent.fd,
+            &tmp_name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o666),
+        )
+        .map_err(|e| HostPathError::io(tmp_full.clone(), e.into()))?;
+        let cleanup = |e: io::Error, path: PathBuf| {
+            let _ = rustix::fs::unlinkat(&parent.fd, &tmp_name, AtFlags::empty());
+            HostPathError::io(path, e)
+        };
+        let mut file = std::fs::File::from(fd);
+        if let Err(e) = file.write_all(content).and_then(|()| file.flush()) {
+            return Err(cleanup(e, tmp_full));
+        }
+        drop(file);
+        // rename(2) replaces a link swapped in after the check above; it never writes through it.
+        if let Err(e) = rustix::fs::renameat(&parent.fd, &tmp_name, &parent.fd, name) {
+            return Err(cleanup(e.into(), full));
+        }
+        Ok(full)
+    }
+
+    /// Gives `rel` beneath the root (the root itself when `rel` is empty) to `uid:gid`, without
+    /// following any link: the ownership of what was opened changes, never that of a link's
+    /// target.
+    pub fn chown_beneath(&self, rel: &Path, uid: u32, gid: u32) -> Result<(), HostPathError> {
+        let opened = self.open_beneath(rel)?;
+        rustix::fs::chownat(
+            &opened.fd,
+            "",
+            Some(rustix::fs::Uid::from_raw(uid)),
+            Some(rustix::fs::Gid::from_raw(gid)),
+            AtFlags::EMPTY_PATH,
+        )
+        .map_err(|e| HostPathError::io(opened.path, e.into()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -577,6 +656,64 @@ mod tests {
         assert!(!at.exists() && !stage.join("1").exists(), "mount points removed on drop");
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
         assert!(!mounts.contains(&stage.display().to_string()), "unmounted on drop");
+    }
+
+    #[test]
+    fn files_are_written_beneath_without_following_links() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().expect("tmp");
+        let root_dir = t.path().join("out");
+        std::fs::create_dir(&root_dir).expect("mk");
+        let victim = t.path().join("victim");
+        std::fs::create_dir(&victim).expect("mk");
+        std::fs::write(victim.join("passwd"), b"root:x:0:0").expect("w");
+        let root = Root::open(&root_dir).expect("root");
+        // Parents are made, the file is written, and rewriting replaces it.
+        let p = root.write_file(Path::new("a/b/c.json"), b"one", 0o755).expect("write");
+        assert_eq!(p, root_dir.join("a/b/c.json"));
+        root.write_file(Path::new("a/b/c.json"), b"two", 0o755).expect("rewrite");
+        assert_eq!(std::fs::read(&p).expect("read"), b"two");
+        assert_eq!(std::fs::metadata(root_dir.join("a")).expect("md").permissions().mode() & 0o7000, 0);
+        // A link on the way, a link at the name, or a directory at the name is refused, named.
+        symlink(&victim, root_dir.join("sub")).expect("ln");
+        symlink(victim.join("passwd"), root_dir.join("config.json")).expect("ln");
+        std::fs::create_dir(root_dir.join("d")).expect("mk");
+        for (rel, named) in [("sub/x.json", "sub"), ("config.json", "config.json")] {
+            match root.write_file(Path::new(rel), b"pwned", 0o755) {
+                Err(HostPathError::Link { path }) => assert_eq!(path, root_dir.join(named)),
+                other => panic!("{rel}: {other:?}"),
+            }
+        }
+        assert!(matches!(root.write_file(Path::new("d"), b"x", 0o755), Err(HostPathError::WrongKind { .. })));
+        assert!(root.write_file(Path::new("../x"), b"x", 0o755).is_err());
+        assert_eq!(std::fs::read(victim.join("passwd")).expect("read"), b"root:x:0:0");
+        assert!(!victim.join("x.json").exists());
+        // No temporary file is left behind.
+        let left: Vec<_> =
+            std::fs::read_dir(root_dir.join("a/b")).expect("ls").flatten().map(|e| e.file_name()).collect();
+        assert_eq!(left, [std::ffi::OsString::from("c.json")]);
+    }
+
+    #[test]
+    fn ownership_changes_beneath_never_reach_a_link_target() {
+        use std::os::unix::fs::MetadataExt;
+        let t = tempfile::tempdir().expect("tmp");
+        let root_dir = t.path().join("out");
+        std::fs::create_dir_all(root_dir.join("res")).expect("mk");
+        let victim = t.path().join("victim");
+        std::fs::create_dir(&victim).expect("mk");
+        symlink(&victim, root_dir.join("sub")).expect("ln");
+        let root = Root::open(&root_dir).expect("root");
+        let me = std::fs::metadata(&root_dir).expect("md");
+        // Giving a directory to its own owner works whoever runs the test.
+        root.chown_beneath(Path::new("res"), me.uid(), me.gid()).expect("chown");
+        root.chown_beneath(Path::new(""), me.uid(), me.gid()).expect("chown root");
+        for rel in ["sub", "sub/x"] {
+            assert!(
+                matches!(root.chown_beneath(Path::new(rel), me.uid(), me.gid()), Err(HostPathError::Link { .. })),
+                "{rel}"
+            );
+        }
     }
 
     proptest::proptest! {

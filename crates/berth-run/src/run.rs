@@ -108,6 +108,37 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+    /// A configuration file or a directory berth gives to the tool could not be reached
+    /// beneath the output directory without following a link (a reused output directory may
+    /// hold links the previous tool left there).
+    #[error("{}", output_dir_message(path, error))]
+    OutputDir {
+        /// The file or directory berth was writing or giving to the tool.
+        path: PathBuf,
+        /// What berth-hostpath refused (its message is part of ours: a run that fails after
+        /// its record exists keeps only the message).
+        error: berth_hostpath::HostPathError,
+    },
+}
+
+/// The message of [`RunError::OutputDir`]: what was refused and, for a link, what to do (the
+/// run's record keeps the message, not the hint).
+fn output_dir_message(path: &Path, error: &berth_hostpath::HostPathError) -> String {
+    let mut m = format!("cannot prepare {} in the output directory: {error}", path.display());
+    if let Some(h) = link_hint(error) {
+        m.push_str("; ");
+        m.push_str(&h);
+    }
+    m
+}
+
+fn link_hint(error: &berth_hostpath::HostPathError) -> Option<String> {
+    let berth_hostpath::HostPathError::Link { path } = error else { return None };
+    Some(format!(
+        "{} may have been left by the tool of an earlier run in this output directory: remove it, or use a \
+         fresh output directory (`--output-dir`)",
+        path.display()
+    ))
 }
 
 impl RunError {
@@ -120,6 +151,7 @@ impl RunError {
             RunError::Engine(e) => e.hint(),
             RunError::Backend { hint, .. } => hint.clone(),
             RunError::Input(e) => e.hint(),
+            RunError::OutputDir { error, .. } => link_hint(error).or_else(|| error.hint()),
             _ => None,
         }
     }
@@ -202,18 +234,37 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
     move |source| RunError::Io { path: path.to_path_buf(), source }
 }
 
-/// Writes `content` through a temporary file in the same directory, then renames it.
+/// Writes `content` through a temporary file in the same directory, then renames it. For
+/// berth's own directories (the store, a Slurm work directory); files in an output directory go
+/// through [`write_config_file`]. The directory is trusted; the file and its temporary are
+/// not followed if they are links (berth-hostpath's `Root::write_file`): the temporary's name
+/// is predictable, and a link planted under it was written through.
 pub fn write_atomic(path: &Path, content: &[u8]) -> Result<(), RunError> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    }
-    let tmp = path.with_file_name(format!(
-        ".{}.berth-{}.tmp",
-        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, content).map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err(path))?;
+    let hostpath_err = |e: berth_hostpath::HostPathError| match e {
+        berth_hostpath::HostPathError::Io { path, source } => RunError::Io { path, source },
+        e => RunError::Io { path: path.to_path_buf(), source: std::io::Error::other(e) },
+    };
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or_else(|| io_err(path)(std::io::ErrorKind::InvalidInput.into()))?;
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    berth_hostpath::Root::open(dir)
+        .and_then(|r| r.write_file(Path::new(name), content, 0o777))
+        .map_err(hostpath_err)?;
+    Ok(())
+}
+
+/// Writes a configuration file at `host`, which must lie beneath `output_dir`, without
+/// following links: its parents are created beneath the output directory and the file is
+/// renamed into place within the opened directory (berth-hostpath's [`Root::write_file`]).
+/// A reused output directory may hold links left by the previous run's tool
+/// (`sub -> /etc`); berth, often root, would otherwise write through them.
+///
+/// [`Root::write_file`]: berth_hostpath::Root::write_file
+pub fn write_config_file(output_dir: &Path, host: &Path, content: &[u8]) -> Result<(), RunError> {
+    let refused = |error| RunError::OutputDir { path: host.to_path_buf(), error };
+    let rel = berth_hostpath::strip_root(output_dir, host).map_err(refused)?;
+    let root = berth_hostpath::Root::open(output_dir).map_err(refused)?;
+    root.write_file(&rel, content, 0o777).map_err(refused)?;
     Ok(())
 }
 
@@ -643,7 +694,7 @@ pub fn conclude(
 /// the configuration files. Returns the script's path. Every backend does this before starting.
 pub fn write_run_files(store: &Store, run_id: &RunId, job: &PreparedJob, dir: &Path) -> Result<PathBuf, RunError> {
     for f in &job.config_files {
-        write_atomic(&f.host, f.content.as_bytes())?;
+        write_config_file(&job.output_dir, &f.host, f.content.as_bytes())?;
     }
     let script = dir.join("command.sh");
     if let Exec::Shell { script: text, .. } = &job.exec {
@@ -675,25 +726,43 @@ pub fn hash_inputs(store: &Store, job: &PreparedJob) -> Result<Vec<FileRecord>, 
 
 /// When berth runs as root and the tool does not, the tool still needs to write the output
 /// directory (and the directories berth made for configuration files).
+///
+/// Everything below the output directory is given by descriptor (opened beneath it without
+/// following links), so a link the previous run's tool left in a reused output directory
+/// (`sub -> /etc`) is refused by name instead of handing its target to the tool. A writable
+/// mount bound elsewhere (`--mount NAME=PATH`, a relaxation the user chose) is opened by its
+/// path as given and changed by descriptor too.
 pub fn give_output_dir_to(job: &PreparedJob) -> Result<(), RunError> {
     use std::os::unix::fs::MetadataExt;
     let Ok(me) = std::fs::metadata("/proc/self") else { return Ok(()) };
     if me.uid() != 0 || job.security.uid == 0 {
         return Ok(());
     }
-    let mut dirs: Vec<PathBuf> = job.output_mounts().map(|m| m.host.clone()).collect();
-    for f in &job.config_files {
-        let mut d = f.host.parent();
-        while let Some(dir) = d {
-            if dir == job.output_dir || !dir.starts_with(&job.output_dir) {
-                break;
-            }
-            dirs.push(dir.to_path_buf());
-            d = dir.parent();
+    let (uid, gid) = (job.security.uid, job.security.gid);
+    let mut beneath: Vec<PathBuf> = Vec::new();
+    let mut elsewhere: Vec<PathBuf> = Vec::new();
+    for m in job.output_mounts() {
+        match berth_hostpath::strip_root(&job.output_dir, &m.host) {
+            Ok(rel) => beneath.push(rel),
+            Err(_) => elsewhere.push(m.host.clone()),
         }
     }
-    for d in dirs {
-        std::os::unix::fs::chown(&d, Some(job.security.uid), Some(job.security.gid)).map_err(io_err(&d))?;
+    for f in &job.config_files {
+        let Ok(rel) = berth_hostpath::strip_root(&job.output_dir, &f.host) else { continue };
+        beneath.extend(rel.ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()).map(Path::to_path_buf));
+    }
+    beneath.sort();
+    beneath.dedup();
+    let root = berth_hostpath::Root::open(&job.output_dir)
+        .map_err(|error| RunError::OutputDir { path: job.output_dir.clone(), error })?;
+    for rel in &beneath {
+        root.chown_beneath(rel, uid, gid)
+            .map_err(|error| RunError::OutputDir { path: job.output_dir.join(rel), error })?;
+    }
+    for dir in elsewhere {
+        berth_hostpath::Root::open(&dir)
+            .and_then(|r| r.chown_beneath(Path::new(""), uid, gid))
+            .map_err(|error| RunError::OutputDir { path: dir.clone(), error })?;
     }
     Ok(())
 }
@@ -753,5 +822,84 @@ pub fn container_spec(
         read_only_rootfs: false,
         tmpfs: vec![Tmpfs { target: "/tmp".into(), options: "rw,nosuid,nodev,exec,mode=1777".into() }],
         init: true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    /// A job with one configuration file at `path` in `out`, prepared as root runs it (the tool
+    /// runs as nobody, so berth gives it the directories it made).
+    fn job_with_config(t: &Path, path: &str) -> PreparedJob {
+        let text = format!(
+            r#"{{"name": "tool", "tool-version": "1", "description": "d", "schema-version": "0.5",
+                "command-line": "cat [CONF]",
+                "container-image": {{"type": "docker", "image": "example/tool:1"}},
+                "inputs": [{{"id": "n", "name": "N", "type": "Number", "value-key": "[N]", "optional": true}}],
+                "output-files": [{{"id": "conf", "name": "Conf", "value-key": "[CONF]",
+                    "path-template": "{path}", "file-template": ["written by berth"]}}]}}"#
+        );
+        let v = berth_descriptor::validate(berth_descriptor::Value::parse(&text).expect("json"));
+        let d = v.descriptor.unwrap_or_else(|| panic!("invalid test descriptor: {:?}", v.problems));
+        let host = crate::prepare::HostFacts { uid: 0, gid: 0, sudo: None, memory_bytes: 8 << 30, cpus: 2 };
+        let opts =
+            crate::prepare::PrepareOptions::with_defaults(t.join("out"), t.to_path_buf(), Default::default(), host);
+        crate::prepare::prepare(&d, &text, &berth_descriptor::Value::parse("{}").expect("json"), &opts)
+            .expect("prepared")
+    }
+
+    /// Issue 14, beyond the numbered findings: a reused output directory holding a link the
+    /// previous run's tool left (`out/sub -> victim`) redirected the configuration file berth
+    /// writes (and, as root, the `chown` of its parent) to the link's target. On the base commit
+    /// `victim/config.json` was written and `victim` given to nobody.
+    #[test]
+    fn extra_config_files_are_not_written_or_chowned_through_a_link_in_the_output_dir() {
+        use std::os::unix::fs::MetadataExt;
+        let t = tempfile::tempdir().expect("tmp");
+        let victim = t.path().join("victim");
+        std::fs::create_dir(&victim).expect("mk");
+        let owner = std::fs::metadata(&victim).expect("md").uid();
+        std::fs::create_dir(t.path().join("out")).expect("mk");
+        symlink(&victim, t.path().join("out/sub")).expect("ln");
+        let job = job_with_config(t.path(), "sub/config.json");
+        let store = Store::open(&t.path().join("home")).expect("store");
+        let err = write_run_files(&store, &RunId::generate(), &job, &t.path().join("rundir"))
+            .expect_err("a link in the output directory is refused");
+        assert!(!victim.join("config.json").exists(), "written through the link");
+        assert_eq!(std::fs::metadata(&victim).expect("md").uid(), owner, "chowned through the link");
+        let out = std::fs::canonicalize(t.path().join("out")).expect("out");
+        assert!(
+            matches!(&err, RunError::OutputDir { error: berth_hostpath::HostPathError::Link { path }, .. }
+                if *path == out.join("sub")),
+            "{err:?}"
+        );
+        let hint = err.hint().expect("a hint");
+        assert!(hint.contains("remove it, or use a fresh output directory"), "{hint}");
+        // Without the link, the file is written and its parent given to the tool.
+        std::fs::remove_file(t.path().join("out/sub")).expect("rm");
+        let job = job_with_config(t.path(), "sub/config.json");
+        let _ = write_run_files(&store, &RunId::generate(), &job, &t.path().join("rundir"));
+        assert_eq!(std::fs::read_to_string(out.join("sub/config.json")).expect("read"), "written by berth");
+        if std::fs::metadata("/proc/self").expect("md").uid() == 0 {
+            assert_eq!(std::fs::metadata(out.join("sub")).expect("md").uid(), crate::prepare::NOBODY.0);
+        }
+    }
+
+    /// The temporary file beside a file berth writes had a predictable name
+    /// (`.NAME.berth-PID.tmp`) and was opened following links: a link planted under that name
+    /// made berth write its content to the link's target (on the base commit `victim` held
+    /// `script`).
+    #[test]
+    fn extra_write_atomic_does_not_write_through_a_planted_temporary_link() {
+        let t = tempfile::tempdir().expect("tmp");
+        let victim = t.path().join("victim");
+        std::fs::write(&victim, b"precious").expect("w");
+        let tmp = t.path().join(format!(".command.sh.berth-{}.tmp", std::process::id()));
+        symlink(&victim, &tmp).expect("ln");
+        write_atomic(&t.path().join("command.sh"), b"script").expect("write");
+        assert_eq!(std::fs::read(&victim).expect("read"), b"precious");
+        assert_eq!(std::fs::read(t.path().join("command.sh")).expect("read"), b"script");
     }
 }

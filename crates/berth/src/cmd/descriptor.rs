@@ -145,16 +145,46 @@ fn xnat_invocation(c: &berth_xnat::Command, args: &InvocationArgs) -> anyhow::Re
     }
 }
 
-/// Writes `content` to `path` through a temporary file in the same directory, so a reader
-/// never sees half a file.
-fn write_atomic(path: &Path, content: &str) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create directory {}", dir.display()))?;
-    }
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.berth-{}.tmp", std::process::id()));
-    std::fs::write(&tmp, content).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))?;
+/// Writes the configuration file of output `id` at the descriptor's rendered `path`, beneath the
+/// working directory `cwd` only: bosh writes wherever the path points (absolute, `..`), so an
+/// untrusted descriptor could write any file the user can. The path must be relative without
+/// `..` (or absolute inside `cwd`), and is written through berth-hostpath without following
+/// links, through a temporary file renamed in place so a reader never sees half a file.
+fn write_config_file(cwd: &Path, id: &str, path: &str, content: &str) -> anyhow::Result<()> {
+    let refused = |why: String| {
+        hinted(
+            format!("the configuration file of output \"{id}\" would be written at `{path}`, {why}"),
+            Some(
+                "`berth simulate` writes configuration files only beneath the working directory, \
+                 through no link: give the output a relative `path-template` without `..`, run from \
+                 another directory, or pass `--no-write`"
+                    .into(),
+            ),
+        )
+    };
+    let rel = if Path::new(path).is_absolute() {
+        berth_hostpath::strip_root(cwd, Path::new(path))
+            .ok()
+            .and_then(|r| r.to_str().and_then(|r| berth_hostpath::relative(r).ok()))
+            .ok_or_else(|| refused("outside the working directory".into()))?
+    } else {
+        berth_hostpath::relative(path)
+            .map_err(|e| refused(format!("which is not inside the working directory ({e})")))?
+    };
+    let root = berth_hostpath::Root::open(cwd).context("cannot open the working directory")?;
+    root.write_file(&rel, content.as_bytes(), 0o777).map_err(|e| match e {
+        berth_hostpath::HostPathError::Link { path: link } => {
+            refused(format!("but {} is a symbolic link, which berth does not follow", link.display()))
+        }
+        e => {
+            let hint = e.hint();
+            anyhow::Error::new(diag::Hinted {
+                message: format!("cannot write the configuration file of output \"{id}\""),
+                hint,
+                source: Some(e.into()),
+            })
+        }
+    })?;
     Ok(())
 }
 
@@ -182,8 +212,7 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
     diag::print_problems(&plan.warnings, false);
     if !args.no_write {
         for f in &plan.config_files {
-            write_atomic(Path::new(&f.path), &f.content)
-                .with_context(|| format!("cannot write the configuration file of output \"{}\"", f.id))?;
+            write_config_file(&cwd, &f.id, &f.path, &f.content)?;
         }
     }
     if args.json {
