@@ -497,3 +497,85 @@ fn extra_db_update_skips_a_zip_bomb_record_by_name_and_goes_on() {
     assert!(status.stdout.contains("\"records\": 1") || status.stdout.contains("\"records\":1"), "{}", status.stdout);
     assert!(!dir.path().join("../../../escape.json").exists());
 }
+
+/// What Apptainer makes of one `--env` argument: pflag's `stringToString.Set` (one `=`: the
+/// text whole, `"` trimmed from both ends; more: one record of Go's `encoding/csv`), then each
+/// field split at its first `=`.
+fn apptainer_env(arg: &str) -> Vec<(String, String)> {
+    let fields: Vec<String> = if arg.matches('=').count() == 1 {
+        vec![arg.trim_matches('"').to_owned()]
+    } else {
+        let (mut fields, mut field, mut chars) = (Vec::new(), String::new(), arg.chars().peekable());
+        let mut quoted = false;
+        while let Some(c) = chars.next() {
+            match c {
+                '"' if field.is_empty() && !quoted => quoted = true,
+                '"' if quoted && chars.peek() == Some(&'"') => {
+                    chars.next();
+                    field.push('"');
+                }
+                '"' if quoted => quoted = false,
+                ',' if !quoted => fields.push(std::mem::take(&mut field)),
+                c => field.push(c),
+            }
+        }
+        fields.push(field);
+        fields
+    };
+    fields.iter().map(|f| f.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).unwrap()).collect()
+}
+
+#[test]
+fn extra_an_apptainer_env_value_cannot_set_another_variable() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = dir.path().join("exec.args");
+    // A stand-in for `apptainer` that records what berth asks it to run.
+    let script = format!(
+        "#!/bin/sh\ncase \"$1\" in\n  --version) echo \"apptainer version 1.3.4\" ;;\n  inspect) echo '{{}}' ;;\n  pull) echo SIF > \"$3\" ;;\n  exec|run) printf '%s\\n' \"$@\" > '{}'; exit 0 ;;\nesac\n",
+        log.display()
+    );
+    std::fs::write(bin.join("apptainer"), script).unwrap();
+    std::fs::set_permissions(bin.join("apptainer"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let descriptor = dir.path().join("t.json");
+    std::fs::write(
+        &descriptor,
+        r#"{"name": "t", "tool-version": "1", "description": "d", "schema-version": "0.5", "command-line": "echo [X]",
+            "container-image": {"type": "docker", "image": "example/tool:1"},
+            "environment-variables": [{"name": "OPTS", "value": "a,LD_PRELOAD=/tmp/evil.so"}],
+            "inputs": [{"id": "x", "name": "X", "type": "String", "value-key": "[X]"}]}"#,
+    )
+    .unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args([
+            "run",
+            "--engine",
+            "apptainer",
+            descriptor.to_str().unwrap(),
+            "-i",
+            r#"{"x": "hi"}"#,
+            "--output-dir",
+            "o",
+        ])
+        .current_dir(dir.path())
+        .env("PATH", &path)
+        .env("BERTH_HOME", dir.path().join("home"))
+        .env("BERTH_CONFIG", dir.path().join("no-config.toml"))
+        .env_remove("DOCKER_HOST")
+        .env_remove("CONTAINER_HOST")
+        .env_remove("BERTH_ENGINE")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let args: Vec<String> = std::fs::read_to_string(&log).unwrap().lines().map(str::to_owned).collect();
+    let envs: Vec<(String, String)> =
+        args.windows(2).filter(|w| w[0] == "--env").flat_map(|w| apptainer_env(&w[1])).collect();
+    assert!(
+        envs.iter().all(|(k, _)| k != "LD_PRELOAD"),
+        "an environment value set LD_PRELOAD through Apptainer's --env: {args:?}"
+    );
+    assert!(envs.contains(&("OPTS".to_owned(), "a,LD_PRELOAD=/tmp/evil.so".to_owned())), "{envs:?}");
+}
