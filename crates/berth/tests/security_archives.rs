@@ -60,7 +60,7 @@ impl GzTar {
         for _ in 0..size / MIB {
             self.out.extend_from_slice(&self.mib_of_zeros);
         }
-        if size % MIB != 0 {
+        if !size.is_multiple_of(MIB) {
             self.out.extend(gz(&vec![0; (size % MIB) as usize]));
         }
     }
@@ -129,6 +129,7 @@ fn wait4(pid: u32) -> (libc::c_int, libc::rusage) {
 }
 
 /// `berth ARGS` with its own `BERTH_HOME` (and `config` as its configuration file), measured.
+#[allow(clippy::zombie_processes)] // reaped by `wait4`, which `Child::wait` cannot replace
 fn berth(home: &Path, config: Option<&str>, args: &[&str]) -> Run {
     let config_path = home.join("config.toml");
     match config {
@@ -268,7 +269,7 @@ fn extra_a_huge_json_document_is_refused_before_it_is_read() {
     // An uncompressed archive whose config is a 200 MiB hole (a sparse file: no disk used).
     let mut f = File::create(&path).unwrap();
     let manifest = br#"[{"Config":"config.json","RepoTags":[],"Layers":[]}]"#;
-    let mut header = |name: &str, size: u64| {
+    let header = |name: &str, size: u64| {
         let mut h = tar::Header::new_gnu();
         h.set_path(name).unwrap();
         h.set_size(size);
@@ -358,7 +359,8 @@ fn extra_image_import_refuses_hostile_archives() {
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": format!("sha256:{}", hex('1'))}]})
     .to_string();
     use tar::EntryType::{Regular, Symlink};
-    let cases: Vec<(&str, Vec<(String, tar::EntryType, String, Vec<u8>)>, String)> = vec![
+    type Entries = Vec<(String, tar::EntryType, String, Vec<u8>)>;
+    let cases: Vec<(&str, Entries, String)> = vec![
         (
             "digest-path",
             vec![("index.json".into(), Regular, String::new(), index("sha256:../../../../etc/passwd").into_bytes())],
