@@ -60,6 +60,17 @@ impl Default for UpdateOptions {
     }
 }
 
+/// The largest source read (a download, a local file, a tracker export): the biggest OSV
+/// `all.zip` and the tracker's JSON are under 200 MiB.
+pub const MAX_SOURCE_BYTES: u64 = 1 << 30;
+
+/// The largest single OSV record read out of a zip or directory; real records are kilobytes.
+/// A larger member is skipped and reported, the update goes on.
+pub const MAX_RECORD_BYTES: u64 = 16 << 20;
+
+/// The most bytes decompressed from one zip: past it the update stops with an error (a zip bomb).
+pub const MAX_ZIP_BYTES: u64 = 8 << 30;
+
 /// Why an update failed.
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateError {
@@ -97,6 +108,16 @@ pub enum UpdateError {
         /// What is wrong.
         problem: String,
     },
+    /// A source, or a zip's contents, larger than berth reads.
+    #[error("`{location}`: {what} is larger than the {limit} bytes berth reads")]
+    TooLarge {
+        /// The source.
+        location: String,
+        /// What was too large.
+        what: String,
+        /// The limit.
+        limit: u64,
+    },
     /// Writing the database failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -112,6 +133,10 @@ impl UpdateError {
             ),
             Self::Format { .. } => Some("give OSV records (`.json`, `.yaml`, a directory of them, or `all.zip`) or the tracker's `data/json` export".to_owned()),
             Self::Db(e) => e.hint(),
+            Self::TooLarge { .. } => Some(
+                "the source is damaged or malicious (a zip bomb?); download the OSV dump again from a source you trust"
+                    .to_owned(),
+            ),
             Self::Read { .. } => None,
         }
     }
@@ -156,8 +181,35 @@ fn fetch(location: &str, timeout: Duration) -> Result<Vec<u8>, UpdateError> {
     if !status.is_success() {
         return Err(UpdateError::Http { location: location.to_owned(), status: status.as_u16() });
     }
-    let bytes = response.bytes().map_err(|source| UpdateError::Fetch { location: location.to_owned(), source })?;
-    Ok(bytes.to_vec())
+    let too_large = || UpdateError::TooLarge {
+        location: location.to_owned(),
+        what: "the download".to_owned(),
+        limit: MAX_SOURCE_BYTES,
+    };
+    if response.content_length().is_some_and(|n| n > MAX_SOURCE_BYTES) {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    response
+        .take(MAX_SOURCE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| UpdateError::Read { path: PathBuf::from(location), source })?;
+    if bytes.len() as u64 > MAX_SOURCE_BYTES {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// A local file of at most `limit` bytes, read whole.
+fn read_capped(path: &Path, location: &str, what: &str, limit: u64) -> Result<Vec<u8>, UpdateError> {
+    let read_err = |source| UpdateError::Read { path: path.to_owned(), source };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(read_err)?;
+    if bytes.len() as u64 > limit {
+        return Err(UpdateError::TooLarge { location: location.to_owned(), what: what.to_owned(), limit });
+    }
+    Ok(bytes)
 }
 
 struct Loader<'a> {
@@ -245,32 +297,54 @@ fn load(
             if !(name.ends_with(".json") || name.ends_with(".yaml") || name.ends_with(".yml")) {
                 continue;
             }
-            let bytes = std::fs::read(&f).map_err(|source| UpdateError::Read { path: f.clone(), source })?;
+            let bytes = match read_capped(&f, location, "a record", MAX_RECORD_BYTES) {
+                Ok(b) => b,
+                Err(UpdateError::TooLarge { .. }) => {
+                    loader.problem(format!("{name}: larger than {MAX_RECORD_BYTES} bytes, skipped"));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             hasher.update(name.as_bytes());
             hasher.update(&bytes);
             loader.member(&name, &bytes)?;
         }
     } else {
-        let bytes = if remote {
-            fetch(location, timeout)?
-        } else {
-            std::fs::read(path).map_err(|source| UpdateError::Read { path: path.to_owned(), source })?
-        };
+        let bytes =
+            if remote { fetch(location, timeout)? } else { read_capped(path, location, "the file", MAX_SOURCE_BYTES)? };
         hasher.update(&bytes);
         if bytes.starts_with(b"PK\x03\x04") {
             info.kind = "osv-zip".to_owned();
             let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&bytes))
                 .map_err(|e| UpdateError::Format { location: location.to_owned(), problem: e.to_string() })?;
+            // Entry names only choose JSON or YAML: nothing is ever written under them. The
+            // sizes a zip declares are not trusted: each member is read up to
+            // MAX_RECORD_BYTES (a larger one is reported and skipped), all of them up to
+            // MAX_ZIP_BYTES.
+            let mut inflated = 0u64;
             for i in 0..zip.len() {
-                let mut file = zip
+                let file = zip
                     .by_index(i)
                     .map_err(|e| UpdateError::Format { location: location.to_owned(), problem: e.to_string() })?;
                 if !file.is_file() {
                     continue;
                 }
                 let name = file.name().map(|n| n.to_string()).unwrap_or_default();
-                let mut content = Vec::with_capacity(file.size() as usize);
-                if let Err(e) = file.read_to_end(&mut content) {
+                let mut content = Vec::new();
+                let read = file.take(MAX_RECORD_BYTES + 1).read_to_end(&mut content);
+                inflated += content.len() as u64;
+                if inflated > MAX_ZIP_BYTES {
+                    return Err(UpdateError::TooLarge {
+                        location: location.to_owned(),
+                        what: "the zip's contents".to_owned(),
+                        limit: MAX_ZIP_BYTES,
+                    });
+                }
+                if content.len() as u64 > MAX_RECORD_BYTES {
+                    loader.problem(format!("{name}: larger than {MAX_RECORD_BYTES} bytes, skipped"));
+                    continue;
+                }
+                if let Err(e) = read {
                     loader.problem(format!("{name}: {e}"));
                     continue;
                 }

@@ -39,6 +39,12 @@
 //! session_hours = 12         # web UI sessions
 //! max_live_streams = 256     # live-log streams open at once, in all
 //! max_live_streams_per_user = 16
+//!
+//! [inventory]                # what one `berth sbom`/`scan` may read of an untrusted image
+//! max_file_bytes = "128m"    # one file kept in memory; larger ones are skipped with a warning
+//! max_held_bytes = "256m"    # all file contents and names kept at once; past it, files are skipped with a warning
+//! max_read_bytes = "32g"     # bytes decompressed and read per scan; past it the scan stops with an error
+//! max_document_bytes = "16m" # one manifest, index or image config
 //! ```
 //!
 //! Registry credentials saved by `berth login` live in `$BERTH_HOME/credentials.json` (mode 0600);
@@ -82,6 +88,14 @@ pub enum ConfigError {
         /// The text given.
         value: String,
     },
+    /// A setting's value is not allowed.
+    #[error("configuration `{key}`: `{value}` is not a size above zero")]
+    Setting {
+        /// The key, with its table (`[inventory] max_file_bytes`).
+        key: String,
+        /// The value given.
+        value: String,
+    },
     /// No home directory to derive defaults from.
     #[error("cannot find a home directory for berth's files")]
     NoHome,
@@ -95,6 +109,7 @@ impl ConfigError {
                 Some("fix the file or remove the offending key; keys are documented in docs/configuration.md".into())
             }
             ConfigError::NoHome => Some(format!("set `{BERTH_HOME}` to a directory berth may write to")),
+            ConfigError::Setting { .. } => Some("use bytes, or a number with k, m, g or t, such as `\"256m\"`".into()),
             _ => None,
         }
     }
@@ -230,6 +245,94 @@ pub struct SlurmConfig {
     pub poll_seconds: Option<f64>,
 }
 
+/// The `[inventory]` table: what one inventory (`berth sbom`, `berth scan`, the run policy's
+/// scan) may read of an untrusted image, so that no archive — a decompression bomb, a layer of
+/// a million names, a huge JSON document — can take more memory or time than this. Sizes are
+/// bytes or a number with k/m/g/t, as a string (`"128m"`) or an integer.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryConfig {
+    /// The largest single file kept in memory for an analyzer (default 128 MiB); a larger one
+    /// is skipped with a warning naming it.
+    pub max_file_bytes: Option<SizeValue>,
+    /// The most bytes of file contents and entry names kept at once over the whole scan
+    /// (default 256 MiB); files past it are skipped with a warning naming them.
+    pub max_held_bytes: Option<SizeValue>,
+    /// The most bytes decompressed and read per scan (default 32 GiB); past it the scan stops
+    /// with an error.
+    pub max_read_bytes: Option<SizeValue>,
+    /// The largest manifest, index or image config read (default 16 MiB).
+    pub max_document_bytes: Option<SizeValue>,
+}
+
+/// A size in the configuration file: an integer number of bytes or a string such as `"128m"`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum SizeValue {
+    /// Bytes.
+    Bytes(u64),
+    /// A string for [`parse_size`].
+    Text(String),
+}
+
+impl SizeValue {
+    fn bytes(&self, key: &str) -> Result<u64, ConfigError> {
+        match self {
+            Self::Bytes(0) => Err(ConfigError::Setting { key: key.to_owned(), value: "0".to_owned() }),
+            Self::Bytes(b) => Ok(*b),
+            Self::Text(t) => parse_size(t)
+                .map(|b| b as u64)
+                .map_err(|_| ConfigError::Setting { key: key.to_owned(), value: t.clone() }),
+        }
+    }
+}
+
+/// What one inventory may read and hold, resolved from `[inventory]` with the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InventoryLimits {
+    /// See [`InventoryConfig::max_file_bytes`].
+    pub max_file_bytes: u64,
+    /// See [`InventoryConfig::max_held_bytes`].
+    pub max_held_bytes: u64,
+    /// See [`InventoryConfig::max_read_bytes`].
+    pub max_read_bytes: u64,
+    /// See [`InventoryConfig::max_document_bytes`].
+    pub max_document_bytes: u64,
+}
+
+impl InventoryLimits {
+    /// The defaults: 128 MiB per file, 256 MiB held, 32 GiB read, 16 MiB per document. A
+    /// dpkg status is a few MiB and an rpmdb under 100 MiB; images of 20 GiB are read whole.
+    pub const DEFAULT: Self = Self {
+        max_file_bytes: 128 << 20,
+        max_held_bytes: 256 << 20,
+        max_read_bytes: 32 << 30,
+        max_document_bytes: 16 << 20,
+    };
+}
+
+impl Default for InventoryLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl InventoryConfig {
+    /// The limits this table sets, the defaults for keys it leaves out.
+    pub fn limits(&self) -> Result<InventoryLimits, ConfigError> {
+        let d = InventoryLimits::DEFAULT;
+        let get = |v: &Option<SizeValue>, key: &str, default: u64| {
+            v.as_ref().map_or(Ok(default), |v| v.bytes(&format!("[inventory] {key}")))
+        };
+        Ok(InventoryLimits {
+            max_file_bytes: get(&self.max_file_bytes, "max_file_bytes", d.max_file_bytes)?,
+            max_held_bytes: get(&self.max_held_bytes, "max_held_bytes", d.max_held_bytes)?,
+            max_read_bytes: get(&self.max_read_bytes, "max_read_bytes", d.max_read_bytes)?,
+            max_document_bytes: get(&self.max_document_bytes, "max_document_bytes", d.max_document_bytes)?,
+        })
+    }
+}
+
 /// The configuration file's contents.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -253,6 +356,9 @@ pub struct Config {
     /// The service.
     #[serde(default)]
     pub serve: ServeConfig,
+    /// What one inventory may read of an untrusted image.
+    #[serde(default)]
+    pub inventory: InventoryConfig,
 }
 
 fn var(name: &str) -> Option<PathBuf> {
@@ -387,5 +493,18 @@ mod tests {
             let shown = format!("{:?}", e);
             assert!(shown.contains("max_"), "{bad}: {shown}");
         }
+    }
+
+    #[test]
+    fn inventory_limits_default_and_parse_sizes() {
+        assert_eq!(InventoryConfig::default().limits().unwrap(), InventoryLimits::DEFAULT);
+        let c: Config = toml::from_str("[inventory]\nmax_file_bytes = \"1m\"\nmax_read_bytes = 4096\n").unwrap();
+        let l = c.inventory.limits().unwrap();
+        assert_eq!((l.max_file_bytes, l.max_read_bytes), (1 << 20, 4096));
+        assert_eq!(l.max_held_bytes, InventoryLimits::DEFAULT.max_held_bytes);
+        let c: Config = toml::from_str("[inventory]\nmax_held_bytes = \"lots\"\n").unwrap();
+        let e = c.inventory.limits().unwrap_err();
+        assert!(e.to_string().contains("[inventory] max_held_bytes"), "{e}");
+        assert!(toml::from_str::<Config>("[inventory]\nmax_bytes = 1\n").is_err());
     }
 }

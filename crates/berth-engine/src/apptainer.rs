@@ -150,12 +150,53 @@ fn now() -> String {
     jiff::Timestamp::now().to_string()
 }
 
+/// One `--env` value that Apptainer reads back as exactly `key=value`.
+///
+/// Apptainer's `--env` is pflag's `stringToString`: a text with one `=` is taken whole (with
+/// `"` trimmed from both ends), but a text with more is read as a CSV record, so a value
+/// `x,LD_PRELOAD=/tmp/evil.so` would set a second variable. Such a pair is written as one
+/// quoted CSV field (`"` doubled), which CSV reads back whole; a name must be a plain variable
+/// name, and a value without `=` may not end in `"` (the trim would eat it).
+pub fn env_arg(key: &str, value: &str) -> Result<String, EngineError> {
+    let invalid = |problem: String| EngineError::InvalidSpec { field: "env", problem };
+    let name_ok = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !name_ok {
+        return Err(invalid(format!(
+            "Apptainer cannot pass the environment variable name `{}`: use letters, digits and `_`, not starting with a digit",
+            key.escape_debug()
+        )));
+    }
+    if value.contains('=') {
+        return Ok(format!("\"{key}={}\"", value.replace('"', "\"\"")));
+    }
+    if value.ends_with('"') {
+        return Err(invalid(format!(
+            "Apptainer's `--env` would drop the `\"` that ends the value of `{key}`; use Docker or Podman for this value"
+        )));
+    }
+    Ok(format!("{key}={value}"))
+}
+
 /// The arguments after the program name that run `spec` from image `source`.
 ///
 /// `--cleanenv` keeps the host's environment out, `--containall` gives the container its own
 /// PID and IPC namespaces, `/tmp` and no home directory; binds follow the spec exactly.
+///
+/// No value becomes another flag or another setting: every flag's value is the next argument
+/// (pflag takes it whatever it starts with), bind paths with Apptainer's separators `:` and `,`
+/// are refused, `--env` values are quoted ([`env_arg`]), capability names must be names, and an
+/// image path starting with `-` is written `./-...` so it cannot be read as a flag.
 pub fn exec_args(spec: &ContainerSpec, source: &str, running_as_root: bool) -> Result<Vec<String>, EngineError> {
     let invalid = |field: &'static str, problem: String| EngineError::InvalidSpec { field, problem };
+    for cap in spec.cap_drop.iter().chain(&spec.cap_add) {
+        if cap.is_empty() || !cap.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(invalid(
+                "capabilities",
+                format!("`{}` is not a capability name (such as `NET_ADMIN`)", cap.escape_debug()),
+            ));
+        }
+    }
     let mut args: Vec<String> = Vec::new();
     let run_image_entrypoint = spec.entrypoint.is_none();
     args.push(if run_image_entrypoint { "run" } else { "exec" }.into());
@@ -182,11 +223,12 @@ pub fn exec_args(spec: &ContainerSpec, source: &str, running_as_root: bool) -> R
     }
     for m in &spec.mounts {
         for (what, p) in [("source", m.source.to_string_lossy().into_owned()), ("target", m.target.clone())] {
-            if p.contains(':') || p.contains(',') {
+            if p.contains(':') || p.contains(',') || p.contains('\n') {
                 return Err(invalid(
                     "mounts",
                     format!(
-                        "Apptainer cannot bind a path with `:` or `,` in it ({what} `{p}`); rename it or use Docker or Podman"
+                        "Apptainer cannot bind a path with `:`, `,` or a newline in it ({what} `{}`); rename it or use Docker or Podman",
+                        p.escape_debug()
                     ),
                 ));
             }
@@ -201,7 +243,7 @@ pub fn exec_args(spec: &ContainerSpec, source: &str, running_as_root: bool) -> R
     }
     for (k, v) in &spec.env {
         args.push("--env".into());
-        args.push(format!("{k}={v}"));
+        args.push(env_arg(k, v)?);
     }
     if let Some(bytes) = spec.memory_bytes {
         args.push("--memory".into());
@@ -219,7 +261,9 @@ pub fn exec_args(spec: &ContainerSpec, source: &str, running_as_root: bool) -> R
     if spec.gpus != Gpus::None {
         args.push("--nv".into());
     }
-    args.push(source.to_owned());
+    // The image is the first positional argument; flags end there (Apptainer stops parsing at
+    // it), so it alone must not look like a flag.
+    args.push(if source.starts_with('-') { format!("./{source}") } else { source.to_owned() });
     if let Some(entrypoint) = &spec.entrypoint {
         if entrypoint.is_empty() && spec.cmd.is_empty() {
             return Err(invalid(

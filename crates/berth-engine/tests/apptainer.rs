@@ -119,6 +119,34 @@ fn a_hardened_spec_becomes_exec_with_cleanenv_containall_binds_and_limits() {
     assert!(err.contains("/data/a:b"), "{err}");
 }
 
+/// Apptainer's `--env` reads a value with more than one `=` as CSV: a comma in a value set a
+/// second variable (`LD_PRELOAD`) before berth quoted it. Names, capabilities, newlines in bind
+/// paths and an image path that looks like a flag are refused or made harmless too.
+#[test]
+fn extra_apptainer_values_never_become_other_flags_or_variables() {
+    use berth_engine::apptainer::env_arg;
+    let mut spec = hardened("tool.sif", &["x"]);
+    spec.env = vec![("OPTS".into(), "a,LD_PRELOAD=/tmp/evil.so".into())];
+    let args = exec_args(&spec, "/sifs/tool.sif", false).unwrap();
+    let env = args.windows(2).find(|w| w[0] == "--env").map(|w| w[1].clone()).unwrap();
+    assert_eq!(env, r#""OPTS=a,LD_PRELOAD=/tmp/evil.so""#);
+    // What pflag's stringToString + Go's encoding/csv make of it: one field, one variable.
+    assert_eq!(env_arg("Q", r#"say "hi"=x"#).unwrap(), r#""Q=say ""hi""=x""#);
+    assert_eq!(env_arg("PLAIN", "a,b c").unwrap(), "PLAIN=a,b c");
+    assert!(env_arg("A=B", "x").is_err());
+    assert!(env_arg("A,B", "x").is_err());
+    assert!(env_arg("-A", "x").is_err());
+    assert!(env_arg("A", "ends in \"").is_err());
+    let mut caps = hardened("tool.sif", &["x"]);
+    caps.cap_drop = vec!["NET_RAW,SYS_ADMIN".into()];
+    assert!(exec_args(&caps, "t.sif", false).unwrap_err().to_string().contains("capability"));
+    let mut nl = hardened("tool.sif", &["x"]);
+    nl.mounts[0].target = "/berth/in\n/x".into();
+    assert!(exec_args(&nl, "t.sif", false).is_err());
+    let dashed = exec_args(&hardened("tool.sif", &["x"]), "--bind=/:/host", false).unwrap();
+    assert!(dashed.contains(&"./--bind=/:/host".to_owned()), "{dashed:?}");
+}
+
 #[tokio::test]
 async fn a_container_runs_through_the_command_with_its_logs_and_exit_code() {
     let dir = tempfile::tempdir().unwrap();

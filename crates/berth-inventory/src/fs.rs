@@ -81,6 +81,9 @@ pub struct LayerFiles {
     pub whiteouts: Vec<String>,
     /// Directories whose contents from the layers below the layer hides (`.wh..wh..opq`).
     pub opaque_dirs: Vec<String>,
+    /// Files an analyzer required whose contents were not kept (over a limit): recorded as
+    /// [`Entry::File`] without content, and reported as warnings.
+    pub skipped: Vec<crate::budget::Skipped>,
 }
 
 /// The OCI whiteout prefix (image-spec `layer.md`, "Whiteouts").
@@ -157,6 +160,22 @@ impl View {
             self.entries.remove(&p);
             changes.paths.push(p);
         }
+    }
+
+    /// The bytes this view keeps in memory: names (at [`ENTRY_COST`](crate::budget::ENTRY_COST)
+    /// each besides their bytes), link targets and file contents.
+    pub fn held(&self) -> u64 {
+        self.entries
+            .iter()
+            .map(|(p, (_, e))| {
+                let own = match e {
+                    Entry::File { content: Some(c) } => c.len(),
+                    Entry::Symlink(t) | Entry::Hardlink(t) => t.len(),
+                    _ => 0,
+                };
+                (p.len() + own) as u64 + crate::budget::ENTRY_COST
+            })
+            .sum()
     }
 
     /// Every path in the view, with the layer that last wrote it.

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use berth_engine::Engine;
 
 use crate::analyzer::{self, Analyzer, Found, Input};
+use crate::budget::{Limits, Skipped};
 use crate::error::SourceError;
 use crate::fs::View;
 use crate::model::{AnalyzerInfo, FORMAT_VERSION, Inventory, Package, PackageKind};
@@ -28,15 +29,29 @@ pub struct SbomOptions {
     pub temp_dir: Option<PathBuf>,
 }
 
-/// List the packages in `target` (the `berth sbom` command).
+/// List the packages in `target` (the `berth sbom` command) within the default [`Limits`].
 pub async fn sbom(target: &Target, options: &SbomOptions) -> Result<Inventory, SourceError> {
-    let opened = source::open(target, options.engine.as_deref(), options.temp_dir.as_deref()).await?;
+    sbom_with_limits(target, options, &Limits::DEFAULT).await
+}
+
+/// [`sbom`] within `limits` (the `[inventory]` table of the configuration).
+pub async fn sbom_with_limits(
+    target: &Target,
+    options: &SbomOptions,
+    limits: &Limits,
+) -> Result<Inventory, SourceError> {
+    let opened = source::open(target, options.engine.as_deref(), options.temp_dir.as_deref(), limits).await?;
     inventory_of(&opened)
 }
 
 /// [`sbom`] for targets that need no engine (archives, layouts, directories), without async.
 pub fn sbom_local(target: &Target) -> Result<Inventory, SourceError> {
-    inventory_of(&source::open_local(target)?)
+    sbom_local_with_limits(target, &Limits::DEFAULT)
+}
+
+/// [`sbom_local`] within `limits`.
+pub fn sbom_local_with_limits(target: &Target, limits: &Limits) -> Result<Inventory, SourceError> {
+    inventory_of(&source::open_local(target, limits)?)
 }
 
 /// The identity of a package across layers.
@@ -58,8 +73,10 @@ pub fn inventory_of(opened: &Opened) -> Result<Inventory, SourceError> {
     let mut view = View::default();
     let mut tracked: Vec<Tracked> =
         analyzers.iter().map(|_| Tracked { last: Found::default(), first_seen: HashMap::new() }).collect();
+    let mut skipped: Vec<(usize, Skipped)> = Vec::new();
     for index in 0..opened.layers.len() {
-        let files = opened.read_layer(index, &required)?;
+        let mut files = opened.read_layer(index, &required, view.held())?;
+        skipped.extend(std::mem::take(&mut files.skipped).into_iter().map(|s| (index, s)));
         let changes = view.apply(index, files);
         for (a, t) in analyzers.iter().zip(tracked.iter_mut()) {
             if !changes.paths.iter().any(|p| a.required(p)) {
@@ -103,6 +120,14 @@ pub fn inventory_of(opened: &Opened) -> Result<Inventory, SourceError> {
             &b.location,
         ))
     });
+    // A file that was not read must never pass for "no packages": say which, and why. Files a
+    // later layer replaced or deleted are no loss.
+    let several = opened.layers.len() > 1;
+    for (layer, s) in &skipped {
+        if view.layer_of(&s.path) == Some(*layer) {
+            warnings.push(s.warning(several.then_some(*layer), &opened.meter.limits));
+        }
+    }
     if os.is_none() && packages.iter().any(|p| p.kind.is_os()) {
         warnings.push("os-release: no operating system release file found; OS packages cannot be matched against a distribution's advisories".to_owned());
     }

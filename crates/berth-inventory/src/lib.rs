@@ -16,6 +16,7 @@
 //! file written is an engine's image export, into a private temporary directory.
 
 pub mod analyzer;
+pub mod budget;
 pub mod error;
 pub mod fs;
 pub mod inventory;
@@ -24,7 +25,8 @@ pub mod purl;
 pub mod report;
 pub mod source;
 
+pub use budget::Limits;
 pub use error::SourceError;
-pub use inventory::{SbomOptions, inventory_of, sbom, sbom_local};
+pub use inventory::{SbomOptions, inventory_of, sbom, sbom_local, sbom_local_with_limits, sbom_with_limits};
 pub use model::*;
 pub use source::Target;

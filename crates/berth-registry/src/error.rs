@@ -124,6 +124,18 @@ pub enum RegistryError {
         actual: String,
     },
 
+    /// An image archive whose entries or manifests point outside it, or at links: refused
+    /// before any engine sees it.
+    #[error("{}: refusing `{entry}`: {problem}", path.display())]
+    HostileArchive {
+        /// The archive.
+        path: PathBuf,
+        /// The entry name, link target or digest, as found.
+        entry: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+
     /// An image archive is neither a docker-archive nor an OCI archive, or is damaged.
     #[error("{path} is not a usable image archive: {problem}")]
     Archive {
@@ -184,6 +196,10 @@ impl RegistryError {
             ),
             Self::Archive { .. } => Some(
                 "give a `docker save` archive (holding `manifest.json`) or an OCI archive (holding `index.json`)"
+                    .to_owned(),
+            ),
+            Self::HostileArchive { .. } => Some(
+                "the archive is malformed or malicious; berth does not hand it to an engine (make it again with `docker save` or `podman save`)"
                     .to_owned(),
             ),
             Self::Engine(e) => e.hint(),

@@ -63,15 +63,27 @@ impl ScanError {
     }
 }
 
-/// Scan `target` with the database at `db_path` (the `berth scan` command).
+/// Scan `target` with the database at `db_path` (the `berth scan` command), reading the
+/// image within the default [`berth_inventory::Limits`].
 pub async fn scan(
     target: &Target,
     db_path: &Path,
     sbom: &SbomOptions,
     options: &ScanOptions,
 ) -> Result<ScanReport, ScanError> {
+    scan_with_limits(target, db_path, sbom, &berth_inventory::Limits::DEFAULT, options).await
+}
+
+/// [`scan`] reading the image within `limits` (the `[inventory]` table of the configuration).
+pub async fn scan_with_limits(
+    target: &Target,
+    db_path: &Path,
+    sbom: &SbomOptions,
+    limits: &berth_inventory::Limits,
+    options: &ScanOptions,
+) -> Result<ScanReport, ScanError> {
     let db = Database::open(db_path)?;
-    let inventory = berth_inventory::sbom(target, sbom).await?;
+    let inventory = berth_inventory::sbom_with_limits(target, sbom, limits).await?;
     scan_inventory(inventory, &db, options)
 }
 

@@ -3,7 +3,10 @@
 //! An archive is never extracted. Its tar is indexed once (member name → offset and size),
 //! and members are read in place: the manifest, the config, then each layer in the order the
 //! manifest gives. Member names are cleaned like layer entries, so a manifest cannot point
-//! outside the archive, and OCI blobs are looked up by digest only.
+//! outside the archive, and OCI blobs are looked up by digest only. A layout directory is read
+//! through [`berth_hostpath::Root`]: no link below its root is followed, whatever the link is
+//! (`blobs -> /`, a blob that is a link to a host file). Manifests, indexes and configs are read
+//! up to `[inventory] max_document_bytes`; the archive's index is metered like a layer.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -12,7 +15,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::layer::{MAX_FILE, ReadSeek};
+use berth_hostpath::Root;
+
+use super::layer::ReadSeek;
+use crate::budget::{MAX_MEMBERS, META_WINDOW, Meter, Metered, Tripped};
 use crate::error::SourceError;
 use crate::fs::clean;
 use crate::model::{Layer, TargetKind};
@@ -28,8 +34,8 @@ pub enum Blobs {
     },
     /// Files of an OCI layout directory.
     Dir {
-        /// The layout's root.
-        root: PathBuf,
+        /// The layout's root, opened once; nothing below it is reached through a link.
+        root: Root,
     },
 }
 
@@ -69,15 +75,31 @@ impl Seek for Slice {
 }
 
 impl Blobs {
-    /// Index the members of the tarball at `path`.
-    pub fn index_tar(path: &Path) -> Result<Self, SourceError> {
+    /// Index the members of the tarball at `path`; what the tar reader reads is counted
+    /// against `meter` (long names and PAX records are bounded, data is seeked over).
+    pub fn index_tar(path: &Path, meter: &std::sync::Arc<Meter>) -> Result<Self, SourceError> {
         let io = |source| SourceError::Io { path: path.to_owned(), source };
-        let tar_err = |source| SourceError::Tar { path: path.to_owned(), what: "the archive".to_owned(), source };
+        let tar_err = |source| {
+            let (path, what) = (path.to_owned(), "the archive".to_owned());
+            match meter.tripped() {
+                Some(Tripped::Read) => SourceError::ReadLimit { path, what, limit: meter.limits.max_read_bytes },
+                Some(Tripped::Metadata) => SourceError::HeaderTooLarge { path, what, limit: META_WINDOW },
+                None => SourceError::Tar { path, what, source },
+            }
+        };
         let file = File::open(path).map_err(io)?;
-        let mut archive = tar::Archive::new(file);
+        let mut archive = tar::Archive::new(Metered::new(file, meter.clone()));
         let mut index = HashMap::new();
-        for entry in archive.entries_with_seek().map_err(tar_err)? {
+        let mut entries = archive.entries_with_seek().map_err(tar_err)?;
+        loop {
+            meter.window(META_WINDOW);
+            let next = entries.next();
+            meter.window(u64::MAX);
+            let Some(entry) = next else { break };
             let entry = entry.map_err(tar_err)?;
+            if index.len() >= MAX_MEMBERS {
+                return Err(SourceError::TooManyMembers { path: path.to_owned(), limit: MAX_MEMBERS });
+            }
             if !entry.header().entry_type().is_file() {
                 continue;
             }
@@ -88,10 +110,11 @@ impl Blobs {
         Ok(Self::Tar { path: path.to_owned(), index })
     }
 
-    fn origin(&self) -> &Path {
+    /// The archive or layout directory.
+    pub fn origin(&self) -> &Path {
         match self {
             Self::Tar { path, .. } => path,
-            Self::Dir { root } => root,
+            Self::Dir { root } => root.path(),
         }
     }
 
@@ -99,7 +122,7 @@ impl Blobs {
     pub fn has(&self, name: &str) -> bool {
         match self {
             Self::Tar { index, .. } => clean(name).is_ok_and(|n| index.contains_key(&n)),
-            Self::Dir { root } => clean(name).is_ok_and(|n| root.join(n).is_file()),
+            Self::Dir { root } => clean(name).is_ok_and(|n| root.open_file(Path::new(&n)).is_ok()),
         }
     }
 
@@ -115,31 +138,36 @@ impl Blobs {
                 Ok(Box::new(Slice { file, start, len, pos: 0 }))
             }
             Self::Dir { root } => {
-                let full = root.join(&cleaned);
-                // A layout is untrusted too: its blobs must be regular files, not links that
-                // could lead to files elsewhere on this machine.
-                let meta = std::fs::symlink_metadata(&full).map_err(|_| missing())?;
-                if !meta.is_file() {
-                    return Err(missing());
-                }
-                let file = File::open(&full).map_err(|source| SourceError::Io { path: full, source })?;
+                // A layout is untrusted too: its blobs must be regular files reached without
+                // any link, not links (or directories that are links) to files of this machine.
+                let file = root.open_file(Path::new(&cleaned)).map_err(|e| match e {
+                    berth_hostpath::HostPathError::Io { source, .. }
+                        if source.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        missing()
+                    }
+                    e => SourceError::Layout { path: root.path().to_owned(), name: name.to_owned(), source: e },
+                })?;
                 Ok(Box::new(file))
             }
         }
     }
 
-    /// Read the whole member `name` (manifests and configs).
-    pub fn read(&self, name: &str) -> Result<Vec<u8>, SourceError> {
+    /// Read the whole member `name` (manifests and configs), at most `limit` bytes.
+    pub fn read(&self, name: &str, limit: u64) -> Result<Vec<u8>, SourceError> {
         let mut out = Vec::new();
         self.open(name)?
-            .take(MAX_FILE)
+            .take(limit.saturating_add(1))
             .read_to_end(&mut out)
             .map_err(|source| SourceError::Io { path: self.origin().join(name), source })?;
+        if out.len() as u64 > limit {
+            return Err(SourceError::DocumentTooLarge { path: self.origin().to_owned(), name: name.to_owned(), limit });
+        }
         Ok(out)
     }
 
-    fn json<T: for<'de> Deserialize<'de>>(&self, name: &str) -> Result<T, SourceError> {
-        let bytes = self.read(name)?;
+    fn json<T: for<'de> Deserialize<'de>>(&self, name: &str, limit: u64) -> Result<T, SourceError> {
+        let bytes = self.read(name, limit)?;
         serde_json::from_slice(&bytes).map_err(|e| SourceError::Manifest {
             path: self.origin().to_owned(),
             what: format!("`{name}`"),
@@ -273,8 +301,8 @@ fn config_id(bytes: &[u8]) -> String {
 }
 
 /// Read a `docker save` archive's `manifest.json` (first image) and config.
-pub fn docker_archive(blobs: Blobs) -> Result<ImageLayout, SourceError> {
-    let manifests: Vec<DockerManifestEntry> = blobs.json("manifest.json")?;
+pub fn docker_archive(blobs: Blobs, limit: u64) -> Result<ImageLayout, SourceError> {
+    let manifests: Vec<DockerManifestEntry> = blobs.json("manifest.json", limit)?;
     let Some(entry) = manifests.into_iter().next() else {
         return Err(SourceError::Manifest {
             path: blobs.origin().to_owned(),
@@ -282,7 +310,7 @@ pub fn docker_archive(blobs: Blobs) -> Result<ImageLayout, SourceError> {
             problem: "it lists no image".to_owned(),
         });
     };
-    let config_bytes = blobs.read(&entry.config)?;
+    let config_bytes = blobs.read(&entry.config, limit)?;
     let config: ImageConfig = serde_json::from_slice(&config_bytes).map_err(|e| SourceError::Manifest {
         path: blobs.origin().to_owned(),
         what: format!("the config `{}`", entry.config),
@@ -308,9 +336,9 @@ const INDEX_TYPES: [&str; 2] =
 
 /// Read an OCI layout's `index.json`, choosing the first `linux` manifest for this machine's
 /// architecture when the index lists several platforms, and the manifest's config.
-pub fn oci_layout(blobs: Blobs, kind: TargetKind) -> Result<ImageLayout, SourceError> {
+pub fn oci_layout(blobs: Blobs, kind: TargetKind, limit: u64) -> Result<ImageLayout, SourceError> {
     let origin = blobs.origin().to_owned();
-    let index: OciIndex = blobs.json("index.json")?;
+    let index: OciIndex = blobs.json("index.json", limit)?;
     let mut candidates = index.manifests;
     let mut depth = 0;
     let manifest = loop {
@@ -320,7 +348,7 @@ pub fn oci_layout(blobs: Blobs, kind: TargetKind) -> Result<ImageLayout, SourceE
             problem: "it lists no image manifest".to_owned(),
         })?;
         let name = blob_name(&origin, &chosen.digest)?;
-        let manifest: OciManifest = blobs.json(&name)?;
+        let manifest: OciManifest = blobs.json(&name, limit)?;
         let nested = chosen.media_type.as_deref().is_some_and(|t| INDEX_TYPES.contains(&t))
             || manifest.media_type.as_deref().is_some_and(|t| INDEX_TYPES.contains(&t))
             || (manifest.config.is_none() && !manifest.manifests.is_empty());
@@ -337,7 +365,7 @@ pub fn oci_layout(blobs: Blobs, kind: TargetKind) -> Result<ImageLayout, SourceE
         problem: "it has no config".to_owned(),
     })?;
     let config_name = blob_name(&origin, &config_desc.digest)?;
-    let config_bytes = blobs.read(&config_name)?;
+    let config_bytes = blobs.read(&config_name, limit)?;
     let config: ImageConfig = serde_json::from_slice(&config_bytes).map_err(|e| SourceError::Manifest {
         path: origin.clone(),
         what: "the image config".to_owned(),

@@ -1,16 +1,39 @@
 //! Read one layer tarball (plain, gzip or zstd) into [`LayerFiles`]: whiteouts recorded, links
-//! kept, the contents of required files read, everything else skipped.
+//! kept, the contents of required files read, everything else skipped. Every byte read is
+//! counted against the scan's [`Meter`], and what is kept against `max_held_bytes`
+//! (see [`crate::budget`]).
 
 use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::budget::{ENTRY_COST, META_WINDOW, Meter, Metered, SkipReason, Skipped, Tripped};
 use crate::error::SourceError;
 use crate::fs::{Entry, LayerFiles, clean};
 
-/// The largest single file berth reads into memory (a dpkg status of a very large image is
-/// a few MiB; an rpmdb.sqlite under 100 MiB).
-pub const MAX_FILE: u64 = 512 << 20;
+/// Where a layer is read from and what it may use.
+pub struct LayerRead<'a> {
+    /// The archive (or layout), to name it in errors.
+    pub archive: &'a Path,
+    /// Which layer, in errors.
+    pub what: &'a str,
+    /// The scan's budget.
+    pub meter: &'a Arc<Meter>,
+    /// Bytes already held by the layers read before (names and contents).
+    pub held: u64,
+}
+
+impl LayerRead<'_> {
+    /// The error for a failed read: a limit, if the meter tripped, else a broken tar stream.
+    pub fn fail(&self, source: std::io::Error) -> SourceError {
+        let (path, what) = (self.archive.to_owned(), self.what.to_owned());
+        match self.meter.tripped() {
+            Some(Tripped::Read) => SourceError::ReadLimit { path, what, limit: self.meter.limits.max_read_bytes },
+            Some(Tripped::Metadata) => SourceError::HeaderTooLarge { path, what, limit: META_WINDOW },
+            None => SourceError::Tar { path, what, source },
+        }
+    }
+}
 
 /// How a blob is compressed, from its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,14 +63,14 @@ pub fn sniff(reader: &mut impl BufRead) -> std::io::Result<Compression> {
 pub trait ReadSeek: Read + Seek + Send {}
 impl<T: Read + Seek + Send> ReadSeek for T {}
 
-/// Read a layer from `reader`. `archive` and `what` only name it in errors.
+/// Read a layer from `reader`.
 pub fn read_layer(
     reader: Box<dyn ReadSeek>,
     required: &dyn Fn(&str) -> bool,
-    archive: &Path,
-    what: &str,
+    ctx: &LayerRead<'_>,
 ) -> Result<LayerFiles, SourceError> {
-    let tar_err = |source| SourceError::Tar { path: archive.to_owned(), what: what.to_owned(), source };
+    let tar_err = |source| ctx.fail(source);
+    let meter = ctx.meter.clone();
     let mut buffered = BufReader::with_capacity(1 << 16, reader);
     match sniff(&mut buffered).map_err(tar_err)? {
         Compression::None => {
@@ -55,69 +78,109 @@ pub fn read_layer(
             let offset = buffered.stream_position().map_err(tar_err)?;
             let mut raw = buffered.into_inner();
             raw.seek(std::io::SeekFrom::Start(offset)).map_err(tar_err)?;
-            let mut archive_reader = tar::Archive::new(raw);
+            let mut archive_reader = tar::Archive::new(Metered::new(raw, meter));
             let entries = archive_reader.entries_with_seek().map_err(tar_err)?;
-            collect(entries, required, archive, what)
+            collect(entries, required, ctx, true)
         }
         Compression::Gzip => {
-            let mut archive_reader = tar::Archive::new(flate2::bufread::MultiGzDecoder::new(buffered));
+            let decoder = flate2::bufread::MultiGzDecoder::new(buffered);
+            let mut archive_reader = tar::Archive::new(Metered::new(decoder, meter));
             let entries = archive_reader.entries().map_err(tar_err)?;
-            collect(entries, required, archive, what)
+            collect(entries, required, ctx, false)
         }
         Compression::Zstd => {
             let decoder = zstd::stream::read::Decoder::with_buffer(buffered).map_err(tar_err)?;
-            let mut archive_reader = tar::Archive::new(decoder);
+            let mut archive_reader = tar::Archive::new(Metered::new(decoder, meter));
             let entries = archive_reader.entries().map_err(tar_err)?;
-            collect(entries, required, archive, what)
+            collect(entries, required, ctx, false)
         }
     }
 }
 
+/// Walk the entries. `seekable`: the tar reader seeks past unread data itself; otherwise each
+/// entry's unread data is drained here, so that while the reader looks for the next entry it
+/// reads only headers, which the meter's window bounds.
 fn collect<R: Read>(
-    entries: tar::Entries<'_, R>,
+    mut entries: tar::Entries<'_, R>,
     required: &dyn Fn(&str) -> bool,
-    archive: &Path,
-    what: &str,
+    ctx: &LayerRead<'_>,
+    seekable: bool,
 ) -> Result<LayerFiles, SourceError> {
-    let tar_err = |source| SourceError::Tar { path: archive.to_owned(), what: what.to_owned(), source };
-    let escape = |source| SourceError::Escape { path: archive.to_owned(), source };
+    let escape = |source| SourceError::Escape { path: ctx.archive.to_owned(), source };
+    let limits = ctx.meter.limits;
+    let mut held = ctx.held;
     let mut files = LayerFiles::default();
-    for entry in entries {
-        let mut entry = entry.map_err(tar_err)?;
+    loop {
+        ctx.meter.window(META_WINDOW);
+        let next = entries.next();
+        ctx.meter.window(u64::MAX);
+        let Some(entry) = next else { break };
+        let mut entry = entry.map_err(|e| ctx.fail(e))?;
         let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let path = clean(&raw).map_err(escape)?;
-        if path.is_empty() {
-            continue;
+        let link = entry.link_name_bytes().map(|b| String::from_utf8_lossy(&b).into_owned());
+        // Every name kept costs memory, whatever the entry is.
+        held = held.saturating_add(raw.len() as u64 + link.as_ref().map_or(0, |l| l.len() as u64) + ENTRY_COST);
+        if held > limits.max_held_bytes {
+            return Err(SourceError::HeldLimit {
+                path: ctx.archive.to_owned(),
+                what: ctx.what.to_owned(),
+                limit: limits.max_held_bytes,
+            });
         }
-        let Some(path) = files.classify(&path) else {
-            continue;
+        let kept = match clean(&raw).map_err(escape)? {
+            path if path.is_empty() => None,
+            path => files.classify(&path),
         };
-        let kind = entry.header().entry_type();
-        let found = if kind.is_file() {
-            if required(&path) {
-                let size = entry.size();
-                if size > MAX_FILE {
-                    return Err(SourceError::TooLarge { entry: path, size, limit: MAX_FILE });
-                }
-                let mut content = Vec::with_capacity(size as usize);
-                entry.read_to_end(&mut content).map_err(tar_err)?;
-                Entry::File { content: Some(Arc::from(content)) }
-            } else {
-                Entry::File { content: None }
-            }
-        } else if kind.is_symlink() {
-            let target = entry.link_name_bytes().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-            Entry::Symlink(target)
-        } else if kind.is_hard_link() {
-            let target = entry.link_name_bytes().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-            Entry::Hardlink(clean(&target).map_err(escape)?)
-        } else if kind.is_dir() {
-            Entry::Dir
-        } else {
-            // Devices and FIFOs still shadow what the layers below had at that path.
-            Entry::File { content: None }
-        };
-        files.entries.insert(path, found);
+        if let Some(path) = kept {
+            let found = entry_of(&mut entry, path.clone(), link, required, limits, &mut held, &mut files.skipped, ctx)?;
+            files.entries.insert(path, found);
+        }
+        if !seekable {
+            std::io::copy(&mut entry, &mut std::io::sink()).map_err(|e| ctx.fail(e))?;
+        }
     }
     Ok(files)
+}
+
+/// What to keep of one entry at `path`.
+#[allow(clippy::too_many_arguments)]
+fn entry_of<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    path: String,
+    link: Option<String>,
+    required: &dyn Fn(&str) -> bool,
+    limits: crate::budget::Limits,
+    held: &mut u64,
+    skipped: &mut Vec<Skipped>,
+    ctx: &LayerRead<'_>,
+) -> Result<Entry, SourceError> {
+    let escape = |source| SourceError::Escape { path: ctx.archive.to_owned(), source };
+    let kind = entry.header().entry_type();
+    Ok(if kind.is_file() {
+        let size = entry.size();
+        let skip = |reason| Skipped { path: path.clone(), size, reason };
+        if !required(&path) {
+            Entry::File { content: None }
+        } else if size > limits.max_file_bytes {
+            skipped.push(skip(SkipReason::FileLimit));
+            Entry::File { content: None }
+        } else if held.saturating_add(size) > limits.max_held_bytes {
+            skipped.push(skip(SkipReason::HeldLimit));
+            Entry::File { content: None }
+        } else {
+            *held += size;
+            let mut content = Vec::with_capacity(size as usize);
+            entry.read_to_end(&mut content).map_err(|e| ctx.fail(e))?;
+            Entry::File { content: Some(Arc::from(content)) }
+        }
+    } else if kind.is_symlink() {
+        Entry::Symlink(link.unwrap_or_default())
+    } else if kind.is_hard_link() {
+        Entry::Hardlink(clean(&link.unwrap_or_default()).map_err(escape)?)
+    } else if kind.is_dir() {
+        Entry::Dir
+    } else {
+        // Devices and FIFOs still shadow what the layers below had at that path.
+        Entry::File { content: None }
+    })
 }

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use berth_engine::Engine;
 use futures_util::StreamExt;
 
+use crate::budget::{Limits, Meter};
 use crate::error::SourceError;
 use crate::fs::LayerFiles;
 use crate::model::{Layer, TargetInfo, TargetKind};
@@ -106,6 +107,8 @@ pub struct Opened {
     /// The layers as reported.
     pub layers: Vec<Layer>,
     reader: Reader,
+    /// The scan's budget (see [`crate::budget`]).
+    pub meter: Arc<Meter>,
     /// Keeps an engine export alive while it is read; removed when dropped.
     _temp: Option<tempfile::TempDir>,
 }
@@ -116,17 +119,21 @@ enum Reader {
 }
 
 impl Opened {
-    /// Read layer `index` keeping the contents of the paths `required` accepts.
-    pub fn read_layer(&self, index: usize, required: &dyn Fn(&str) -> bool) -> Result<LayerFiles, SourceError> {
+    /// Read layer `index` keeping the contents of the paths `required` accepts, while the
+    /// layers read before hold `held` bytes (see [`crate::fs::View::held`]).
+    pub fn read_layer(
+        &self,
+        index: usize,
+        required: &dyn Fn(&str) -> bool,
+        held: u64,
+    ) -> Result<LayerFiles, SourceError> {
         match &self.reader {
-            Reader::Rootfs(root) => rootfs::walk(root, required),
+            Reader::Rootfs(root) => rootfs::walk(root, required, &self.meter),
             Reader::Layout(layout) => {
                 let member = &layout.layer_members[index];
-                let origin = match &layout.blobs {
-                    Blobs::Tar { path, .. } => path.clone(),
-                    Blobs::Dir { root } => root.clone(),
-                };
-                layer::read_layer(layout.blobs.open(member)?, required, &origin, &format!("layer {index} (`{member}`)"))
+                let what = format!("layer {index} (`{member}`)");
+                let ctx = layer::LayerRead { archive: layout.blobs.origin(), what: &what, meter: &self.meter, held };
+                layer::read_layer(layout.blobs.open(member)?, required, &ctx)
             }
         }
     }
@@ -136,17 +143,24 @@ fn info(name: String, kind: TargetKind) -> TargetInfo {
     TargetInfo { name, kind, image_id: None, repo_tags: Vec::new(), architecture: None }
 }
 
-fn from_layout(name: String, layout: ImageLayout, temp: Option<tempfile::TempDir>, kind: TargetKind) -> Opened {
+fn from_layout(
+    name: String,
+    layout: ImageLayout,
+    temp: Option<tempfile::TempDir>,
+    kind: TargetKind,
+    meter: Arc<Meter>,
+) -> Opened {
     let mut target = info(name, kind);
     target.image_id = layout.image_id.clone();
     target.repo_tags = layout.repo_tags.clone();
     target.architecture = layout.architecture.clone();
-    Opened { info: target, layers: layout.layers.clone(), reader: Reader::Layout(Arc::new(layout)), _temp: temp }
+    Opened { info: target, layers: layout.layers.clone(), reader: Reader::Layout(Arc::new(layout)), meter, _temp: temp }
 }
 
-/// Open a local target (everything but [`Target::Image`]).
-pub fn open_local(target: &Target) -> Result<Opened, SourceError> {
+/// Open a local target (everything but [`Target::Image`]), to be read within `limits`.
+pub fn open_local(target: &Target, limits: &Limits) -> Result<Opened, SourceError> {
     let name = target.to_string();
+    let meter = Meter::new(*limits);
     match target {
         Target::Image(reference) => Err(SourceError::NoEngine { reference: reference.clone() }),
         Target::Rootfs(root) => {
@@ -158,14 +172,20 @@ pub fn open_local(target: &Target) -> Result<Opened, SourceError> {
                 info: info(name, TargetKind::Rootfs),
                 layers: vec![Layer { index: 0, diff_id: None, digest: None, created_by: None }],
                 reader: Reader::Rootfs(root.clone()),
+                meter,
                 _temp: None,
             })
         }
         Target::OciDir(root) => {
-            let layout = archive::oci_layout(Blobs::Dir { root: root.clone() }, TargetKind::OciDir)?;
-            Ok(from_layout(name, layout, None, TargetKind::OciDir))
+            let root = berth_hostpath::Root::open(root).map_err(|e| SourceError::Layout {
+                path: root.clone(),
+                name: ".".to_owned(),
+                source: e,
+            })?;
+            let layout = archive::oci_layout(Blobs::Dir { root }, TargetKind::OciDir, limits.max_document_bytes)?;
+            Ok(from_layout(name, layout, None, TargetKind::OciDir, meter))
         }
-        Target::DockerArchive(path) | Target::OciArchive(path) => open_archive(name, path, None, None),
+        Target::DockerArchive(path) | Target::OciArchive(path) => open_archive(name, path, None, None, meter),
     }
 }
 
@@ -176,18 +196,20 @@ fn open_archive(
     path: &Path,
     temp: Option<tempfile::TempDir>,
     as_kind: Option<TargetKind>,
+    meter: Arc<Meter>,
 ) -> Result<Opened, SourceError> {
-    let blobs = Blobs::index_tar(path)?;
+    let blobs = Blobs::index_tar(path, &meter)?;
+    let limit = meter.limits.max_document_bytes;
     let (layout, kind) = if blobs.has("manifest.json") {
-        (archive::docker_archive(blobs)?, TargetKind::DockerArchive)
+        (archive::docker_archive(blobs, limit)?, TargetKind::DockerArchive)
     } else if blobs.has("index.json") {
-        (archive::oci_layout(blobs, TargetKind::OciArchive)?, TargetKind::OciArchive)
+        (archive::oci_layout(blobs, TargetKind::OciArchive, limit)?, TargetKind::OciArchive)
     } else {
         return Err(SourceError::UnknownArchive { path: path.to_owned() });
     };
     let kind = as_kind.unwrap_or(kind);
     let name = if as_kind.is_none() { format!("{}:{}", kind.scheme(), path.display()) } else { name };
-    Ok(from_layout(name, layout, temp, kind))
+    Ok(from_layout(name, layout, temp, kind, meter))
 }
 
 /// Open any target; images are exported through `engine` into a private temporary directory
@@ -196,9 +218,10 @@ pub async fn open(
     target: &Target,
     engine: Option<&dyn Engine>,
     temp_root: Option<&Path>,
+    limits: &Limits,
 ) -> Result<Opened, SourceError> {
     let Target::Image(reference) = target else {
-        return open_local(target);
+        return open_local(target, limits);
     };
     let engine = engine.ok_or_else(|| SourceError::NoEngine { reference: reference.clone() })?;
     let dir = match temp_root {
@@ -219,7 +242,8 @@ pub async fn open(
     }
     file.flush().map_err(io)?;
     drop(file);
-    let mut opened = open_archive(reference.clone(), &file_path, Some(dir), Some(TargetKind::Image))?;
+    let mut opened =
+        open_archive(reference.clone(), &file_path, Some(dir), Some(TargetKind::Image), Meter::new(*limits))?;
     if let Ok(Some(image)) = engine.inspect_image(reference).await {
         opened.info.image_id = Some(image.id);
         if opened.info.repo_tags.is_empty() {

@@ -81,8 +81,17 @@ fn kind_name(kind: TargetKind) -> &'static str {
     }
 }
 
+/// What one inventory may read of an image: the `[inventory]` table.
+pub(crate) fn inventory_limits(config: &Config) -> anyhow::Result<berth_inventory::Limits> {
+    config.inventory.limits().map_err(|e| {
+        let hint = e.hint();
+        anyhow::Error::new(Hinted { message: e.to_string(), hint, source: None })
+    })
+}
+
 /// Takes the inventory of TARGET, saying on stderr what it was taken to be.
-fn inventory(target_arg: &str, engine: Option<&str>) -> anyhow::Result<Inventory> {
+fn inventory(target_arg: &str, engine: Option<&str>, config: &Config) -> anyhow::Result<Inventory> {
+    let limits = inventory_limits(config)?;
     let target = Target::parse(target_arg);
     eprintln!("berth: reading {}", describe(&target));
     let source_err = |e: berth_inventory::SourceError| {
@@ -94,10 +103,10 @@ fn inventory(target_arg: &str, engine: Option<&str>) -> anyhow::Result<Inventory
         rt.block_on(async {
             let (engine, _) = open_engine_for(engine).await?;
             let options = SbomOptions { engine: Some(engine as Arc<dyn Engine>), temp_dir: None };
-            berth_inventory::sbom(&target, &options).await.map_err(source_err)
+            berth_inventory::sbom_with_limits(&target, &options, &limits).await.map_err(source_err)
         })?
     } else {
-        berth_inventory::sbom_local(&target).map_err(source_err)?
+        berth_inventory::sbom_local_with_limits(&target, &limits).map_err(source_err)?
     };
     let os = inventory.os.as_ref().map_or_else(
         || "no operating system detected".to_owned(),
@@ -140,7 +149,8 @@ fn parse_severity(s: &str, what: &str) -> anyhow::Result<Severity> {
 /// `berth sbom`.
 pub fn sbom(args: &SbomArgs) -> anyhow::Result<ExitCode> {
     let format: berth_inventory::report::Format = parse_format(&args.format, "table, json, cyclonedx, spdx")?;
-    let inventory = inventory(&args.target.target, args.target.engine.as_deref())?;
+    let config = Config::load()?;
+    let inventory = inventory(&args.target.target, args.target.engine.as_deref(), &config)?;
     let text = berth_inventory::report::render(&inventory, format, &berth_inventory::report::DocumentMeta::now());
     write_output(&text, args.output.as_deref())?;
     Ok(ExitCode::SUCCESS)
@@ -174,7 +184,7 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     // Fail before reading a large image when the database is missing.
     open_db(&db)?;
     let options = ScanOptions { ignore_unfixed: args.ignore_unfixed, max_db_age: max_age(&config) };
-    let report = scan_report(inventory(target, args.engine.as_deref())?, &db, &options)?;
+    let report = scan_report(inventory(target, args.engine.as_deref(), &config)?, &db, &options)?;
     for w in &report.warnings {
         eprintln!("berth: warning: {w}");
     }
@@ -337,7 +347,8 @@ pub(crate) async fn run_policy_check(
     let options = ScanOptions { ignore_unfixed: false, max_db_age: max_age(config) };
     let target = Target::Image(image_id.to_owned());
     let sbom = SbomOptions { engine: Some(engine), temp_dir: None };
-    let report = match berth_scan::scan(&target, &db, &sbom, &options).await {
+    let limits = inventory_limits(config)?;
+    let report = match berth_scan::scan_with_limits(&target, &db, &sbom, &limits, &options).await {
         Ok(r) => r,
         Err(e) => {
             let hint = e.hint();
@@ -348,7 +359,8 @@ pub(crate) async fn run_policy_check(
             ));
         }
     };
-    for w in &report.warnings {
+    // What the inventory could not read (a file over a limit) is said too: it is not "no packages".
+    for w in report.inventory.warnings.iter().chain(&report.warnings) {
         note(&format!("scan policy: warning: {w}"));
     }
     let decision = berth_scan::policy::evaluate(&report, &policy);
