@@ -1176,7 +1176,10 @@ pub async fn scan_image(
     };
     let target = berth_inventory::Target::Image(req.reference.clone());
     let sbom = berth_inventory::SbomOptions { engine: Some(state.engine.clone()), temp_dir: None };
-    let report = berth_scan::scan(&target, &db, &sbom, &berth_scan::ScanOptions::default()).await.map_err(|e| {
+    let limits = &state.opts.inventory_limits;
+    let report = berth_scan::scan_with_limits(&target, &db, &sbom, limits, &berth_scan::ScanOptions::default())
+        .await
+        .map_err(|e| {
         let err = ApiError::bad_request(format!("scanning `{}`: {e}", req.reference));
         err.maybe_hint(e.hint())
     })?;
@@ -1254,7 +1257,7 @@ pub async fn sbom(
     })?;
     let target = berth_inventory::Target::Image(q.reference.clone());
     let options = berth_inventory::SbomOptions { engine: Some(state.engine.clone()), temp_dir: None };
-    let inventory = berth_inventory::sbom(&target, &options)
+    let inventory = berth_inventory::sbom_with_limits(&target, &options, &state.opts.inventory_limits)
         .await
         .map_err(|e| ApiError::bad_request(format!("reading `{}`: {e}", q.reference)).maybe_hint(e.hint()))?;
     let text = berth_inventory::report::render(&inventory, format, &berth_inventory::report::DocumentMeta::now());

@@ -39,6 +39,8 @@ pub struct ServeOptions {
     pub registry_insecure: Vec<String>,
     /// Origins, sessions, pipeline directories, stream caps, URL imports.
     pub security: SecurityOptions,
+    /// What one inventory may read of an untrusted image (`[inventory]`), for SBOMs and scans.
+    pub inventory_limits: berth_inventory::Limits,
 }
 
 /// What the service's security rules need from the configuration (`[serve]`, and

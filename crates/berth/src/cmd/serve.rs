@@ -70,6 +70,7 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             let hint = e.hint();
             hinted(e.to_string(), hint)
         })?,
+        inventory_limits: crate::cmd::scan::inventory_limits(&config)?,
     };
     let rt =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
