@@ -89,17 +89,6 @@ pub enum SourceError {
         source: std::io::Error,
     },
 
-    /// A file an analyzer needs is larger than berth reads into memory.
-    #[error("`{entry}` is {size} bytes, more than the {limit} bytes berth reads of one file")]
-    TooLarge {
-        /// The entry.
-        entry: String,
-        /// Its size.
-        size: u64,
-        /// The limit.
-        limit: u64,
-    },
-
     /// The scan read more than `[inventory] max_read_bytes` (a decompression bomb, or an image
     /// larger than the limit).
     #[error("`{}`: stopped reading {what}: the scan has decompressed and read {limit} bytes, the most `[inventory] max_read_bytes` allows", path.display())]
