@@ -53,6 +53,11 @@ pub struct DockerEngine {
 /// arrive. u64::MAX seconds overflows `Instant`, which tokio treats as "no deadline".
 const NO_TIMEOUT: Duration = Duration::from_secs(u64::MAX);
 
+/// How often, and how many times, a memory-limited container that exited with SIGKILL is
+/// inspected again for the OOM flag (see `wait_container`): at most 1.5 s, only for such exits.
+const OOM_EVENT_POLL: Duration = Duration::from_millis(100);
+const OOM_EVENT_POLLS: u32 = 15;
+
 impl DockerEngine {
     /// Connect to the engine at `endpoint` and negotiate the API version.
     ///
@@ -390,8 +395,22 @@ impl Engine for DockerEngine {
                 });
             }
         };
-        // The wait answer has no OOM flag; the container's state does.
-        let state = self.inspect_container(id).await?.state;
+        // The wait answer has no OOM flag; the container's state does. Docker sets `OOMKilled`
+        // from containerd's OOM event, which is independent of the exit event and may be applied
+        // after it: a SIGKILL exit (137) without the flag is inspected again for a moment before
+        // it is taken for a kill by someone else.
+        let info = self.inspect_container(id).await?;
+        let limited = info.applied.memory_bytes.is_some_and(|m| m > 0);
+        let mut state = info.state;
+        if exit_code == 137 && !state.oom_killed && limited {
+            for _ in 0..OOM_EVENT_POLLS {
+                tokio::time::sleep(OOM_EVENT_POLL).await;
+                state = self.inspect_container(id).await?.state;
+                if state.oom_killed {
+                    break;
+                }
+            }
+        }
         Ok(WaitOutcome { exit_code, oom_killed: state.oom_killed })
     }
 
