@@ -32,6 +32,17 @@ fn paint(code: &str, s: &str) -> String {
     if color() { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
 }
 
+/// Whether the error is standard output closed by its reader (`EPIPE`), directly or as the
+/// cause of a JSON write.
+pub fn is_closed_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .is_some_and(|e| e.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
+    })
+}
+
 /// Prints an error with its chain of causes and any hint found along the chain.
 pub fn print_error(err: &anyhow::Error) {
     let mut out = format!("{} {err}\n", paint("1;31", "error:"));
