@@ -370,28 +370,64 @@ fn home() -> Result<PathBuf, ConfigError> {
 }
 
 /// The store directory: `$BERTH_HOME`, else `$XDG_DATA_HOME/berth`, else `~/.local/share/berth`.
+/// A relative `XDG_DATA_HOME` is ignored, as the XDG Base Directory specification requires
+/// (and as berth-store's `default_home` does: both must name the same directory).
 pub fn berth_home() -> Result<PathBuf, ConfigError> {
     if let Some(p) = var(BERTH_HOME) {
         return Ok(p);
     }
-    if let Some(p) = var("XDG_DATA_HOME") {
+    if let Some(p) = var("XDG_DATA_HOME").filter(|p| p.is_absolute()) {
         return Ok(p.join("berth"));
     }
     Ok(home()?.join(".local/share/berth"))
 }
+
+/// The environment variable naming the advisory database file.
+pub const BERTH_ADVISORY_DB: &str = "BERTH_ADVISORY_DB";
+
+/// The advisory database's file name under `BERTH_HOME`.
+pub const ADVISORY_DB_FILE: &str = "advisories.sqlite";
+
+/// Scans warn when the advisory database is older than this, unless `[scan] max_db_age_hours`
+/// says otherwise.
+pub const DEFAULT_MAX_DB_AGE_HOURS: u64 = 24;
 
 /// The configuration file path (it need not exist).
 pub fn config_path() -> Result<PathBuf, ConfigError> {
     if let Some(p) = var(BERTH_CONFIG) {
         return Ok(p);
     }
-    if let Some(p) = var("XDG_CONFIG_HOME") {
+    if let Some(p) = var("XDG_CONFIG_HOME").filter(|p| p.is_absolute()) {
         return Ok(p.join("berth/config.toml"));
     }
     Ok(home()?.join(".config/berth/config.toml"))
 }
 
 impl Config {
+    /// The advisory database every scan, the scan policy and `berth db` use: `explicit` (a
+    /// `--db` flag), then `$BERTH_ADVISORY_DB`, then `[scan] db`, then
+    /// `$BERTH_HOME/advisories.sqlite`. The one definition; front ends do not choose.
+    pub fn advisory_db(&self, explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
+        match self.advisory_db_unless_default(explicit) {
+            Some(p) => Ok(p),
+            None => Ok(berth_home()?.join(ADVISORY_DB_FILE)),
+        }
+    }
+
+    /// [`Config::advisory_db`] with berth's home given: the site's home, not the process's.
+    pub fn advisory_db_in(&self, home: &Path, explicit: Option<&Path>) -> PathBuf {
+        self.advisory_db_unless_default(explicit).unwrap_or_else(|| home.join(ADVISORY_DB_FILE))
+    }
+
+    fn advisory_db_unless_default(&self, explicit: Option<&Path>) -> Option<PathBuf> {
+        explicit.map(Path::to_path_buf).or_else(|| var(BERTH_ADVISORY_DB)).or_else(|| self.scan.db.clone())
+    }
+
+    /// How old the advisory database may be before scans warn (`[scan] max_db_age_hours`).
+    pub fn max_db_age(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.scan.max_db_age_hours.unwrap_or(DEFAULT_MAX_DB_AGE_HOURS) * 3600)
+    }
+
     /// Reads the configuration file; a missing file is an empty configuration. `BERTH_ENGINE`
     /// overrides `engine`.
     pub fn load() -> Result<Config, ConfigError> {

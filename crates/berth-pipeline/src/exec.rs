@@ -145,6 +145,9 @@ pub struct Backend {
     pub engine_info: EngineInfo,
     /// The host.
     pub host: HostInfo,
+    /// The site's rules (berth-session's `Site`): every task's pull uses its credentials and
+    /// every task's image passes its scan policy, as a `berth run` does.
+    pub gate: Arc<dyn berth_run::RunGate>,
     /// Where each task's container runs: this machine ([`berth_run::Local`]) or a scheduler
     /// (berth-slurm, which submits the tasks that become ready together as one job array).
     pub execution: Arc<dyn ExecutionBackend>,
@@ -458,7 +461,12 @@ fn skip_dependents(
     Ok(())
 }
 
-fn runner<'a>(store: &'a Store, backend: &Backend, opts: &ExecOptions, labels: BTreeMap<String, String>) -> Runner<'a> {
+fn runner<'a>(
+    store: &'a Store,
+    backend: &'a Backend,
+    opts: &ExecOptions,
+    labels: BTreeMap<String, String>,
+) -> Runner<'a> {
     static SILENT: Silent = Silent;
     static NO_PULL_PROGRESS: berth_engine::pull::NoProgress = berth_engine::pull::NoProgress;
     Runner {
@@ -469,9 +477,8 @@ fn runner<'a>(store: &'a Store, backend: &Backend, opts: &ExecOptions, labels: B
         sink: &SILENT,
         pull_reporter: &NO_PULL_PROGRESS,
         pull: opts.pull,
-        pull_auth: None,
+        gate: &*backend.gate,
         log_max_bytes: opts.log_max_bytes,
-        image_check: None,
         labels,
     }
 }

@@ -6,6 +6,7 @@
 //! died). The engine is a `berth_engine::Engine`; the record lives in a `berth_store::Store`.
 
 pub mod backend;
+pub mod gate;
 pub mod host;
 pub mod inputs;
 pub mod outputs;
@@ -17,8 +18,9 @@ pub mod shell;
 pub mod tool;
 
 pub use backend::{ExecutionBackend, Local};
+pub use gate::{GateError, RunGate};
 pub use host::HostInfo;
 pub use prepare::{PathMapping, PathMappingError, PrepareError, PrepareOptions, PreparedJob, prepare};
 pub use reconcile::{Reconciled, reconcile};
-pub use run::{ImageCheck, OutputSink, PullPolicy, RunError, RunOutcome, Runner, Silent};
+pub use run::{Admitted, ImageCheck, OutputSink, PullPolicy, RunError, RunOutcome, Runner, Silent};
 pub use tool::{LoadedTool, ToolError, ToolSpec, load_tool};

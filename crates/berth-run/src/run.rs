@@ -86,6 +86,18 @@ pub enum RunError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] berth_store::StoreError),
+    /// The site refused the run (its scan policy); the run is recorded as failed with this
+    /// message and nothing was started or submitted.
+    #[error("run {}: {message}", run_id.as_str())]
+    Refused {
+        /// The failed run's record.
+        run_id: RunId,
+        /// Why (the policy's summary).
+        message: String,
+    },
+    /// The site's gate could not decide (credentials unreadable, the image could not be scanned).
+    #[error(transparent)]
+    Gate(#[from] crate::gate::GateError),
     /// The execution backend (a cluster's scheduler) refused or failed.
     #[error("{backend}: {message}")]
     Backend {
@@ -150,6 +162,11 @@ impl RunError {
             )),
             RunError::Engine(e) => e.hint(),
             RunError::Backend { hint, .. } => hint.clone(),
+            RunError::Gate(e) => e.hint.clone(),
+            RunError::Refused { run_id, .. } => Some(format!(
+                "`berth show {}` has the decision; `berth scan IMAGE` the findings; a finding a person has judged goes into `[scan] accept`",
+                run_id.as_str()
+            )),
             RunError::Input(e) => e.hint(),
             RunError::OutputDir { error, .. } => link_hint(error).or_else(|| error.hint()),
             _ => None,
@@ -186,7 +203,7 @@ pub struct ResolvedImage {
 }
 
 /// A decision about the image made before the run: the scan policy (`[scan] run_policy`,
-/// applied by `berth run` with berth-scan). It is recorded in the run's provenance record
+/// applied through the runner's [`RunGate`](crate::gate::RunGate) on every path). It is recorded in the run's provenance record
 /// (`berth.scan-policy`); a refusal fails the run before any container is created.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageCheck {
@@ -196,6 +213,22 @@ pub struct ImageCheck {
     pub summary: String,
     /// The whole decision as JSON, for the record.
     pub record_json: String,
+}
+
+impl ImageCheck {
+    /// The run's error when the check refuses the image.
+    pub fn refusal(&self) -> String {
+        format!("refused by the scan policy: {}", self.summary)
+    }
+}
+
+/// The image a run will use and the site's decision about it ([`Runner::admit`]).
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    /// The image as resolved on the engine.
+    pub image: ResolvedImage,
+    /// The scan policy's decision, when the site has a policy.
+    pub check: Option<ImageCheck>,
 }
 
 /// What the runner needs around a job.
@@ -214,12 +247,11 @@ pub struct Runner<'a> {
     pub pull_reporter: &'a dyn PullReporter,
     /// When to pull.
     pub pull: PullPolicy,
-    /// Credentials for the image's registry, passed with a pull (the binary looks them up).
-    pub pull_auth: Option<berth_engine::RegistryAuth>,
+    /// The site's rules: the credentials a pull uses and the decision about the image,
+    /// consulted by [`Runner::admit`] on every path that records a run.
+    pub gate: &'a dyn crate::gate::RunGate,
     /// Cap on each stored log stream.
     pub log_max_bytes: u64,
-    /// The scan policy's decision about the image, when a policy is configured.
-    pub image_check: Option<ImageCheck>,
     /// Labels recorded with the run (pipelines link their step runs with these).
     pub labels: BTreeMap<String, String>,
 }
@@ -307,9 +339,8 @@ impl Runner<'_> {
             }
             None => {
                 self.sink.note(&format!("pulling {reference}"));
-                if let Err(source) =
-                    self.engine.pull_image(reference, self.pull_auth.as_ref(), self.pull_reporter).await
-                {
+                let auth = self.gate.pull_auth(reference)?;
+                if let Err(source) = self.engine.pull_image(reference, auth.as_ref(), self.pull_reporter).await {
                     // A local image still runs when the registry cannot be reached (`--pull always`).
                     match self.engine.inspect_image(reference).await? {
                         Some(i) if self.pull == PullPolicy::Always => {
@@ -333,10 +364,19 @@ impl Runner<'_> {
         })
     }
 
+    /// Resolves the image a run will use and asks the site's gate about it: what every path
+    /// that records a run calls first (local runs, Slurm submissions, and through them
+    /// pipelines, server launches and verifications).
+    pub async fn admit(&self, reference: &str) -> Result<Admitted, RunError> {
+        let image = self.resolve_image(reference).await?;
+        let check = self.gate.check_image(self.engine.clone(), &image.id, self.sink).await?;
+        Ok(Admitted { image, check })
+    }
+
     /// Runs `job` to its end (or until `cancel` fires) and records everything.
     #[tracing::instrument(level = "debug", skip_all, fields(tool = %job.tool))]
     pub async fn run(&self, job: &PreparedJob, cancel: CancellationToken) -> Result<RunOutcome, RunError> {
-        let image = self.resolve_image(&job.image).await?;
+        let admitted = self.admit(&job.image).await?;
         // Opened once, beneath their roots, without following links; hashed from the open
         // descriptors and handed to the engine as those same inodes (`crate::inputs`).
         let pinned = inputs::pin(job)?;
@@ -359,7 +399,7 @@ impl Runner<'_> {
             owner_started_at: crate::host::process_identity(std::process::id()),
             labels: self.labels.clone(),
         })?;
-        let recorded = self.run_recorded(job, &run_id, &image, inputs, pinned, cancel).await;
+        let recorded = self.run_recorded(job, &run_id, &admitted, inputs, pinned, cancel).await;
         match recorded {
             Ok(outcome) => Ok(outcome),
             Err(e) => {
@@ -383,11 +423,12 @@ impl Runner<'_> {
         &self,
         job: &PreparedJob,
         run_id: &RunId,
-        image: &ResolvedImage,
+        admitted: &Admitted,
         inputs: Vec<FileRecord>,
         pinned: inputs::Pinned,
         cancel: CancellationToken,
     ) -> Result<RunOutcome, RunError> {
+        let (image, check) = (&admitted.image, admitted.check.as_ref());
         self.store.update_run(
             run_id,
             &RunUpdate {
@@ -398,15 +439,15 @@ impl Runner<'_> {
                 engine_api_version: Some(self.engine_info.api_version.clone()),
                 host_json: Some(serde_json::to_string(&self.host).unwrap_or_default()),
                 relaxations_json: Some(serde_json::to_string(&job.security.relaxations).unwrap_or_default()),
-                scan_policy_json: self.image_check.as_ref().map(|c| c.record_json.clone()),
+                scan_policy_json: check.map(|c| c.record_json.clone()),
                 ..Default::default()
             },
         )?;
         self.store.add_files(run_id, &inputs)?;
         tracing::debug!("run recorded");
-        if let Some(check) = self.image_check.as_ref().filter(|c| c.refuse) {
+        if let Some(check) = check.filter(|c| c.refuse) {
             // Refused by the scan policy: recorded, nothing created.
-            let msg = format!("refused by the scan policy: {}", check.summary);
+            let msg = check.refusal();
             self.store.update_run(run_id, &RunUpdate { error: Some(msg.clone()), ..Default::default() })?;
             self.store.set_status(run_id, RunStatus::Failed, Some(&msg))?;
             return Ok(RunOutcome {

@@ -77,9 +77,8 @@ impl World {
             sink: &Silent,
             pull_reporter: &NoProgress,
             pull,
-            pull_auth: None,
+            gate: &berth_run::gate::Open,
             log_max_bytes: 1 << 20,
-            image_check: None,
             labels: Default::default(),
         }
     }
@@ -235,11 +234,15 @@ async fn an_image_refused_by_the_scan_policy_creates_no_container_and_the_decisi
     let job = prepare(&d, &text, &inv, &w.options()).unwrap();
     for refuse in [true, false] {
         let mut runner = w.runner(PullPolicy::Missing).await;
-        runner.image_check = Some(berth_run::ImageCheck {
-            refuse,
-            summary: "1 critical finding with a fix".into(),
-            record_json: format!(r#"{{"verdict": "{}"}}"#, if refuse { "refuse" } else { "warn" }),
-        });
+        let gate = berth_run::gate::Fixed {
+            auth: None,
+            check: Some(berth_run::ImageCheck {
+                refuse,
+                summary: "1 critical finding with a fix".into(),
+                record_json: format!(r#"{{"verdict": "{}"}}"#, if refuse { "refuse" } else { "warn" }),
+            }),
+        };
+        runner.gate = &gate;
         let before = created_spec(&w.engine.calls()).len();
         let outcome = runner.run(&job, Default::default()).await.unwrap();
         let record = w.store.get_run(outcome.run_id.as_str()).unwrap().to_execution_record();
@@ -274,7 +277,8 @@ async fn the_recorded_digest_is_the_one_of_the_repository_run_and_pulls_carry_cr
     let auth =
         berth_engine::RegistryAuth { username: Some("ana".into()), password: Some("pw".into()), ..Default::default() };
     let mut runner = w.runner(PullPolicy::Always).await;
-    runner.pull_auth = Some(auth.clone());
+    let gate = berth_run::gate::Fixed { auth: Some(auth.clone()), check: None };
+    runner.gate = &gate;
     let outcome = runner.run(&job, Default::default()).await.unwrap();
     assert_eq!(outcome.status, RunStatus::Succeeded);
     assert!(w.engine.calls().iter().any(|c| matches!(c, Call::PullImage { auth: Some(a), .. } if *a == auth)));

@@ -1177,9 +1177,15 @@ pub async fn scan_image(
     let target = berth_inventory::Target::Image(req.reference.clone());
     let sbom = berth_inventory::SbomOptions { engine: Some(state.engine.clone()), temp_dir: None };
     let limits = &state.opts.inventory_limits;
-    let report = berth_scan::scan_with_limits(&target, &db, &sbom, limits, &berth_scan::ScanOptions::default())
-        .await
-        .map_err(|e| {
+    let report = berth_scan::scan_with_limits(
+        &target,
+        &db,
+        &sbom,
+        limits,
+        &berth_scan::ScanOptions { ignore_unfixed: false, max_db_age: state.opts.site.max_db_age() },
+    )
+    .await
+    .map_err(|e| {
         let err = ApiError::bad_request(format!("scanning `{}`: {e}", req.reference));
         err.maybe_hint(e.hint())
     })?;

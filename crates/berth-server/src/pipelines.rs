@@ -229,6 +229,7 @@ pub fn start(state: &Arc<AppState>, req: PipelineRequest) -> ApiResult<PipelineS
         engine: state.engine.clone(),
         engine_info: state.engine_info.clone(),
         host,
+        gate: state.opts.site.gate(),
         execution: Arc::new(berth_run::Local),
     };
     let store = state.store.clone();

@@ -128,8 +128,6 @@ pub async fn execute(state: &AppState, launch: Launch) {
     ]);
     static SILENT: Silent = Silent;
     static NO_PULL_PROGRESS: berth_engine::pull::NoProgress = berth_engine::pull::NoProgress;
-    // The server's stored registry credentials, as `berth run` uses them.
-    let pull_auth = berth_registry::images::engine_auth(&state.credentials(), &job.image).ok().flatten();
     let runner = Runner {
         store: &state.store,
         engine: state.engine.clone(),
@@ -138,9 +136,9 @@ pub async fn execute(state: &AppState, launch: Launch) {
         sink: &SILENT,
         pull_reporter: &NO_PULL_PROGRESS,
         pull: state.opts.pull,
-        pull_auth,
+        // The site's credentials and scan policy, as for `berth run`.
+        gate: &*state.opts.site,
         log_max_bytes: state.opts.log_max_bytes,
-        image_check: None,
         labels,
     };
     let result = runner.run(&job, cancel).await;

@@ -41,6 +41,9 @@ pub struct ServeOptions {
     pub security: SecurityOptions,
     /// What one inventory may read of an untrusted image (`[inventory]`), for SBOMs and scans.
     pub inventory_limits: berth_inventory::Limits,
+    /// The site (berth-session): the gate every launch and pipeline task passes (registry
+    /// credentials, the scan policy) and the advisory database's allowed age.
+    pub site: Arc<berth_session::Site>,
 }
 
 /// What the service's security rules need from the configuration (`[serve]`, and
@@ -264,7 +267,7 @@ impl AppState {
 
     /// The registry credentials in the store's directory (`berth login`), with Docker's config.
     pub fn credentials(&self) -> berth_registry::CredentialStore {
-        berth_registry::CredentialStore::standard(self.store.home())
+        self.opts.site.credentials().clone()
     }
 
     /// A registry client with the server's configuration.

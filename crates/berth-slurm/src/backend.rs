@@ -159,9 +159,13 @@ impl SlurmBackend {
     }
 
     /// Records `job` and submits it; returns the run id and its job id. Nothing waits.
+    ///
+    /// The site's gate is asked about the image first, as for a local run: a refusal by the
+    /// scan policy is recorded as the run's failure and nothing reaches the scheduler
+    /// ([`RunError::Refused`] carries the run id).
     pub async fn submit(&self, runner: &Runner<'_>, job: &PreparedJob) -> Result<RunId, RunError> {
         let store = runner.store;
-        let image = runner.resolve_image(&job.image).await?;
+        let berth_run::Admitted { image, check } = runner.admit(&job.image).await?;
         let inputs = hash_inputs(store, job)?;
         let mut labels = runner.labels.clone();
         labels.insert(BACKEND_LABEL.into(), "slurm".into());
@@ -180,6 +184,27 @@ impl SlurmBackend {
             owner_started_at: berth_run::host::process_identity(std::process::id()),
             labels,
         })?;
+        if let Some(check) = check.as_ref() {
+            store.update_run(
+                &run_id,
+                &RunUpdate { scan_policy_json: Some(check.record_json.clone()), ..Default::default() },
+            )?;
+            if check.refuse {
+                let msg = check.refusal();
+                store.update_run(
+                    &run_id,
+                    &RunUpdate {
+                        image_id: Some(image.id.clone()),
+                        image_digest: image.repo_digest.clone(),
+                        error: Some(msg.clone()),
+                        ..Default::default()
+                    },
+                )?;
+                store.add_files(&run_id, &inputs)?;
+                store.set_status(&run_id, RunStatus::Failed, Some(&msg))?;
+                return Err(RunError::Refused { run_id, message: msg });
+            }
+        }
         if let Err(e) = self.submit_recorded(runner, job, &run_id, &image, inputs).await {
             let msg = e.to_string();
             let _ = store.update_run(&run_id, &RunUpdate { error: Some(msg.clone()), ..Default::default() });
@@ -713,7 +738,21 @@ impl ExecutionBackend for SlurmBackend {
         job: &PreparedJob,
         cancel: CancellationToken,
     ) -> Result<RunOutcome, RunError> {
-        let run_id = self.submit(runner, job).await?;
+        let run_id = match self.submit(runner, job).await {
+            Ok(id) => id,
+            // Refused by the site's policy: recorded as failed, as a local run is.
+            Err(RunError::Refused { run_id, message }) => {
+                return Ok(RunOutcome {
+                    run_id,
+                    status: RunStatus::Failed,
+                    exit_code: None,
+                    error: Some(message),
+                    missing_outputs: Vec::new(),
+                    outputs: Vec::new(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
         runner.sink.note(&format!(
             "submitted to Slurm as job {}",
             runner.store.slurm_job(&run_id)?.map(|r| r.job_id).unwrap_or_default()

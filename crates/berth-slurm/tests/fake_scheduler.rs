@@ -87,9 +87,8 @@ impl World {
             sink: &Silent,
             pull_reporter: &NoProgress,
             pull: PullPolicy::Missing,
-            pull_auth: None,
+            gate: &berth_run::gate::Open,
             log_max_bytes: 1 << 20,
-            image_check: None,
             labels: Default::default(),
         }
     }
@@ -217,4 +216,34 @@ async fn a_detached_run_is_recorded_queued_and_an_abandoned_one_is_cancelled() {
     let record = w.store.get_run(run.as_str()).unwrap();
     assert_eq!(record.status, RunStatus::Cancelled);
     assert!(record.status_message.unwrap().contains("Slurm job 101 was cancelled"));
+}
+
+#[tokio::test]
+async fn an_image_the_site_refuses_is_recorded_failed_and_never_reaches_the_scheduler() {
+    let w = World::new();
+    let backend = w.backend(false);
+    let mut runner = w.runner().await;
+    let gate = berth_run::gate::Fixed {
+        auth: None,
+        check: Some(berth_run::ImageCheck {
+            refuse: true,
+            summary: "refuse: 1 critical finding with a fix".into(),
+            record_json: r#"{"verdict": "refuse", "mode": "enforce"}"#.into(),
+        }),
+    };
+    runner.gate = &gate;
+
+    // Detached: an error naming the run, which is recorded failed with the decision.
+    let err = backend.submit(&runner, &w.job("refused")).await.expect_err("refused");
+    let berth_run::RunError::Refused { run_id, message } = &err else { panic!("{err:?}") };
+    assert!(message.contains("refused by the scan policy"), "{message}");
+    let record = w.store.get_run(run_id.as_str()).unwrap().to_execution_record();
+    assert_eq!(record["berth"]["scan-policy"]["verdict"], "refuse", "{record}");
+    assert_eq!(w.store.get_run(run_id.as_str()).unwrap().status, RunStatus::Failed);
+
+    // Waited for: a failed outcome, as a local run's.
+    let outcome = backend.run(&runner, &w.job("refused-2"), Default::default()).await.unwrap();
+    assert_eq!(outcome.status, RunStatus::Failed);
+    assert!(outcome.error.as_deref().is_some_and(|e| e.contains("refused by the scan policy")));
+    assert!(w.fake.submitted().is_empty(), "nothing was submitted");
 }

@@ -390,9 +390,8 @@ pub async fn verify_run(
         sink: runner.sink,
         pull_reporter: runner.pull_reporter,
         pull: runner.pull,
-        pull_auth: runner.pull_auth.clone(),
+        gate: runner.gate,
         log_max_bytes: runner.log_max_bytes,
-        image_check: None,
         labels,
     };
     let outcome = runner.run(&job, cancel).await?;

@@ -163,7 +163,7 @@ fn minify(args: &HardenMinifyArgs) -> anyhow::Result<ExitCode> {
     use berth_run::{HostInfo, PrepareOptions, Runner, ToolSpec};
 
     use crate::cmd::descriptor::{load, load_tool_arg};
-    use crate::cmd::run::{default_output_dir, host_facts, log_cap, open_store};
+    use crate::cmd::run::{default_output_dir, host_facts, open_store};
 
     let tool = load_tool_arg(&args.descriptor, false)?;
     let ToolSpec::Boutiques(d) = &tool.spec else {
@@ -189,6 +189,7 @@ fn minify(args: &HardenMinifyArgs) -> anyhow::Result<ExitCode> {
     };
     let db = advisory_db(args.db.as_deref())?;
     let store = open_store()?;
+    let site = crate::cmd::run::site()?;
     let rt = runtime()?;
     rt.block_on(async {
         let (engine, info) = open_engine_for(args.engine.as_deref()).await?;
@@ -202,9 +203,8 @@ fn minify(args: &HardenMinifyArgs) -> anyhow::Result<ExitCode> {
             sink: &SILENT,
             pull_reporter: &pull,
             pull: berth_run::PullPolicy::Missing,
-            pull_auth: crate::cmd::image::pull_auth(&args.image)?,
-            log_max_bytes: log_cap(&config),
-            image_check: None,
+            gate: &*site,
+            log_max_bytes: site.log_cap(),
             labels: [("berth.harden".to_owned(), "minify".to_owned())].into(),
         };
         // Pulled if missing, so that the comparison and the trace see the same image.

@@ -82,11 +82,6 @@ fn store() -> anyhow::Result<CredentialStore> {
     Ok(CredentialStore::standard(&home))
 }
 
-/// The stored credentials for `image`'s registry, in the engine's form (for `berth run`'s pulls).
-pub(crate) fn pull_auth(image: &str) -> anyhow::Result<Option<berth_engine::RegistryAuth>> {
-    images::engine_auth(&store()?, image).map_err(registry_error)
-}
-
 fn client() -> anyhow::Result<RegistryClient> {
     let config = Config::load()?;
     RegistryClient::new(ClientOptions {

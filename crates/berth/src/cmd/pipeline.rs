@@ -341,7 +341,7 @@ fn run_pipeline(args: &PipelineRunArgs) -> anyhow::Result<ExitCode> {
         }
         None => Arc::new(berth_run::Local),
     };
-    let backend = Backend { engine, engine_info, host, execution };
+    let backend = Backend { engine, engine_info, host, gate: crate::cmd::run::site()?.gate(), execution };
     let cancel = CancellationToken::new();
     {
         let cancel = cancel.clone();

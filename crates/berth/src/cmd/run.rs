@@ -61,6 +61,15 @@ pub(crate) fn log_cap(config: &Config) -> u64 {
     config.run.log_max_bytes.unwrap_or(berth_store::DEFAULT_LOG_CAP)
 }
 
+/// The site (configuration resolved and checked once): the gate of every runner the CLI
+/// builds, so that each command obeys the same scan policy and uses the same credentials.
+pub(crate) fn site() -> anyhow::Result<Arc<berth_session::Site>> {
+    berth_session::Site::load().map(Arc::new).map_err(|e| {
+        let hint = e.hint();
+        anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
+    })
+}
+
 /// Connects to the engine `--engine` (or the configuration) chooses.
 pub(crate) async fn open_engine_for(explicit: Option<&str>) -> anyhow::Result<(Arc<dyn Engine>, EngineInfo)> {
     let config = Config::load()?;
@@ -167,7 +176,8 @@ pub(crate) fn default_output_dir(root: &str, tool: &str) -> PathBuf {
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let tool = load_tool_arg(&args.descriptor, false)?;
     let inv = load(&args.invocation, "invocation")?;
-    let config = Config::load()?;
+    let site = site()?;
+    let config = site.config().clone();
     let host = HostInfo::current();
     let memory = args.memory.as_deref().map(|m| parse_limit(m, "--memory")).transpose()?;
     let pids_limit = args
@@ -264,9 +274,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         sink: &sink,
         pull_reporter: &pull,
         pull: args.pull.into(),
-        pull_auth: crate::cmd::image::pull_auth(&job.image)?,
-        log_max_bytes: log_cap(&config),
-        image_check: None,
+        gate: &*site,
+        log_max_bytes: site.log_cap(),
         labels: Default::default(),
     };
     // `--security-updates`: run on the base image with its distribution's updates applied,
@@ -305,18 +314,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         runner.labels.extend(labels);
         job.image = updated.reference;
     }
-    // The scan policy (`[scan] run_policy`): scan the image the run will use, before any
-    // container exists; the decision goes into the run's record.
-    if config.scan.run_policy.as_deref().is_some_and(|m| m != "off") {
-        let to_hinted = |e: berth_run::RunError| {
-            let hint = e.hint();
-            anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
-        };
-        let image = rt.block_on(runner.resolve_image(&job.image)).map_err(to_hinted)?;
-        let note = |m: &str| sink.note(m);
-        runner.image_check =
-            rt.block_on(crate::cmd::scan::run_policy_check(&config, runner.engine.clone(), &image.id, &note))?;
-    }
+    // The scan policy (`[scan] run_policy`) is the site's: the runner asks it about the image
+    // the run will use, before any container exists, on the local and the Slurm path alike.
     let to_hinted = |e: berth_run::RunError| {
         let hint = e.hint();
         anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })

@@ -15,7 +15,6 @@ use berth_advisory::Severity;
 use berth_config::Config;
 use berth_engine::Engine;
 use berth_inventory::{Inventory, SbomOptions, Target, TargetKind};
-use berth_scan::policy::{Action, Policy, Rule, Verdict};
 use berth_scan::{ScanOptions, ScanReport};
 
 use crate::cli::{CompareArgs, DbCommand, DbStatusArgs, DbUpdateArgs, SbomArgs, ScanArgs, ScanCommand};
@@ -26,12 +25,6 @@ use crate::diag::{Hinted, hinted};
 /// The exit code of `berth scan --fail-on SEVERITY` when a finding reaches SEVERITY.
 pub const FAIL_ON_EXIT: u8 = 3;
 
-/// The advisory database's file name under `BERTH_HOME`.
-pub const DB_FILE: &str = "advisories.sqlite";
-
-/// Scans warn when the database is older than this, unless `[scan] max_db_age_hours` says.
-const DEFAULT_MAX_AGE_HOURS: u64 = 24;
-
 fn with_hint(message: String, hint: Option<String>, source: impl Into<anyhow::Error>) -> anyhow::Error {
     anyhow::Error::new(Hinted { message, hint, source: Some(source.into()) })
 }
@@ -39,24 +32,14 @@ fn with_hint(message: String, hint: Option<String>, source: impl Into<anyhow::Er
 /// The advisory database: `--db`, then `BERTH_ADVISORY_DB`, then `[scan] db`, then
 /// `$BERTH_HOME/advisories.sqlite`.
 pub(crate) fn db_path(explicit: Option<&Path>, config: &Config) -> anyhow::Result<PathBuf> {
-    if let Some(p) = explicit {
-        return Ok(p.to_owned());
-    }
-    if let Some(p) = std::env::var_os(berth_advisory::update::DB_ENV).filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(p));
-    }
-    if let Some(p) = &config.scan.db {
-        return Ok(p.clone());
-    }
-    let home = berth_config::berth_home().map_err(|e| {
+    config.advisory_db(explicit).map_err(|e| {
         let hint = e.hint();
         anyhow::Error::new(Hinted { message: e.to_string(), hint, source: None })
-    })?;
-    Ok(home.join(DB_FILE))
+    })
 }
 
 fn max_age(config: &Config) -> Duration {
-    Duration::from_secs(config.scan.max_db_age_hours.unwrap_or(DEFAULT_MAX_AGE_HOURS) * 3600)
+    config.max_db_age()
 }
 
 fn describe(target: &Target) -> String {
@@ -289,114 +272,4 @@ fn db_status(args: &DbStatusArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// What `[scan] run_policy` asks `berth run` to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PolicyMode {
-    Off,
-    Warn,
-    Enforce,
-}
-
-/// The policy `[scan]` configures: refuse (in `enforce` mode) images with fixable findings at
-/// least `refuse` (default critical); warn about findings at least `warn` (default high).
-fn configured_policy(config: &Config) -> anyhow::Result<(PolicyMode, Policy)> {
-    let mode = match config.scan.run_policy.as_deref().unwrap_or("off") {
-        "off" => PolicyMode::Off,
-        "warn" => PolicyMode::Warn,
-        "enforce" => PolicyMode::Enforce,
-        other => {
-            return Err(hinted(
-                format!("configuration `[scan] run_policy`: unknown value `{other}`"),
-                Some("use `off`, `warn` or `enforce` (docs/security-scanning.md)".into()),
-            ));
-        }
-    };
-    let refuse = parse_severity(config.scan.refuse.as_deref().unwrap_or("critical"), "configuration `[scan] refuse`")?;
-    let warn = parse_severity(config.scan.warn.as_deref().unwrap_or("high"), "configuration `[scan] warn`")?;
-    let policy = Policy {
-        rules: vec![
-            Rule {
-                action: if mode == PolicyMode::Enforce { Action::Refuse } else { Action::Warn },
-                min_severity: refuse,
-                fixable_only: true,
-                skip_third_party: false,
-            },
-            Rule { action: Action::Warn, min_severity: warn, fixable_only: false, skip_third_party: false },
-        ],
-        accept: config.scan.accept.clone(),
-    };
-    Ok((mode, policy))
-}
-
-/// The scan policy for `berth run`: scan the resolved image (through the engine's export, no
-/// container started) and decide. `None` when `[scan] run_policy` is off.
-pub(crate) async fn run_policy_check(
-    config: &Config,
-    engine: Arc<dyn Engine>,
-    image_id: &str,
-    note: &dyn Fn(&str),
-) -> anyhow::Result<Option<berth_run::ImageCheck>> {
-    let (mode, policy) = configured_policy(config)?;
-    if mode == PolicyMode::Off {
-        return Ok(None);
-    }
-    let mode_name = if mode == PolicyMode::Enforce { "enforce" } else { "warn" };
-    let db = db_path(None, config)?;
-    let options = ScanOptions { ignore_unfixed: false, max_db_age: max_age(config) };
-    let target = Target::Image(image_id.to_owned());
-    let sbom = SbomOptions { engine: Some(engine), temp_dir: None };
-    let limits = inventory_limits(config)?;
-    let report = match berth_scan::scan_with_limits(&target, &db, &sbom, &limits, &options).await {
-        Ok(r) => r,
-        Err(e) => {
-            let hint = e.hint();
-            return Err(with_hint(
-                format!("the scan policy (`[scan] run_policy = \"{mode_name}\"`) could not scan the image {image_id}"),
-                hint,
-                e,
-            ));
-        }
-    };
-    // What the inventory could not read (a file over a limit) is said too: it is not "no packages".
-    for w in report.inventory.warnings.iter().chain(&report.warnings) {
-        note(&format!("scan policy: warning: {w}"));
-    }
-    let decision = berth_scan::policy::evaluate(&report, &policy);
-    let c = &report.counts;
-    let summary = format!(
-        "{}: {} findings ({} critical, {} high, {} medium, {} low) in {} packages; {} rule match(es)",
-        match decision.verdict {
-            Verdict::Allow => "allow",
-            Verdict::Warn => "warn",
-            Verdict::Refuse => "refuse",
-        },
-        report.findings.len(),
-        c.critical,
-        c.high,
-        c.medium,
-        c.low,
-        report.inventory.packages.len(),
-        decision.reasons.len()
-    );
-    note(&format!("scan policy ({mode_name}): {summary}"));
-    for r in decision.reasons.iter().take(10) {
-        note(&format!("  {r}"));
-    }
-    if decision.reasons.len() > 10 {
-        note(&format!("  ... and {} more (`berth scan {image_id}`)", decision.reasons.len() - 10));
-    }
-    let mut record = serde_json::to_value(&decision)?;
-    if let Some(o) = record.as_object_mut() {
-        o.insert("mode".into(), mode_name.into());
-        o.insert("counts".into(), serde_json::to_value(&report.counts)?);
-        o.insert("packages".into(), report.inventory.packages.len().into());
-        o.insert("database".into(), serde_json::to_value(&report.database)?);
-    }
-    Ok(Some(berth_run::ImageCheck {
-        refuse: decision.verdict == Verdict::Refuse,
-        summary,
-        record_json: serde_json::to_string(&record)?,
-    }))
 }

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::TestArgs;
 use crate::cmd::descriptor::{load_tool_arg, print_json};
-use crate::cmd::run::{default_output_dir, host_facts, log_cap, open_engine_for, open_store, runtime};
+use crate::cmd::run::{default_output_dir, host_facts, open_engine_for, open_store, runtime};
 use crate::diag::hinted;
 
 /// `berth test`.
@@ -47,6 +47,7 @@ pub fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
     let output_dir = std::path::absolute(&output_dir)?;
     let base = PrepareOptions::with_defaults(output_dir.clone(), cwd, config.run.clone(), host_facts(&host));
     let store = open_store()?;
+    let site = crate::cmd::run::site()?;
     let rt = runtime()?;
     let (engine, info) = rt.block_on(open_engine_for(args.engine.as_deref()))?;
     static SILENT: berth_run::Silent = berth_run::Silent;
@@ -60,9 +61,8 @@ pub fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
         sink: &SILENT,
         pull_reporter: &pull,
         pull: args.pull.into(),
-        pull_auth: crate::cmd::image::pull_auth(&image)?,
-        log_max_bytes: log_cap(&config),
-        image_check: None,
+        gate: &*site,
+        log_max_bytes: site.log_cap(),
         labels: [("berth.test".to_owned(), d.name.clone())].into(),
     };
     let cancel = CancellationToken::new();

@@ -12,7 +12,7 @@ use berth_store::Role;
 
 use crate::cli::{ProjectCommand, ServeArgs, UserCommand};
 use crate::cmd::descriptor::print_json;
-use crate::cmd::run::{log_cap, open_engine_for, open_store};
+use crate::cmd::run::{open_engine_for, open_store};
 use crate::diag::hinted;
 
 fn parse_path_map(items: &[String]) -> anyhow::Result<Vec<PathMapping>> {
@@ -53,7 +53,8 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     };
     std::fs::create_dir_all(&output_root).with_context(|| format!("cannot create {}", output_root.display()))?;
     let output_root = std::fs::canonicalize(&output_root)?;
-    let db = crate::cmd::scan::db_path(args.db.as_deref(), &config)?;
+    let site = crate::cmd::run::site()?;
+    let db = site.advisory_db(args.db.as_deref());
     let opts = ServeOptions {
         bind,
         workers: args.workers,
@@ -62,7 +63,7 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         max_body_bytes: max_body,
         max_bulk: args.max_bulk,
         pull,
-        log_max_bytes: log_cap(&config),
+        log_max_bytes: site.log_cap(),
         advisory_db: db.exists().then_some(db),
         run_config: config.run.clone(),
         registry_insecure: config.registry.insecure.clone(),
@@ -70,7 +71,8 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             let hint = e.hint();
             hinted(e.to_string(), hint)
         })?,
-        inventory_limits: crate::cmd::scan::inventory_limits(&config)?,
+        inventory_limits: *site.inventory_limits(),
+        site: site.clone(),
     };
     let rt =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;

@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use berth_config::Config;
 use berth_run::{HostInfo, Runner, Silent};
 use berth_store::TaskStatus;
 use berth_verify::{Options, Report, Summary, Verdict, verdict_name, verify_run};
@@ -13,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::VerifyArgs;
 use crate::cmd::descriptor::print_json;
-use crate::cmd::run::{log_cap, open_engine_for, open_store, runtime};
+use crate::cmd::run::{open_engine_for, open_store, runtime};
 use crate::diag;
 use crate::progress::TerminalPull;
 
@@ -32,7 +31,6 @@ fn stamp() -> String {
 /// `berth verify`.
 pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let store = open_store()?;
-    let config = Config::load()?;
     // A run, or a pipeline run's step runs (a cached task's run is the run it reused).
     let runs: Vec<(String, String)> = match store.resolve_run_id(&args.run) {
         Ok(id) => vec![(id.as_str().to_owned(), String::new())],
@@ -50,6 +48,7 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         },
     };
     let base = args.output_dir.clone().unwrap_or_else(|| PathBuf::from("berth-verify").join(stamp()));
+    let site = crate::cmd::run::site()?;
     let rt = runtime()?;
     let (engine, engine_info) = rt.block_on(open_engine_for(args.engine.as_deref()))?;
     let pull = TerminalPull::new();
@@ -61,9 +60,8 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         sink: &Silent,
         pull_reporter: &pull,
         pull: berth_run::PullPolicy::Missing,
-        pull_auth: None,
-        log_max_bytes: log_cap(&config),
-        image_check: None,
+        gate: &*site,
+        log_max_bytes: site.log_cap(),
         labels: Default::default(),
     };
     let mut reports = Vec::new();
