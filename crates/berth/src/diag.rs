@@ -19,6 +19,32 @@ pub struct Hinted {
     pub source: Option<anyhow::Error>,
 }
 
+/// A library error with its hint, as the CLI reports it: shown as the error itself, with its
+/// own causes after it (`Caused by:`), and the hint at the end. The one bridge from a library
+/// error (each has `hint()`) to the terminal: nothing of its chain is cut.
+#[derive(Debug)]
+pub struct Library {
+    inner: Box<dyn std::error::Error + Send + Sync>,
+    hint: Option<String>,
+}
+
+impl std::fmt::Display for Library {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl std::error::Error for Library {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner.source()
+    }
+}
+
+/// `e` with `hint` (usually `e.hint()`), keeping `e`'s causes.
+pub fn library(e: impl std::error::Error + Send + Sync + 'static, hint: Option<String>) -> anyhow::Error {
+    anyhow::Error::new(Library { inner: Box::new(e), hint })
+}
+
 /// Wraps a message and a hint into an `anyhow::Error`.
 pub fn hinted(message: impl Into<String>, hint: impl Into<Option<String>>) -> anyhow::Error {
     anyhow::Error::new(Hinted { message: message.into(), hint: hint.into(), source: None })
@@ -51,9 +77,20 @@ pub fn print_error(err: &anyhow::Error) {
         if let Some(h) = cause.downcast_ref::<Hinted>() {
             hint = hint.or(h.hint.clone());
         }
+        if let Some(h) = cause.downcast_ref::<Library>() {
+            hint = hint.or(h.hint.clone());
+        }
     }
+    // A cause that only repeats what is already said (a wrapper that displays its source) is
+    // left out.
+    let mut said = vec![err.to_string()];
     for cause in err.chain().skip(1) {
-        let _ = writeln!(out, "  {} {cause}", paint("1", "Caused by:"));
+        let line = cause.to_string();
+        if said.iter().any(|s| s == &line) {
+            continue;
+        }
+        let _ = writeln!(out, "  {} {line}", paint("1", "Caused by:"));
+        said.push(line);
     }
     if let Some(h) = hint {
         let _ = writeln!(out, "{} {h}", paint("1;36", "hint:"));

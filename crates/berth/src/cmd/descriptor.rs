@@ -27,7 +27,7 @@ pub(crate) fn tool_error(e: ToolError) -> anyhow::Error {
         diag::print_problems(problems, false);
     }
     let hint = e.hint();
-    anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
+    diag::library(e, hint)
 }
 
 /// Resolves a tool argument (a file, `-`, JSON text, or a registered `NAME[@VERSION]`) and
@@ -140,7 +140,7 @@ fn xnat_invocation(c: &berth_xnat::Command, args: &InvocationArgs) -> anyhow::Re
                 diag::print_problems(problems, false);
             }
             let hint = e.hint();
-            Err(anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None }))
+            Err(diag::library(e, hint))
         }
     }
 }
@@ -247,7 +247,7 @@ fn xnat_simulate(c: &berth_xnat::Command, inv: &Document, args: &SimulateArgs) -
                 diag::print_problems(problems, false);
             }
             let hint = e.hint();
-            Err(anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None }))
+            Err(diag::library(e, hint))
         }
     }
 }

@@ -66,18 +66,18 @@ async fn open(engine: Option<&str>) -> anyhow::Result<Arc<dyn Engine>> {
 
 fn engine_error(e: berth_engine::EngineError) -> anyhow::Error {
     let hint = e.hint();
-    anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
+    diag::library(e, hint)
 }
 
 fn registry_error(e: RegistryError) -> anyhow::Error {
     let hint = e.hint();
-    anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
+    diag::library(e, hint)
 }
 
 fn store() -> anyhow::Result<CredentialStore> {
     let home = berth_config::berth_home().map_err(|e| {
         let hint = e.hint();
-        anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
+        diag::library(e, hint)
     })?;
     Ok(CredentialStore::standard(&home))
 }

@@ -37,7 +37,7 @@ fn pipeline_err(e: PipelineError) -> anyhow::Error {
         diag::print_problems(problems, false);
     }
     let hint = e.hint();
-    anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
+    diag::library(e, hint)
 }
 
 fn plan_options(args: &PipelinePlanArgs) -> anyhow::Result<PlanOptions> {
@@ -580,7 +580,7 @@ fn export(run: &str, dir: &std::path::Path) -> anyhow::Result<ExitCode> {
     let (rec, runs) = records(&store, run)?;
     let summary = berth_report::write_ro_crate(&rec, &runs, env!("CARGO_PKG_VERSION"), dir).map_err(|e| {
         let hint = e.hint();
-        anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
+        diag::library(e, hint)
     })?;
     println!(
         "wrote the Workflow Run RO-Crate of pipeline run {} to {}: {} entities, {} files copied, {} referenced by file:// URI",

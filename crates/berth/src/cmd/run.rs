@@ -43,7 +43,7 @@ async fn open_engine(
     let env = berth_engine::env::Env::from_process();
     let (engine, info, selection) = detect::connect_preferred(&env, explicit, configured).await.map_err(|e| {
         let hint = e.hint();
-        anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
+        diag::library(e, hint)
     })?;
     tracing::debug!(engine = %selection.candidate.location, reason = %selection.reason, "engine connected");
     Ok((engine, info))
@@ -52,7 +52,7 @@ async fn open_engine(
 pub(crate) fn open_store() -> anyhow::Result<Store> {
     let home = berth_config::berth_home().map_err(|e| {
         let hint = e.hint();
-        anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
+        diag::library(e, hint)
     })?;
     Store::open(&home).with_context(|| format!("cannot open berth's store in {}", home.display()))
 }
@@ -66,7 +66,7 @@ pub(crate) fn log_cap(config: &Config) -> u64 {
 pub(crate) fn site() -> anyhow::Result<Arc<berth_session::Site>> {
     berth_session::Site::load().map(Arc::new).map_err(|e| {
         let hint = e.hint();
-        anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
+        diag::library(e, hint)
     })
 }
 
@@ -230,7 +230,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => {
             let hint = e.hint();
-            return Err(anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None }));
+            return Err(diag::library(e, hint));
         }
     };
     diag::print_problems(&job.warnings, false);
@@ -283,7 +283,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     if args.security_updates {
         let to_hinted = |e: berth_run::RunError| {
             let hint = e.hint();
-            anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
+            diag::library(e, hint)
         };
         // Pulled as `--pull` says, before it is updated.
         rt.block_on(runner.resolve_image(&job.image)).map_err(to_hinted)?;
@@ -318,7 +318,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     // the run will use, before any container exists, on the local and the Slurm path alike.
     let to_hinted = |e: berth_run::RunError| {
         let hint = e.hint();
-        anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
+        diag::library(e, hint)
     };
     let slurm = crate::cmd::slurm::backend(&args.backend, &config, &runner.engine_info, &store, false)?;
     if args.detach && slurm.is_none() {

@@ -34,7 +34,7 @@ fn with_hint(message: String, hint: Option<String>, source: impl Into<anyhow::Er
 pub(crate) fn db_path(explicit: Option<&Path>, config: &Config) -> anyhow::Result<PathBuf> {
     config.advisory_db(explicit).map_err(|e| {
         let hint = e.hint();
-        anyhow::Error::new(Hinted { message: e.to_string(), hint, source: None })
+        crate::diag::library(e, hint)
     })
 }
 
@@ -68,7 +68,7 @@ fn kind_name(kind: TargetKind) -> &'static str {
 pub(crate) fn inventory_limits(config: &Config) -> anyhow::Result<berth_inventory::Limits> {
     config.inventory.limits().map_err(|e| {
         let hint = e.hint();
-        anyhow::Error::new(Hinted { message: e.to_string(), hint, source: None })
+        crate::diag::library(e, hint)
     })
 }
 

@@ -64,7 +64,7 @@ pub(crate) fn backend(
 
 fn run_err(e: berth_run::RunError) -> anyhow::Error {
     let hint = e.hint();
-    anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
+    diag::library(e, hint)
 }
 
 /// `berth status RUN`.

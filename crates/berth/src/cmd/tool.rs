@@ -47,7 +47,7 @@ fn add(a: &ToolAddArgs) -> anyhow::Result<ExitCode> {
     let new = loaded.to_new_tool(&loaded.origin);
     let outcome = store.add_tool(&new, a.replace).map_err(|e| {
         let hint = e.hint();
-        anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
+        diag::library(e, hint)
     })?;
     report(outcome, &new.name, &new.version, &new.descriptor_sha256, &loaded.origin);
     Ok(ExitCode::SUCCESS)
@@ -85,7 +85,7 @@ fn ls(json: bool) -> anyhow::Result<ExitCode> {
 
 fn store_err(e: berth_store::StoreError) -> anyhow::Error {
     let hint = e.hint();
-    anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
+    diag::library(e, hint)
 }
 
 fn show(a: &ToolNameArgs) -> anyhow::Result<ExitCode> {
@@ -119,7 +119,7 @@ fn import(a: &ToolImportArgs) -> anyhow::Result<ExitCode> {
     let (engine, _) = rt.block_on(open_engine_for(a.engine.as_deref()))?;
     let image = rt.block_on(engine.inspect_image(&a.image)).map_err(|e| {
         let hint = e.hint();
-        anyhow::Error::new(diag::Hinted { message: e.to_string(), hint, source: None })
+        diag::library(e, hint)
     })?;
     let Some(image) = image else {
         return Err(hinted(
