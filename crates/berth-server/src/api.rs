@@ -652,7 +652,7 @@ pub async fn import_tools(
         .engine
         .inspect_image(&req.reference)
         .await
-        .map_err(|e| ApiError::unavailable(e.to_string()))?
+        .map_err(|e| ApiError::engine(format_args!("inspecting `{}`", req.reference), &e))?
         .ok_or_else(|| {
             ApiError::not_found(format!("no image `{}` on the engine", req.reference)).hint("pull it first")
         })?;
@@ -1140,10 +1140,7 @@ pub async fn pull_image(
     let creds = state.credentials();
     let outcome = berth_registry::images::pull(&*state.engine, &creds, &req.reference, &berth_engine::pull::NoProgress)
         .await
-        .map_err(|e| {
-            let err = ApiError::bad_request(format!("pulling `{}`: {e}", req.reference));
-            err.maybe_hint(e.hint())
-        })?;
+        .map_err(|e| ApiError::registry(format_args!("pulling `{}`", req.reference), &e))?;
     Ok(Json(serde_json::to_value(&outcome).unwrap_or_default()))
 }
 
@@ -1156,10 +1153,9 @@ pub async fn check_image(
 ) -> ApiResult<Json<berth_registry::CheckReport>> {
     let client = state.registry_client().map_err(|e| ApiError::internal(e.to_string()))?;
     let creds = state.credentials();
-    let report = berth_registry::images::check(&*state.engine, &client, &creds, &q.reference).await.map_err(|e| {
-        let err = ApiError::bad_request(format!("checking `{}`: {e}", q.reference));
-        err.maybe_hint(e.hint())
-    })?;
+    let report = berth_registry::images::check(&*state.engine, &client, &creds, &q.reference)
+        .await
+        .map_err(|e| ApiError::registry(format_args!("checking `{}`", q.reference), &e))?;
     Ok(Json(report))
 }
 
@@ -1185,9 +1181,11 @@ pub async fn scan_image(
         &berth_scan::ScanOptions { ignore_unfixed: false, max_db_age: state.opts.site.max_db_age() },
     )
     .await
-    .map_err(|e| {
-        let err = ApiError::bad_request(format!("scanning `{}`: {e}", req.reference));
-        err.maybe_hint(e.hint())
+    .map_err(|e| match &e {
+        berth_scan::ScanError::Source(s) => ApiError::source(format_args!("scanning `{}`", req.reference), s),
+        berth_scan::ScanError::Db(_) => {
+            ApiError::internal(format!("scanning `{}`: {e}", req.reference)).maybe_hint(e.hint())
+        }
     })?;
     let json = serde_json::to_string(&report).map_err(|e| ApiError::internal(e.to_string()))?;
     let image_id = state.engine.inspect_image(&req.reference).await.ok().flatten().map(|i| i.id);
@@ -1265,7 +1263,7 @@ pub async fn sbom(
     let options = berth_inventory::SbomOptions { engine: Some(state.engine.clone()), temp_dir: None };
     let inventory = berth_inventory::sbom_with_limits(&target, &options, &state.opts.inventory_limits)
         .await
-        .map_err(|e| ApiError::bad_request(format!("reading `{}`: {e}", q.reference)).maybe_hint(e.hint()))?;
+        .map_err(|e| ApiError::source(format_args!("reading `{}`", q.reference), &e))?;
     let text = berth_inventory::report::render(&inventory, format, &berth_inventory::report::DocumentMeta::now());
     let kind = if name == "table" { "text/plain; charset=utf-8" } else { "application/json" };
     Ok(([(header::CONTENT_TYPE, kind)], text).into_response())
@@ -1294,7 +1292,7 @@ pub async fn tag_image(
         .engine
         .tag_image(&req.source, &req.target)
         .await
-        .map_err(|e| ApiError::bad_request(format!("tagging `{}`: {e}", req.source)).maybe_hint(e.hint()))?;
+        .map_err(|e| ApiError::engine(format_args!("tagging `{}`", req.source), &e))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -1319,7 +1317,7 @@ pub async fn remove_image(
         .engine
         .remove_image(&q.reference, q.force.unwrap_or(false))
         .await
-        .map_err(|e| ApiError::bad_request(format!("removing `{}`: {e}", q.reference)).maybe_hint(e.hint()))?;
+        .map_err(|e| ApiError::engine(format_args!("removing `{}`", q.reference), &e))?;
     Ok(Json(removed))
 }
 
@@ -1357,7 +1355,7 @@ pub async fn import_image(
         &berth_registry::NoDownloadProgress,
     )
     .await
-    .map_err(|e| ApiError::bad_request(format!("importing `{}`: {e}", req.source)).maybe_hint(e.hint()))?;
+    .map_err(|e| ApiError::registry(format_args!("importing `{}`", req.source), &e))?;
     Ok(Json(outcome))
 }
 

@@ -126,10 +126,11 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound { .. } | StoreError::RunNotFound { .. } | StoreError::NoSuchTool { .. } => {
                 ApiError::not_found(e.to_string())
             }
-            StoreError::Conflict { .. } | StoreError::ToolConflict { .. } => {
+            StoreError::AlreadyExists { .. } | StoreError::ToolConflict { .. } => {
                 ApiError::new(StatusCode::CONFLICT, e.to_string())
             }
-            StoreError::AmbiguousTool { .. }
+            StoreError::InvalidName { .. }
+            | StoreError::AmbiguousTool { .. }
             | StoreError::AmbiguousRunId { .. }
             | StoreError::RunIdTooShort { .. }
             | StoreError::InvalidRunId { .. } => ApiError::bad_request(e.to_string()),
@@ -145,6 +146,79 @@ impl From<StoreError> for ApiError {
             }
         };
         err.maybe_hint(hint)
+    }
+}
+
+/// The status of an engine failure: the engine's fault (502), not the client's (400); 503 when
+/// it cannot be reached; 404 for what it does not have; 409 for a conflict it reports.
+pub fn engine_status(e: &berth_engine::EngineError) -> StatusCode {
+    use berth_engine::EngineError as E;
+    match e {
+        E::Unreachable { .. } | E::Endpoint(_) | E::ApiTooOld { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        E::ImageNotFound { .. } | E::ContainerNotFound { .. } => StatusCode::NOT_FOUND,
+        E::Api { status_code: 404, .. } => StatusCode::NOT_FOUND,
+        E::Api { status_code: 409, .. } => StatusCode::CONFLICT,
+        E::Api { status_code: 400, .. } | E::InvalidSpec { .. } => StatusCode::BAD_REQUEST,
+        E::Pull { status_code: Some(404), .. } => StatusCode::NOT_FOUND,
+        E::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+        _ => StatusCode::BAD_GATEWAY,
+    }
+}
+
+/// The status of a registry failure: a reference that does not parse or a refused address is
+/// the client's (400); a registry that refuses, cannot be reached or answers nonsense is an
+/// upstream failure (502); what it does not have is 404.
+pub fn registry_status(e: &berth_registry::RegistryError) -> StatusCode {
+    use berth_registry::RegistryError as R;
+    match e {
+        R::Reference(_)
+        | R::PrivateAddress { .. }
+        | R::DigestMismatch { .. }
+        | R::HostileArchive { .. }
+        | R::Archive { .. } => StatusCode::BAD_REQUEST,
+        R::Api { status: 404, .. } => StatusCode::NOT_FOUND,
+        R::Engine(e) => engine_status(e),
+        R::CredentialFile { .. } | R::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_GATEWAY,
+    }
+}
+
+/// The status of a failure to read an image for an SBOM or a scan: a target that is not there
+/// is 404, one that is malformed or over a limit is the request's (422), the engine's failures
+/// as [`engine_status`].
+pub fn source_status(e: &berth_inventory::SourceError) -> StatusCode {
+    use berth_inventory::SourceError as S;
+    match e {
+        S::NotFound { .. } => StatusCode::NOT_FOUND,
+        S::Engine { source, .. } => engine_status(source),
+        S::NoEngine { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        S::Io { .. } | S::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+impl ApiError {
+    /// An engine failure while doing `what`, with the engine's hint.
+    pub fn engine(what: impl std::fmt::Display, e: &berth_engine::EngineError) -> ApiError {
+        let status = engine_status(e);
+        if status.is_server_error() {
+            tracing::warn!(error = %e, "{what}");
+        }
+        ApiError::new(status, format!("{what}: {e}")).maybe_hint(e.hint())
+    }
+
+    /// A registry failure while doing `what`.
+    pub fn registry(what: impl std::fmt::Display, e: &berth_registry::RegistryError) -> ApiError {
+        let status = registry_status(e);
+        if status.is_server_error() {
+            tracing::warn!(error = %e, "{what}");
+        }
+        ApiError::new(status, format!("{what}: {e}")).maybe_hint(e.hint())
+    }
+
+    /// A failure to read an image or archive while doing `what`.
+    pub fn source(what: impl std::fmt::Display, e: &berth_inventory::SourceError) -> ApiError {
+        ApiError::new(source_status(e), format!("{what}: {e}")).maybe_hint(e.hint())
     }
 }
 

@@ -330,8 +330,7 @@ pub fn token_digest(token: &str) -> String {
 /// A new random token: `berth_` and 64 hex digits (256 bits from the OS).
 fn new_token() -> Result<String, StoreError> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| StoreError::Conflict { message: format!("no randomness for a token: {e}") })?;
+    getrandom::fill(&mut bytes).map_err(|e| StoreError::NoRandomness { what: "token", reason: e.to_string() })?;
     Ok(format!("berth_{}", hex::encode(bytes)))
 }
 
@@ -340,15 +339,7 @@ fn valid_name(kind: &'static str, name: &str) -> Result<(), StoreError> {
         && name.len() <= 64
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && !name.starts_with(['-', '.']);
-    if ok {
-        Ok(())
-    } else {
-        Err(StoreError::Conflict {
-            message: format!(
-                "`{name}` is not a valid {kind} name: use 1 to 64 letters, digits, `-`, `_` or `.`, not starting with `-` or `.`"
-            ),
-        })
-    }
+    if ok { Ok(()) } else { Err(StoreError::InvalidName { kind, name: name.to_owned() }) }
 }
 
 fn scope_of(project: Option<&str>) -> &str {
@@ -371,7 +362,7 @@ impl Store {
                 )
                 .map_err(sql(OP))?;
             if n == 0 {
-                return Err(StoreError::Conflict { message: format!("user `{name}` already exists") });
+                return Err(StoreError::AlreadyExists { kind: "user", name: name.to_owned() });
             }
             Ok(User { name: name.to_owned(), role, created_at: now.clone() })
         })
@@ -495,7 +486,7 @@ impl Store {
                 )
                 .map_err(sql(OP))?;
             if n == 0 {
-                return Err(StoreError::Conflict { message: format!("project `{id}` already exists") });
+                return Err(StoreError::AlreadyExists { kind: "project", name: id.to_owned() });
             }
             get_project(tx, id, OP)
         })
@@ -993,9 +984,9 @@ mod tests {
     #[test]
     fn bad_names_and_duplicates_are_refused() {
         let (_dir, store) = store();
-        assert!(matches!(store.add_user("a b", Role::User), Err(StoreError::Conflict { .. })));
+        assert!(matches!(store.add_user("a b", Role::User), Err(StoreError::InvalidName { kind: "user", .. })));
         store.add_user("bob", Role::User).expect("user");
-        assert!(matches!(store.add_user("bob", Role::User), Err(StoreError::Conflict { .. })));
+        assert!(matches!(store.add_user("bob", Role::User), Err(StoreError::AlreadyExists { kind: "user", .. })));
         store.add_project("p1", "P", &["/data".into()]).expect("project");
         assert!(matches!(store.add_member("p1", "nobody"), Err(StoreError::NotFound { kind: "user", .. })));
         store.add_member("p1", "bob").expect("member");

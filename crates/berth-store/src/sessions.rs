@@ -110,8 +110,7 @@ impl Store {
     pub fn create_session(&self, user: &str, token_sha256: &str, ttl: Duration) -> Result<NewSession, StoreError> {
         const OP: &str = "opening a session";
         let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes)
-            .map_err(|e| StoreError::Conflict { message: format!("no randomness for a session: {e}") })?;
+        getrandom::fill(&mut bytes).map_err(|e| StoreError::NoRandomness { what: "session", reason: e.to_string() })?;
         let id = hex::encode(bytes);
         let now = time::now();
         let expires_at = time::format(SystemTime::now() + ttl);

@@ -229,11 +229,31 @@ pub enum StoreError {
         name: String,
     },
 
-    /// A service object already exists, or the change contradicts the stored state.
-    #[error("{message}")]
-    Conflict {
-        /// What conflicts.
-        message: String,
+    /// A name (of a user, a project) that berth does not accept: the caller's mistake.
+    #[error(
+        "`{name}` is not a valid {kind} name: use 1 to 64 letters, digits, `-`, `_` or `.`, not starting with `-` or `.`"
+    )]
+    InvalidName {
+        /// What was named (`user`, `project`).
+        kind: &'static str,
+        /// The name given.
+        name: String,
+    },
+    /// A user or project of that name exists already.
+    #[error("{kind} `{name}` already exists")]
+    AlreadyExists {
+        /// What (`user`, `project`).
+        kind: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// The operating system gave no randomness for a secret (a token, a session).
+    #[error("no randomness for a {what}: {reason}")]
+    NoRandomness {
+        /// What needed it.
+        what: &'static str,
+        /// What the system said.
+        reason: String,
     },
 }
 
@@ -272,6 +292,12 @@ impl StoreError {
                 Some("add it with `berth project add ID --data-root DIR`".to_owned())
             }
             StoreError::Hash(e) => e.hint(),
+            StoreError::AlreadyExists { kind: "user", .. } => {
+                Some("`berth user ls` lists users; `berth user token NAME` makes a token for one".to_owned())
+            }
+            StoreError::AlreadyExists { kind: "project", .. } => {
+                Some("`berth project ls` lists projects; choose another id".to_owned())
+            }
             _ => None,
         }
     }

@@ -417,6 +417,16 @@ fn access_rules_and_bad_requests() {
     let (status, _) =
         s.send("POST", Some(&s.alice), "/api/v1/projects", Some(&json!({"id": "p9", "data_roots": ["/"]})));
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // A bad project name is the request's mistake (400); a taken one a conflict (409).
+    let data = s.path("data1").to_string_lossy().into_owned();
+    let (status, v) =
+        s.send("POST", Some(&s.admin), "/api/v1/projects", Some(&json!({"id": "../p9", "data_roots": [data]})));
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("is not a valid project name"), "{v}");
+    let (status, v) =
+        s.send("POST", Some(&s.admin), "/api/v1/projects", Some(&json!({"id": "p1", "data_roots": [data]})));
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    assert!(v["hint"].as_str().is_some_and(|h| h.contains("berth project ls")), "{v}");
     let (status, images) = s.send("GET", Some(&s.admin), "/api/v1/images", None);
     assert_eq!(status, StatusCode::OK, "{images}");
     for (method, path) in
@@ -800,7 +810,15 @@ fn admins_manage_images_and_read_every_record() {
     let (status, v) = s.send("DELETE", Some(&s.admin), "/api/v1/images?reference=berth-test/api-tagged:1", None);
     assert_eq!(status, StatusCode::OK, "{v}");
     let (status, v) = s.send("DELETE", Some(&s.admin), "/api/v1/images?reference=berth-test/api-tagged:1", None);
-    assert_eq!(status, StatusCode::BAD_REQUEST, "removing it twice: {v}");
+    // What the engine does not have is 404, not the client's mistake (400).
+    assert_eq!(status, StatusCode::NOT_FOUND, "removing it twice: {v}");
+    let (status, v) = s.send(
+        "POST",
+        Some(&s.admin),
+        "/api/v1/images/tag",
+        Some(&json!({"source": "berth-test/no-such-image:1", "target": "berth-test/api-tagged:2"})),
+    );
+    assert_eq!(status, StatusCode::NOT_FOUND, "tagging a missing image: {v}");
     // Import: an archive saved from the engine, loaded back under a new tag.
     let tar = s.path("busybox.tar");
     let out = Command::new("docker")
