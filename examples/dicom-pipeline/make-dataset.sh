@@ -6,12 +6,18 @@
 #
 # Usage: examples/dicom-pipeline/make-dataset.sh [DIR]   (default: examples/dicom-pipeline/data/bids)
 set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
+root="$(cd "$here/../.." && pwd -P)"
 out="${1:-$here/data/bids}"
 
-cargo build --quiet --locked -p dicom-phantom --manifest-path "$root/Cargo.toml"
-phantom="$root/target/debug/dicom-phantom"
+# The images come from tools/dicom-phantom, a small program of this repository: built here
+# (a debug build; seconds once its dependencies are built), or taken from DICOM_PHANTOM.
+phantom="${DICOM_PHANTOM:-}"
+if [[ -z "$phantom" ]]; then
+    echo "building tools/dicom-phantom (the synthetic-image generator)" >&2
+    cargo build --quiet --locked -p dicom-phantom --manifest-path "$root/Cargo.toml"
+    phantom="${CARGO_TARGET_DIR:-$root/target}/debug/dicom-phantom"
+fi
 
 mkdir -p "$out"
 cat > "$out/dataset_description.json" <<'JSON'
