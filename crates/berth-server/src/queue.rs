@@ -62,6 +62,11 @@ async fn worker(state: Arc<AppState>, n: usize) {
         if state.shutdown.is_cancelled() {
             break;
         }
+        // Registered before the claim, so that a launch queued between an empty claim and the
+        // wait still wakes this worker (`notify_waiters` wakes only registered waiters).
+        let wake = state.wake.notified();
+        tokio::pin!(wake);
+        wake.as_mut().enable();
         match state.store.claim_launch(owner) {
             Ok(Some(launch)) => {
                 tracing::debug!(worker = n, launch = %launch.id, "claimed");
@@ -69,7 +74,7 @@ async fn worker(state: Arc<AppState>, n: usize) {
             }
             Ok(None) => {
                 tokio::select! {
-                    _ = state.wake.notified() => {}
+                    _ = wake => {}
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                     _ = state.shutdown.cancelled() => break,
                 }

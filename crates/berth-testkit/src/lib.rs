@@ -382,3 +382,21 @@ impl FileServer {
         self.lock().ranges.clone()
     }
 }
+
+/// The `berth` binary at `bin` (a test's `env!("CARGO_BIN_EXE_berth")`) as an integration test
+/// runs it: in `dir`, with its store in `dir/home` and its configuration in `dir/config.toml`
+/// (which need not exist), the engine at `docker_host`, no colour, and none of the caller's
+/// `BERTH_ENGINE`, `BERTH_BACKEND` or `BERTH_ADVISORY_DB` (a developer's shell must not change
+/// what a test sees). Callers add arguments and further variables.
+pub fn berth_command(bin: &str, dir: &Path, docker_host: &str) -> Command {
+    let mut c = Command::new(bin);
+    c.current_dir(dir)
+        .env("BERTH_HOME", dir.join("home"))
+        .env("BERTH_CONFIG", dir.join("config.toml"))
+        .env_remove("BERTH_ENGINE")
+        .env_remove("BERTH_BACKEND")
+        .env_remove("BERTH_ADVISORY_DB")
+        .env("DOCKER_HOST", docker_host)
+        .env("NO_COLOR", "1");
+    c
+}

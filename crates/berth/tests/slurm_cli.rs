@@ -41,16 +41,8 @@ impl World {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
-        c.args(args)
-            .current_dir(self.dir.path())
-            .env("BERTH_HOME", self.path("home"))
-            .env("BERTH_CONFIG", self.path("no-config.toml"))
-            .env_remove("BERTH_ENGINE")
-            .env_remove("BERTH_BACKEND")
-            .env("DOCKER_HOST", &self.docker)
-            .env("SLURM_CONF", &self.slurm)
-            .env("NO_COLOR", "1");
+        let mut c = berth_testkit::berth_command(env!("CARGO_BIN_EXE_berth"), self.dir.path(), &self.docker);
+        c.args(args).env("BERTH_CONFIG", self.path("no-config.toml")).env("SLURM_CONF", &self.slurm);
         c
     }
 

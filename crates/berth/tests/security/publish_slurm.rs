@@ -42,15 +42,8 @@ impl World {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
-        c.args(args)
-            .current_dir(self.dir.path())
-            .env("BERTH_HOME", self.path("home"))
-            .env("BERTH_CONFIG", self.path("config.toml"))
-            .env_remove("BERTH_ENGINE")
-            .env_remove("BERTH_BACKEND")
-            .env("DOCKER_HOST", &self.docker)
-            .env("NO_COLOR", "1");
+        let mut c = berth_testkit::berth_command(env!("CARGO_BIN_EXE_berth"), self.dir.path(), &self.docker);
+        c.args(args);
         c
     }
 
