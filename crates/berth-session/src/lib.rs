@@ -9,6 +9,7 @@
 //! that records a run. Front ends say what the user asked for; the site decides what is
 //! allowed.
 
+mod backend;
 mod policy;
 
 use std::collections::HashMap;
@@ -23,6 +24,7 @@ use berth_registry::CredentialStore;
 use berth_run::gate::{GateError, RunGate};
 use berth_run::{ImageCheck, OutputSink};
 
+pub use backend::BackendRequest;
 pub use policy::{PolicyMode, ScanPolicy};
 
 /// Why the site's configuration cannot be used. Nothing has run.

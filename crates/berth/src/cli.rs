@@ -812,6 +812,22 @@ pub struct BackendArgs {
     pub no_arrays: bool,
 }
 
+impl BackendArgs {
+    /// What these flags ask of the site (berth-session decides the backend).
+    pub fn request(&self) -> berth_session::BackendRequest {
+        berth_session::BackendRequest {
+            backend: self.backend.clone(),
+            partition: self.partition.clone(),
+            account: self.account.clone(),
+            qos: self.qos.clone(),
+            time: self.time.clone(),
+            sbatch_args: self.sbatch_arg.clone(),
+            path_map: self.path_map.clone(),
+            no_arrays: self.no_arrays,
+        }
+    }
+}
+
 /// `berth status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {

@@ -3,7 +3,10 @@
 
 mod cli;
 mod cmd;
+mod context;
 mod diag;
+mod loader;
+mod printer;
 mod progress;
 
 use std::process::ExitCode;

@@ -4,15 +4,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use berth_config::Config;
 use berth_engine::{Engine, Network};
 use berth_harden::{Facts, PackageChanges, UpdateOptions};
 
 use crate::cli::{HardenCommand, HardenMinifyArgs, HardenUpdateArgs};
-use crate::cmd::descriptor::print_json;
-use crate::cmd::image::human_size;
-use crate::cmd::run::{open_engine_for, runtime};
+use crate::context::{open_engine_for, runtime};
 use crate::diag::Hinted;
+use crate::printer::human_size;
+use crate::printer::print_json;
 
 /// `berth harden ...`.
 pub fn harden(command: &HardenCommand) -> anyhow::Result<ExitCode> {
@@ -28,8 +27,7 @@ fn hinted_err(message: String, hint: Option<String>, source: impl Into<anyhow::E
 
 /// The advisory database for before/after findings: the one `berth scan` uses, if it exists.
 fn advisory_db(explicit: Option<&std::path::Path>) -> anyhow::Result<Option<std::path::PathBuf>> {
-    let config = Config::load()?;
-    let path = crate::cmd::scan::db_path(explicit, &config)?;
+    let path = crate::context::site()?.advisory_db(explicit);
     if path.is_file() {
         return Ok(Some(path));
     }
@@ -162,8 +160,9 @@ fn tracer_path(explicit: Option<&std::path::Path>) -> anyhow::Result<std::path::
 fn minify(args: &HardenMinifyArgs) -> anyhow::Result<ExitCode> {
     use berth_run::{HostInfo, PrepareOptions, Runner, ToolSpec};
 
-    use crate::cmd::descriptor::{load, load_tool_arg};
-    use crate::cmd::run::{default_output_dir, host_facts, open_store};
+    use crate::context::{default_output_dir, host_facts, open_store};
+    use crate::loader::load;
+    use crate::loader::load_tool_arg;
 
     let tool = load_tool_arg(&args.descriptor, false)?;
     let ToolSpec::Boutiques(d) = &tool.spec else {
@@ -177,7 +176,8 @@ fn minify(args: &HardenMinifyArgs) -> anyhow::Result<ExitCode> {
         invocations.push((arg.clone(), load(arg, "invocation")?.value));
     }
     let tracer = tracer_path(args.tracer.as_deref())?;
-    let config = Config::load()?;
+    let site = crate::context::site()?;
+    let config = site.config().clone();
     let host = HostInfo::current();
     let cwd = std::env::current_dir().context("cannot determine the working directory")?;
     let work_dir =
@@ -189,7 +189,6 @@ fn minify(args: &HardenMinifyArgs) -> anyhow::Result<ExitCode> {
     };
     let db = advisory_db(args.db.as_deref())?;
     let store = open_store()?;
-    let site = crate::cmd::run::site()?;
     let rt = runtime()?;
     rt.block_on(async {
         let (engine, info) = open_engine_for(args.engine.as_deref()).await?;

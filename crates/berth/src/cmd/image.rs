@@ -11,9 +11,10 @@ use berth_registry::images::{self, CheckStatus, ImportSource};
 use berth_registry::{ClientOptions, Credential, CredentialStore, RegistryClient, RegistryError};
 
 use crate::cli::{ImageCommand, ImageImportArgs, LoginArgs};
-use crate::cmd::descriptor::print_json;
-use crate::cmd::run::{open_engine_for, runtime};
+use crate::context::{open_engine_for, runtime};
 use crate::diag::{self, hinted};
+use crate::printer::human_size;
+use crate::printer::print_json;
 use crate::progress::{TerminalDownload, TerminalPull};
 
 /// Runs a `berth image` subcommand.
@@ -95,15 +96,6 @@ fn client() -> anyhow::Result<RegistryClient> {
 fn short(id: &str) -> &str {
     let hex = id.strip_prefix("sha256:").unwrap_or(id);
     &hex[..hex.len().min(12)]
-}
-
-pub(crate) fn human_size(bytes: Option<i64>) -> String {
-    match bytes {
-        None => "-".to_owned(),
-        Some(b) if b < 1_000_000 => format!("{:.1}kB", b as f64 / 1e3),
-        Some(b) if b < 1_000_000_000 => format!("{:.1}MB", b as f64 / 1e6),
-        Some(b) => format!("{:.2}GB", b as f64 / 1e9),
-    }
 }
 
 async fn ls(engine: &dyn Engine, json: bool) -> anyhow::Result<ExitCode> {

@@ -1,14 +1,14 @@
 //! One handler per subcommand; each calls library functions and renders the result.
 
-pub(crate) mod descriptor;
+mod descriptor;
 mod harden;
-pub(crate) mod image;
+mod image;
 mod pipeline;
-pub(crate) mod run;
-pub(crate) mod scan;
+mod run;
+mod scan;
 mod selftest;
 mod serve;
-pub(crate) mod slurm;
+mod slurm;
 mod tool;
 mod verify;
 

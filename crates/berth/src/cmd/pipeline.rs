@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use berth_config::Config;
 use berth_pipeline::exec::{Backend, ExecOptions, PipelineOutcome, Progress, TaskEvent};
 use berth_pipeline::{PipelineError, Plan, PlanOptions};
 use berth_run::HostInfo;
@@ -15,9 +14,9 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{PipelineCommand, PipelinePlanArgs, PipelineRunArgs, PipelineValidateArgs};
-use crate::cmd::descriptor::print_json;
-use crate::cmd::run::{host_facts, log_cap, open_engine_for, open_store, runtime};
+use crate::context::{host_facts, log_cap, open_engine_for, open_store, runtime};
 use crate::diag::{self, hinted};
+use crate::printer::print_json;
 
 /// Runs a `berth pipeline` subcommand.
 pub fn run(command: &PipelineCommand) -> anyhow::Result<ExitCode> {
@@ -278,7 +277,8 @@ fn parse_size(s: &str, what: &str) -> anyhow::Result<i64> {
 
 fn run_pipeline(args: &PipelineRunArgs) -> anyhow::Result<ExitCode> {
     let plan = make_plan(&args.plan)?;
-    let config = Config::load()?;
+    let site = crate::context::site()?;
+    let config = site.config().clone();
     let host = HostInfo::current();
     let cwd = std::env::current_dir().context("cannot determine the working directory")?;
     let output_dir = std::path::absolute(&args.output_dir).context("cannot resolve --output-dir")?;
@@ -326,7 +326,7 @@ fn run_pipeline(args: &PipelineRunArgs) -> anyhow::Result<ExitCode> {
     let store = open_store()?;
     let rt = runtime()?;
     let (engine, engine_info) = rt.block_on(open_engine_for(args.engine.as_deref()))?;
-    let slurm = crate::cmd::slurm::backend(&args.backend, &config, &engine_info, &store, true)?;
+    let slurm = crate::context::slurm_backend(&site, &args.backend, &engine_info, true)?;
     let execution: Arc<dyn berth_run::ExecutionBackend> = match slurm.clone() {
         Some(slurm) => {
             // The cluster schedules: every ready task is submitted (gathered into job
@@ -341,7 +341,7 @@ fn run_pipeline(args: &PipelineRunArgs) -> anyhow::Result<ExitCode> {
         }
         None => Arc::new(berth_run::Local),
     };
-    let backend = Backend { engine, engine_info, host, gate: crate::cmd::run::site()?.gate(), execution };
+    let backend = Backend { engine, engine_info, host, gate: site.gate(), execution };
     let cancel = CancellationToken::new();
     {
         let cancel = cancel.clone();

@@ -1,81 +1,24 @@
 //! `berth engine`, `berth run`, `berth runs`, `berth show` and `berth logs`.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use berth_config::Config;
-use berth_engine::{Engine, EngineInfo, EngineKind, detect};
 use berth_run::{HostInfo, OutputSink, PrepareError, PrepareOptions, RunOutcome, Runner};
 use berth_store::{RunFilter, RunStatus, Store};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{EngineArgs, LogsArgs, RunArgs, RunsArgs, ShowArgs};
-use crate::cmd::descriptor::{load, load_tool_arg, mount_bindings, print_json};
+use crate::context::{default_output_dir, engine_choice, host_facts, log_cap, open_engine, open_store, runtime, site};
 use crate::diag::{self, hinted};
+use crate::loader::load;
+use crate::loader::load_tool_arg;
+use crate::loader::mount_bindings;
+use crate::printer::print_json;
 use crate::progress::TerminalPull;
 use berth_run::ToolSpec;
-
-pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")
-}
-
-fn engine_kind(s: &str, what: &str) -> anyhow::Result<EngineKind> {
-    s.parse::<EngineKind>()
-        .map_err(|e| hinted(format!("{what}: {e}"), Some("use `docker`, `podman` or `apptainer`".into())))
-}
-
-/// The engine choice: `--engine`, then the configuration (or `BERTH_ENGINE`).
-fn engine_choice(explicit: Option<&str>, config: &Config) -> anyhow::Result<(Option<EngineKind>, Option<EngineKind>)> {
-    let explicit = explicit.map(|e| engine_kind(e, "--engine")).transpose()?;
-    let configured = config.engine.as_deref().map(|e| engine_kind(e, "configuration `engine`")).transpose()?;
-    Ok((explicit, configured))
-}
-
-/// Finds, selects and connects to the engine.
-async fn open_engine(
-    explicit: Option<EngineKind>,
-    configured: Option<EngineKind>,
-) -> anyhow::Result<(Arc<dyn Engine>, EngineInfo)> {
-    let env = berth_engine::env::Env::from_process();
-    let (engine, info, selection) = detect::connect_preferred(&env, explicit, configured).await.map_err(|e| {
-        let hint = e.hint();
-        diag::library(e, hint)
-    })?;
-    tracing::debug!(engine = %selection.candidate.location, reason = %selection.reason, "engine connected");
-    Ok((engine, info))
-}
-
-pub(crate) fn open_store() -> anyhow::Result<Store> {
-    let home = berth_config::berth_home().map_err(|e| {
-        let hint = e.hint();
-        diag::library(e, hint)
-    })?;
-    Store::open(&home).with_context(|| format!("cannot open berth's store in {}", home.display()))
-}
-
-pub(crate) fn log_cap(config: &Config) -> u64 {
-    config.run.log_max_bytes.unwrap_or(berth_store::DEFAULT_LOG_CAP)
-}
-
-/// The site (configuration resolved and checked once): the gate of every runner the CLI
-/// builds, so that each command obeys the same scan policy and uses the same credentials.
-pub(crate) fn site() -> anyhow::Result<Arc<berth_session::Site>> {
-    berth_session::Site::load().map(Arc::new).map_err(|e| {
-        let hint = e.hint();
-        diag::library(e, hint)
-    })
-}
-
-/// Connects to the engine `--engine` (or the configuration) chooses.
-pub(crate) async fn open_engine_for(explicit: Option<&str>) -> anyhow::Result<(Arc<dyn Engine>, EngineInfo)> {
-    let config = Config::load()?;
-    let (explicit, configured) = engine_choice(explicit, &config)?;
-    open_engine(explicit, configured).await
-}
 
 /// `berth engine`.
 pub fn engine(args: &EngineArgs) -> anyhow::Result<ExitCode> {
@@ -148,28 +91,6 @@ fn parse_gpus(s: &str) -> anyhow::Result<berth_run::prepare::GpuRequest> {
             hinted(format!("--gpus: `{s}` is not `all` or a number"), Some("use `--gpus all` or `--gpus 2`".into()))
         }),
     }
-}
-
-pub(crate) fn host_facts(host: &HostInfo) -> berth_run::prepare::HostFacts {
-    let id = |var: &str| std::env::var(var).ok().and_then(|v| v.parse::<u32>().ok());
-    let (uid, gid) = berth_run::host::process_ids();
-    berth_run::prepare::HostFacts {
-        uid,
-        gid,
-        sudo: id("SUDO_UID").zip(id("SUDO_GID")),
-        memory_bytes: host.memory_bytes,
-        cpus: host.cpus,
-    }
-}
-
-/// `ROOT/<tool>-<UTC time>`: where a run (`berth-out`) or a test (`berth-test-out`) writes when
-/// no directory is given.
-pub(crate) fn default_output_dir(root: &str, tool: &str) -> PathBuf {
-    let stamp = berth_store::time::now().replace([':', '-'], "").replace('T', "-");
-    let stamp = stamp.split('.').next().unwrap_or(&stamp).to_string();
-    let safe: String =
-        tool.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
-    PathBuf::from(root).join(format!("{safe}-{stamp}"))
 }
 
 /// `berth run`.
@@ -320,7 +241,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         let hint = e.hint();
         diag::library(e, hint)
     };
-    let slurm = crate::cmd::slurm::backend(&args.backend, &config, &runner.engine_info, &store, false)?;
+    let slurm = crate::context::slurm_backend(&site, &args.backend, &runner.engine_info, false)?;
     if args.detach && slurm.is_none() {
         return Err(hinted("--detach needs `--backend slurm`", Some("a local run ends with berth".into())));
     }

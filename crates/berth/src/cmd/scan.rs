@@ -18,9 +18,9 @@ use berth_inventory::{Inventory, SbomOptions, Target, TargetKind};
 use berth_scan::{ScanOptions, ScanReport};
 
 use crate::cli::{CompareArgs, DbCommand, DbStatusArgs, DbUpdateArgs, SbomArgs, ScanArgs, ScanCommand};
-use crate::cmd::descriptor::print_json;
-use crate::cmd::run::{open_engine_for, runtime};
+use crate::context::{open_engine_for, runtime};
 use crate::diag::{Hinted, hinted};
+use crate::printer::print_json;
 
 /// The exit code of `berth scan --fail-on SEVERITY` when a finding reaches SEVERITY.
 pub const FAIL_ON_EXIT: u8 = 3;

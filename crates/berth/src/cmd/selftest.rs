@@ -3,14 +3,14 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use berth_config::Config;
 use berth_run::{HostInfo, PrepareOptions, Runner, ToolSpec};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::TestArgs;
-use crate::cmd::descriptor::{load_tool_arg, print_json};
-use crate::cmd::run::{default_output_dir, host_facts, open_engine_for, open_store, runtime};
+use crate::context::{default_output_dir, host_facts, open_engine_for, open_store, runtime};
 use crate::diag::hinted;
+use crate::loader::load_tool_arg;
+use crate::printer::print_json;
 
 /// `berth test`.
 pub fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
@@ -35,7 +35,8 @@ pub fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
         let names: Vec<&str> = d.tests.iter().map(|t| t.name.as_str()).collect();
         return Err(hinted(format!("--name: no test `{n}`"), Some(format!("the tests are: {}", names.join(", ")))));
     }
-    let config = Config::load()?;
+    let site = crate::context::site()?;
+    let config = site.config().clone();
     let host = HostInfo::current();
     // Test invocations name files relative to the descriptor, as bosh's do.
     let path = std::path::Path::new(&args.descriptor);
@@ -47,7 +48,6 @@ pub fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
     let output_dir = std::path::absolute(&output_dir)?;
     let base = PrepareOptions::with_defaults(output_dir.clone(), cwd, config.run.clone(), host_facts(&host));
     let store = open_store()?;
-    let site = crate::cmd::run::site()?;
     let rt = runtime()?;
     let (engine, info) = rt.block_on(open_engine_for(args.engine.as_deref()))?;
     static SILENT: berth_run::Silent = berth_run::Silent;

@@ -5,15 +5,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use berth_config::Config;
 use berth_run::{PathMapping, PullPolicy};
 use berth_server::{AppState, ServeOptions};
 use berth_store::Role;
 
 use crate::cli::{ProjectCommand, ServeArgs, UserCommand};
-use crate::cmd::descriptor::print_json;
-use crate::cmd::run::{open_engine_for, open_store};
+use crate::context::{open_engine_for, open_store};
 use crate::diag::hinted;
+use crate::printer::print_json;
 
 fn parse_path_map(items: &[String]) -> anyhow::Result<Vec<PathMapping>> {
     items.iter().map(|m| PathMapping::parse(m).map_err(|err| hinted(format!("--path-map {err}"), err.hint()))).collect()
@@ -21,7 +20,8 @@ fn parse_path_map(items: &[String]) -> anyhow::Result<Vec<PathMapping>> {
 
 /// `berth serve`.
 pub fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let config = Config::load()?;
+    let site = crate::context::site()?;
+    let config = site.config().clone();
     let bind = args.bind.parse().map_err(|_| {
         hinted(format!("--bind `{}` is not an address", args.bind), Some("e.g. `--bind 127.0.0.1:8080`".into()))
     })?;
@@ -53,7 +53,6 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     };
     std::fs::create_dir_all(&output_root).with_context(|| format!("cannot create {}", output_root.display()))?;
     let output_root = std::fs::canonicalize(&output_root)?;
-    let site = crate::cmd::run::site()?;
     let db = site.advisory_db(args.db.as_deref());
     let opts = ServeOptions {
         bind,
@@ -238,13 +237,5 @@ pub fn project(command: &ProjectCommand) -> anyhow::Result<ExitCode> {
             println!("{tool} is disabled in {project}");
         }
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `berth tool enable|disable NAME`: the site-wide switch.
-pub fn site_tool(name: &str, enabled: bool) -> anyhow::Result<ExitCode> {
-    let store = open_store()?;
-    store.set_tool_setting(None, name, enabled, None).map_err(store_err)?;
-    println!("{name} is {} on this site", if enabled { "enabled" } else { "disabled" });
     Ok(ExitCode::SUCCESS)
 }

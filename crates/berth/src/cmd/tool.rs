@@ -8,9 +8,10 @@ use berth_run::tool;
 use berth_store::ToolAdded;
 
 use crate::cli::{ToolAddArgs, ToolCommand, ToolImportArgs, ToolNameArgs, ToolRmArgs};
-use crate::cmd::descriptor::{print_json, tool_error};
-use crate::cmd::run::{open_engine_for, open_store, runtime};
+use crate::context::{open_engine_for, open_store, runtime};
 use crate::diag::{self, hinted};
+use crate::loader::tool_error;
+use crate::printer::print_json;
 
 /// Runs a `berth tool` subcommand.
 pub fn run(cmd: &ToolCommand) -> anyhow::Result<ExitCode> {
@@ -20,8 +21,8 @@ pub fn run(cmd: &ToolCommand) -> anyhow::Result<ExitCode> {
         ToolCommand::Show(a) => show(a),
         ToolCommand::Rm(a) => rm(a),
         ToolCommand::Import(a) => import(a),
-        ToolCommand::Enable { name } => crate::cmd::serve::site_tool(name, true),
-        ToolCommand::Disable { name } => crate::cmd::serve::site_tool(name, false),
+        ToolCommand::Enable { name } => site_tool(name, true),
+        ToolCommand::Disable { name } => site_tool(name, false),
     }
 }
 
@@ -144,5 +145,16 @@ fn import(a: &ToolImportArgs) -> anyhow::Result<ExitCode> {
         let outcome = store.add_tool(&new, a.replace).map_err(store_err)?;
         report(outcome, &new.name, &new.version, &new.descriptor_sha256, &t.origin);
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `berth tool enable|disable NAME`: the site-wide switch.
+pub fn site_tool(name: &str, enabled: bool) -> anyhow::Result<ExitCode> {
+    let store = open_store()?;
+    store.set_tool_setting(None, name, enabled, None).map_err(|e| {
+        let hint = e.hint();
+        diag::library(e, hint)
+    })?;
+    println!("{name} is {} on this site", if enabled { "enabled" } else { "disabled" });
     Ok(ExitCode::SUCCESS)
 }

@@ -11,9 +11,9 @@ use berth_verify::{Options, Report, Summary, Verdict, verdict_name, verify_run};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::VerifyArgs;
-use crate::cmd::descriptor::print_json;
-use crate::cmd::run::{open_engine_for, open_store, runtime};
+use crate::context::{open_engine_for, open_store, runtime};
 use crate::diag;
+use crate::printer::print_json;
 use crate::progress::TerminalPull;
 
 fn print_report(r: &Report) {
@@ -48,7 +48,7 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         },
     };
     let base = args.output_dir.clone().unwrap_or_else(|| PathBuf::from("berth-verify").join(stamp()));
-    let site = crate::cmd::run::site()?;
+    let site = crate::context::site()?;
     let rt = runtime()?;
     let (engine, engine_info) = rt.block_on(open_engine_for(args.engine.as_deref()))?;
     let pull = TerminalPull::new();
