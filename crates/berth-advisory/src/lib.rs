@@ -13,7 +13,8 @@ pub mod osv;
 pub mod severity;
 pub mod tracker;
 pub mod update;
-pub mod version;
+/// Version ordering (the berth-version crate), as advisories' ranges need it.
+pub use berth_version as version;
 
 pub use db::{AffectedRow, Affection, Database, DbError};
 pub use severity::Severity;

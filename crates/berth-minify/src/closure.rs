@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::db::version::satisfies;
+use crate::db::version::{satisfies, scheme};
 use crate::db::{Database, Dep};
 use crate::plan::KeepReason;
 
@@ -39,7 +39,7 @@ pub fn closure(db: &Database, seeds: impl IntoIterator<Item = (usize, KeepReason
                 }
                 let mut open = false;
                 for group in &db.packages[i].depends {
-                    let candidates = candidates(&providers, group);
+                    let candidates = candidates(&providers, scheme(db.manager), group);
                     if candidates.is_empty() || candidates.iter().any(|c| kept.contains_key(c)) {
                         continue;
                     }
@@ -75,14 +75,18 @@ fn providers(db: &Database) -> HashMap<&str, Vec<(usize, Option<&str>)>> {
 }
 
 /// The installed packages satisfying any alternative of `group`, in the group's order.
-fn candidates(providers: &HashMap<&str, Vec<(usize, Option<&str>)>>, group: &[Dep]) -> Vec<usize> {
+fn candidates(
+    providers: &HashMap<&str, Vec<(usize, Option<&str>)>>,
+    scheme: berth_version::Scheme,
+    group: &[Dep],
+) -> Vec<usize> {
     let mut matching = Vec::new();
     let mut relaxed = Vec::new();
     for dep in group {
         for (i, version) in providers.get(dep.name.as_str()).into_iter().flatten() {
             let ok = match (&dep.constraint, version) {
                 (None, _) => true,
-                (Some((relation, target)), Some(v)) => satisfies(v, *relation, target),
+                (Some((relation, target)), Some(v)) => satisfies(scheme, v, *relation, target),
                 // An unversioned Provides does not satisfy a versioned dependency (Debian policy 7.5).
                 (Some(_), None) => false,
             };
