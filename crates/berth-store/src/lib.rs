@@ -25,6 +25,7 @@ pub mod log;
 pub mod model;
 pub mod paths;
 pub mod pipelines;
+mod prefix;
 pub mod record;
 mod runs;
 pub mod service;

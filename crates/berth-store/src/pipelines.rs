@@ -364,31 +364,8 @@ impl Store {
 
     /// The full id of the pipeline run whose id is `id_or_prefix` or starts with it.
     pub fn resolve_pipeline_run_id(&self, id_or_prefix: &str) -> Result<String, StoreError> {
-        const OP: &str = "looking up a pipeline run";
-        let prefix = id_or_prefix.trim().to_ascii_lowercase();
-        if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
-            return Err(StoreError::InvalidRunId { id: id_or_prefix.to_owned() });
-        }
-        if prefix.len() < RunId::MIN_PREFIX {
-            return Err(StoreError::RunIdTooShort { prefix, minimum: RunId::MIN_PREFIX });
-        }
-        self.read(OP, |tx| {
-            let upper = format!("{prefix}~");
-            let mut stmt = tx
-                .prepare_cached("SELECT id FROM pipeline_runs WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 11")
-                .map_err(sql(OP))?;
-            let ids = stmt
-                .query_map(params![prefix, upper], |r| r.get::<_, String>(0))
-                .map_err(sql(OP))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(sql(OP))?;
-            match ids.len() {
-                0 => Err(StoreError::RunNotFound { id: prefix }),
-                1 => Ok(ids.into_iter().next().unwrap_or_default()),
-                n => {
-                    Err(StoreError::AmbiguousRunId { prefix, total: n, candidates: ids.into_iter().take(10).collect() })
-                }
-            }
+        self.read("looking up a pipeline run", |tx| {
+            crate::prefix::resolve(tx, crate::prefix::Table::PipelineRuns, id_or_prefix, "looking up a pipeline run")
         })
     }
 

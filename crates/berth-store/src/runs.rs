@@ -16,7 +16,6 @@ use crate::store::{Store, StoreError, sql};
 use crate::time;
 
 /// How many candidates an ambiguous prefix lists.
-const MAX_CANDIDATES: usize = 10;
 
 /// The columns a [`RunSummary`] is read from (see [`summary_from_row`]).
 const SUMMARY_COLUMNS: &str = "id, status, status_message, tool_name, tool_version, created_at, started_at, \
@@ -240,41 +239,9 @@ impl Store {
     /// The full id of the run whose id is `id_or_prefix` or starts with it (at least
     /// [`RunId::MIN_PREFIX`] characters; case does not matter).
     pub fn resolve_run_id(&self, id_or_prefix: &str) -> Result<RunId, StoreError> {
-        const OP: &str = "looking up a run";
-        let prefix = id_or_prefix.trim().to_ascii_lowercase();
-        if !prefix.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
-            return Err(StoreError::InvalidRunId { id: id_or_prefix.to_owned() });
-        }
-        if prefix.len() < RunId::MIN_PREFIX {
-            return Err(StoreError::RunIdTooShort { prefix, minimum: RunId::MIN_PREFIX });
-        }
-        self.read(OP, |tx| {
-            // Ids hold only [0-9a-f-], all below `~`, so [prefix, prefix + "~") is exactly the
-            // ids starting with prefix, and the primary key index answers it.
-            let upper = format!("{prefix}~");
-            let mut stmt = tx
-                .prepare_cached("SELECT id FROM runs WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT ?3")
-                .map_err(sql(OP))?;
-            let ids = stmt
-                .query_map(params![prefix, upper, MAX_CANDIDATES as i64 + 1], |r| r.get::<_, String>(0))
-                .map_err(sql(OP))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(sql(OP))?;
-            match ids.len() {
-                0 => Err(StoreError::RunNotFound { id: prefix }),
-                1 => Ok(RunId::from_stored(ids.into_iter().next().unwrap_or_default())),
-                _ => {
-                    let total: i64 = tx
-                        .query_row(
-                            "SELECT COUNT(*) FROM runs WHERE id >= ?1 AND id < ?2",
-                            params![prefix, upper],
-                            |r| r.get(0),
-                        )
-                        .map_err(sql(OP))?;
-                    let candidates = ids.into_iter().take(MAX_CANDIDATES).collect();
-                    Err(StoreError::AmbiguousRunId { prefix, candidates, total: total as usize })
-                }
-            }
+        self.read("looking up a run", |tx| {
+            crate::prefix::resolve(tx, crate::prefix::Table::Runs, id_or_prefix, "looking up a run")
+                .map(RunId::from_stored)
         })
     }
 
