@@ -94,20 +94,7 @@ pub fn ecosystem_key(ecosystem: &str) -> String {
 /// Package names as matched: PEP 503 for PyPI, lowercase for npm, verbatim otherwise.
 pub fn package_key(ecosystem_key: &str, name: &str) -> String {
     if ecosystem_key == "pypi" {
-        let mut out = String::new();
-        let mut sep = false;
-        for c in name.trim().chars() {
-            if matches!(c, '-' | '_' | '.') {
-                sep = true;
-            } else {
-                if sep && !out.is_empty() {
-                    out.push('-');
-                }
-                sep = false;
-                out.push(c.to_ascii_lowercase());
-            }
-        }
-        out
+        berth_package::name::pep503(name)
     } else if ecosystem_key == "npm" {
         name.to_ascii_lowercase()
     } else {

@@ -13,8 +13,8 @@ pub mod osv;
 pub mod severity;
 pub mod tracker;
 pub mod update;
-/// Version ordering (the berth-version crate), as advisories' ranges need it.
-pub use berth_version as version;
+/// Version ordering (berth-package), as advisories' ranges need it.
+pub use berth_package::version;
 
 pub use db::{AffectedRow, Affection, Database, DbError};
 pub use severity::Severity;

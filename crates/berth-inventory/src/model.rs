@@ -243,22 +243,7 @@ impl Package {
 }
 
 /// PEP 503 normalization: lowercase, runs of `-`, `_` and `.` become one `-`.
-pub fn normalize_python_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut sep = false;
-    for c in name.trim().chars() {
-        if matches!(c, '-' | '_' | '.') {
-            sep = true;
-        } else {
-            if sep && !out.is_empty() {
-                out.push('-');
-            }
-            sep = false;
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
-}
+pub use berth_package::name::pep503 as normalize_python_name;
 
 /// Where a package comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

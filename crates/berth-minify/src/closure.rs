@@ -77,7 +77,7 @@ fn providers(db: &Database) -> HashMap<&str, Vec<(usize, Option<&str>)>> {
 /// The installed packages satisfying any alternative of `group`, in the group's order.
 fn candidates(
     providers: &HashMap<&str, Vec<(usize, Option<&str>)>>,
-    scheme: berth_version::Scheme,
+    scheme: berth_package::version::Scheme,
     group: &[Dep],
 ) -> Vec<usize> {
     let mut matching = Vec::new();

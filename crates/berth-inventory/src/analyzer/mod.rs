@@ -73,31 +73,8 @@ pub fn is_language_metadata(path: &str) -> bool {
 }
 
 /// The fields of one RFC 822-style stanza (dpkg status, Python `METADATA`), in order, with
-/// continuation lines joined by newlines. Stops at the end of `text`.
-pub fn stanza_fields(text: &str) -> Vec<(&str, String)> {
-    let mut fields: Vec<(&str, String)> = Vec::new();
-    for line in text.lines() {
-        if line.starts_with([' ', '\t']) {
-            if let Some((_, value)) = fields.last_mut() {
-                value.push('\n');
-                value.push_str(line.trim());
-            }
-        } else if let Some((key, value)) = line.split_once(':') {
-            fields.push((key.trim(), value.trim().to_owned()));
-        }
-    }
-    fields
-}
-
-/// The first value of `key` (case-insensitive) among `fields`.
-pub fn field<'a>(fields: &'a [(&str, String)], key: &str) -> Option<&'a str> {
-    fields.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str())
-}
-
-/// Split text into blank-line-separated stanzas.
-pub fn stanzas(text: &str) -> impl Iterator<Item = &str> {
-    text.split("\n\n").map(|s| s.trim_matches('\n')).filter(|s| !s.trim().is_empty())
-}
+/// continuation lines joined by newlines (berth-package's control-file reader).
+pub use berth_package::control::{field, fields as stanza_fields, stanzas};
 
 #[cfg(test)]
 mod tests {

@@ -210,26 +210,7 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), MinifyEr
     std::fs::rename(&tmp, path).map_err(MinifyError::io("replace", path))
 }
 
-/// Blank-line-separated stanzas, without their surrounding newlines.
-pub(crate) fn stanzas(text: &str) -> impl Iterator<Item = &str> {
-    text.split("\n\n").map(|s| s.trim_matches('\n')).filter(|s| !s.trim().is_empty())
-}
-
-/// A stanza's fields in order; continuation lines joined with newlines.
-pub(crate) fn fields(stanza: &str) -> Vec<(&str, String)> {
-    let mut fields: Vec<(&str, String)> = Vec::new();
-    for line in stanza.lines() {
-        if line.starts_with([' ', '\t']) {
-            if let Some((_, value)) = fields.last_mut() {
-                value.push('\n');
-                value.push_str(line.trim());
-            }
-        } else if let Some((key, value)) = line.split_once(':') {
-            fields.push((key.trim(), value.trim().to_owned()));
-        }
-    }
-    fields
-}
+pub(crate) use berth_package::control::{fields, stanzas};
 
 /// A `Depends`-style field: `a (>= 1) | b:any, c [amd64] <!nocheck>` into groups of
 /// alternatives. Architecture qualifiers (`:any`, `:amd64`) are dropped: one architecture's

@@ -1,11 +1,11 @@
 //! Whether an installed version satisfies a dependency's constraint, ordered as the package
-//! manager orders it (berth-version, the same code the advisory matcher uses): dpkg's
+//! manager orders it (berth-package, the same code the advisory matcher uses): dpkg's
 //! algorithm for dpkg databases, apk's for apk, `rpmvercmp` for rpm. A version its scheme
 //! cannot read satisfies every constraint, so that minify keeps more, never less.
 
 use std::cmp::Ordering;
 
-use berth_version::Scheme;
+use berth_package::version::Scheme;
 
 use super::{Manager, Relation};
 
