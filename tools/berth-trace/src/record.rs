@@ -5,35 +5,9 @@ use std::collections::BTreeSet;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-/// How a path was accessed (`op` in the output).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Op {
-    /// open, openat, openat2, creat.
-    Open,
-    /// execve, execveat.
-    Exec,
-    /// stat, lstat, newfstatat, statx, access, faccessat, faccessat2.
-    Stat,
-    /// readlink, readlinkat.
-    Readlink,
-    /// chdir.
-    Chdir,
-    /// An interpreter the kernel opened during execve (`PT_INTERP`, `#!`).
-    Interp,
-}
-
-impl Op {
-    fn name(self) -> &'static str {
-        match self {
-            Op::Open => "open",
-            Op::Exec => "exec",
-            Op::Stat => "stat",
-            Op::Readlink => "readlink",
-            Op::Chdir => "chdir",
-            Op::Interp => "interp",
-        }
-    }
-}
+use berth_minify::trace::Access;
+/// How a path was accessed: the record format is berth-minify's, which reads the file.
+pub use berth_minify::trace::Op;
 
 /// The distinct accesses seen so far.
 #[derive(Debug, Default)]
@@ -54,27 +28,13 @@ impl Records {
         let tmp = std::path::PathBuf::from(tmp);
         let mut w = BufWriter::new(std::fs::File::create(&tmp)?);
         for (path, op, ok) in &self.seen {
-            writeln!(w, "{{\"op\":\"{}\",\"path\":{},\"ok\":{ok}}}", op.name(), json_string(path))?;
+            let access = Access { op: *op, path: path.clone(), ok: *ok };
+            serde_json::to_writer(&mut w, &access).map_err(std::io::Error::other)?;
+            w.write_all(b"\n")?;
         }
         w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         std::fs::rename(&tmp, output)
     }
-}
-
-/// `s` as a JSON string literal.
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]
@@ -93,7 +53,7 @@ mod tests {
         let text = std::fs::read_to_string(&out).expect("read");
         assert_eq!(
             text,
-            "{\"op\":\"stat\",\"path\":\"/a \\\"q\\\"\\u000a\",\"ok\":false}\n{\"op\":\"open\",\"path\":\"/b\",\"ok\":true}\n"
+            "{\"op\":\"stat\",\"path\":\"/a \\\"q\\\"\\n\",\"ok\":false}\n{\"op\":\"open\",\"path\":\"/b\",\"ok\":true}\n"
         );
         assert!(!dir.path().join("t.jsonl.tmp").exists());
     }
