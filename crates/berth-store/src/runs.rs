@@ -15,8 +15,6 @@ use crate::model::{
 use crate::store::{Store, StoreError, sql};
 use crate::time;
 
-/// How many candidates an ambiguous prefix lists.
-
 /// The columns a [`RunSummary`] is read from (see [`summary_from_row`]).
 const SUMMARY_COLUMNS: &str = "id, status, status_message, tool_name, tool_version, created_at, started_at, \
      finished_at, exit_code, image_ref, container_id, owner_pid, owner_host, owner_started_at";
