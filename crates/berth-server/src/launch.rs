@@ -13,7 +13,13 @@ use std::path::PathBuf;
 use berth_descriptor::model::InputType;
 use berth_run::inputs::{DataRoots, InputError};
 use berth_run::{LoadedTool, PrepareError, PrepareOptions, PreparedJob, ToolError, ToolSpec};
-use berth_store::{Project, Store};
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use berth_store::{Launch, NewLaunch, Project, RunStatus, Store, User, new_launch_id};
+
+use crate::access::{visible_launch, visible_project};
+use crate::api::{DryRun, blocking};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult, Problem};
@@ -200,4 +206,76 @@ fn prepare_error(e: PrepareError, roots: &DataRoots, project: &Project) -> ApiEr
 pub fn host_facts(host: &berth_run::HostInfo) -> berth_run::prepare::HostFacts {
     let (uid, gid) = berth_run::host::process_ids();
     berth_run::prepare::HostFacts { uid, gid, sudo: None, memory_bytes: host.memory_bytes, cpus: host.cpus }
+}
+
+/// Checks a launch request and queues it (or, with `dry_run`, shows the command it would run).
+pub fn accept_launch(
+    state: &AppState,
+    caller: &User,
+    project: &str,
+    req: LaunchRequest,
+    bulk: Option<&str>,
+) -> ApiResult<(NewLaunch, Option<DryRun>)> {
+    let store = &state.store;
+    let project = visible_project(store, caller, project)?;
+    let tool = resolve_tool(store, &req.tool, req.version.as_deref())?;
+    let defaults = enabled_defaults(store, &project, tool.name())?;
+    let id = new_launch_id();
+    let output_dir = if req.dry_run {
+        state.opts.output_root.join(".dry-run").join(&id)
+    } else {
+        state.opts.output_root.join(&project.id).join(&id)
+    };
+    let job = prepare_launch(state, &project, &tool, &req, &defaults, output_dir.clone());
+    if req.dry_run {
+        let _ = std::fs::remove_dir_all(&output_dir);
+    }
+    let job = job?;
+    let dry = req.dry_run.then(|| DryRun {
+        command_line: job.command_line.clone(),
+        image: job.image.clone(),
+        mounts: job
+            .mounts
+            .iter()
+            .map(|m| serde_json::json!({"host": m.host, "container": m.container, "read_only": m.read_only}))
+            .collect(),
+    });
+    let mut stored = req;
+    stored.version = Some(tool.version().to_owned());
+    // Defaults are applied now: the launch records what it will run with.
+    for (k, v) in defaults {
+        stored.inputs.entry(k).or_insert(v);
+    }
+    let new = NewLaunch {
+        id,
+        project_id: project.id.clone(),
+        user_name: caller.name.clone(),
+        tool_name: tool.name().to_owned(),
+        tool_version: tool.version().to_owned(),
+        invocation_json: serde_json::to_string(&stored).unwrap_or_default(),
+        bulk_id: bulk.map(str::to_owned),
+    };
+    Ok((new, dry))
+}
+
+/// The kill logic shared with the XNAT endpoint.
+pub async fn kill_launch(state: &Arc<AppState>, caller: &User, id: &str) -> ApiResult<Launch> {
+    let store = state.store.clone();
+    let (caller2, id2) = (caller.clone(), id.to_owned());
+    let launch = blocking(move || visible_launch(&store, &caller2, &id2)).await?;
+    if launch.is_terminal() {
+        return Err(ApiError::new(StatusCode::CONFLICT, format!("run \"{id}\" is already {}", launch.status())));
+    }
+    let store = state.store.clone();
+    let lid = launch.id.clone();
+    blocking(move || Ok(store.request_cancel(&lid)?)).await?;
+    if let Some(token) = state.cancel_token(&launch.id) {
+        token.cancel();
+    } else if let (Some(run), Some(RunStatus::Running)) = (&launch.run_id, launch.run_status) {
+        // Its server is gone: stop the container; the janitor records the end.
+        crate::queue::stop_run_container(state, run).await;
+    }
+    let store = state.store.clone();
+    let lid = launch.id.clone();
+    blocking(move || Ok(store.get_launch(&lid)?)).await
 }

@@ -9,6 +9,7 @@
 //! is an ordinary run labelled with the launch. The janitor finishes what a previous server
 //! left behind. Pages ([`ui`]) and the API ([`api`]) read the same store.
 
+pub mod access;
 pub mod api;
 pub mod auth;
 pub mod error;

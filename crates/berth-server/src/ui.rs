@@ -15,7 +15,8 @@ use berth_store::{LaunchFilter, User};
 use minijinja::{Environment, context};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{RunView, blocking, caller_projects, newest_tool, visible_launch, visible_projects};
+use crate::access::{caller_projects, visible_launch, visible_projects};
+use crate::api::{RunView, blocking, newest_tool};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -170,7 +171,7 @@ pub async fn tools(State(state): State<Arc<AppState>>, parts: Parts) -> Response
     let user = user_or_redirect!(state, parts);
     let st = state.clone();
     let u = user.clone();
-    let views = blocking(move || crate::api::visible_tools(&st.store, &u)).await;
+    let views = blocking(move || crate::access::visible_tools(&st.store, &u)).await;
     match views {
         Ok(tools) => render("tools.html", context! { user => user, nav => "tools", tools => tools }),
         Err(e) => error_page(Some(&user), &e),

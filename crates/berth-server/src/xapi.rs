@@ -25,10 +25,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_store::{Launch, LaunchFilter, ToolKind};
 
-use crate::api::{accept_launch, blocking, kill_launch, visible_projects};
+use crate::access::visible_projects;
+use crate::api::blocking;
 use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::launch::LaunchRequest;
+use crate::launch::{accept_launch, kill_launch};
 use crate::state::{AppState, Metrics};
 
 /// XNAT's status words.
@@ -64,7 +66,7 @@ pub async fn list_commands(
     blocking(move || {
         // Users see the Commands they can launch in one of their projects; admins all.
         let launchable: Vec<(String, String)> =
-            crate::api::visible_tools(&st.store, &caller.0)?.into_iter().map(|v| (v.name, v.version)).collect();
+            crate::access::visible_tools(&st.store, &caller.0)?.into_iter().map(|v| (v.name, v.version)).collect();
         let visible: Vec<_> = commands(&st)?
             .into_iter()
             .filter(|(_, t)| launchable.iter().any(|(n, v)| n == &t.tool.name && v == &t.tool.version))
