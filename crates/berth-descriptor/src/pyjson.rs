@@ -54,6 +54,13 @@ impl Value {
     /// Parses JSON text the way Python's `json.loads` does, except that the non-standard
     /// literals `NaN`, `Infinity` and `-Infinity` are refused with a message naming them.
     pub fn parse(text: &str) -> Result<Value, ParseError> {
+        Self::parse_raw(text).map_err(|mut e| {
+            explain(text, &mut e);
+            e
+        })
+    }
+
+    fn parse_raw(text: &str) -> Result<Value, ParseError> {
         let mut p = Parser { s: text.as_bytes(), text, pos: 0, depth: 0 };
         if text.starts_with('\u{feff}') {
             return Err(p.error_at(0, "the text starts with a UTF-8 byte-order mark; save it without one"));
@@ -719,6 +726,61 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     i
 }
 
+/// Names the mistake behind a syntax error when it is one of the common ones — a trailing
+/// comma (the position moves to the comma), single quotes, a comment, Python's `True`,
+/// `False` or `None`, a property name without quotes, a missing comma — so that every
+/// document berth reads (descriptors, invocations, XNAT Commands, requests) says what is wrong,
+/// not only where.
+fn explain(text: &str, e: &mut ParseError) {
+    let Some(offset) = offset_of(text, e.line, e.column) else { return };
+    let rest = &text[offset..];
+    let here = rest.chars().next();
+    let before = text[..offset].trim_end();
+    let python = [("True", "true"), ("False", "false"), ("None", "null")];
+    match here {
+        Some(c @ ('}' | ']')) if before.ends_with(',') => {
+            let comma = before.len() - 1;
+            let (line, column) = position(text, comma);
+            *e = ParseError {
+                message: format!("a trailing comma before `{c}`: JSON allows no comma after the last item"),
+                line,
+                column,
+            };
+        }
+        Some('\'') => {
+            e.message = "a single-quoted string: JSON needs double quotes (`\"`)".to_string();
+        }
+        Some('#') => e.message = "a comment: JSON has none; remove it".to_string(),
+        Some('/') if rest[1..].starts_with(['/', '*']) => e.message = "a comment: JSON has none; remove it".to_string(),
+        Some(_) if let Some((py, json)) = python.iter().find(|(py, _)| rest.starts_with(py)) => {
+            e.message = format!("`{py}` is Python, not JSON: write `{json}`");
+        }
+        Some('"') if e.message.starts_with("expected ',' or") => {
+            e.message = format!("a missing comma: {}", e.message);
+        }
+        Some(c) if (c.is_ascii_alphabetic() || c == '_') && e.message.starts_with("expected a property name") => {
+            e.message = "a property name without quotes: JSON needs it in double quotes".to_string();
+        }
+        _ => {}
+    }
+}
+
+/// The byte offset of 1-based `line` and character `column`.
+fn offset_of(text: &str, line: usize, column: usize) -> Option<usize> {
+    let start: usize = text.split_inclusive('\n').take(line.checked_sub(1)?).map(str::len).sum();
+    let rest = text.get(start..)?;
+    let within = rest.char_indices().nth(column.checked_sub(1)?).map_or(rest.len(), |(i, _)| i);
+    Some(start + within)
+}
+
+/// The 1-based line and character column of byte `offset`.
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -782,5 +844,22 @@ mod tests {
         let big = p("123456789012345678901234567890").numeric().unwrap();
         let f = p("1.2345678901234568e29").numeric().unwrap();
         assert_eq!(big.py_cmp(&f), Some(std::cmp::Ordering::Greater));
+    }
+
+    #[test]
+    fn common_mistakes_are_named_and_trailing_commas_located_at_the_comma() {
+        let e = Value::parse("{\n  \"a\": 1,\n}").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 9));
+        assert_eq!(e.message, "a trailing comma before `}`: JSON allows no comma after the last item");
+        let e = Value::parse("[1, 2 ,  ]").unwrap_err();
+        assert_eq!((e.line, e.column), (1, 7));
+        assert!(Value::parse("{'a': 1}").unwrap_err().message.starts_with("a single-quoted string"));
+        assert!(Value::parse("{\"a\": 1, # note\n\"b\": 2}").unwrap_err().message.starts_with("a comment"));
+        assert!(Value::parse("{\"a\": 1, // note\n\"b\": 2}").unwrap_err().message.starts_with("a comment"));
+        assert_eq!(Value::parse("{\"a\": True}").unwrap_err().message, "`True` is Python, not JSON: write `true`");
+        assert!(Value::parse("{a: 1}").unwrap_err().message.starts_with("a property name without quotes"));
+        assert!(Value::parse("{\"a\": 1 \"b\": 2}").unwrap_err().message.starts_with("a missing comma"));
+        // Anything else keeps the parser's own words.
+        assert_eq!(Value::parse("{\"a\" 1}").unwrap_err().message, "expected ':' after the property name");
     }
 }

@@ -81,12 +81,12 @@ pub fn print_error(err: &anyhow::Error) {
             hint = hint.or(h.hint.clone());
         }
     }
-    // A cause that only repeats what is already said (a wrapper that displays its source) is
-    // left out.
+    // A cause that only repeats what is already said (a wrapper that displays its source, as
+    // `{origin} is not valid JSON: {source}` does) is left out.
     let mut said = vec![err.to_string()];
     for cause in err.chain().skip(1) {
         let line = cause.to_string();
-        if said.iter().any(|s| s == &line) {
+        if said.iter().any(|s| s.contains(&line)) {
             continue;
         }
         let _ = writeln!(out, "  {} {line}", paint("1", "Caused by:"));
