@@ -484,6 +484,10 @@ pub struct PipelineRunArgs {
     /// Where each task's container runs: this machine, or a Slurm cluster.
     #[command(flatten)]
     pub backend: BackendArgs,
+    /// With `--backend slurm`: submit one job per task instead of gathering the tasks that
+    /// become ready together into job arrays.
+    #[arg(long)]
+    pub no_arrays: bool,
 }
 
 /// The engine option every image command takes.
@@ -807,9 +811,6 @@ pub struct BackendArgs {
     /// Path translation for the compute nodes, `FROM=TO` (repeatable; longest prefix wins).
     #[arg(long = "slurm-path-map", value_name = "FROM=TO")]
     pub path_map: Vec<String>,
-    /// Submit one job per pipeline task instead of gathering them into job arrays.
-    #[arg(long)]
-    pub no_arrays: bool,
 }
 
 impl BackendArgs {
@@ -823,7 +824,7 @@ impl BackendArgs {
             time: self.time.clone(),
             sbatch_args: self.sbatch_arg.clone(),
             path_map: self.path_map.clone(),
-            no_arrays: self.no_arrays,
+            no_arrays: false,
         }
     }
 }

@@ -100,11 +100,11 @@ pub fn default_output_dir(root: &str, tool: &str) -> PathBuf {
 /// else the Slurm backend the site builds (`pipeline`: gather tasks into job arrays).
 pub fn slurm_backend(
     site: &berth_session::Site,
-    args: &crate::cli::BackendArgs,
+    request: &berth_session::BackendRequest,
     engine: &EngineInfo,
     pipeline: bool,
 ) -> anyhow::Result<Option<Arc<berth_slurm::SlurmBackend>>> {
-    site.slurm_backend(&args.request(), engine, pipeline).map_err(|e| {
+    site.slurm_backend(request, engine, pipeline).map_err(|e| {
         let hint = e.hint();
         diag::library(e, hint)
     })

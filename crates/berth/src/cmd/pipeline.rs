@@ -326,7 +326,8 @@ fn run_pipeline(args: &PipelineRunArgs) -> anyhow::Result<ExitCode> {
     let store = open_store()?;
     let rt = runtime()?;
     let (engine, engine_info) = rt.block_on(open_engine_for(args.engine.as_deref()))?;
-    let slurm = crate::context::slurm_backend(&site, &args.backend, &engine_info, true)?;
+    let request = berth_session::BackendRequest { no_arrays: args.no_arrays, ..args.backend.request() };
+    let slurm = crate::context::slurm_backend(&site, &request, &engine_info, true)?;
     let execution: Arc<dyn berth_run::ExecutionBackend> = match slurm.clone() {
         Some(slurm) => {
             // The cluster schedules: every ready task is submitted (gathered into job
@@ -432,7 +433,7 @@ fn ls(limit: usize, json: bool) -> anyhow::Result<ExitCode> {
             r.tasks,
             r.done,
             r.failed,
-            r.created_at
+            crate::printer::time(&r.created_at)
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -466,8 +467,8 @@ fn status(run: &str, json: bool) -> anyhow::Result<ExitCode> {
     }
     println!(
         "  started {}  finished {}",
-        rec.started_at.as_deref().unwrap_or("-"),
-        rec.finished_at.as_deref().unwrap_or("-")
+        rec.started_at.as_deref().map_or_else(|| "-".to_owned(), crate::printer::time),
+        rec.finished_at.as_deref().map_or_else(|| "-".to_owned(), crate::printer::time)
     );
     println!("  output {}", rec.new.output_dir);
     for (step, counts) in &by_step {

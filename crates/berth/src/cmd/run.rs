@@ -241,7 +241,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         let hint = e.hint();
         diag::library(e, hint)
     };
-    let slurm = crate::context::slurm_backend(&site, &args.backend, &runner.engine_info, false)?;
+    let slurm = crate::context::slurm_backend(&site, &args.backend.request(), &runner.engine_info, false)?;
     if args.detach && slurm.is_none() {
         return Err(hinted("--detach needs `--backend slurm`", Some("a local run ends with berth".into())));
     }
@@ -326,9 +326,21 @@ pub fn runs(args: &RunsArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load()?;
     let store = open_store()?;
     reconcile_quietly(&store, &config);
-    let filter =
-        RunFilter { status: args.status, tool: args.tool.clone(), limit: Some(args.limit), ..Default::default() };
-    let runs = store.list_runs(&filter)?;
+    // One more than shown, to tell whether there are more.
+    let filter = RunFilter {
+        status: args.status,
+        tool: args.tool.clone(),
+        limit: Some(args.limit.saturating_add(1)),
+        ..Default::default()
+    };
+    let mut runs = store.list_runs(&filter)?;
+    if runs.len() > args.limit as usize {
+        runs.truncate(args.limit as usize);
+        eprintln!(
+            "berth: the newest {} runs are shown; more are recorded (`--limit N` shows more, `--status` and `--tool` filter)",
+            args.limit
+        );
+    }
     if args.json {
         return print_json(&runs).map(|()| ExitCode::SUCCESS);
     }
@@ -336,7 +348,7 @@ pub fn runs(args: &RunsArgs) -> anyhow::Result<ExitCode> {
     writeln!(out, "{:<13}  {:<10}  {:<24}  {:<20}  {:>4}", "RUN", "STATUS", "TOOL", "CREATED", "EXIT")?;
     for r in &runs {
         let exit = r.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
-        let created = r.created_at.split('.').next().unwrap_or(&r.created_at).replace('T', " ");
+        let created = crate::printer::time(&r.created_at);
         writeln!(
             out,
             "{:<13}  {:<10}  {:<24}  {:<20}  {:>4}",
@@ -404,7 +416,13 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<ExitCode> {
         )?;
     }
     for e in &run.events {
-        writeln!(o, "  {}  {:<10} {}", e.at, e.status.as_str(), e.message.as_deref().unwrap_or(""))?;
+        writeln!(
+            o,
+            "  {}  {:<10} {}",
+            crate::printer::time(&e.at),
+            e.status.as_str(),
+            e.message.as_deref().unwrap_or("")
+        )?;
     }
     for f in &run.files {
         let digest = f.sha256.as_deref().map(|h| &h[..12.min(h.len())]).unwrap_or(f.kind.as_str());

@@ -119,7 +119,7 @@ pub fn user(command: &UserCommand) -> anyhow::Result<ExitCode> {
                 print_json(&users)?;
             } else {
                 for u in users {
-                    println!("{:<20} {:<6} {}", u.name, u.role.as_str(), u.created_at);
+                    println!("{:<20} {:<6} {}", u.name, u.role.as_str(), crate::printer::time(&u.created_at));
                 }
             }
         }
@@ -136,8 +136,8 @@ pub fn user(command: &UserCommand) -> anyhow::Result<ExitCode> {
                     t.prefix,
                     state,
                     t.label,
-                    t.created_at,
-                    t.last_used_at.unwrap_or_else(|| "never".into())
+                    crate::printer::time(&t.created_at),
+                    t.last_used_at.as_deref().map_or_else(|| "never".to_owned(), crate::printer::time)
                 );
             }
         }

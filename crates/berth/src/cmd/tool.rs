@@ -71,7 +71,7 @@ fn ls(json: bool) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{:<28}  {:<12}  {:<9}  {:<40}  ADDED", "NAME", "VERSION", "KIND", "IMAGE")?;
     for t in &tools {
-        let added = t.added_at.split('.').next().unwrap_or(&t.added_at).replace('T', " ");
+        let added = crate::printer::time(&t.added_at);
         writeln!(
             out,
             "{:<28}  {:<12}  {:<9}  {:<40}  {added}",
