@@ -337,8 +337,8 @@ pub fn runs(args: &RunsArgs) -> anyhow::Result<ExitCode> {
     if runs.len() > args.limit as usize {
         runs.truncate(args.limit as usize);
         eprintln!(
-            "berth: the newest {} runs are shown; more are recorded (`--limit N` shows more, `--status` and `--tool` filter)",
-            args.limit
+            "berth: only the newest {} shown; more are recorded (`--limit N` shows more, `--status` and `--tool` filter)",
+            if args.limit == 1 { "run is".to_owned() } else { format!("{} runs are", args.limit) }
         );
     }
     if args.json {
@@ -416,13 +416,13 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<ExitCode> {
         )?;
     }
     for e in &run.events {
-        writeln!(
-            o,
+        let line = format!(
             "  {}  {:<10} {}",
             crate::printer::time(&e.at),
             e.status.as_str(),
             e.message.as_deref().unwrap_or("")
-        )?;
+        );
+        writeln!(o, "{}", line.trim_end())?;
     }
     for f in &run.files {
         let digest = f.sha256.as_deref().map(|h| &h[..12.min(h.len())]).unwrap_or(f.kind.as_str());
