@@ -373,13 +373,22 @@ fn home() -> Result<PathBuf, ConfigError> {
 /// A relative `XDG_DATA_HOME` is ignored, as the XDG Base Directory specification requires
 /// (and as berth-store's `default_home` does: both must name the same directory).
 pub fn berth_home() -> Result<PathBuf, ConfigError> {
-    if let Some(p) = var(BERTH_HOME) {
+    berth_home_in(|name| std::env::var_os(name))
+}
+
+/// [`berth_home`] according to `var` (a lookup such as `|name| std::env::var_os(name)`), so
+/// that callers with their own view of the environment (tests, an engine's `Env`) resolve it
+/// the same way. Empty values count as unset. The one definition: berth-store and the
+/// Apptainer engine's SIF directory use it too.
+pub fn berth_home_in(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Result<PathBuf, ConfigError> {
+    let get = |name: &str| var(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(p) = get(BERTH_HOME) {
         return Ok(p);
     }
-    if let Some(p) = var("XDG_DATA_HOME").filter(|p| p.is_absolute()) {
+    if let Some(p) = get("XDG_DATA_HOME").filter(|p| p.is_absolute()) {
         return Ok(p.join("berth"));
     }
-    Ok(home()?.join(".local/share/berth"))
+    get("HOME").map(|h| h.join(".local/share/berth")).ok_or(ConfigError::NoHome)
 }
 
 /// The environment variable naming the advisory database file.

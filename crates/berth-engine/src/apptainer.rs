@@ -297,11 +297,8 @@ fn file_digest(path: &Path) -> Option<String> {
 /// `berth-store` finds it (`$BERTH_HOME`, else `$XDG_DATA_HOME/berth`, else
 /// `$HOME/.local/share/berth`).
 pub fn default_sif_dir(env: &crate::env::Env) -> PathBuf {
-    let get = |name: &str| env.get(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    let home = get(crate::env::BERTH_HOME)
-        .or_else(|| get(crate::env::XDG_DATA_HOME).filter(|p| p.is_absolute()).map(|d| d.join("berth")))
-        .or_else(|| get(crate::env::HOME).map(|h| h.join(".local/share/berth")))
-        .unwrap_or_else(|| std::env::temp_dir().join("berth"));
+    let home = berth_config::berth_home_in(|name| env.get(name).map(std::ffi::OsString::from))
+        .unwrap_or_else(|_| std::env::temp_dir().join("berth"));
     home.join("apptainer")
 }
 

@@ -16,9 +16,6 @@ pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
 /// `BERTH_HOME` nor `XDG_DATA_HOME` is set (the XDG default for `XDG_DATA_HOME`).
 pub const HOME: &str = "HOME";
 
-/// The name of the store's directory under the XDG data directory.
-const DIR_NAME: &str = "berth";
-
 /// No variable told where the store should be.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot tell where berth's store is: none of `BERTH_HOME`, `XDG_DATA_HOME` or `HOME` is set")]
@@ -35,14 +32,8 @@ impl NoHomeError {
 /// `$BERTH_HOME`, else `$XDG_DATA_HOME/berth`, else `$HOME/.local/share/berth`. Empty values
 /// count as unset.
 pub fn default_home(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Result<PathBuf, NoHomeError> {
-    let get = |name: &str| var(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    if let Some(home) = get(BERTH_HOME) {
-        return Ok(home);
-    }
-    if let Some(data) = get(XDG_DATA_HOME).filter(|p| p.is_absolute()) {
-        return Ok(data.join(DIR_NAME));
-    }
-    get(HOME).map(|home| home.join(".local").join("share").join(DIR_NAME)).ok_or(NoHomeError)
+    // berth-config defines it once, for every crate.
+    berth_config::berth_home_in(var).map_err(|_| NoHomeError)
 }
 
 /// [`default_home`] from the process environment.
