@@ -11,6 +11,7 @@
 
 mod backend;
 mod policy;
+mod updates;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ use berth_run::{ImageCheck, OutputSink};
 
 pub use backend::BackendRequest;
 pub use policy::{PolicyMode, ScanPolicy};
+pub use updates::{UpdatesError, apply_security_updates};
 
 /// Why the site's configuration cannot be used. Nothing has run.
 #[derive(Debug, thiserror::Error)]

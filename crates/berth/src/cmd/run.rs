@@ -202,38 +202,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     // `--security-updates`: run on the base image with its distribution's updates applied,
     // made once per base and day; the base goes into the record.
     if args.security_updates {
-        let to_hinted = |e: berth_run::RunError| {
+        rt.block_on(berth_session::apply_security_updates(&mut runner, &mut job)).map_err(|e| {
             let hint = e.hint();
             diag::library(e, hint)
-        };
-        // Pulled as `--pull` says, before it is updated.
-        rt.block_on(runner.resolve_image(&job.image)).map_err(to_hinted)?;
-        sink.note(&format!("applying security updates to {}", job.image));
-        let log = |line: &str| tracing::debug!(target: "berth::harden", "{line}");
-        let updated = rt
-            .block_on(berth_harden::update(
-                runner.engine.clone(),
-                &job.image,
-                &berth_harden::UpdateOptions::today(),
-                &log,
-            ))
-            .map_err(|e| {
-                let hint = e.hint();
-                anyhow::Error::new(diag::Hinted {
-                    message: format!("cannot apply security updates to `{}`", job.image),
-                    hint,
-                    source: Some(e.into()),
-                })
-            })?;
-        let labels = updated.run_labels();
-        sink.note(&format!(
-            "running on {} ({}; {})",
-            updated.reference,
-            if updated.reused { "updated earlier today" } else { "updated now" },
-            updated.image_id
-        ));
-        runner.labels.extend(labels);
-        job.image = updated.reference;
+        })?;
     }
     // The scan policy (`[scan] run_policy`) is the site's: the runner asks it about the image
     // the run will use, before any container exists, on the local and the Slurm path alike.
