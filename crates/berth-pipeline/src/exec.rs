@@ -314,24 +314,25 @@ pub async fn execute(
                 if status[i] != TaskStatus::Queued || !plan.tasks[i].deps.iter().all(|&d| status[d].is_done()) {
                     continue;
                 }
-                let step = &plan.steps[plan.tasks[i].step];
+                let (step_cpus, step_memory) = limits(&plan.steps[plan.tasks[i].step], opts);
                 let fits = running.is_empty()
-                    || (cpus_used + step.cpus <= opts.cpus + 1e-9 && mem_used + step.memory <= opts.memory);
+                    || (cpus_used + step_cpus <= opts.cpus + 1e-9 && mem_used + step_memory <= opts.memory);
                 if !fits {
                     continue;
                 }
                 let ctx = Ctx { plan, task: &plan.tasks[i], outputs: Some(&outputs) };
                 let invocation = ctx.invocation();
                 status[i] = TaskStatus::Running;
-                cpus_used += step.cpus;
-                mem_used += step.memory;
+                cpus_used += step_cpus;
+                mem_used += step_memory;
                 running.push(run_task(&shared, i, invocation, cancel.clone()));
             }
         }
         let Some(done) = running.next().await else { break };
         let step = &plan.steps[plan.tasks[done.task].step];
-        cpus_used -= step.cpus;
-        mem_used -= step.memory;
+        let (step_cpus, step_memory) = limits(step, opts);
+        cpus_used -= step_cpus;
+        mem_used -= step_memory;
         status[done.task] = done.status;
         if done.status.is_done() {
             outputs.insert(done.task, done.outputs.clone());
@@ -483,6 +484,23 @@ fn runner<'a>(
     }
 }
 
+/// A task's CPUs and memory: the step's or its descriptor's when they say, else the site's
+/// `[run] cpus` / `[run] memory` (as `berth run` applies them), else the pipeline's defaults.
+/// The same numbers are given to the container and counted against the budget.
+fn limits(step: &crate::plan::StepPlan, opts: &ExecOptions) -> (f64, i64) {
+    let site = &opts.base.config;
+    let cpus = match site.cpus.filter(|c| *c > 0.0) {
+        Some(c) if step.cpus_default => c,
+        _ => step.cpus,
+    };
+    let site_memory = site.memory.as_deref().and_then(|m| berth_config::parse_size(m).ok()).filter(|m| *m > 0);
+    let memory = match site_memory {
+        Some(m) if step.memory_default => m,
+        _ => step.memory,
+    };
+    (cpus, memory)
+}
+
 /// The step-cache key of a prepared job (see the module documentation).
 pub fn cache_key(store: &Store, job: &berth_run::PreparedJob, image_id: &str) -> Result<String, PipelineError> {
     let mut inputs = Vec::new();
@@ -607,8 +625,9 @@ async fn run_task_inner(
     let mut popts = shared.opts.base.clone();
     popts.output_dir = task_dir.clone();
     popts.cwd = plan.pipeline.dir.clone();
-    popts.cpus = Some(step.cpus);
-    popts.memory = Some(Some(step.memory));
+    let (cpus, memory) = limits(step, shared.opts);
+    popts.cpus = Some(cpus);
+    popts.memory = Some(Some(memory));
     let mut job = match berth_run::prepare(&step.descriptor, &step.tool.text, &inv, &popts) {
         Ok(j) => j,
         Err(e) => {

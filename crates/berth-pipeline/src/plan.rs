@@ -131,6 +131,11 @@ pub struct StepPlan {
     pub cpus: f64,
     /// Memory per task, bytes.
     pub memory: i64,
+    /// Whether `cpus` is the pipeline's default (neither the step nor the descriptor set it):
+    /// the site's `[run] cpus` then applies, as for `berth run`.
+    pub cpus_default: bool,
+    /// Whether `memory` is the pipeline's default: the site's `[run] memory` then applies.
+    pub memory_default: bool,
     /// Retries after the first attempt.
     pub retries: u32,
     /// Wait before the first retry (doubling).
@@ -342,7 +347,11 @@ pub fn plan(pipeline: Pipeline, opts: &PlanOptions, store: Option<&Store>) -> Re
             Some(Foreach::List(items)) => Fan::List(items.clone()),
         };
         let sr = &descriptor.suggested_resources;
-        let cpus = s.resources.as_ref().and_then(|r| r.cpus).or(sr.cpu_cores.map(|c| c as f64)).unwrap_or(DEFAULT_CPUS);
+        let cpus_set = s.resources.as_ref().and_then(|r| r.cpus).or(sr.cpu_cores.map(|c| c as f64));
+        let cpus_default = cpus_set.is_none();
+        let cpus = cpus_set.unwrap_or(DEFAULT_CPUS);
+        let memory_default =
+            s.resources.as_ref().and_then(|r| r.memory.as_ref()).is_none() && sr.ram.filter(|gb| *gb > 0.0).is_none();
         let memory = match s.resources.as_ref().and_then(|r| r.memory.as_ref()) {
             Some(m) => parse_memory(m).unwrap_or_else(|| {
                 problems.push(
@@ -459,6 +468,8 @@ pub fn plan(pipeline: Pipeline, opts: &PlanOptions, store: Option<&Store>) -> Re
             publish: s.publish.unwrap_or(true),
             cpus,
             memory,
+            cpus_default,
+            memory_default,
             retries,
             backoff,
             timeout,

@@ -85,7 +85,7 @@ impl Site {
         std::fs::write(
             site.path("config.toml"),
             format!(
-                "[scan]\nrun_policy = \"{policy}\"\n\n[serve]\npipeline_dirs = [\"{}\"]\n",
+                "[scan]\nrun_policy = \"{policy}\"\n\n[serve]\npipeline_dirs = [\"{}\"]\n\n[run]\nmemory = \"96m\"\ncpus = 0.5\n",
                 site.path("").display()
             ),
         )
@@ -158,16 +158,21 @@ impl Site {
 
     /// `berth serve` on a free loopback port, with an admin token, a project and the tool.
     fn serve(&mut self) -> String {
+        self.serve_tool("tool.json", "scanned", "never")
+    }
+
+    /// `berth serve --pull PULL` with the tool of `file` (named `name`) enabled in project `lab`.
+    fn serve_tool(&mut self, file: &str, name: &str, pull: &str) -> String {
         self.ok(&["user", "add", "admin", "--role", "admin"]);
         let token = self.ok(&["user", "token", "admin"]).trim().to_owned();
         let data = self.path("data").to_string_lossy().into_owned();
         self.ok(&["project", "add", "lab", "--data-root", &data, "--member", "admin"]);
-        self.ok(&["tool", "add", &self.path("tool.json").to_string_lossy()]);
-        self.ok(&["project", "enable", "lab", "scanned"]);
+        self.ok(&["tool", "add", &self.path(file).to_string_lossy()]);
+        self.ok(&["project", "enable", "lab", name]);
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let log = std::fs::File::create(self.path("server.log")).unwrap();
         let child = self
-            .cmd(&["serve", "--bind", &format!("127.0.0.1:{port}"), "--workers", "1", "--pull", "never"])
+            .cmd(&["serve", "--bind", &format!("127.0.0.1:{port}"), "--workers", "1", "--pull", pull])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -187,6 +192,11 @@ impl Site {
 
     /// Launches the tool through the API and waits for the launch to end; its final state.
     fn launch(&self, token: &str) -> Value {
+        self.launch_tool(token, "scanned")
+    }
+
+    /// Launches tool `name` (input `script`) through the API and waits for it to end.
+    fn launch_tool(&self, token: &str, name: &str) -> Value {
         let port = self.server.as_ref().unwrap().1;
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
@@ -194,7 +204,7 @@ impl Site {
         let resp = client
             .post(url("/api/v1/projects/lab/launch"))
             .bearer_auth(token)
-            .json(&json!({"tool": "scanned", "inputs": {"script": "echo ran"}}))
+            .json(&json!({"tool": name, "inputs": {"script": "echo ran"}}))
             .send()
             .unwrap();
         assert_eq!(resp.status().as_u16(), 202, "{}", resp.text().unwrap());
@@ -219,6 +229,22 @@ impl Drop for Site {
             let _ = c.wait();
         }
     }
+}
+
+/// The limits the site's `[run]` defaults gave the newest run's container, as the engine applied
+/// them: (memory bytes, nano-CPUs).
+fn applied_limits(site: &Site) -> (Value, Value) {
+    let runs = site.json(&["runs", "--json"]);
+    let record = site.json(&["show", runs[0]["id"].as_str().unwrap(), "--json"]);
+    let settings = &record["berth"]["container"]["settings"];
+    (settings["memory_bytes"].clone(), settings["nano_cpus"].clone())
+}
+
+fn assert_site_limits(path: &str, site: &Site) {
+    let (memory, cpus) = applied_limits(site);
+    assert_eq!(memory, 96 * 1024 * 1024, "{path}: [run] memory applied");
+    assert_eq!(cpus, 500_000_000, "{path}: [run] cpus applied");
+    println!("{path:<16} limits   memory {memory} B, {cpus} nano-CPUs");
 }
 
 fn assert_decision(path: &str, (status, decision): (String, Value), verdict: &str, mode: &str) {
@@ -289,15 +315,18 @@ fn warn_records_the_same_decision_on_every_front_end_and_runs() {
     assert_eq!(text(&out.stdout), "ran\n");
     assert!(text(&out.stderr).contains("scan policy (warn): warn"), "{}", text(&out.stderr));
     assert_decision("berth run", site.newest_decision(), "warn", "warn");
+    assert_site_limits("berth run", &site);
 
     let out = site.berth(&["pipeline", "run", "pipeline.yaml", "-o", "out-pipeline", "--pull", "never"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_decision("pipeline task", site.newest_decision(), "warn", "warn");
+    assert_site_limits("pipeline task", &site);
 
     let token = site.serve();
     let launch = site.launch(&token);
     assert_eq!(launch["status"], "succeeded", "{launch}\n{}", site.server_log());
     assert_decision("server launch", site.newest_decision(), "warn", "warn");
+    assert_site_limits("server launch", &site);
 }
 
 #[test]
@@ -319,4 +348,79 @@ fn a_misspelled_policy_stops_every_front_end_before_anything_runs() {
         );
     }
     assert!(site.json(&["runs", "--json"]).as_array().unwrap().is_empty(), "nothing was recorded");
+}
+
+#[test]
+fn the_sites_stored_credentials_pull_on_every_front_end() {
+    let mut site = Site::new("off");
+    // A private registry that refuses anonymous pulls, and the image only there.
+    let registry = berth_testkit::Registry::start(Some(("ana", "parity-pw")));
+    let image = format!("{}/parity/private:1", registry.address);
+    site.ok(&["image", "tag", berth_testkit::BUSYBOX, &image]);
+    let mut login = site.cmd(&["login", &registry.address, "-u", "ana", "--password-stdin"]);
+    login.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = login.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"parity-pw\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "berth login: {}", text(&out.stderr));
+    site.ok(&["image", "push", &image]);
+    let tool = json!({
+        "name": "private", "tool-version": "1.0", "schema-version": "0.5",
+        "description": "Runs a shell command in an image from a private registry.",
+        "command-line": "sh -c [SCRIPT]",
+        "container-image": {"type": "docker", "image": image},
+        "inputs": [{"id": "script", "name": "Script", "type": "String", "value-key": "[SCRIPT]"}],
+    });
+    std::fs::write(site.path("private.json"), tool.to_string()).unwrap();
+    std::fs::write(
+        site.path("private.yaml"),
+        "berth-pipeline: 1\nname: private\nsteps:\n  only:\n    descriptor: private.json\n    inputs:\n      script: echo ran\n",
+    )
+    .unwrap();
+    // Without them the pull is refused, and says so (the image is on the registry only).
+    site.ok(&["image", "rm", &image]);
+    let other = Site::new("off");
+    std::fs::copy(site.path("private.json"), other.path("private.json")).unwrap();
+    let out = other.berth(&["run", "private.json", "-i", r#"{"script": "echo ran"}"#, "-o", "out", "--pull", "always"]);
+    assert_eq!(out.status.code(), Some(1), "an anonymous pull must fail: {}", text(&out.stderr));
+    let err = text(&out.stderr).to_lowercase();
+    assert!(err.contains("unauthorized") || err.contains("authentication") || err.contains("credentials"), "{err}");
+    // Every path pulls (`--pull always`): only the stored credentials let it.
+    let pulled = |site: &Site, path: &str| {
+        println!("{path:<16} pulled {image} with the stored credentials");
+        site.ok(&["image", "rm", &image]);
+    };
+
+    let out =
+        site.berth(&["run", "private.json", "-i", r#"{"script": "echo ran"}"#, "-o", "out-cli", "--pull", "always"]);
+    assert!(out.status.success(), "berth run: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "ran\n");
+    pulled(&site, "berth run");
+
+    let out = site.berth(&["pipeline", "run", "private.yaml", "-o", "out-pipeline", "--pull", "always"]);
+    assert!(out.status.success(), "pipeline: {}", text(&out.stderr));
+    pulled(&site, "pipeline task");
+
+    let out = site.berth(&[
+        "run",
+        "private.json",
+        "-i",
+        r#"{"script": "echo ran"}"#,
+        "-o",
+        "out-slurm",
+        "--pull",
+        "always",
+        "--backend",
+        "slurm",
+        "--detach",
+    ]);
+    assert!(out.status.success(), "slurm: {}", text(&out.stderr));
+    let run = text(&out.stdout).trim().to_owned();
+    let _ = site.berth(&["cancel", &run]);
+    println!("{:<16} pulled {image} with the stored credentials (submitted as run {run})", "slurm");
+
+    let token = site.serve_tool("private.json", "private", "always");
+    let launch = site.launch_tool(&token, "private");
+    assert_eq!(launch["status"], "succeeded", "{launch}\n{}", site.server_log());
+    println!("{:<16} pulled {image} with the stored credentials", "server launch");
 }
