@@ -129,8 +129,12 @@ pub fn prepare_launch(
     for (k, v) in &req.inputs {
         inputs.insert(k.clone(), v.clone());
     }
-    let opts =
-        PrepareOptions::with_defaults(output_dir, cwd.clone(), state.opts.run_config.clone(), host_facts(&state.host));
+    let opts = PrepareOptions::with_defaults(
+        output_dir,
+        cwd.clone(),
+        state.opts.site.config().run.clone(),
+        host_facts(&state.host),
+    );
     let invocation = berth_descriptor::Value::from_serde(&serde_json::Value::Object(inputs.clone()));
     let prepared = match &tool.spec {
         ToolSpec::Boutiques(d) => {

@@ -207,11 +207,11 @@ pub fn start(state: &Arc<AppState>, req: PipelineRequest) -> ApiResult<PipelineS
         keep_going: req.keep_going,
         no_cache: req.no_cache,
         pull: state.opts.pull,
-        log_max_bytes: state.opts.log_max_bytes,
+        log_max_bytes: state.opts.site.log_cap(),
         base: berth_run::PrepareOptions::with_defaults(
             output_dir.join(".berth-work"),
             plan.pipeline.dir.clone(),
-            state.opts.run_config.clone(),
+            state.opts.site.config().run.clone(),
             crate::launch::host_facts(&host),
         ),
         record: serde_json::json!({

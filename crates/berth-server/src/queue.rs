@@ -143,7 +143,7 @@ pub async fn execute(state: &AppState, launch: Launch) {
         pull: state.opts.pull,
         // The site's credentials and scan policy, as for `berth run`.
         gate: &*state.opts.site,
-        log_max_bytes: state.opts.log_max_bytes,
+        log_max_bytes: state.opts.site.log_cap(),
         labels,
     };
     let result = runner.run(&job, cancel).await;
@@ -220,7 +220,7 @@ pub async fn janitor_pass(state: &AppState) {
             stop_run_container(state, run).await;
         }
     }
-    match berth_run::reconcile(&state.store, &*state.engine, state.opts.log_max_bytes).await {
+    match berth_run::reconcile(&state.store, &*state.engine, state.opts.site.log_cap()).await {
         Ok(done) => {
             for r in done {
                 tracing::info!(run = %r.run_id.as_str(), from = %r.from, to = %r.to, note = %r.note, "reconciled");

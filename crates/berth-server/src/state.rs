@@ -29,20 +29,13 @@ pub struct ServeOptions {
     pub max_bulk: usize,
     /// When to pull images.
     pub pull: PullPolicy,
-    /// Cap on each stored log stream.
-    pub log_max_bytes: u64,
     /// The advisory database for `POST /api/v1/images/scan`.
     pub advisory_db: Option<PathBuf>,
-    /// Run defaults from the configuration file.
-    pub run_config: berth_config::RunConfig,
-    /// Registries reached over plain HTTP (`[registry] insecure` of the configuration file).
-    pub registry_insecure: Vec<String>,
     /// Origins, sessions, pipeline directories, stream caps, URL imports.
     pub security: SecurityOptions,
-    /// What one inventory may read of an untrusted image (`[inventory]`), for SBOMs and scans.
-    pub inventory_limits: berth_inventory::Limits,
     /// The site (berth-session): the gate every launch and pipeline task passes (registry
-    /// credentials, the scan policy) and the advisory database's allowed age.
+    /// credentials, the scan policy), the advisory database's allowed age, the run defaults
+    /// (`[run]`), the log cap, the inventory limits and `[registry] insecure`.
     pub site: Arc<berth_session::Site>,
 }
 
@@ -273,7 +266,7 @@ impl AppState {
     /// A registry client with the server's configuration.
     pub fn registry_client(&self) -> Result<berth_registry::RegistryClient, berth_registry::RegistryError> {
         berth_registry::RegistryClient::new(berth_registry::ClientOptions {
-            insecure: self.opts.registry_insecure.clone(),
+            insecure: self.opts.site.config().registry.insecure.clone(),
             import_private_addresses: self.opts.security.import_private_addresses,
             ..Default::default()
         })

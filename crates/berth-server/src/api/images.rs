@@ -73,7 +73,7 @@ pub async fn scan_image(
     };
     let target = berth_inventory::Target::Image(req.reference.clone());
     let sbom = berth_inventory::SbomOptions { engine: Some(state.engine.clone()), temp_dir: None };
-    let limits = &state.opts.inventory_limits;
+    let limits = state.opts.site.inventory_limits();
     let report = berth_scan::scan_with_limits(
         &target,
         &db,
@@ -137,7 +137,7 @@ pub async fn sbom(
     })?;
     let target = berth_inventory::Target::Image(q.reference.clone());
     let options = berth_inventory::SbomOptions { engine: Some(state.engine.clone()), temp_dir: None };
-    let inventory = berth_inventory::sbom_with_limits(&target, &options, &state.opts.inventory_limits)
+    let inventory = berth_inventory::sbom_with_limits(&target, &options, state.opts.site.inventory_limits())
         .await
         .map_err(|e| ApiError::source(format_args!("reading `{}`", q.reference), &e))?;
     let text = berth_inventory::report::render(&inventory, format, &berth_inventory::report::DocumentMeta::now());

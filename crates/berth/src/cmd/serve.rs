@@ -62,15 +62,11 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         max_body_bytes: max_body,
         max_bulk: args.max_bulk,
         pull,
-        log_max_bytes: site.log_cap(),
         advisory_db: db.exists().then_some(db),
-        run_config: config.run.clone(),
-        registry_insecure: config.registry.insecure.clone(),
         security: berth_server::SecurityOptions::from_config(&config).map_err(|e| {
             let hint = e.hint();
             hinted(e.to_string(), hint)
         })?,
-        inventory_limits: *site.inventory_limits(),
         site: site.clone(),
     };
     let rt =
