@@ -303,6 +303,8 @@ pub async fn execute(
     let mut stop_starting = false;
     let mut first_failure: Option<String> = None;
     let jobs = opts.jobs.max(1);
+    // Each step's CPUs and memory, resolved once: the scheduling loop reads them per task.
+    let step_limits: Vec<(f64, i64)> = plan.steps.iter().map(|s| limits(s, opts)).collect();
 
     loop {
         // Start what is ready and fits.
@@ -314,7 +316,7 @@ pub async fn execute(
                 if status[i] != TaskStatus::Queued || !plan.tasks[i].deps.iter().all(|&d| status[d].is_done()) {
                     continue;
                 }
-                let (step_cpus, step_memory) = limits(&plan.steps[plan.tasks[i].step], opts);
+                let (step_cpus, step_memory) = step_limits[plan.tasks[i].step];
                 let fits = running.is_empty()
                     || (cpus_used + step_cpus <= opts.cpus + 1e-9 && mem_used + step_memory <= opts.memory);
                 if !fits {
@@ -330,7 +332,7 @@ pub async fn execute(
         }
         let Some(done) = running.next().await else { break };
         let step = &plan.steps[plan.tasks[done.task].step];
-        let (step_cpus, step_memory) = limits(step, opts);
+        let (step_cpus, step_memory) = step_limits[plan.tasks[done.task].step];
         cpus_used -= step_cpus;
         mem_used -= step_memory;
         status[done.task] = done.status;
