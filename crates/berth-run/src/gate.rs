@@ -4,8 +4,8 @@
 //! Every [`Runner`](crate::Runner) holds a gate and consults it on every path that records a
 //! run (a local run, a Slurm submission, a pipeline task, a server launch, a verification), so
 //! no front end can forget the site's policy: it is not theirs to apply. berth-session builds
-//! the gate from the site's configuration; [`Open`] (no policy, no credentials) is for tests
-//! and for tools that run on an image the user just built.
+//! the gate from the site's configuration; [`OPEN`] (no policy, no credentials) and [`Fixed`]
+//! are for tests.
 
 use std::sync::Arc;
 
@@ -47,24 +47,7 @@ pub trait RunGate: Send + Sync {
 }
 
 /// No policy and no stored credentials.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Open;
-
-#[async_trait]
-impl RunGate for Open {
-    fn pull_auth(&self, _image: &str) -> Result<Option<RegistryAuth>, GateError> {
-        Ok(None)
-    }
-
-    async fn check_image(
-        &self,
-        _engine: Arc<dyn Engine>,
-        _image_id: &str,
-        _sink: &dyn OutputSink,
-    ) -> Result<Option<ImageCheck>, GateError> {
-        Ok(None)
-    }
-}
+pub static OPEN: Fixed = Fixed { auth: None, check: None };
 
 /// A fixed answer: these credentials for every image and this decision for every image. For
 /// tests of the runner and of the backends that use it.

@@ -77,7 +77,7 @@ impl World {
             sink: &Silent,
             pull_reporter: &NoProgress,
             pull,
-            gate: &berth_run::gate::Open,
+            gate: &berth_run::gate::OPEN,
             log_max_bytes: 1 << 20,
             labels: Default::default(),
         }

@@ -87,7 +87,7 @@ impl World {
             sink: &Silent,
             pull_reporter: &NoProgress,
             pull: PullPolicy::Missing,
-            gate: &berth_run::gate::Open,
+            gate: &berth_run::gate::OPEN,
             log_max_bytes: 1 << 20,
             labels: Default::default(),
         }
