@@ -99,20 +99,25 @@ impl Site {
         }]);
         std::fs::write(site.path("debian.json"), record.to_string()).unwrap();
         site.ok(&["db", "update", "--source", &site.path("debian.json").to_string_lossy()]);
+        site.shell_tool("scanned", image, "tool.json", "pipeline.yaml");
+        site
+    }
+
+    /// Writes tool `name` (`sh -c [SCRIPT]` in `image`) to `file`, and a one-step pipeline
+    /// running it with `echo ran` to `pipeline`.
+    fn shell_tool(&self, name: &str, image: &str, file: &str, pipeline: &str) {
         let tool = json!({
-            "name": "scanned", "tool-version": "1.0", "schema-version": "0.5",
-            "description": "Runs a shell command in the scanned image.",
+            "name": name, "tool-version": "1.0", "schema-version": "0.5",
+            "description": "Runs a shell command.",
             "command-line": "sh -c [SCRIPT]",
             "container-image": {"type": "docker", "image": image},
             "inputs": [{"id": "script", "name": "Script", "type": "String", "value-key": "[SCRIPT]"}],
         });
-        std::fs::write(site.path("tool.json"), tool.to_string()).unwrap();
-        std::fs::write(
-            site.path("pipeline.yaml"),
-            "berth-pipeline: 1\nname: parity\nsteps:\n  only:\n    descriptor: tool.json\n    inputs:\n      script: echo ran\n",
-        )
-        .unwrap();
-        site
+        std::fs::write(self.path(file), tool.to_string()).unwrap();
+        let yaml = format!(
+            "berth-pipeline: 1\nname: {name}\nsteps:\n  only:\n    descriptor: {file}\n    inputs:\n      script: echo ran\n"
+        );
+        std::fs::write(self.path(pipeline), yaml).unwrap();
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -364,19 +369,7 @@ fn the_sites_stored_credentials_pull_on_every_front_end() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "berth login: {}", text(&out.stderr));
     site.ok(&["image", "push", &image]);
-    let tool = json!({
-        "name": "private", "tool-version": "1.0", "schema-version": "0.5",
-        "description": "Runs a shell command in an image from a private registry.",
-        "command-line": "sh -c [SCRIPT]",
-        "container-image": {"type": "docker", "image": image},
-        "inputs": [{"id": "script", "name": "Script", "type": "String", "value-key": "[SCRIPT]"}],
-    });
-    std::fs::write(site.path("private.json"), tool.to_string()).unwrap();
-    std::fs::write(
-        site.path("private.yaml"),
-        "berth-pipeline: 1\nname: private\nsteps:\n  only:\n    descriptor: private.json\n    inputs:\n      script: echo ran\n",
-    )
-    .unwrap();
+    site.shell_tool("private", &image, "private.json", "private.yaml");
     // Without them the pull is refused, and says so (the image is on the registry only).
     site.ok(&["image", "rm", &image]);
     let other = Site::new("off");
