@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use berth_advisory::update::{UpdateOptions, default_db_path};
+use berth_advisory::update::UpdateOptions;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -17,7 +17,8 @@ fn main() -> ExitCode {
         eprintln!("usage: db update|status [--db FILE] [--source URL|PATH ...] [--max-age HOURS] [--json]");
         return ExitCode::from(2);
     };
-    let mut db = default_db_path();
+    // The site's database, as the binary finds it (`--db` overrides).
+    let mut db = berth_config::Config::load().and_then(|c| c.advisory_db(None)).unwrap_or_default();
     let mut sources = Vec::new();
     let mut max_age = Duration::from_secs(24 * 3600);
     let mut json = false;
@@ -44,34 +45,32 @@ fn main() -> ExitCode {
         ExitCode::FAILURE
     };
     match command.as_str() {
-        "update" => {
-            match berth_advisory::update(&sources, &UpdateOptions { db_path: db, ..UpdateOptions::default() }) {
-                Ok(s) => {
-                    if json {
-                        println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
-                    } else {
-                        println!("wrote {} (snapshot {})", s.path.display(), s.snapshot);
-                        for src in &s.sources {
-                            println!("  {} ({}): {} records", src.location, src.kind, src.records);
-                        }
-                        if s.skipped > 0 {
-                            eprintln!("warning: {} records could not be read, for example:", s.skipped);
-                            for p in &s.problems {
-                                eprintln!("  {p}");
-                            }
+        "update" => match berth_advisory::update(&sources, &UpdateOptions::new(db)) {
+            Ok(s) => {
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+                } else {
+                    println!("wrote {} (snapshot {})", s.path.display(), s.snapshot);
+                    for src in &s.sources {
+                        println!("  {} ({}): {} records", src.location, src.kind, src.records);
+                    }
+                    if s.skipped > 0 {
+                        eprintln!("warning: {} records could not be read, for example:", s.skipped);
+                        for p in &s.problems {
+                            eprintln!("  {p}");
                         }
                     }
-                    ExitCode::SUCCESS
                 }
-                Err(e) => fail(
-                    format!(
-                        "{e}{}",
-                        std::error::Error::source(&e).map(|s| format!("\n  Caused by: {s}")).unwrap_or_default()
-                    ),
-                    e.hint(),
-                ),
+                ExitCode::SUCCESS
             }
-        }
+            Err(e) => fail(
+                format!(
+                    "{e}{}",
+                    std::error::Error::source(&e).map(|s| format!("\n  Caused by: {s}")).unwrap_or_default()
+                ),
+                e.hint(),
+            ),
+        },
         "status" => match berth_advisory::status(&db, max_age) {
             Ok(s) => {
                 if json {

@@ -28,23 +28,6 @@ pub const DEFAULT_SOURCES: [&str; 6] = [
     "https://security-tracker.debian.org/tracker/data/json",
 ];
 
-/// The environment variable naming the database file.
-pub const DB_ENV: &str = "BERTH_ADVISORY_DB";
-
-/// The database file: `$BERTH_ADVISORY_DB`, else `$XDG_CACHE_HOME/berth/advisories.sqlite`, else
-/// `~/.cache/berth/advisories.sqlite`.
-pub fn default_db_path() -> PathBuf {
-    if let Some(p) = std::env::var_os(DB_ENV).filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
-    }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    cache.join("berth").join("advisories.sqlite")
-}
-
 /// How to update.
 #[derive(Debug, Clone)]
 pub struct UpdateOptions {
@@ -54,9 +37,11 @@ pub struct UpdateOptions {
     pub timeout: Duration,
 }
 
-impl Default for UpdateOptions {
-    fn default() -> Self {
-        Self { db_path: default_db_path(), timeout: Duration::from_secs(600) }
+impl UpdateOptions {
+    /// Updating the database at `db_path` (the site's: `berth_config::Config::advisory_db`),
+    /// with a 10-minute timeout per source.
+    pub fn new(db_path: PathBuf) -> Self {
+        Self { db_path, timeout: Duration::from_secs(600) }
     }
 }
 

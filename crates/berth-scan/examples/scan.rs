@@ -45,7 +45,8 @@ async fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let mut target = None;
-    let mut db = berth_advisory::update::default_db_path();
+    // The site's database, as the binary finds it (`--db` overrides).
+    let mut db = berth_config::Config::load().and_then(|c| c.advisory_db(None)).unwrap_or_default();
     let mut format = Format::Table;
     let mut fail_on = None;
     let mut options = ScanOptions::default();

@@ -40,11 +40,8 @@ pub fn database() -> &'static Path {
             here.join("testdata/tracker-bookworm.json"),
         ]
         .map(|p| p.to_string_lossy().into_owned());
-        berth_advisory::update(
-            &sources,
-            &berth_advisory::UpdateOptions { db_path: path.clone(), ..Default::default() },
-        )
-        .expect("build the test database");
+        berth_advisory::update(&sources, &berth_advisory::UpdateOptions::new(path.clone()))
+            .expect("build the test database");
         (dir, path)
     })
     .1

@@ -235,7 +235,7 @@ fn db_update(args: &DbUpdateArgs) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     eprintln!("berth: building {} from {} source(s)", path.display(), sources.len());
-    let options = berth_advisory::UpdateOptions { db_path: path.clone(), ..Default::default() };
+    let options = berth_advisory::UpdateOptions::new(path.clone());
     let summary = berth_advisory::update(&sources, &options).map_err(|e| {
         let hint = e.hint();
         with_hint(format!("cannot update the advisory database {}", path.display()), hint, e)
