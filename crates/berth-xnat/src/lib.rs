@@ -27,7 +27,7 @@ pub use detect::{Detection, DocumentKind, detect};
 pub use label::{LABEL_KEY, LabelError, parse_commands_label, validate_label};
 pub use load::load_command;
 pub use model::Command;
-pub use plan::{XnatError, XnatPlan, plan};
+pub use plan::{XnatError, XnatPlan, plan, preview};
 
 /// The outcome of validating one Command document.
 #[derive(Debug, Clone)]

@@ -172,6 +172,9 @@ pub struct XnatPlan {
     pub inputs: IndexMap<String, ResolvedInput>,
     /// Problems that did not stop the plan.
     pub warnings: Problems,
+    /// Made by [`preview`]: unbound mounts and inputs hold placeholders; never run it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub preview: bool,
 }
 
 impl XnatPlan {
@@ -343,6 +346,24 @@ impl XnatError {
 /// Plans one run of `command` with `inputs` (a JSON object of values by input name; `null`
 /// for none) and `mounts` (mount name to host directory).
 pub fn plan(command: &Command, inputs: &Value, mounts: &BTreeMap<String, PathBuf>) -> Result<XnatPlan, XnatError> {
+    plan_as(command, inputs, mounts, false)
+}
+
+/// Plans `command` for looking at, not for running: a mount without a host directory is shown
+/// as `<unbound mount NAME>` and a required input without a value as `<NAME>`, each flagged
+/// with a warning (`unbound-mount`, `unbound-input`), so a Command whose values XNAT derives
+/// from its wrappers can be previewed before any is known. [`XnatPlan::preview`] is set;
+/// never run such a plan.
+pub fn preview(command: &Command, inputs: &Value, mounts: &BTreeMap<String, PathBuf>) -> Result<XnatPlan, XnatError> {
+    plan_as(command, inputs, mounts, true)
+}
+
+fn plan_as(
+    command: &Command,
+    inputs: &Value,
+    mounts: &BTreeMap<String, PathBuf>,
+    preview: bool,
+) -> Result<XnatPlan, XnatError> {
     let name = command.name.clone();
     let problems = crate::validate::check(command, "");
     let errors: Vec<Problem> = problems.iter().filter(|p| p.is_error()).cloned().collect();
@@ -350,8 +371,8 @@ pub fn plan(command: &Command, inputs: &Value, mounts: &BTreeMap<String, PathBuf
         return Err(XnatError::InvalidCommand { command: name, problems: Problems(errors) });
     }
     let image = command.image_with_tag().ok_or_else(|| XnatError::NoImage { command: name.clone() })?;
-    let resolved =
-        render::resolve(command, inputs).map_err(|problems| XnatError::Inputs { command: name.clone(), problems })?;
+    let resolved = render::resolve(command, inputs, preview)
+        .map_err(|problems| XnatError::Inputs { command: name.clone(), problems })?;
     let mut warnings = resolved.warnings.clone();
     let line_values = resolved.command_line_values(command);
     let values = resolved.template_values(command);
@@ -377,7 +398,20 @@ pub fn plan(command: &Command, inputs: &Value, mounts: &BTreeMap<String, PathBuf
     }
     let missing: Vec<String> =
         declared.iter().filter(|(n, _, _)| !mounts.contains_key(n)).map(|(n, _, _)| n.clone()).collect();
-    if !missing.is_empty() {
+    let mut mounts = mounts.clone();
+    if preview {
+        for m in &missing {
+            warnings.push(
+                Problem::warning(
+                    "unbound-mount",
+                    "/mounts",
+                    format!("mount \"{m}\" is bound to no host directory; shown as `<unbound mount {m}>`"),
+                )
+                .hint(format!("this is a preview only: bind it with `--mount {m}=HOSTPATH` to run the Command")),
+            );
+            mounts.insert(m.clone(), PathBuf::from(format!("<unbound mount {m}>")));
+        }
+    } else if !missing.is_empty() {
         return Err(XnatError::MissingMounts { names: missing });
     }
     // The engine binds each mount at its container path; a relative path (or one a value
@@ -559,6 +593,7 @@ pub fn plan(command: &Command, inputs: &Value, mounts: &BTreeMap<String, PathBuf
         xnat_environment,
         inputs: resolved.inputs,
         warnings,
+        preview,
     })
 }
 

@@ -109,7 +109,11 @@ impl Resolved {
 
 /// Resolves every command input of `c` from `values` (a JSON object keyed by input name).
 /// Problems point into `values`.
-pub(crate) fn resolve(c: &Command, values: &Value) -> Result<Resolved, Problems> {
+///
+/// With `preview`, a required input without a value is not an error: it is shown as the
+/// placeholder `<NAME>` and flagged with an `unbound-input` warning, so a Command whose values
+/// XNAT derives from its wrappers (session, scan, resource) can be looked at before any is known.
+pub(crate) fn resolve(c: &Command, values: &Value, preview: bool) -> Result<Resolved, Problems> {
     let mut problems = Problems::default();
     let mut warnings = Problems::default();
     let empty = IndexMap::new();
@@ -161,6 +165,10 @@ pub(crate) fn resolve(c: &Command, values: &Value) -> Result<Resolved, Problems>
         };
         let given = provided.clone();
         let mut value = provided.or_else(|| input.default_value.clone());
+        if preview && value.is_none() && input.required {
+            warnings.push(unbound(c, input));
+            value = Some(format!("<{}>", input.name));
+        }
         if input.kind == InputType::Boolean {
             value = boolean(input, value);
         }
@@ -424,8 +432,9 @@ fn unknown_input(c: &Command, name: &str) -> Problem {
     Problem::error("unknown-input", pointer([name]), format!("the Command has no input named \"{name}\"")).hint(hint)
 }
 
-fn missing(c: &Command, input: &Input) -> Problem {
-    let provider = c.wrappers.iter().find_map(|w| {
+/// The wrapper input that gives `input` its value in XNAT, if any.
+fn provider(c: &Command, input: &Input) -> Option<String> {
+    c.wrappers.iter().find_map(|w| {
         w.external_inputs
             .iter()
             .find(|e| e.provides_value_for_command_input.as_deref() == Some(&input.name))
@@ -436,7 +445,24 @@ fn missing(c: &Command, input: &Input) -> Problem {
                     .find(|d| d.provides_value_for_command_input.as_deref() == Some(&input.name))
                     .map(|d| d.name.clone())
             })
-    });
+    })
+}
+
+/// A required input left without a value in a preview.
+fn unbound(c: &Command, input: &Input) -> Problem {
+    let message = match provider(c, input) {
+        Some(p) => format!(
+            "required input \"{}\" has no value; shown as `<{}>` (in XNAT the wrapper input \"{p}\" provides it)",
+            input.name, input.name
+        ),
+        None => format!("required input \"{}\" has no value; shown as `<{}>`", input.name, input.name),
+    };
+    Problem::warning("unbound-input", pointer([&input.name]), message)
+        .hint("this is a preview only: give the value to run the Command")
+}
+
+fn missing(c: &Command, input: &Input) -> Problem {
+    let provider = provider(c, input);
     let example = match input.kind {
         InputType::Boolean => "true".to_string(),
         InputType::Number => "1".to_string(),
@@ -542,21 +568,22 @@ mod tests {
             ("x\ry", "a carriage return"),
             ("x)", "`)`"),
         ] {
-            let problems = resolve(&command(true), &values(bad)).expect_err(bad);
+            let problems = resolve(&command(true), &values(bad), false).expect_err(bad);
             let p = problems.iter().find(|p| p.pointer == "/X").unwrap_or_else(|| panic!("{bad:?}: {problems:?}"));
             assert!(p.is_error() && p.message.contains("input \"X\"") && p.message.contains(named), "{bad:?}: {p:?}");
             // Without the shell, the same value is one argument (XNAT's splitter), never a command.
             assert!(
-                resolve(&command(false), &values(bad)).is_ok() || ILLEGAL_INPUT_STRINGS.iter().any(|s| bad.contains(s))
+                resolve(&command(false), &values(bad), false).is_ok()
+                    || ILLEGAL_INPUT_STRINGS.iter().any(|s| bad.contains(s))
             );
         }
         // Plain values, spaces included; the author's default and select-values are not the caller's text.
         for ok in ["scan.txt", "--opt a b", "sub-01/ses-1", "1.5e3", "x=y", "a*b", "~user", "ä"] {
-            let r = resolve(&command(true), &values(ok)).unwrap_or_else(|p| panic!("{ok:?}: {p:?}"));
+            let r = resolve(&command(true), &values(ok), false).unwrap_or_else(|p| panic!("{ok:?}: {p:?}"));
             assert_eq!(r.inputs["X"].value.as_deref(), Some(ok));
         }
         let given_true = Value::from_serde(&serde_json::json!({"X": "x", "B": true, "S": "a|b"}));
-        assert_eq!(resolve(&command(true), &given_true).unwrap().inputs["B"].command_line, "-v");
+        assert_eq!(resolve(&command(true), &given_true, false).unwrap().inputs["B"].command_line, "-v");
     }
 
     #[test]

@@ -79,13 +79,25 @@ impl Checker<'_> {
                 "add `\"name\": \"my-tool\"`; XNAT requires it",
             );
         }
+        // XNAT's `Command.validate()` never checks the line: a blank one runs the image's own
+        // entrypoint and CMD (or, with `override-entrypoint`, `/bin/sh -c ''`, which does nothing).
         if blank(c.command_line.as_deref()) {
-            self.error(
-                "missing-command-line",
-                "/command-line",
-                "the Command has no `command-line`".into(),
-                "add the command to run, with each input's replacement key, e.g. `\"command-line\": \"tool #INPUT#\"`",
-            );
+            let (message, hint) = if c.overrides_entrypoint() {
+                (
+                    "the Command has no `command-line` but sets `override-entrypoint`: the container runs \
+                     `/bin/sh -c ''`, which does nothing",
+                    "write the command to run, or remove `override-entrypoint` to run the image's own entrypoint \
+                     and CMD",
+                )
+            } else {
+                (
+                    "the Command has no `command-line`: the image's own entrypoint and CMD run, and no input \
+                     reaches them through the line",
+                    "add the command to run, with each input's replacement key, e.g. `\"command-line\": \"tool \
+                     #INPUT#\"`, unless the image's CMD is what should run",
+                )
+            };
+            self.warning("missing-command-line", "/command-line", message.into(), hint);
         }
         match c.image.as_deref() {
             None | Some("") => self.warning(

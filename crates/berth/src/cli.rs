@@ -404,6 +404,10 @@ pub enum PipelineCommand {
         /// The crate's directory (created; must be empty).
         #[arg(long = "ro-crate", value_name = "DIR")]
         ro_crate: std::path::PathBuf,
+        /// Export even when files the run recorded changed since: they are left out of the
+        /// crate and marked with their recorded and current hashes (default: refuse).
+        #[arg(long)]
+        allow_changed: bool,
     },
     /// Every task of a pipeline run: status, attempts, run, duration, logs.
     Show {
@@ -413,6 +417,17 @@ pub enum PipelineCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `--analysis-level`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum AnalysisLevelArg {
+    /// Steps that fan out over participants and sessions.
+    Participant,
+    /// Group steps, over everything the participant level produced.
+    Group,
+    /// Every step.
+    All,
 }
 
 /// What shapes a pipeline's plan (shared by `validate` and `run`).
@@ -426,6 +441,15 @@ pub struct PipelinePlanArgs {
     /// Only these participants (with or without `sub-`), as BIDS Apps take them.
     #[arg(long = "participant-label", visible_alias = "participant_label", num_args = 1.., value_name = "LABEL")]
     pub participant_label: Vec<String>,
+    /// Only these sessions (with or without `ses-`), as BIDS Apps take them.
+    #[arg(long = "session-label", visible_alias = "session_label", num_args = 1.., value_name = "LABEL")]
+    pub session_label: Vec<String>,
+    /// Which levels run: `participant` (steps over participants only, e.g. in chunks), `group`
+    /// (group steps over what the participant level produced, taken from the step cache), or
+    /// `all`. With `--participant-label`/`--session-label`, `all` leaves group steps out: their
+    /// results must cover every participant.
+    #[arg(long = "analysis-level", visible_alias = "analysis_level", value_enum, default_value = "all")]
+    pub analysis_level: AnalysisLevelArg,
     /// Override a parameter: NAME=VALUE (repeatable).
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub param: Vec<String>,
@@ -703,9 +727,10 @@ pub struct InvocationArgs {
 pub struct SimulateArgs {
     /// Descriptor: a JSON file, `-` for standard input, or the JSON text itself.
     pub descriptor: String,
-    /// Invocation: a JSON file, `-` for standard input, or the JSON text itself.
+    /// Invocation: a JSON file, `-` for standard input, or the JSON text itself. Default: `{}`
+    /// (no input values).
     #[arg(short, long)]
-    pub invocation: String,
+    pub invocation: Option<String>,
     /// Fix bosh's rendering quirks (see `docs/boutiques-compatibility.md`) and enforce every
     /// documented invocation rule.
     #[arg(long)]
@@ -716,7 +741,9 @@ pub struct SimulateArgs {
     /// Do not write the configuration files of `file-template` outputs (bosh writes them).
     #[arg(long)]
     pub no_write: bool,
-    /// XNAT Commands: bind mount NAME to the host directory HOSTPATH (repeatable).
+    /// XNAT Commands: bind mount NAME to the host directory HOSTPATH (repeatable). Mounts left
+    /// unbound are shown as `<unbound mount NAME>`, and required inputs without a value as
+    /// `<NAME>`, each with a warning: simulate previews, it does not run.
     #[arg(long, value_name = "NAME=HOSTPATH")]
     pub mount: Vec<String>,
 }
@@ -728,9 +755,9 @@ pub struct RunArgs {
     /// registered `NAME[@VERSION]`.
     pub descriptor: String,
     /// Invocation: a JSON file, `-` for standard input, or the JSON text itself. Relative File
-    /// paths are relative to the current directory.
+    /// paths are relative to the current directory. Default: `{}` (no input values).
     #[arg(short, long)]
-    pub invocation: String,
+    pub invocation: Option<String>,
     /// Where outputs go (mounted read-write as the tool's working directory). Default:
     /// `berth-out/<tool>-<time>`.
     #[arg(short, long)]

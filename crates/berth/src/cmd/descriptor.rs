@@ -142,7 +142,7 @@ fn write_config_file(cwd: &Path, id: &str, path: &str, content: &str) -> anyhow:
 /// `berth simulate`.
 pub fn simulate(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
     let loaded = load_tool_arg(&args.descriptor, false)?;
-    let inv = load(&args.invocation, "invocation")?;
+    let inv = load(args.invocation.as_deref().unwrap_or("{}"), "invocation")?;
     let d = match loaded.spec {
         ToolSpec::Boutiques(d) => *d,
         ToolSpec::Xnat(c) => return xnat_simulate(&c, &inv, args),
@@ -177,17 +177,29 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `berth simulate` for an XNAT Command: the command line by XNAT's rules (mounts bound with
-/// `--mount`; unbound ones are named).
+/// `--mount`; unbound mounts and required inputs without a value become flagged placeholders).
+/// When the image's entrypoint is kept, XNAT splits the line into arguments (quotes removed,
+/// `''` gone): the plain output shows them too.
 fn xnat_simulate(c: &berth_xnat::Command, inv: &Document, args: &SimulateArgs) -> anyhow::Result<ExitCode> {
     let mounts = mount_bindings(&args.mount)?;
-    match berth_xnat::plan(c, &inv.value, &mounts) {
+    match berth_xnat::preview(c, &inv.value, &mounts) {
         Ok(plan) => {
             diag::print_problems(&plan.warnings, false);
             let plan = plan.redacted();
             if args.json {
                 print_json(&plan)?;
             } else {
-                println!("{}", plan.command_line);
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{}", plan.command_line)?;
+                if !plan.execution.override_entrypoint {
+                    let words = serde_json::to_string(&plan.execution.cmd)?;
+                    let to = if plan.execution.cmd.is_empty() {
+                        "no arguments: the image's own CMD runs".to_string()
+                    } else {
+                        format!("arguments: {words}")
+                    };
+                    writeln!(out, "# the image's entrypoint runs with {to}")?;
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

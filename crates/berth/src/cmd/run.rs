@@ -96,7 +96,7 @@ fn parse_gpus(s: &str) -> anyhow::Result<berth_run::prepare::GpuRequest> {
 /// `berth run`.
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let tool = load_tool_arg(&args.descriptor, false)?;
-    let inv = load(&args.invocation, "invocation")?;
+    let inv = load(args.invocation.as_deref().unwrap_or("{}"), "invocation")?;
     let site = site()?;
     let config = site.config().clone();
     let host = HostInfo::current();
