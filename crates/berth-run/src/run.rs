@@ -697,7 +697,7 @@ pub fn conclude(
     oom_killed: bool,
     found: outputs::Found,
 ) -> Result<RunOutcome, berth_store::StoreError> {
-    let (status, error) = if exit_code != 0 {
+    let (status, mut error) = if exit_code != 0 {
         let why = if oom_killed {
             format!("the tool was killed for exceeding its memory limit (exit code {exit_code})")
         } else {
@@ -716,6 +716,14 @@ pub fn conclude(
     } else {
         (RunStatus::Succeeded, None)
     };
+    // The reason is usually in what the tool said last; the record carries it, so that
+    // `berth show`, the API and the web UI tell why without opening the log.
+    if let Some(e) = &mut error
+        && let Some(tail) = stderr_tail(&store.log_paths(run_id).1)
+    {
+        e.push_str("; its stderr ends with:\n");
+        e.push_str(&tail);
+    }
     if let Some(e) = &error {
         store.update_run(run_id, &RunUpdate { error: Some(e.clone()), ..Default::default() })?;
     }
@@ -728,6 +736,71 @@ pub fn conclude(
         missing_outputs: found.missing,
         outputs: found.present,
     })
+}
+
+/// How much of a failed tool's stderr its record keeps: the last lines, at most this many…
+const STDERR_TAIL_LINES: usize = 5;
+/// …and at most this many bytes of them.
+const STDERR_TAIL_BYTES: usize = 600;
+
+/// The last non-blank lines of a log file, without control characters (a terminal's colour
+/// codes, carriage-return progress bars), or `None` when the file is missing or has none.
+pub fn stderr_tail(path: &Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let start = len.saturating_sub(4 * STDERR_TAIL_BYTES as u64);
+    f.seek(SeekFrom::Start(start)).ok()?;
+    let mut bytes = Vec::new();
+    f.take(4 * STDERR_TAIL_BYTES as u64).read_to_end(&mut bytes).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    // Reading from the middle of the file, the first line may have been cut: drop it, unless
+    // it is all there is (one enormous line, whose end is then what counts).
+    let text = match text.find(['\n', '\r']) {
+        Some(i) if start > 0 => &text[i + 1..],
+        _ => &text[..],
+    };
+    let mut lines: Vec<String> = text
+        .split(['\n', '\r'])
+        .map(|l| strip_terminal_codes(l).trim_end().to_string())
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    lines = lines.split_off(lines.len().saturating_sub(STDERR_TAIL_LINES));
+    let mut tail = lines.join("\n");
+    if tail.len() > STDERR_TAIL_BYTES {
+        let mut cut = tail.len() - STDERR_TAIL_BYTES;
+        while !tail.is_char_boundary(cut) {
+            cut += 1;
+        }
+        tail = format!("…{}", &tail[cut..]);
+    }
+    (!tail.is_empty()).then_some(tail)
+}
+
+/// `line` without ANSI escape sequences and other control characters (a tab becomes a space).
+fn strip_terminal_codes(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => {
+                // CSI: ESC [ parameters… final byte in @..~; other escapes: ESC and one more.
+                if chars.next_if_eq(&'[').is_some() {
+                    while let Some(c) = chars.next() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                } else {
+                    chars.next();
+                }
+            }
+            '\t' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Writes the files a run's container needs: the configuration files (in the output directory)
@@ -870,6 +943,27 @@ pub fn container_spec(
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn a_failed_tool_is_explained_by_the_end_of_its_stderr() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let log = t.path().join("stderr");
+        assert_eq!(stderr_tail(&log), None, "no log, no tail");
+        std::fs::write(&log, "\n \n").expect("write");
+        assert_eq!(stderr_tail(&log), None, "blank lines say nothing");
+        let mut text = String::new();
+        for i in 0..2000 {
+            text.push_str(&format!("progress {i}\r"));
+        }
+        text.push_str("line one\n\u{1b}[31mERROR:\u{1b}[0m cannot read\tinput.dcm\r\n\n");
+        std::fs::write(&log, &text).expect("write");
+        let tail = stderr_tail(&log).expect("a tail");
+        assert_eq!(tail, "progress 1997\nprogress 1998\nprogress 1999\nline one\nERROR: cannot read input.dcm");
+        // One enormous line is cut from the front, on a character boundary.
+        std::fs::write(&log, "é".repeat(5000) + "end").expect("write");
+        let tail = stderr_tail(&log).expect("a tail");
+        assert!(tail.starts_with('…') && tail.ends_with("end") && tail.len() <= STDERR_TAIL_BYTES + 3, "{tail}");
+    }
 
     /// A job with one configuration file at `path` in `out`, prepared as root runs it (the tool
     /// runs as nobody, so berth gives it the directories it made).
