@@ -22,6 +22,9 @@ pub struct Dataset {
     pub root: PathBuf,
     /// Its participants, in dataset order.
     pub participants: Vec<Participant>,
+    /// Participants `participants.tsv` lists that have no `sub-<label>` directory (a dataset
+    /// shared without every participant's data): reported, since they get no task.
+    pub listed_only: Vec<String>,
 }
 
 fn labels(dir: &Path, prefix: &str) -> Result<Vec<String>, PipelineError> {
@@ -66,6 +69,8 @@ impl Dataset {
             return Err(PipelineError::NoParticipants { path: root });
         }
         let order = tsv_order(&root);
+        let mut listed_only: Vec<String> = order.iter().filter(|l| !found.contains(l)).cloned().collect();
+        listed_only.dedup();
         found.sort_by_key(|l| (order.iter().position(|o| o == l).unwrap_or(usize::MAX), l.clone()));
         let participants = found
             .into_iter()
@@ -74,7 +79,7 @@ impl Dataset {
                 Ok(Participant { label, sessions })
             })
             .collect::<Result<_, PipelineError>>()?;
-        Ok(Dataset { root, participants })
+        Ok(Dataset { root, participants, listed_only })
     }
 
     /// Keeps only the participants named (with or without `sub-`), in the dataset's order.
@@ -97,6 +102,30 @@ impl Dataset {
             });
         }
         self.participants.retain(|p| wanted.contains(&p.label.as_str()));
+        self.listed_only.clear();
+        Ok(())
+    }
+
+    /// Keeps only the sessions named (with or without `ses-`), and the participants that have
+    /// at least one of them. A label no participant has is an error that lists those there are.
+    pub fn filter_sessions(&mut self, wanted: &[String]) -> Result<(), PipelineError> {
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let wanted: Vec<&str> = wanted.iter().map(|w| w.strip_prefix("ses-").unwrap_or(w)).collect();
+        let mut known: Vec<String> = self.participants.iter().flat_map(|p| p.sessions.iter().cloned()).collect();
+        known.sort();
+        known.dedup();
+        let unknown: Vec<String> =
+            wanted.iter().filter(|w| !known.iter().any(|k| k == *w)).map(|w| (*w).to_owned()).collect();
+        if !unknown.is_empty() {
+            return Err(PipelineError::UnknownSessions { unknown, known, root: self.root.clone() });
+        }
+        for p in &mut self.participants {
+            p.sessions.retain(|s| wanted.contains(&s.as_str()));
+        }
+        self.participants.retain(|p| !p.sessions.is_empty());
+        self.listed_only.clear();
         Ok(())
     }
 }
@@ -143,6 +172,19 @@ mod tests {
         assert_eq!(labels, ["01", "10"]);
         let err = ds.filter(&["07".into()]).unwrap_err().to_string();
         assert!(err.contains("07") && err.contains("01, 10"), "{err}");
+    }
+
+    #[test]
+    fn participants_listed_without_data_and_session_filters() {
+        let d = dataset();
+        std::fs::write(d.path().join("participants.tsv"), "participant_id\nsub-01\nsub-04\nsub-02\nsub-05\n").unwrap();
+        let mut ds = Dataset::open(d.path()).unwrap();
+        assert_eq!(ds.listed_only, ["04", "05"]);
+        ds.filter_sessions(&["ses-b".into()]).unwrap();
+        let kept: Vec<_> = ds.participants.iter().map(|p| (p.label.as_str(), p.sessions.clone())).collect();
+        assert_eq!(kept, [("02", vec!["b".to_string()])]);
+        let err = Dataset::open(d.path()).unwrap().filter_sessions(&["c".into()]).unwrap_err().to_string();
+        assert!(err.contains("ses-c") || err.contains("\"c\"") || err.contains(" c"), "{err}");
     }
 
     #[test]

@@ -298,6 +298,31 @@ pub async fn execute(
     let mut status = vec![TaskStatus::Queued; n];
     let mut results: Vec<Option<TaskResult>> = vec![None; n];
     let mut outputs: HashMap<usize, TaskOutputs> = HashMap::new();
+    // Tasks the plan leaves out (a missing input with `if-missing: skip`, the analysis level):
+    // reported as skipped, with the reason, and never counted as failures.
+    let mut planned = Vec::new();
+    for (i, t) in plan.tasks.iter().enumerate() {
+        let Some(why) = &t.skip else { continue };
+        status[i] = TaskStatus::Skipped;
+        progress.event(plan, &TaskEvent::Finished { task: i, status: TaskStatus::Skipped, message: Some(why.clone()) });
+        planned.push((
+            t.key.clone(),
+            TaskUpdate { status: Some(TaskStatus::Skipped), message: Some(why.clone()), ..Default::default() },
+        ));
+        results[i] = Some(TaskResult {
+            key: t.key.clone(),
+            step: plan.steps[t.step].name.clone(),
+            participant: t.participant.clone(),
+            status: TaskStatus::Skipped,
+            attempts: 0,
+            run_id: None,
+            message: Some(why.clone()),
+            seconds: 0.0,
+            published: Vec::new(),
+        });
+    }
+    store.update_tasks(&pipeline_id, &planned)?;
+    let settled = |status: &[TaskStatus], d: usize| status[d].is_done() || plan.tasks[d].skip.is_some();
     let mut running = FuturesUnordered::new();
     let (mut cpus_used, mut mem_used) = (0.0f64, 0i64);
     let mut stop_starting = false;
@@ -313,7 +338,7 @@ pub async fn execute(
                 if running.len() >= jobs {
                     break;
                 }
-                if status[i] != TaskStatus::Queued || !plan.tasks[i].deps.iter().all(|&d| status[d].is_done()) {
+                if status[i] != TaskStatus::Queued || !plan.tasks[i].deps.iter().all(|&d| settled(&status, d)) {
                     continue;
                 }
                 let (step_cpus, step_memory) = step_limits[plan.tasks[i].step];
@@ -395,9 +420,10 @@ pub async fn execute(
         }
     }
     store.update_tasks(&pipeline_id, &updates)?;
+    describe_derivatives(&shared, &status)?;
     let final_status = if cancel.is_cancelled() {
         RunStatus::Cancelled
-    } else if status.iter().all(|s| s.is_done()) {
+    } else if (0..n).all(|d| settled(&status, d)) {
         RunStatus::Succeeded
     } else {
         RunStatus::Failed
@@ -417,6 +443,64 @@ pub async fn execute(
     })
 }
 
+/// Writes `OUTPUT/<step>/dataset_description.json` for each publishing step that fans out over
+/// a BIDS dataset's participants and produced something: its published tree is then a BIDS
+/// derivatives dataset (`sub-<label>/[ses-<label>/]…`), and `GeneratedBy` names berth, the
+/// pipeline run, and the tool, version and image of this step and of every step it depends on.
+fn describe_derivatives(shared: &Shared<'_>, status: &[TaskStatus]) -> Result<(), PipelineError> {
+    use crate::plan::Fan;
+    let plan = shared.plan;
+    let Some(dataset) = &plan.dataset else { return Ok(()) };
+    for (si, step) in plan.steps.iter().enumerate() {
+        let produced = plan.tasks.iter().enumerate().any(|(i, t)| t.step == si && status[i].is_done());
+        if !step.publish || !matches!(step.fan, Fan::Participants | Fan::Sessions) || !produced {
+            continue;
+        }
+        // This step and what it depends on, upstream first.
+        let mut chain = vec![si];
+        let mut k = 0;
+        while k < chain.len() {
+            for &d in &plan.steps[chain[k]].depends_on {
+                if !chain.contains(&d) {
+                    chain.push(d);
+                }
+            }
+            k += 1;
+        }
+        chain.reverse();
+        let mut generated_by = vec![serde_json::json!({
+            "Name": "berth",
+            "Version": env!("CARGO_PKG_VERSION"),
+            "Description": format!("pipeline `{}` (run {}), step `{}`", plan.pipeline.spec.name, shared.pipeline_id, step.name),
+        })];
+        for &c in &chain {
+            let s = &plan.steps[c];
+            let image_id = shared.image_ids.get(&s.image).cloned().unwrap_or_default();
+            generated_by.push(serde_json::json!({
+                "Name": s.descriptor.name,
+                "Version": s.descriptor.tool_version,
+                "Description": format!("step `{}`", s.name),
+                "Container": {"Type": "docker", "Tag": s.image, "URI": format!("docker-image://{image_id}")},
+            }));
+        }
+        let doc = serde_json::json!({
+            "Name": format!("{} — {}", plan.pipeline.spec.name, step.name),
+            "BIDSVersion": "1.10.0",
+            "DatasetType": "derivative",
+            "GeneratedBy": generated_by,
+            "SourceDatasets": [{"URL": format!("file://{}", dataset.root.display())}],
+        });
+        let dir = shared.opts.output_dir.join(&step.name);
+        std::fs::create_dir_all(&dir).map_err(write_err(&dir))?;
+        let path = dir.join("dataset_description.json");
+        let tmp = dir.join(format!(".dataset_description.json.{}.tmp", std::process::id()));
+        let text = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
+        std::fs::write(&tmp, text).map_err(write_err(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(write_err(&path))?;
+    }
+    Ok(())
+}
+
 fn skip_dependents(
     shared: &Shared<'_>,
     status: &mut [TaskStatus],
@@ -431,9 +515,11 @@ fn skip_dependents(
             if status[i] != TaskStatus::Queued {
                 continue;
             }
-            if let Some(&d) =
-                plan.tasks[i].deps.iter().find(|&&d| matches!(status[d], TaskStatus::Failed | TaskStatus::Skipped))
-            {
+            // A task the plan left out is not a failure: its group dependents gather the rest.
+            let failed = |d: usize| {
+                status[d] == TaskStatus::Failed || (status[d] == TaskStatus::Skipped && plan.tasks[d].skip.is_none())
+            };
+            if let Some(&d) = plan.tasks[i].deps.iter().find(|&&d| failed(d)) {
                 status[i] = TaskStatus::Skipped;
                 changed = true;
                 let why = format!("skipped: `{}` did not succeed", plan.tasks[d].key);
@@ -620,9 +706,13 @@ async fn run_task_inner(
         path: plan.pipeline.file.clone(),
         source: std::io::Error::other(e.to_string()),
     })?;
+    // Each pipeline run has its own work directories: a later run (a participant subset, a
+    // changed parameter) never rewrites the files an earlier run recorded, so its provenance and
+    // its step-cache entries stay true.
+    let run_work = shared.opts.work_dir.join(&shared.pipeline_id);
     let task_dir = match t.dir_name() {
-        d if d.is_empty() => shared.opts.work_dir.join(&step.name),
-        d => shared.opts.work_dir.join(&step.name).join(d),
+        d if d.is_empty() => run_work.join(&step.name),
+        d => run_work.join(&step.name).join(d),
     };
     let mut popts = shared.opts.base.clone();
     popts.output_dir = task_dir.clone();
@@ -658,6 +748,18 @@ async fn run_task_inner(
             done.published = publish(shared, task, &outputs, &base)?;
         }
         done.outputs = outputs;
+        return Ok(());
+    }
+
+    // The group level gathers what the participant level produced; it runs no participant.
+    if plan.level == crate::plan::AnalysisLevel::Group
+        && matches!(step.fan, crate::plan::Fan::Participants | crate::plan::Fan::Sessions)
+    {
+        done.message = Some(format!(
+            "{}: not processed at the participant level yet (nothing in the step cache); run `--analysis-level \
+             participant` for it first",
+            who(shared, task)
+        ));
         return Ok(());
     }
 

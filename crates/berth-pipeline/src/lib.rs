@@ -23,7 +23,7 @@ pub mod publish;
 pub use bids::{Dataset, Participant};
 pub use exec::{ExecOptions, PipelineOutcome, Progress, TaskEvent, execute};
 pub use model::{Pipeline, PipelineSpec, load, parse};
-pub use plan::{Plan, PlanOptions, Task, plan};
+pub use plan::{AnalysisLevel, Plan, PlanOptions, Task, plan};
 
 /// Why a pipeline could not be planned or run.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +73,21 @@ pub enum PipelineError {
         /// The dataset.
         root: PathBuf,
     },
+    /// `--session-label` named sessions no participant has.
+    #[error(
+        "session(s) {} not found in {}; it has: {}",
+        unknown.iter().map(|u| format!("ses-{u}")).collect::<Vec<_>>().join(", "),
+        root.display(),
+        if known.is_empty() { "no sessions".to_string() } else { known.iter().map(|k| format!("ses-{k}")).collect::<Vec<_>>().join(", ") }
+    )]
+    UnknownSessions {
+        /// Labels not found.
+        unknown: Vec<String>,
+        /// Labels there are.
+        known: Vec<String>,
+        /// The dataset.
+        root: PathBuf,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] berth_store::StoreError),
@@ -107,6 +122,7 @@ impl PipelineError {
                 Some("a BIDS dataset has one `sub-<label>` directory per participant".into())
             }
             PipelineError::UnknownParticipants { .. } => Some("labels are given with or without `sub-`".into()),
+            PipelineError::UnknownSessions { .. } => Some("labels are given with or without `ses-`".into()),
             PipelineError::Store(e) => e.hint(),
             PipelineError::Run(e) => e.hint(),
             PipelineError::Publish(e) => e.hint(),

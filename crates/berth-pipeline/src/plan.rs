@@ -10,6 +10,7 @@ use berth_descriptor::{Descriptor, Problem, Problems};
 use berth_run::{LoadedTool, ToolSpec};
 use berth_store::Store;
 use indexmap::IndexMap;
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::PipelineError;
@@ -149,7 +150,8 @@ pub struct StepPlan {
 /// One task: a step for one participant / session / item, or a group step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Task {
-    /// `STEP`, `STEP/sub-01`, `STEP/sub-01_ses-a`, `STEP/3`.
+    /// `STEP`, `STEP/sub-01`, `STEP/sub-01/ses-a`, `STEP/3`: also where its outputs are
+    /// published under the output directory (BIDS derivatives layout for participants).
     pub key: String,
     /// Its step's index.
     pub step: usize,
@@ -161,6 +163,10 @@ pub struct Task {
     pub item: Option<(usize, Value)>,
     /// Tasks it waits for.
     pub deps: Vec<usize>,
+    /// Why it will not run, when it will not: an input bound with `if-missing: skip` found no
+    /// file, a task it needs is skipped, or the analysis level leaves it out. Such tasks are
+    /// reported, not failed.
+    pub skip: Option<String>,
 }
 
 impl Task {
@@ -186,6 +192,37 @@ pub struct Plan {
     pub tasks: Vec<Task>,
     /// Warnings found while planning.
     pub warnings: Problems,
+    /// Which analysis levels run.
+    pub level: AnalysisLevel,
+}
+
+/// Which levels of a BIDS App style pipeline run (`--analysis-level`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnalysisLevel {
+    /// Every step (the default). With a participant or session subset, group steps that
+    /// gather participants' results are left out: their results must cover everyone.
+    #[default]
+    All,
+    /// Only the steps that fan out over the dataset (and what they need): participants can be
+    /// processed in chunks, on several machines or Slurm, before the group level runs once.
+    Participant,
+    /// Every step, but participants' tasks only from the step cache: the group level runs over
+    /// what the participant level produced, and a participant not yet processed is an error.
+    Group,
+}
+
+impl std::str::FromStr for AnalysisLevel {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<AnalysisLevel, String> {
+        match s {
+            "all" | "" => Ok(AnalysisLevel::All),
+            "participant" => Ok(AnalysisLevel::Participant),
+            "group" => Ok(AnalysisLevel::Group),
+            other => Err(format!("`{other}` is not an analysis level: expected `participant`, `group` or `all`")),
+        }
+    }
 }
 
 /// Choices that shape the plan.
@@ -195,6 +232,10 @@ pub struct PlanOptions {
     pub bids: Option<PathBuf>,
     /// `--participant-label`.
     pub participant_labels: Vec<String>,
+    /// `--session-label`.
+    pub session_labels: Vec<String>,
+    /// `--analysis-level`.
+    pub analysis_level: AnalysisLevel,
     /// `--param NAME=VALUE`.
     pub params: Vec<(String, String)>,
     /// Strict rendering (`--strict`).
@@ -277,6 +318,22 @@ pub fn plan(pipeline: Pipeline, opts: &PlanOptions, store: Option<&Store>) -> Re
         Some(root) => {
             let mut ds = Dataset::open(root)?;
             ds.filter(&opts.participant_labels)?;
+            ds.filter_sessions(&opts.session_labels)?;
+            if !ds.listed_only.is_empty() {
+                warnings.push(
+                    Problem::warning(
+                        "participants-without-data",
+                        "/dataset",
+                        format!(
+                            "participants.tsv lists {} participant{} with no `sub-<label>` directory, so no task: {}",
+                            ds.listed_only.len(),
+                            if ds.listed_only.len() == 1 { "" } else { "s" },
+                            ds.listed_only.iter().map(|l| format!("sub-{l}")).collect::<Vec<_>>().join(", ")
+                        ),
+                    )
+                    .hint("the dataset may be incomplete; add their data or remove them from participants.tsv"),
+                );
+            }
             Some(ds)
         }
         None => {
@@ -292,6 +349,9 @@ pub fn plan(pipeline: Pipeline, opts: &PlanOptions, store: Option<&Store>) -> Re
             }
             if !opts.participant_labels.is_empty() {
                 problems.push(Problem::error("no-dataset", "/dataset", "--participant-label needs a dataset"));
+            }
+            if !opts.session_labels.is_empty() {
+                problems.push(Problem::error("no-dataset", "/dataset", "--session-label needs a dataset"));
             }
             None
         }
@@ -555,18 +615,20 @@ pub fn plan(pipeline: Pipeline, opts: &PlanOptions, store: Option<&Store>) -> Re
                 session: None,
                 item: None,
                 deps: vec![],
+                skip: None,
             }),
             Fan::Participants | Fan::Sessions => {
                 for p in dataset.as_ref().map(|d| d.participants.as_slice()).unwrap_or_default() {
                     if st.fan == Fan::Sessions && !p.sessions.is_empty() {
                         for ses in &p.sessions {
                             mine.push(Task {
-                                key: format!("{}/sub-{}_ses-{ses}", st.name, p.label),
+                                key: format!("{}/sub-{}/ses-{ses}", st.name, p.label),
                                 step: si,
                                 participant: Some(p.label.clone()),
                                 session: Some(ses.clone()),
                                 item: None,
                                 deps: vec![],
+                                skip: None,
                             });
                         }
                     } else {
@@ -577,6 +639,7 @@ pub fn plan(pipeline: Pipeline, opts: &PlanOptions, store: Option<&Store>) -> Re
                             session: None,
                             item: None,
                             deps: vec![],
+                            skip: None,
                         });
                     }
                 }
@@ -590,6 +653,7 @@ pub fn plan(pipeline: Pipeline, opts: &PlanOptions, store: Option<&Store>) -> Re
                         session: None,
                         item: Some((k, it.clone())),
                         deps: vec![],
+                        skip: None,
                     });
                 }
             }
@@ -613,21 +677,81 @@ pub fn plan(pipeline: Pipeline, opts: &PlanOptions, store: Option<&Store>) -> Re
             tasks.push(t);
         }
     }
-    let plan = Plan { pipeline, params, dataset, steps, tasks, warnings };
+    let mut plan = Plan { pipeline, params, dataset, steps, tasks, warnings, level: opts.analysis_level };
 
     // Resolve what can be resolved now (globs, params), so dataset problems show before any run.
-    for t in &plan.tasks {
+    // An input bound with `if-missing: skip` that finds nothing skips its task instead.
+    let mut skips = Vec::new();
+    for (i, t) in plan.tasks.iter().enumerate() {
         let ctx = Ctx { plan: &plan, task: t, outputs: None };
-        if let Err(p) = ctx.invocation() {
-            problems.push(p);
+        match ctx.invocation() {
+            Err(p) if p.code == SKIP_CODE => skips.push((i, p.message)),
+            Err(p) => problems.push(p),
+            Ok(_) => {}
         }
     }
     if !problems.is_empty() {
         problems.sort();
         return Err(PipelineError::Invalid { path: plan.pipeline.file.clone(), problems });
     }
+    for (i, why) in skips {
+        plan.tasks[i].skip = Some(why);
+    }
+    let subset = !opts.participant_labels.is_empty() || !opts.session_labels.is_empty();
+    let fans_out = |s: &StepPlan| matches!(s.fan, Fan::Participants | Fan::Sessions);
+    // Which steps gather the dataset: group-level steps that depend, at any distance, on a
+    // step that fans out over participants.
+    let mut gathers = vec![false; plan.steps.len()];
+    for &si in &order {
+        let st = &plan.steps[si];
+        gathers[si] = !fans_out(st) && st.depends_on.iter().any(|&d| fans_out(&plan.steps[d]) || gathers[d]);
+    }
+    // Tasks come in dependency order: a task whose participant-level input is skipped is
+    // skipped too; a group task gathers what there is.
+    for i in 0..plan.tasks.len() {
+        if plan.tasks[i].skip.is_some() {
+            continue;
+        }
+        let t = &plan.tasks[i];
+        let st = &plan.steps[t.step];
+        let why = if opts.analysis_level == AnalysisLevel::Participant && gathers[t.step] {
+            Some("group level: left out by `--analysis-level participant`".to_string())
+        } else if subset && opts.analysis_level == AnalysisLevel::All && gathers[t.step] {
+            Some(
+                "group level: this run covers a subset of the participants, and group results must cover them \
+                 all; run again without `--participant-label`/`--session-label` (processed participants come \
+                 from the step cache) or with `--analysis-level group`"
+                    .to_string(),
+            )
+        } else if st.fan != Fan::Group {
+            t.deps
+                .iter()
+                .find(|&&d| plan.tasks[d].skip.is_some())
+                .map(|&d| format!("skipped: `{}` is skipped", plan.tasks[d].key))
+        } else {
+            None
+        };
+        plan.tasks[i].skip = why;
+    }
+    if opts.analysis_level == AnalysisLevel::Group && subset {
+        return Err(PipelineError::Invalid {
+            path: plan.pipeline.file.clone(),
+            problems: Problems(vec![
+                Problem::error(
+                    "group-level-subset",
+                    "/dataset",
+                    "`--analysis-level group` runs over every participant; it takes no `--participant-label` or \
+                     `--session-label`",
+                )
+                .hint("drop the labels: the group level gathers what the participant level produced for everyone"),
+            ]),
+        });
+    }
     Ok(plan)
 }
+
+/// The code of the problem an input bound with `if-missing: skip` gives when it finds nothing.
+pub const SKIP_CODE: &str = "skip-missing-input";
 
 fn topo_order(steps: &[StepPlan]) -> Vec<usize> {
     let mut done = vec![false; steps.len()];
@@ -708,6 +832,9 @@ impl Ctx<'_> {
             let is_list = input.is_some_and(|i| i.list.unwrap_or(false));
             let is_file = input.is_some_and(|i| i.kind == berth_descriptor::model::InputType::File);
             let mut value = self.resolve(id, v, is_list)?;
+            if value.is_null() && v.get("if-missing").is_some() {
+                continue; // `if-missing: omit` found nothing: the input is left out
+            }
             if is_list && !value.is_array() {
                 value = Value::Array(vec![value]);
             }
@@ -746,8 +873,32 @@ impl Ctx<'_> {
                     .map_err(|e| self.err(id, format!("`{pattern}` is not a valid glob: {e}")))?
                     .filter_map(Result::ok)
                     .collect();
+                let if_missing = match o.get("if-missing") {
+                    None => "fail",
+                    Some(Value::String(m)) if matches!(m.as_str(), "fail" | "skip" | "omit") => m.as_str(),
+                    Some(other) => {
+                        return Err(self.err(id, format!("`if-missing` is `fail`, `skip` or `omit`, not {other}")));
+                    }
+                };
+                if if_missing == "omit"
+                    && !self.step().descriptor.inputs.iter().any(|i| i.id == id && i.optional.unwrap_or(false))
+                {
+                    return Err(self.err(
+                        id,
+                        format!("`if-missing: omit` leaves the input out, but `{id}` is not optional in the tool"),
+                    ));
+                }
                 match (found.len(), is_list) {
-                    (0, _) => Err(self.err(id, format!("`{pattern}` matched no file under {}", root.display()))),
+                    (0, _) if if_missing == "skip" => Err(Problem::warning(
+                        SKIP_CODE,
+                        self.pointer(id),
+                        format!("skipped: no file matches `{pattern}` (`{id}` has `if-missing: skip`)"),
+                    )),
+                    (0, _) if if_missing == "omit" => Ok(Value::Null),
+                    (0, _) => Err(self.err(id, format!("`{pattern}` matched no file under {}", root.display())).hint(
+                        "if some participants or sessions lack this file, add `if-missing: skip` (skip \
+                               their task) or `if-missing: omit` (leave an optional input out) to the binding",
+                    )),
                     (1, false) => Ok(Value::String(found[0].to_string_lossy().into_owned())),
                     (n, false) => Err(self.err(
                         id,

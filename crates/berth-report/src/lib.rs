@@ -11,7 +11,7 @@ pub mod rocrate;
 use std::path::{Path, PathBuf};
 
 pub use html::render_html;
-pub use rocrate::{CrateSummary, write_ro_crate};
+pub use rocrate::{Changed, CrateSummary, ExportOptions, write_ro_crate};
 
 /// Why a report or crate could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +31,17 @@ pub enum ReportError {
         /// The path.
         path: PathBuf,
     },
+    /// Files the run recorded are no longer what it produced or read.
+    #[error(
+        "{} file{} of this pipeline run changed since it ran:\n{}",
+        changed.len(),
+        if changed.len() == 1 { "" } else { "s" },
+        rocrate::list_changed(changed)
+    )]
+    Changed {
+        /// What changed, and how.
+        changed: Vec<Changed>,
+    },
 }
 
 impl ReportError {
@@ -38,6 +49,12 @@ impl ReportError {
     pub fn hint(&self) -> Option<String> {
         match self {
             ReportError::NotEmpty { .. } => Some("choose a new directory for the crate".into()),
+            ReportError::Changed { .. } => Some(
+                "a later run or a person changed them; re-run the pipeline to export what it produces now, or \
+                 export with `--allow-changed` to leave the changed files out of the crate, each marked with \
+                 its recorded and current hash"
+                    .into(),
+            ),
             ReportError::Io { .. } => None,
         }
     }

@@ -27,6 +27,39 @@ const WORKFLOW: &str = "https://w3id.org/ro/wfrun/workflow/0.5";
 const PROVENANCE: &str = "https://w3id.org/ro/wfrun/provenance/0.5";
 const WF_ROCRATE: &str = "https://w3id.org/workflowhub/workflow-ro-crate/1.0";
 
+/// How a crate is exported.
+pub struct ExportOptions<'a> {
+    /// The SHA-256 (hex) of a file, or of a directory's manifest, as berth records it
+    /// (`Store::hash_path`); `Err` says why it cannot be read.
+    pub hash: &'a dyn Fn(&Path) -> Result<String, String>,
+    /// Leave changed files out of the crate, each marked with its recorded and current hash,
+    /// instead of refusing the export.
+    pub allow_changed: bool,
+}
+
+/// A file the pipeline run recorded that is no longer what it read or produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Changed {
+    /// The file.
+    pub path: PathBuf,
+    /// Its hash when the run recorded it, if the run recorded one.
+    pub recorded: Option<String>,
+    /// Its hash now; `None` when it is gone or cannot be read.
+    pub now: Option<String>,
+    /// What it is to the run and what happened to it.
+    pub reason: String,
+}
+
+/// The changed files, one per line (the first 20).
+pub(crate) fn list_changed(changed: &[Changed]) -> String {
+    let mut lines: Vec<String> =
+        changed.iter().take(20).map(|c| format!("  {}: {}", c.path.display(), c.reason)).collect();
+    if changed.len() > 20 {
+        lines.push(format!("  … and {} more", changed.len() - 20));
+    }
+    lines.join("\n")
+}
+
 /// What was written.
 #[derive(Debug, Clone, Serialize)]
 pub struct CrateSummary {
@@ -38,6 +71,8 @@ pub struct CrateSummary {
     pub files_copied: usize,
     /// Files referenced by `file://` URI.
     pub files_referenced: usize,
+    /// Files left out because they changed since the run (with `allow_changed`).
+    pub changed: Vec<Changed>,
 }
 
 fn file_uri(path: &str) -> String {
@@ -67,6 +102,8 @@ struct Builder {
     has_part: Vec<String>,
     copied: usize,
     referenced: usize,
+    /// Changed files by path: marked, never copied.
+    changed: BTreeMap<PathBuf, Changed>,
 }
 
 impl Builder {
@@ -114,15 +151,32 @@ impl Builder {
                 if !self.graph.contains_key(&id) {
                     self.referenced += 1;
                 }
-                self.add(
-                    &id,
-                    json!({"@id": id, "@type": "File", "name": Path::new(&f.path).file_name().map(|n| n.to_string_lossy().into_owned()),
-                           "sha256": f.sha256, "contentSize": f.size.map(|s| s.to_string())}),
-                );
+                let mut entity = json!({"@id": id, "@type": "File", "name": Path::new(&f.path).file_name().map(|n| n.to_string_lossy().into_owned()),
+                           "sha256": f.sha256, "contentSize": f.size.map(|s| s.to_string())});
+                self.mark(&mut entity, Path::new(&f.path));
+                self.add(&id, entity);
                 ids.push(id);
             }
         }
+        if let (FileKind::Dir, Some(_), Some(id)) = (&f.kind, &f.manifest, ids.first())
+            && let Some(mut entity) = self.graph.remove(id)
+        {
+            self.mark(&mut entity, Path::new(&f.path));
+            self.graph.insert(id.clone(), entity);
+        }
         ids
+    }
+
+    /// Says in `entity` that its file changed since the run, when it did.
+    fn mark(&self, entity: &mut Value, path: &Path) {
+        if let Some(c) = self.changed.get(path) {
+            entity["description"] = json!(format!(
+                "changed since the run ({}): recorded sha256 {}, now {}",
+                c.reason,
+                c.recorded.as_deref().unwrap_or("none"),
+                c.now.as_deref().unwrap_or("unreadable or gone")
+            ));
+        }
     }
 }
 
@@ -135,6 +189,28 @@ fn refs(ids: &[String]) -> Value {
 /// (published as links, see berth-pipeline's `publish`): they are never followed here, neither
 /// into directories nor to files, and not copied; files are opened with `O_NOFOLLOW`.
 fn published(b: &mut Builder, root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), ReportError> {
+    walk_published(root, dir, &mut |rel, path, name, bytes| {
+        if let Some(c) = b.changed.get(path) {
+            let id = format!("outputs/{rel}");
+            b.add(
+                &id,
+                json!({"@id": id, "@type": "File", "name": name, "sha256": c.recorded,
+                "description": format!("left out of the crate: {}; its sha256 now is {}", c.reason,
+                    c.now.as_deref().unwrap_or("unknown"))}),
+            );
+            return Ok(());
+        }
+        let id = b.copy_bytes(&format!("outputs/{rel}"), bytes, json!({"@type": "File", "name": name}))?;
+        out.push(id);
+        Ok(())
+    })
+}
+
+type Visit<'v> = dyn FnMut(&str, &Path, &str, &[u8]) -> Result<(), ReportError> + 'v;
+
+/// Calls `visit(rel, path, name, bytes)` for each regular file published under `dir`, in name
+/// order, without following any link.
+fn walk_published(root: &Path, dir: &Path, visit: &mut Visit<'_>) -> Result<(), ReportError> {
     use std::os::unix::fs::OpenOptionsExt;
     let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
     let mut entries: Vec<_> = entries.flatten().collect();
@@ -148,7 +224,7 @@ fn published(b: &mut Builder, root: &Path, dir: &Path, out: &mut Vec<String>) ->
         // The entry's own type (lstat): a link is neither a directory nor a file here.
         let Ok(kind) = e.file_type() else { continue };
         if kind.is_dir() {
-            published(b, root, &path, out)?;
+            walk_published(root, &path, visit)?;
         } else if kind.is_file() {
             let rel = path.strip_prefix(root).map(|r| r.to_string_lossy().into_owned()).unwrap_or(name.clone());
             let mut bytes = Vec::new();
@@ -158,11 +234,97 @@ fn published(b: &mut Builder, root: &Path, dir: &Path, out: &mut Vec<String>) ->
                 .open(&path)
                 .and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut bytes))
                 .map_err(io(&path))?;
-            let id = b.copy_bytes(&format!("outputs/{rel}"), &bytes, json!({"@type": "File", "name": name}))?;
-            out.push(id);
+            visit(&rel, &path, &name, &bytes)?;
         }
     }
     Ok(())
+}
+
+/// Every file the pipeline run recorded that is not what it was: each run's inputs and outputs
+/// (hashed again with `hash`), and each file published in the output directory, which must be
+/// exactly what one of the run's tasks produced (a later run writing into the same directory
+/// replaces published files; the crate must not present those as this run's results).
+pub fn check_files(
+    p: &PipelineRunRecord,
+    runs: &BTreeMap<String, RunRecord>,
+    hash: &dyn Fn(&Path) -> Result<String, String>,
+) -> Result<Vec<Changed>, ReportError> {
+    let mut changed = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    // What each task's final run produced, where it is published: OUTPUT/<task key>/<rel>.
+    let mut expected: BTreeMap<PathBuf, (String, String)> = BTreeMap::new();
+    let out_root = Path::new(&p.new.output_dir);
+    for t in &p.tasks {
+        let mut attempts: Vec<String> = t.runs.iter().map(|(_, r)| r.clone()).collect();
+        attempts.extend(t.run_id.clone());
+        for run_id in &attempts {
+            let Some(r) = runs.get(run_id) else { continue };
+            for f in r.files.iter().filter(|f| f.role != FileRole::Config && f.kind != FileKind::Missing) {
+                let path = PathBuf::from(&f.path);
+                if !seen.insert(path.clone()) {
+                    continue;
+                }
+                let role = if f.role == FileRole::Input { "input" } else { "output" };
+                let now = hash(&path);
+                if now.as_ref().ok() != f.sha256.as_ref() {
+                    let reason = match &now {
+                        Ok(_) => format!("the {role} \"{}\" of run {run_id} has other contents now", f.key),
+                        Err(why) => format!("the {role} \"{}\" of run {run_id} cannot be read: {why}", f.key),
+                    };
+                    changed.push(Changed { path, recorded: f.sha256.clone(), now: now.ok(), reason });
+                }
+            }
+        }
+        let final_run = t.run_id.as_ref().and_then(|r| runs.get(r));
+        let Some(r) = final_run.filter(|_| matches!(t.status, TaskStatus::Succeeded | TaskStatus::Cached)) else {
+            continue;
+        };
+        let base = Path::new(&r.new.output_dir);
+        let dest = out_root.join(&t.key);
+        for f in r.files.iter().filter(|f| f.role == FileRole::Output) {
+            let Ok(rel) = Path::new(&f.path).strip_prefix(base) else { continue };
+            match (&f.kind, &f.manifest) {
+                (FileKind::Dir, Some(entries)) => {
+                    for e in entries {
+                        if let Some(sha) = &e.sha256 {
+                            expected.insert(dest.join(rel).join(&e.path), (sha.clone(), r.id.as_str().to_owned()));
+                        }
+                    }
+                }
+                (FileKind::Missing, _) => {}
+                _ => {
+                    if let Some(sha) = &f.sha256 {
+                        expected.insert(dest.join(rel), (sha.clone(), r.id.as_str().to_owned()));
+                    }
+                }
+            }
+        }
+    }
+    walk_published(out_root, out_root, &mut |_, path, _, bytes| {
+        let now = hex::encode(Sha256::digest(bytes));
+        // berth's own description of a step's derivatives dataset (berth-pipeline's
+        // `describe_derivatives`), unless a task produced that file itself.
+        let berths = path.file_name().is_some_and(|n| n == "dataset_description.json")
+            && path.parent().and_then(Path::parent) == Some(out_root);
+        match expected.get(path) {
+            None if berths => {}
+            Some((sha, _)) if *sha == now => {}
+            Some((sha, run)) => changed.push(Changed {
+                path: path.to_owned(),
+                recorded: Some(sha.clone()),
+                now: Some(now),
+                reason: format!("published output of run {run}, replaced since (by a later run?)"),
+            }),
+            None => changed.push(Changed {
+                path: path.to_owned(),
+                recorded: None,
+                now: Some(now),
+                reason: "in the output directory, but no task of this pipeline run produced it".into(),
+            }),
+        }
+        Ok(())
+    })?;
+    Ok(changed)
 }
 
 /// `O_NOFOLLOW` for this target.
@@ -176,13 +338,25 @@ pub fn write_ro_crate(
     runs: &BTreeMap<String, RunRecord>,
     berth_version: &str,
     dest: &Path,
+    opts: &ExportOptions<'_>,
 ) -> Result<CrateSummary, ReportError> {
     if dest.exists() && std::fs::read_dir(dest).map_err(io(dest))?.next().is_some() {
         return Err(ReportError::NotEmpty { path: dest.to_owned() });
     }
+    // Every hash is checked before anything is written: a refused export leaves nothing.
+    let changed = check_files(p, runs, opts.hash)?;
+    if !changed.is_empty() && !opts.allow_changed {
+        return Err(ReportError::Changed { changed });
+    }
     std::fs::create_dir_all(dest).map_err(io(dest))?;
-    let mut b =
-        Builder { dir: dest.to_owned(), graph: BTreeMap::new(), has_part: Vec::new(), copied: 0, referenced: 0 };
+    let mut b = Builder {
+        dir: dest.to_owned(),
+        graph: BTreeMap::new(),
+        has_part: Vec::new(),
+        copied: 0,
+        referenced: 0,
+        changed: changed.iter().map(|c| (c.path.clone(), c.clone())).collect(),
+    };
 
     for (id, name) in [
         (PROCESS, "Process Run Crate"),
@@ -379,7 +553,7 @@ pub fn write_ro_crate(
     let entities = graph_len(&doc);
     let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     write_atomic(&dest.join("ro-crate-metadata.json"), text.as_bytes())?;
-    Ok(CrateSummary { dir: dest.to_owned(), entities, files_copied: b.copied, files_referenced: b.referenced })
+    Ok(CrateSummary { dir: dest.to_owned(), entities, files_copied: b.copied, files_referenced: b.referenced, changed })
 }
 
 fn graph_len(doc: &Value) -> usize {
@@ -404,8 +578,14 @@ mod tests {
         symlink(&victim, out.join("step/sub-01/other-project")).unwrap();
         symlink(victim.join("secret"), out.join("step/sub-01/direct")).unwrap();
         let dest = t.path().join("crate");
-        let mut b =
-            Builder { dir: dest.clone(), graph: BTreeMap::new(), has_part: Vec::new(), copied: 0, referenced: 0 };
+        let mut b = Builder {
+            dir: dest.clone(),
+            graph: BTreeMap::new(),
+            has_part: Vec::new(),
+            copied: 0,
+            referenced: 0,
+            changed: BTreeMap::new(),
+        };
         let mut ids = Vec::new();
         published(&mut b, &out, &out, &mut ids).unwrap();
         assert_eq!(ids, vec!["outputs/step/sub-01/result.txt".to_string()]);

@@ -33,6 +33,12 @@ pub struct PipelineRequest {
     /// `--participant-label`.
     #[serde(default)]
     pub participant_label: Vec<String>,
+    /// `--session-label`.
+    #[serde(default)]
+    pub session_label: Vec<String>,
+    /// `--analysis-level`: `participant`, `group` or `all` (the default).
+    #[serde(default)]
+    pub analysis_level: Option<String>,
     /// `--param NAME=VALUE`.
     #[serde(default)]
     pub params: BTreeMap<String, String>,
@@ -191,6 +197,13 @@ pub fn start(state: &Arc<AppState>, req: PipelineRequest) -> ApiResult<PipelineS
             .iter()
             .flat_map(|l| l.split_whitespace().map(str::to_owned))
             .collect(),
+        session_labels: req.session_label.iter().flat_map(|l| l.split_whitespace().map(str::to_owned)).collect(),
+        analysis_level: req
+            .analysis_level
+            .as_deref()
+            .unwrap_or("all")
+            .parse()
+            .map_err(|e: String| ApiError::bad_request(format!("analysis_level: {e}")))?,
         params: req.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         strict: false,
     };

@@ -113,7 +113,7 @@ pub struct NewPipelineRun {
 /// A task as it is created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewTask {
-    /// `STEP` or `STEP/sub-01[_ses-A]` or `STEP/<index>`.
+    /// `STEP` or `STEP/sub-01[/ses-A]` or `STEP/<index>`.
     pub key: String,
     /// The step's name.
     pub step: String,

@@ -241,9 +241,18 @@ fn runs_publishes_caches_and_reruns_with_no_cache() {
         ]
     );
 
-    // --no-cache runs everything; --participant-label narrows the fan-out.
+    // --no-cache runs everything; --participant-label narrows the fan-out, and the group step,
+    // whose result must cover every participant, is left out (reported), not recomputed over one.
+    let count_before = std::fs::read(w.path("out/count/out/count.txt")).unwrap();
     let (ok, fourth) = w.run_json(&file, &["--no-cache", "--participant-label", "01"]);
-    assert!(ok && all(&fourth, "succeeded") && statuses(&fourth).len() == 2, "{fourth:#}");
+    assert!(ok, "{fourth:#}");
+    assert_eq!(
+        statuses(&fourth),
+        [("checksum/sub-01".into(), "succeeded".into()), ("count".into(), "skipped".into())],
+        "{fourth:#}"
+    );
+    assert!(fourth["tasks"][1]["message"].as_str().unwrap().contains("subset of the participants"), "{fourth:#}");
+    assert_eq!(std::fs::read(w.path("out/count/out/count.txt")).unwrap(), count_before);
     assert!(w.berth_containers().is_empty(), "containers left: {:?}", w.berth_containers());
     let ls = w.ok(&["pipeline", "ls"]);
     assert_eq!(ls.lines().count(), 5, "{ls}");
@@ -289,6 +298,102 @@ steps:
         assert_eq!(st[&format!("second/sub-{p}")], "succeeded", "{st:?}");
     }
     assert!(w.path("out/second/sub-03").exists() && !w.path("out/second/sub-02").exists());
+}
+
+/// What BIDS Apps users expect, on a dataset as real ones are: a participant without the file
+/// a step needs, one listed in participants.tsv without data, participant and group levels,
+/// a derivatives dataset, and the RO-Crate of an earlier run after a later one replaced its
+/// published results.
+#[test]
+fn bids_apps_conventions_on_an_uneven_dataset() {
+    let w = World::new(&["01", "02", "03"]);
+    // sub-04 has only functional data (like 7t_trt's sessions without `anat`); sub-05 is listed
+    // but has no directory (like participants.tsv files of datasets shared in part).
+    std::fs::create_dir_all(w.path("bids/sub-04/func")).unwrap();
+    std::fs::write(w.path("bids/sub-04/func/sub-04_bold.txt"), "bold\n").unwrap();
+    std::fs::write(
+        w.path("bids/participants.tsv"),
+        "participant_id\tage\nsub-01\t1\nsub-02\t2\nsub-03\t3\nsub-04\t4\nsub-05\t5\n",
+    )
+    .unwrap();
+    // Without `if-missing`, the missing file stops validation and names the pattern.
+    let strict = w.pipeline(TWO_STEPS);
+    let err = w.fails(&["pipeline", "validate", &strict]);
+    assert!(err.contains("sub-04") && err.contains("matched no file") && err.contains("if-missing"), "{err}");
+
+    let file = w.pipeline(&TWO_STEPS.replace(
+        "{glob: \"sub-${participant}/anat/*_T1w.txt\"}",
+        "{glob: \"sub-${participant}/anat/*_T1w.txt\", if-missing: skip}",
+    ));
+    let checked = w.berth(&["pipeline", "validate", &file]);
+    assert!(checked.status.success(), "{}", text(&checked.stderr));
+    assert!(text(&checked.stderr).contains("sub-05"), "{}", text(&checked.stderr));
+
+    // Everything: sub-04 is skipped with its reason, the group step gathers the other three.
+    let (ok, first) = w.run_json(&file, &[]);
+    assert!(ok, "{first:#}");
+    assert_eq!(
+        statuses(&first),
+        [
+            ("checksum/sub-01".into(), "succeeded".into()),
+            ("checksum/sub-02".into(), "succeeded".into()),
+            ("checksum/sub-03".into(), "succeeded".into()),
+            ("checksum/sub-04".into(), "skipped".into()),
+            ("count".into(), "succeeded".into())
+        ]
+    );
+    assert!(first["tasks"][3]["message"].as_str().unwrap().contains("no file matches"), "{first:#}");
+    let count = std::fs::read_to_string(w.path("out/count/out/count.txt")).unwrap();
+    assert_eq!(count.lines().count(), 4, "three inputs and a total: {count}");
+
+    // The participant step's published tree is a BIDS derivatives dataset.
+    let desc: Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path("out/checksum/dataset_description.json")).unwrap())
+            .unwrap();
+    assert_eq!(desc["DatasetType"], "derivative");
+    let generated: Vec<&str> =
+        desc["GeneratedBy"].as_array().unwrap().iter().map(|g| g["Name"].as_str().unwrap()).collect();
+    assert_eq!(generated, ["berth", "checksum"]);
+    assert!(desc["GeneratedBy"][1]["Container"]["URI"].as_str().unwrap().contains("sha256:"), "{desc:#}");
+
+    // The participant level alone, then the group level from the step cache.
+    let (ok, part) = w.run_json(&file, &["--analysis-level", "participant"]);
+    assert!(ok, "{part:#}");
+    assert_eq!(statuses(&part).last().unwrap(), &("count".to_string(), "skipped".to_string()));
+    let (ok, group) = w.run_json(&file, &["--analysis-level", "group"]);
+    assert!(ok, "{group:#}");
+    assert!(statuses(&group).iter().all(|(k, s)| s == "cached" || k == "checksum/sub-04"), "{group:#}");
+    let err =
+        w.fails(&["pipeline", "run", &file, "-o", "out", "--analysis-level", "group", "--participant-label", "01"]);
+    assert!(err.contains("--analysis-level group"), "{err}");
+    let err = w.fails(&["pipeline", "validate", &file, "--session-label", "2"]);
+    assert!(err.contains("ses-2") && err.contains("no sessions"), "{err}");
+
+    // A later run with other data replaces the published group result; the first run's crate
+    // must not ship the new file under the old hash.
+    let first_id = first["id"].as_str().unwrap();
+    std::fs::write(w.path("bids/sub-02/anat/sub-02_T1w.txt"), "participant 02, rescanned\n").unwrap();
+    let (ok, later) = w.run_json(&file, &[]);
+    assert!(ok, "{later:#}");
+    let err = w.fails(&["pipeline", "export", first_id, "--ro-crate", "crate"]);
+    assert!(
+        err.contains("count.txt") && err.contains("changed since it ran") && err.contains("--allow-changed"),
+        "{err}"
+    );
+    assert!(!w.path("crate").exists(), "a refused export writes nothing");
+    let out = w.berth(&["pipeline", "export", first_id, "--ro-crate", "crate", "--allow-changed"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("left out of the crate"), "{}", text(&out.stderr));
+    let meta = std::fs::read_to_string(w.path("crate/ro-crate-metadata.json")).unwrap();
+    assert!(meta.contains("left out of the crate"), "the changed file is marked");
+    assert!(!w.path("crate/outputs/count/out/count.txt").exists());
+    // The first run's own work files are intact (each run has its own work directory), and the
+    // later run exports cleanly.
+    let kept = std::fs::read_to_string(w.path(&format!("out/.berth-work/{first_id}/count/out/count.txt"))).unwrap();
+    assert_eq!(kept, count);
+    let later_id = later["id"].as_str().unwrap();
+    let crate2 = w.berth(&["pipeline", "export", later_id, "--ro-crate", "crate2"]);
+    assert!(crate2.status.success(), "{}", text(&crate2.stderr));
 }
 
 #[test]
@@ -542,7 +647,7 @@ fn the_example_dicom_pipeline_runs_end_to_end() {
         assert_eq!((cols[4], cols[5]), ("0", "1000"), "normalized to [0, 1000]: {row}");
     }
     let stats: Value = serde_json::from_str(
-        &std::fs::read_to_string(w.path("out/stats/sub-03_ses-2/out/sub-03_ses-2_T1w-normalized-stats.json")).unwrap(),
+        &std::fs::read_to_string(w.path("out/stats/sub-03/ses-2/out/sub-03_ses-2_T1w-normalized-stats.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(stats["voxels"], 65536);

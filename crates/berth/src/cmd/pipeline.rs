@@ -7,13 +7,13 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use berth_pipeline::exec::{Backend, ExecOptions, PipelineOutcome, Progress, TaskEvent};
-use berth_pipeline::{PipelineError, Plan, PlanOptions};
+use berth_pipeline::{AnalysisLevel, PipelineError, Plan, PlanOptions};
 use berth_run::HostInfo;
 use berth_store::{RunStatus, TaskStatus};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{PipelineCommand, PipelinePlanArgs, PipelineRunArgs, PipelineValidateArgs};
+use crate::cli::{AnalysisLevelArg, PipelineCommand, PipelinePlanArgs, PipelineRunArgs, PipelineValidateArgs};
 use crate::context::{host_facts, log_cap, open_engine_for, open_store, runtime};
 use crate::diag::{self, hinted};
 use crate::printer::print_json;
@@ -27,7 +27,7 @@ pub fn run(command: &PipelineCommand) -> anyhow::Result<ExitCode> {
         PipelineCommand::Status { run, json } => status(run, *json),
         PipelineCommand::Show { run, json } => show(run, *json),
         PipelineCommand::Report { run, output } => report(run, output.as_deref()),
-        PipelineCommand::Export { run, ro_crate } => export(run, ro_crate),
+        PipelineCommand::Export { run, ro_crate, allow_changed } => export(run, ro_crate, *allow_changed),
     }
 }
 
@@ -56,6 +56,12 @@ fn plan_options(args: &PipelinePlanArgs) -> anyhow::Result<PlanOptions> {
             .iter()
             .flat_map(|l| l.split_whitespace().map(str::to_owned))
             .collect(),
+        session_labels: args.session_label.iter().flat_map(|l| l.split_whitespace().map(str::to_owned)).collect(),
+        analysis_level: match args.analysis_level {
+            AnalysisLevelArg::Participant => AnalysisLevel::Participant,
+            AnalysisLevelArg::Group => AnalysisLevel::Group,
+            AnalysisLevelArg::All => AnalysisLevel::All,
+        },
         params,
         strict: args.strict,
     })
@@ -576,13 +582,18 @@ fn report(run: &str, output: Option<&std::path::Path>) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-fn export(run: &str, dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+fn export(run: &str, dir: &std::path::Path, allow_changed: bool) -> anyhow::Result<ExitCode> {
     let store = open_store()?;
     let (rec, runs) = records(&store, run)?;
-    let summary = berth_report::write_ro_crate(&rec, &runs, env!("CARGO_PKG_VERSION"), dir).map_err(|e| {
+    let hash = |p: &std::path::Path| store.hash_path(p).map(|h| h.sha256).map_err(|e| e.to_string());
+    let opts = berth_report::ExportOptions { hash: &hash, allow_changed };
+    let summary = berth_report::write_ro_crate(&rec, &runs, env!("CARGO_PKG_VERSION"), dir, &opts).map_err(|e| {
         let hint = e.hint();
         diag::library(e, hint)
     })?;
+    for c in &summary.changed {
+        eprintln!("warning: left out of the crate, changed since the run: {}: {}", c.path.display(), c.reason);
+    }
     println!(
         "wrote the Workflow Run RO-Crate of pipeline run {} to {}: {} entities, {} files copied, {} referenced by file:// URI",
         rec.id,
