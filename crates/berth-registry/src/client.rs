@@ -328,6 +328,34 @@ impl RegistryClient {
         }
     }
 
+    /// A small document (a catalog index) fetched with GET: the body when the server answers
+    /// 200, at most `limit` bytes.
+    pub async fn fetch_document(&self, url: &str, limit: usize) -> Result<Vec<u8>, RegistryError> {
+        let fail = |message: String, source: Option<reqwest::Error>| RegistryError::Download {
+            url: url.to_owned(),
+            message,
+            source: source.map(|e| Box::new(e) as _),
+        };
+        let mut response = self
+            .http
+            .get(url)
+            .timeout(self.options.timeout)
+            .send()
+            .await
+            .map_err(|e| fail(transport_reason(&e), Some(e)))?;
+        if response.status() != StatusCode::OK {
+            return Err(fail(format!("HTTP {}", response.status().as_u16()), None));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| fail(transport_reason(&e), Some(e)))? {
+            if body.len() + chunk.len() > limit {
+                return Err(fail(format!("the document is larger than {limit} bytes"), None));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
     /// The digest of the manifest `reference` names, asked of its registry without pulling;
     /// none when the registry has no such tag (or repository).
     pub async fn manifest_digest(

@@ -42,6 +42,13 @@ pub enum Command {
         #[command(subcommand)]
         command: ToolCommand,
     },
+    /// Share tools: write a static catalog index of pushed tool images that any web server can
+    /// host (`berth tool search` and `berth tool install` read it).
+    Catalog {
+        /// What to do.
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
     /// Manage images: list, pull, push, import archives, tag, remove, inspect, and check a
     /// tag against its registry without pulling.
     Image {
@@ -135,6 +142,12 @@ pub struct HardenMinifyArgs {
     /// Also delete files no package owns that the runs never accessed (only reported otherwise).
     #[arg(long)]
     pub prune_unowned: bool,
+    /// Keep only what the traced runs need: the Essential set and the package manager go unless
+    /// the runs used them (implies `--prune-unowned`). Smaller, but the package manager can no
+    /// longer repair or extend the image; its labels say so (`berth.harden.minify-mode=minimal`,
+    /// `berth.harden.repairable=no`).
+    #[arg(long)]
+    pub minimal: bool,
     /// The new image's reference (default `berth-minified/<name>:<base id>`).
     #[arg(long)]
     pub tag: Option<String>,
@@ -648,6 +661,65 @@ pub enum ToolCommand {
         /// The tool's name.
         name: String,
     },
+    /// Find tools in a catalog index (by name or description).
+    Search(ToolSearchArgs),
+    /// Install a tool from a catalog index: pull its image by digest, check the image and its
+    /// descriptor against the index, tag it as the descriptor names it, register the tool.
+    Install(ToolInstallArgs),
+}
+
+/// Arguments of `berth tool search`.
+#[derive(Debug, Args)]
+pub struct ToolSearchArgs {
+    /// A word in the tool's name or description (any case); none lists every tool.
+    pub word: Option<String>,
+    /// The catalog index: an `http(s)://` URL, a `file://` URL or a path.
+    #[arg(long, env = "BERTH_CATALOG_INDEX", value_name = "URL")]
+    pub index: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `berth tool install`.
+#[derive(Debug, Args)]
+pub struct ToolInstallArgs {
+    /// `NAME` (when the index has one version of it) or `NAME@VERSION`.
+    pub tool: String,
+    /// The catalog index: an `http(s)://` URL, a `file://` URL or a path.
+    #[arg(long, env = "BERTH_CATALOG_INDEX", value_name = "URL")]
+    pub index: String,
+    /// Replace a tool registered under the same name and version, and move a local tag of
+    /// the descriptor's image name that points at another image.
+    #[arg(long)]
+    pub replace: bool,
+    /// Container engine: docker or podman (default: configuration, then detection).
+    #[arg(long, env = "BERTH_ENGINE")]
+    pub engine: Option<String>,
+}
+
+/// `berth catalog ...`.
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Write the index of the tools some pushed images carry in their labels.
+    Build(CatalogBuildArgs),
+}
+
+/// Arguments of `berth catalog build`.
+#[derive(Debug, Args)]
+pub struct CatalogBuildArgs {
+    /// Images, by the registry reference they were pushed under (`HOST/REPO:TAG`).
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+    /// Where to write the index.
+    #[arg(short, long, default_value = "index.json", value_name = "FILE")]
+    pub output: std::path::PathBuf,
+    /// Leave out each image's SBOM summary (reading an image's packages takes a while).
+    #[arg(long)]
+    pub no_sbom: bool,
+    /// Container engine: docker or podman (default: configuration, then detection).
+    #[arg(long, env = "BERTH_ENGINE")]
+    pub engine: Option<String>,
 }
 
 /// Arguments of `berth tool add`.

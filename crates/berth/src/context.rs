@@ -46,6 +46,38 @@ pub async fn open_engine(
     Ok((engine, info))
 }
 
+/// The configuration's `[inventory]` limits.
+pub fn inventory_limits(config: &Config) -> anyhow::Result<berth_inventory::Limits> {
+    config.inventory.limits().map_err(|e| {
+        let hint = e.hint();
+        diag::library(e, hint)
+    })
+}
+
+/// The registry credentials berth stores (`berth login`).
+pub fn credentials() -> anyhow::Result<berth_registry::CredentialStore> {
+    let home = berth_config::berth_home().map_err(|e| {
+        let hint = e.hint();
+        diag::library(e, hint)
+    })?;
+    Ok(berth_registry::CredentialStore::standard(&home))
+}
+
+/// A client for registries' APIs (and catalog indexes), with the configuration's insecure
+/// registries and private-address rule.
+pub fn registry_client() -> anyhow::Result<berth_registry::RegistryClient> {
+    let config = Config::load()?;
+    berth_registry::RegistryClient::new(berth_registry::ClientOptions {
+        insecure: config.registry.insecure,
+        import_private_addresses: config.registry.import_private_addresses,
+        ..berth_registry::ClientOptions::default()
+    })
+    .map_err(|e| {
+        let hint = e.hint();
+        diag::library(e, hint)
+    })
+}
+
 pub fn open_store() -> anyhow::Result<Store> {
     let home = berth_config::berth_home().map_err(|e| {
         let hint = e.hint();

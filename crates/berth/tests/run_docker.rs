@@ -500,6 +500,12 @@ fn xnat_commands_run_with_their_mounts(w: World) {
     ]);
     assert!(sim.status.success(), "{}", text(&sim.stderr));
     assert_eq!(text(&sim.stdout), "cp /input/scan.txt /output/scan.txt.copy && echo copied scan.txt -v\n");
+    // A preview needs neither the mounts nor the required value, and no `-i` at all.
+    let preview = w.berth(&["simulate", c.to_str().unwrap()]);
+    assert!(preview.status.success(), "{}", text(&preview.stderr));
+    assert_eq!(text(&preview.stdout), "cp /input/<file> /output/<file>.copy && echo copied <file> \n");
+    let warned = text(&preview.stderr);
+    assert!(warned.contains("shown as `<file>`") && warned.contains("--mount in=HOSTPATH"), "{warned}");
     // Unbound read-only mount: named, with the flag to bind it.
     let unbound = w.berth(&["run", c.to_str().unwrap(), "-i", r#"{"file": "scan.txt"}"#, "--output-dir", "o"]);
     assert_eq!(unbound.status.code(), Some(1));

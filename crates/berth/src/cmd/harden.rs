@@ -221,7 +221,12 @@ fn minify(args: &HardenMinifyArgs) -> anyhow::Result<ExitCode> {
             tracer,
             work_dir,
             prepare: &prepare,
-            options: berth_minify::MinifyOptions { keep: args.keep.clone(), prune_unowned: args.prune_unowned, ..Default::default() },
+            options: berth_minify::MinifyOptions {
+                keep: args.keep.clone(),
+                prune_unowned: args.prune_unowned || args.minimal,
+                minimal: args.minimal,
+                ..Default::default()
+            },
             tag: args.tag.clone(),
         };
         let quiet = args.json;

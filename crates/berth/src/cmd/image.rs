@@ -5,13 +5,12 @@ use std::io::Read as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use berth_config::Config;
 use berth_engine::Engine;
 use berth_registry::images::{self, CheckStatus, ImportSource};
-use berth_registry::{ClientOptions, Credential, CredentialStore, RegistryClient, RegistryError};
+use berth_registry::{Credential, RegistryError};
 
 use crate::cli::{ImageCommand, ImageImportArgs, LoginArgs};
-use crate::context::{open_engine_for, runtime};
+use crate::context::{credentials, open_engine_for, registry_client, runtime};
 use crate::diag::{self, hinted};
 use crate::printer::human_size;
 use crate::printer::print_json;
@@ -75,24 +74,6 @@ fn registry_error(e: RegistryError) -> anyhow::Error {
     diag::library(e, hint)
 }
 
-fn store() -> anyhow::Result<CredentialStore> {
-    let home = berth_config::berth_home().map_err(|e| {
-        let hint = e.hint();
-        diag::library(e, hint)
-    })?;
-    Ok(CredentialStore::standard(&home))
-}
-
-fn client() -> anyhow::Result<RegistryClient> {
-    let config = Config::load()?;
-    RegistryClient::new(ClientOptions {
-        insecure: config.registry.insecure,
-        import_private_addresses: config.registry.import_private_addresses,
-        ..ClientOptions::default()
-    })
-    .map_err(registry_error)
-}
-
 fn short(id: &str) -> &str {
     let hex = id.strip_prefix("sha256:").unwrap_or(id);
     &hex[..hex.len().min(12)]
@@ -142,7 +123,8 @@ async fn ls(engine: &dyn Engine, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 async fn pull(engine: &dyn Engine, reference: &str) -> anyhow::Result<ExitCode> {
-    let outcome = images::pull(engine, &store()?, reference, &TerminalPull::new()).await.map_err(registry_error)?;
+    let outcome =
+        images::pull(engine, &credentials()?, reference, &TerminalPull::new()).await.map_err(registry_error)?;
     match outcome.digest {
         Some(d) => println!("{} {d}", outcome.reference),
         None => println!("{}", outcome.reference),
@@ -151,7 +133,8 @@ async fn pull(engine: &dyn Engine, reference: &str) -> anyhow::Result<ExitCode> 
 }
 
 async fn push(engine: &dyn Engine, reference: &str) -> anyhow::Result<ExitCode> {
-    let outcome = images::push(engine, &store()?, reference, &TerminalPull::new()).await.map_err(registry_error)?;
+    let outcome =
+        images::push(engine, &credentials()?, reference, &TerminalPull::new()).await.map_err(registry_error)?;
     match outcome.digest {
         Some(d) => println!("{} {d}", outcome.reference),
         None => println!("{}", outcome.reference),
@@ -165,7 +148,7 @@ async fn import(engine: &dyn Engine, a: &ImageImportArgs) -> anyhow::Result<Exit
     let home = berth_config::berth_home().map_err(|e| hinted(e.to_string(), e.hint()))?;
     let outcome = images::import(
         engine,
-        &client()?,
+        &registry_client()?,
         &home.join("downloads"),
         &source,
         a.tag.as_deref(),
@@ -187,7 +170,8 @@ async fn import(engine: &dyn Engine, a: &ImageImportArgs) -> anyhow::Result<Exit
 }
 
 async fn check(engine: &dyn Engine, reference: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let report = images::check(engine, &client()?, &store()?, reference).await.map_err(registry_error)?;
+    let report =
+        images::check(engine, &registry_client()?, &credentials()?, reference).await.map_err(registry_error)?;
     if json {
         print_json(&report)?;
     } else {
@@ -241,9 +225,10 @@ pub fn login(a: &LoginArgs) -> anyhow::Result<ExitCode> {
         return Err(hinted("no password on standard input".to_string(), None));
     }
     let credential = Credential { username: a.username.clone(), secret: password };
-    let store = store()?;
-    let source =
-        runtime()?.block_on(images::login(&client()?, &store, &a.registry, &credential)).map_err(registry_error)?;
+    let store = credentials()?;
+    let source = runtime()?
+        .block_on(images::login(&registry_client()?, &store, &a.registry, &credential))
+        .map_err(registry_error)?;
     if let berth_registry::CredentialSource::Berth(path) = source {
         println!("logged in to {} as {} (credentials stored in {})", a.registry, a.username, path.display());
     }
@@ -252,7 +237,7 @@ pub fn login(a: &LoginArgs) -> anyhow::Result<ExitCode> {
 
 /// `berth logout`.
 pub fn logout(registry: &str) -> anyhow::Result<ExitCode> {
-    if store()?.remove(registry).map_err(registry_error)? {
+    if credentials()?.remove(registry).map_err(registry_error)? {
         println!("removed the credentials for {registry}");
     } else {
         println!("no credentials stored by berth for {registry}");

@@ -30,6 +30,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cancel(args) => slurm::cancel(&args),
         Command::Engine(args) => run::engine(&args),
         Command::Tool { command } => tool::run(&command),
+        Command::Catalog { command } => tool::catalog(&command),
         Command::Image { command } => image::run(&command),
         Command::Login(args) => image::login(&args),
         Command::Logout { registry } => image::logout(&registry),

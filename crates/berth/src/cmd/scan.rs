@@ -65,16 +65,10 @@ fn kind_name(kind: TargetKind) -> &'static str {
 }
 
 /// What one inventory may read of an image: the `[inventory]` table.
-pub(crate) fn inventory_limits(config: &Config) -> anyhow::Result<berth_inventory::Limits> {
-    config.inventory.limits().map_err(|e| {
-        let hint = e.hint();
-        crate::diag::library(e, hint)
-    })
-}
 
 /// Takes the inventory of TARGET, saying on stderr what it was taken to be.
 fn inventory(target_arg: &str, engine: Option<&str>, config: &Config) -> anyhow::Result<Inventory> {
-    let limits = inventory_limits(config)?;
+    let limits = crate::context::inventory_limits(config)?;
     let target = Target::parse(target_arg);
     eprintln!("berth: reading {}", describe(&target));
     let source_err = |e: berth_inventory::SourceError| {

@@ -1,5 +1,6 @@
-//! `berth tool add|ls|show|rm|import`: the registry of tools (Boutiques descriptors and XNAT
-//! Commands) that `berth run NAME[@VERSION]` runs.
+//! `berth tool add|ls|show|rm|import|search|install` and `berth catalog build`: the registry of
+//! tools (Boutiques descriptors and XNAT Commands) that `berth run NAME[@VERSION]` runs, and
+//! the catalogs that share them (berth-catalog).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -7,8 +8,11 @@ use std::process::ExitCode;
 use berth_run::tool;
 use berth_store::ToolAdded;
 
-use crate::cli::{ToolAddArgs, ToolCommand, ToolImportArgs, ToolNameArgs, ToolRmArgs};
-use crate::context::{open_engine_for, open_store, runtime};
+use crate::cli::{
+    CatalogBuildArgs, CatalogCommand, ToolAddArgs, ToolCommand, ToolImportArgs, ToolInstallArgs, ToolNameArgs,
+    ToolRmArgs, ToolSearchArgs,
+};
+use crate::context::{credentials, open_engine_for, open_store, registry_client, runtime};
 use crate::diag::{self, hinted};
 use crate::loader::tool_error;
 use crate::printer::print_json;
@@ -23,7 +27,110 @@ pub fn run(cmd: &ToolCommand) -> anyhow::Result<ExitCode> {
         ToolCommand::Import(a) => import(a),
         ToolCommand::Enable { name } => site_tool(name, true),
         ToolCommand::Disable { name } => site_tool(name, false),
+        ToolCommand::Search(a) => search(a),
+        ToolCommand::Install(a) => install(a),
     }
+}
+
+/// Runs a `berth catalog` subcommand.
+pub fn catalog(cmd: &CatalogCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        CatalogCommand::Build(a) => catalog_build(a),
+    }
+}
+
+fn catalog_error(e: berth_catalog::CatalogError) -> anyhow::Error {
+    if let berth_catalog::CatalogError::Tool(t) = &e
+        && let Some(problems) = t.problems()
+    {
+        diag::print_problems(problems, false);
+    }
+    let hint = e.hint();
+    diag::library(e, hint)
+}
+
+fn catalog_build(a: &CatalogBuildArgs) -> anyhow::Result<ExitCode> {
+    let rt = runtime()?;
+    let limits = if a.no_sbom { None } else { Some(crate::context::inventory_limits(&berth_config::Config::load()?)?) };
+    let entries = rt.block_on(async {
+        let (engine, _) = open_engine_for(a.engine.as_deref()).await?;
+        let mut entries = Vec::new();
+        for image in &a.images {
+            eprintln!("berth: reading {image}");
+            entries.extend(
+                berth_catalog::entries_for_image(&engine, image, limits.as_ref()).await.map_err(catalog_error)?,
+            );
+        }
+        anyhow::Ok(entries)
+    })?;
+    let index = berth_catalog::index(entries, env!("CARGO_PKG_VERSION"));
+    berth_catalog::write_index(&index, &a.output).map_err(catalog_error)?;
+    for e in &index.tools {
+        println!(
+            "{}@{}  {}@{}  descriptor {}",
+            e.name,
+            e.version,
+            e.image,
+            e.digest,
+            &e.descriptor_sha256[..12.min(e.descriptor_sha256.len())]
+        );
+    }
+    println!(
+        "wrote {} ({} tool{})",
+        a.output.display(),
+        index.tools.len(),
+        if index.tools.len() == 1 { "" } else { "s" }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn search(a: &ToolSearchArgs) -> anyhow::Result<ExitCode> {
+    let index =
+        runtime()?.block_on(berth_catalog::fetch_index(&registry_client()?, &a.index)).map_err(catalog_error)?;
+    let found = berth_catalog::search(&index, a.word.as_deref().unwrap_or(""));
+    if a.json {
+        print_json(&found)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if found.is_empty() {
+        eprintln!("no tool in {} matches `{}`", a.index, a.word.as_deref().unwrap_or(""));
+        return Ok(ExitCode::from(1));
+    }
+    let mut out = std::io::stdout().lock();
+    for e in found {
+        let tests = if e.tests.is_empty() { String::new() } else { format!(", {} test(s)", e.tests.len()) };
+        let packages = e.sbom.as_ref().map(|s| format!(", {} packages", s.packages)).unwrap_or_default();
+        writeln!(out, "{}@{}  ({}{tests}{packages})", e.name, e.version, e.kind)?;
+        writeln!(out, "    {}", e.description)?;
+        writeln!(out, "    {}@{}", e.image, e.digest)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn install(a: &ToolInstallArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store()?;
+    let rt = runtime()?;
+    let client = registry_client()?;
+    let creds = credentials()?;
+    let installed = rt.block_on(async {
+        let index = berth_catalog::fetch_index(&client, &a.index).await.map_err(catalog_error)?;
+        let entry = berth_catalog::find(&index, &a.tool, &a.index).map_err(catalog_error)?;
+        let (engine, _) = open_engine_for(a.engine.as_deref()).await?;
+        berth_catalog::install(&engine, &client, &creds, &store, entry, &a.index, a.replace)
+            .await
+            .map_err(catalog_error)
+    })?;
+    for w in &installed.warnings {
+        eprintln!("berth: warning: {w}");
+    }
+    let e = &installed.entry;
+    report(installed.registered, &e.name, &e.version, &e.descriptor_sha256, &format!("catalog {}", a.index));
+    println!(
+        "image {} checked against the catalog{}",
+        installed.pulled,
+        installed.tagged.as_ref().map(|t| format!(", tagged {t}")).unwrap_or_default()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn report(outcome: ToolAdded, name: &str, version: &str, sha: &str, origin: &str) {
