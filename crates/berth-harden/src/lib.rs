@@ -21,6 +21,11 @@ pub const LABEL_BASE_REFERENCE: &str = "berth.harden.base-reference";
 pub const LABEL_BASE_DIGEST: &str = "berth.harden.base-digest";
 /// Label: what was done (`update`, `minify`).
 pub const LABEL_KIND: &str = "berth.harden.kind";
+/// Label: how a minified image was made: `standard` (the Essential set and the package manager
+/// kept, so it can be repaired) or `minimal` (only what the traced runs need).
+pub const LABEL_MINIFY_MODE: &str = "berth.harden.minify-mode";
+/// Label: whether the image's package manager can still repair or extend it (`yes`/`no`).
+pub const LABEL_REPAIRABLE: &str = "berth.harden.repairable";
 /// Label: the UTC date of the update (`YYYY-MM-DD`); with the base ID, the cache key of
 /// `berth run --security-updates`.
 pub const LABEL_UPDATED: &str = "berth.harden.updated";

@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use crate::{LABEL_BASE_DIGEST, LABEL_BASE_ID, LABEL_BASE_REFERENCE, LABEL_KIND};
+use crate::{LABEL_BASE_DIGEST, LABEL_BASE_ID, LABEL_BASE_REFERENCE, LABEL_KIND, LABEL_MINIFY_MODE, LABEL_REPAIRABLE};
 
 /// Where the tracer is mounted in the container, and where it writes.
 const TRACER_PATH: &str = "/berth/trace/berth-trace";
@@ -257,6 +257,8 @@ pub async fn minify(
     config.labels.insert(LABEL_BASE_ID.into(), base.id.clone());
     config.labels.insert(LABEL_BASE_REFERENCE.into(), image.to_owned());
     config.labels.insert(LABEL_KIND.into(), "minify".into());
+    config.labels.insert(LABEL_MINIFY_MODE.into(), if req.options.minimal { "minimal" } else { "standard" }.into());
+    config.labels.insert(LABEL_REPAIRABLE.into(), if plan.repairable() { "yes" } else { "no" }.into());
     if let Some(d) = base.repo_digests.first() {
         config.labels.insert(LABEL_BASE_DIGEST.into(), d.clone());
     }

@@ -19,7 +19,7 @@
 //!
 //! ```text
 //! pub fn read_trace(path: &Path) -> Result<Trace, MinifyError>;
-//! pub struct MinifyOptions { pub keep: Vec<String>, pub prune_unowned: bool, pub protect: Vec<PathBuf> }
+//! pub struct MinifyOptions { pub keep: Vec<String>, pub prune_unowned: bool, pub protect: Vec<PathBuf>, pub minimal: bool }
 //! pub fn plan(root: &Path, trace: &Trace, opts: &MinifyOptions) -> Result<Plan, MinifyError>;
 //! pub fn apply(root: &Path, plan: &Plan) -> Result<ApplyReport, MinifyError>;
 //! ```
@@ -47,6 +47,10 @@
 //!   alpine-keys; on rpm systems setup, filesystem, basesystem.
 //! - **Package manager**: dpkg and apt, apk-tools, rpm and dnf/dnf5/microdnf/yum/tdnf/zypper:
 //!   the image stays repairable and extensible.
+//!
+//! With `minimal`, neither the Essential set nor the package manager is kept for its own sake:
+//! only what the runs accessed, what the caller keeps, and their dependencies stay. The package
+//! database still lists what is left (scanners read it), but nothing can repair the image.
 //! - **Dependency of**: the closure over `Depends` and `Pre-Depends` (apk `D:`, rpm `Requires`),
 //!   with virtual packages resolved through `Provides` and files (rpm `Requires: /bin/sh`),
 //!   `:any`/`:amd64` qualifiers dropped, versions compared as dpkg does; for `a | b`, an

@@ -37,6 +37,10 @@ pub struct MinifyOptions {
     /// Absolute paths never touched: runtime mounts (`/proc`, `/sys`, `/dev`, berth's own
     /// `/berth`) and anything else the caller mounts over the image.
     pub protect: Vec<PathBuf>,
+    /// Keep only what the traced runs need: the distribution's Essential set and the package
+    /// manager are not kept for their own sake (only when traced or depended on). The image
+    /// can then no longer be repaired or extended with its package manager.
+    pub minimal: bool,
 }
 
 impl Default for MinifyOptions {
@@ -47,6 +51,7 @@ impl Default for MinifyOptions {
             keep: Vec::new(),
             prune_unowned: false,
             protect: ["/proc", "/sys", "/dev", "/run", "/berth"].iter().map(PathBuf::from).collect(),
+            minimal: false,
         }
     }
 }
@@ -182,6 +187,13 @@ impl Owners {
     }
 }
 
+impl Plan {
+    /// Whether the package manager stays, so that the image can still be repaired and extended.
+    pub fn repairable(&self) -> bool {
+        self.kept.iter().any(|k| PACKAGE_MANAGERS.iter().any(|(_, names)| names.contains(&k.name.as_str())))
+    }
+}
+
 /// Decide what to keep and what to remove in `root` (an extracted image root filesystem) for
 /// a run that accessed `trace`. Reads only; nothing in `root` changes. A trace without a single
 /// successful access is refused ([`MinifyError::EmptyTrace`]).
@@ -241,7 +253,7 @@ pub fn plan(root: &Path, trace: &Trace, opts: &MinifyOptions) -> Result<Plan, Mi
         }
     }
     let managers = PACKAGE_MANAGERS.iter().find(|(m, _)| *m == db.manager).map_or(&[][..], |(_, names)| *names);
-    for (i, p) in db.packages.iter().enumerate().filter(|(_, p)| p.installed) {
+    for (i, p) in db.packages.iter().enumerate().filter(|(_, p)| p.installed && !opts.minimal) {
         if p.essential {
             seeds.push((i, KeepReason::Essential));
         }

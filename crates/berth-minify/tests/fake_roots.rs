@@ -196,6 +196,25 @@ fn essential_packages_the_package_manager_and_their_dependencies_stay() {
     assert_eq!(reason(&plan, "libzstd1"), Some(KeepReason::DependencyOf { package: "dpkg".into() }));
     assert_eq!(report.removed_packages, ["e2fsprogs"]);
     assert!(!fake.exists("/usr/sbin/mke2fs"));
+    assert!(plan.repairable());
+}
+
+#[test]
+fn a_minimal_plan_keeps_only_what_the_run_used_and_says_the_image_cannot_be_repaired() {
+    let mut fake = Fake::new();
+    fake.package("Package: base-files\nEssential: yes\nDepends: libessential", &["/etc/os-release"]);
+    fake.package("Package: libessential", &["/usr/lib/libessential.so"]);
+    fake.package("Package: dpkg\nEssential: yes\nPre-Depends: libzstd1", &["/usr/bin/dpkg"]);
+    fake.package("Package: apt\nDepends: libapt", &["/usr/bin/apt"]);
+    fake.package("Package: libapt", &["/usr/lib/libapt.so"]);
+    fake.package("Package: libzstd1", &["/usr/lib/libzstd.so.1"]);
+    fake.package("Package: tool\nDepends: libzstd1", &["/usr/bin/tool"]);
+    let opts = MinifyOptions { minimal: true, prune_unowned: true, ..MinifyOptions::default() };
+    let (plan, report) = fake.minify(&["/usr/bin/tool"], &opts);
+    assert_eq!(report.packages_after, ["libzstd1", "tool"]);
+    assert_eq!(reason(&plan, "libzstd1"), Some(KeepReason::DependencyOf { package: "tool".into() }));
+    assert!(!plan.repairable());
+    assert!(!fake.exists("/usr/bin/dpkg") && !fake.exists("/etc/os-release"));
 }
 
 #[test]
