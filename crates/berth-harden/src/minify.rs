@@ -3,7 +3,7 @@
 //! single-layer image without the others, then run every invocation again on the new image and
 //! compare the outputs by hash. Any difference fails the minification.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -437,6 +437,45 @@ async fn export_filesystem(
 
 /// Writes a one-layer `docker save` archive of `root` with `config`, tagged `reference`.
 ///
+/// Appends everything under `dir` (names relative to `root`, sorted, links not followed). A file
+/// with several names is written once and its other names as hard links to the first, as the
+/// base image's layers have them: copying each name (what `append_dir_all` does) made images
+/// bigger than the ones they were minified from (Mesa's driver in an MRtrix3 image: one 25.8 MB
+/// file with 13 names, 500 MB became 809 MB).
+fn append_tree<W: Write>(
+    builder: &mut tar::Builder<W>,
+    root: &Path,
+    dir: &Path,
+    seen: &mut HashMap<(u64, u64), PathBuf>,
+) -> Result<(), MinifyRunError> {
+    use std::os::unix::fs::MetadataExt;
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(dir).map_err(io(dir))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for entry in entries {
+        let name = entry.strip_prefix(root).unwrap_or(&entry).to_owned();
+        let meta = std::fs::symlink_metadata(&entry).map_err(io(&entry))?;
+        if meta.is_dir() {
+            builder.append_dir(&name, &entry).map_err(io(&entry))?;
+            append_tree(builder, root, &entry, seen)?;
+            continue;
+        }
+        if meta.is_file() && meta.nlink() > 1 {
+            if let Some(first) = seen.get(&(meta.dev(), meta.ino())) {
+                let mut header = tar::Header::new_gnu();
+                header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+                header.set_entry_type(tar::EntryType::Link);
+                header.set_size(0);
+                builder.append_link(&mut header, &name, first).map_err(io(&entry))?;
+                continue;
+            }
+            seen.insert((meta.dev(), meta.ino()), name.clone());
+        }
+        builder.append_path_with_name(&entry, &name).map_err(io(&entry))?;
+    }
+    Ok(())
+}
+
 /// Written by hand: a docker-archive is three small JSON documents around one layer tar, and
 /// the crates that write images (oci-client, ...) push to registries rather than to engines.
 fn write_docker_archive(
@@ -452,18 +491,7 @@ fn write_docker_archive(
         let mut builder = tar::Builder::new(std::io::BufWriter::new(file));
         builder.follow_symlinks(false);
         builder.mode(tar::HeaderMode::Complete);
-        let mut entries: Vec<PathBuf> =
-            std::fs::read_dir(root).map_err(io(root))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        entries.sort();
-        for entry in entries {
-            let name = entry.strip_prefix(root).unwrap_or(&entry).to_owned();
-            let meta = std::fs::symlink_metadata(&entry).map_err(io(&entry))?;
-            if meta.is_dir() {
-                builder.append_dir_all(&name, &entry).map_err(io(&entry))?;
-            } else {
-                builder.append_path_with_name(&entry, &name).map_err(io(&entry))?;
-            }
-        }
+        append_tree(&mut builder, root, root, &mut HashMap::new())?;
         builder.into_inner().and_then(|mut w| w.flush()).map_err(io(&layer_path))?;
     }
     let layer_sha = {
@@ -526,4 +554,53 @@ fn write_docker_archive(
     write().map_err(io(dest))?;
     let _ = std::fs::remove_file(&layer_path);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_file_with_several_names_is_written_once_and_linked() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("root");
+        std::fs::create_dir_all(root.join("usr/lib/dri")).unwrap();
+        std::fs::write(root.join("usr/lib/dri/radeonsi_dri.so"), vec![7u8; 100_000]).unwrap();
+        for alias in ["iris_dri.so", "swrast_dri.so"] {
+            std::fs::hard_link(root.join("usr/lib/dri/radeonsi_dri.so"), root.join("usr/lib/dri").join(alias)).unwrap();
+        }
+        std::os::unix::fs::symlink("dri/iris_dri.so", root.join("usr/lib/link")).unwrap();
+        let mut builder = tar::Builder::new(Vec::new());
+        builder.follow_symlinks(false);
+        append_tree(&mut builder, &root, &root, &mut HashMap::new()).unwrap();
+        let bytes = builder.into_inner().unwrap();
+        assert!(bytes.len() < 120_000, "the content is written once: {} bytes", bytes.len());
+        let mut archive = tar::Archive::new(bytes.as_slice());
+        let entries: Vec<(String, tar::EntryType, Option<String>)> = archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let link = e.link_name().unwrap().map(|l| l.to_string_lossy().into_owned());
+                (e.path().unwrap().to_string_lossy().into_owned(), e.header().entry_type(), link)
+            })
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                ("usr".to_string(), tar::EntryType::Directory, None),
+                ("usr/lib".to_string(), tar::EntryType::Directory, None),
+                ("usr/lib/dri".to_string(), tar::EntryType::Directory, None),
+                ("usr/lib/dri/iris_dri.so".to_string(), tar::EntryType::Regular, None),
+                (
+                    "usr/lib/dri/radeonsi_dri.so".to_string(),
+                    tar::EntryType::Link,
+                    Some("usr/lib/dri/iris_dri.so".into())
+                ),
+                ("usr/lib/dri/swrast_dri.so".to_string(), tar::EntryType::Link, Some("usr/lib/dri/iris_dri.so".into())),
+                ("usr/lib/link".to_string(), tar::EntryType::Symlink, Some("dri/iris_dri.so".into())),
+            ]
+        );
+    }
 }
