@@ -721,8 +721,17 @@ pub fn conclude(
     if let Some(e) = &mut error
         && let Some(tail) = stderr_tail(&store.log_paths(run_id).1)
     {
+        // The tool names files by their paths in the container; the user knows them by theirs.
+        let files = store.run_files(run_id).unwrap_or_default();
+        let mut pairs: Vec<(&str, &str)> = files
+            .iter()
+            .filter_map(|f| Some((f.container_path.as_deref()?, f.path.as_str())))
+            .filter(|(c, h)| c.len() > 1 && c != h)
+            .collect();
+        // Longest first, so that `/in/a.dcm` wins over `/in`.
+        pairs.sort_by_key(|(c, _)| std::cmp::Reverse(c.len()));
         e.push_str("; its stderr ends with:\n");
-        e.push_str(&tail);
+        e.push_str(&host_paths(&tail, &pairs));
     }
     if let Some(e) = &error {
         store.update_run(run_id, &RunUpdate { error: Some(e.clone()), ..Default::default() })?;
@@ -775,6 +784,32 @@ pub fn stderr_tail(path: &Path) -> Option<String> {
         tail = format!("…{}", &tail[cut..]);
     }
     (!tail.is_empty()).then_some(tail)
+}
+
+/// `text` with each container path of `pairs` (longest first) replaced by its host path, where
+/// it stands as a whole path: followed by the end, a `/` (a file inside a mounted directory),
+/// or a character that cannot continue a file name in a message (quote, space, colon, …).
+fn host_paths(text: &str, pairs: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    'outer: while !rest.is_empty() {
+        for (container, host) in pairs {
+            if let Some(after) = rest.strip_prefix(container)
+                && after.chars().next().is_none_or(|c| c == '/' || !(c.is_alphanumeric() || "._-".contains(c)))
+                && out.chars().last().is_none_or(|c| !(c.is_alphanumeric() || "._-/".contains(c)))
+            {
+                out.push_str(host);
+                rest = after;
+                continue 'outer;
+            }
+        }
+        let mut chars = rest.chars();
+        if let Some(c) = chars.next() {
+            out.push(c);
+        }
+        rest = chars.as_str();
+    }
+    out
 }
 
 /// `line` without ANSI escape sequences and other control characters (a tab becomes a space).
@@ -943,6 +978,17 @@ pub fn container_spec(
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn container_paths_in_a_message_become_the_users_paths() {
+        let pairs = [("/berth/inputs/0/MR.DCM", "/home/ana/study/MR.DCM"), ("/berth/inputs/0", "/home/ana/study")];
+        assert_eq!(
+            host_paths("error: `/berth/inputs/0/MR.DCM` is not DICOM; see /berth/inputs/0/other", &pairs),
+            "error: `/home/ana/study/MR.DCM` is not DICOM; see /home/ana/study/other"
+        );
+        // Only whole paths: a longer name or a path inside another is left alone.
+        assert_eq!(host_paths("/berth/inputs/00 x/berth/inputs/0", &pairs), "/berth/inputs/00 x/berth/inputs/0");
+    }
 
     #[test]
     fn a_failed_tool_is_explained_by_the_end_of_its_stderr() {
