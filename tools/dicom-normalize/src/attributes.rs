@@ -51,9 +51,15 @@ pub enum AttributeError {
     /// The modality transformation is a lookup table, not a linear rescale.
     #[error("the image has a Modality LUT Sequence (0028,3000); only a linear rescale is supported")]
     ModalityLut,
-    /// Padding pixels would be pulled into the range and lose their padding meaning.
-    #[error("the image declares Pixel Padding Value (0028,0120); padding pixels cannot be normalized meaningfully")]
-    PixelPadding,
+    /// Every pixel is padding: there is no image to normalize.
+    #[error("every pixel is padding (Pixel Padding Value (0028,0120)); there is nothing to normalize")]
+    AllPadding,
+    /// No stored value is left to mark padding with.
+    #[error(
+        "the normalized pixels use every stored value the image can hold, so none is left for its padding \
+         (Pixel Padding Value (0028,0120))"
+    )]
+    NoRoomForPadding,
     /// Enhanced multi-frame objects keep rescale or windows per frame in functional groups.
     #[error(
         "the image keeps {what} in its functional groups (enhanced multi-frame); only classic attributes are supported"
@@ -68,6 +74,9 @@ impl AttributeError {
     /// What the user can do about it.
     pub fn hint(&self) -> Option<String> {
         match self {
+            AttributeError::NoRoomForPadding => {
+                Some("choose a narrower range (`--min`/`--max`), so that a stored value is left for padding".into())
+            }
             AttributeError::FunctionalGroups { .. } => Some(
                 "convert the enhanced object to classic single-frame instances first (for example with `emf2sf` from dcm4che)"
                     .to_string(),
@@ -81,9 +90,6 @@ impl AttributeError {
 pub fn read_rescale(obj: &InMemDicomObject) -> Result<Rescale, AttributeError> {
     if obj.get(tags::MODALITY_LUT_SEQUENCE).is_some() {
         return Err(AttributeError::ModalityLut);
-    }
-    if obj.get(tags::PIXEL_PADDING_VALUE).is_some() {
-        return Err(AttributeError::PixelPadding);
     }
     for groups in [tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE, tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE] {
         let items = obj.get(groups).and_then(|e| e.items()).unwrap_or_default();
@@ -117,6 +123,51 @@ fn read_ds(obj: &InMemDicomObject, tag: Tag, name: &'static str) -> Result<Optio
     }
 }
 
+/// Which stored values are padding (PS3.3 C.7.5.1.1.2): Pixel Padding Value alone, or with
+/// Pixel Padding Range Limit, every value between the two (inclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Padding {
+    /// The lowest padding value.
+    pub low: i32,
+    /// The highest padding value.
+    pub high: i32,
+}
+
+impl Padding {
+    /// Whether `v` (a stored value) is padding.
+    pub fn contains(&self, v: i32) -> bool {
+        (self.low..=self.high).contains(&v)
+    }
+}
+
+/// The image's padding, if it declares one; values are read in the pixels' signedness.
+pub fn read_padding(obj: &InMemDicomObject, signed: bool) -> Option<Padding> {
+    let value = |tag| {
+        let e = obj.get(tag)?;
+        let v = e.value();
+        // US or SS as written; some writers use OB/OW or the wrong VR: take the bits as stored.
+        let raw = v.to_int::<i32>().ok()?;
+        Some(if signed { i32::from(raw as i16) } else { i32::from(raw as u16) })
+    };
+    let pad = value(tags::PIXEL_PADDING_VALUE)?;
+    let limit = value(tags::PIXEL_PADDING_RANGE_LIMIT).unwrap_or(pad);
+    Some(Padding { low: pad.min(limit), high: pad.max(limit) })
+}
+
+/// The stored value that marks padding in the output: the input's, when the normalized pixels
+/// do not use it; else the lowest representable value below them, else the highest above.
+pub fn output_padding(old: i32, used: (i32, i32), representable: (i32, i32)) -> Result<i32, AttributeError> {
+    if !(used.0..=used.1).contains(&old) && (representable.0..=representable.1).contains(&old) {
+        Ok(old)
+    } else if representable.0 < used.0 {
+        Ok(representable.0)
+    } else if representable.1 > used.1 {
+        Ok(representable.1)
+    } else {
+        Err(AttributeError::NoRoomForPadding)
+    }
+}
+
 /// Everything the rewritten attributes depend on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Derivation {
@@ -130,6 +181,10 @@ pub struct Derivation {
     pub output_extent: (i32, i32),
     /// Pixel Representation 1, which decides SS or US for the pixel value attributes.
     pub signed: bool,
+    /// The new Series Instance UID: a derived image starts a new series.
+    pub series_uid: String,
+    /// The stored value marking padding in the output, when the image has padding.
+    pub padding: Option<i32>,
 }
 
 /// Rewrites the attributes of a normalized instance (see the module documentation).
@@ -158,12 +213,44 @@ pub fn apply(file: &mut FileDicomObject<InMemDicomObject>, d: &Derivation) {
         .and_then(|e| e.value().to_multi_str().ok())
         .map(|v| v.iter().map(|s| s.trim().to_string()).collect())
         .unwrap_or_default();
-    if image_type.is_empty() {
-        image_type = vec!["DERIVED".into(), "SECONDARY".into()];
-    } else {
-        image_type[0] = "DERIVED".into();
+    if image_type.len() < 2 {
+        image_type.resize(2, String::new());
     }
+    image_type[0] = "DERIVED".into();
+    image_type[1] = "SECONDARY".into();
     file.put(DataElement::new(tags::IMAGE_TYPE, VR::CS, PrimitiveValue::Strs(image_type.into())));
+
+    // A new series: viewers and PACS must not mix normalized images with the originals.
+    file.put(str_element(tags::SERIES_INSTANCE_UID, VR::UI, &d.series_uid));
+    let number = file
+        .get(tags::SERIES_NUMBER)
+        .and_then(|e| e.value().to_str().ok())
+        .and_then(|s| s.trim_matches(['\0', ' ']).parse::<i64>().ok())
+        .unwrap_or(0);
+    // IS holds at most 2^31 - 1.
+    let number = if number >= 0 && number < 2_147_482_647 { number + 1000 } else { 1000 };
+    file.put(str_element(tags::SERIES_NUMBER, VR::IS, &number.to_string()));
+    let described = file
+        .get(tags::SERIES_DESCRIPTION)
+        .and_then(|e| e.value().to_str().ok())
+        .map(|s| s.trim_matches(['\0', ' ']).to_string())
+        .filter(|s| !s.is_empty());
+    let series_description = match described {
+        // LO holds at most 64 characters.
+        Some(s) if s.len() + 13 <= 64 => format!("{s} (normalized)"),
+        Some(s) => format!("{} (normalized)", s.chars().take(50).collect::<String>()),
+        None => "normalized".to_string(),
+    };
+    file.put(str_element(tags::SERIES_DESCRIPTION, VR::LO, &series_description));
+    // The values after rescale are no longer in the modality's unit (Hounsfield units for CT):
+    // say so (PS3.3 C.11.1.1.2, `US` = unspecified).
+    if file.get(tags::RESCALE_SLOPE).is_some() || file.get(tags::RESCALE_INTERCEPT).is_some() {
+        file.put(str_element(tags::RESCALE_TYPE, VR::LO, "US"));
+    }
+    if let Some(p) = d.padding {
+        file.put(pixel_value_element(tags::PIXEL_PADDING_VALUE, p, d.signed));
+        file.remove_element(tags::PIXEL_PADDING_RANGE_LIMIT);
+    }
 
     let ours = format!(
         "Pixel values linearly remapped by dicom-normalize {}: modality range [{}, {}] to [{}, {}], rounded half away from zero",
@@ -311,6 +398,8 @@ mod tests {
             input_range: (12.0, 3000.0),
             output_extent: (0, 1000),
             signed: false,
+            series_uid: "2.25.43".to_string(),
+            padding: None,
         }
     }
 
@@ -327,7 +416,8 @@ mod tests {
         assert_eq!(file.meta().implementation_class_uid(), uid::implementation_class_uid());
         let source = &file.get(tags::SOURCE_IMAGE_SEQUENCE).unwrap().items().unwrap()[0];
         assert_eq!(source.get(tags::REFERENCED_SOP_INSTANCE_UID).unwrap().value().to_str().unwrap(), "1.2.3.4");
-        assert_eq!(text(&file, tags::IMAGE_TYPE), "DERIVED\\PRIMARY\\M");
+        assert_eq!(text(&file, tags::IMAGE_TYPE), "DERIVED\\SECONDARY\\M");
+        assert_eq!(text(&file, tags::SERIES_INSTANCE_UID), "2.25.43");
         assert_eq!(text(&file, tags::WINDOW_CENTER), "500.5");
         assert_eq!(text(&file, tags::WINDOW_WIDTH), "1001");
         assert!(text(&file, tags::DERIVATION_DESCRIPTION).contains("[12, 3000] to [0, 1000]"));
@@ -384,7 +474,17 @@ mod tests {
     #[test]
     fn padding_lut_and_functional_groups_are_refused() {
         let file = sample_file(vec![DataElement::new(tags::PIXEL_PADDING_VALUE, VR::US, PrimitiveValue::from(0_u16))]);
-        assert_eq!(read_rescale(&file), Err(AttributeError::PixelPadding));
+        assert!(read_rescale(&file).is_ok(), "padding is handled, not refused");
+        assert_eq!(read_padding(&file, false), Some(Padding { low: 0, high: 0 }));
+        let ct = sample_file(vec![
+            DataElement::new(tags::PIXEL_PADDING_VALUE, VR::SS, PrimitiveValue::from(-2000_i16)),
+            DataElement::new(tags::PIXEL_PADDING_RANGE_LIMIT, VR::SS, PrimitiveValue::from(-1024_i16)),
+        ]);
+        let p = read_padding(&ct, true).unwrap();
+        assert!(p.contains(-2000) && p.contains(-1024) && !p.contains(-1023));
+        assert_eq!(output_padding(-2000, (0, 1000), (-32768, 32767)), Ok(-2000));
+        assert_eq!(output_padding(0, (0, 4095), (0, 65535)), Ok(65535));
+        assert_eq!(output_padding(5, (0, 65535), (0, 65535)), Err(AttributeError::NoRoomForPadding));
         let file = sample_file(vec![DataElement::new(
             tags::MODALITY_LUT_SEQUENCE,
             VR::SQ,

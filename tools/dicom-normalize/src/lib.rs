@@ -140,9 +140,17 @@ pub struct Outcome {
     pub output_extent: (i32, i32),
 }
 
-/// The output file name for an input path: `<input-stem>-normalized.dcm`.
+/// The extensions dropped from an input's name to name its output, exactly as written (the
+/// descriptor's `path-template-stripped-extensions` is the same list, so berth and bosh predict
+/// the name the tool writes). Any other name is kept whole: UID-named files (`1.3.12.2.1107…`)
+/// and extension-less scanner files (`IM0001`) keep every character.
+pub const STRIPPED_EXTENSIONS: [&str; 6] = [".dcm", ".DCM", ".dicom", ".DICOM", ".ima", ".IMA"];
+
+/// The output file name for an input path: `<input name without a DICOM extension>-normalized.dcm`.
 pub fn output_name(input: &Path) -> PathBuf {
-    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "output".to_string());
+    let name = input.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "output".to_string());
+    let stem =
+        STRIPPED_EXTENSIONS.iter().find_map(|ext| name.strip_suffix(ext).filter(|s| !s.is_empty())).unwrap_or(&name);
     PathBuf::from(format!("{stem}-normalized.dcm"))
 }
 
@@ -226,7 +234,17 @@ pub fn normalize_bytes(
         attributes::read_rescale(&file).map_err(|source| NormalizeError::Attributes { path: path(), source })?;
     let mut pixels = pixel::StoredPixels::read(&file, &layout, order)
         .map_err(|source| NormalizeError::Pixels { path: path(), source })?;
-    let (stored_min, stored_max) = pixels.extent().expect("a checked layout has at least one sample");
+    // Padding (the air around a CT's field of view, say) is not image: it neither shapes the
+    // map nor is remapped, and keeps a stored value the normalized pixels do not use.
+    let padding = attributes::read_padding(&file, layout.signed);
+    let is_image = |v: &i32| padding.is_none_or(|p| !p.contains(*v));
+    let extent = |values: &[i32]| {
+        let mut it = values.iter().copied().filter(is_image);
+        let first = it.next()?;
+        Some(it.fold((first, first), |(lo, hi), v| (lo.min(v), hi.max(v))))
+    };
+    let (stored_min, stored_max) = extent(&pixels.values)
+        .ok_or(NormalizeError::Attributes { path: path(), source: attributes::AttributeError::AllPadding })?;
 
     let (repr_min, repr_max) = layout.representable();
     let map = mapping::LinearMap::new(
@@ -243,18 +261,41 @@ pub fn normalize_bytes(
     )
     .map_err(|source| NormalizeError::Mapping { path: path(), source })?;
 
-    for v in &mut pixels.values {
-        *v = map.apply(*v);
+    let was_padding: Vec<bool> = pixels.values.iter().map(|v| !is_image(v)).collect();
+    for (v, pad) in pixels.values.iter_mut().zip(&was_padding) {
+        if !pad {
+            *v = map.apply(*v);
+        }
     }
-    let output_extent = pixels.extent().expect("same sample count as the input");
+    let output_extent = extent(&pixels.values).unwrap_or((stored_min, stored_max));
+    let output_padding = match padding {
+        Some(p) => {
+            let out = attributes::output_padding(p.low, output_extent, (repr_min, repr_max))
+                .map_err(|source| NormalizeError::Attributes { path: path(), source })?;
+            for (v, pad) in pixels.values.iter_mut().zip(&was_padding) {
+                if *pad {
+                    *v = out;
+                }
+            }
+            Some(out)
+        }
+        None => None,
+    };
     file.put(pixels.to_element(&layout));
 
+    let source_series = file
+        .get(dicom_dictionary_std::tags::SERIES_INSTANCE_UID)
+        .and_then(|e| e.value().to_str().ok())
+        .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+        .unwrap_or_default();
     let derivation = attributes::Derivation {
         instance_uid: uid::derived_instance_uid(bytes, target),
         target,
         input_range: map.input_range(),
         output_extent,
         signed: layout.signed,
+        series_uid: uid::derived_series_uid(&source_series, target),
+        padding: output_padding,
     };
     attributes::apply(&mut file, &derivation);
 
@@ -282,6 +323,29 @@ mod tests {
         assert_eq!(output_name(Path::new("/in/phantom-mr.dcm")), PathBuf::from("phantom-mr-normalized.dcm"));
         assert_eq!(output_name(Path::new("IM0001")), PathBuf::from("IM0001-normalized.dcm"));
         assert_eq!(output_name(Path::new("a.b.dcm")), PathBuf::from("a.b-normalized.dcm"));
+        assert_eq!(output_name(Path::new("MR.DCM")), PathBuf::from("MR-normalized.dcm"));
+        // UID names keep every component: two instances of a series never share an output.
+        assert_eq!(
+            output_name(Path::new("1.3.12.2.1107.5.2.32.35162.2012")),
+            PathBuf::from("1.3.12.2.1107.5.2.32.35162.2012-normalized.dcm")
+        );
+        assert_eq!(output_name(Path::new(".dcm")), PathBuf::from(".dcm-normalized.dcm"));
+    }
+
+    #[test]
+    fn the_descriptor_strips_exactly_the_extensions_the_tool_does() {
+        let text = fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dicom-normalize/dicom-normalize.json"),
+        )
+        .unwrap();
+        let d: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let listed: Vec<&str> = d["output-files"][0]["path-template-stripped-extensions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(listed, STRIPPED_EXTENSIONS);
     }
 
     #[test]

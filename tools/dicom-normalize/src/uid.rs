@@ -37,6 +37,19 @@ pub fn derived_instance_uid(input_file: &[u8], target: TargetRange) -> String {
     from_uuid(Uuid::new_v5(&NAMESPACE, &name))
 }
 
+/// The Series Instance UID of the normalized series: every instance of one source series
+/// normalized to the same range by the same version lands in the same new series.
+pub fn derived_series_uid(source_series_uid: &str, target: TargetRange) -> String {
+    let mut name = Vec::with_capacity(source_series_uid.len() + 64);
+    name.extend_from_slice(b"series\0");
+    name.extend_from_slice(env!("CARGO_PKG_VERSION").as_bytes());
+    name.push(0);
+    name.extend_from_slice(&target.min().to_bits().to_be_bytes());
+    name.extend_from_slice(&target.max().to_bits().to_be_bytes());
+    name.extend_from_slice(source_series_uid.as_bytes());
+    from_uuid(Uuid::new_v5(&NAMESPACE, &name))
+}
+
 /// The Implementation Class UID of this tool, written in the file meta group.
 pub fn implementation_class_uid() -> String {
     from_uuid(Uuid::new_v5(&NAMESPACE, b"implementation-class"))

@@ -155,7 +155,11 @@ fn derived_attributes_are_rewritten_and_the_rest_kept() {
     assert_eq!(attr(&after, tags::WINDOW_WIDTH), "31");
     assert_eq!(attr(&after, tags::SMALLEST_IMAGE_PIXEL_VALUE), "10");
     assert_eq!(attr(&after, tags::LARGEST_IMAGE_PIXEL_VALUE), "40");
-    assert_eq!(attr(&after, tags::IMAGE_TYPE), "DERIVED\\PRIMARY");
+    assert_eq!(attr(&after, tags::IMAGE_TYPE), "DERIVED\\SECONDARY");
+    // A derived image starts a new series.
+    assert!(attr(&after, tags::SERIES_INSTANCE_UID).starts_with("2.25."));
+    assert_ne!(attr(&after, tags::SERIES_INSTANCE_UID), attr(&before, tags::SERIES_INSTANCE_UID));
+    assert_eq!(attr(&after, tags::SERIES_DESCRIPTION), "normalized");
     let source = &after.get(tags::SOURCE_IMAGE_SEQUENCE).unwrap().items().unwrap()[0];
     assert_eq!(
         source.get(tags::REFERENCED_SOP_INSTANCE_UID).unwrap().value().to_str().unwrap(),
@@ -172,6 +176,10 @@ fn derived_attributes_are_rewritten_and_the_rest_kept() {
         tags::DERIVATION_DESCRIPTION,
         tags::SOURCE_IMAGE_SEQUENCE,
         tags::PIXEL_DATA,
+        tags::SERIES_INSTANCE_UID,
+        tags::SERIES_NUMBER,
+        tags::SERIES_DESCRIPTION,
+        tags::RESCALE_TYPE,
     ];
     for element in before.iter() {
         let tag = element.header().tag;
@@ -179,7 +187,11 @@ fn derived_attributes_are_rewritten_and_the_rest_kept() {
             assert_eq!(after.get(tag).map(|e| e.value()), Some(element.value()), "{tag} changed");
         }
     }
-    let added: Vec<_> = after.iter().map(|e| e.header().tag).filter(|t| before.get(*t).is_none()).collect();
+    let added: Vec<_> = after
+        .iter()
+        .map(|e| e.header().tag)
+        .filter(|t| before.get(*t).is_none() && !changed[changed.len() - 4..].contains(t))
+        .collect();
     assert_eq!(added, vec![tags::DERIVATION_DESCRIPTION, tags::SOURCE_IMAGE_SEQUENCE]);
 }
 
@@ -232,17 +244,35 @@ fn unsupported_images_are_data_errors() {
     let input = rgb.write(dir.path(), "rgb.dcm");
     normalize(&input, dir.path(), "0", "1").code(1).stderr(contains("MONOCHROME2"));
 
-    let padded = Spec::new(1, 2, &[0, 1]).with(dicom_core::DataElement::new(
+    let padded = Spec::new(1, 2, &[0, 0]).with(dicom_core::DataElement::new(
         tags::PIXEL_PADDING_VALUE,
         dicom_core::VR::US,
         dicom_core::PrimitiveValue::from(0_u16),
     ));
     let input = padded.write(dir.path(), "pad.dcm");
-    normalize(&input, dir.path(), "0", "1").code(1).stderr(contains("Pixel Padding Value"));
+    normalize(&input, dir.path(), "0", "1").code(1).stderr(contains("every pixel is padding"));
 
     let lut = Spec::new(1, 2, &[0, 1]).with(common::empty_sequence(tags::MODALITY_LUT_SEQUENCE));
     let input = lut.write(dir.path(), "lut.dcm");
     normalize(&input, dir.path(), "0", "1").code(1).stderr(contains("Modality LUT"));
+}
+
+/// A CT with the air outside its field of view marked as padding (-2000): the padding neither
+/// stretches the range nor is remapped into it, and stays padding in the output.
+#[test]
+fn padding_pixels_are_left_out_of_the_range_and_stay_padding() {
+    let dir = TempDir::new().unwrap();
+    let values = [-2000, -1000, 0, 1000];
+    let ct = Spec::new(2, 2, &values).bits(16, 16, true, &values).with(dicom_core::DataElement::new(
+        tags::PIXEL_PADDING_VALUE,
+        dicom_core::VR::SS,
+        dicom_core::PrimitiveValue::from(-2000_i16),
+    ));
+    let input = ct.write(dir.path(), "CT.DCM");
+    normalize(&input, dir.path(), "0", "100").success();
+    let (values, _, after) = read_stored(&dir.path().join("CT-normalized.dcm"));
+    assert_eq!(values, [-2000, 0, 50, 100], "padding kept, the rest spans [0, 100]");
+    assert_eq!(attr(&after, tags::PIXEL_PADDING_VALUE), "-2000");
 }
 
 #[test]

@@ -36,6 +36,11 @@ IN_VENV_MARKER = "BERTH_INDEPENDENT_CHECK_IN_VENV"
 # the data set must be equal between input and output.
 REWRITTEN = {
     "SOPInstanceUID",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "SeriesDescription",
+    "RescaleType",
+    "PixelPaddingValue",
     "ImageType",
     "DerivationDescription",
     "SourceImageSequence",
@@ -193,9 +198,15 @@ def check_pair(input_path, output_path, vmin, vmax):
     )
     f.expect(float(out.WindowCenter) == (vmin + vmax + 1) / 2, f"Window Center {out.WindowCenter}")
     f.expect(float(out.WindowWidth) == vmax - vmin + 1, f"Window Width {out.WindowWidth}")
-    f.expect(out.ImageType[0] == "DERIVED", f"Image Type {out.ImageType}")
+    f.expect(list(out.ImageType)[:2] == ["DERIVED", "SECONDARY"], f"Image Type {out.ImageType}")
     if "ImageType" in src:
-        f.expect(list(out.ImageType)[1:] == list(src.ImageType)[1:], "Image Type values 2.. changed")
+        f.expect(list(out.ImageType)[2:] == list(src.ImageType)[2:], "Image Type values 3.. changed")
+    f.expect(
+        "SeriesInstanceUID" in out and out.SeriesInstanceUID != src.get("SeriesInstanceUID"),
+        "the derived image is not in a new series",
+    )
+    if "RescaleSlope" in src or "RescaleIntercept" in src:
+        f.expect(out.get("RescaleType") == "US", f"Rescale Type {out.get('RescaleType')}, expected US")
     f.expect("DerivationDescription" in out, "Derivation Description missing")
     ref = out.SourceImageSequence[0] if "SourceImageSequence" in out else None
     f.expect(ref is not None and ref.ReferencedSOPInstanceUID == src.SOPInstanceUID, "Source Image Sequence does not reference the input")
