@@ -821,7 +821,7 @@ fn strip_terminal_codes(line: &str) -> String {
             '\u{1b}' => {
                 // CSI: ESC [ parameters… final byte in @..~; other escapes: ESC and one more.
                 if chars.next_if_eq(&'[').is_some() {
-                    while let Some(c) = chars.next() {
+                    for c in chars.by_ref() {
                         if ('@'..='~').contains(&c) {
                             break;
                         }

@@ -9,6 +9,7 @@
 pub mod attributes;
 pub mod mapping;
 pub mod pixel;
+pub mod rle;
 pub mod transfer_syntax;
 pub mod uid;
 
@@ -198,12 +199,29 @@ pub fn modality_values(
         .map_err(|source| NormalizeError::Parse { path: path(), source: Box::new(source) })?;
     let layout =
         pixel::PixelLayout::from_object(&file).map_err(|source| NormalizeError::Pixels { path: path(), source })?;
+    let mut file = file;
+    let order =
+        decode_rle(&mut file, &layout, order).map_err(|source| NormalizeError::Pixels { path: path(), source })?;
     let rescale =
         attributes::read_rescale(&file).map_err(|source| NormalizeError::Attributes { path: path(), source })?;
     let pixels = pixel::StoredPixels::read(&file, &layout, order)
         .map_err(|source| NormalizeError::Pixels { path: path(), source })?;
     let values = pixels.values.iter().map(|&v| rescale.modality(v)).collect();
     Ok((file, values))
+}
+
+/// RLE Lossless pixel data decoded into native little endian (the object becomes Explicit VR
+/// Little Endian, and so does the output); the byte order to read the pixels with.
+fn decode_rle(
+    file: &mut dicom_object::FileDicomObject<dicom_object::InMemDicomObject>,
+    layout: &pixel::PixelLayout,
+    order: transfer_syntax::ByteOrder,
+) -> Result<transfer_syntax::ByteOrder, pixel::PixelError> {
+    if order != transfer_syntax::ByteOrder::Rle {
+        return Ok(order);
+    }
+    rle::to_native(file, layout)?;
+    Ok(transfer_syntax::ByteOrder::Little)
 }
 
 /// Normalizes an in-memory Part 10 file; `input` and `output` only name files in errors
@@ -230,6 +248,8 @@ pub fn normalize_bytes(
 
     let layout =
         pixel::PixelLayout::from_object(&file).map_err(|source| NormalizeError::Pixels { path: path(), source })?;
+    let order =
+        decode_rle(&mut file, &layout, order).map_err(|source| NormalizeError::Pixels { path: path(), source })?;
     let rescale =
         attributes::read_rescale(&file).map_err(|source| NormalizeError::Attributes { path: path(), source })?;
     let mut pixels = pixel::StoredPixels::read(&file, &layout, order)

@@ -17,7 +17,7 @@ use dicom_normalize::{TargetRange, normalize_file};
 #[derive(Debug, Parser)]
 #[command(name = "dicom-normalize", version, allow_negative_numbers = true)]
 struct Cli {
-    /// DICOM Part 10 file with native (uncompressed) monochrome pixel data.
+    /// DICOM Part 10 file with monochrome pixel data, native or RLE Lossless.
     input: PathBuf,
     /// Directory to write <input-stem>-normalized.dcm into (created if missing).
     output_dir: PathBuf,

@@ -55,6 +55,9 @@ pub enum PixelError {
     /// order inside each word is not defined consistently across writers.
     #[error("8-bit Pixel Data encoded as OW in Explicit VR Big Endian is not supported")]
     EightBitWordsBigEndian,
+    /// RLE Lossless pixel data that cannot be decoded.
+    #[error("cannot decode the RLE Lossless pixel data")]
+    Rle(#[source] crate::rle::RleError),
 }
 
 /// The photometric interpretations that a linear remap of one sample keeps meaningful.
@@ -249,7 +252,8 @@ impl StoredPixels {
                 let words = b[..bytes_needed]
                     .chunks_exact(2)
                     .map(|c| match order {
-                        ByteOrder::Little => u16::from_le_bytes([c[0], c[1]]),
+                        // RLE is decoded into native little endian before pixels are read
+                        ByteOrder::Little | ByteOrder::Rle => u16::from_le_bytes([c[0], c[1]]),
                         ByteOrder::Big => u16::from_be_bytes([c[0], c[1]]),
                     })
                     .collect();
@@ -303,7 +307,7 @@ impl StoredPixels {
             (Container::Bytes16(order), PrimitiveValue::U8(old)) => {
                 let mut bytes: Vec<u8> = encoded
                     .flat_map(|v| match order {
-                        ByteOrder::Little => v.to_le_bytes(),
+                        ByteOrder::Little | ByteOrder::Rle => v.to_le_bytes(),
                         ByteOrder::Big => v.to_be_bytes(),
                     })
                     .collect();

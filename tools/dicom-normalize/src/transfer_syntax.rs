@@ -1,9 +1,10 @@
 //! Which transfer syntaxes `dicom-normalize` accepts, and the refusal for the others.
 //!
-//! Only native (uncompressed) pixel data is handled: decoding JPEG, JPEG 2000, RLE or
-//! deflate would pull image codecs (and for some, C libraries) into a binary that must
-//! link statically for a `FROM scratch` image. Users decompress first with a tool made
-//! for it.
+//! Native (uncompressed) pixel data is handled, and RLE Lossless, which scanners write and
+//! which takes a page of code to decode ([`crate::rle`]). JPEG, JPEG 2000 or deflate would pull
+//! image codecs (and for some, C libraries) into a binary that must link statically for a
+//! `FROM scratch` image: users decompress those first with a tool made for it (dcmtk's
+//! `dcmdjpeg`, in berth's catalog).
 
 use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
 
@@ -21,6 +22,8 @@ pub enum ByteOrder {
     Little,
     /// Big endian (explicit VR).
     Big,
+    /// RLE Lossless: decoded into native little endian before it is read.
+    Rle,
 }
 
 /// Why a transfer syntax was refused.
@@ -28,7 +31,8 @@ pub enum ByteOrder {
 pub enum TransferSyntaxError {
     /// The pixel data is compressed or otherwise encapsulated.
     #[error(
-        "transfer syntax `{uid}` ({name}) is not supported: only native (uncompressed) pixel data can be normalized"
+        "transfer syntax `{uid}` ({name}) is not supported: only native (uncompressed) and RLE Lossless pixel data \
+         can be normalized"
     )]
     Unsupported {
         /// The transfer syntax UID from the file meta group.
@@ -55,6 +59,7 @@ pub fn check(uid: &str) -> Result<ByteOrder, TransferSyntaxError> {
     match uid {
         IMPLICIT_VR_LITTLE_ENDIAN | EXPLICIT_VR_LITTLE_ENDIAN => Ok(ByteOrder::Little),
         EXPLICIT_VR_BIG_ENDIAN => Ok(ByteOrder::Big),
+        crate::rle::RLE_LOSSLESS => Ok(ByteOrder::Rle),
         other => Err(TransferSyntaxError::Unsupported {
             uid: other.to_string(),
             name: TransferSyntaxRegistry

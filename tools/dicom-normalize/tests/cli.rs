@@ -315,3 +315,37 @@ fn help_and_version_succeed() {
         .success()
         .stdout(contains(env!("CARGO_PKG_VERSION")));
 }
+
+/// RLE Lossless input (as scanners and PACS export) gives the same pixels as the same image
+/// stored natively; the output is Explicit VR Little Endian. A damaged RLE stream is refused.
+#[test]
+fn rle_lossless_input_is_decoded_and_written_natively() {
+    let dir = TempDir::new().unwrap();
+    let values: Vec<i32> = (0..3 * 64).map(|i| if i % 40 < 9 { -20 } else { (i * 37) % 3000 - 1000 }).collect();
+    let native = Spec::new(8, 8, &[]).bits(16, 12, true, &values).frames(3).rescale("2", "-5");
+    let rle = native.clone().ts(common::RLE_LOSSLESS);
+    let a = native.write(dir.path(), "native.dcm");
+    let b = rle.write(dir.path(), "rle.dcm");
+    normalize(&a, &dir.path().join("out"), "-100", "100").success();
+    normalize(&b, &dir.path().join("out"), "-100", "100").success();
+    let (from_native, _, _) = read_stored(&output_of(&a, &dir.path().join("out")));
+    let (from_rle, _, file) = read_stored(&output_of(&b, &dir.path().join("out")));
+    assert_eq!(from_rle, from_native);
+    assert_eq!(from_rle, expected(&values, 2.0, -5.0, -100.0, 100.0));
+    assert_eq!(file.meta().transfer_syntax(), common::EXPLICIT_LE);
+
+    // cut the first frame's stream short: the file is named and nothing is written
+    let mut damaged = rle.object();
+    let pixel = damaged.get(tags::PIXEL_DATA).unwrap();
+    let mut fragments = pixel.value().fragments().unwrap().to_vec();
+    fragments[0].truncate(70);
+    damaged.put(dicom_core::DataElement::new(
+        tags::PIXEL_DATA,
+        dicom_core::VR::OB,
+        dicom_core::value::Value::PixelSequence(dicom_core::value::PixelFragmentSequence::new(vec![], fragments)),
+    ));
+    let path = dir.path().join("damaged.dcm");
+    damaged.write_to_file(&path).unwrap();
+    normalize(&path, &dir.path().join("bad"), "0", "1").code(1).stderr(contains("damaged.dcm")).stderr(contains("RLE"));
+    assert!(!output_of(&path, &dir.path().join("bad")).exists());
+}

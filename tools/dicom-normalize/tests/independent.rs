@@ -76,6 +76,22 @@ fn cases() -> Vec<(&'static str, Spec, &'static str, &'static str)> {
         ("u16-multiframe", Spec::new(16, 16, &spread(3 * 256, 0, 4095, 10)).frames(3), "0", "100"),
         ("mono1", mono1, "0", "4095"),
         ("constant", Spec::new(8, 8, &[1234; 64]), "7", "9"),
+        ("u16-rle", Spec::new(64, 64, &spread(n, 0, 4095, 11)).ts(common::RLE_LOSSLESS), "0", "1000"),
+        (
+            "s16-rle-multiframe-runs",
+            Spec::new(16, 16, &[])
+                .bits(16, 16, true, &(0..3 * 256).map(|i| if i % 50 < 20 { -7 } else { i - 300 }).collect::<Vec<_>>())
+                .frames(3)
+                .ts(common::RLE_LOSSLESS),
+            "-1",
+            "1",
+        ),
+        (
+            "u8-rle-odd",
+            Spec::new(5, 5, &[]).bits(8, 8, false, &spread(25, 0, 3, 12)).ts(common::RLE_LOSSLESS),
+            "0",
+            "255",
+        ),
     ]
 }
 

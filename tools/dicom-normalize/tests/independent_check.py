@@ -119,8 +119,13 @@ def stored_values(ds, np):
     signed = int(ds.PixelRepresentation) == 1
     n = rows * cols * frames
     big = ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.2"
-    dtype = np.uint8 if allocated == 8 else np.dtype(">u2" if big else "<u2")
-    raw = np.frombuffer(ds.PixelData, dtype=dtype, count=n).astype(np.int64)
+    if ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.5":
+        # RLE Lossless: pydicom's own RLE decoder stands in for the hand decoding.
+        raw = np.asarray(ds.pixel_array).reshape(-1).astype(np.int64)
+        raw = raw & ((1 << allocated) - 1)
+    else:
+        dtype = np.uint8 if allocated == 8 else np.dtype(">u2" if big else "<u2")
+        raw = np.frombuffer(ds.PixelData, dtype=dtype, count=n).astype(np.int64)
     values = raw & ((1 << stored) - 1)
     if signed:
         values = np.where(values >= (1 << (stored - 1)), values - (1 << stored), values)
@@ -191,7 +196,12 @@ def check_pair(input_path, output_path, vmin, vmax):
         out.file_meta.MediaStorageSOPInstanceUID == out.SOPInstanceUID,
         "Media Storage SOP Instance UID does not match SOP Instance UID",
     )
-    f.expect(out.file_meta.TransferSyntaxUID == src.file_meta.TransferSyntaxUID, "transfer syntax changed")
+    # RLE Lossless input is written natively (Explicit VR Little Endian); others keep theirs.
+    rle = src.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.5"
+    f.expect(
+        out.file_meta.TransferSyntaxUID == ("1.2.840.10008.1.2.1" if rle else src.file_meta.TransferSyntaxUID),
+        f"transfer syntax {src.file_meta.TransferSyntaxUID} became {out.file_meta.TransferSyntaxUID}",
+    )
     f.expect(
         out.file_meta.MediaStorageSOPClassUID == src.file_meta.MediaStorageSOPClassUID,
         "Media Storage SOP Class UID changed",

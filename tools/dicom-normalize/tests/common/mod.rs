@@ -17,6 +17,8 @@ pub const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
 pub const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
 /// Explicit VR Big Endian.
 pub const EXPLICIT_BE: &str = "1.2.840.10008.1.2.2";
+/// RLE Lossless.
+pub const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
 /// JPEG Baseline (Process 1).
 pub const JPEG_BASELINE: &str = "1.2.840.10008.1.2.4.50";
 
@@ -128,7 +130,22 @@ impl Spec {
         if let Some(i) = self.intercept {
             obj.put(text(tags::RESCALE_INTERCEPT, VR::DS, i));
         }
-        let pixel = if self.bits_allocated == 8 {
+        let pixel = if self.transfer_syntax == RLE_LOSSLESS {
+            let per_frame = self.raw.len() / self.frames as usize;
+            let fragments = self
+                .raw
+                .chunks(per_frame)
+                .map(|frame| rle_encode_frame(frame, usize::from(self.bits_allocated / 8)))
+                .collect::<Vec<_>>();
+            DataElement::new(
+                tags::PIXEL_DATA,
+                VR::OB,
+                dicom_core::value::Value::PixelSequence(dicom_core::value::PixelFragmentSequence::new(
+                    vec![],
+                    fragments,
+                )),
+            )
+        } else if self.bits_allocated == 8 {
             let mut bytes: Vec<u8> = self.raw.iter().map(|&w| w as u8).collect();
             if bytes.len() % 2 == 1 {
                 bytes.push(0);
@@ -177,6 +194,51 @@ pub fn write_jpeg_baseline(dir: &Path, name: &str) -> PathBuf {
     let path = dir.join(name);
     file.write_to_file(&path).unwrap();
     path
+}
+
+/// One RLE Lossless frame (DICOM PS3.5 Annex G): a 64-byte header of segment offsets, then one
+/// PackBits segment per byte plane, most significant byte first, each padded to even length.
+/// Runs of three or more equal bytes are replicate runs, the rest literal runs.
+pub fn rle_encode_frame(samples: &[u16], bytes: usize) -> Vec<u8> {
+    let mut segments = Vec::new();
+    for plane in (0..bytes).rev() {
+        let data: Vec<u8> = samples.iter().map(|&w| (w >> (8 * plane)) as u8).collect();
+        let mut seg = Vec::new();
+        let mut i = 0;
+        while i < data.len() {
+            let mut run = 1;
+            while i + run < data.len() && data[i + run] == data[i] && run < 128 {
+                run += 1;
+            }
+            if run >= 3 {
+                seg.push((1i16 - run as i16) as i8 as u8);
+                seg.push(data[i]);
+                i += run;
+                continue;
+            }
+            let start = i;
+            while i < data.len() && i - start < 128 {
+                if i + 2 < data.len() && data[i] == data[i + 1] && data[i] == data[i + 2] {
+                    break;
+                }
+                i += 1;
+            }
+            seg.push((i - start - 1) as u8);
+            seg.extend_from_slice(&data[start..i]);
+        }
+        if seg.len() % 2 == 1 {
+            seg.push(0x80); // a no-op byte keeps the segment even
+        }
+        segments.push(seg);
+    }
+    let mut out = vec![0u8; 64];
+    out[0..4].copy_from_slice(&(segments.len() as u32).to_le_bytes());
+    for (k, seg) in segments.iter().enumerate() {
+        let offset = out.len() as u32;
+        out[4 + 4 * k..8 + 4 * k].copy_from_slice(&offset.to_le_bytes());
+        out.extend_from_slice(seg);
+    }
+    out
 }
 
 /// An empty sequence item, for attributes whose presence alone matters.
