@@ -130,7 +130,7 @@ pub enum CatalogError {
         image: String,
         /// Why.
         #[source]
-        source: berth_inventory::SourceError,
+        source: Box<berth_inventory::SourceError>,
     },
     /// A file could not be read or written.
     #[error("cannot {action} {}", path.display())]
@@ -304,7 +304,7 @@ pub async fn entries_for_image(
             let target = berth_inventory::Target::parse(reference);
             let inv = berth_inventory::sbom_with_limits(&target, &options, limits)
                 .await
-                .map_err(|source| CatalogError::Sbom { image: reference.to_owned(), source })?;
+                .map_err(|source| CatalogError::Sbom { image: reference.to_owned(), source: Box::new(source) })?;
             let mut by_kind = BTreeMap::new();
             for p in &inv.packages {
                 *by_kind.entry(p.kind.as_str().to_owned()).or_insert(0) += 1;

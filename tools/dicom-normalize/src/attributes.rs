@@ -228,7 +228,7 @@ pub fn apply(file: &mut FileDicomObject<InMemDicomObject>, d: &Derivation) {
         .and_then(|s| s.trim_matches(['\0', ' ']).parse::<i64>().ok())
         .unwrap_or(0);
     // IS holds at most 2^31 - 1.
-    let number = if number >= 0 && number < 2_147_482_647 { number + 1000 } else { 1000 };
+    let number = if (0..2_147_482_647).contains(&number) { number + 1000 } else { 1000 };
     file.put(str_element(tags::SERIES_NUMBER, VR::IS, &number.to_string()));
     let described = file
         .get(tags::SERIES_DESCRIPTION)

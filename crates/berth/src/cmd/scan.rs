@@ -64,8 +64,6 @@ fn kind_name(kind: TargetKind) -> &'static str {
     }
 }
 
-/// What one inventory may read of an image: the `[inventory]` table.
-
 /// Takes the inventory of TARGET, saying on stderr what it was taken to be.
 fn inventory(target_arg: &str, engine: Option<&str>, config: &Config) -> anyhow::Result<Inventory> {
     let limits = crate::context::inventory_limits(config)?;
