@@ -10,7 +10,7 @@ pub mod minify;
 pub mod update;
 
 pub use compare::{Facts, PackageChanges, facts, package_changes};
-pub use minify::{MinifyOutcome, MinifyRequest, MinifyRunError, minified_reference, minify};
+pub use minify::{MinifyOutcome, MinifyRequest, MinifyRunError, Traced, minified_reference, minify};
 pub use update::{UpdateError, UpdateOptions, UpdateOutcome, update, updated_reference};
 
 /// Label: the image ID the hardened image was made from.

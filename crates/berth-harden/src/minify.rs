@@ -122,12 +122,9 @@ impl MinifyRunError {
 pub struct MinifyRequest<'a> {
     /// Runs each invocation (and records it).
     pub runner: &'a Runner<'a>,
-    /// The tool.
-    pub descriptor: &'a Descriptor,
-    /// The descriptor's text (recorded with each run).
-    pub descriptor_text: &'a str,
-    /// The invocations to trace, each with how the user named it.
-    pub invocations: Vec<(String, berth_descriptor::Value)>,
+    /// The invocations to trace, each of a tool the image carries (one image often carries
+    /// several: dcmtk's decompressors, dcmdump and dcmodify); whatever none of them touches goes.
+    pub invocations: Vec<Traced<'a>>,
     /// The image to minify.
     pub image: String,
     /// The static berth-trace binary on the engine's host.
@@ -140,6 +137,19 @@ pub struct MinifyRequest<'a> {
     pub options: berth_minify::MinifyOptions,
     /// The new image's reference (default `berth-minified/<name>:<base id>`).
     pub tag: Option<String>,
+}
+
+/// One invocation to trace, and the tool it is for.
+#[derive(Debug, Clone)]
+pub struct Traced<'a> {
+    /// How the user named the invocation (in messages and the report).
+    pub name: String,
+    /// The tool.
+    pub descriptor: &'a Descriptor,
+    /// The descriptor's text (recorded with each run).
+    pub descriptor_text: &'a str,
+    /// The invocation.
+    pub invocation: berth_descriptor::Value,
 }
 
 /// One invocation's outputs, compared.
@@ -200,7 +210,8 @@ pub async fn minify(
     // 1. Each invocation, traced, on the original image.
     let mut accesses = Vec::new();
     let mut originals = Vec::new();
-    for (n, (name, invocation)) in req.invocations.iter().enumerate() {
+    for (n, traced) in req.invocations.iter().enumerate() {
+        let name = &traced.name;
         log(&format!("tracing invocation {name}"));
         let out_dir = req.work_dir.join(format!("original-{n}"));
         let trace_dir = req.work_dir.join(format!("trace-{n}"));
@@ -208,7 +219,7 @@ pub async fn minify(
         // The job runs as an unprivileged user: let it write its trace.
         std::fs::set_permissions(&trace_dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))
             .map_err(io(&trace_dir))?;
-        let mut job = prepare(req, name, invocation, out_dir, &base.id)?;
+        let mut job = prepare(req, traced, out_dir, &base.id)?;
         job.mounts.push(JobMount {
             role: MountRole::Input,
             key: "berth-trace".into(),
@@ -230,7 +241,7 @@ pub async fn minify(
         let trace = berth_minify::read_trace(&trace_dir.join("trace.jsonl"))
             .map_err(|source| MinifyRunError::Minify { image: image.to_owned(), source })?;
         accesses.extend(trace.accesses);
-        originals.push((name.clone(), invocation.clone(), outcome));
+        originals.push((traced, outcome));
     }
     let trace: berth_minify::Trace = accesses.into_iter().collect();
     let accessed_paths = trace.succeeded().count();
@@ -275,10 +286,11 @@ pub async fn minify(
 
     // 4. Every invocation again, on the minified image: the same outputs, or nothing is kept.
     let mut checks = Vec::new();
-    for (n, (name, invocation, original)) in originals.iter().enumerate() {
+    for (n, (traced, original)) in originals.iter().enumerate() {
+        let name = &traced.name;
         log(&format!("checking invocation {name} on the minified image"));
         let out_dir = req.work_dir.join(format!("minified-{n}"));
-        let job = prepare(req, name, invocation, out_dir, &made.id)?;
+        let job = prepare(req, traced, out_dir, &made.id)?;
         let again = match run(req, name, &job, "the minified").await {
             Ok(o) => o,
             Err(e) => {
@@ -312,13 +324,13 @@ pub async fn minify(
 
 fn prepare(
     req: &MinifyRequest<'_>,
-    name: &str,
-    invocation: &berth_descriptor::Value,
+    traced: &Traced<'_>,
     out_dir: PathBuf,
     image_id: &str,
 ) -> Result<berth_run::PreparedJob, MinifyRunError> {
+    let name = traced.name.as_str();
     let options = (req.prepare)(out_dir);
-    let mut job = berth_run::prepare(req.descriptor, req.descriptor_text, invocation, &options)
+    let mut job = berth_run::prepare(traced.descriptor, traced.descriptor_text, &traced.invocation, &options)
         .map_err(|e| MinifyRunError::Prepare { invocation: name.to_owned(), message: e.to_string() })?;
     job.image = image_id.to_owned();
     // The tracer goes before the program; the image's own entrypoint would be lost behind it.

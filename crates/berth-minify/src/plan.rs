@@ -21,6 +21,10 @@ const PACKAGE_MANAGERS: [(Manager, &[&str]); 3] = [
     (Manager::Rpm, &["rpm", "dnf", "dnf5", "microdnf", "yum", "tdnf", "zypper"]),
 ];
 
+/// The package managers that fetch and install from repositories (a subset of
+/// [`PACKAGE_MANAGERS`]): one of them kept makes an image repairable.
+const INSTALLERS: [&str; 8] = ["apt", "apk-tools", "dnf", "dnf5", "microdnf", "yum", "tdnf", "zypper"];
+
 /// Where files no package owns are state the system needs (accounts, generated
 /// configuration, package databases, debconf answers): never reported or pruned as unowned.
 pub const UNOWNED_EXEMPT: [&str; 5] = ["/etc", "/var/lib", "/var/cache/debconf", "/lib/apk", "/usr/lib/sysimage"];
@@ -188,9 +192,12 @@ impl Owners {
 }
 
 impl Plan {
-    /// Whether the package manager stays, so that the image can still be repaired and extended.
+    /// Whether a package manager that installs from repositories stays (apt for dpkg, apk-tools,
+    /// one of dnf/yum/… for rpm), so that the image can still be repaired and extended. dpkg or
+    /// rpm alone is not enough: a minimal image keeps dpkg whenever a kept package depends on it
+    /// (bookworm's `dash` does), yet without apt nothing can be fetched and installed.
     pub fn repairable(&self) -> bool {
-        self.kept.iter().any(|k| PACKAGE_MANAGERS.iter().any(|(_, names)| names.contains(&k.name.as_str())))
+        self.kept.iter().any(|k| INSTALLERS.contains(&k.name.as_str()))
     }
 }
 

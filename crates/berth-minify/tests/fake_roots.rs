@@ -215,6 +215,18 @@ fn a_minimal_plan_keeps_only_what_the_run_used_and_says_the_image_cannot_be_repa
     assert_eq!(reason(&plan, "libzstd1"), Some(KeepReason::DependencyOf { package: "tool".into() }));
     assert!(!plan.repairable());
     assert!(!fake.exists("/usr/bin/dpkg") && !fake.exists("/etc/os-release"));
+
+    // a traced tool that needs dpkg (bookworm's dash pre-depends on it) keeps dpkg, but without
+    // apt nothing can be installed: still not repairable
+    let mut fake = Fake::new();
+    fake.package("Package: dpkg\nEssential: yes\nPre-Depends: libzstd1", &["/usr/bin/dpkg"]);
+    fake.package("Package: apt\nDepends: libapt", &["/usr/bin/apt"]);
+    fake.package("Package: libapt", &["/usr/lib/libapt.so"]);
+    fake.package("Package: libzstd1", &["/usr/lib/libzstd.so.1"]);
+    fake.package("Package: dash\nPre-Depends: dpkg", &["/bin/dash"]);
+    let (plan, report) = fake.minify(&["/bin/dash"], &opts);
+    assert_eq!(report.packages_after, ["dash", "dpkg", "libzstd1"]);
+    assert!(!plan.repairable());
 }
 
 #[test]

@@ -136,6 +136,12 @@ pub struct HardenMinifyArgs {
     /// paths are relative to the current directory.
     #[arg(long = "invocation", short, required = true)]
     pub invocations: Vec<String>,
+    /// Also trace an invocation of another tool the same image carries (its descriptor, a file
+    /// or a registered `NAME[@VERSION]`, then the invocation); repeat for more. What none of
+    /// the traced runs touches goes, so a tool left untraced may break (above all with
+    /// `--minimal`).
+    #[arg(long = "with", num_args = 2, value_names = ["DESCRIPTOR", "INVOCATION"], action = clap::ArgAction::Append)]
+    pub with: Vec<String>,
     /// Keep this too: an absolute path in the image (its owning packages) or a package name.
     #[arg(long, value_name = "PATH|PACKAGE")]
     pub keep: Vec<String>,

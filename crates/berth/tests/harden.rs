@@ -472,3 +472,70 @@ fn minify_keeps_what_the_analysis_uses_passes_its_tests_and_refuses_a_changed_ou
         .unwrap();
     assert!(!left.status.success(), "the refused image must be removed");
 }
+
+/// `--minimal` keeps only what the traced runs use, so every tool of the image that must keep
+/// working is traced: `--with DESCRIPTOR INVOCATION` adds another tool's run (here `cp`, which
+/// the analysis never runs). The labels say the image is minimal and cannot be repaired.
+#[test]
+fn minimal_minify_traces_every_tool_given_and_says_it_cannot_be_repaired() {
+    let w = World::new(berth_testkit::docker_host(), "docker");
+    let image = analysis_image(&w);
+    let tracer = tracer();
+    let bench = berth_testkit::repo_root().join("bench/harden");
+    let descriptor = w.path("numpy-stats.json");
+    let content =
+        std::fs::read_to_string(bench.join("numpy-stats.json")).unwrap().replace("berth-eval/analysis:1", image);
+    std::fs::write(&descriptor, content).unwrap();
+    for f in ["numpy_stats.py", "data.csv"] {
+        std::fs::copy(bench.join(f), w.path(f)).unwrap();
+    }
+    let copier = json!({
+        "name": "copy", "tool-version": "1", "schema-version": "0.5", "description": "Copies a file.",
+        "command-line": "cp [IN] [OUT]",
+        "container-image": {"type": "docker", "image": image},
+        "inputs": [
+            {"id": "in", "name": "Input", "type": "File", "value-key": "[IN]"},
+            {"id": "out", "name": "Output", "type": "String", "value-key": "[OUT]", "default-value": "copy.csv", "optional": true}
+        ],
+        "output-files": [{"id": "copy", "name": "Copy", "path-template": "[OUT]"}]
+    });
+    let copier_file = w.path("copy.json");
+    std::fs::write(&copier_file, serde_json::to_vec(&copier).unwrap()).unwrap();
+    let out = w.ok(&[
+        "harden",
+        "minify",
+        image,
+        "-d",
+        &descriptor.to_string_lossy(),
+        "-i",
+        r#"{"script": "numpy_stats.py", "data": "data.csv"}"#,
+        "--with",
+        &copier_file.to_string_lossy(),
+        r#"{"in": "data.csv"}"#,
+        "--minimal",
+        "--tracer",
+        &tracer,
+        "--work-dir",
+        &w.path("minify-minimal").to_string_lossy(),
+        "--tag",
+        "berth-test/analysis-minimal:1",
+        "--json",
+    ]);
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let report = &v["minify"]["report"];
+    let after: Vec<&str> = report["packages_after"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    // cp is coreutils': kept because the copy tool was traced; apt goes in the minimal mode.
+    for needed in ["coreutils", "python3-numpy", "libc6"] {
+        assert!(after.contains(&needed), "{needed} must stay: {report}");
+    }
+    for gone in ["apt", "gcc-12", "dcm2niix"] {
+        assert!(!after.contains(&gone), "{gone} must go in the minimal mode: {report}");
+    }
+    // Both tools ran again on the minified image with the same outputs.
+    let checks = v["minify"]["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 2, "{checks:?}");
+    assert!(checks[1]["invocation"].as_str().unwrap().contains("(copy)"), "{checks:?}");
+    let labels = &w.inspect("berth-test/analysis-minimal:1")["Labels"];
+    assert_eq!(labels["berth.harden.minify-mode"], "minimal", "{labels}");
+    assert_eq!(labels["berth.harden.repairable"], "no", "{labels}");
+}

@@ -157,23 +157,48 @@ fn tracer_path(explicit: Option<&std::path::Path>) -> anyhow::Result<std::path::
     Ok(std::path::absolute(path)?)
 }
 
+/// The Boutiques descriptor of a loaded tool; minify cannot trace an XNAT Command.
+fn boutiques(tool: &berth_run::LoadedTool) -> anyhow::Result<&berth_descriptor::Descriptor> {
+    match &tool.spec {
+        berth_run::ToolSpec::Boutiques(d) => Ok(d),
+        _ => Err(crate::diag::hinted(
+            format!("{} is an XNAT Command: minify runs Boutiques descriptors", tool.origin),
+            Some("trace a Boutiques descriptor of the same image".into()),
+        )),
+    }
+}
+
 fn minify(args: &HardenMinifyArgs) -> anyhow::Result<ExitCode> {
-    use berth_run::{HostInfo, PrepareOptions, Runner, ToolSpec};
+    use berth_run::{HostInfo, PrepareOptions, Runner};
 
     use crate::context::{default_output_dir, host_facts, open_store};
     use crate::loader::load;
     use crate::loader::load_tool_arg;
 
     let tool = load_tool_arg(&args.descriptor, false)?;
-    let ToolSpec::Boutiques(d) = &tool.spec else {
-        return Err(crate::diag::hinted(
-            format!("{} is an XNAT Command: minify runs Boutiques descriptors", tool.origin),
-            None,
-        ));
-    };
+    let d = boutiques(&tool)?;
+    // `--with DESCRIPTOR INVOCATION`: other tools of the same image, traced too.
+    let mut others = Vec::new();
+    for pair in args.with.chunks_exact(2) {
+        others.push((load_tool_arg(&pair[0], false)?, pair[1].clone()));
+    }
     let mut invocations = Vec::new();
     for arg in &args.invocations {
-        invocations.push((arg.clone(), load(arg, "invocation")?.value));
+        invocations.push(berth_harden::Traced {
+            name: arg.clone(),
+            descriptor: d,
+            descriptor_text: &tool.text,
+            invocation: load(arg, "invocation")?.value,
+        });
+    }
+    for (other, arg) in &others {
+        let od = boutiques(other)?;
+        invocations.push(berth_harden::Traced {
+            name: format!("{} ({})", arg, od.name),
+            descriptor: od,
+            descriptor_text: &other.text,
+            invocation: load(arg, "invocation")?.value,
+        });
     }
     let tracer = tracer_path(args.tracer.as_deref())?;
     let site = crate::context::site()?;
@@ -214,8 +239,6 @@ fn minify(args: &HardenMinifyArgs) -> anyhow::Result<ExitCode> {
         let before = gather(engine.clone(), &args.image, db.as_deref()).await?;
         let request = berth_harden::MinifyRequest {
             runner: &runner,
-            descriptor: d,
-            descriptor_text: &tool.text,
             invocations,
             image: args.image.clone(),
             tracer,
