@@ -97,11 +97,18 @@ for x in f:
     by[s] = by.get(s, 0) + 1
 print(len(f), "(" + ", ".join(f"{k} {n}" for k, n in sorted(by.items())) + ")")' || printf 'error')"
     fi
-    # The tool's own tests that expect success are the traced analysis.
+    # The tests that expect success, of every descriptor the image carries, are the traced
+    # analysis: the image's own descriptor's as -i, the others' as --with DESCRIPTOR INVOCATION
+    # (a tool left untraced could lose what it needs, above all with --minimal).
     inv_dir="$work/$tool/invocations"
     rm -rf "$inv_dir"
     mkdir -p "$inv_dir"
-    python3 - "$dir/$tool.json" "$inv_dir" <<'PY'
+    args=()
+    for d in "$dir"/*.json; do
+        name="$(basename "$d" .json)"
+        case "$name" in image | command) continue ;; esac
+        mkdir -p "$inv_dir/$name"
+        python3 - "$d" "$inv_dir/$name" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 for i, t in enumerate(d.get("tests", [])):
@@ -109,8 +116,11 @@ for i, t in enumerate(d.get("tests", [])):
         with open(f"{sys.argv[2]}/{i:02d}-{t['name']}.json", "w") as f:
             json.dump(t["invocation"], f)
 PY
-    args=()
-    for f in "$inv_dir"/*.json; do args+=(-i "$f"); done
+        for f in "$inv_dir/$name"/*.json; do
+            [[ -e "$f" ]] || continue
+            if [[ "$name" == "$tool" ]]; then args+=(-i "$f"); else args+=(--with "$name.json" "$f"); fi
+        done
+    done
     tracer=()
     [[ -z "${BERTH_TRACE:-}" ]] || tracer=(--tracer "$BERTH_TRACE")
     row=("$tool" "$image" "$packages" "$size" "$scan")

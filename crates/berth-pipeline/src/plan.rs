@@ -393,7 +393,21 @@ pub fn plan(pipeline: Pipeline, opts: &PlanOptions, store: Option<&Store>) -> Re
                 continue;
             }
         };
-        let Some(image) = s.image.clone().or_else(|| tool.image()) else {
+        // `image:` may name parameters (`image: ${params.registry}/dcm2niix:1.0`), so the same
+        // pipeline runs on other images with `--param` (a minified set, a site's mirror).
+        let step_image = match s.image.as_deref().map(|i| image_with_params(i, &params)) {
+            Some(Err(message)) => {
+                problems.push(Problem::error(
+                    "image",
+                    step_pointer(name, &["image"]),
+                    format!("steps.{name}.image: {message}"),
+                ));
+                continue;
+            }
+            Some(Ok(i)) => Some(i),
+            None => None,
+        };
+        let Some(image) = step_image.or_else(|| tool.image()) else {
             problems.push(
                 Problem::error("no-image", &pointer, format!("steps.{name}: the descriptor names no container image"))
                     .hint("add `image:` to the step"),
@@ -681,13 +695,36 @@ pub fn plan(pipeline: Pipeline, opts: &PlanOptions, store: Option<&Store>) -> Re
 
     // Resolve what can be resolved now (globs, params), so dataset problems show before any run.
     // An input bound with `if-missing: skip` that finds nothing skips its task instead.
+    // Each task's invocation is then checked against its tool, as `berth run` will (earlier
+    // steps' outputs stand in as planned paths), so a value of the wrong type is found by
+    // `pipeline validate`, not by every task failing at run time. One report per step and problem.
     let mut skips = Vec::new();
+    let mut reported = BTreeSet::new();
     for (i, t) in plan.tasks.iter().enumerate() {
         let ctx = Ctx { plan: &plan, task: t, outputs: None };
         match ctx.invocation() {
             Err(p) if p.code == SKIP_CODE => skips.push((i, p.message)),
             Err(p) => problems.push(p),
-            Ok(_) => {}
+            Ok(inv) => {
+                let st = &plan.steps[t.step];
+                let value = berth_descriptor::Value::from_serde(&Value::Object(inv));
+                let checked = berth_descriptor::invocation::check(&st.descriptor, &value, Default::default());
+                for p in checked.problems.blocking(false) {
+                    if reported.insert((t.step, p.pointer.clone(), p.message.clone())) {
+                        let id = p.pointer.trim_start_matches('/');
+                        let mut problem = Problem::error(
+                            "invocation",
+                            step_pointer(&st.name, &["inputs", id]),
+                            format!(
+                                "steps.{}: the tool `{}` refuses its invocation: {}",
+                                st.name, st.descriptor.name, p.message
+                            ),
+                        );
+                        problem.hint = p.hint.clone();
+                        problems.push(problem);
+                    }
+                }
+            }
         }
     }
     if !problems.is_empty() {
@@ -834,6 +871,9 @@ impl Ctx<'_> {
             let mut value = self.resolve(id, v, is_list)?;
             if value.is_null() && v.get("if-missing").is_some() {
                 continue; // `if-missing: omit` found nothing: the input is left out
+            }
+            if let Some(input) = input {
+                value = coerce(value, &input.kind);
             }
             if is_list && !value.is_array() {
                 value = Value::Array(vec![value]);
@@ -1002,6 +1042,48 @@ impl Ctx<'_> {
                 }
             }
         })
+    }
+}
+
+/// A step's `image:` with its `${params.NAME}` references replaced; no other reference means
+/// anything before the tasks exist.
+fn image_with_params(image: &str, params: &IndexMap<String, Value>) -> Result<String, String> {
+    let mut out = String::new();
+    for part in parse_refs(image)? {
+        match part {
+            Ok(text) => out.push_str(&text),
+            Err(Ref::Param(p)) => match params.get(&p) {
+                Some(Value::String(v)) => out.push_str(v),
+                Some(v @ (Value::Number(_) | Value::Bool(_))) => out.push_str(&v.to_string()),
+                Some(_) => return Err(format!("parameter `{p}` is not a string")),
+                None => return Err(format!("no parameter `{p}`")),
+            },
+            Err(_) => return Err(format!("`{image}`: an image names only `${{params.NAME}}` references")),
+        }
+    }
+    if out.trim().is_empty() {
+        return Err(format!("`{image}` gives an empty image reference"));
+    }
+    Ok(out)
+}
+
+/// A scalar bound to an input of another type, converted where the meaning is clear: a number
+/// or boolean given to a String or File input becomes its text (`--param voxel=2` for a String
+/// input), a string that is a number given to a Number input becomes the number (`"${params.n}"`
+/// interpolated), `"true"`/`"false"` given to a Flag its boolean. Lists element by element;
+/// anything else is left for the tool's invocation check to refuse.
+fn coerce(value: Value, kind: &berth_descriptor::model::InputType) -> Value {
+    use berth_descriptor::model::InputType;
+    match (value, kind) {
+        (Value::Array(items), _) => Value::Array(items.into_iter().map(|v| coerce(v, kind)).collect()),
+        (Value::Number(n), InputType::String | InputType::File) => Value::String(n.to_string()),
+        (Value::Bool(b), InputType::String) => Value::String(b.to_string()),
+        (Value::String(s), InputType::Number) => match serde_json::from_str::<serde_json::Number>(s.trim()) {
+            Ok(n) => Value::Number(n),
+            Err(_) => Value::String(s),
+        },
+        (Value::String(s), InputType::Flag) if s == "true" || s == "false" => Value::Bool(s == "true"),
+        (other, _) => other,
     }
 }
 

@@ -170,12 +170,37 @@ fn validate_names_the_problem_and_its_path() {
         ("${steps.checksum.outputs.sum}", "${steps.nope.outputs.sum}", "no step `nope`"),
         ("sub-${participant}/anat", "sub-${participant}/func", "matched no file"),
         ("name: \"sub-${participant}\"", "name: \"${params.x}\"", "no parameter `x`"),
+        // the tool's own invocation check runs at validation, not first in every task
+        ("name: \"sub-${participant}\"", "name: [a, b]", "the tool `checksum` refuses its invocation"),
     ];
     for (from, to, expect) in cases {
         let bad = w.pipeline(&TWO_STEPS.replace(from, to));
         let err = w.fails(&["pipeline", "validate", &bad]);
         assert!(err.contains(expect), "{from} → {to}: expected `{expect}` in:\n{err}");
     }
+    // A number given to a String input is its text (`--param n=7` parses as a number).
+    let numbered = w.pipeline(&format!(
+        "params: {{n: 7}}\n{}",
+        TWO_STEPS.replace("name: \"sub-${participant}\"", "name: ${params.n}")
+    ));
+    w.ok(&["pipeline", "validate", &numbered]);
+    w.ok(&["pipeline", "validate", &numbered, "--param", "n=8"]);
+    // `image:` takes parameters, so `--param` runs the same pipeline on other images.
+    let imaged = w.pipeline(&format!(
+        "params: {{img: berth-test/busybox:latest}}\n{}",
+        TWO_STEPS.replace("    foreach: participants\n", "    foreach: participants\n    image: ${params.img}\n")
+    ));
+    let v: Value = serde_json::from_str(&w.ok(&["pipeline", "validate", &imaged, "--json"])).unwrap();
+    assert_eq!(v["steps"][0]["image"], "berth-test/busybox:latest", "{v}");
+    let v: Value =
+        serde_json::from_str(&w.ok(&["pipeline", "validate", &imaged, "--json", "--param", "img=lab/mirror:2"]))
+            .unwrap();
+    assert_eq!(v["steps"][0]["image"], "lab/mirror:2", "{v}");
+    let bad = w.pipeline(
+        &TWO_STEPS.replace("    foreach: participants\n", "    foreach: participants\n    image: x/${participant}\n"),
+    );
+    let err = w.fails(&["pipeline", "validate", &bad]);
+    assert!(err.contains("an image names only `${params.NAME}` references"), "{err}");
     // A cycle is named.
     let cyclic = w.pipeline(
         &format!("{TWO_STEPS}    needs: [checksum]\n")
