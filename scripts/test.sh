@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting, lints, every Rust test (unit, property,
 # integration against real Docker and Podman engines), the independent pydicom check of the
-# DICOM example, and the differential comparison with the reference Boutiques implementation
-# (bosh, installed from PyPI into a private virtualenv under target/).
+# DICOM example, the differential comparison with the reference Boutiques implementation
+# (bosh, installed from PyPI into a private virtualenv under target/), the catalog's real tools
+# on public scanner data (catalog/test.sh) and the clinical pipeline end to end
+# (examples/clinical-pipeline/test.sh).
 #
 # Private engines (scripts/dockerd.sh, scripts/podman.sh) and the one-node Slurm cluster
 # (scripts/slurm.sh) are started by the tests when needed and stopped at exit if this script
@@ -60,3 +62,6 @@ python3 tests/bosh/differential.py --berth target/debug/berth
 step "the catalog's real tools on real data (catalog/test.sh)"
 eval "$(scripts/dockerd.sh start)"
 BERTH_BIN="$PWD/target/debug/berth" bash catalog/test.sh
+
+step "the clinical pipeline end to end on the catalog's images (examples/clinical-pipeline/test.sh)"
+BERTH_BIN="$PWD/target/debug/berth" bash examples/clinical-pipeline/test.sh
