@@ -170,7 +170,8 @@ fn a_failing_tool_fails_its_job_and_its_run_with_the_tools_exit_code_and_logs() 
     let outcome: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
     assert_eq!(outcome["status"], "failed");
     assert_eq!(outcome["exit_code"], 3);
-    assert_eq!(outcome["error"], "the tool exited with code 3");
+    // the record says why without the log: the exit code and the end of the job's stderr
+    assert_eq!(outcome["error"], "the tool exited with code 3; its stderr ends with:\nto-stderr");
     let run = outcome["run_id"].as_str().unwrap();
     let job = w.job(run);
     assert_eq!(job["state"], "FAILED", "{job}");
