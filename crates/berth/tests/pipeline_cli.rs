@@ -325,6 +325,60 @@ steps:
     assert!(w.path("out/second/sub-03").exists() && !w.path("out/second/sub-02").exists());
 }
 
+/// The BIDS datasets pybids ships (fetched into the test-data cache by
+/// scripts/fetch-test-data.sh): 7t_trt's second sessions have no `anat` and its participants.tsv
+/// lists 22 participants of whom 10 have data; ds000117 has MEG-only sessions and an empty-room
+/// "participant". With `if-missing: skip` those tasks are skipped and listed, the others run.
+#[test]
+fn bids_apps_conventions_on_pybids_datasets() {
+    let data = berth_testkit::run_script("scripts/fetch-test-data.sh", &["pybids"], &[])
+        .unwrap_or_else(|e| panic!("this test needs pybids' BIDS datasets (PyPI reachable): {e}"));
+    let root = PathBuf::from(data.trim()).join("bids/tests/data");
+    let w = World::new(&[]);
+    let file = w.pipeline(
+        "berth-pipeline: 1
+name: t1w-checksums
+steps:
+  checksum:
+    descriptor: CHECKSUM
+    foreach: sessions
+    inputs:
+      input: {glob: \"${bids.dir}/anat/${bids.prefix}*_T1w.nii.gz\", if-missing: skip}
+      name: ${bids.prefix}
+  count:
+    descriptor: COUNT
+    inputs:
+      inputs: ${steps.checksum.outputs.sum}
+",
+    );
+    let trt = root.join("7t_trt").to_string_lossy().into_owned();
+    let out = w.berth(&["pipeline", "validate", &file, "--bids", &trt, "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["tasks"], 21, "{v:#}");
+    let skipped: Vec<&str> = v["skipped"].as_array().unwrap().iter().map(|t| t["task"].as_str().unwrap()).collect();
+    assert_eq!(skipped.len(), 10, "{skipped:?}");
+    assert!(skipped.iter().all(|t| t.ends_with("/ses-2")), "{skipped:?}");
+    let err = text(&out.stderr);
+    assert!(err.contains("participants.tsv lists 12 participants with no `sub-<label>` directory"), "{err}");
+    assert!(err.contains("sub-11") && err.contains("sub-22"), "{err}");
+
+    // ds000117, run: two MRI sessions hashed, MEG sessions and the empty room skipped and named.
+    let ds = root.join("ds000117").to_string_lossy().into_owned();
+    let shown = w.ok(&["pipeline", "validate", &file, "--bids", &ds]);
+    assert!(shown.contains("skipped checksum/sub-emptyroom/ses-20090409: no file matches"), "{shown}");
+    let (ok, run) = w.run_json(&file, &["--bids", &ds]);
+    assert!(ok, "{run:#}");
+    let st: std::collections::BTreeMap<_, _> = statuses(&run).into_iter().collect();
+    assert_eq!(st["checksum/sub-01/ses-mri"], "succeeded", "{st:?}");
+    assert_eq!(st["checksum/sub-01/ses-meg"], "skipped", "{st:?}");
+    assert_eq!(st["count"], "succeeded", "{st:?}");
+    assert_eq!(st.values().filter(|s| *s == "succeeded").count(), 3, "{st:?}");
+    let sum = std::fs::read_to_string(w.path("out/checksum/sub-02/ses-mri/out/sub-02_ses-mri.sha256")).unwrap();
+    assert_eq!(sum.trim().len(), 64, "{sum}");
+    assert!(w.path("out/checksum/dataset_description.json").exists());
+}
+
 /// What BIDS Apps users expect, on a dataset as real ones are: a participant without the file
 /// a step needs, one listed in participants.tsv without data, participant and group levels,
 /// a derivatives dataset, and the RO-Crate of an earlier run after a later one replaced its

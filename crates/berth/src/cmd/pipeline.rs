@@ -83,6 +83,7 @@ fn plan_summary(plan: &Plan) -> serde_json::Value {
         .enumerate()
         .map(|(i, s)| {
             let tasks = plan.tasks.iter().filter(|t| t.step == i).count();
+            let skipped = plan.tasks.iter().filter(|t| t.step == i && t.skip.is_some()).count();
             serde_json::json!({
                 "step": s.name,
                 "tool": format!("{}@{}", s.tool.name(), s.tool.version()),
@@ -94,6 +95,7 @@ fn plan_summary(plan: &Plan) -> serde_json::Value {
                     berth_pipeline::plan::Fan::List(l) => format!("list of {}", l.len()),
                 },
                 "tasks": tasks,
+                "skipped": skipped,
                 "depends_on": s.depends_on.iter().map(|&d| plan.steps[d].name.clone()).collect::<Vec<_>>(),
                 "cpus": s.cpus,
                 "memory": s.memory,
@@ -110,6 +112,12 @@ fn plan_summary(plan: &Plan) -> serde_json::Value {
         "participants": plan.dataset.as_ref().map(|d| d.participants.iter().map(|p| p.label.clone()).collect::<Vec<_>>()),
         "tasks": plan.tasks.len(),
         "steps": steps,
+        // Tasks that will not run, and why (`if-missing: skip`, a skipped dependency, the level).
+        "skipped": plan
+            .tasks
+            .iter()
+            .filter_map(|t| t.skip.as_ref().map(|why| serde_json::json!({"task": t.key, "reason": why})))
+            .collect::<Vec<_>>(),
     })
 }
 
@@ -124,18 +132,26 @@ fn validate(args: &PipelineValidateArgs) -> anyhow::Result<ExitCode> {
     if let Some(ds) = &plan.dataset {
         println!("dataset {} ({} participant(s))", ds.root.display(), ds.participants.len());
     }
-    println!("{:<16} {:<32} {:<14} {:>6}  needs", "STEP", "TOOL", "FAN-OUT", "TASKS");
+    println!("{:<16} {:<32} {:<14} {:>6} {:>8}  needs", "STEP", "TOOL", "FAN-OUT", "TASKS", "SKIPPED");
     for s in summary["steps"].as_array().into_iter().flatten() {
         println!(
-            "{:<16} {:<32} {:<14} {:>6}  {}",
+            "{:<16} {:<32} {:<14} {:>6} {:>8}  {}",
             s["step"].as_str().unwrap_or_default(),
             s["tool"].as_str().unwrap_or_default(),
             s["fan_out"].as_str().unwrap_or_default(),
             s["tasks"].as_u64().unwrap_or_default(),
+            s["skipped"].as_u64().unwrap_or_default(),
             s["depends_on"]
                 .as_array()
                 .map(|d| d.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", "))
                 .unwrap_or_default(),
+        );
+    }
+    for t in summary["skipped"].as_array().into_iter().flatten() {
+        println!(
+            "skipped {}: {}",
+            t["task"].as_str().unwrap_or_default(),
+            t["reason"].as_str().unwrap_or_default().trim_start_matches("skipped: ")
         );
     }
     Ok(ExitCode::SUCCESS)
