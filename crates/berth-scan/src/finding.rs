@@ -95,6 +95,10 @@ pub struct Finding {
     pub severity: Severity,
     /// Where `severity` came from: `debian`, `ubuntu`, `github`, `cvss-v3`, ... or `none`.
     pub severity_source: String,
+    /// The merged record whose evidence `severity` is, when it is not `id`'s own (records that
+    /// name the same vulnerability are one finding; the best evidence among them counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity_record: Option<String>,
     /// The distribution's (or database's) own rating, verbatim, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub distribution_rating: Option<String>,

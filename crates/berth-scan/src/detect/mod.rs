@@ -39,32 +39,41 @@ pub enum Verdict {
 }
 
 /// Evaluate OSV `ranges` and `versions` for `version` under `scheme`.
+///
+/// Only an installed `version` the scheme cannot read is an error. A record entry it cannot
+/// read is not: a `versions` entry or an `introduced` event is skipped (real PyPA records carry
+/// a few non-PEP 440 entries, and the rest of the record still holds), and a `fixed`,
+/// `last_affected` or `limit` event that cannot be read leaves the version affected with the fix
+/// unknown. Each such entry is described in `notes`.
 pub fn osv_affected(
     scheme: Scheme,
     version: &str,
     ranges: &[Range],
     versions: &[String],
+    notes: &mut Vec<String>,
 ) -> Result<Verdict, berth_advisory::version::VersionError> {
-    let cmp = |a: &str, b: &str| scheme.compare(a, b);
+    scheme.compare(version, version)?;
     // Ranges first: they carry the fixed version. The `versions` list (which osv.dev fills from
     // the ranges) only decides when no range does.
-    if let verdict @ Verdict::Affected { .. } = ranges_affected(scheme, version, ranges)? {
+    if let verdict @ Verdict::Affected { .. } = ranges_affected(scheme, version, ranges, notes) {
         return Ok(verdict);
     }
     for v in versions {
-        if v == version || cmp(version, v)? == Ordering::Equal {
-            return Ok(Verdict::Affected { fixed: None, why: format!("version {version} is listed as affected") });
+        match scheme.compare(version, v) {
+            Ok(Ordering::Equal) => {
+                return Ok(Verdict::Affected { fixed: None, why: format!("version {version} is listed as affected") });
+            }
+            Ok(_) => {}
+            Err(_) => {
+                notes.push(format!("listed version `{v}` is not a valid {scheme} version; that entry is skipped"))
+            }
         }
     }
     Ok(Verdict::Clear)
 }
 
-fn ranges_affected(
-    scheme: Scheme,
-    version: &str,
-    ranges: &[Range],
-) -> Result<Verdict, berth_advisory::version::VersionError> {
-    let cmp = |a: &str, b: &str| scheme.compare(a, b);
+/// `ranges_affected` for a `version` the scheme has read.
+fn ranges_affected(scheme: Scheme, version: &str, ranges: &[Range], notes: &mut Vec<String>) -> Verdict {
     for range in ranges {
         if range.kind != "ECOSYSTEM" && range.kind != "SEMVER" {
             continue;
@@ -72,35 +81,54 @@ fn ranges_affected(
         // Walk the events in order: each `introduced` opens an interval, the next `fixed`,
         // `last_affected` or `limit` closes it.
         let mut start: Option<&str> = None;
-        let check = |start: &str, end: Option<(&str, &str)>| -> Result<Option<Verdict>, _> {
-            let after_start = start == "0" || cmp(version, start)? != Ordering::Less;
+        let mut check = |start: &str, end: Option<(&str, &str)>| -> Option<Verdict> {
+            let after_start = start == "0"
+                || match scheme.compare(version, start) {
+                    Ok(o) => o != Ordering::Less,
+                    Err(_) => {
+                        notes.push(format!(
+                            "introduced `{start}` is not a valid {scheme} version; that range is skipped"
+                        ));
+                        return None;
+                    }
+                };
             if !after_start {
-                return Ok(None);
+                return None;
             }
-            Ok(match end {
-                None => {
-                    Some(Verdict::Affected { fixed: None, why: format!("{version} ≥ {start}, no fix ({scheme})") })
-                }
-                Some(("fixed", f)) if cmp(version, f)? == Ordering::Less => Some(Verdict::Affected {
-                    fixed: Some(f.to_owned()),
-                    why: format!("{version} < fixed {f} ({scheme})"),
+            let Some((kind, at)) = end else {
+                return Some(Verdict::Affected {
+                    fixed: None, why: format!("{version} ≥ {start}, no fix ({scheme})")
+                });
+            };
+            let Ok(order) = scheme.compare(version, at) else {
+                let why = format!(
+                    "{version} ≥ {start}; the range ends at {kind} `{at}`, which is not a valid {scheme} version, so \
+                     the fix is unknown"
+                );
+                notes.push(format!("{kind} `{at}` is not a valid {scheme} version; the fix is shown as unknown"));
+                return Some(Verdict::Affected { fixed: None, why });
+            };
+            match (kind, order) {
+                ("fixed", Ordering::Less) => Some(Verdict::Affected {
+                    fixed: Some(at.to_owned()),
+                    why: format!("{version} < fixed {at} ({scheme})"),
                 }),
-                Some(("last_affected", l)) if cmp(version, l)? != Ordering::Greater => {
-                    Some(Verdict::Affected { fixed: None, why: format!("{version} ≤ last affected {l} ({scheme})") })
+                ("last_affected", Ordering::Less | Ordering::Equal) => {
+                    Some(Verdict::Affected { fixed: None, why: format!("{version} ≤ last affected {at} ({scheme})") })
                 }
-                Some(("limit", l)) if cmp(version, l)? == Ordering::Less => {
-                    Some(Verdict::Affected { fixed: None, why: format!("{version} < limit {l} ({scheme})") })
+                ("limit", Ordering::Less) => {
+                    Some(Verdict::Affected { fixed: None, why: format!("{version} < limit {at} ({scheme})") })
                 }
                 _ => None,
-            })
+            }
         };
         for e in &range.events {
             if let Some(i) = &e.introduced {
                 if let Some(s) = start.take()
-                    && let Some(v) = check(s, None)?
+                    && let Some(v) = check(s, None)
                 {
                     // Two introduced in a row: the first stays open.
-                    return Ok(v);
+                    return v;
                 }
                 start = Some(i);
             } else if let Some((kind, at)) = e
@@ -110,18 +138,18 @@ fn ranges_affected(
                 .or_else(|| e.last_affected.as_deref().map(|l| ("last_affected", l)))
                 .or_else(|| e.limit.as_deref().map(|l| ("limit", l)))
                 && let Some(s) = start.take()
-                && let Some(v) = check(s, Some((kind, at)))?
+                && let Some(v) = check(s, Some((kind, at)))
             {
-                return Ok(v);
+                return v;
             }
         }
         if let Some(s) = start
-            && let Some(v) = check(s, None)?
+            && let Some(v) = check(s, None)
         {
-            return Ok(v);
+            return v;
         }
     }
-    Ok(Verdict::Clear)
+    Verdict::Clear
 }
 
 /// The severity of a finding: the distribution's rating (this package's row first, then the
@@ -176,8 +204,8 @@ pub fn match_rows(
     snapshot: &str,
     warnings: &mut Vec<String>,
 ) -> Vec<Finding> {
-    let mut out: Vec<Finding> = Vec::new();
-    for row in rows {
+    let mut found: Vec<(Finding, usize)> = Vec::new();
+    for (index, row) in rows.iter().enumerate() {
         let (status, fixed, why) = match &row.affection {
             Affection::Tracker { status, fixed } => match status.as_str() {
                 "not-affected" => continue,
@@ -208,7 +236,15 @@ pub fn match_rows(
                 },
             },
             Affection::Osv { ranges, versions } => {
-                match osv_affected(scheme, &candidate.compared_version, ranges, versions) {
+                let mut notes = Vec::new();
+                let verdict = osv_affected(scheme, &candidate.compared_version, ranges, versions, &mut notes);
+                for n in notes {
+                    warnings.push(format!(
+                        "{} on {} {}: {n}",
+                        row.advisory.id, candidate.package.name, candidate.compared_version
+                    ));
+                }
+                match verdict {
                     Ok(Verdict::Clear) => continue,
                     Ok(Verdict::Affected { fixed, why }) => {
                         (if fixed.is_some() { Status::Fixed } else { Status::Affected }, fixed, why)
@@ -238,6 +274,7 @@ pub fn match_rows(
             status,
             severity,
             severity_source,
+            severity_record: None,
             distribution_rating: rating,
             cvss: row.advisory.cvss.clone(),
             layer: p.layer,
@@ -248,26 +285,161 @@ pub fn match_rows(
             explanation: why,
             snapshot: snapshot.to_owned(),
         };
-        // One finding per vulnerability: a distribution advisory (DSA, USN) that names a CVE
-        // already found is folded into that finding as an alias.
-        if let Some(existing) = out
-            .iter_mut()
-            .find(|f| f.id == finding.id || f.aliases.contains(&finding.id) || finding.aliases.contains(&f.id))
-        {
-            if existing.id != finding.id && !existing.aliases.contains(&finding.id) {
-                existing.aliases.push(finding.id.clone());
-            }
-            if existing.fixed_version.is_none() {
-                existing.fixed_version = finding.fixed_version.clone();
-            }
-            if existing.cvss.is_empty() {
-                existing.cvss = finding.cvss.clone();
-            }
-            continue;
+        found.push((finding, index));
+    }
+    merge(found, rows, scheme, &candidate.compared_version)
+}
+
+/// One finding per vulnerability. Records that share an id or an alias name the same
+/// vulnerability, and so do records linked through others (OSV aliases are symmetric and
+/// transitive: a PYSEC and a GHSA record that both list one CVE but not each other are one
+/// finding). The first record found leads; the group's finding then carries every id, every
+/// CVSS vector, the best severity evidence among the records (and which record it came from),
+/// and a fixed version that lies outside every affected range of every record in the group.
+fn merge(found: Vec<(Finding, usize)>, rows: &[AffectedRow], scheme: Scheme, version: &str) -> Vec<Finding> {
+    let n = found.len();
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
         }
-        out.push(finding);
+        i
+    }
+    let mut owner: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, (f, _)) in found.iter().enumerate() {
+        for id in std::iter::once(f.id.as_str()).chain(f.aliases.iter().map(String::as_str)) {
+            match owner.get(id) {
+                Some(&j) => {
+                    let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+                    // The earlier finding's root leads the group.
+                    parent[a.max(b)] = a.min(b);
+                }
+                None => {
+                    owner.insert(id, i);
+                }
+            }
+        }
+    }
+    let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = std::collections::BTreeMap::new();
+    for i in 0..n {
+        let r = root(&mut parent, i);
+        groups.entry(r).or_default().push(i);
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for members in groups.values() {
+        let mut lead = found[members[0]].0.clone();
+        for &m in &members[1..] {
+            let f = &found[m].0;
+            for id in std::iter::once(&f.id).chain(&f.aliases) {
+                if *id != lead.id && !lead.aliases.contains(id) {
+                    lead.aliases.push(id.clone());
+                }
+            }
+            if lead.summary.is_none() {
+                lead.summary = f.summary.clone();
+            }
+            for c in &f.cvss {
+                if !lead.cvss.iter().any(|l| l.vector == c.vector) {
+                    lead.cvss.push(c.clone());
+                }
+            }
+        }
+        // Severity: a rating (the distribution's, then the database's) is better evidence than
+        // a CVSS score, which is better than none; among equals the highest counts.
+        let evidence = |f: &Finding| {
+            let class = match f.severity_source.as_str() {
+                "none" => 0,
+                s if s.starts_with("cvss") => 1,
+                _ => 2,
+            };
+            (class, f.severity)
+        };
+        if let Some(&best) = members.iter().max_by_key(|&&m| (evidence(&found[m].0), std::cmp::Reverse(m)))
+            && evidence(&found[best].0) > evidence(&lead)
+        {
+            let b = &found[best].0;
+            lead.severity = b.severity;
+            lead.severity_source = b.severity_source.clone();
+            lead.distribution_rating = b.distribution_rating.clone();
+            lead.severity_record = (b.id != lead.id).then(|| b.id.clone());
+        }
+        let group_rows: Vec<&AffectedRow> = members.iter().map(|&m| &rows[found[m].1]).collect();
+        advise_fix(&mut lead, &group_rows, members.iter().map(|&m| &found[m].0), scheme, version);
+        out.push(lead);
     }
     out
+}
+
+/// Sets `lead`'s fixed version to the lowest version above `version` that any of the group's
+/// records names as a fix and that none of them holds affected; none when there is no such
+/// version (a fix that is itself inside another affected range is no fix).
+fn advise_fix<'a>(
+    lead: &mut Finding,
+    rows: &[&AffectedRow],
+    findings: impl Iterator<Item = &'a Finding>,
+    scheme: Scheme,
+    version: &str,
+) {
+    let mut candidates: Vec<String> = findings.filter_map(|f| f.fixed_version.clone()).collect();
+    for row in rows {
+        match &row.affection {
+            Affection::Osv { ranges, .. } => {
+                candidates.extend(ranges.iter().flat_map(|r| r.events.iter().filter_map(|e| e.fixed.clone())));
+            }
+            Affection::Tracker { fixed: Some(f), status } if status == "fixed" => candidates.push(f.clone()),
+            Affection::Tracker { .. } => {}
+        }
+    }
+    candidates.retain(|c| matches!(scheme.compare(c, version), Ok(Ordering::Greater)));
+    candidates.sort_by(|a, b| scheme.compare(a, b).unwrap_or(Ordering::Equal));
+    candidates.dedup_by(|a, b| scheme.compare(a, b).is_ok_and(|o| o == Ordering::Equal));
+    if candidates.is_empty() {
+        return;
+    }
+    // Which record still holds a candidate affected.
+    let holder = |c: &str| -> Option<String> {
+        rows.iter().find_map(|row| {
+            let affected = match &row.affection {
+                Affection::Osv { ranges, versions } => {
+                    matches!(osv_affected(scheme, c, ranges, versions, &mut Vec::new()), Ok(Verdict::Affected { .. }))
+                }
+                Affection::Tracker { status, fixed: Some(f) } if status == "fixed" => {
+                    matches!(scheme.compare(c, f), Ok(Ordering::Less))
+                }
+                Affection::Tracker { .. } => false,
+            };
+            affected.then(|| row.advisory.id.clone())
+        })
+    };
+    let advised = candidates.iter().find(|c| holder(c).is_none()).cloned();
+    if advised == lead.fixed_version {
+        return;
+    }
+    match (&lead.fixed_version, &advised) {
+        (Some(named), Some(a)) => {
+            let by = holder(named).unwrap_or_default();
+            lead.explanation.push_str(&format!(
+                "; {named} is itself affected ({by}): the first version outside every affected range is {a}"
+            ));
+        }
+        (Some(named), None) => {
+            let by = holder(named).unwrap_or_default();
+            lead.explanation.push_str(&format!(
+                "; {named} is itself affected ({by}) and no named fix lies outside every affected range"
+            ));
+        }
+        (None, Some(a)) => {
+            lead.explanation.push_str(&format!("; fixed in {a}, named by a record of the same vulnerability"));
+        }
+        (None, None) => {}
+    }
+    if lead.status == Status::Fixed && advised.is_none() {
+        lead.status = Status::Affected;
+    } else if lead.status == Status::Affected && advised.is_some() {
+        lead.status = Status::Fixed;
+    }
+    lead.fixed_version = advised;
 }
 
 fn source_word(distribution: &str) -> &'static str {
@@ -280,6 +452,7 @@ fn source_word(distribution: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use berth_advisory::osv::Event;
+    use berth_advisory::severity::CvssScore;
 
     use super::*;
 
@@ -302,7 +475,7 @@ mod tests {
     }
 
     fn affected(scheme: Scheme, v: &str, events: &[(&str, &str)]) -> Verdict {
-        osv_affected(scheme, v, &range(events), &[]).expect("comparable")
+        osv_affected(scheme, v, &range(events), &[], &mut Vec::new()).expect("comparable")
     }
 
     #[test]
@@ -324,6 +497,124 @@ mod tests {
         assert!(matches!(affected(Scheme::Pep440, "9.9", &open), Verdict::Affected { fixed: None, .. }));
     }
 
+    fn package(name: &str, version: &str) -> berth_inventory::Package {
+        berth_inventory::Package {
+            kind: berth_inventory::PackageKind::Python,
+            name: name.into(),
+            version: version.into(),
+            source_name: None,
+            source_version: None,
+            arch: None,
+            licenses: vec![],
+            purl: format!("pkg:pypi/{name}@{version}"),
+            layer: None,
+            location: "/usr/lib/python3/dist-packages".into(),
+            origin: berth_inventory::Origin::Distribution,
+        }
+    }
+
+    fn record(id: &str, aliases: &[&str], cvss: Option<&str>, ranges: Vec<Range>, versions: &[&str]) -> AffectedRow {
+        AffectedRow {
+            advisory: berth_advisory::db::Advisory {
+                id: id.into(),
+                aliases: aliases.iter().map(|a| (*a).to_owned()).collect(),
+                summary: None,
+                cvss: cvss.map(|v| CvssScore::new("CVSS_V3", v)).into_iter().collect(),
+                rating: None,
+                rating_source: None,
+            },
+            ecosystem: "pypi".into(),
+            affection: Affection::Osv { ranges, versions: versions.iter().map(|v| (*v).to_owned()).collect() },
+            rating: None,
+        }
+    }
+
+    fn scan(version: &str, rows: &[AffectedRow]) -> (Vec<Finding>, Vec<String>) {
+        let p = package("demo", version);
+        let c = Candidate { package: &p, advisory_name: "demo".into(), compared_version: version.into() };
+        let mut warnings = Vec::new();
+        let found = match_rows(&c, rows, Scheme::Pep440, "pypi", "test", &mut warnings);
+        (found, warnings)
+    }
+
+    const CRITICAL: &str = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H";
+
+    #[test]
+    fn records_linked_only_through_shared_aliases_are_one_finding_with_the_best_severity() {
+        // PYSEC and GHSA both list the CVE, neither lists the other; only the GHSA has CVSS.
+        let fix = range(&[("introduced", "0"), ("fixed", "2.0")]);
+        let rows = [
+            record("PYSEC-2024-1", &["CVE-2024-1"], None, fix.clone(), &[]),
+            record("GHSA-aaaa-bbbb-cccc", &["CVE-2024-1"], Some(CRITICAL), fix.clone(), &[]),
+            record("CVE-2024-1", &[], None, fix, &[]),
+            record("PYSEC-2024-9", &["CVE-2024-9"], None, range(&[("introduced", "0"), ("fixed", "1.5")]), &[]),
+        ];
+        let (found, _) = scan("1.0", &rows);
+        assert_eq!(found.len(), 2, "{found:#?}");
+        let f = &found[0];
+        assert_eq!(f.id, "PYSEC-2024-1");
+        assert_eq!(f.aliases, ["CVE-2024-1", "GHSA-aaaa-bbbb-cccc"]);
+        assert_eq!((f.severity, f.severity_source.as_str()), (Severity::Critical, "cvss-v3"));
+        assert_eq!(f.severity_record.as_deref(), Some("GHSA-aaaa-bbbb-cccc"));
+        assert_eq!(f.cvss.len(), 1);
+        // order does not matter: the GHSA first links the others the same way
+        let mut reversed = rows.to_vec();
+        reversed.reverse();
+        let (found, _) = scan("1.0", &reversed);
+        assert_eq!(found.len(), 2, "{found:#?}");
+    }
+
+    #[test]
+    fn one_unreadable_versions_entry_skips_the_entry_not_the_record() {
+        let rows = [record("PYSEC-2021-5", &[], None, vec![], &["1.0", "1.1.0-beta-final!!", "1.2"])];
+        let (found, warnings) = scan("1.2", &rows);
+        assert_eq!(found.len(), 1, "{warnings:?}");
+        assert!(warnings.iter().any(|w| w.contains("1.1.0-beta-final!!") && w.contains("skipped")), "{warnings:?}");
+        assert!(scan("1.3", &rows).0.is_empty());
+    }
+
+    #[test]
+    fn an_unreadable_fixed_version_keeps_the_finding_with_the_fix_unknown() {
+        let rows = [record("PYSEC-2022-7", &[], None, range(&[("introduced", "1.0"), ("fixed", "2.0-final!!")]), &[])];
+        let (found, warnings) = scan("1.5", &rows);
+        assert_eq!(found.len(), 1);
+        assert_eq!((found[0].fixed_version.as_deref(), found[0].status), (None, Status::Affected));
+        assert!(found[0].explanation.contains("not a valid"), "{}", found[0].explanation);
+        assert!(warnings.iter().any(|w| w.contains("2.0-final!!")), "{warnings:?}");
+        assert!(scan("0.9", &rows).0.is_empty(), "below introduced stays clear");
+    }
+
+    #[test]
+    fn the_advised_fix_lies_outside_every_affected_range() {
+        // [0, 3.2.0) and [3.2.0, 3.2.2): 3.2.0 is no fix.
+        let rows = [record(
+            "GHSA-fix-fix-fix",
+            &[],
+            None,
+            range(&[("introduced", "0"), ("fixed", "3.2.0"), ("introduced", "3.2.0"), ("fixed", "3.2.2")]),
+            &[],
+        )];
+        let (found, _) = scan("3.1", &rows);
+        assert_eq!(found[0].fixed_version.as_deref(), Some("3.2.2"), "{}", found[0].explanation);
+        assert!(found[0].explanation.contains("3.2.0 is itself affected"), "{}", found[0].explanation);
+        // across merged records: the other record holds 2.0 affected up to 2.1
+        let rows = [
+            record("PYSEC-1", &["CVE-1"], None, range(&[("introduced", "0"), ("fixed", "2.0")]), &[]),
+            record("GHSA-2", &["CVE-1"], None, range(&[("introduced", "0"), ("fixed", "2.1")]), &[]),
+        ];
+        let (found, _) = scan("1.0", &rows);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].fixed_version.as_deref(), Some("2.1"));
+        // no named fix outside every range: none is advised, and the finding says so
+        let rows = [
+            record("PYSEC-3", &["CVE-3"], None, range(&[("introduced", "0"), ("fixed", "2.0")]), &[]),
+            record("GHSA-4", &["CVE-3"], None, range(&[("introduced", "0")]), &[]),
+        ];
+        let (found, _) = scan("1.0", &rows);
+        assert_eq!((found[0].fixed_version.as_deref(), found[0].status), (None, Status::Affected));
+        assert!(found[0].explanation.contains("no named fix"), "{}", found[0].explanation);
+    }
+
     #[test]
     fn ranges_use_the_ecosystem_order() {
         // dpkg: ~ sorts before the release; a backport below the fix is affected.
@@ -335,7 +626,7 @@ mod tests {
         assert!(matches!(affected(Scheme::Apk, "3.1.4-r5", &a), Verdict::Affected { .. }));
         assert_eq!(affected(Scheme::Apk, "3.1.4-r10", &a), Verdict::Clear);
         // Exact versions.
-        let v = osv_affected(Scheme::Pep440, "1.0", &[], &["1.0.0".to_owned()]).expect("ok");
+        let v = osv_affected(Scheme::Pep440, "1.0", &[], &["1.0.0".to_owned()], &mut Vec::new()).expect("ok");
         assert!(matches!(v, Verdict::Affected { .. }));
         // A version both listed and in a range: the range gives the fix (PYSEC records list
         // every affected release as well).
@@ -344,6 +635,7 @@ mod tests {
             "1.26.4",
             &range(&[("introduced", "0"), ("fixed", "1.26.5")]),
             &["1.26.4".to_owned()],
+            &mut Vec::new(),
         );
         assert!(matches!(listed, Ok(Verdict::Affected { fixed: Some(f), .. }) if f == "1.26.5"));
     }
