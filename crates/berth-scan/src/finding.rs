@@ -121,6 +121,9 @@ pub struct Finding {
     pub explanation: String,
     /// The advisory database snapshot the match came from.
     pub snapshot: String,
+    /// The VEX statement about it that did not suppress it (`affected`, `under_investigation`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vex: Option<crate::vex::VexStatement>,
 }
 
 /// Which database a report was made with.
@@ -187,4 +190,8 @@ pub struct ScanReport {
     /// Packages that could not be matched, and why (no advisory source for the OS, versions
     /// that do not parse, ...).
     pub warnings: Vec<String>,
+    /// Findings a VEX statement (`not_affected`, `fixed`) took out, each with its statement.
+    /// They are in neither `findings` nor `counts`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppressed: Vec<crate::vex::Suppressed>,
 }

@@ -18,6 +18,7 @@ pub mod detect;
 pub mod finding;
 pub mod policy;
 pub mod report;
+pub mod vex;
 
 use std::path::Path;
 use std::time::Duration;
@@ -34,11 +35,14 @@ pub struct ScanOptions {
     pub ignore_unfixed: bool,
     /// Warn when the database is older than this.
     pub max_db_age: Duration,
+    /// Triage statements (`--vex`): `not_affected` and `fixed` suppress findings, the others
+    /// annotate them ([`vex`]).
+    pub vex: Vec<vex::VexStatement>,
 }
 
 impl Default for ScanOptions {
     fn default() -> Self {
-        Self { ignore_unfixed: false, max_db_age: Duration::from_secs(24 * 3600) }
+        Self { ignore_unfixed: false, max_db_age: Duration::from_secs(24 * 3600), vex: Vec::new() }
     }
 }
 
@@ -109,6 +113,14 @@ pub fn scan_inventory(inventory: Inventory, db: &Database, options: &ScanOptions
     if options.ignore_unfixed {
         findings.retain(|f| f.status.has_fix());
     }
+    let (kept, suppressed) = vex::apply(findings, &options.vex);
+    let mut findings: Vec<Finding> = kept
+        .into_iter()
+        .map(|(mut f, s)| {
+            f.vex = s;
+            f
+        })
+        .collect();
     findings.sort_by(|a, b| {
         b.severity.cmp(&a.severity).then_with(|| a.package.cmp(&b.package)).then_with(|| a.id.cmp(&b.id))
     });
@@ -126,6 +138,7 @@ pub fn scan_inventory(inventory: Inventory, db: &Database, options: &ScanOptions
         },
         findings,
         warnings,
+        suppressed,
     })
 }
 

@@ -183,7 +183,7 @@ impl Site {
             ));
             return Ok(Some(check.clone()));
         }
-        let options = berth_scan::ScanOptions { ignore_unfixed: false, max_db_age: self.max_db_age() };
+        let options = berth_scan::ScanOptions { max_db_age: self.max_db_age(), ..Default::default() };
         let check = self.scan.check(engine, image_id, &self.advisory_db, &self.limits, &options, sink).await?;
         if decisions.len() >= MAX_DECISIONS {
             decisions.clear();

@@ -1073,6 +1073,10 @@ pub struct ScanArgs {
     /// Leave out findings that have no fixed version.
     #[arg(long)]
     pub ignore_unfixed: bool,
+    /// A VEX document (OpenVEX or CycloneDX) with triage statements: `not_affected` and `fixed`
+    /// take findings out (listed with their statement), the others annotate them. Repeat for more.
+    #[arg(long, value_name = "FILE")]
+    pub vex: Vec<std::path::PathBuf>,
     /// The advisory database (default: `[scan] db`, `BERTH_ADVISORY_DB`, then
     /// `$BERTH_HOME/advisories.sqlite`).
     #[arg(long, value_name = "PATH")]

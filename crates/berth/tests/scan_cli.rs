@@ -390,6 +390,53 @@ fn scan_matches_debian_records_by_source_version_and_gates_ci() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("severities:"), "{}", text(&out.stderr));
 
+    // VEX in: an OpenVEX statement takes the critical finding out (listed with its statement, so
+    // --fail-on critical passes); a CycloneDX `in_triage` only annotates the other.
+    let open = w.home.path().join("triage.openvex.json");
+    std::fs::write(
+        &open,
+        serde_json::to_vec(&serde_json::json!({
+            "@context": "https://openvex.dev/ns/v0.2.0", "@id": "https://lab.example/vex/1",
+            "statements": [{
+                "vulnerability": {"name": "BERTH-CLI-0001"},
+                "products": [{"@id": "pkg:oci/minbase", "subcomponents": [{"@id": "pkg:deb/debian/bash"}]}],
+                "status": "not_affected", "justification": "vulnerable_code_not_in_execute_path",
+                "impact_statement": "the analysis never starts bash"
+            }]
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let cdx_vex = w.home.path().join("triage.cdx.json");
+    std::fs::write(
+        &cdx_vex,
+        serde_json::to_vec(&serde_json::json!({
+            "bomFormat": "CycloneDX", "specVersion": "1.5",
+            "vulnerabilities": [{"id": "BERTH-CLI-0003", "analysis": {"state": "in_triage", "detail": "looking"}}]
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let (o, c) = (open.to_str().unwrap(), cdx_vex.to_str().unwrap());
+    let triaged = w.json(&["scan", rootfs, "-f", "json", "--vex", o, "--vex", c]);
+    assert_eq!(ids(&triaged), ["BERTH-CLI-0003"]);
+    let suppressed = &triaged["suppressed"][0];
+    assert_eq!(suppressed["finding"]["id"], "BERTH-CLI-0001");
+    assert_eq!(suppressed["vex"]["justification"], "vulnerable_code_not_in_execute_path");
+    assert!(suppressed["vex"]["document"].as_str().unwrap().contains("https://lab.example/vex/1"));
+    assert_eq!(triaged["findings"][0]["vex"]["status"], "under_investigation");
+    let out = w.berth(&["scan", rootfs, "--fail-on", "critical", "--vex", o]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("suppressed by VEX: BERTH-CLI-0001 in bash"), "{}", text(&out.stderr));
+    std::fs::write(&cdx_vex, b"{\"statements\": []}").unwrap();
+    let out = w.berth(&["scan", rootfs, "--vex", c]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("triage.cdx.json") && text(&out.stderr).contains("hint:"),
+        "{}",
+        text(&out.stderr)
+    );
+
     // SARIF and CycloneDX with vulnerabilities.
     let sarif = w.json(&["scan", rootfs, "-f", "sarif"]);
     assert_eq!(sarif["version"], "2.1.0");

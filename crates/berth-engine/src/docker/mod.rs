@@ -231,9 +231,22 @@ impl Engine for DockerEngine {
     }
 
     async fn list_images(&self) -> Result<Vec<ImageSummary>, EngineError> {
-        let options = bollard::query_parameters::ListImagesOptionsBuilder::new().all(false).build();
-        let listed = self.client.list_images(Some(options)).await.map_err(self.fail(Operation::ListImages))?;
-        Ok(listed.into_iter().map(wire::image_summary).collect())
+        // Podman answers 500 for the whole list when an image is removed while it lists
+        // ("image not known"): on a busy host that is a race, not a failure; list again.
+        let mut attempt = 0;
+        loop {
+            let options = bollard::query_parameters::ListImagesOptionsBuilder::new().all(false).build();
+            match self.client.list_images(Some(options)).await {
+                Ok(listed) => return Ok(listed.into_iter().map(wire::image_summary).collect()),
+                Err(bollard::errors::Error::DockerResponseServerError { status_code: 500, message })
+                    if attempt < 4 && (message.contains("image not known") || message.contains("No such image")) =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                }
+                Err(e) => return Err(self.fail(Operation::ListImages)(e)),
+            }
+        }
     }
 
     async fn tag_image(&self, source: &str, target: &str) -> Result<(), EngineError> {

@@ -284,6 +284,7 @@ pub fn match_rows(
             third_party: p.origin.is_third_party(),
             explanation: why,
             snapshot: snapshot.to_owned(),
+            vex: None,
         };
         found.push((finding, index));
     }

@@ -79,7 +79,7 @@ pub async fn scan_image(
         &db,
         &sbom,
         limits,
-        &berth_scan::ScanOptions { ignore_unfixed: false, max_db_age: state.opts.site.max_db_age() },
+        &berth_scan::ScanOptions { max_db_age: state.opts.site.max_db_age(), ..Default::default() },
     )
     .await
     .map_err(|e| match &e {

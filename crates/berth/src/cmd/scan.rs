@@ -146,6 +146,19 @@ fn scan_report(inventory: Inventory, db: &Path, options: &ScanOptions) -> anyhow
     })
 }
 
+/// The statements of every `--vex` document, in order.
+fn load_vex(paths: &[PathBuf]) -> anyhow::Result<Vec<berth_scan::vex::VexStatement>> {
+    let mut out = Vec::new();
+    for p in paths {
+        let statements = berth_scan::vex::load(p).map_err(|e| {
+            let hint = e.hint();
+            with_hint("cannot use the VEX document".into(), hint, e)
+        })?;
+        out.extend(statements);
+    }
+    Ok(out)
+}
+
 /// `berth scan` (and `berth scan compare`).
 pub fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     if let Some(ScanCommand::Compare(c)) = &args.command {
@@ -158,7 +171,8 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let db = db_path(args.db.as_deref(), &config)?;
     // Fail before reading a large image when the database is missing.
     open_db(&db)?;
-    let options = ScanOptions { ignore_unfixed: args.ignore_unfixed, max_db_age: max_age(&config) };
+    let options =
+        ScanOptions { ignore_unfixed: args.ignore_unfixed, max_db_age: max_age(&config), vex: load_vex(&args.vex)? };
     let report = scan_report(inventory(target, args.engine.as_deref(), &config)?, &db, &options)?;
     for w in &report.warnings {
         eprintln!("berth: warning: {w}");
@@ -167,8 +181,13 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     write_output(&text, args.output.as_deref())?;
     let c = &report.counts;
     eprintln!(
-        "berth: {} findings: {} critical, {} high, {} medium, {} low, {} negligible, {} unknown (database snapshot {})",
+        "berth: {} findings{}: {} critical, {} high, {} medium, {} low, {} negligible, {} unknown (database snapshot {})",
         report.findings.len(),
+        if report.suppressed.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} more suppressed by VEX)", report.suppressed.len())
+        },
         c.critical,
         c.high,
         c.medium,
@@ -177,6 +196,19 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         c.unknown,
         report.database.snapshot
     );
+    for s in &report.suppressed {
+        let v = &s.vex;
+        eprintln!(
+            "berth: suppressed by VEX: {} in {} {}: {}{}{} ({})",
+            s.finding.id,
+            s.finding.package,
+            s.finding.installed_version,
+            serde_json::to_value(v.status).ok().and_then(|x| x.as_str().map(str::to_owned)).unwrap_or_default(),
+            v.justification.as_deref().map(|j| format!(", {j}")).unwrap_or_default(),
+            v.statement.as_deref().map(|t| format!(": {t}")).unwrap_or_default(),
+            v.document
+        );
+    }
     if berth_scan::exit_code(&report, fail_on) != 0 {
         if let Some(s) = fail_on {
             eprintln!("berth: findings at or above {s}: exit code {FAIL_ON_EXIT}");
