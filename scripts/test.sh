@@ -59,6 +59,9 @@ step "bosh differential (tests/bosh/differential.py)"
 cargo build -p berth
 python3 tests/bosh/differential.py --berth target/debug/berth
 
+step "OSV matching against an independent oracle (tests/oracle/osv_oracle.py, three seeds)"
+for seed in 17 1 5; do python3 tests/oracle/osv_oracle.py --berth target/debug/berth --seed "$seed"; done
+
 step "the catalog's real tools on real data (catalog/test.sh)"
 eval "$(scripts/dockerd.sh start)"
 BERTH_BIN="$PWD/target/debug/berth" bash catalog/test.sh
