@@ -324,11 +324,19 @@ pub async fn the_oom_killer_ends_a_container_over_its_memory_limit(engine: &dyn 
     // for it to spill into when swap limits are not enforced).
     let mut spec = shell("oom", "x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo survived ${#x}");
     spec.memory_bytes = Some(16 * 1024 * 1024);
-    let (id, code) = run(engine, &spec).await;
-    let outcome = engine.wait_container(&id).await.expect("wait");
-    assert_eq!(code, 137);
-    assert_eq!(outcome.oom_killed, quirks.reports_oom_killed, "{outcome:?}");
-    engine.remove_container(&id, false).await.expect("remove");
+    // Docker learns of the OOM kill from containerd's OOM event, which a loaded machine can lose
+    // when the cgroup goes away with the task (berth already re-inspects for 1.5 s): one more
+    // container may be run before the flag is held missing. Twice without it fails.
+    for attempt in 1..=2 {
+        let (id, code) = run(engine, &spec).await;
+        let outcome = engine.wait_container(&id).await.expect("wait");
+        engine.remove_container(&id, false).await.expect("remove");
+        assert_eq!(code, 137);
+        if outcome.oom_killed == quirks.reports_oom_killed {
+            return;
+        }
+        assert!(attempt < 2 && quirks.reports_oom_killed, "{outcome:?} (attempt {attempt})");
+    }
 }
 
 pub async fn containers_are_listed_by_label_including_stopped_ones(engine: &dyn Engine, _quirks: &Quirks) {
