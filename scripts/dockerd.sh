@@ -129,6 +129,12 @@ stop() {
         waited=$((waited + 1))
     done
     rm -f "$pidfile"
+    # dockerd leaves its network-namespace bind mount (exec/netns/default) mounted, which keeps
+    # the state directory from being removed: unmount what is still mounted under it.
+    local m
+    while IFS= read -r m; do
+        [[ -n "$m" ]] && umount "$m" 2>/dev/null || true
+    done < <(findmnt -rn -o TARGET | awk -v d="$dir/" 'index($0, d) == 1' | sort -r)
     say "dockerd stopped"
 }
 
