@@ -7,11 +7,12 @@ make it not) with `packaging`'s PEP 440 versions, not from berth's code:
 
 - a record affects an installed version when one of its ranges or its `versions` list does; an
   entry `packaging` cannot read is skipped (an unreadable `fixed` leaves the version vulnerable);
-- records affecting one package are one vulnerability when they are connected through shared
-  ids or aliases (connected components of the alias graph);
-- the advised fix is the lowest version above the installed one that a record of the group names
-  as `fixed` and that no record of the group holds affected; none if there is no such version;
-- the severity is the highest CVSS v3 severity among the group's records, else unknown.
+- records of one package are one vulnerability when they are connected through shared ids or
+  aliases (connected components of the alias graph, over every record of the package); a
+  component is a finding when one of its records affects the installed version;
+- the advised fix is the lowest version above the installed one that a record of the component
+  names as `fixed` and that no record of the component holds affected; none if there is none;
+- the severity is the highest CVSS v3 severity among the records that affect it, else unknown.
 
 It generates SEED-determined records and a root filesystem with Python distributions, runs
 `berth db update` and `berth scan`, and compares every finding: the ids of each group, the
@@ -139,10 +140,11 @@ def expected(packages, records):
     out = {}
     for pkg, installed in packages.items():
         v = parse(installed)
-        hits = [r for r in records if r["affected"][0]["package"]["name"] == pkg and affected_by(r, v)]
-        # connected components over shared ids
+        mine = [r for r in records if r["affected"][0]["package"]["name"] == pkg]
+        # connected components over shared ids, over every record of the package (one that does
+        # not affect the installed version still says which versions of the vulnerability do)
         groups = []
-        for r in hits:
+        for r in mine:
             ids = {r["id"], *r["aliases"]}
             joined = [g for g in groups if g["ids"] & ids]
             merged = {"ids": set(ids), "records": [r]}
@@ -152,6 +154,8 @@ def expected(packages, records):
                 groups.remove(g)
             groups.append(merged)
         for g in groups:
+            if not any(affected_by(r, v) for r in g["records"]):
+                continue
             fixes = set()
             for r in g["records"]:
                 for rng in r["affected"][0].get("ranges", []):
@@ -165,7 +169,7 @@ def expected(packages, records):
                     advised = str(c)
                     break
             sev = "unknown"
-            for r in g["records"]:
+            for r in (r for r in g["records"] if affected_by(r, v)):
                 for s in r.get("severity", []):
                     name = next(k for k, vec in CVSS.items() if vec == s["score"])
                     if ORDER.index(name) > ORDER.index(sev):

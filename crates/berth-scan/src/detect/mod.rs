@@ -294,12 +294,13 @@ pub fn match_rows(
 /// One finding per vulnerability. Records that share an id or an alias name the same
 /// vulnerability, and so do records linked through others (OSV aliases are symmetric and
 /// transitive: a PYSEC and a GHSA record that both list one CVE but not each other are one
-/// finding). The first record found leads; the group's finding then carries every id, every
-/// CVSS vector, the best severity evidence among the records (and which record it came from),
-/// and a fixed version that lies outside every affected range of every record in the group.
+/// finding). The links are taken over every record of the package, also those that do not
+/// affect the installed version: they still say which versions of it are affected. The first
+/// record found leads; the group's finding then carries every id, every CVSS vector, the best
+/// severity evidence among the records that matched (and which record it came from), and a fixed
+/// version that lies outside every affected range of every record of the vulnerability.
 fn merge(found: Vec<(Finding, usize)>, rows: &[AffectedRow], scheme: Scheme, version: &str) -> Vec<Finding> {
-    let n = found.len();
-    let mut parent: Vec<usize> = (0..n).collect();
+    let mut parent: Vec<usize> = (0..rows.len()).collect();
     fn root(parent: &mut [usize], mut i: usize) -> usize {
         while parent[i] != i {
             parent[i] = parent[parent[i]];
@@ -308,13 +309,13 @@ fn merge(found: Vec<(Finding, usize)>, rows: &[AffectedRow], scheme: Scheme, ver
         i
     }
     let mut owner: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    for (i, (f, _)) in found.iter().enumerate() {
-        for id in std::iter::once(f.id.as_str()).chain(f.aliases.iter().map(String::as_str)) {
+    for (i, row) in rows.iter().enumerate() {
+        let a = &row.advisory;
+        for id in std::iter::once(a.id.as_str()).chain(a.aliases.iter().map(String::as_str)) {
             match owner.get(id) {
                 Some(&j) => {
-                    let (a, b) = (root(&mut parent, i), root(&mut parent, j));
-                    // The earlier finding's root leads the group.
-                    parent[a.max(b)] = a.min(b);
+                    let (x, y) = (root(&mut parent, i), root(&mut parent, j));
+                    parent[x.max(y)] = x.min(y);
                 }
                 None => {
                     owner.insert(id, i);
@@ -322,21 +323,32 @@ fn merge(found: Vec<(Finding, usize)>, rows: &[AffectedRow], scheme: Scheme, ver
             }
         }
     }
+    // The findings of each component, in the order found.
     let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = std::collections::BTreeMap::new();
-    for i in 0..n {
-        let r = root(&mut parent, i);
-        groups.entry(r).or_default().push(i);
+    let mut order: Vec<usize> = Vec::new();
+    for (k, (_, row)) in found.iter().enumerate() {
+        let r = root(&mut parent, *row);
+        if !groups.contains_key(&r) {
+            order.push(r);
+        }
+        groups.entry(r).or_default().push(k);
     }
     let mut out = Vec::with_capacity(groups.len());
-    for members in groups.values() {
+    for r in order {
+        let members = &groups[&r];
         let mut lead = found[members[0]].0.clone();
-        for &m in &members[1..] {
-            let f = &found[m].0;
-            for id in std::iter::once(&f.id).chain(&f.aliases) {
+        let component: Vec<usize> = (0..rows.len()).filter(|&i| root(&mut parent, i) == r).collect();
+        // Every id of the vulnerability, also those of records that did not match.
+        for &i in &component {
+            let a = &rows[i].advisory;
+            for id in std::iter::once(&a.id).chain(&a.aliases) {
                 if *id != lead.id && !lead.aliases.contains(id) {
                     lead.aliases.push(id.clone());
                 }
             }
+        }
+        for &m in &members[1..] {
+            let f = &found[m].0;
             if lead.summary.is_none() {
                 lead.summary = f.summary.clone();
             }
@@ -365,7 +377,7 @@ fn merge(found: Vec<(Finding, usize)>, rows: &[AffectedRow], scheme: Scheme, ver
             lead.distribution_rating = b.distribution_rating.clone();
             lead.severity_record = (b.id != lead.id).then(|| b.id.clone());
         }
-        let group_rows: Vec<&AffectedRow> = members.iter().map(|&m| &rows[found[m].1]).collect();
+        let group_rows: Vec<&AffectedRow> = component.iter().map(|&i| &rows[i]).collect();
         advise_fix(&mut lead, &group_rows, members.iter().map(|&m| &found[m].0), scheme, version);
         out.push(lead);
     }
@@ -614,6 +626,97 @@ mod tests {
         let (found, _) = scan("1.0", &rows);
         assert_eq!((found[0].fixed_version.as_deref(), found[0].status), (None, Status::Affected));
         assert!(found[0].explanation.contains("no named fix"), "{}", found[0].explanation);
+    }
+
+    const POOL: [&str; 8] = ["0.5", "1.0", "1.1", "1.2", "2.0", "2.1", "3.0", "3.1"];
+
+    fn ids_of(f: &Finding) -> std::collections::BTreeSet<String> {
+        std::iter::once(f.id.clone()).chain(f.aliases.iter().cloned()).collect()
+    }
+
+    proptest::proptest! {
+        /// Findings are the connected components of the alias graph, whatever the order of the
+        /// records: every record in exactly one finding, records sharing an id together.
+        #[test]
+        fn findings_are_the_components_of_the_alias_graph(
+            links in proptest::collection::vec(proptest::collection::vec(0usize..6, 0..3), 1..12),
+            seed in 0u64..1000,
+        ) {
+            let fix = range(&[("introduced", "0"), ("fixed", "9.0")]);
+            let rows: Vec<AffectedRow> = links
+                .iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    let aliases: Vec<String> = l.iter().map(|a| format!("CVE-{a}")).collect();
+                    let aliases: Vec<&str> = aliases.iter().map(String::as_str).collect();
+                    record(&format!("REC-{i}"), &aliases, None, fix.clone(), &[])
+                })
+                .collect();
+            let sets = |rows: &[AffectedRow]| {
+                let mut s: Vec<_> = scan("1.0", rows).0.iter().map(ids_of).collect();
+                s.sort();
+                s
+            };
+            let found = sets(&rows);
+            for (i, r) in rows.iter().enumerate() {
+                let holding: Vec<_> = found.iter().filter(|s| s.contains(&format!("REC-{i}"))).collect();
+                proptest::prop_assert_eq!(holding.len(), 1);
+                for a in &r.advisory.aliases {
+                    proptest::prop_assert!(holding[0].contains(a));
+                }
+            }
+            // no two findings share an id
+            for (a, b) in found.iter().enumerate().flat_map(|(i, a)| found[i + 1..].iter().map(move |b| (a, b))) {
+                proptest::prop_assert!(a.is_disjoint(b));
+            }
+            // the order of the records does not matter
+            let mut shuffled = rows.clone();
+            let n = shuffled.len();
+            for k in 0..n {
+                shuffled.swap(k, (seed as usize * 7 + k * 3) % n);
+            }
+            proptest::prop_assert_eq!(sets(&shuffled), found);
+        }
+
+        /// The advised fix is above the installed version, outside every record's affected
+        /// ranges, and the lowest named fix that is.
+        #[test]
+        fn the_advised_fix_is_the_lowest_named_version_outside_every_range(
+            installed in 0usize..8,
+            intervals in proptest::collection::vec((0usize..8, 0usize..8, 0usize..3), 1..4),
+        ) {
+            let version = POOL[installed];
+            let rows: Vec<AffectedRow> = intervals
+                .iter()
+                .enumerate()
+                .map(|(i, &(a, b, kind))| {
+                    let (lo, hi) = (a.min(b), a.max(b).max(a.min(b) + 1).min(7));
+                    let end = match kind {
+                        0 | 1 => ("fixed", POOL[hi]),
+                        _ => ("last_affected", POOL[hi]),
+                    };
+                    let start = if kind == 1 { "0" } else { POOL[lo] };
+                    record(&format!("REC-{i}"), &["CVE-1"], None, range(&[("introduced", start), end]), &[])
+                })
+                .collect();
+            let (found, _) = scan(version, &rows);
+            proptest::prop_assume!(!found.is_empty());
+            proptest::prop_assert_eq!(found.len(), 1);
+            let clear = |v: &str| rows.iter().all(|r| match &r.affection {
+                Affection::Osv { ranges, versions } => {
+                    osv_affected(Scheme::Pep440, v, ranges, versions, &mut Vec::new()) == Ok(Verdict::Clear)
+                }
+                Affection::Tracker { .. } => true,
+            });
+            let named: Vec<&str> = intervals
+                .iter()
+                .filter(|i| i.2 < 2)
+                .map(|&(a, b, _)| POOL[a.max(b).max(a.min(b) + 1).min(7)])
+                .filter(|f| Scheme::Pep440.compare(f, version) == Ok(Ordering::Greater))
+                .collect();
+            let lowest = POOL.iter().copied().find(|p| named.contains(p) && clear(p));
+            proptest::prop_assert_eq!(found[0].fixed_version.as_deref(), lowest);
+        }
     }
 
     #[test]
