@@ -63,6 +63,8 @@ pub enum Entry {
     File {
         /// The bytes, if kept.
         content: Option<Arc<[u8]>>,
+        /// Whether any execute bit is set (a candidate for the unowned-binary pass).
+        executable: bool,
     },
     /// A symbolic link and its target, verbatim.
     Symlink(String),
@@ -169,7 +171,7 @@ impl View {
             .iter()
             .map(|(p, (_, e))| {
                 let own = match e {
-                    Entry::File { content: Some(c) } => c.len(),
+                    Entry::File { content: Some(c), .. } => c.len(),
                     Entry::Symlink(t) | Entry::Hardlink(t) => t.len(),
                     _ => 0,
                 };
@@ -243,7 +245,7 @@ impl View {
     pub fn read(&self, path: &str) -> Option<&[u8]> {
         let resolved = self.resolve(path)?;
         match self.entry(&resolved)? {
-            Entry::File { content: Some(c) } => Some(c),
+            Entry::File { content: Some(c), .. } => Some(c),
             _ => None,
         }
     }
@@ -254,7 +256,7 @@ mod tests {
     use super::*;
 
     fn file(s: &str) -> Entry {
-        Entry::File { content: Some(Arc::from(s.as_bytes())) }
+        Entry::File { content: Some(Arc::from(s.as_bytes())), executable: false }
     }
 
     fn layer(entries: &[(&str, Entry)]) -> LayerFiles {

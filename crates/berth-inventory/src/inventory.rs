@@ -111,6 +111,30 @@ pub fn inventory_of(opened: &Opened) -> Result<Inventory, SourceError> {
             packages.push(p);
         }
     }
+    // What no package claims: read only now, and only those files.
+    let claimed = crate::binary::Claimed::new(
+        &view,
+        tracked.iter().flat_map(|t| t.last.files.iter().map(String::as_str)),
+        tracked.iter().flat_map(|t| t.last.dirs.iter().map(String::as_str)),
+    );
+    let mut by_layer: std::collections::BTreeMap<usize, Vec<String>> = std::collections::BTreeMap::new();
+    for (path, layer) in crate::binary::candidates(&view, &claimed) {
+        by_layer.entry(layer).or_default().push(path);
+    }
+    let mut unowned = Vec::new();
+    for (layer, paths) in &by_layer {
+        let mut binary_warnings = Vec::new();
+        let examined = opened.examine_files(*layer, paths, &mut binary_warnings)?;
+        for (record, attributed) in examined {
+            for mut p in attributed {
+                p.purl = crate::purl::purl(&p, os.as_ref());
+                packages.push(p);
+            }
+            unowned.push(record);
+        }
+        warnings.extend(binary_warnings.into_iter().map(|w| format!("binaries: {w}")));
+    }
+    unowned.sort_by(|a, b| a.path.cmp(&b.path));
     packages.sort_by(|a, b| {
         (a.kind, a.normalized_name(), &a.version, &a.arch, &a.location).cmp(&(
             b.kind,
@@ -137,8 +161,13 @@ pub fn inventory_of(opened: &Opened) -> Result<Inventory, SourceError> {
         os,
         layers: opened.layers.clone(),
         packages,
+        unowned,
         warnings,
-        analyzers: analyzers.iter().map(|a| AnalyzerInfo { name: a.name().to_owned(), version: a.version() }).collect(),
+        analyzers: analyzers
+            .iter()
+            .map(|a| AnalyzerInfo { name: a.name().to_owned(), version: a.version() })
+            .chain(std::iter::once(AnalyzerInfo { name: "binaries".to_owned(), version: 1 }))
+            .collect(),
     })
 }
 

@@ -16,6 +16,7 @@
 //! file written is an engine's image export, into a private temporary directory.
 
 pub mod analyzer;
+pub mod binary;
 pub mod budget;
 pub mod error;
 pub mod fs;

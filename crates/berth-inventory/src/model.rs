@@ -24,6 +24,11 @@ pub struct Inventory {
     pub layers: Vec<Layer>,
     /// Every package, sorted by kind, name, version and location.
     pub packages: Vec<Package>,
+    /// Executables and shared libraries that no package claims, sorted by path, with their
+    /// hashes (see [`crate::binary`]). Go modules and Rust crates their build metadata names
+    /// are in `packages`, located at the binary.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unowned: Vec<crate::binary::UnownedFile>,
     /// Things that could not be read, and other remarks; the inventory is still usable.
     pub warnings: Vec<String>,
     /// The analyzers that ran, with their versions (a change of version means a change of
@@ -171,6 +176,10 @@ pub enum PackageKind {
     Conda,
     /// npm packages (`node_modules/**/package.json`).
     Npm,
+    /// Go modules a binary's build information names.
+    Go,
+    /// Rust crates a binary's `cargo auditable` section names.
+    Rust,
 }
 
 impl PackageKind {
@@ -183,6 +192,8 @@ impl PackageKind {
             Self::Python => "python",
             Self::Conda => "conda",
             Self::Npm => "npm",
+            Self::Go => "go",
+            Self::Rust => "rust",
         }
     }
 

@@ -79,6 +79,27 @@ fn build(package: &Package, os: Option<&Os>) -> Result<String, packageurl::Error
             p.with_version(package.version.clone())?;
             p
         }
+        PackageKind::Go => {
+            // `pkg:golang/github.com/x/y@v1.2.3`: the last segment is the name, the rest the
+            // namespace; Go versions keep their `v` in purls (the standard library has none).
+            let (namespace, name) = match package.name.rsplit_once('/') {
+                Some((ns, name)) => (Some(ns.to_owned()), name.to_owned()),
+                None => (None, package.name.clone()),
+            };
+            let mut p = PackageUrl::new("golang", name)?;
+            if let Some(ns) = namespace {
+                p.with_namespace(ns)?;
+            }
+            let version =
+                if package.name == "stdlib" { package.version.clone() } else { format!("v{}", package.version) };
+            p.with_version(version)?;
+            p
+        }
+        PackageKind::Rust => {
+            let mut p = PackageUrl::new("cargo", package.name.clone())?;
+            p.with_version(package.version.clone())?;
+            p
+        }
     };
     Ok(p.to_string())
 }

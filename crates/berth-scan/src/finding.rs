@@ -194,4 +194,48 @@ pub struct ScanReport {
     /// They are in neither `findings` nor `counts`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub suppressed: Vec<crate::vex::Suppressed>,
+    /// Executables and shared libraries no package owns: their own finding class, since no
+    /// package database vouches for them. Those whose build metadata names Go modules or Rust
+    /// crates have those matched like packages (`accounted`); the others are opaque.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unowned: Vec<UnownedBinary>,
+}
+
+/// A binary no package owns, as a finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnownedBinary {
+    /// Where it is, relative to the image root.
+    pub path: String,
+    /// `executable`, `shared-library` or `other`.
+    pub kind: String,
+    /// Its SHA-256, when it was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// The layer that wrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer: Option<usize>,
+    /// How many Go modules or Rust crates its build metadata names (matched as packages).
+    pub accounted: usize,
+    /// What the user should know.
+    pub note: String,
+}
+
+impl UnownedBinary {
+    /// The finding for an unowned file of an inventory.
+    pub fn of(f: &berth_inventory::binary::UnownedFile) -> Self {
+        let note = match (&f.toolchain, f.attributed) {
+            (Some(t), n) if n > 0 => {
+                format!("built with {t}; its {n} modules or crates are matched against advisories")
+            }
+            _ => "no package owns it and it names no dependencies: its vulnerabilities cannot be known; install it from a package".to_owned(),
+        };
+        Self {
+            path: f.path.clone(),
+            kind: f.kind.as_str().to_owned(),
+            sha256: f.sha256.clone(),
+            layer: f.layer,
+            accounted: f.attributed,
+            note,
+        }
+    }
 }

@@ -26,7 +26,7 @@ use std::time::Duration;
 use berth_advisory::{Database, DbError, Severity};
 use berth_inventory::{Inventory, SbomOptions, SourceError, Target};
 
-pub use finding::{Counts, DbInfo, Finding, ScanReport, Status};
+pub use finding::{Counts, DbInfo, Finding, ScanReport, Status, UnownedBinary};
 
 /// How to scan.
 #[derive(Debug, Clone)]
@@ -126,8 +126,10 @@ pub fn scan_inventory(inventory: Inventory, db: &Database, options: &ScanOptions
     });
     warnings.sort();
     warnings.dedup();
+    let unowned = inventory.unowned.iter().map(UnownedBinary::of).collect();
     Ok(ScanReport {
         format_version: finding::FORMAT_VERSION,
+        unowned,
         counts: Counts::of(&findings),
         inventory,
         database: DbInfo {

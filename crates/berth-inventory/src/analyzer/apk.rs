@@ -15,7 +15,7 @@ impl Analyzer for Apk {
     }
 
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn required(&self, path: &str) -> bool {
@@ -43,8 +43,9 @@ impl Analyzer for Apk {
                 } else if let Some(r) = line.strip_prefix("R:") {
                     let path = if folder.is_empty() { r.to_owned() } else { format!("{folder}/{r}") };
                     if is_language_metadata(&path) {
-                        found.owned.push(path);
+                        found.owned.push(path.clone());
                     }
+                    found.files.push(path);
                 }
             }
             found.packages.push(Package {

@@ -29,7 +29,7 @@ impl Analyzer for Conda {
     }
 
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn required(&self, path: &str) -> bool {
@@ -51,12 +51,13 @@ impl Analyzer for Conda {
             };
             // Paths in `files` are relative to the environment, the parent of conda-meta.
             let env = super::super::fs::parent(super::super::fs::parent(path));
-            found.owned.extend(
-                meta.files
-                    .iter()
-                    .filter(|f| is_language_metadata(f))
-                    .map(|f| if env.is_empty() { f.clone() } else { format!("{env}/{f}") }),
-            );
+            for f in &meta.files {
+                let f = if env.is_empty() { f.clone() } else { format!("{env}/{f}") };
+                if is_language_metadata(&f) {
+                    found.owned.push(f.clone());
+                }
+                found.files.push(f);
+            }
             // `https://conda.anaconda.org/conda-forge/linux-64`: the channel is the segment
             // before the platform subdirectory.
             let channel = meta.channel.as_deref().map(|c| {

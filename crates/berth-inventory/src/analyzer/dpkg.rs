@@ -22,7 +22,7 @@ impl Analyzer for Dpkg {
     }
 
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn required(&self, path: &str) -> bool {
@@ -44,11 +44,12 @@ impl Analyzer for Dpkg {
             if is_status_d && path.ends_with(".md5sums") {
                 // `<package>.md5sums`: "<md5>  <path>" lines, paths without a leading `/`.
                 let text = String::from_utf8_lossy(bytes);
-                found.owned.extend(
-                    text.lines()
-                        .filter_map(|l| l.split_once("  ").map(|(_, p)| p.trim_start_matches('/').to_owned()))
-                        .filter(|p| is_language_metadata(p)),
-                );
+                let listed: Vec<String> = text
+                    .lines()
+                    .filter_map(|l| l.split_once("  ").map(|(_, p)| p.trim_start_matches('/').to_owned()))
+                    .collect();
+                found.owned.extend(listed.iter().filter(|p| is_language_metadata(p)).cloned());
+                found.files.extend(listed);
                 continue;
             }
             let text = String::from_utf8_lossy(bytes);
@@ -63,12 +64,12 @@ impl Analyzer for Dpkg {
         for path in input.paths.iter().filter(|p| p.starts_with(INFO)) {
             if let Some(bytes) = input.view.read(path) {
                 let text = String::from_utf8_lossy(bytes);
-                found.owned.extend(
-                    text.lines()
-                        .map(|l| l.trim_start_matches('/'))
-                        .filter(|p| is_language_metadata(p))
-                        .map(str::to_owned),
-                );
+                for line in text.lines().map(|l| l.trim_start_matches('/')).filter(|l| !l.is_empty()) {
+                    if is_language_metadata(line) {
+                        found.owned.push(line.to_owned());
+                    }
+                    found.files.push(line.to_owned());
+                }
             }
         }
         found

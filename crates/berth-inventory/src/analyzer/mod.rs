@@ -39,6 +39,11 @@ pub struct Found {
     pub owned: Vec<String>,
     /// What could not be read.
     pub warnings: Vec<String>,
+    /// Every path the packages install (as their databases list them, with or without a
+    /// leading `/`), for the unowned-binary pass ([`crate::binary`]).
+    pub files: Vec<String>,
+    /// Directories a package owns whole (an npm package's directory).
+    pub dirs: Vec<String>,
 }
 
 /// One analyzer.

@@ -38,7 +38,7 @@ impl Analyzer for Npm {
     }
 
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn required(&self, path: &str) -> bool {
@@ -65,6 +65,7 @@ impl Analyzer for Npm {
                 }
                 _ => Vec::new(),
             };
+            found.dirs.push(crate::fs::parent(path).to_owned());
             found.packages.push(Package {
                 kind: PackageKind::Npm,
                 name,

@@ -17,16 +17,37 @@ impl Analyzer for Python {
     }
 
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn required(&self, path: &str) -> bool {
-        path.ends_with(".dist-info/METADATA") || path.ends_with(".egg-info/PKG-INFO") || path.ends_with(".egg-info")
+        path.ends_with(".dist-info/METADATA")
+            || path.ends_with(".egg-info/PKG-INFO")
+            || path.ends_with(".egg-info")
+            || path.ends_with(".dist-info/RECORD")
+            || path.ends_with(".egg-info/installed-files.txt")
     }
 
     fn analyze(&self, input: &Input<'_>) -> Found {
         let mut found = Found::default();
         for path in &input.paths {
+            if let Some(record) = path.strip_suffix("/RECORD") {
+                // Paths relative to the directory that holds the `.dist-info`.
+                if let Some(bytes) = input.view.read(path) {
+                    let base = crate::fs::parent(record);
+                    found
+                        .files
+                        .extend(String::from_utf8_lossy(bytes).lines().filter_map(|l| installed(base, record_path(l))));
+                }
+                continue;
+            }
+            if let Some(egg) = path.strip_suffix("/installed-files.txt") {
+                // Paths relative to the `.egg-info` directory itself.
+                if let Some(bytes) = input.view.read(path) {
+                    found.files.extend(String::from_utf8_lossy(bytes).lines().filter_map(|l| installed(egg, l)));
+                }
+                continue;
+            }
             // A directory named `x.egg-info` is recorded only through its PKG-INFO.
             let Some(bytes) = input.view.read(path) else {
                 continue;
@@ -39,6 +60,25 @@ impl Analyzer for Python {
         }
         found
     }
+}
+
+/// The path field of a `RECORD` line (CSV: `path,hash,size`, the path quoted when it holds a
+/// comma or a quote).
+fn record_path(line: &str) -> &str {
+    match line.strip_prefix('"') {
+        // A doubled quote inside is rare enough that the path is only used to claim a file.
+        Some(rest) => rest.split_once("\",").map_or(rest, |(p, _)| p),
+        None => line.rsplitn(3, ',').last().unwrap_or(line),
+    }
+}
+
+/// `rel` (relative to `base`, possibly climbing out of it with `..`) as a path of the image.
+fn installed(base: &str, rel: &str) -> Option<String> {
+    if rel.is_empty() {
+        return None;
+    }
+    let joined = if rel.starts_with('/') || base.is_empty() { rel.to_owned() } else { format!("{base}/{rel}") };
+    crate::fs::clean(&joined).ok()
 }
 
 /// The directory (or single file) that records a distribution, which OS packages list when
@@ -91,6 +131,18 @@ mod tests {
         assert_eq!(p.normalized_name(), "pyyaml");
         assert_eq!(p.licenses, vec!["MIT".to_owned()]);
         assert!(parse("Metadata-Version: 2.1\nName: x\n", "m").is_none());
+    }
+
+    #[test]
+    fn record_lines_name_files_relative_to_site_packages() {
+        assert_eq!(
+            record_path("numpy/core/_multiarray_umath.cpython-311-x86_64-linux-gnu.so,sha256=x,123"),
+            "numpy/core/_multiarray_umath.cpython-311-x86_64-linux-gnu.so"
+        );
+        assert_eq!(record_path("\"a,b.py\",sha256=x,1"), "a,b.py");
+        assert_eq!(record_path("x.dist-info/RECORD,,"), "x.dist-info/RECORD");
+        assert_eq!(installed("usr/lib/python3/site-packages", "../../../bin/f2py").as_deref(), Some("usr/bin/f2py"));
+        assert_eq!(installed("a", "../../../../x"), None);
     }
 
     #[test]

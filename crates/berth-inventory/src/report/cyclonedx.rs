@@ -115,6 +115,35 @@ pub fn document(inventory: &Inventory, meta: &DocumentMeta) -> Value {
         components.push(component(p, r, inventory));
         depends.push(Value::from(r.as_str()));
     }
+    // Executables and libraries no package claims: `file` components with their hashes.
+    for f in &inventory.unowned {
+        let bom_ref = format!("berth:file:{}", f.path);
+        let mut c = json!({
+            "bom-ref": bom_ref,
+            "type": "file",
+            "name": format!("/{}", f.path),
+        });
+        if let Some(sha) = &f.sha256 {
+            c["hashes"] = json!([{ "alg": "SHA-256", "content": sha }]);
+        }
+        let mut props = vec![
+            property("berth:unowned", "true"),
+            property("berth:file:kind", f.kind.as_str()),
+            property("berth:file:size", f.size.to_string()),
+        ];
+        if let Some(l) = f.layer {
+            props.push(property("berth:layer", l.to_string()));
+        }
+        if let Some(t) = &f.toolchain {
+            props.push(property("berth:file:toolchain", t.clone()));
+        }
+        if let Some(m) = &f.main {
+            props.push(property("berth:file:main", m.clone()));
+        }
+        c["properties"] = Value::Array(props);
+        components.push(c);
+        depends.push(Value::from(bom_ref));
+    }
     json!({
         "bomFormat": "CycloneDX",
         "specVersion": "1.5",

@@ -92,7 +92,29 @@ pub fn document(inventory: &Inventory, meta: &DocumentMeta) -> Value {
             "relatedSpdxElement": id,
         }));
     }
-    json!({
+    // Executables and libraries no package claims, as SPDX files of the target.
+    let mut files = Vec::new();
+    // Files over berth's limits were not hashed; they are in the warnings, not listed here.
+    // berth hashes with SHA-256 only (SPDX 2.3 asks for a SHA1 as well).
+    for (i, f) in inventory.unowned.iter().enumerate().filter(|(_, f)| f.sha256.is_some()) {
+        let id = spdx_id("SPDXRef-File", &[&f.path, &i.to_string()]);
+        let file = json!({
+            "SPDXID": id,
+            "fileName": format!("/{}", f.path),
+            "fileTypes": ["BINARY"],
+            "checksums": f.sha256.iter().map(|s| json!({ "algorithm": "SHA256", "checksumValue": s })).collect::<Vec<_>>(),
+            "licenseConcluded": "NOASSERTION",
+            "copyrightText": "NOASSERTION",
+            "comment": format!("{} that no package owns ({} bytes)", f.kind.as_str(), f.size),
+        });
+        files.push(file);
+        relationships.push(json!({
+            "spdxElementId": "SPDXRef-Target",
+            "relationshipType": "CONTAINS",
+            "relatedSpdxElement": id,
+        }));
+    }
+    let mut document = json!({
         "spdxVersion": "SPDX-2.3",
         "dataLicense": "CC0-1.0",
         "SPDXID": "SPDXRef-DOCUMENT",
@@ -101,5 +123,9 @@ pub fn document(inventory: &Inventory, meta: &DocumentMeta) -> Value {
         "creationInfo": { "created": meta.timestamp, "creators": [ format!("Tool: berth-{}", meta.tool_version) ] },
         "packages": packages,
         "relationships": relationships,
-    })
+    });
+    if !files.is_empty() {
+        document["files"] = Value::Array(files);
+    }
+    document
 }

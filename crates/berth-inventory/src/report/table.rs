@@ -62,6 +62,18 @@ pub fn render(inventory: &Inventory) -> String {
         out.push_str(line.trim_end());
         out.push('\n');
     }
+    if !inventory.unowned.is_empty() {
+        let _ = writeln!(out, "\nbinaries no package owns: {}", inventory.unowned.len());
+        for f in &inventory.unowned {
+            let built = match (&f.toolchain, &f.main) {
+                (Some(t), Some(m)) => format!("  {t}, {m}, {} modules", f.attributed),
+                (Some(t), None) => format!("  {t}"),
+                _ => String::new(),
+            };
+            let sha = f.sha256.as_deref().map_or("(not read)", |s| &s[..s.len().min(16)]);
+            let _ = writeln!(out, "  /{}  {}  {} bytes  sha256:{sha}{built}", f.path, f.kind.as_str(), f.size);
+        }
+    }
     if !inventory.warnings.is_empty() {
         out.push('\n');
         for w in &inventory.warnings {

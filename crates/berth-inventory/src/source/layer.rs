@@ -158,21 +158,23 @@ fn entry_of<R: Read>(
     let kind = entry.header().entry_type();
     Ok(if kind.is_file() {
         let size = entry.size();
+        let executable = entry.header().mode().is_ok_and(|m| m & 0o111 != 0);
         let skip = |reason| Skipped { path: path.clone(), size, reason };
-        if !required(&path) {
-            Entry::File { content: None }
+        let content = if !required(&path) {
+            None
         } else if size > limits.max_file_bytes {
             skipped.push(skip(SkipReason::FileLimit));
-            Entry::File { content: None }
+            None
         } else if held.saturating_add(size) > limits.max_held_bytes {
             skipped.push(skip(SkipReason::HeldLimit));
-            Entry::File { content: None }
+            None
         } else {
             *held += size;
             let mut content = Vec::with_capacity(size as usize);
             entry.read_to_end(&mut content).map_err(|e| ctx.fail(e))?;
-            Entry::File { content: Some(Arc::from(content)) }
-        }
+            Some(Arc::from(content))
+        };
+        Entry::File { content, executable }
     } else if kind.is_symlink() {
         Entry::Symlink(link.unwrap_or_default())
     } else if kind.is_hard_link() {
@@ -181,6 +183,6 @@ fn entry_of<R: Read>(
         Entry::Dir
     } else {
         // Devices and FIFOs still shadow what the layers below had at that path.
-        Entry::File { content: None }
+        Entry::File { content: None, executable: false }
     })
 }

@@ -139,6 +139,68 @@ impl Opened {
     }
 }
 
+impl Opened {
+    /// Examine each of `paths` written by layer `index` (the candidates of the unowned-binary
+    /// pass, [`crate::binary`]): a root filesystem's files are opened one by one beneath the
+    /// root and streamed (only those that start like an ELF file); a layer is read again
+    /// keeping only these paths. Files that are not ELF are left out.
+    pub fn examine_files(
+        &self,
+        index: usize,
+        paths: &[String],
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<crate::binary::Examined>, SourceError> {
+        let limits = self.meter.limits;
+        let mut examined = Vec::new();
+        match &self.reader {
+            Reader::Rootfs(root) => {
+                let beneath = berth_hostpath::Root::open(root).map_err(|e| SourceError::Layout {
+                    path: root.clone(),
+                    name: ".".to_owned(),
+                    source: e,
+                })?;
+                for path in paths {
+                    // Gone or swapped for a link since the walk: nothing to read.
+                    let Ok(mut file) = beneath.open_file(Path::new(path)) else { continue };
+                    let mut head = [0u8; 4];
+                    if std::io::Read::read_exact(&mut file, &mut head).is_err() || !crate::binary::is_elf(&head) {
+                        continue;
+                    }
+                    let io = |source| SourceError::Io { path: root.join(path), source };
+                    std::io::Seek::rewind(&mut file).map_err(io)?;
+                    let (found, read) = crate::binary::examine_file(path, Some(index), file, warnings).map_err(io)?;
+                    self.meter.consume(read).map_err(|_| SourceError::ReadLimit {
+                        path: root.clone(),
+                        what: format!("`{path}`"),
+                        limit: limits.max_read_bytes,
+                    })?;
+                    examined.push(found);
+                }
+            }
+            Reader::Layout(_) => {
+                let wanted: std::collections::HashSet<&str> = paths.iter().map(String::as_str).collect();
+                let files = self.read_layer(index, &|p| wanted.contains(p), 0)?;
+                for s in &files.skipped {
+                    warnings.push(format!(
+                        "`{}`: an unowned file of {} bytes in layer {index}, over the memory allowed: listed, not examined",
+                        s.path, s.size
+                    ));
+                    examined.push((crate::binary::unread(&s.path, Some(index), s.size), Vec::new()));
+                }
+                for (path, entry) in &files.entries {
+                    if let crate::fs::Entry::File { content: Some(c), .. } = entry
+                        && wanted.contains(path.as_str())
+                        && crate::binary::is_elf(c)
+                    {
+                        examined.push(crate::binary::examine_bytes(path, Some(index), c, warnings));
+                    }
+                }
+            }
+        }
+        Ok(examined)
+    }
+}
+
 fn info(name: String, kind: TargetKind) -> TargetInfo {
     TargetInfo { name, kind, image_id: None, repo_tags: Vec::new(), architecture: None }
 }

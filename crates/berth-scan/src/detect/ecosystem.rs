@@ -1,4 +1,4 @@
-//! Alpine, the Red Hat family, PyPI and npm: packages matched by name (apk origin and rpm
+//! Alpine, the Red Hat family, PyPI, npm, Go and crates.io: packages matched by name (apk origin and rpm
 //! source name for distributions) in the ecosystem's OSV data, in its version order.
 
 use berth_advisory::Database;
@@ -14,6 +14,10 @@ fn route(kind: PackageKind, inventory: &Inventory) -> Option<(String, Scheme, &'
     match kind {
         PackageKind::Python => Some(("PyPI".to_owned(), Scheme::Pep440, "pypi")),
         PackageKind::Npm => Some(("npm".to_owned(), Scheme::Semver, "npm")),
+        // Modules and crates a binary no package owns was built from (berth-inventory's
+        // `binary` pass); OSV's Go records use versions without the `v`.
+        PackageKind::Go => Some(("Go".to_owned(), Scheme::Semver, "go")),
+        PackageKind::Rust => Some(("crates.io".to_owned(), Scheme::Semver, "crates.io")),
         PackageKind::Apk => {
             let os = inventory.os.as_ref().filter(|o| o.family == OsFamily::Alpine)?;
             Some((format!("Alpine:v{}", os.release()), Scheme::Apk, "alpine"))

@@ -10,6 +10,9 @@ use serde_json::{Value, json};
 use super::DocumentMeta;
 use crate::ScanReport;
 
+/// The rule of the unowned-binary finding class.
+const UNOWNED_RULE: &str = "berth/unowned-binary";
+
 fn level(s: Severity) -> &'static str {
     match s {
         Severity::Critical | Severity::High => "error",
@@ -68,6 +71,26 @@ pub fn document(report: &ScanReport, meta: &DocumentMeta) -> Value {
                 "aliases": f.aliases,
                 "snapshot": f.snapshot,
             },
+        }));
+    }
+    if !report.unowned.is_empty() {
+        rules.insert(
+            UNOWNED_RULE,
+            json!({
+                "id": UNOWNED_RULE,
+                "shortDescription": { "text": "An executable or shared library that no package owns" },
+                "properties": { "tags": ["security", "supply-chain"] },
+            }),
+        );
+    }
+    for u in &report.unowned {
+        results.push(json!({
+            "ruleId": UNOWNED_RULE,
+            // Opaque binaries are a warning; those whose modules were matched only a note.
+            "level": if u.accounted == 0 { "warning" } else { "note" },
+            "message": { "text": format!("/{} ({}): {}", u.path, u.kind, u.note) },
+            "locations": [ { "physicalLocation": { "artifactLocation": { "uri": format!("/{}", u.path) } } } ],
+            "properties": { "sha256": u.sha256, "layer": u.layer, "accounted": u.accounted },
         }));
     }
     json!({

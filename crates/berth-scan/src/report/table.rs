@@ -77,6 +77,18 @@ pub fn render(report: &ScanReport) -> String {
             out.push('\n');
         }
     }
+    if !report.unowned.is_empty() {
+        let opaque = report.unowned.iter().filter(|u| u.accounted == 0).count();
+        let _ = writeln!(
+            out,
+            "\nUNOWNED BINARIES ({}, {opaque} with nothing known of their contents)",
+            report.unowned.len()
+        );
+        for u in &report.unowned {
+            let sha = u.sha256.as_deref().map_or("not read", |s| &s[..s.len().min(16)]);
+            let _ = writeln!(out, "  /{}  {}  sha256:{sha}  {}", u.path, u.kind, u.note);
+        }
+    }
     if !report.warnings.is_empty() {
         out.push('\n');
         for w in &report.warnings {

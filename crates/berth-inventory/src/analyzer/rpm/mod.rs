@@ -28,7 +28,7 @@ impl Analyzer for Rpm {
     }
 
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn required(&self, path: &str) -> bool {
@@ -77,7 +77,9 @@ impl Analyzer for Rpm {
                     let Some(package) = to_package(&h, &location) else {
                         continue;
                     };
-                    found.owned.extend(h.files().into_iter().filter(|f| is_language_metadata(f)));
+                    let files = h.files();
+                    found.owned.extend(files.iter().filter(|f| is_language_metadata(f)).cloned());
+                    found.files.extend(files);
                     found.packages.push(package);
                 }
                 Err(e) => found.warnings.push(format!("`{location}`: a record is not an rpm header: {e}")),

@@ -1,0 +1,317 @@
+//! What no package owns: executables and shared libraries that no package database claims
+//! (the seed paper's advice is to install packages, not files, because nothing sees the rest).
+//!
+//! The pass runs after the analyzers, so that only files no package claims are ever read:
+//! 1. candidates are regular files with an execute bit, or named like a shared library
+//!    (`libx.so`, `libx.so.1.2`), outside the package managers' own databases;
+//! 2. a candidate that a package manager (dpkg `.list`, apk `R:`, rpm file list, conda
+//!    `files`) or a language package (a wheel's `RECORD`, an egg's `installed-files.txt`,
+//!    everything under an npm package's directory) claims is owned; claimed paths are resolved
+//!    inside the image (dpkg says `/bin/ls`, the file is at `usr/bin/ls` on merged-/usr
+//!    systems), their final component left as it is;
+//! 3. the rest are read once: files that are not ELF (scripts) are left out; ELF files are
+//!    hashed (SHA-256), and their build metadata is read — Go build info ([`go`]) and Rust
+//!    `cargo auditable` dependency lists ([`rust`]) — to attribute the modules and crates they
+//!    were built from, as Syft's and Trivy's binary catalogers do.
+
+pub mod go;
+pub mod rust;
+
+use std::collections::{HashMap, HashSet};
+
+use object::{Object, ObjectSection};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::fs::{Entry, View, file_name, parent};
+use crate::model::{Origin, Package, PackageKind};
+
+/// Whether `path` is named like a shared library: `*.so` or `*.so.<version>`.
+pub fn is_library_name(path: &str) -> bool {
+    let name = file_name(path);
+    name.ends_with(".so") || name.contains(".so.")
+}
+
+/// Directories that hold a package manager's own records (maintainer scripts are executable,
+/// but they are the database, not installed files).
+const DATABASES: &[&str] = &["var/lib/dpkg/", "lib/apk/db/", "var/lib/rpm/", "usr/lib/sysimage/rpm/"];
+
+/// What kind of ELF file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BinaryKind {
+    /// A program (`ET_EXEC`, or a position-independent `ET_DYN` with an interpreter).
+    Executable,
+    /// A shared library (`ET_DYN` without an interpreter).
+    SharedLibrary,
+    /// Another ELF file with an execute bit (a relocatable object, a core file).
+    Other,
+}
+
+impl BinaryKind {
+    /// The kebab-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Executable => "executable",
+            Self::SharedLibrary => "shared-library",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// An ELF file that no package claims.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnownedFile {
+    /// Where it is, relative to the image root.
+    pub path: String,
+    /// Its kind.
+    pub kind: BinaryKind,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The SHA-256 of its content, hex (absent when the file was over a limit and not read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// The layer that wrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer: Option<usize>,
+    /// The toolchain that built it, when the binary says (`go1.22.1`, `rust`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub toolchain: Option<String>,
+    /// The main module or crate it was built from, when the binary says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub main: Option<String>,
+    /// How many packages (Go modules, Rust crates) its build metadata attributes to it.
+    #[serde(default)]
+    pub attributed: usize,
+}
+
+/// The paths packages claim, resolved inside the image.
+pub struct Claimed {
+    paths: HashSet<String>,
+    dirs: Vec<String>,
+}
+
+impl Claimed {
+    /// Resolve `files` (paths packages install) and `dirs` (directories a package owns whole)
+    /// inside `view`.
+    pub fn new<'a>(view: &View, files: impl Iterator<Item = &'a str>, dirs: impl Iterator<Item = &'a str>) -> Self {
+        let mut parents: HashMap<String, Option<String>> = HashMap::new();
+        let mut paths = HashSet::new();
+        for f in files {
+            let Ok(f) = crate::fs::clean(f) else { continue };
+            let resolved = parents
+                .entry(parent(&f).to_owned())
+                .or_insert_with_key(|dir| if dir.is_empty() { Some(String::new()) } else { view.resolve(dir) })
+                .clone();
+            let name = file_name(&f);
+            if let Some(r) = resolved {
+                paths.insert(if r.is_empty() { name.to_owned() } else { format!("{r}/{name}") });
+            }
+            paths.insert(f);
+        }
+        let dirs = dirs
+            .filter_map(|d| crate::fs::clean(d).ok())
+            .flat_map(|d| {
+                let resolved = view.resolve(&d);
+                [Some(d), resolved].into_iter().flatten()
+            })
+            .map(|d| format!("{d}/"))
+            .collect();
+        Self { paths, dirs }
+    }
+
+    /// Whether `path` (a real path in the image) is claimed.
+    pub fn contains(&self, path: &str) -> bool {
+        self.paths.contains(path) || self.dirs.iter().any(|d| path.starts_with(d.as_str()))
+    }
+}
+
+/// The candidates of the pass: files with an execute bit or a library name, not claimed and
+/// not in a package database, with the layer that wrote them.
+pub fn candidates(view: &View, claimed: &Claimed) -> Vec<(String, usize)> {
+    view.paths()
+        .filter(
+            |(p, _)| matches!(view.entry(p), Some(Entry::File { executable, .. }) if *executable || is_library_name(p)),
+        )
+        .filter(|(p, _)| !DATABASES.iter().any(|d| p.starts_with(d)))
+        .filter(|(p, _)| !claimed.contains(p))
+        .map(|(p, l)| (p.to_owned(), l))
+        .collect()
+}
+
+/// Whether `head` starts an ELF file.
+pub fn is_elf(head: &[u8]) -> bool {
+    head.starts_with(b"\x7fELF")
+}
+
+/// Examine an unowned ELF file held in memory.
+pub fn examine_bytes(path: &str, layer: Option<usize>, bytes: &[u8], warnings: &mut Vec<String>) -> Examined {
+    let sha256 = hex::encode(Sha256::digest(bytes));
+    examine(path, layer, bytes.len() as u64, Some(sha256), bytes, warnings)
+}
+
+/// Examine an unowned ELF file on disk: hashed as it streams by, then its sections read on
+/// demand (a 170 MB Go binary is not held in memory). Returns the bytes read.
+pub fn examine_file(
+    path: &str,
+    layer: Option<usize>,
+    mut file: std::fs::File,
+    warnings: &mut Vec<String>,
+) -> std::io::Result<(Examined, u64)> {
+    use std::io::{Read, Seek};
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        size += n as u64;
+    }
+    file.rewind()?;
+    let cache = object::ReadCache::new(file);
+    let examined = examine(path, layer, size, Some(hex::encode(hasher.finalize())), &cache, warnings);
+    Ok((examined, size))
+}
+
+/// An unowned file that was not read (over a limit): listed by path and size only.
+pub fn unread(path: &str, layer: Option<usize>, size: u64) -> UnownedFile {
+    UnownedFile {
+        path: path.to_owned(),
+        kind: BinaryKind::Other,
+        size,
+        sha256: None,
+        layer,
+        toolchain: None,
+        main: None,
+        attributed: 0,
+    }
+}
+
+/// An unowned file and the packages its build metadata names.
+pub type Examined = (UnownedFile, Vec<Package>);
+
+fn examine<'d, R: object::ReadRef<'d>>(
+    path: &str,
+    layer: Option<usize>,
+    size: u64,
+    sha256: Option<String>,
+    data: R,
+    warnings: &mut Vec<String>,
+) -> Examined {
+    let mut record = UnownedFile { sha256, ..unread(path, layer, size) };
+    let mut packages = Vec::new();
+    let file = match object::File::parse(data) {
+        Ok(f) => f,
+        Err(e) => {
+            warnings.push(format!("`{path}`: an ELF file that cannot be parsed ({e}); listed by hash only"));
+            return (record, packages);
+        }
+    };
+    record.kind = match file.kind() {
+        object::ObjectKind::Executable => BinaryKind::Executable,
+        object::ObjectKind::Dynamic => {
+            if file.section_by_name(".interp").is_some() {
+                BinaryKind::Executable
+            } else {
+                BinaryKind::SharedLibrary
+            }
+        }
+        _ => BinaryKind::Other,
+    };
+    let package = |kind, name: String, version: String| Package {
+        kind,
+        name,
+        version,
+        source_name: None,
+        source_version: None,
+        arch: None,
+        licenses: Vec::new(),
+        purl: String::new(),
+        layer,
+        location: path.to_owned(),
+        origin: Origin::Distribution,
+    };
+    match go::build_info(&file) {
+        Ok(Some(info)) => {
+            record.toolchain = Some(info.go_version.clone());
+            record.main = info.main.as_ref().map(|m| m.path.clone()).or(info.path.clone());
+            if let Some(v) = info.go_version.strip_prefix("go") {
+                // The standard library, as OSV's Go ecosystem names it.
+                let v = v.split([' ', '-']).next().unwrap_or(v);
+                packages.push(package(PackageKind::Go, "stdlib".to_owned(), v.to_owned()));
+            }
+            // A main module built from a checkout says `(devel)`; its release version is then
+            // often stamped through the linker (`-ldflags -X main.version=1.2.3`), as Syft reads it.
+            let main = info.main.clone().map(|mut m| {
+                if m.version == "(devel)" || m.version.is_empty() {
+                    m.version = go::ldflags_version(&info.settings).unwrap_or_default();
+                }
+                m
+            });
+            for m in main.iter().filter(|m| !m.version.is_empty()).chain(&info.deps) {
+                packages.push(package(PackageKind::Go, m.path.clone(), m.version.trim_start_matches('v').to_owned()));
+            }
+        }
+        Ok(None) => {}
+        Err(e) => warnings.push(format!("`{path}`: Go build info not read: {e}")),
+    }
+    match rust::dependencies(&file) {
+        Ok(Some(crates)) => {
+            record.toolchain.get_or_insert_with(|| "rust".to_owned());
+            record.main = crates.iter().find(|c| c.root).map(|c| format!("{} {}", c.name, c.version));
+            for c in crates.iter().filter(|c| c.source == "crates.io") {
+                packages.push(package(PackageKind::Rust, c.name.clone(), c.version.clone()));
+            }
+        }
+        Ok(None) => {}
+        Err(e) => warnings.push(format!("`{path}`: the `cargo auditable` section is not readable: {e}")),
+    }
+    record.attributed = packages.len();
+    (record, packages)
+}
+
+/// The data of the section `name`, if the file has one with contents.
+fn section<'d, R: object::ReadRef<'d>>(file: &object::File<'d, R>, name: &str) -> Option<&'d [u8]> {
+    file.section_by_name(name).and_then(|s| s.data().ok()).filter(|d| !d.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_names_and_elf_magic() {
+        assert!(is_library_name("usr/lib/libz.so.1.2.13"));
+        assert!(is_library_name("opt/x/libfoo.so"));
+        assert!(!is_library_name("usr/share/doc/so.txt"));
+        assert!(!is_library_name("usr/lib/python3/x.solution"));
+        assert!(is_elf(b"\x7fELF\x02\x01"));
+        assert!(!is_elf(b"#!/bin/sh\n"));
+    }
+
+    #[test]
+    fn claimed_paths_resolve_their_directories_not_their_names() {
+        let mut view = View::default();
+        let mut layer = crate::fs::LayerFiles::default();
+        layer.entries.insert("bin".into(), Entry::Symlink("usr/bin".into()));
+        layer.entries.insert("usr/bin/ls".into(), Entry::File { content: None, executable: true });
+        layer.entries.insert("usr/bin/editor".into(), Entry::Symlink("/opt/ed/ed".into()));
+        layer.entries.insert("opt/ed/ed".into(), Entry::File { content: None, executable: true });
+        layer.entries.insert("opt/node_modules/x/bin/x".into(), Entry::File { content: None, executable: true });
+        layer.entries.insert("var/lib/dpkg/info/ls.postinst".into(), Entry::File { content: None, executable: true });
+        layer.entries.insert("usr/lib/libq.so.1".into(), Entry::File { content: None, executable: false });
+        view.apply(0, layer);
+        let claimed =
+            Claimed::new(&view, ["/bin/ls", "/usr/bin/editor"].into_iter(), ["opt/node_modules/x"].into_iter());
+        assert!(claimed.contains("usr/bin/ls"));
+        assert!(claimed.contains("opt/node_modules/x/bin/x"));
+        // A claimed link does not claim what it points to.
+        assert!(!claimed.contains("opt/ed/ed"));
+        let found: Vec<String> = candidates(&view, &claimed).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(found, vec!["opt/ed/ed".to_owned(), "usr/lib/libq.so.1".to_owned()]);
+    }
+}
