@@ -63,8 +63,10 @@ pub enum Entry {
     File {
         /// The bytes, if kept.
         content: Option<Arc<[u8]>>,
-        /// Whether any execute bit is set (a candidate for the unowned-binary pass).
-        executable: bool,
+        /// Whether it may be a binary for the unowned-binary pass ([`crate::binary`]): an
+        /// execute bit or a shared-library name, and, in layers (whose bytes stream by
+        /// anyway), an ELF header.
+        binary: bool,
     },
     /// A symbolic link and its target, verbatim.
     Symlink(String),
@@ -83,6 +85,9 @@ pub struct LayerFiles {
     pub whiteouts: Vec<String>,
     /// Directories whose contents from the layers below the layer hides (`.wh..wh..opq`).
     pub opaque_dirs: Vec<String>,
+    /// Regular files of a root filesystem that no analyzer required, by path: neither stated
+    /// nor read during the walk; the unowned-binary pass looks at those no package claims.
+    pub unchecked: Vec<String>,
     /// Files an analyzer required whose contents were not kept (over a limit): recorded as
     /// [`Entry::File`] without content, and reported as warnings.
     pub skipped: Vec<crate::budget::Skipped>,
@@ -256,7 +261,7 @@ mod tests {
     use super::*;
 
     fn file(s: &str) -> Entry {
-        Entry::File { content: Some(Arc::from(s.as_bytes())), executable: false }
+        Entry::File { content: Some(Arc::from(s.as_bytes())), binary: false }
     }
 
     fn layer(entries: &[(&str, Entry)]) -> LayerFiles {

@@ -74,9 +74,12 @@ pub fn inventory_of(opened: &Opened) -> Result<Inventory, SourceError> {
     let mut tracked: Vec<Tracked> =
         analyzers.iter().map(|_| Tracked { last: Found::default(), first_seen: HashMap::new() }).collect();
     let mut skipped: Vec<(usize, Skipped)> = Vec::new();
+    // Only a root filesystem (one layer, nothing to shadow) leaves files unchecked.
+    let mut unchecked: Vec<(String, usize)> = Vec::new();
     for index in 0..opened.layers.len() {
         let mut files = opened.read_layer(index, &required, view.held())?;
         skipped.extend(std::mem::take(&mut files.skipped).into_iter().map(|s| (index, s)));
+        unchecked.extend(std::mem::take(&mut files.unchecked).into_iter().map(|p| (p, index)));
         let changes = view.apply(index, files);
         for (a, t) in analyzers.iter().zip(tracked.iter_mut()) {
             if !changes.paths.iter().any(|p| a.required(p)) {
@@ -112,13 +115,13 @@ pub fn inventory_of(opened: &Opened) -> Result<Inventory, SourceError> {
         }
     }
     // What no package claims: read only now, and only those files.
-    let claimed = crate::binary::Claimed::new(
+    let mut by_layer: std::collections::BTreeMap<usize, Vec<String>> = std::collections::BTreeMap::new();
+    for (path, layer) in crate::binary::unclaimed(
         &view,
+        &unchecked,
         tracked.iter().flat_map(|t| t.last.files.iter().map(String::as_str)),
         tracked.iter().flat_map(|t| t.last.dirs.iter().map(String::as_str)),
-    );
-    let mut by_layer: std::collections::BTreeMap<usize, Vec<String>> = std::collections::BTreeMap::new();
-    for (path, layer) in crate::binary::candidates(&view, &claimed) {
+    ) {
         by_layer.entry(layer).or_default().push(path);
     }
     let mut unowned = Vec::new();

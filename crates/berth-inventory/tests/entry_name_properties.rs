@@ -60,7 +60,7 @@ proptest! {
     #[test]
     fn links_resolve_inside_the_image_or_not_at_all(target in name(), path in name()) {
         let mut layer = LayerFiles::default();
-        layer.entries.insert("etc/passwd".into(), Entry::File { content: Some(b"image".to_vec().into()), executable: false });
+        layer.entries.insert("etc/passwd".into(), Entry::File { content: Some(b"image".to_vec().into()), binary: false });
         layer.entries.insert("a/link".into(), Entry::Symlink(target.clone()));
         let mut view = View::default();
         view.apply(0, layer);

@@ -17,7 +17,7 @@
 pub mod go;
 pub mod rust;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use object::{Object, ObjectSection};
 
@@ -30,7 +30,8 @@ use crate::model::{Origin, Package, PackageKind};
 /// Whether `path` is named like a shared library: `*.so` or `*.so.<version>`.
 pub fn is_library_name(path: &str) -> bool {
     let name = file_name(path);
-    name.ends_with(".so") || name.contains(".so.")
+    name.ends_with(".so")
+        || name.match_indices(".so.").any(|(i, _)| name[i + 4..].starts_with(|c: char| c.is_ascii_digit()))
 }
 
 /// Directories that hold a package manager's own records (maintainer scripts are executable,
@@ -86,58 +87,67 @@ pub struct UnownedFile {
     pub attributed: usize,
 }
 
-/// The paths packages claim, resolved inside the image.
-pub struct Claimed {
-    paths: HashSet<String>,
-    dirs: Vec<String>,
+/// Whether `path` is already clean (no leading `/`, no empty, `.` or `..` component), the case
+/// of nearly every line of a package database: then it is used as it is, without a copy.
+fn is_clean(path: &str) -> bool {
+    !path.is_empty() && path.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
-impl Claimed {
-    /// Resolve `files` (paths packages install) and `dirs` (directories a package owns whole)
-    /// inside `view`.
-    pub fn new<'a>(view: &View, files: impl Iterator<Item = &'a str>, dirs: impl Iterator<Item = &'a str>) -> Self {
-        let mut parents: HashMap<String, Option<String>> = HashMap::new();
-        let mut paths = HashSet::new();
-        for f in files {
-            let Ok(f) = crate::fs::clean(f) else { continue };
-            let resolved = parents
-                .entry(parent(&f).to_owned())
-                .or_insert_with_key(|dir| if dir.is_empty() { Some(String::new()) } else { view.resolve(dir) })
-                .clone();
-            let name = file_name(&f);
-            if let Some(r) = resolved {
-                paths.insert(if r.is_empty() { name.to_owned() } else { format!("{r}/{name}") });
+/// The candidates of the pass, with the layer that wrote them, sorted: the files of the view
+/// that may be binaries and the `unchecked` files (a root filesystem's, not stated yet; see
+/// [`crate::fs::LayerFiles::unchecked`]), outside the package databases, that none of `files`
+/// (paths packages install) and `dirs` (directories a package owns whole) claims.
+///
+/// Claimed paths are resolved inside the image (dpkg says `/bin/ls`, the file is at
+/// `usr/bin/ls` on a merged-/usr system), their directory only: a claimed link does not claim
+/// what it points to. Only the candidates are kept in a set; the claims are looked up in it.
+pub fn unclaimed<'a>(
+    view: &View,
+    unchecked: &[(String, usize)],
+    files: impl Iterator<Item = &'a str>,
+    dirs: impl Iterator<Item = &'a str>,
+) -> Vec<(String, usize)> {
+    let outside_databases = |p: &str| !DATABASES.iter().any(|d| p.starts_with(d));
+    let mut open: HashMap<&str, usize> = view
+        .paths()
+        .filter(|(p, _)| matches!(view.entry(p), Some(Entry::File { binary: true, .. })))
+        .chain(unchecked.iter().map(|(p, l)| (p.as_str(), *l)))
+        .filter(|(p, _)| outside_databases(p))
+        .collect();
+    if open.is_empty() {
+        return Vec::new();
+    }
+    // Directory → where it really is, when a link on the way makes that differ.
+    let mut moved: HashMap<&'a str, Option<String>> = HashMap::new();
+    for f in files {
+        if is_clean(f) {
+            open.remove(f);
+            let dir = parent(f);
+            if dir.is_empty() {
+                continue;
             }
-            paths.insert(f);
+            if let Some(r) = moved.entry(dir).or_insert_with(|| view.resolve(dir).filter(|r| r != dir)) {
+                let path = if r.is_empty() { file_name(f).to_owned() } else { format!("{r}/{}", file_name(f)) };
+                open.remove(path.as_str());
+            }
+        } else if let Ok(c) = crate::fs::clean(f) {
+            open.remove(c.as_str());
+            let dir = parent(&c);
+            if let Some(r) = view.resolve(dir).filter(|r| !dir.is_empty() && r != dir) {
+                let path = if r.is_empty() { file_name(&c).to_owned() } else { format!("{r}/{}", file_name(&c)) };
+                open.remove(path.as_str());
+            }
         }
-        let dirs = dirs
-            .filter_map(|d| crate::fs::clean(d).ok())
-            .flat_map(|d| {
-                let resolved = view.resolve(&d);
-                [Some(d), resolved].into_iter().flatten()
-            })
-            .map(|d| format!("{d}/"))
-            .collect();
-        Self { paths, dirs }
     }
-
-    /// Whether `path` (a real path in the image) is claimed.
-    pub fn contains(&self, path: &str) -> bool {
-        self.paths.contains(path) || self.dirs.iter().any(|d| path.starts_with(d.as_str()))
+    for d in dirs.filter_map(|d| crate::fs::clean(d).ok()) {
+        for d in [view.resolve(&d), Some(d)].into_iter().flatten() {
+            let prefix = format!("{d}/");
+            open.retain(|p, _| !p.starts_with(&prefix));
+        }
     }
-}
-
-/// The candidates of the pass: files with an execute bit or a library name, not claimed and
-/// not in a package database, with the layer that wrote them.
-pub fn candidates(view: &View, claimed: &Claimed) -> Vec<(String, usize)> {
-    view.paths()
-        .filter(
-            |(p, _)| matches!(view.entry(p), Some(Entry::File { executable, .. }) if *executable || is_library_name(p)),
-        )
-        .filter(|(p, _)| !DATABASES.iter().any(|d| p.starts_with(d)))
-        .filter(|(p, _)| !claimed.contains(p))
-        .map(|(p, l)| (p.to_owned(), l))
-        .collect()
+    let mut found: Vec<(String, usize)> = open.into_iter().map(|(p, l)| (p.to_owned(), l)).collect();
+    found.sort();
+    found
 }
 
 /// Whether `head` starts an ELF file.
@@ -289,6 +299,8 @@ mod tests {
         assert!(is_library_name("opt/x/libfoo.so"));
         assert!(!is_library_name("usr/share/doc/so.txt"));
         assert!(!is_library_name("usr/lib/python3/x.solution"));
+        assert!(!is_library_name("etc/ld.so.cache"));
+        assert!(!is_library_name("etc/ld.so.conf"));
         assert!(is_elf(b"\x7fELF\x02\x01"));
         assert!(!is_elf(b"#!/bin/sh\n"));
     }
@@ -298,20 +310,25 @@ mod tests {
         let mut view = View::default();
         let mut layer = crate::fs::LayerFiles::default();
         layer.entries.insert("bin".into(), Entry::Symlink("usr/bin".into()));
-        layer.entries.insert("usr/bin/ls".into(), Entry::File { content: None, executable: true });
+        layer.entries.insert("usr/bin/ls".into(), Entry::File { content: None, binary: true });
         layer.entries.insert("usr/bin/editor".into(), Entry::Symlink("/opt/ed/ed".into()));
-        layer.entries.insert("opt/ed/ed".into(), Entry::File { content: None, executable: true });
-        layer.entries.insert("opt/node_modules/x/bin/x".into(), Entry::File { content: None, executable: true });
-        layer.entries.insert("var/lib/dpkg/info/ls.postinst".into(), Entry::File { content: None, executable: true });
-        layer.entries.insert("usr/lib/libq.so.1".into(), Entry::File { content: None, executable: false });
+        layer.entries.insert("opt/ed/ed".into(), Entry::File { content: None, binary: true });
+        layer.entries.insert("opt/node_modules/x/bin/x".into(), Entry::File { content: None, binary: true });
+        layer.entries.insert("var/lib/dpkg/info/ls.postinst".into(), Entry::File { content: None, binary: true });
+        layer.entries.insert("usr/lib/libq.so.1".into(), Entry::File { content: None, binary: false });
+        layer.entries.insert("usr/lib/libr.so.1".into(), Entry::File { content: None, binary: true });
         view.apply(0, layer);
-        let claimed =
-            Claimed::new(&view, ["/bin/ls", "/usr/bin/editor"].into_iter(), ["opt/node_modules/x"].into_iter());
-        assert!(claimed.contains("usr/bin/ls"));
-        assert!(claimed.contains("opt/node_modules/x/bin/x"));
-        // A claimed link does not claim what it points to.
-        assert!(!claimed.contains("opt/ed/ed"));
-        let found: Vec<String> = candidates(&view, &claimed).into_iter().map(|(p, _)| p).collect();
-        assert_eq!(found, vec!["opt/ed/ed".to_owned(), "usr/lib/libq.so.1".to_owned()]);
+        let unchecked = vec![("opt/plain/tool".to_owned(), 0), ("bin/ls".to_owned(), 0)];
+        let found: Vec<String> = unclaimed(
+            &view,
+            &unchecked,
+            ["/bin/ls", "/usr/bin/editor", "./opt/../bin/ls"].into_iter(),
+            ["opt/node_modules/x"].into_iter(),
+        )
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+        // A claimed link does not claim what it points to (opt/ed/ed).
+        assert_eq!(found, ["opt/ed/ed", "opt/plain/tool", "usr/lib/libr.so.1"].map(String::from).to_vec());
     }
 }

@@ -158,9 +158,9 @@ fn entry_of<R: Read>(
     let kind = entry.header().entry_type();
     Ok(if kind.is_file() {
         let size = entry.size();
-        let executable = entry.header().mode().is_ok_and(|m| m & 0o111 != 0);
+        let mode_says = entry.header().mode().is_ok_and(|m| m & 0o111 != 0) || crate::binary::is_library_name(&path);
         let skip = |reason| Skipped { path: path.clone(), size, reason };
-        let content = if !required(&path) {
+        let content: Option<Arc<[u8]>> = if !required(&path) {
             None
         } else if size > limits.max_file_bytes {
             skipped.push(skip(SkipReason::FileLimit));
@@ -174,7 +174,24 @@ fn entry_of<R: Read>(
             entry.read_to_end(&mut content).map_err(|e| ctx.fail(e))?;
             Some(Arc::from(content))
         };
-        Entry::File { content, executable }
+        // A possible binary: its first bytes pass by anyway; only ELF files stay candidates,
+        // so that a script or a cache file never makes the pass read the layer again.
+        let binary = mode_says
+            && match &content {
+                Some(c) => crate::binary::is_elf(c),
+                None => {
+                    let mut head = [0u8; 4];
+                    let mut filled = 0;
+                    while filled < head.len() {
+                        match entry.read(&mut head[filled..]).map_err(|e| ctx.fail(e))? {
+                            0 => break,
+                            n => filled += n,
+                        }
+                    }
+                    crate::binary::is_elf(&head[..filled])
+                }
+            };
+        Entry::File { content, binary }
     } else if kind.is_symlink() {
         Entry::Symlink(link.unwrap_or_default())
     } else if kind.is_hard_link() {
@@ -183,6 +200,6 @@ fn entry_of<R: Read>(
         Entry::Dir
     } else {
         // Devices and FIFOs still shadow what the layers below had at that path.
-        Entry::File { content: None, executable: false }
+        Entry::File { content: None, binary: false }
     })
 }

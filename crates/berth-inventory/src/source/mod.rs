@@ -160,7 +160,15 @@ impl Opened {
                     source: e,
                 })?;
                 for path in paths {
-                    // Gone or swapped for a link since the walk: nothing to read.
+                    // Files of the walk were not stated: only an execute bit or a library name
+                    // makes one worth opening. Gone or swapped for a link: nothing to read.
+                    let Ok(meta) = std::fs::symlink_metadata(root.join(path)) else { continue };
+                    if !meta.is_file()
+                        || (std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 == 0
+                            && !crate::binary::is_library_name(path))
+                    {
+                        continue;
+                    }
                     let Ok(mut file) = beneath.open_file(Path::new(path)) else { continue };
                     let mut head = [0u8; 4];
                     if std::io::Read::read_exact(&mut file, &mut head).is_err() || !crate::binary::is_elf(&head) {

@@ -62,24 +62,21 @@ pub fn walk(root: &Path, required: &dyn Fn(&str) -> bool, meter: &Meter) -> Resu
                     return Err(held_err());
                 }
                 files.entries.insert(path, Entry::Symlink(target));
+            } else if kind.is_file() && !required(&path) {
+                // Not stated here: the unowned-binary pass looks at the few no package claims.
+                held = held.saturating_add(path.len() as u64);
+                if held > limits.max_held_bytes {
+                    return Err(held_err());
+                }
+                files.unchecked.push(path);
             } else if kind.is_file() {
                 let full = entry.path();
                 let metadata = entry.metadata().map_err(io(&full))?;
-                let executable = metadata.mode() & 0o111 != 0;
-                let wanted = required(&path);
-                // A single layer has nothing to shadow: other files are kept only as
-                // candidates for the unowned-binary pass.
-                if !wanted && !executable && !crate::binary::is_library_name(&path) {
-                    continue;
-                }
+                let binary = metadata.mode() & 0o111 != 0 || crate::binary::is_library_name(&path);
                 let size = metadata.len();
                 held = held.saturating_add(path.len() as u64 + ENTRY_COST);
                 if held > limits.max_held_bytes {
                     return Err(held_err());
-                }
-                if !wanted {
-                    files.entries.insert(path, Entry::File { content: None, executable });
-                    continue;
                 }
                 let reason = if size > limits.max_file_bytes {
                     Some(SkipReason::FileLimit)
@@ -90,7 +87,7 @@ pub fn walk(root: &Path, required: &dyn Fn(&str) -> bool, meter: &Meter) -> Resu
                 };
                 if let Some(reason) = reason {
                     files.skipped.push(Skipped { path: path.clone(), size, reason });
-                    files.entries.insert(path, Entry::File { content: None, executable });
+                    files.entries.insert(path, Entry::File { content: None, binary });
                     continue;
                 }
                 // The file may grow after the stat: read no more than was allowed for.
@@ -107,7 +104,8 @@ pub fn walk(root: &Path, required: &dyn Fn(&str) -> bool, meter: &Meter) -> Resu
                     what: format!("`{path}`"),
                     limit: limits.max_read_bytes,
                 })?;
-                files.entries.insert(path, Entry::File { content: Some(Arc::from(content)), executable });
+                let binary = binary && crate::binary::is_elf(&content);
+                files.entries.insert(path, Entry::File { content: Some(Arc::from(content)), binary });
             }
         }
     }
