@@ -161,20 +161,23 @@ pub fn examine_bytes(path: &str, layer: Option<usize>, bytes: &[u8], warnings: &
     examine(path, layer, bytes.len() as u64, Some(sha256), bytes, warnings)
 }
 
-/// Examine an unowned ELF file on disk: hashed as it streams by, then its sections read on
-/// demand (a 170 MB Go binary is not held in memory). Returns the bytes read.
+/// Examine an unowned ELF file on disk: hashed as it streams by (no more than the `size` it
+/// was stated at, should it grow meanwhile), then its sections read on demand (a 170 MB Go
+/// binary is not held in memory). Returns the bytes read.
 pub fn examine_file(
     path: &str,
     layer: Option<usize>,
     mut file: std::fs::File,
+    size_stated: u64,
     warnings: &mut Vec<String>,
 ) -> std::io::Result<(Examined, u64)> {
     use std::io::{Read, Seek};
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 16];
     let mut size = 0u64;
+    let mut limited = (&mut file).take(size_stated);
     loop {
-        let n = file.read(&mut buffer)?;
+        let n = limited.read(&mut buffer)?;
         if n == 0 {
             break;
         }

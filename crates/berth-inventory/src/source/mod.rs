@@ -160,28 +160,31 @@ impl Opened {
                     source: e,
                 })?;
                 for path in paths {
-                    // Files of the walk were not stated: only an execute bit or a library name
-                    // makes one worth opening. Gone or swapped for a link: nothing to read.
-                    let Ok(meta) = std::fs::symlink_metadata(root.join(path)) else { continue };
-                    if !meta.is_file()
-                        || (std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 == 0
-                            && !crate::binary::is_library_name(path))
+                    // Opened beneath the root, never through a link, non-blocking, regular
+                    // files only (a file swapped for a FIFO or a link since the walk is passed
+                    // over). Only an execute bit or a library name makes one worth reading.
+                    let Ok(mut file) = beneath.open_file(Path::new(path)) else { continue };
+                    let Ok(meta) = file.metadata() else { continue };
+                    if std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 == 0
+                        && !crate::binary::is_library_name(path)
                     {
                         continue;
                     }
-                    let Ok(mut file) = beneath.open_file(Path::new(path)) else { continue };
                     let mut head = [0u8; 4];
                     if std::io::Read::read_exact(&mut file, &mut head).is_err() || !crate::binary::is_elf(&head) {
                         continue;
                     }
-                    let io = |source| SourceError::Io { path: root.join(path), source };
-                    std::io::Seek::rewind(&mut file).map_err(io)?;
-                    let (found, read) = crate::binary::examine_file(path, Some(index), file, warnings).map_err(io)?;
-                    self.meter.consume(read).map_err(|_| SourceError::ReadLimit {
+                    // Charged before it is read, so that a huge (or sparse) file trips the
+                    // read budget instead of being hashed.
+                    self.meter.consume(meta.len()).map_err(|_| SourceError::ReadLimit {
                         path: root.clone(),
                         what: format!("`{path}`"),
                         limit: limits.max_read_bytes,
                     })?;
+                    let io = |source| SourceError::Io { path: root.join(path), source };
+                    std::io::Seek::rewind(&mut file).map_err(io)?;
+                    let (found, _) =
+                        crate::binary::examine_file(path, Some(index), file, meta.len(), warnings).map_err(io)?;
                     examined.push(found);
                 }
             }
