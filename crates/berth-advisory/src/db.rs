@@ -16,7 +16,8 @@ use crate::osv;
 use crate::severity::{CvssScore, Severity};
 
 /// The schema version; a database of another version must be rebuilt (`berth db update`).
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: Ubuntu Pro and Red Hat ecosystems keyed by their release ([`ecosystem_key`]).
+pub const SCHEMA_VERSION: u32 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -79,14 +80,31 @@ impl DbError {
 /// `Rocky Linux:9` → `rocky:9`: the lowercase family and release, without support-level tags.
 pub fn ecosystem_key(ecosystem: &str) -> String {
     let lower = ecosystem.to_ascii_lowercase();
-    let mut parts = lower.split(':');
-    let family = match parts.next().unwrap_or_default().trim() {
+    let mut parts: Vec<&str> = lower.split(':').map(str::trim).collect();
+    let mut family = match parts.first().copied().unwrap_or_default() {
         "rocky linux" => "rocky".to_owned(),
         "red hat" => "redhat".to_owned(),
         f => f.to_owned(),
     };
-    match parts.next() {
-        Some(release) => format!("{family}:{}", release.trim().trim_start_matches('v')),
+    let rest = parts.split_off(1.min(parts.len()));
+    let numeric = |p: &&&str| p.trim_start_matches('v').starts_with(|c: char| c.is_ascii_digit());
+    let release = match family.as_str() {
+        // `Ubuntu:22.04:LTS`, `Ubuntu:Pro:18.04:LTS`, `Ubuntu:Pro:FIPS-updates:18.04:LTS`: the
+        // release is the numeric part; Ubuntu Pro (ESM) records are their own family, matched
+        // only on images that have Pro updates installed.
+        "ubuntu" => {
+            if rest.first() == Some(&"pro") {
+                family = "ubuntu-pro".to_owned();
+            }
+            rest.iter().find(numeric).map(|r| (*r).to_owned())
+        }
+        // `Red Hat:enterprise_linux:9::appstream`, `Red Hat:rhel_eus:8.6::baseos`: keyed by the
+        // major release, as images say it (`VERSION_ID="9.3"`).
+        "redhat" => rest.iter().find(numeric).map(|r| r.split('.').next().unwrap_or(r).to_owned()),
+        _ => rest.first().map(|r| r.trim_start_matches('v').to_owned()),
+    };
+    match release {
+        Some(r) => format!("{family}:{r}"),
         None => family,
     }
 }
@@ -473,6 +491,15 @@ mod tests {
         assert_eq!(ecosystem_key("Debian:12"), "debian:12");
         assert_eq!(ecosystem_key("PyPI"), "pypi");
         assert_eq!(ecosystem_key("Rocky Linux:9"), "rocky:9");
+        assert_eq!(ecosystem_key("Ubuntu:20.04"), "ubuntu:20.04");
+        assert_eq!(ecosystem_key("Ubuntu:Pro:18.04:LTS"), "ubuntu-pro:18.04");
+        assert_eq!(ecosystem_key("Ubuntu:Pro:FIPS-updates:18.04:LTS"), "ubuntu-pro:18.04");
+        assert_eq!(ecosystem_key("Red Hat:enterprise_linux:9::appstream"), "redhat:9");
+        assert_eq!(ecosystem_key("Red Hat:rhel_eus:8.6::baseos"), "redhat:8");
+        assert_eq!(ecosystem_key("Red Hat:9"), "redhat:9");
+        assert_eq!(ecosystem_key("AlmaLinux:8"), "almalinux:8");
+        assert_eq!(ecosystem_key("crates.io"), "crates.io");
+        assert_eq!(ecosystem_key("Go"), "go");
         assert_eq!(package_key("pypi", "PyYAML"), "pyyaml");
         assert_eq!(package_key("pypi", "zope.interface"), "zope-interface");
         assert_eq!(package_key("debian:12", "Foo"), "Foo");

@@ -1,6 +1,8 @@
 //! Debian and Ubuntu: deb packages matched by source package and source version.
 //!
-//! - The ecosystem is `Debian:<major>` (from `/etc/debian_version`) or `Ubuntu:<version>`.
+//! - The ecosystem is `Debian:<major>` (from `/etc/debian_version`) or `Ubuntu:<version>`
+//!   (OSV's `Ubuntu:22.04:LTS` is the same key); an Ubuntu image with an Ubuntu Pro (`+esm`)
+//!   version installed is matched against `Ubuntu:Pro:<version>` records as well.
 //! - The source version is the `Source: name (version)` version when dpkg recorded one (binNMUs,
 //!   binary-only epochs), else the binary's version with any binNMU `+bN` suffix removed: the
 //!   tracker and the distributions' OSV records only know source versions.
@@ -23,6 +25,10 @@ pub fn source_version(package: &berth_inventory::Package) -> String {
 /// Match every deb package of a Debian or Ubuntu inventory.
 pub fn detect(inventory: &Inventory, db: &Database, snapshot: &str, warnings: &mut Vec<String>) -> Vec<Finding> {
     let Some(os) = &inventory.os else { return Vec::new() };
+    // Ubuntu Pro (ESM) fixes are versions no public archive has (`+esm1`): an image that has
+    // one installed has Pro updates enabled, and Pro's records apply to it as well.
+    let pro = os.family == OsFamily::Ubuntu
+        && inventory.packages.iter().any(|p| p.kind == PackageKind::Deb && p.version.contains("+esm"));
     let (ecosystem, distribution) = match os.family {
         OsFamily::Debian => {
             let release = os.release();
@@ -40,13 +46,19 @@ pub fn detect(inventory: &Inventory, db: &Database, snapshot: &str, warnings: &m
     }
     let mut findings = Vec::new();
     for (source, packages) in by_source {
-        let rows = match db.affected(&ecosystem, &source) {
+        let mut rows = match db.affected(&ecosystem, &source) {
             Ok(r) => r,
             Err(e) => {
                 warnings.push(format!("{source}: {e}"));
                 continue;
             }
         };
+        if pro {
+            match db.affected(&format!("Ubuntu:Pro:{}", os.version), &source) {
+                Ok(r) => rows.extend(r),
+                Err(e) => warnings.push(format!("{source}: {e}")),
+            }
+        }
         if rows.is_empty() {
             continue;
         }
