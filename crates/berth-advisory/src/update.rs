@@ -19,14 +19,43 @@ use crate::{osv, tracker};
 
 /// The sources used when none are given: osv.dev's dumps of the ecosystems berth matches, and
 /// the Debian Security Tracker.
-pub const DEFAULT_SOURCES: [&str; 6] = [
+pub const DEFAULT_SOURCES: [&str; 11] = [
     "https://osv-vulnerabilities.storage.googleapis.com/Debian/all.zip",
     "https://osv-vulnerabilities.storage.googleapis.com/Ubuntu/all.zip",
     "https://osv-vulnerabilities.storage.googleapis.com/Alpine/all.zip",
+    "https://osv-vulnerabilities.storage.googleapis.com/Rocky%20Linux/all.zip",
+    "https://osv-vulnerabilities.storage.googleapis.com/AlmaLinux/all.zip",
+    "https://osv-vulnerabilities.storage.googleapis.com/Red%20Hat/all.zip",
     "https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip",
     "https://osv-vulnerabilities.storage.googleapis.com/npm/all.zip",
+    // The modules and crates of binaries no package owns (berth-inventory's binary pass).
+    "https://osv-vulnerabilities.storage.googleapis.com/Go/all.zip",
+    "https://osv-vulnerabilities.storage.googleapis.com/crates.io/all.zip",
     "https://security-tracker.debian.org/tracker/data/json",
 ];
+
+/// Where an update stands, for a progress display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress<'a> {
+    /// Source `index` (from 1) of `total` is being read.
+    Reading {
+        /// Its position.
+        index: usize,
+        /// How many sources there are.
+        total: usize,
+        /// Its URL or path.
+        location: &'a str,
+    },
+    /// That source is in the new database.
+    Loaded {
+        /// Its position.
+        index: usize,
+        /// How many sources there are.
+        total: usize,
+        /// What was recorded of it.
+        info: &'a SourceInfo,
+    },
+}
 
 /// How to update.
 #[derive(Debug, Clone)]
@@ -381,6 +410,16 @@ fn load(
 
 /// Build the database at `options.db_path` from `sources` (all of [`DEFAULT_SOURCES`] if empty).
 pub fn update(sources: &[String], options: &UpdateOptions) -> Result<UpdateSummary, UpdateError> {
+    update_with_progress(sources, options, &mut |_| {})
+}
+
+/// [`update`], telling `progress` as each source is read and loaded. The old database stays
+/// in place, untouched, until the new one is complete; a failed update leaves it as it was.
+pub fn update_with_progress(
+    sources: &[String],
+    options: &UpdateOptions,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<UpdateSummary, UpdateError> {
     let sources: Vec<String> =
         if sources.is_empty() { DEFAULT_SOURCES.iter().map(|s| (*s).to_owned()).collect() } else { sources.to_vec() };
     if let Some(dir) = options.db_path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -398,8 +437,11 @@ pub fn update(sources: &[String], options: &UpdateOptions) -> Result<UpdateSumma
             skipped: 0,
             problems: Vec::new(),
         };
-        for s in &sources {
+        let total = sources.len();
+        for (i, s) in sources.iter().enumerate() {
+            progress(Progress::Reading { index: i + 1, total, location: s });
             let info = load(&writer, s, options.timeout, &mut summary)?;
+            progress(Progress::Loaded { index: i + 1, total, info: &info });
             summary.sources.push(info);
         }
         let mut h = Sha256::new();

@@ -167,7 +167,19 @@ fn a_failed_update_reports_the_status_and_keeps_the_old_database() {
     let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/osv-distro.json");
     let first = update(&[local.to_string_lossy().into_owned()], &options).expect("local update");
     let base = serve(Vec::new(), 2);
-    let err = update(&[format!("{base}/missing/all.zip")], &options).expect_err("404");
+    // Progress is told per source; the good first source does not make a half database.
+    let mut events = Vec::new();
+    let sources = [local.to_string_lossy().into_owned(), format!("{base}/missing/all.zip")];
+    let err = berth_advisory::update::update_with_progress(&sources, &options, &mut |p| {
+        events.push(match p {
+            berth_advisory::update::Progress::Reading { index, total, .. } => format!("reading {index}/{total}"),
+            berth_advisory::update::Progress::Loaded { index, total, info } => {
+                format!("loaded {index}/{total}: {} {}", info.records, info.kind)
+            }
+        });
+    })
+    .expect_err("404");
+    assert_eq!(events, ["reading 1/2", "loaded 1/2: 4 osv-json", "reading 2/2"]);
     assert!(matches!(err, UpdateError::Http { status: 404, .. }), "{err:?}");
     assert!(err.hint().is_some_and(|h| h.contains("--source")));
     let st = status(&db_path, Duration::from_secs(3600)).expect("old database still there");

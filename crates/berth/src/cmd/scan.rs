@@ -260,7 +260,15 @@ fn db_update(args: &DbUpdateArgs) -> anyhow::Result<ExitCode> {
     }
     eprintln!("berth: building {} from {} source(s)", path.display(), sources.len());
     let options = berth_advisory::UpdateOptions::new(path.clone());
-    let summary = berth_advisory::update(&sources, &options).map_err(|e| {
+    let mut show = |p: berth_advisory::update::Progress<'_>| match p {
+        berth_advisory::update::Progress::Reading { index, total, location } => {
+            eprintln!("berth: [{index}/{total}] reading {location}");
+        }
+        berth_advisory::update::Progress::Loaded { index, total, info } => {
+            eprintln!("berth: [{index}/{total}] {} record(s) from {} ({})", info.records, info.location, info.kind);
+        }
+    };
+    let summary = berth_advisory::update::update_with_progress(&sources, &options, &mut show).map_err(|e| {
         let hint = e.hint();
         with_hint(format!("cannot update the advisory database {}", path.display()), hint, e)
     })?;
