@@ -170,10 +170,10 @@ fn a_failed_update_reports_the_status_and_keeps_the_old_database() {
     // Progress is told per source; the good first source does not make a half database.
     let mut events = Vec::new();
     let sources = [local.to_string_lossy().into_owned(), format!("{base}/missing/all.zip")];
-    let err = berth_advisory::update::update_with_progress(&sources, &options, &mut |p| {
+    let err = update::update_with_progress(&sources, &options, &mut |p| {
         events.push(match p {
-            berth_advisory::update::Progress::Reading { index, total, .. } => format!("reading {index}/{total}"),
-            berth_advisory::update::Progress::Loaded { index, total, info } => {
+            update::Progress::Reading { index, total, .. } => format!("reading {index}/{total}"),
+            update::Progress::Loaded { index, total, info } => {
                 format!("loaded {index}/{total}: {} {}", info.records, info.kind)
             }
         });
