@@ -19,7 +19,7 @@ use crate::{osv, tracker};
 
 /// The sources used when none are given: osv.dev's dumps of the ecosystems berth matches, and
 /// the Debian Security Tracker.
-pub const DEFAULT_SOURCES: [&str; 11] = [
+pub const DEFAULT_SOURCES: [&str; 12] = [
     "https://osv-vulnerabilities.storage.googleapis.com/Debian/all.zip",
     "https://osv-vulnerabilities.storage.googleapis.com/Ubuntu/all.zip",
     "https://osv-vulnerabilities.storage.googleapis.com/Alpine/all.zip",
@@ -31,6 +31,7 @@ pub const DEFAULT_SOURCES: [&str; 11] = [
     // The modules and crates of binaries no package owns (berth-inventory's binary pass).
     "https://osv-vulnerabilities.storage.googleapis.com/Go/all.zip",
     "https://osv-vulnerabilities.storage.googleapis.com/crates.io/all.zip",
+    "https://osv-vulnerabilities.storage.googleapis.com/CRAN/all.zip",
     "https://security-tracker.debian.org/tracker/data/json",
 ];
 

@@ -102,7 +102,7 @@ pub fn inventory_of(opened: &Opened) -> Result<Inventory, SourceError> {
     for (a, t) in analyzers.iter().zip(&tracked) {
         warnings.extend(t.last.warnings.iter().map(|w| format!("{}: {w}", a.name())));
         for p in &t.last.packages {
-            if matches!(p.kind, PackageKind::Python | PackageKind::Npm) {
+            if matches!(p.kind, PackageKind::Python | PackageKind::Npm | PackageKind::R) {
                 let record = analyzer::python::record_of(&p.location);
                 if owned.contains(record) || owned.contains(p.location.as_str()) {
                     continue;

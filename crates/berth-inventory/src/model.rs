@@ -180,6 +180,8 @@ pub enum PackageKind {
     Go,
     /// Rust crates a binary's `cargo auditable` section names.
     Rust,
+    /// R packages (`<library>/<package>/DESCRIPTION`).
+    R,
 }
 
 impl PackageKind {
@@ -194,6 +196,7 @@ impl PackageKind {
             Self::Npm => "npm",
             Self::Go => "go",
             Self::Rust => "rust",
+            Self::R => "r",
         }
     }
 

@@ -95,6 +95,11 @@ fn build(package: &Package, os: Option<&Os>) -> Result<String, packageurl::Error
             p.with_version(version)?;
             p
         }
+        PackageKind::R => {
+            let mut p = PackageUrl::new("cran", package.name.clone())?;
+            p.with_version(package.version.clone())?;
+            p
+        }
         PackageKind::Rust => {
             let mut p = PackageUrl::new("cargo", package.name.clone())?;
             p.with_version(package.version.clone())?;

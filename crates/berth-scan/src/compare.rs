@@ -248,6 +248,10 @@ fn scheme_for(kind: &str) -> Option<Scheme> {
         "apk" | "alpine" => Some(Scheme::Apk),
         "rpm" | "redhat" | "centos" | "rocky" | "alma" => Some(Scheme::Rpm),
         "python" | "python-pkg" | "pip" => Some(Scheme::Pep440),
+        "npm" | "node-pkg" | "go" | "gobinary" | "go-module" | "rust" | "rust-crate" | "cargo" | "rustbinary" => {
+            Some(Scheme::Semver)
+        }
+        "r" | "cran" | "r-package" => Some(Scheme::Cran),
         _ => None,
     }
 }

@@ -14,6 +14,7 @@ pub mod dpkg;
 pub mod npm;
 pub mod os;
 pub mod python;
+pub mod r;
 pub mod rpm;
 
 use crate::fs::View;
@@ -68,13 +69,17 @@ pub fn all() -> Vec<Box<dyn Analyzer>> {
         Box::new(python::Python),
         Box::new(conda::Conda),
         Box::new(npm::Npm),
+        Box::new(r::R),
     ]
 }
 
 /// Whether `path` is where a language package records itself: the part of an OS package's
 /// file list that the language analyzers also read.
 pub fn is_language_metadata(path: &str) -> bool {
-    path.contains(".dist-info") || path.contains(".egg-info") || path.contains("node_modules/")
+    path.contains(".dist-info")
+        || path.contains(".egg-info")
+        || path.contains("node_modules/")
+        || r::is_description(path)
 }
 
 /// The fields of one RFC 822-style stanza (dpkg status, Python `METADATA`), in order, with

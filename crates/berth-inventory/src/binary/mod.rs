@@ -252,10 +252,8 @@ fn examine<'d, R: object::ReadRef<'d>>(
         Ok(Some(info)) => {
             record.toolchain = Some(info.go_version.clone());
             record.main = info.main.as_ref().map(|m| m.path.clone()).or(info.path.clone());
-            if let Some(v) = info.go_version.strip_prefix("go") {
-                // The standard library, as OSV's Go ecosystem names it.
-                let v = v.split([' ', '-']).next().unwrap_or(v);
-                packages.push(package(PackageKind::Go, "stdlib".to_owned(), v.to_owned()));
+            if let Some(v) = stdlib_version(&info.go_version) {
+                packages.push(package(PackageKind::Go, "stdlib".to_owned(), v));
             }
             // A main module built from a checkout says `(devel)`; its release version is then
             // often stamped through the linker (`-ldflags -X main.version=1.2.3`), as Syft reads it.
@@ -287,6 +285,38 @@ fn examine<'d, R: object::ReadRef<'d>>(
     (record, packages)
 }
 
+/// The standard library's version as OSV's Go ecosystem writes it: `go1.21.5` → `1.21.5`, a
+/// first release `go1.20` → `1.20.0`, a pre-release `go1.21rc2` → `1.21.0-rc.2`; build suffixes
+/// (`go1.22.1 X:boringcrypto`, `-bigcorp`) are dropped. `None` for a development toolchain.
+pub fn stdlib_version(go_version: &str) -> Option<String> {
+    let v = go_version.strip_prefix("go")?;
+    let v = v.split([' ', '-']).next().unwrap_or(v);
+    let (release, pre) = match v.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => {
+            let (r, p) = v.split_at(i);
+            let digits = p.trim_start_matches(|c: char| c.is_ascii_alphabetic());
+            let word = &p[..p.len() - digits.len()];
+            (r, Some(format!("{word}.{digits}")))
+        }
+        None => (v, None),
+    };
+    let parts: Vec<&str> = release.split('.').collect();
+    if parts.is_empty()
+        || parts.len() > 3
+        || parts.iter().any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
+    let mut numbers = parts.join(".");
+    if parts.len() == 2 {
+        numbers.push_str(".0");
+    }
+    Some(match pre {
+        Some(p) => format!("{numbers}-{p}"),
+        None => numbers,
+    })
+}
+
 /// The data of the section `name`, if the file has one with contents.
 fn section<'d, R: object::ReadRef<'d>>(file: &object::File<'d, R>, name: &str) -> Option<&'d [u8]> {
     file.section_by_name(name).and_then(|s| s.data().ok()).filter(|d| !d.is_empty())
@@ -295,6 +325,16 @@ fn section<'d, R: object::ReadRef<'d>>(file: &object::File<'d, R>, name: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_toolchain_versions_as_osv_writes_them() {
+        assert_eq!(stdlib_version("go1.21.5").as_deref(), Some("1.21.5"));
+        assert_eq!(stdlib_version("go1.20").as_deref(), Some("1.20.0"));
+        assert_eq!(stdlib_version("go1.21rc2").as_deref(), Some("1.21.0-rc.2"));
+        assert_eq!(stdlib_version("go1.22.1 X:boringcrypto").as_deref(), Some("1.22.1"));
+        assert_eq!(stdlib_version("devel go1.23-abc"), None);
+        assert_eq!(stdlib_version("go1.x"), None);
+    }
 
     #[test]
     fn library_names_and_elf_magic() {

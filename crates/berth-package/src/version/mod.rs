@@ -2,9 +2,11 @@
 //!
 //! Advisories say "fixed in X" in the version language of the package's ecosystem, so every
 //! comparison goes through the [`Scheme`] of that ecosystem: dpkg for Debian and Ubuntu,
-//! apk for Alpine, rpm for the Red Hat family, PEP 440 for PyPI, SemVer for npm.
+//! apk for Alpine, rpm for the Red Hat family, PEP 440 for PyPI, SemVer for npm, Go and
+//! crates.io, R's `package_version` for CRAN.
 
 pub mod apk;
+pub mod cran;
 pub mod dpkg;
 pub mod pep440;
 pub mod rpm;
@@ -24,8 +26,10 @@ pub enum Scheme {
     Rpm,
     /// PEP 440 (PyPI, conda's Python packages).
     Pep440,
-    /// Semantic Versioning 2.0 (npm).
+    /// Semantic Versioning 2.0 (npm, Go modules, crates.io).
     Semver,
+    /// R's `package_version` (CRAN).
+    Cran,
 }
 
 impl Scheme {
@@ -37,6 +41,7 @@ impl Scheme {
             Self::Rpm => "rpm",
             Self::Pep440 => "pep440",
             Self::Semver => "semver",
+            Self::Cran => "cran",
         }
     }
 
@@ -47,6 +52,7 @@ impl Scheme {
             Self::Apk => apk::compare(a, b),
             Self::Rpm => Ok(rpm::compare_evr(a, b)),
             Self::Pep440 => pep440::compare(a, b),
+            Self::Cran => cran::compare(a, b),
             Self::Semver => {
                 let parse = |v: &str| {
                     semver::Version::parse(v.trim_start_matches('v')).map_err(|e| VersionError {

@@ -1,4 +1,4 @@
-//! Alpine, the Red Hat family, PyPI, npm, Go and crates.io: packages matched by name (apk origin and rpm
+//! Alpine, the Red Hat family, PyPI, npm, Go, crates.io and CRAN: packages matched by name (apk origin and rpm
 //! source name for distributions) in the ecosystem's OSV data, in its version order.
 
 use berth_advisory::Database;
@@ -18,6 +18,7 @@ fn route(kind: PackageKind, inventory: &Inventory) -> Option<(String, Scheme, &'
         // `binary` pass); OSV's Go records use versions without the `v`.
         PackageKind::Go => Some(("Go".to_owned(), Scheme::Semver, "go")),
         PackageKind::Rust => Some(("crates.io".to_owned(), Scheme::Semver, "crates.io")),
+        PackageKind::R => Some(("CRAN".to_owned(), Scheme::Cran, "cran")),
         PackageKind::Apk => {
             let os = inventory.os.as_ref().filter(|o| o.family == OsFamily::Alpine)?;
             Some((format!("Alpine:v{}", os.release()), Scheme::Apk, "alpine"))
