@@ -87,7 +87,7 @@ pub fn ecosystem_key(ecosystem: &str) -> String {
         f => f.to_owned(),
     };
     let rest = parts.split_off(1.min(parts.len()));
-    let numeric = |p: &&&str| p.trim_start_matches('v').starts_with(|c: char| c.is_ascii_digit());
+    let numeric = || rest.iter().copied().find(|p| p.trim_start_matches('v').starts_with(|c: char| c.is_ascii_digit()));
     let release = match family.as_str() {
         // `Ubuntu:22.04:LTS`, `Ubuntu:Pro:18.04:LTS`, `Ubuntu:Pro:FIPS-updates:18.04:LTS`: the
         // release is the numeric part; Ubuntu Pro (ESM) records are their own family, matched
@@ -96,11 +96,11 @@ pub fn ecosystem_key(ecosystem: &str) -> String {
             if rest.first() == Some(&"pro") {
                 family = "ubuntu-pro".to_owned();
             }
-            rest.iter().find(numeric).map(|r| (*r).to_owned())
+            numeric().map(str::to_owned)
         }
         // `Red Hat:enterprise_linux:9::appstream`, `Red Hat:rhel_eus:8.6::baseos`: keyed by the
         // major release, as images say it (`VERSION_ID="9.3"`).
-        "redhat" => rest.iter().find(numeric).map(|r| r.split('.').next().unwrap_or(r).to_owned()),
+        "redhat" => numeric().map(|r| r.split('.').next().unwrap_or(r).to_owned()),
         _ => rest.first().map(|r| r.trim_start_matches('v').to_owned()),
     };
     match release {

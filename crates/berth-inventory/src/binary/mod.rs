@@ -163,14 +163,14 @@ pub fn examine_bytes(path: &str, layer: Option<usize>, bytes: &[u8], warnings: &
 
 /// Examine an unowned ELF file on disk: hashed as it streams by (no more than the `size` it
 /// was stated at, should it grow meanwhile), then its sections read on demand (a 170 MB Go
-/// binary is not held in memory). Returns the bytes read.
+/// binary is not held in memory).
 pub fn examine_file(
     path: &str,
     layer: Option<usize>,
     mut file: std::fs::File,
     size_stated: u64,
     warnings: &mut Vec<String>,
-) -> std::io::Result<(Examined, u64)> {
+) -> std::io::Result<Examined> {
     use std::io::{Read, Seek};
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 16];
@@ -186,8 +186,7 @@ pub fn examine_file(
     }
     file.rewind()?;
     let cache = object::ReadCache::new(file);
-    let examined = examine(path, layer, size, Some(hex::encode(hasher.finalize())), &cache, warnings);
-    Ok((examined, size))
+    Ok(examine(path, layer, size, Some(hex::encode(hasher.finalize())), &cache, warnings))
 }
 
 /// An unowned file that was not read (over a limit): listed by path and size only.

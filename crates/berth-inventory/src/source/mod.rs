@@ -137,9 +137,7 @@ impl Opened {
             }
         }
     }
-}
 
-impl Opened {
     /// Examine each of `paths` written by layer `index` (the candidates of the unowned-binary
     /// pass, [`crate::binary`]): a root filesystem's files are opened one by one beneath the
     /// root and streamed (only those that start like an ELF file); a layer is read again
@@ -183,9 +181,8 @@ impl Opened {
                     })?;
                     let io = |source| SourceError::Io { path: root.join(path), source };
                     std::io::Seek::rewind(&mut file).map_err(io)?;
-                    let (found, _) =
-                        crate::binary::examine_file(path, Some(index), file, meta.len(), warnings).map_err(io)?;
-                    examined.push(found);
+                    examined
+                        .push(crate::binary::examine_file(path, Some(index), file, meta.len(), warnings).map_err(io)?);
                 }
             }
             Reader::Layout(_) => {
