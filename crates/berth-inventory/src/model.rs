@@ -245,6 +245,25 @@ pub struct Package {
 }
 
 impl Package {
+    /// A language package (Python, npm, conda, R, a binary's Go module or Rust crate) found at
+    /// `location`: no source package, architecture or licence, from its ecosystem's index; the
+    /// purl and layer are filled in by the applier.
+    pub fn language(kind: PackageKind, name: String, version: String, location: &str) -> Self {
+        Self {
+            kind,
+            name,
+            version,
+            source_name: None,
+            source_version: None,
+            arch: None,
+            licenses: Vec::new(),
+            purl: String::new(),
+            layer: None,
+            location: location.to_owned(),
+            origin: Origin::Distribution,
+        }
+    }
+
     /// The name used to match and compare: PEP 503-normalized for Python, lowercase for
     /// conda, as recorded otherwise.
     pub fn normalized_name(&self) -> String {

@@ -77,17 +77,10 @@ impl Analyzer for Conda {
                 _ => Origin::Distribution,
             };
             found.packages.push(Package {
-                kind: PackageKind::Conda,
-                source_name: None,
-                source_version: None,
                 arch: meta.subdir.clone(),
                 licenses: meta.license.map(|l| vec![l]).unwrap_or_default(),
-                purl: String::new(),
-                layer: None,
-                location: (*path).to_owned(),
                 origin,
-                version: meta.version,
-                name: meta.name,
+                ..Package::language(PackageKind::Conda, meta.name, meta.version, path)
             });
         }
         found

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::{Analyzer, Found, Input};
-use crate::model::{Origin, Package, PackageKind};
+use crate::model::{Package, PackageKind};
 
 /// The npm analyzer.
 pub struct Npm;
@@ -66,19 +66,7 @@ impl Analyzer for Npm {
                 _ => Vec::new(),
             };
             found.dirs.push(crate::fs::parent(path).to_owned());
-            found.packages.push(Package {
-                kind: PackageKind::Npm,
-                name,
-                version,
-                source_name: None,
-                source_version: None,
-                arch: None,
-                licenses,
-                purl: String::new(),
-                layer: None,
-                location: (*path).to_owned(),
-                origin: Origin::Distribution,
-            });
+            found.packages.push(Package { licenses, ..Package::language(PackageKind::Npm, name, version, path) });
         }
         found
     }

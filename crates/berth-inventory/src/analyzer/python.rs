@@ -6,7 +6,7 @@
 //! package installed are dropped later by the applier, from the OS analyzers' owned files.
 
 use super::{Analyzer, Found, Input, field, stanza_fields};
-use crate::model::{Origin, Package, PackageKind};
+use crate::model::{Package, PackageKind};
 
 /// The Python analyzer.
 pub struct Python;
@@ -101,19 +101,7 @@ fn parse(text: &str, location: &str) -> Option<Package> {
         .filter(|l| !l.is_empty() && *l != "UNKNOWN" && !l.contains('\n'))
         .map(|l| vec![l.to_owned()])
         .unwrap_or_default();
-    Some(Package {
-        kind: PackageKind::Python,
-        name,
-        version,
-        source_name: None,
-        source_version: None,
-        arch: None,
-        licenses,
-        purl: String::new(),
-        layer: None,
-        location: location.to_owned(),
-        origin: Origin::Distribution,
-    })
+    Some(Package { licenses, ..Package::language(PackageKind::Python, name, version, location) })
 }
 
 #[cfg(test)]

@@ -57,17 +57,9 @@ impl Analyzer for R {
             };
             found.dirs.push(crate::fs::parent(path).to_owned());
             found.packages.push(Package {
-                kind: PackageKind::R,
-                name: name.trim().to_owned(),
-                version: version.trim().to_owned(),
-                source_name: None,
-                source_version: None,
-                arch: None,
                 licenses,
-                purl: String::new(),
-                layer: None,
-                location: (*path).to_owned(),
                 origin,
+                ..Package::language(PackageKind::R, name.trim().to_owned(), version.trim().to_owned(), path)
             });
         }
         found

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::fs::{Entry, View, file_name, parent};
-use crate::model::{Origin, Package, PackageKind};
+use crate::model::{Package, PackageKind};
 
 /// Whether `path` is named like a shared library: `*.so` or `*.so.<version>`.
 pub fn is_library_name(path: &str) -> bool {
@@ -234,19 +234,8 @@ fn examine<'d, R: object::ReadRef<'d>>(
         }
         _ => BinaryKind::Other,
     };
-    let package = |kind, name: String, version: String| Package {
-        kind,
-        name,
-        version,
-        source_name: None,
-        source_version: None,
-        arch: None,
-        licenses: Vec::new(),
-        purl: String::new(),
-        layer,
-        location: path.to_owned(),
-        origin: Origin::Distribution,
-    };
+    let package =
+        |kind, name: String, version: String| Package { layer, ..Package::language(kind, name, version, path) };
     match go::build_info(&file) {
         Ok(Some(info)) => {
             record.toolchain = Some(info.go_version.clone());
