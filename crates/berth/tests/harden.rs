@@ -363,11 +363,9 @@ fn analysis_image(w: &World) -> &'static str {
     IMAGE
 }
 
-#[test]
-fn minify_keeps_what_the_analysis_uses_passes_its_tests_and_refuses_a_changed_output() {
-    let w = World::new(berth_testkit::docker_host(), "docker");
-    let image = analysis_image(&w);
-    let tracer = tracer();
+/// The bench's numpy-stats analysis in the world's directory, its descriptor pointing at
+/// `image`: returns the descriptor's path (the script and data are beside it).
+fn numpy_stats(w: &World, image: &str) -> PathBuf {
     let bench = berth_testkit::repo_root().join("bench/harden");
     let descriptor = w.path("numpy-stats.json");
     let content =
@@ -376,6 +374,15 @@ fn minify_keeps_what_the_analysis_uses_passes_its_tests_and_refuses_a_changed_ou
     for f in ["numpy_stats.py", "data.csv"] {
         std::fs::copy(bench.join(f), w.path(f)).unwrap();
     }
+    descriptor
+}
+
+#[test]
+fn minify_keeps_what_the_analysis_uses_passes_its_tests_and_refuses_a_changed_output() {
+    let w = World::new(berth_testkit::docker_host(), "docker");
+    let image = analysis_image(&w);
+    let tracer = tracer();
+    let descriptor = numpy_stats(&w, image);
     let d = descriptor.to_string_lossy().into_owned();
     let out = w.ok(&[
         "harden",
@@ -481,14 +488,7 @@ fn minimal_minify_traces_every_tool_given_and_says_it_cannot_be_repaired() {
     let w = World::new(berth_testkit::docker_host(), "docker");
     let image = analysis_image(&w);
     let tracer = tracer();
-    let bench = berth_testkit::repo_root().join("bench/harden");
-    let descriptor = w.path("numpy-stats.json");
-    let content =
-        std::fs::read_to_string(bench.join("numpy-stats.json")).unwrap().replace("berth-eval/analysis:1", image);
-    std::fs::write(&descriptor, content).unwrap();
-    for f in ["numpy_stats.py", "data.csv"] {
-        std::fs::copy(bench.join(f), w.path(f)).unwrap();
-    }
+    let descriptor = numpy_stats(&w, image);
     let copier = json!({
         "name": "copy", "tool-version": "1", "schema-version": "0.5", "description": "Copies a file.",
         "command-line": "cp [IN] [OUT]",
