@@ -43,6 +43,16 @@ pub enum VexStatus {
 }
 
 impl VexStatus {
+    /// The OpenVEX name (`not_affected`, `fixed`, `affected`, `under_investigation`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotAffected => "not_affected",
+            Self::Fixed => "fixed",
+            Self::Affected => "affected",
+            Self::UnderInvestigation => "under_investigation",
+        }
+    }
+
     /// Whether the statement takes the finding out of the counts.
     pub fn suppresses(self) -> bool {
         matches!(self, Self::NotAffected | Self::Fixed)
@@ -336,6 +346,13 @@ pub fn apply(
 #[allow(clippy::unwrap_used)] // a panic is how a test reports failure
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_names_are_the_serialized_names() {
+        for s in [VexStatus::NotAffected, VexStatus::Fixed, VexStatus::Affected, VexStatus::UnderInvestigation] {
+            assert_eq!(serde_json::to_value(s).expect("json"), Value::from(s.as_str()));
+        }
+    }
 
     #[test]
     fn purls_compare_without_qualifiers_and_with_a_version_only_when_given() {

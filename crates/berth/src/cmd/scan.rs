@@ -203,7 +203,7 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
             s.finding.id,
             s.finding.package,
             s.finding.installed_version,
-            serde_json::to_value(v.status).ok().and_then(|x| x.as_str().map(str::to_owned)).unwrap_or_default(),
+            v.status.as_str(),
             v.justification.as_deref().map(|j| format!(", {j}")).unwrap_or_default(),
             v.statement.as_deref().map(|t| format!(": {t}")).unwrap_or_default(),
             v.document
