@@ -135,7 +135,7 @@ pub fn inventory_of(opened: &Opened) -> Result<Inventory, SourceError> {
             }
             unowned.push(record);
         }
-        warnings.extend(binary_warnings.into_iter().map(|w| format!("binaries: {w}")));
+        warnings.extend(binary_warnings.into_iter().map(|w| format!("{}: {w}", crate::binary::NAME)));
     }
     unowned.sort_by(|a, b| a.path.cmp(&b.path));
     packages.sort_by(|a, b| {
@@ -169,7 +169,10 @@ pub fn inventory_of(opened: &Opened) -> Result<Inventory, SourceError> {
         analyzers: analyzers
             .iter()
             .map(|a| AnalyzerInfo { name: a.name().to_owned(), version: a.version() })
-            .chain(std::iter::once(AnalyzerInfo { name: "binaries".to_owned(), version: 1 }))
+            .chain(std::iter::once(AnalyzerInfo {
+                name: crate::binary::NAME.to_owned(),
+                version: crate::binary::VERSION,
+            }))
             .collect(),
     })
 }

@@ -27,6 +27,12 @@ use sha2::{Digest, Sha256};
 use crate::fs::{Entry, View, file_name, parent};
 use crate::model::{Package, PackageKind};
 
+/// The pass as it is named among the analyzers of an inventory; bump [`VERSION`] whenever what
+/// it reads or reports changes.
+pub const NAME: &str = "binaries";
+/// See [`NAME`].
+pub const VERSION: u32 = 1;
+
 /// Whether `path` is named like a shared library: `*.so` or `*.so.<version>`.
 pub fn is_library_name(path: &str) -> bool {
     let name = file_name(path);
