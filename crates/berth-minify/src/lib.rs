@@ -97,4 +97,4 @@ pub use apply::{ApplyReport, apply};
 pub use db::Manager;
 pub use error::MinifyError;
 pub use plan::{KeepReason, KeptPackage, MinifyOptions, Plan, Repoint, plan};
-pub use trace::{Access, Op, Trace, read_trace};
+pub use trace::{Access, Op, Received, Trace, TraceEnd, parse_stream, read_trace};

@@ -3,12 +3,16 @@
 //!
 //! ```text
 //! berth-trace --output FILE -- PROGRAM [ARGS...]
+//! berth-trace --socket PATH -- PROGRAM [ARGS...]
 //! ```
 //!
 //! The output (written to `FILE.tmp` and renamed to `FILE` when the program ends) holds one
 //! `{"op":"open","path":"/usr/lib/x86_64-linux-gnu/libc.so.6","ok":true}` per distinct
 //! access, sorted; `op` is one of `open`, `exec`, `stat`, `readlink`, `chdir` and `interp`
 //! (an interpreter the kernel opened itself: an ELF file's `PT_INTERP`, a script's `#!`).
+//! With `--socket`, berth-trace connects to the Unix socket PATH before the program starts
+//! and sends the same lines there at the end, then `{"end":true,"accesses":N,"exit_status":S}`
+//! (`berth run --trace`: the program can neither write that stream nor be first to connect).
 //! berth-trace exits with the program's exit status, or 128 + the signal that killed it;
 //! 125 when it could not trace at all, 127 when the program could not be executed.
 //! SIGTERM, SIGINT, SIGHUP and SIGQUIT sent to berth-trace are forwarded to the program.
@@ -49,7 +53,7 @@ const STUB_FILTERED: &str = "--stub-filtered";
 /// plain stub. Nothing of the program has run at that point.
 const EXIT_NO_SECCOMP: u8 = 86;
 
-const USAGE: &str = "usage: berth-trace --output FILE -- PROGRAM [ARGS...]";
+const USAGE: &str = "usage: berth-trace (--output FILE | --socket PATH) -- PROGRAM [ARGS...]";
 
 /// The signals forwarded to the program.
 fn forwarded() -> SigSet {
@@ -91,7 +95,7 @@ fn main() -> ExitCode {
 #[derive(Debug, PartialEq, Eq)]
 struct Cli {
     /// Where the trace goes.
-    output: PathBuf,
+    output: tracer::Output,
     /// Whether to try the seccomp filter (`--no-seccomp` stops at every system call, for
     /// comparison and debugging).
     seccomp: bool,
@@ -107,7 +111,9 @@ fn parse(args: &[OsString]) -> Result<Option<(Cli, Vec<OsString>)>, String> {
         let arg = args[i].to_string_lossy();
         match arg.as_ref() {
             "--help" | "-h" => {
-                println!("{USAGE}\n\nRecords the paths PROGRAM and its descendants access, as JSON lines in FILE.");
+                println!(
+                    "{USAGE}\n\nRecords the paths PROGRAM and its descendants access, as JSON lines in FILE or sent to the Unix socket PATH."
+                );
                 return Ok(None);
             }
             "--version" | "-V" => {
@@ -119,7 +125,11 @@ fn parse(args: &[OsString]) -> Result<Option<(Cli, Vec<OsString>)>, String> {
                 i += 1;
             }
             "--output" | "-o" => {
-                output = Some(PathBuf::from(args.get(i + 1).ok_or("`--output` needs a file")?));
+                output = Some(tracer::Output::File(PathBuf::from(args.get(i + 1).ok_or("`--output` needs a file")?)));
+                i += 2;
+            }
+            "--socket" => {
+                output = Some(tracer::Output::Socket(PathBuf::from(args.get(i + 1).ok_or("`--socket` needs a path")?)));
                 i += 2;
             }
             "--" => {
@@ -128,7 +138,10 @@ fn parse(args: &[OsString]) -> Result<Option<(Cli, Vec<OsString>)>, String> {
             }
             other => {
                 if let Some(value) = other.strip_prefix("--output=") {
-                    output = Some(PathBuf::from(value));
+                    output = Some(tracer::Output::File(PathBuf::from(value)));
+                    i += 1;
+                } else if let Some(value) = other.strip_prefix("--socket=") {
+                    output = Some(tracer::Output::Socket(PathBuf::from(value)));
                     i += 1;
                 } else if other.starts_with('-') {
                     return Err(format!("unknown option `{other}`"));
@@ -138,7 +151,7 @@ fn parse(args: &[OsString]) -> Result<Option<(Cli, Vec<OsString>)>, String> {
             }
         }
     }
-    let output = output.ok_or("`--output FILE` is required")?;
+    let output = output.ok_or("`--output FILE` or `--socket PATH` is required")?;
     let program = args[i..].to_vec();
     if program.is_empty() {
         return Err("no PROGRAM given after `--`".to_owned());
@@ -179,7 +192,9 @@ mod tests {
     fn arguments_after_the_separator_belong_to_the_program() {
         let (out, program) =
             parse(&os(&["--output", "t.jsonl", "--", "sh", "-c", "--output"])).expect("valid").expect("not help");
-        assert_eq!(out, Cli { output: PathBuf::from("t.jsonl"), seccomp: true });
+        assert_eq!(out, Cli { output: tracer::Output::File(PathBuf::from("t.jsonl")), seccomp: true });
+        let (out, _) = parse(&os(&["--socket=/s", "--", "sh"])).expect("valid").expect("not help");
+        assert_eq!(out.output, tracer::Output::Socket(PathBuf::from("/s")));
         assert_eq!(program, os(&["sh", "-c", "--output"]));
         assert!(
             parse(&os(&["--output", "t", "--no-seccomp", "--", "sh"])).expect("valid").is_some_and(|(c, _)| !c.seccomp)

@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use berth_minify::trace::Access;
 /// How a path was accessed: the record format is berth-minify's, which reads the file.
 pub use berth_minify::trace::Op;
+use berth_minify::trace::{Access, TraceEnd};
 
 /// The distinct accesses seen so far.
 #[derive(Debug, Default)]
@@ -27,13 +27,29 @@ impl Records {
         tmp.push(".tmp");
         let tmp = std::path::PathBuf::from(tmp);
         let mut w = BufWriter::new(std::fs::File::create(&tmp)?);
-        for (path, op, ok) in &self.seen {
-            let access = Access { op: *op, path: path.clone(), ok: *ok };
-            serde_json::to_writer(&mut w, &access).map_err(std::io::Error::other)?;
-            w.write_all(b"\n")?;
-        }
+        self.write_lines(&mut w)?;
         w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         std::fs::rename(&tmp, output)
+    }
+
+    /// Send all accesses, sorted by path, then the end line with their count and the
+    /// program's exit status (`berth-trace --socket`): a stream without it is incomplete.
+    pub fn send(&self, mut stream: impl Write, exit_status: u8) -> std::io::Result<()> {
+        let mut w = BufWriter::new(&mut stream);
+        self.write_lines(&mut w)?;
+        let end = TraceEnd { end: true, accesses: self.seen.len(), exit_status };
+        serde_json::to_writer(&mut w, &end).map_err(std::io::Error::other)?;
+        w.write_all(b"\n")?;
+        w.flush()
+    }
+
+    fn write_lines(&self, w: &mut impl Write) -> std::io::Result<()> {
+        for (path, op, ok) in &self.seen {
+            let access = Access { op: *op, path: path.clone(), ok: *ok };
+            serde_json::to_writer(&mut *w, &access).map_err(std::io::Error::other)?;
+            w.write_all(b"\n")?;
+        }
+        Ok(())
     }
 }
 
@@ -56,5 +72,18 @@ mod tests {
             "{\"op\":\"stat\",\"path\":\"/a \\\"q\\\"\\n\",\"ok\":false}\n{\"op\":\"open\",\"path\":\"/b\",\"ok\":true}\n"
         );
         assert!(!dir.path().join("t.jsonl.tmp").exists());
+    }
+
+    #[test]
+    fn a_sent_trace_ends_with_its_count_and_parses_as_complete() {
+        let mut r = Records::default();
+        r.add(Op::Open, "/b".to_owned(), true);
+        r.add(Op::Exec, "/a".to_owned(), true);
+        let mut sent = Vec::new();
+        r.send(&mut sent, 3).expect("send");
+        let got = berth_minify::trace::parse_stream(&String::from_utf8(sent).expect("utf-8"), Path::new("s"))
+            .expect("parses");
+        assert_eq!(got.trace.accesses.len(), 2);
+        assert_eq!(got.end, Some(TraceEnd { end: true, accesses: 2, exit_status: 3 }));
     }
 }

@@ -71,8 +71,33 @@ struct Thread {
     pending: Option<(Op, String)>,
 }
 
+/// Where the trace goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// A file, written at the end through a temporary (`--output`).
+    File(PathBuf),
+    /// A Unix socket berth listens on outside the container (`--socket`): connected before
+    /// the program starts, so the program cannot be the first to connect, and sent to at the
+    /// end with an end line. The connection is close-on-exec and berth-trace makes itself
+    /// non-dumpable, so the program cannot take over the connection through `/proc`.
+    Socket(PathBuf),
+}
+
 /// Run `program` under ptrace, write what it accessed to `output`, return its exit status.
-pub fn run(argv0: &OsStr, output: &Path, seccomp: bool, program: &[OsString]) -> Result<u8, TraceError> {
+pub fn run(argv0: &OsStr, output: &Output, seccomp: bool, program: &[OsString]) -> Result<u8, TraceError> {
+    let socket = match output {
+        Output::File(_) => None,
+        Output::Socket(path) => {
+            let stream = std::os::unix::net::UnixStream::connect(path)
+                .map_err(|source| TraceError::Write { path: path.clone(), source })?;
+            nix::sys::prctl::set_dumpable(false).map_err(|source| TraceError::Ptrace {
+                call: "prctl(PR_SET_DUMPABLE)",
+                pid: 0,
+                source,
+            })?;
+            Some(stream)
+        }
+    };
     // Blocked here (and in every thread created later) so that only the forwarding thread
     // receives them; the stub unblocks them before it becomes the program.
     let signals = forwarded();
@@ -110,7 +135,14 @@ pub fn run(argv0: &OsStr, output: &Path, seccomp: bool, program: &[OsString]) ->
     // Seizing a stopped process makes it report a ptrace stop; `trace` resumes it from there.
     let mut tracer = Tracer { root, mode, started: false, threads: HashMap::new(), records: Records::default() };
     let status = tracer.trace()?;
-    tracer.records.write(output).map_err(|source| TraceError::Write { path: output.to_owned(), source })?;
+    match (output, socket) {
+        (Output::Socket(path), Some(stream)) => {
+            tracer.records.send(stream, status).map_err(|source| TraceError::Write { path: path.clone(), source })?;
+        }
+        (Output::File(path) | Output::Socket(path), _) => {
+            tracer.records.write(path).map_err(|source| TraceError::Write { path: path.clone(), source })?;
+        }
+    }
     Ok(status)
 }
 
