@@ -60,6 +60,24 @@ pub const BERTH_HOME: &str = "BERTH_HOME";
 pub const BERTH_CONFIG: &str = "BERTH_CONFIG";
 /// Engine choice override (same as `--engine`).
 pub const BERTH_ENGINE: &str = "BERTH_ENGINE";
+/// The file-access tracer (same as `--tracer`).
+pub const BERTH_TRACE: &str = "BERTH_TRACE";
+/// The tracer's file name, looked for beside the `berth` executable.
+pub const TRACER_FILE: &str = "berth-trace";
+
+/// The file-access tracer for `berth run --trace` and `berth harden minify`: `explicit`
+/// (`--tracer`), then `BERTH_TRACE`, then `berth-trace` beside the running executable; made
+/// absolute. Whether it exists is the caller's check.
+pub fn tracer(explicit: Option<&Path>) -> std::io::Result<PathBuf> {
+    let path = match explicit {
+        Some(p) => p.to_owned(),
+        None => match std::env::var_os(BERTH_TRACE).filter(|v| !v.is_empty()) {
+            Some(v) => PathBuf::from(v),
+            None => std::env::current_exe()?.with_file_name(TRACER_FILE),
+        },
+    };
+    std::path::absolute(path)
+}
 
 /// Why the configuration could not be read.
 #[derive(Debug, thiserror::Error)]

@@ -16,6 +16,7 @@ pub mod run;
 pub mod selftest;
 pub mod shell;
 pub mod tool;
+pub mod trace;
 
 pub use backend::{ExecutionBackend, Local};
 pub use gate::{GateError, RunGate};

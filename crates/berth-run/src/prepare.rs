@@ -313,6 +313,10 @@ pub struct PreparedJob {
     /// resolved, still without following links.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub input_roots: Vec<PathBuf>,
+    /// The file-access tracer (berth-trace on this host) to run the job under: the paths the
+    /// run accessed are kept with it ([`crate::trace`], `berth run --trace`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<PathBuf>,
 }
 
 /// A host path prefix as berth sees it (`from`) and as the engine sees it (`to`).
@@ -655,6 +659,7 @@ pub fn prepare(
         engine_paths: Vec::new(),
         wrapper: Vec::new(),
         input_roots: Vec::new(),
+        trace: None,
     })
 }
 

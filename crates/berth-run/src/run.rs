@@ -111,6 +111,14 @@ pub enum RunError {
     /// An input cannot be used (outside its data roots, a link, changed since it was checked).
     #[error(transparent)]
     Input(#[from] inputs::InputError),
+    /// The run cannot be traced as asked (`--trace`).
+    #[error("{message}")]
+    Trace {
+        /// Why.
+        message: String,
+        /// What the user can do.
+        hint: Option<String>,
+    },
     /// Writing a file the run needs failed.
     #[error("cannot write {path}")]
     Io {
@@ -161,7 +169,7 @@ impl RunError {
                 "pull or load it first (`docker pull {image}` / `docker load`), or run with `--pull missing`"
             )),
             RunError::Engine(e) => e.hint(),
-            RunError::Backend { hint, .. } => hint.clone(),
+            RunError::Backend { hint, .. } | RunError::Trace { hint, .. } => hint.clone(),
             RunError::Gate(e) => e.hint.clone(),
             RunError::Refused { run_id, .. } => Some(format!(
                 "`berth show {}` has the decision; `berth scan IMAGE` the findings; a finding a person has judged goes into `[scan] accept`",
@@ -376,6 +384,7 @@ impl Runner<'_> {
     /// Runs `job` to its end (or until `cancel` fires) and records everything.
     #[tracing::instrument(level = "debug", skip_all, fields(tool = %job.tool))]
     pub async fn run(&self, job: &PreparedJob, cancel: CancellationToken) -> Result<RunOutcome, RunError> {
+        crate::trace::check(job)?;
         let admitted = self.admit(&job.image).await?;
         // Opened once, beneath their roots, without following links; hashed from the open
         // descriptors and handed to the engine as those same inodes (`crate::inputs`).
@@ -467,9 +476,13 @@ impl Runner<'_> {
         }
         inputs::test_pause().await;
         let staged = self.stage_inputs(job, &pinned)?;
+        let listening = if job.trace.is_some() { Some(crate::trace::Listening::start(job)?) } else { None };
         let mut spec = container_spec(job, run_id, &image.id, &script, None);
         if let Some(staged) = &staged {
             staged.apply(&mut spec);
+        }
+        if let Some(l) = &listening {
+            l.apply(&mut spec);
         }
         let mut created = self.engine.create_container(&spec).await?;
         if let Exec::Shell { shell, argv_fallback, needs_shell, .. } = &job.exec
@@ -482,6 +495,12 @@ impl Runner<'_> {
                 Some(words) => {
                     self.sink.note(&format!("the image has no {shell}; running the command as an argument vector"));
                     spec = container_spec(job, run_id, &image.id, &script, Some(words));
+                    if let Some(staged) = &staged {
+                        staged.apply(&mut spec);
+                    }
+                    if let Some(l) = &listening {
+                        l.apply(&mut spec);
+                    }
                     created = self.engine.create_container(&spec).await?;
                 }
                 None => {
@@ -585,6 +604,17 @@ impl Runner<'_> {
         )?;
         let _ = self.engine.remove_container(&container_id, true).await;
         tracing::debug!("container inspected and removed");
+        if let Some(l) = listening {
+            let t = l.finish(self.store, run_id).await?;
+            self.sink.note(&if t.complete {
+                format!("traced: {} paths accessed, kept with the run", t.accesses)
+            } else {
+                format!(
+                    "the trace is incomplete ({} paths received): it is kept, but cannot show what was not reached",
+                    t.accesses
+                )
+            });
+        }
 
         if cancelled {
             self.store.set_status(run_id, RunStatus::Cancelled, Some("stopped on request (Ctrl+C or SIGTERM)"))?;

@@ -474,6 +474,7 @@ pub fn prepare_xnat(
         warnings,
         engine_paths: Vec::new(),
         wrapper: Vec::new(),
+        trace: None,
         input_roots: Vec::new(),
     })
 }

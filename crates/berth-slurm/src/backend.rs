@@ -164,6 +164,12 @@ impl SlurmBackend {
     /// scan policy is recorded as the run's failure and nothing reaches the scheduler
     /// ([`RunError::Refused`] carries the run id).
     pub async fn submit(&self, runner: &Runner<'_>, job: &PreparedJob) -> Result<RunId, RunError> {
+        if job.trace.is_some() {
+            return Err(RunError::Trace {
+                message: "a run on Slurm cannot be traced: the trace socket lives on this host".into(),
+                hint: Some("trace the tool with a local run (`berth run --trace`) on the same image".into()),
+            });
+        }
         let store = runner.store;
         let berth_run::Admitted { image, check } = runner.admit(&job.image).await?;
         let inputs = hash_inputs(store, job)?;

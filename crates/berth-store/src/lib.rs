@@ -34,6 +34,7 @@ pub mod slurm;
 pub mod store;
 pub mod time;
 pub mod tools;
+pub mod traces;
 
 pub use hash::{
     CacheKey, HashCache, HashError, HashStats, Hasher, MemoryCache, NoCache, PathHash, PathKind, hash_path,
@@ -53,3 +54,4 @@ pub use sessions::{NewSession, TokenCheck, constant_time_eq};
 pub use slurm::{SlurmJobRecord, SlurmJobUpdate};
 pub use store::{SCHEMA_VERSION, Store, StoreError};
 pub use tools::{NewTool, ToolAdded, ToolKind, ToolRecord};
+pub use traces::{NewTrace, TraceRecord};

@@ -43,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_service.sql"),
     include_str!("../migrations/0006_slurm_jobs.sql"),
     include_str!("../migrations/0007_sessions.sql"),
+    include_str!("../migrations/0008_run_traces.sql"),
 ];
 
 /// The schema version this build writes.

@@ -158,7 +158,7 @@ pub struct HardenMinifyArgs {
     #[arg(long)]
     pub tag: Option<String>,
     /// The static berth-trace binary (default: `BERTH_TRACE`, then `berth-trace` beside `berth`).
-    #[arg(long, env = "BERTH_TRACE")]
+    #[arg(long)]
     pub tracer: Option<std::path::PathBuf>,
     /// Where the runs' outputs and the exported filesystem go (default `berth-minify/<time>`).
     #[arg(long)]
@@ -880,6 +880,15 @@ pub struct RunArgs {
     /// once per base image and day, then reused); the base is recorded in the provenance.
     #[arg(long)]
     pub security_updates: bool,
+    /// Run the tool under the file-access tracer and keep every path it opened, executed or
+    /// stat-ed with the run: `berth scan IMAGE --reachability` then tells the packages the
+    /// traced runs of the image reached from the others.
+    #[arg(long)]
+    pub trace: bool,
+    /// The static berth-trace binary for `--trace` (default: `BERTH_TRACE`, then `berth-trace`
+    /// beside `berth`).
+    #[arg(long, requires = "trace")]
+    pub tracer: Option<std::path::PathBuf>,
     /// Print the outcome as JSON on stdout (the tool's stdout then goes to stderr).
     #[arg(long)]
     pub json: bool,
@@ -1077,6 +1086,23 @@ pub struct ScanArgs {
     /// take findings out (listed with their statement), the others annotate them. Repeat for more.
     #[arg(long, value_name = "FILE")]
     pub vex: Vec<std::path::PathBuf>,
+    /// Mark each finding reached, not reached or unknown by the traced runs of the image in
+    /// the store (`berth run --trace`): a package none of whose files a traced run opened,
+    /// executed or loaded is not reached.
+    #[arg(long)]
+    pub reachability: bool,
+    /// With `--fail-on`: count only findings the traced runs reached (or whose reach is
+    /// unknown). Needs `--reachability`.
+    #[arg(long, requires = "reachability")]
+    pub reached_only: bool,
+    /// Write a VEX document stating the not-reached findings `not_affected`
+    /// (`vulnerable_code_not_in_execute_path`), the traced runs as evidence. Needs
+    /// `--reachability`.
+    #[arg(long, value_name = "FILE", requires = "reachability")]
+    pub vex_out: Option<std::path::PathBuf>,
+    /// The format of `--vex-out`: openvex (0.2.0) or cyclonedx (1.5).
+    #[arg(long, default_value = "openvex", value_parser = ["openvex", "cyclonedx"])]
+    pub vex_format: String,
     /// The advisory database (default: `[scan] db`, `BERTH_ADVISORY_DB`, then
     /// `$BERTH_HOME/advisories.sqlite`).
     #[arg(long, value_name = "PATH")]

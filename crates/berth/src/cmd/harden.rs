@@ -144,17 +144,14 @@ fn update(args: &HardenUpdateArgs) -> anyhow::Result<ExitCode> {
 
 /// The tracer: `--tracer`/`BERTH_TRACE`, else `berth-trace` beside the `berth` executable.
 fn tracer_path(explicit: Option<&std::path::Path>) -> anyhow::Result<std::path::PathBuf> {
-    let path = match explicit {
-        Some(p) => p.to_owned(),
-        None => std::env::current_exe()?.with_file_name("berth-trace"),
-    };
+    let path = berth_config::tracer(explicit)?;
     if !path.is_file() {
         return Err(crate::diag::hinted(
             format!("the file-access tracer {} is missing", path.display()),
             Some("build it with `tools/berth-trace/build.sh` and pass `--tracer PATH` (or set BERTH_TRACE)".into()),
         ));
     }
-    Ok(std::path::absolute(path)?)
+    Ok(path)
 }
 
 /// The Boutiques descriptor of a loaded tool; minify cannot trace an XNAT Command.

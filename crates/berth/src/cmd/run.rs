@@ -213,6 +213,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         let hint = e.hint();
         diag::library(e, hint)
     };
+    if args.trace {
+        job.trace = Some(berth_config::tracer(args.tracer.as_deref())?);
+    }
     let slurm = crate::context::slurm_backend(&site, &args.backend.request(), &runner.engine_info, false)?;
     if args.detach && slurm.is_none() {
         return Err(hinted("--detach needs `--backend slurm`", Some("a local run ends with berth".into())));
@@ -342,10 +345,15 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<ExitCode> {
     let run = store.get_run(&args.run)?;
     // Runs executed by Slurm also carry their job: id, state, node, accounting.
     let slurm_job = store.slurm_job(&run.id)?;
+    // Traced runs (`--trace`) carry what they accessed.
+    let trace = store.trace(&run.id)?;
     if args.json {
         let mut record = serde_json::to_value(run.to_execution_record())?;
         if let (Some(job), Some(obj)) = (&slurm_job, record.as_object_mut()) {
             obj.insert("berth-slurm-job".into(), serde_json::to_value(job)?);
+        }
+        if let (Some(t), Some(obj)) = (&trace, record.as_object_mut()) {
+            obj.insert("berth-trace".into(), serde_json::to_value(t)?);
         }
         return print_json(&record).map(|()| ExitCode::SUCCESS);
     }
@@ -385,6 +393,15 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<ExitCode> {
             j.slurm_exit_code.as_deref().unwrap_or("-"),
             j.elapsed_seconds.map_or_else(|| "-".into(), |s| format!("{s}s")),
             j.max_rss_bytes.map_or_else(|| "-".into(), |b| format!("{b} B")),
+        )?;
+    }
+    if let Some(t) = &trace {
+        writeln!(
+            o,
+            "trace      {} paths accessed, {} (sha256 {})",
+            t.accesses,
+            if t.complete { "complete" } else { "incomplete: shows what was reached, never what was not" },
+            t.sha256
         )?;
     }
     for e in &run.events {
