@@ -204,46 +204,19 @@ impl View {
     /// module documentation), and hard links lead to their target. Returns the final path, or
     /// `None` if a link climbs out of the root or links loop.
     pub fn resolve(&self, path: &str) -> Option<String> {
-        let mut pending: Vec<String> = path.split('/').filter(|p| !p.is_empty()).rev().map(str::to_owned).collect();
-        let mut done = String::new();
-        let mut links = 0;
-        while let Some(part) = pending.pop() {
-            match part.as_str() {
-                "." => continue,
-                ".." => {
-                    if done.is_empty() {
-                        // A relative link (or path) climbing out of the root: refused.
-                        return None;
-                    }
-                    done = parent(&done).to_owned();
-                    continue;
-                }
-                _ => {}
-            }
-            let candidate = join(&done, &part);
-            match self.entry(&candidate) {
-                Some(Entry::Symlink(target)) => {
-                    links += 1;
-                    if links > MAX_LINKS {
-                        return None;
-                    }
-                    if target.starts_with('/') {
-                        done.clear();
-                    }
-                    pending.extend(target.split('/').filter(|p| !p.is_empty()).rev().map(str::to_owned));
-                }
-                Some(Entry::Hardlink(target)) if pending.is_empty() => {
-                    links += 1;
-                    if links > MAX_LINKS {
-                        return None;
-                    }
-                    done.clear();
-                    pending.extend(target.split('/').filter(|p| !p.is_empty()).rev().map(str::to_owned));
-                }
-                _ => done = candidate,
-            }
-        }
-        Some(done)
+        resolve_with(path, |p| self.entry(p), &mut |_| {})
+    }
+
+    /// The view's symbolic and hard links, to resolve paths once the view is gone (moved out,
+    /// not copied: the view ends here).
+    pub fn into_links(self) -> Links {
+        Links(
+            self.entries
+                .into_iter()
+                .filter(|(_, (_, e))| matches!(e, Entry::Symlink(_) | Entry::Hardlink(_)))
+                .map(|(p, (_, e))| (p, e))
+                .collect(),
+        )
     }
 
     /// The kept content of the file at `path`, following links.
@@ -253,6 +226,75 @@ impl View {
             Entry::File { content: Some(c), .. } => Some(c),
             _ => None,
         }
+    }
+}
+
+/// Resolve `path` through the links `entry` finds (see [`View::resolve`]), telling `on_link`
+/// the path of every link followed on the way.
+fn resolve_with<'a>(
+    path: &str,
+    entry: impl Fn(&str) -> Option<&'a Entry>,
+    on_link: &mut dyn FnMut(&str),
+) -> Option<String> {
+    let mut pending: Vec<String> = path.split('/').filter(|p| !p.is_empty()).rev().map(str::to_owned).collect();
+    let mut done = String::new();
+    let mut links = 0;
+    while let Some(part) = pending.pop() {
+        match part.as_str() {
+            "." => continue,
+            ".." => {
+                if done.is_empty() {
+                    // A relative link (or path) climbing out of the root: refused.
+                    return None;
+                }
+                done = parent(&done).to_owned();
+                continue;
+            }
+            _ => {}
+        }
+        let candidate = join(&done, &part);
+        match entry(&candidate) {
+            Some(Entry::Symlink(target)) => {
+                links += 1;
+                if links > MAX_LINKS {
+                    return None;
+                }
+                on_link(&candidate);
+                if target.starts_with('/') {
+                    done.clear();
+                }
+                pending.extend(target.split('/').filter(|p| !p.is_empty()).rev().map(str::to_owned));
+            }
+            Some(Entry::Hardlink(target)) if pending.is_empty() => {
+                links += 1;
+                if links > MAX_LINKS {
+                    return None;
+                }
+                on_link(&candidate);
+                done.clear();
+                pending.extend(target.split('/').filter(|p| !p.is_empty()).rev().map(str::to_owned));
+            }
+            _ => done = candidate,
+        }
+    }
+    Some(done)
+}
+
+/// The symbolic and hard links of an image (path → link entry), kept with an inventory so that
+/// paths a traced run named can be resolved as the kernel did (reachability).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Links(std::collections::HashMap<String, Entry>);
+
+impl Links {
+    /// Resolve `path` (cleaned, without a leading `/`) inside the image; `None` if a link
+    /// climbs out of the root or links loop.
+    pub fn resolve(&self, path: &str) -> Option<String> {
+        resolve_with(path, |p| self.0.get(p), &mut |_| {})
+    }
+
+    /// [`Links::resolve`], also telling `on_link` every link followed on the way.
+    pub fn resolve_each(&self, path: &str, on_link: &mut dyn FnMut(&str)) -> Option<String> {
+        resolve_with(path, |p| self.0.get(p), on_link)
     }
 }
 

@@ -96,33 +96,35 @@ pub fn inventory_of(opened: &Opened) -> Result<Inventory, SourceError> {
     }
 
     let os = tracked.iter().find_map(|t| t.last.os.clone());
-    let owned: HashSet<&str> = tracked.iter().flat_map(|t| t.last.owned.iter().map(String::as_str)).collect();
+    // What no package claims (every package's files, and the lists of none): read only after
+    // the analyzers, and only those files.
+    let mut by_layer: std::collections::BTreeMap<usize, Vec<String>> = std::collections::BTreeMap::new();
+    for (path, layer) in crate::binary::unclaimed(
+        &view,
+        &unchecked,
+        tracked
+            .iter()
+            .flat_map(|t| t.last.packages.iter().flat_map(|p| p.files.iter()).chain(&t.last.files).map(String::as_str)),
+        tracked.iter().flat_map(|t| t.last.dirs.iter().map(String::as_str)),
+    ) {
+        by_layer.entry(layer).or_default().push(path);
+    }
+    let owned: HashSet<String> = tracked.iter_mut().flat_map(|t| std::mem::take(&mut t.last.owned)).collect();
     let mut warnings = Vec::new();
     let mut packages = Vec::new();
-    for (a, t) in analyzers.iter().zip(&tracked) {
+    for (a, t) in analyzers.iter().zip(tracked) {
         warnings.extend(t.last.warnings.iter().map(|w| format!("{}: {w}", a.name())));
-        for p in &t.last.packages {
+        for mut p in t.last.packages {
             if matches!(p.kind, PackageKind::Python | PackageKind::Npm | PackageKind::R) {
                 let record = analyzer::python::record_of(&p.location);
                 if owned.contains(record) || owned.contains(p.location.as_str()) {
                     continue;
                 }
             }
-            let mut p = p.clone();
             p.layer = t.first_seen.get(&key(&p)).copied();
             p.purl = crate::purl::purl(&p, os.as_ref());
             packages.push(p);
         }
-    }
-    // What no package claims: read only now, and only those files.
-    let mut by_layer: std::collections::BTreeMap<usize, Vec<String>> = std::collections::BTreeMap::new();
-    for (path, layer) in crate::binary::unclaimed(
-        &view,
-        &unchecked,
-        tracked.iter().flat_map(|t| t.last.files.iter().map(String::as_str)),
-        tracked.iter().flat_map(|t| t.last.dirs.iter().map(String::as_str)),
-    ) {
-        by_layer.entry(layer).or_default().push(path);
     }
     let mut unowned = Vec::new();
     for (layer, paths) in &by_layer {
@@ -174,6 +176,7 @@ pub fn inventory_of(opened: &Opened) -> Result<Inventory, SourceError> {
                 version: crate::binary::VERSION,
             }))
             .collect(),
+        links: view.into_links(),
     })
 }
 

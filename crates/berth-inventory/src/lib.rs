@@ -23,6 +23,7 @@ pub mod fs;
 pub mod inventory;
 pub mod model;
 pub mod purl;
+pub mod reach;
 pub mod report;
 pub mod source;
 

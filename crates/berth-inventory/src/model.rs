@@ -34,6 +34,10 @@ pub struct Inventory {
     /// The analyzers that ran, with their versions (a change of version means a change of
     /// parsing, so saved inventories from another version may differ).
     pub analyzers: Vec<AnalyzerInfo>,
+    /// The image's links, to resolve the paths a traced run named (reachability); not
+    /// serialized.
+    #[serde(skip)]
+    pub links: crate::fs::Links,
 }
 
 /// Which target an inventory describes.
@@ -242,6 +246,11 @@ pub struct Package {
     pub location: String,
     /// Whether it comes from the distribution or from elsewhere.
     pub origin: Origin,
+    /// The paths it installs (without a leading `/`), as its database lists them: what the
+    /// unowned-binary pass counts as claimed and reachability matches traced accesses with.
+    /// Not serialized (an SBOM lists packages, not their tens of thousands of files).
+    #[serde(skip)]
+    pub files: Vec<String>,
 }
 
 impl Package {
@@ -261,6 +270,7 @@ impl Package {
             layer: None,
             location: location.to_owned(),
             origin: Origin::Distribution,
+            files: Vec::new(),
         }
     }
 

@@ -37,6 +37,7 @@ impl Analyzer for Apk {
                 continue;
             };
             let mut folder = String::new();
+            let mut files = Vec::new();
             for line in block.lines() {
                 if let Some(f) = line.strip_prefix("F:") {
                     folder = f.to_owned();
@@ -45,7 +46,7 @@ impl Analyzer for Apk {
                     if is_language_metadata(&path) {
                         found.owned.push(path.clone());
                     }
-                    found.files.push(path);
+                    files.push(path);
                 }
             }
             found.packages.push(Package {
@@ -60,6 +61,7 @@ impl Analyzer for Apk {
                 origin: Origin::Distribution,
                 name,
                 version,
+                files,
             });
         }
         found

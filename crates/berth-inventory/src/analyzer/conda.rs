@@ -51,12 +51,13 @@ impl Analyzer for Conda {
             };
             // Paths in `files` are relative to the environment, the parent of conda-meta.
             let env = super::super::fs::parent(super::super::fs::parent(path));
+            let mut files = Vec::with_capacity(meta.files.len());
             for f in &meta.files {
                 let f = if env.is_empty() { f.clone() } else { format!("{env}/{f}") };
                 if is_language_metadata(&f) {
                     found.owned.push(f.clone());
                 }
-                found.files.push(f);
+                files.push(f);
             }
             // `https://conda.anaconda.org/conda-forge/linux-64`: the channel is the segment
             // before the platform subdirectory.
@@ -80,6 +81,7 @@ impl Analyzer for Conda {
                 arch: meta.subdir.clone(),
                 licenses: meta.license.map(|l| vec![l]).unwrap_or_default(),
                 origin,
+                files,
                 ..Package::language(PackageKind::Conda, meta.name, meta.version, path)
             });
         }

@@ -33,6 +33,8 @@ impl Analyzer for Dpkg {
 
     fn analyze(&self, input: &Input<'_>) -> Found {
         let mut found = Found::default();
+        // `<package>[:<arch>]` → the files its `.list` or `.md5sums` names.
+        let mut lists: Vec<(&str, Vec<String>)> = Vec::new();
         for path in &input.paths {
             let is_status_d = path.starts_with(STATUS_D);
             if *path != STATUS && !is_status_d {
@@ -49,7 +51,8 @@ impl Analyzer for Dpkg {
                     .filter_map(|l| l.split_once("  ").map(|(_, p)| p.trim_start_matches('/').to_owned()))
                     .collect();
                 found.owned.extend(listed.iter().filter(|p| is_language_metadata(p)).cloned());
-                found.files.extend(listed);
+                lists
+                    .push((path.strip_prefix(STATUS_D).and_then(|n| n.strip_suffix(".md5sums")).unwrap_or(""), listed));
                 continue;
             }
             let text = String::from_utf8_lossy(bytes);
@@ -64,14 +67,40 @@ impl Analyzer for Dpkg {
         for path in input.paths.iter().filter(|p| p.starts_with(INFO)) {
             if let Some(bytes) = input.view.read(path) {
                 let text = String::from_utf8_lossy(bytes);
+                let mut listed = Vec::new();
                 for line in text.lines().map(|l| l.trim_start_matches('/')).filter(|l| !l.is_empty()) {
                     if is_language_metadata(line) {
                         found.owned.push(line.to_owned());
                     }
-                    found.files.push(line.to_owned());
+                    listed.push(line.to_owned());
                 }
+                lists.push((path.strip_prefix(INFO).and_then(|n| n.strip_suffix(".list")).unwrap_or(""), listed));
             }
         }
+        // Each list to its package (`name`, or `name:arch` for Multi-Arch: same packages);
+        // a list of no installed package still claims its files.
+        let index: std::collections::HashMap<(&str, Option<&str>), usize> = found
+            .packages
+            .iter()
+            .enumerate()
+            .flat_map(|(i, p)| [((p.name.as_str(), None), i), ((p.name.as_str(), p.arch.as_deref()), i)])
+            .collect();
+        let mut files = Vec::new();
+        let mut attached: Vec<(usize, Vec<String>)> = Vec::new();
+        for (stem, listed) in lists {
+            let key = match stem.split_once(':') {
+                Some((name, arch)) => (name, Some(arch)),
+                None => (stem, None),
+            };
+            match index.get(&key) {
+                Some(&i) => attached.push((i, listed)),
+                None => files.extend(listed),
+            }
+        }
+        for (i, listed) in attached {
+            found.packages[i].files.extend(listed);
+        }
+        found.files = files;
         found
     }
 }
@@ -107,6 +136,7 @@ fn parse_stanza(stanza: &str, location: &str) -> Option<Package> {
         layer: None,
         location: location.to_owned(),
         origin,
+        files: Vec::new(),
     })
 }
 

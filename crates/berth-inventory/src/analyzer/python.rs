@@ -30,13 +30,16 @@ impl Analyzer for Python {
 
     fn analyze(&self, input: &Input<'_>) -> Found {
         let mut found = Found::default();
+        // The `.dist-info` or `.egg-info` directory → the files its list names.
+        let mut lists: std::collections::HashMap<&str, Vec<String>> = std::collections::HashMap::new();
         for path in &input.paths {
             if let Some(record) = path.strip_suffix("/RECORD") {
                 // Paths relative to the directory that holds the `.dist-info`.
                 if let Some(bytes) = input.view.read(path) {
                     let base = crate::fs::parent(record);
-                    found
-                        .files
+                    lists
+                        .entry(record)
+                        .or_default()
                         .extend(String::from_utf8_lossy(bytes).lines().filter_map(|l| installed(base, record_path(l))));
                 }
                 continue;
@@ -44,7 +47,10 @@ impl Analyzer for Python {
             if let Some(egg) = path.strip_suffix("/installed-files.txt") {
                 // Paths relative to the `.egg-info` directory itself.
                 if let Some(bytes) = input.view.read(path) {
-                    found.files.extend(String::from_utf8_lossy(bytes).lines().filter_map(|l| installed(egg, l)));
+                    lists
+                        .entry(egg)
+                        .or_default()
+                        .extend(String::from_utf8_lossy(bytes).lines().filter_map(|l| installed(egg, l)));
                 }
                 continue;
             }
@@ -58,6 +64,13 @@ impl Analyzer for Python {
                 None => found.warnings.push(format!("`{path}`: no `Name` and `Version` in the metadata")),
             }
         }
+        for p in &mut found.packages {
+            if let Some(files) = lists.remove(record_of(&p.location)) {
+                p.files = files;
+            }
+        }
+        // Lists of no distribution read (a RECORD without METADATA) still claim their files.
+        found.files = lists.into_values().flatten().collect();
         found
     }
 }

@@ -240,8 +240,12 @@ fn examine<'d, R: object::ReadRef<'d>>(
         }
         _ => BinaryKind::Other,
     };
-    let package =
-        |kind, name: String, version: String| Package { layer, ..Package::language(kind, name, version, path) };
+    // A module or crate linked into the binary lives in that file.
+    let package = |kind, name: String, version: String| Package {
+        layer,
+        files: vec![path.to_owned()],
+        ..Package::language(kind, name, version, path)
+    };
     match go::build_info(&file) {
         Ok(Some(info)) => {
             record.toolchain = Some(info.go_version.clone());

@@ -74,12 +74,11 @@ impl Analyzer for Rpm {
         for blob in blobs {
             match header::Header::parse(&blob) {
                 Ok(h) => {
-                    let Some(package) = to_package(&h, &location) else {
+                    let Some(mut package) = to_package(&h, &location) else {
                         continue;
                     };
-                    let files = h.files();
-                    found.owned.extend(files.iter().filter(|f| is_language_metadata(f)).cloned());
-                    found.files.extend(files);
+                    package.files = h.files();
+                    found.owned.extend(package.files.iter().filter(|f| is_language_metadata(f)).cloned());
                     found.packages.push(package);
                 }
                 Err(e) => found.warnings.push(format!("`{location}`: a record is not an rpm header: {e}")),
@@ -156,6 +155,7 @@ fn to_package(h: &header::Header, location: &str) -> Option<Package> {
         layer: None,
         location: location.to_owned(),
         origin: origin(vendor.as_deref(), &release),
+        files: Vec::new(),
     })
 }
 
