@@ -124,6 +124,9 @@ pub struct Finding {
     /// The VEX statement about it that did not suppress it (`affected`, `under_investigation`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vex: Option<crate::vex::VexStatement>,
+    /// Whether traced runs of the image reached its package (`--reachability`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reach: Option<crate::reach::FindingReach>,
 }
 
 /// Which database a report was made with.
@@ -199,6 +202,9 @@ pub struct ScanReport {
     /// crates have those matched like packages (`accounted`); the others are opaque.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unowned: Vec<UnownedBinary>,
+    /// What traced runs of the image reached (`--reachability`), when asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reachability: Option<crate::reach::Reachability>,
 }
 
 /// A binary no package owns, as a finding.

@@ -17,6 +17,7 @@ pub mod compare;
 pub mod detect;
 pub mod finding;
 pub mod policy;
+pub mod reach;
 pub mod report;
 pub mod vex;
 
@@ -141,13 +142,21 @@ pub fn scan_inventory(inventory: Inventory, db: &Database, options: &ScanOptions
         findings,
         warnings,
         suppressed,
+        reachability: None,
     })
 }
 
 /// The exit code for CI (`--fail-on SEVERITY`): 1 when a finding is at least that severe.
 pub fn exit_code(report: &ScanReport, fail_on: Option<Severity>) -> i32 {
+    exit_code_counting(report, fail_on, false)
+}
+
+/// [`exit_code`], counting only findings traced runs reached (or whose reach is unknown)
+/// when `reached_only` (`--fail-on-reached`).
+pub fn exit_code_counting(report: &ScanReport, fail_on: Option<Severity>, reached_only: bool) -> i32 {
+    let counts = |f: &&Finding| !reached_only || reach::counts_when_reached_only(f);
     match fail_on {
-        Some(threshold) if report.findings.iter().any(|f| f.severity >= threshold) => 1,
+        Some(threshold) if report.findings.iter().filter(counts).any(|f| f.severity >= threshold) => 1,
         _ => 0,
     }
 }

@@ -11,6 +11,7 @@
 
 mod backend;
 mod policy;
+mod reach;
 mod updates;
 
 use std::collections::HashMap;
@@ -27,6 +28,7 @@ use berth_run::{ImageCheck, OutputSink};
 
 pub use backend::BackendRequest;
 pub use policy::{PolicyMode, ScanPolicy};
+pub use reach::reachability;
 pub use updates::{UpdatesError, apply_security_updates};
 
 /// Why the site's configuration cannot be used. Nothing has run.

@@ -90,6 +90,7 @@ mod tests {
             layer: None,
             location: String::new(),
             origin: Origin::Distribution,
+            files: Vec::new(),
         }
     }
 

@@ -285,6 +285,7 @@ pub fn match_rows(
             explanation: why,
             snapshot: snapshot.to_owned(),
             vex: None,
+            reach: None,
         };
         found.push((finding, index));
     }
@@ -523,6 +524,7 @@ mod tests {
             layer: None,
             location: "/usr/lib/python3/dist-packages".into(),
             origin: berth_inventory::Origin::Distribution,
+            files: Vec::new(),
         }
     }
 

@@ -34,31 +34,58 @@ pub fn render(report: &ScanReport) -> String {
         c.unknown,
         inv.packages.len()
     );
+    if let Some(r) = &report.reachability {
+        let _ = writeln!(
+            out,
+            "reach:    {} traced run(s) of {} ({} paths used): {} reached, {} not reached, {} unknown{}",
+            r.runs.len(),
+            r.image_id,
+            r.paths,
+            r.reached,
+            r.not_reached,
+            r.unknown,
+            if r.incomplete_runs.is_empty() {
+                String::new()
+            } else {
+                format!("; {} incomplete trace(s) not used", r.incomplete_runs.len())
+            }
+        );
+    }
+    let reach_col = report.reachability.as_ref().is_some_and(|r| !r.runs.is_empty());
     for severity in
         [Severity::Critical, Severity::High, Severity::Medium, Severity::Low, Severity::Negligible, Severity::Unknown]
     {
-        let rows: Vec<[String; 7]> = report
+        let rows: Vec<Vec<String>> = report
             .findings
             .iter()
             .filter(|f| f.severity == severity)
             .map(|f| {
-                [
+                let mut row = vec![
                     f.id.clone(),
                     f.package.clone(),
                     f.installed_version.clone(),
                     f.fixed_version.clone().unwrap_or_else(|| "-".to_owned()),
                     f.status.as_str().to_owned(),
                     f.severity_source.clone(),
-                    f.layer.map(|l| l.to_string()).unwrap_or_default(),
-                ]
+                ];
+                if reach_col {
+                    row.push(f.reach.as_ref().map_or("-", |r| r.state.as_str()).to_owned());
+                }
+                row.push(f.layer.map(|l| l.to_string()).unwrap_or_default());
+                row
             })
             .collect();
         if rows.is_empty() {
             continue;
         }
         let _ = writeln!(out, "\n{} ({})", severity.as_str().to_ascii_uppercase(), rows.len());
-        let header = ["ID", "PACKAGE", "INSTALLED", "FIXED", "STATUS", "RATED BY", "LAYER"].map(str::to_owned);
-        let mut widths = header.clone().map(|h| h.len());
+        let mut header: Vec<String> =
+            ["ID", "PACKAGE", "INSTALLED", "FIXED", "STATUS", "RATED BY"].map(str::to_owned).to_vec();
+        if reach_col {
+            header.push("REACH".to_owned());
+        }
+        header.push("LAYER".to_owned());
+        let mut widths: Vec<usize> = header.iter().map(String::len).collect();
         for r in &rows {
             for (w, c) in widths.iter_mut().zip(r) {
                 *w = (*w).max(c.chars().count());
@@ -66,7 +93,7 @@ pub fn render(report: &ScanReport) -> String {
         }
         for r in std::iter::once(&header).chain(&rows) {
             let mut line = String::from("  ");
-            for (i, (cell, w)) in r.iter().zip(widths).enumerate() {
+            for (i, (cell, w)) in r.iter().zip(widths.iter().copied()).enumerate() {
                 if i + 1 == r.len() {
                     line.push_str(cell);
                 } else {

@@ -173,12 +173,53 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     open_db(&db)?;
     let options =
         ScanOptions { ignore_unfixed: args.ignore_unfixed, max_db_age: max_age(&config), vex: load_vex(&args.vex)? };
-    let report = scan_report(inventory(target, args.engine.as_deref(), &config)?, &db, &options)?;
+    let mut report = scan_report(inventory(target, args.engine.as_deref(), &config)?, &db, &options)?;
+    if args.reachability {
+        let store = crate::context::open_store()?;
+        berth_session::reachability(&store, &mut report).map_err(|e| {
+            let hint = e.hint();
+            with_hint("cannot read the traced runs".into(), hint, e)
+        })?;
+        if let Some(r) = &report.reachability
+            && r.runs.is_empty()
+        {
+            eprintln!(
+                "berth: warning: no complete trace of a run of {} in the store: nothing is marked (`berth run --trace` a tool on this image first)",
+                if r.image_id.is_empty() { "this target (it has no image ID)" } else { r.image_id.as_str() }
+            );
+        }
+    }
     for w in &report.warnings {
         eprintln!("berth: warning: {w}");
     }
     let text = berth_scan::report::render(&report, format, &berth_scan::report::DocumentMeta::now());
     write_output(&text, args.output.as_deref())?;
+    if let Some(path) = &args.vex_out {
+        let meta = berth_scan::report::DocumentMeta::now();
+        let doc = if args.vex_format == "cyclonedx" {
+            berth_scan::reach::cyclonedx_vex(&report, &meta)
+        } else {
+            berth_scan::reach::openvex(&report, &meta)
+        };
+        let mut text = serde_json::to_string_pretty(&doc)?;
+        text.push('\n');
+        // Through a temporary file renamed into place: never half a document.
+        berth_run::run::write_atomic(path, text.as_bytes())
+            .with_context(|| format!("cannot write the VEX document {}", path.display()))?;
+        let n = report.reachability.as_ref().map_or(0, |r| r.not_reached);
+        eprintln!("berth: {n} not_affected statement(s) written to {} ({})", path.display(), args.vex_format);
+    }
+    if let Some(r) = &report.reachability
+        && !r.runs.is_empty()
+    {
+        eprintln!(
+            "berth: reachability from {} traced run(s): {} reached, {} not reached, {} unknown",
+            r.runs.len(),
+            r.reached,
+            r.not_reached,
+            r.unknown
+        );
+    }
     let c = &report.counts;
     eprintln!(
         "berth: {} findings{}: {} critical, {} high, {} medium, {} low, {} negligible, {} unknown (database snapshot {})",
@@ -209,9 +250,10 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
             v.document
         );
     }
-    if berth_scan::exit_code(&report, fail_on) != 0 {
+    if berth_scan::exit_code_counting(&report, fail_on, args.reached_only) != 0 {
         if let Some(s) = fail_on {
-            eprintln!("berth: findings at or above {s}: exit code {FAIL_ON_EXIT}");
+            let which = if args.reached_only { "reached findings" } else { "findings" };
+            eprintln!("berth: {which} at or above {s}: exit code {FAIL_ON_EXIT}");
         }
         return Ok(ExitCode::from(FAIL_ON_EXIT));
     }
