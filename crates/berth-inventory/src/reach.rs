@@ -101,9 +101,20 @@ pub fn reach(package: &Package, links: &Links, accessed: &Accessed, max_evidence
         evidence.extend(hits.into_iter().take(max_evidence).map(|p| format!("/{p}")));
         return (Reach::Reached, evidence);
     }
-    for f in &package.files {
-        let Ok(clean) = crate::fs::clean(f) else { continue };
-        let hit = accessed.contains(&clean) || links.resolve(&clean).is_some_and(|r| accessed.contains(&r));
+    // Directories a package lists (dpkg lists every directory it creates files in) are shared
+    // with other packages, and listing one loads nothing: only the package's leaves count.
+    let cleaned: Vec<String> = package.files.iter().filter_map(|f| crate::fs::clean(f).ok()).collect();
+    let dirs: HashSet<&str> = cleaned.iter().map(|f| parent(f)).collect();
+    for clean in cleaned.iter().filter(|f| !dirs.contains(f.as_str())) {
+        // The directory resolved (merged /usr: `/bin/dash` is `usr/bin/dash`), the name not:
+        // a package's link to another package's file (a -dev package's `libx.so`) is reached
+        // only when the link itself was followed.
+        let dir = parent(clean);
+        let hit = accessed.contains(clean)
+            || (!dir.is_empty()
+                && links
+                    .resolve(dir)
+                    .is_some_and(|d| d != dir && accessed.contains(&format!("{d}/{}", crate::fs::file_name(clean)))));
         if hit {
             evidence.push(format!("/{clean}"));
             if evidence.len() >= max_evidence {
@@ -149,10 +160,24 @@ mod tests {
         assert_eq!(reach(&interpreter, &l, &a, 3), (Reach::Reached, vec!["/usr/bin/python3.11".to_owned()]));
         assert_eq!(reach(&libc, &l, &a, 3).0, Reach::Reached);
         assert_eq!(reach(&unused, &l, &a, 3), (Reach::NotReached, Vec::new()));
-        // A package file listed through a link (`/bin/sh`) matches the path it resolves to.
-        let dash = package("dash", &["/bin/dash"]);
+        // A package file listed through a linked directory (`/bin/dash`) matches the path it
+        // resolves to.
+        let dash = package("dash", &["/bin", "/bin/dash"]);
         let a = Accessed::resolve(&l, ["/usr/bin/dash"]);
         assert_eq!(reach(&dash, &l, &a, 3).0, Reach::Reached);
+    }
+
+    #[test]
+    fn shared_directories_and_links_to_other_packages_files_reach_nothing() {
+        let l = links(&[("usr/lib/gcc/12/libgcc_s.so", "/lib/x/libgcc_s.so.1")]);
+        let a = Accessed::resolve(&l, ["/lib/x/libgcc_s.so.1", "/usr/lib/python3.11"]);
+        // libgcc-12-dev's development link points at libgcc-s1's library, which was loaded.
+        let dev = package("libgcc-12-dev", &["/usr/lib/gcc/12", "/usr/lib/gcc/12/libgcc_s.so"]);
+        assert_eq!(reach(&dev, &l, &a, 3).0, Reach::NotReached);
+        assert_eq!(reach(&package("libgcc-s1", &["/lib/x/libgcc_s.so.1"]), &l, &a, 3).0, Reach::Reached);
+        // A directory the interpreter listed is shared by every package with files in it.
+        let venv = package("python3.11-venv", &["/usr/lib/python3.11", "/usr/lib/python3.11/ensurepip.py"]);
+        assert_eq!(reach(&venv, &l, &a, 3).0, Reach::NotReached);
     }
 
     #[test]

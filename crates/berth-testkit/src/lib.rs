@@ -122,6 +122,46 @@ pub fn dicom_image(docker_host: &str) -> String {
     or_panic("the dicom-normalize example image", result)
 }
 
+/// The static file-access tracer, built once per process (release, +crt-static) by
+/// `tools/berth-trace/build.sh`; its path.
+pub fn tracer() -> String {
+    static PATH: OnceLock<Result<String, String>> = OnceLock::new();
+    let result = PATH.get_or_init(|| run_script("tools/berth-trace/build.sh", &[], &[]).map(|p| p.trim().to_owned()));
+    or_panic("the static berth-trace", result)
+}
+
+/// The "analysis" root filesystem (python3, numpy, build-essential, dcm2niix, pip packages;
+/// `scripts/test-rootfs.sh analysis`) imported as `berth-test/analysis:1` into the Docker
+/// engine at `docker_host`, once per engine and process.
+pub fn analysis_image(docker_host: &str) -> &'static str {
+    const IMAGE: &str = "berth-test/analysis:1";
+    static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<String, Result<String, String>>>> =
+        OnceLock::new();
+    let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let result = built.entry(docker_host.to_owned()).or_insert_with(|| {
+        let tar = run_script("scripts/test-rootfs.sh", &["tarball", "analysis"], &[])?;
+        let out = Command::new("docker")
+            .env("DOCKER_HOST", docker_host)
+            .args([
+                "import",
+                "--change",
+                "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "--change",
+                "CMD [\"python3\"]",
+                tar.trim(),
+                IMAGE,
+            ])
+            .output()
+            .map_err(|e| format!("cannot run docker: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("docker import: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(IMAGE.to_owned())
+    });
+    or_panic("the analysis image (debootstrap, pip)", result);
+    IMAGE
+}
+
 /// Builds the example image of `binary` (`dicom-stats`, `dicom-summary`; see
 /// `examples/build-tool-image.sh`) on the engine at `docker_host` when it is missing, once per
 /// engine; returns its reference.

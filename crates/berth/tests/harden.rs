@@ -333,36 +333,6 @@ fn runs_with_security_updates_use_an_updated_image_made_once_a_day_and_record_th
     assert_eq!(ids[0], ids[1], "the second run reuses the first one's updated image");
 }
 
-/// The static tracer, built once (release, +crt-static) by `tools/berth-trace/build.sh`.
-fn tracer() -> String {
-    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| {
-        berth_testkit::run_script("tools/berth-trace/build.sh", &[], &[])
-            .unwrap_or_else(|e| panic!("minify needs the static tracer: {e}"))
-            .trim()
-            .to_owned()
-    })
-    .clone()
-}
-
-/// The "analysis" root filesystem (python3, numpy, build-essential, dcm2niix, pip packages;
-/// `scripts/test-rootfs.sh analysis`) imported once as `berth-test/analysis:1`.
-fn analysis_image(w: &World) -> &'static str {
-    const IMAGE: &str = "berth-test/analysis:1";
-    let tar = berth_testkit::run_script("scripts/test-rootfs.sh", &["tarball", "analysis"], &[])
-        .unwrap_or_else(|e| panic!("this test needs the analysis root filesystem (debootstrap, pip): {e}"));
-    w.engine(&[
-        "import",
-        "--change",
-        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "--change",
-        "CMD [\"python3\"]",
-        tar.trim(),
-        IMAGE,
-    ]);
-    IMAGE
-}
-
 /// The bench's numpy-stats analysis in the world's directory, its descriptor pointing at
 /// `image`: returns the descriptor's path (the script and data are beside it).
 fn numpy_stats(w: &World, image: &str) -> PathBuf {
@@ -380,8 +350,8 @@ fn numpy_stats(w: &World, image: &str) -> PathBuf {
 #[test]
 fn minify_keeps_what_the_analysis_uses_passes_its_tests_and_refuses_a_changed_output() {
     let w = World::new(berth_testkit::docker_host(), "docker");
-    let image = analysis_image(&w);
-    let tracer = tracer();
+    let image = berth_testkit::analysis_image(&w.host);
+    let tracer = berth_testkit::tracer();
     let descriptor = numpy_stats(&w, image);
     let d = descriptor.to_string_lossy().into_owned();
     let out = w.ok(&[
@@ -486,8 +456,8 @@ fn minify_keeps_what_the_analysis_uses_passes_its_tests_and_refuses_a_changed_ou
 #[test]
 fn minimal_minify_traces_every_tool_given_and_says_it_cannot_be_repaired() {
     let w = World::new(berth_testkit::docker_host(), "docker");
-    let image = analysis_image(&w);
-    let tracer = tracer();
+    let image = berth_testkit::analysis_image(&w.host);
+    let tracer = berth_testkit::tracer();
     let descriptor = numpy_stats(&w, image);
     let copier = json!({
         "name": "copy", "tool-version": "1", "schema-version": "0.5", "description": "Copies a file.",
