@@ -9,17 +9,13 @@ use std::path::{Path, PathBuf};
 
 use berth_descriptor::Descriptor;
 use berth_engine::{ContainerSpec, Engine, EngineError, ImageConfig, ImageInfo, Network};
-use berth_run::prepare::{Exec, JobMount, MountRole, PrepareOptions};
+use berth_run::prepare::{Exec, PrepareOptions};
 use berth_run::{RunOutcome, Runner};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::{LABEL_BASE_DIGEST, LABEL_BASE_ID, LABEL_BASE_REFERENCE, LABEL_KIND, LABEL_MINIFY_MODE, LABEL_REPAIRABLE};
-
-/// Where the tracer is mounted in the container, and where it writes.
-const TRACER_PATH: &str = "/berth/trace/berth-trace";
-const TRACE_DIR: &str = "/berth/trace-out";
 
 /// Why a minification failed.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +54,16 @@ pub enum MinifyRunError {
         run_id: String,
         /// Why.
         why: String,
+    },
+    /// The traced run's trace is missing or incomplete (the tracer was stopped, the trace cut).
+    #[error(
+        "invocation {invocation}: the trace of run {run_id} is incomplete, so it cannot tell what the analysis does not use; nothing is minified"
+    )]
+    IncompleteTrace {
+        /// Which invocation.
+        invocation: String,
+        /// The traced run.
+        run_id: String,
     },
     /// The minified image produced different outputs.
     #[error(
@@ -214,32 +220,21 @@ pub async fn minify(
         let name = &traced.name;
         log(&format!("tracing invocation {name}"));
         let out_dir = req.work_dir.join(format!("original-{n}"));
-        let trace_dir = req.work_dir.join(format!("trace-{n}"));
-        std::fs::create_dir_all(&trace_dir).map_err(io(&trace_dir))?;
-        // The job runs as an unprivileged user: let it write its trace.
-        std::fs::set_permissions(&trace_dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))
-            .map_err(io(&trace_dir))?;
+        // Traced as `berth run --trace` is: the trace is kept with the run.
         let mut job = prepare(req, traced, out_dir, &base.id)?;
-        job.mounts.push(JobMount {
-            role: MountRole::Input,
-            key: "berth-trace".into(),
-            given: req.tracer.display().to_string(),
-            host: req.tracer.clone(),
-            container: TRACER_PATH.into(),
-            read_only: true,
-        });
-        job.mounts.push(JobMount {
-            role: MountRole::Output,
-            key: "berth-trace-out".into(),
-            given: trace_dir.display().to_string(),
-            host: trace_dir.clone(),
-            container: TRACE_DIR.into(),
-            read_only: false,
-        });
-        job.wrapper = vec![TRACER_PATH.into(), "--output".into(), format!("{TRACE_DIR}/trace.jsonl"), "--".into()];
+        job.trace = Some(req.tracer.clone());
         let outcome = run(req, name, &job, "the original").await?;
-        let trace = berth_minify::read_trace(&trace_dir.join("trace.jsonl"))
-            .map_err(|source| MinifyRunError::Minify { image: image.to_owned(), source })?;
+        let recorded = berth_run::trace::of_run(req.runner.store, &outcome.run_id)
+            .map_err(|source| MinifyRunError::Run { invocation: name.clone(), source: Box::new(source) })?;
+        let trace = match recorded {
+            Some(r) if r.record.complete => r.trace,
+            _ => {
+                return Err(MinifyRunError::IncompleteTrace {
+                    invocation: name.clone(),
+                    run_id: outcome.run_id.as_str().to_owned(),
+                });
+            }
+        };
         accesses.extend(trace.accesses);
         originals.push((traced, outcome));
     }

@@ -302,11 +302,6 @@ pub struct PreparedJob {
     /// mounted under another prefix on the engine's host); applied to bind-mount sources only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub engine_paths: Vec<PathMapping>,
-    /// A program (and its arguments) the job's own program runs under, placed before the
-    /// container's entrypoint: `berth harden minify`'s file-access tracer. Jobs that use the
-    /// image's own entrypoint must be made [`Exec::Explicit`] first, or it would be lost.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub wrapper: Vec<String>,
     /// The data roots inputs must lie beneath (resolved), set by the service: when the run
     /// starts each input is opened beneath its root without following links
     /// ([`crate::inputs::pin`]). Empty: inputs are opened along the canonical path `prepare`
@@ -657,7 +652,6 @@ pub fn prepare(
         security: Security { relaxations, ..security },
         warnings,
         engine_paths: Vec::new(),
-        wrapper: Vec::new(),
         input_roots: Vec::new(),
         trace: None,
     })

@@ -954,15 +954,12 @@ pub fn container_spec(
     script: &Path,
     argv: Option<&Vec<String>>,
 ) -> ContainerSpec {
-    let (mut entrypoint, cmd) = match (&job.exec, argv) {
+    let (entrypoint, cmd) = match (&job.exec, argv) {
         (_, Some(words)) => (Some(vec![words[0].clone()]), words[1..].to_vec()),
         (Exec::Shell { shell, .. }, None) => (Some(vec![shell.clone()]), vec![SCRIPT_PATH.to_string()]),
         (Exec::Entrypoint { args }, None) => (None, args.clone()),
         (Exec::Explicit { entrypoint, cmd }, None) => (Some(entrypoint.clone()), cmd.clone()),
     };
-    if !job.wrapper.is_empty() {
-        entrypoint = Some(job.wrapper.iter().cloned().chain(entrypoint.unwrap_or_default()).collect());
-    }
     let mut mounts: Vec<BindMount> = job
         .mounts
         .iter()

@@ -473,7 +473,6 @@ pub fn prepare_xnat(
         security: prepare::Security { relaxations, ..security },
         warnings,
         engine_paths: Vec::new(),
-        wrapper: Vec::new(),
         trace: None,
         input_roots: Vec::new(),
     })

@@ -216,14 +216,19 @@ pub struct Recorded {
     pub trace: berth_minify::Trace,
 }
 
-/// The traces of runs of `image_id` in the store, parsed; `complete` ones only when asked.
+/// The trace of `run`, parsed, if it was traced.
+pub fn of_run(store: &Store, run: &RunId) -> Result<Option<Recorded>, RunError> {
+    Ok(store.trace(run)?.map(parsed))
+}
+
+fn parsed(record: TraceRecord) -> Recorded {
+    let trace = berth_minify::trace::parse_trace(&record.body, Path::new(&record.run_id)).unwrap_or_default();
+    Recorded { record, trace }
+}
+
+/// The traces of runs of `image_id` in the store, parsed, complete or not (each says).
 pub fn of_image(store: &Store, image_id: &str) -> Result<Vec<Recorded>, RunError> {
-    let mut out = Vec::new();
-    for record in store.traces_of_image(image_id)? {
-        let trace = berth_minify::trace::parse_trace(&record.body, Path::new(&record.run_id)).unwrap_or_default();
-        out.push(Recorded { record, trace });
-    }
-    Ok(out)
+    Ok(store.traces_of_image(image_id)?.into_iter().map(parsed).collect())
 }
 
 #[cfg(test)]
