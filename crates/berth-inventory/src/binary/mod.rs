@@ -17,8 +17,6 @@
 pub mod go;
 pub mod rust;
 
-use std::collections::HashMap;
-
 use object::{Object, ObjectSection};
 
 use serde::{Deserialize, Serialize};
@@ -114,7 +112,7 @@ pub fn unclaimed<'a>(
     dirs: impl Iterator<Item = &'a str>,
 ) -> Vec<(String, usize)> {
     let outside_databases = |p: &str| !DATABASES.iter().any(|d| p.starts_with(d));
-    let mut open: HashMap<&str, usize> = view
+    let mut open: foldhash::HashMap<&str, usize> = view
         .paths()
         .filter(|(p, _)| matches!(view.entry(p), Some(Entry::File { binary: true, .. })))
         .chain(unchecked.iter().map(|(p, l)| (p.as_str(), *l)))
@@ -124,7 +122,7 @@ pub fn unclaimed<'a>(
         return Vec::new();
     }
     // Directory → where it really is, when a link on the way makes that differ.
-    let mut moved: HashMap<&'a str, Option<String>> = HashMap::new();
+    let mut moved: foldhash::HashMap<&'a str, Option<String>> = foldhash::HashMap::default();
     for f in files {
         if is_clean(f) {
             open.remove(f);

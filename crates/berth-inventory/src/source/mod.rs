@@ -124,7 +124,7 @@ impl Opened {
     pub fn read_layer(
         &self,
         index: usize,
-        required: &dyn Fn(&str) -> bool,
+        required: &(dyn Fn(&str) -> bool + Sync),
         held: u64,
     ) -> Result<LayerFiles, SourceError> {
         match &self.reader {
@@ -158,14 +158,19 @@ impl Opened {
                     source: e,
                 })?;
                 for path in paths {
+                    // Only an execute bit or a library name makes a regular file worth
+                    // reading; one stat tells (most candidates are compiled Python or data).
+                    let library = crate::binary::is_library_name(path);
+                    match beneath.mode_hint(Path::new(path)) {
+                        Some(mode) if mode & 0o170_000 == 0o100_000 && (library || mode & 0o111 != 0) => {}
+                        _ => continue,
+                    }
                     // Opened beneath the root, never through a link, non-blocking, regular
-                    // files only (a file swapped for a FIFO or a link since the walk is passed
-                    // over). Only an execute bit or a library name makes one worth reading.
+                    // files only (a file swapped for a FIFO or a link since the stat is passed
+                    // over), the mode checked again on what was opened.
                     let Ok(mut file) = beneath.open_file(Path::new(path)) else { continue };
                     let Ok(meta) = file.metadata() else { continue };
-                    if std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 == 0
-                        && !crate::binary::is_library_name(path)
-                    {
+                    if std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 == 0 && !library {
                         continue;
                     }
                     let mut head = [0u8; 4];

@@ -5,7 +5,8 @@ use std::fs;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use crate::budget::{ENTRY_COST, Meter, SkipReason, Skipped};
 use crate::error::SourceError;
@@ -14,14 +15,11 @@ use crate::fs::{Entry, LayerFiles};
 /// Walk `root` and return what analyzers need: the contents of required files, and every
 /// symbolic link. Other file systems mounted inside it (a `proc` in a chroot) are not entered.
 /// What is kept and read is bounded by `meter`'s limits, as for a layer.
-pub fn walk(root: &Path, required: &dyn Fn(&str) -> bool, meter: &Meter) -> Result<LayerFiles, SourceError> {
-    let limits = meter.limits;
-    let mut held = 0u64;
-    let held_err = || SourceError::HeldLimit {
-        path: root.to_owned(),
-        what: "the root filesystem".to_owned(),
-        limit: limits.max_held_bytes,
-    };
+///
+/// Directories are read by as many threads as the machine has cores (at most four), taking
+/// them from one shared queue: reading directories is most of the time a root filesystem
+/// takes, and the kernel reads them in parallel. The result does not depend on the order.
+pub fn walk(root: &Path, required: &(dyn Fn(&str) -> bool + Sync), meter: &Meter) -> Result<LayerFiles, SourceError> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| SourceError::Io { path, source }
@@ -34,50 +32,151 @@ pub fn walk(root: &Path, required: &dyn Fn(&str) -> bool, meter: &Meter) -> Resu
         name: ".".to_owned(),
         source: e,
     })?;
+    let walk = Walk {
+        root,
+        required,
+        meter,
+        device,
+        beneath,
+        held: AtomicU64::new(0),
+        queue: Mutex::new(Queue { dirs: vec![(root.to_owned(), String::new())], busy: 0, failed: None }),
+        ready: Condvar::new(),
+    };
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+    let parts: Vec<LayerFiles> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers).map(|_| s.spawn(|| walk.work())).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+    });
+    let queue = walk.queue.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(e) = queue.failed {
+        return Err(e);
+    }
     let mut files = LayerFiles::default();
-    let mut stack: Vec<(PathBuf, String)> = vec![(root.to_owned(), String::new())];
-    while let Some((dir, rel)) = stack.pop() {
-        let entries = match fs::read_dir(&dir) {
+    for part in parts {
+        files.entries.extend(part.entries);
+        files.unchecked.extend(part.unchecked);
+        files.skipped.extend(part.skipped);
+    }
+    files.unchecked.sort_unstable();
+    files.skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(files)
+}
+
+/// Directories still to read, how many workers are reading one, and the first error.
+struct Queue {
+    dirs: Vec<(PathBuf, String)>,
+    busy: usize,
+    failed: Option<SourceError>,
+}
+
+struct Walk<'a> {
+    root: &'a Path,
+    required: &'a (dyn Fn(&str) -> bool + Sync),
+    meter: &'a Meter,
+    device: u64,
+    beneath: berth_hostpath::Root,
+    /// Bytes of paths, links and contents held so far, by all workers.
+    held: AtomicU64,
+    queue: Mutex<Queue>,
+    ready: Condvar,
+}
+
+impl Walk<'_> {
+    /// One worker: take a directory, read it, queue its subdirectories; until none is left and
+    /// no worker is reading one, or one failed.
+    fn work(&self) -> LayerFiles {
+        let mut files = LayerFiles::default();
+        let mut subdirs = Vec::new();
+        loop {
+            let (dir, rel) = {
+                let mut q = self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                loop {
+                    if q.failed.is_some() {
+                        return files;
+                    }
+                    if let Some(next) = q.dirs.pop() {
+                        q.busy += 1;
+                        break next;
+                    }
+                    if q.busy == 0 {
+                        self.ready.notify_all();
+                        return files;
+                    }
+                    q = self.ready.wait(q).unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+            };
+            let result = self.read_dir(&dir, &rel, &mut files, &mut subdirs);
+            let mut q = self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            q.busy -= 1;
+            match result {
+                Ok(()) => q.dirs.append(&mut subdirs),
+                Err(e) => {
+                    q.failed.get_or_insert(e);
+                }
+            }
+            self.ready.notify_all();
+        }
+    }
+
+    /// Adds `bytes` to what is held; the error when that passes the limit.
+    fn hold(&self, bytes: u64) -> Result<u64, SourceError> {
+        let held = self.held.fetch_add(bytes, Ordering::Relaxed).saturating_add(bytes);
+        if held > self.meter.limits.max_held_bytes {
+            return Err(SourceError::HeldLimit {
+                path: self.root.to_owned(),
+                what: "the root filesystem".to_owned(),
+                limit: self.meter.limits.max_held_bytes,
+            });
+        }
+        Ok(held)
+    }
+
+    /// Reads one directory: links and required files into `files`, other files listed as
+    /// unchecked, subdirectories on the same file system into `subdirs`.
+    fn read_dir(
+        &self,
+        dir: &Path,
+        rel: &str,
+        files: &mut LayerFiles,
+        subdirs: &mut Vec<(PathBuf, String)>,
+    ) -> Result<(), SourceError> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| SourceError::Io { path, source }
+        };
+        let limits = self.meter.limits;
+        let entries = match fs::read_dir(dir) {
             Ok(e) => e,
             // An unreadable directory deep inside (permissions) is not fatal for the root.
-            Err(_) if !rel.is_empty() => continue,
-            Err(e) => return Err(SourceError::Io { path: dir, source: e }),
+            Err(_) if !rel.is_empty() => return Ok(()),
+            Err(e) => return Err(SourceError::Io { path: dir.to_owned(), source: e }),
         };
         for entry in entries {
-            let entry = entry.map_err(io(&dir))?;
+            let entry = entry.map_err(io(dir))?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
             let path = if rel.is_empty() { name.into_owned() } else { format!("{rel}/{name}") };
             let kind = entry.file_type().map_err(io(&entry.path()))?;
             if kind.is_dir() {
                 let full = entry.path();
-                if entry.metadata().is_ok_and(|m| m.dev() == device) {
-                    stack.push((full, path));
+                if entry.metadata().is_ok_and(|m| m.dev() == self.device) {
+                    subdirs.push((full, path));
                 }
             } else if kind.is_symlink() {
                 let target = fs::read_link(entry.path()).map_err(io(&entry.path()))?;
                 let target = target.to_string_lossy().into_owned();
-                held = held.saturating_add((path.len() + target.len()) as u64 + ENTRY_COST);
-                if held > limits.max_held_bytes {
-                    return Err(held_err());
-                }
+                self.hold((path.len() + target.len()) as u64 + ENTRY_COST)?;
                 files.entries.insert(path, Entry::Symlink(target));
-            } else if kind.is_file() && !required(&path) {
+            } else if kind.is_file() && !(self.required)(&path) {
                 // Not stated here: the unowned-binary pass looks at the few no package claims.
-                held = held.saturating_add(path.len() as u64);
-                if held > limits.max_held_bytes {
-                    return Err(held_err());
-                }
+                self.hold(path.len() as u64)?;
                 files.unchecked.push(path);
             } else if kind.is_file() {
                 let full = entry.path();
                 let metadata = entry.metadata().map_err(io(&full))?;
                 let binary = metadata.mode() & 0o111 != 0 || crate::binary::is_library_name(&path);
                 let size = metadata.len();
-                held = held.saturating_add(path.len() as u64 + ENTRY_COST);
-                if held > limits.max_held_bytes {
-                    return Err(held_err());
-                }
+                let held = self.hold(path.len() as u64 + ENTRY_COST)?;
                 let reason = if size > limits.max_file_bytes {
                     Some(SkipReason::FileLimit)
                 } else if held.saturating_add(size) > limits.max_held_bytes {
@@ -92,15 +191,16 @@ pub fn walk(root: &Path, required: &dyn Fn(&str) -> bool, meter: &Meter) -> Resu
                 }
                 // The file may grow after the stat: read no more than was allowed for.
                 let mut content = Vec::with_capacity(size as usize);
-                let file = beneath.open_file(Path::new(&path)).map_err(|e| SourceError::Layout {
-                    path: root.to_owned(),
+                let file = self.beneath.open_file(Path::new(&path)).map_err(|e| SourceError::Layout {
+                    path: self.root.to_owned(),
                     name: path.clone(),
                     source: e,
                 })?;
                 file.take(size).read_to_end(&mut content).map_err(io(&full))?;
-                held += content.len() as u64;
-                meter.consume(content.len() as u64).map_err(|_| SourceError::ReadLimit {
-                    path: root.to_owned(),
+                // Allowed for above (the size before reading).
+                self.held.fetch_add(content.len() as u64, Ordering::Relaxed);
+                self.meter.consume(content.len() as u64).map_err(|_| SourceError::ReadLimit {
+                    path: self.root.to_owned(),
                     what: format!("`{path}`"),
                     limit: limits.max_read_bytes,
                 })?;
@@ -108,6 +208,6 @@ pub fn walk(root: &Path, required: &dyn Fn(&str) -> bool, meter: &Meter) -> Resu
                 files.entries.insert(path, Entry::File { content: Some(Arc::from(content)), binary });
             }
         }
+        Ok(())
     }
-    Ok(files)
 }
