@@ -95,6 +95,7 @@ pub fn inventory_of(opened: &Opened) -> Result<Inventory, SourceError> {
         }
     }
 
+    tracing::debug!(layers = opened.layers.len(), unchecked = unchecked.len(), "layers read and analyzed");
     let os = tracked.iter().find_map(|t| t.last.os.clone());
     // What no package claims (every package's files, and the lists of none): read only after
     // the analyzers, and only those files.
@@ -109,6 +110,7 @@ pub fn inventory_of(opened: &Opened) -> Result<Inventory, SourceError> {
     ) {
         by_layer.entry(layer).or_default().push(path);
     }
+    tracing::debug!(candidates = by_layer.values().map(Vec::len).sum::<usize>(), "unclaimed files found");
     let owned: HashSet<String> = tracked.iter_mut().flat_map(|t| std::mem::take(&mut t.last.owned)).collect();
     let mut warnings = Vec::new();
     let mut packages = Vec::new();
@@ -139,6 +141,7 @@ pub fn inventory_of(opened: &Opened) -> Result<Inventory, SourceError> {
         }
         warnings.extend(binary_warnings.into_iter().map(|w| format!("{}: {w}", crate::binary::NAME)));
     }
+    tracing::debug!(unowned = unowned.len(), "unclaimed files examined");
     unowned.sort_by(|a, b| a.path.cmp(&b.path));
     packages.sort_by(|a, b| {
         (a.kind, a.normalized_name(), &a.version, &a.arch, &a.location).cmp(&(
