@@ -39,6 +39,12 @@ fn sha256(path: &Path) -> String {
     hex::encode(Sha256::digest(std::fs::read(path).expect("read")))
 }
 
+/// The SHA-1 `sha1sum` (coreutils) prints.
+fn sha1sum(path: &Path) -> String {
+    let out = Command::new("sha1sum").arg(path).output().expect("sha1sum (coreutils)");
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_owned()
+}
+
 /// A copy of the host's `true` with the `.dep-v0` section `cargo auditable` writes.
 fn rust_binary(dir: &Path) -> Vec<u8> {
     let json = br#"{"packages":[{"name":"rtool","version":"0.1.0","source":"local","dependencies":[1,2],"root":true},{"name":"smallvec","version":"1.6.0","source":"crates.io"},{"name":"time","version":"0.1.44","source":"crates.io","dependencies":[3]},{"name":"libc","version":"0.2.150","source":"crates.io"}]}"#;
@@ -157,7 +163,22 @@ fn check(inv: &Inventory, root: &Path) {
     );
     for f in &inv.unowned {
         assert_eq!(f.sha256.as_deref(), Some(sha256(&root.join(&f.path)).as_str()), "{}", f.path);
+        assert_eq!(f.sha1.as_deref(), Some(sha1sum(&root.join(&f.path)).as_str()), "{}", f.path);
         assert_eq!(f.size, std::fs::metadata(root.join(&f.path)).expect("stat").len());
+    }
+    // SPDX 2.3 lists each with the SHA1 it requires, and the SHA256.
+    let spdx: serde_json::Value = serde_json::from_str(&berth_inventory::report::render(
+        inv,
+        berth_inventory::report::Format::Spdx,
+        &berth_inventory::report::DocumentMeta::now(),
+    ))
+    .expect("SPDX JSON");
+    let files = spdx["files"].as_array().expect("files");
+    assert_eq!(files.len(), inv.unowned.len());
+    for file in files {
+        let algorithms: Vec<&str> =
+            file["checksums"].as_array().expect("checksums").iter().filter_map(|c| c["algorithm"].as_str()).collect();
+        assert_eq!(algorithms, ["SHA1", "SHA256"], "{file}");
     }
     let go = &inv.unowned[0];
     assert!(go.toolchain.as_deref().is_some_and(|t| t.starts_with("go1.")), "{go:?}");

@@ -77,6 +77,9 @@ pub struct UnownedFile {
     /// The SHA-256 of its content, hex (absent when the file was over a limit and not read).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// The SHA-1 of its content, hex (SPDX requires it for every file), when read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha1: Option<String>,
     /// The layer that wrote it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub layer: Option<usize>,
@@ -161,8 +164,8 @@ pub fn is_elf(head: &[u8]) -> bool {
 
 /// Examine an unowned ELF file held in memory.
 pub fn examine_bytes(path: &str, layer: Option<usize>, bytes: &[u8], warnings: &mut Vec<String>) -> Examined {
-    let sha256 = hex::encode(Sha256::digest(bytes));
-    examine(path, layer, bytes.len() as u64, Some(sha256), bytes, warnings)
+    let digests = (hex::encode(Sha256::digest(bytes)), hex::encode(sha1::Sha1::digest(bytes)));
+    examine(path, layer, bytes.len() as u64, Some(digests), bytes, warnings)
 }
 
 /// Examine an unowned ELF file on disk: hashed as it streams by (no more than the `size` it
@@ -177,6 +180,7 @@ pub fn examine_file(
 ) -> std::io::Result<Examined> {
     use std::io::{Read, Seek};
     let mut hasher = Sha256::new();
+    let mut sha1 = sha1::Sha1::new();
     let mut buffer = vec![0u8; 1 << 16];
     let mut size = 0u64;
     let mut limited = (&mut file).take(size_stated);
@@ -186,11 +190,13 @@ pub fn examine_file(
             break;
         }
         hasher.update(&buffer[..n]);
+        sha1.update(&buffer[..n]);
         size += n as u64;
     }
     file.rewind()?;
     let cache = object::ReadCache::new(file);
-    Ok(examine(path, layer, size, Some(hex::encode(hasher.finalize())), &cache, warnings))
+    let digests = (hex::encode(hasher.finalize()), hex::encode(sha1.finalize()));
+    Ok(examine(path, layer, size, Some(digests), &cache, warnings))
 }
 
 /// An unowned file that was not read (over a limit): listed by path and size only.
@@ -200,6 +206,7 @@ pub fn unread(path: &str, layer: Option<usize>, size: u64) -> UnownedFile {
         kind: BinaryKind::Other,
         size,
         sha256: None,
+        sha1: None,
         layer,
         toolchain: None,
         main: None,
@@ -214,11 +221,12 @@ fn examine<'d, R: object::ReadRef<'d>>(
     path: &str,
     layer: Option<usize>,
     size: u64,
-    sha256: Option<String>,
+    digests: Option<(String, String)>,
     data: R,
     warnings: &mut Vec<String>,
 ) -> Examined {
-    let mut record = UnownedFile { sha256, ..unread(path, layer, size) };
+    let (sha256, sha1) = digests.unzip();
+    let mut record = UnownedFile { sha256, sha1, ..unread(path, layer, size) };
     let mut packages = Vec::new();
     let file = match object::File::parse(data) {
         Ok(f) => f,

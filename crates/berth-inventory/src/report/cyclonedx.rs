@@ -123,8 +123,12 @@ pub fn document(inventory: &Inventory, meta: &DocumentMeta) -> Value {
             "type": "file",
             "name": format!("/{}", f.path),
         });
-        if let Some(sha) = &f.sha256 {
-            c["hashes"] = json!([{ "alg": "SHA-256", "content": sha }]);
+        let hashes: Vec<_> = [("SHA-256", &f.sha256), ("SHA-1", &f.sha1)]
+            .into_iter()
+            .filter_map(|(alg, h)| h.as_ref().map(|h| json!({ "alg": alg, "content": h })))
+            .collect();
+        if !hashes.is_empty() {
+            c["hashes"] = json!(hashes);
         }
         let mut props = vec![
             property("berth:unowned", "true"),

@@ -95,14 +95,18 @@ pub fn document(inventory: &Inventory, meta: &DocumentMeta) -> Value {
     // Executables and libraries no package claims, as SPDX files of the target.
     let mut files = Vec::new();
     // Files over berth's limits were not hashed; they are in the warnings, not listed here.
-    // berth hashes with SHA-256 only (SPDX 2.3 asks for a SHA1 as well).
-    for (i, f) in inventory.unowned.iter().enumerate().filter(|(_, f)| f.sha256.is_some()) {
+    // SPDX 2.3 requires a SHA1 for every file; SHA256 comes with it.
+    for (i, f) in inventory.unowned.iter().enumerate().filter(|(_, f)| f.sha1.is_some()) {
         let id = spdx_id("SPDXRef-File", &[&f.path, &i.to_string()]);
+        let checksums: Vec<_> = [("SHA1", &f.sha1), ("SHA256", &f.sha256)]
+            .into_iter()
+            .filter_map(|(algorithm, h)| h.as_ref().map(|h| json!({ "algorithm": algorithm, "checksumValue": h })))
+            .collect();
         let file = json!({
             "SPDXID": id,
             "fileName": format!("/{}", f.path),
             "fileTypes": ["BINARY"],
-            "checksums": f.sha256.iter().map(|s| json!({ "algorithm": "SHA256", "checksumValue": s })).collect::<Vec<_>>(),
+            "checksums": checksums,
             "licenseConcluded": "NOASSERTION",
             "copyrightText": "NOASSERTION",
             "comment": format!("{} that no package owns ({} bytes)", f.kind.as_str(), f.size),
