@@ -72,7 +72,17 @@ pub(crate) struct Listening {
     _dir: tempfile::TempDir,
     socket: PathBuf,
     tracer: PathBuf,
-    task: tokio::task::JoinHandle<Result<Vec<u8>, String>>,
+    /// Taken by [`Listening::finish`]; aborted on drop otherwise (a run that failed before its
+    /// container started leaves no task waiting for a connection).
+    task: Option<tokio::task::JoinHandle<Result<Vec<u8>, String>>>,
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
 }
 
 impl Listening {
@@ -123,7 +133,7 @@ impl Listening {
                 .map_err(|e| format!("reading the trace: {e}"))?;
             Ok(body)
         });
-        Ok(Self { _dir: dir, socket, tracer, task })
+        Ok(Self { _dir: dir, socket, tracer, task: Some(task) })
     }
 
     /// Mounts the tracer and the socket, and puts the tracer before the program.
@@ -136,11 +146,20 @@ impl Listening {
     /// Once the container has ended: receives the trace and records it with the run. A trace
     /// that did not come, was cut, or lacks its end line is recorded as incomplete (it shows
     /// what was reached, never what was not).
-    pub(crate) async fn finish(self, store: &Store, run_id: &RunId) -> Result<TraceRecord, RunError> {
-        let received = match tokio::time::timeout(FINISH_GRACE, self.task).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => Err(format!("the trace task failed: {e}")),
-            Err(_) => Err("the tracer sent no trace".to_owned()),
+    pub(crate) async fn finish(mut self, store: &Store, run_id: &RunId) -> Result<TraceRecord, RunError> {
+        let received = match self.task.take() {
+            Some(task) => {
+                let abort = task.abort_handle();
+                match tokio::time::timeout(FINISH_GRACE, task).await {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(e)) => Err(format!("the trace task failed: {e}")),
+                    Err(_) => {
+                        abort.abort();
+                        Err("the tracer sent no trace".to_owned())
+                    }
+                }
+            }
+            None => Err("the trace was already taken".to_owned()),
         };
         let tracer = format!("{} sha256:{}", self.tracer.display(), file_sha256(&self.tracer).unwrap_or_default());
         let (body, complete, accesses, exit_status) = match received {
