@@ -423,6 +423,20 @@ impl FileServer {
     }
 }
 
+/// The standard output of a `berth ARGS` that must have succeeded; else the test fails with
+/// its status, standard output and standard error.
+pub fn stdout_of_success(args: &[&str], out: &std::process::Output) -> String {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    assert!(
+        out.status.success(),
+        "berth {args:?} failed ({}):\n{}\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
 /// The `berth` binary at `bin` (a test's `env!("CARGO_BIN_EXE_berth")`) as an integration test
 /// runs it: in `dir`, with its store in `dir/home` and its configuration in `dir/config.toml`
 /// (which need not exist), the engine at `docker_host`, no colour, and none of the caller's

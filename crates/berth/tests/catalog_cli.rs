@@ -39,9 +39,7 @@ impl Berth {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(out.status.success(), "berth {args:?} failed:\n{}\n{}", text(&out.stdout), text(&out.stderr));
-        text(&out.stdout)
+        berth_testkit::stdout_of_success(args, &self.run(args))
     }
 
     fn fails(&self, args: &[&str]) -> String {

@@ -54,9 +54,7 @@ impl World {
 
     /// `berth ARGS` that must succeed; its stdout.
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.berth(args);
-        assert!(out.status.success(), "berth {args:?} failed ({}):\n{}", out.status, text(&out.stderr));
-        text(&out.stdout)
+        berth_testkit::stdout_of_success(args, &self.berth(args))
     }
 
     /// `berth ARGS` that must fail with `code`; its stderr.

@@ -42,15 +42,7 @@ impl World {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.berth(args);
-        assert!(
-            out.status.success(),
-            "berth {args:?} failed ({}):\n{}\n{}",
-            out.status,
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
+        berth_testkit::stdout_of_success(args, &self.berth(args))
     }
 
     /// An advisory database at `name` built by `berth db update` from one OSV record per

@@ -51,9 +51,7 @@ impl World {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.berth(args);
-        assert!(out.status.success(), "berth {args:?} failed:\n{}{}", text(&out.stdout), text(&out.stderr));
-        text(&out.stdout)
+        berth_testkit::stdout_of_success(args, &self.berth(args))
     }
 
     fn json(&self, args: &[&str]) -> Value {
