@@ -15,6 +15,7 @@ pub struct Dpkg;
 const STATUS: &str = "var/lib/dpkg/status";
 const STATUS_D: &str = "var/lib/dpkg/status.d/";
 const INFO: &str = "var/lib/dpkg/info/";
+const DIVERSIONS: &str = "var/lib/dpkg/diversions";
 
 impl Analyzer for Dpkg {
     fn name(&self) -> &'static str {
@@ -27,6 +28,7 @@ impl Analyzer for Dpkg {
 
     fn required(&self, path: &str) -> bool {
         path == STATUS
+            || path == DIVERSIONS
             || path.strip_prefix(STATUS_D).is_some_and(|rest| !rest.contains('/'))
             || path.strip_prefix(INFO).is_some_and(|rest| !rest.contains('/') && rest.ends_with(".list"))
     }
@@ -100,8 +102,27 @@ impl Analyzer for Dpkg {
         for (i, listed) in attached {
             found.packages[i].files.extend(listed);
         }
+        if let Some(bytes) = input.view.read(DIVERSIONS) {
+            apply_diversions(&mut found.packages, &String::from_utf8_lossy(bytes));
+        }
         found.files = files;
         found
+    }
+}
+
+/// `var/lib/dpkg/diversions` (triples of lines: the path, where it was diverted to, the
+/// diverting package or `:` for a local diversion): a package other than the diverting one
+/// that lists the path has its file at the diverted-to path. Reachability must see that file
+/// as that package's, or a tool using it would leave the package "not reached".
+fn apply_diversions(packages: &mut [Package], text: &str) {
+    let lines: Vec<&str> = text.lines().collect();
+    for triple in lines.chunks_exact(3) {
+        let (from, to, by) = (triple[0].trim_start_matches('/'), triple[1].trim_start_matches('/'), triple[2]);
+        for p in packages.iter_mut().filter(|p| p.name != by) {
+            for f in p.files.iter_mut().filter(|f| f.trim_start_matches('/') == from) {
+                *f = to.to_owned();
+            }
+        }
     }
 }
 
@@ -208,6 +229,23 @@ mod tests {
             (nosource.source_name.as_deref(), nosource.source_version.as_deref()),
             (Some("tzdata"), Some("2024a-0+deb12u1"))
         );
+    }
+
+    #[test]
+    fn a_diverted_file_belongs_to_its_package_at_the_diverted_path() {
+        let mut packages = vec![
+            Package {
+                files: vec!["/bin/sh".into(), "/bin/x".into()],
+                ..Package::language(PackageKind::Deb, "bash".into(), "1".into(), STATUS)
+            },
+            Package {
+                files: vec!["/bin/sh".into()],
+                ..Package::language(PackageKind::Deb, "dash".into(), "1".into(), STATUS)
+            },
+        ];
+        apply_diversions(&mut packages, "/bin/sh\n/bin/sh.distrib\ndash\n/usr/bin/y\n/usr/bin/y.real\n:\n");
+        assert_eq!(packages[0].files, ["bin/sh.distrib", "/bin/x"]);
+        assert_eq!(packages[1].files, ["/bin/sh"], "the diverting package keeps the path");
     }
 
     #[test]
