@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use berth_engine::{BindMount, ContainerSpec};
 use berth_store::{NewTrace, RunId, Store, TraceRecord};
-use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 
 use crate::prepare::{Exec, PreparedJob};
@@ -186,17 +185,9 @@ impl Listening {
             }
         };
         store.record_trace(run_id, &NewTrace { complete, accesses, exit_status, body: &body, tracer: &tracer })?;
-        Ok(store.trace(run_id)?.unwrap_or_else(|| TraceRecord {
-            run_id: run_id.as_str().to_owned(),
-            image_id: None,
-            complete,
-            accesses,
-            exit_status,
-            sha256: String::new(),
-            body,
-            tracer,
-            recorded_at: String::new(),
-        }))
+        store
+            .trace(run_id)?
+            .ok_or_else(|| refused(format!("the trace of run {} was not recorded", run_id.as_str()), None))
     }
 }
 
@@ -223,7 +214,7 @@ fn is_root() -> bool {
 }
 
 fn file_sha256(path: &Path) -> std::io::Result<String> {
-    Ok(hex::encode(Sha256::digest(std::fs::read(path)?)))
+    Ok(berth_store::hash::sha256_hex(&std::fs::read(path)?))
 }
 
 /// A recorded trace, parsed.
@@ -240,8 +231,17 @@ pub fn of_run(store: &Store, run: &RunId) -> Result<Option<Recorded>, RunError> 
     Ok(store.trace(run)?.map(parsed))
 }
 
-fn parsed(record: TraceRecord) -> Recorded {
-    let trace = berth_minify::trace::parse_trace(&record.body, Path::new(&record.run_id)).unwrap_or_default();
+/// A body that does not parse is no evidence: an empty trace that called itself complete would
+/// make every package "not reached".
+fn parsed(mut record: TraceRecord) -> Recorded {
+    let trace = match berth_minify::trace::parse_trace(&record.body, Path::new(&record.run_id)) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!("the trace of run {} does not parse ({e}): counted as incomplete", record.run_id);
+            record.complete = false;
+            berth_minify::Trace::default()
+        }
+    };
     Recorded { record, trace }
 }
 
@@ -253,6 +253,24 @@ pub fn of_image(store: &Store, image_id: &str) -> Result<Vec<Recorded>, RunError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recorded_trace_that_does_not_parse_is_incomplete() {
+        let record = TraceRecord {
+            run_id: "r".into(),
+            image_id: None,
+            complete: true,
+            accesses: 1,
+            exit_status: Some(0),
+            sha256: String::new(),
+            body: "not a trace\n".into(),
+            tracer: String::new(),
+            recorded_at: String::new(),
+        };
+        let got = parsed(record);
+        assert!(!got.record.complete);
+        assert!(got.trace.accesses.is_empty());
+    }
 
     #[test]
     fn the_tracer_goes_before_the_program() {

@@ -4,7 +4,6 @@
 
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::model::RunId;
 use crate::store::{Store, StoreError, sql};
@@ -51,7 +50,7 @@ pub struct TraceRecord {
 
 /// The hex SHA-256 of a trace body.
 fn digest(body: &str) -> String {
-    hex::encode(Sha256::digest(body.as_bytes()))
+    crate::hash::sha256_hex(body.as_bytes())
 }
 
 const COLUMNS: &str =
