@@ -140,6 +140,38 @@ fn image_product(report: &ScanReport) -> String {
     }
 }
 
+/// The formats of VEX out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VexFormat {
+    /// OpenVEX 0.2.0.
+    OpenVex,
+    /// CycloneDX 1.5 VEX.
+    CycloneDx,
+}
+
+impl std::str::FromStr for VexFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "openvex" => Ok(Self::OpenVex),
+            "cyclonedx" | "cdx" => Ok(Self::CycloneDx),
+            other => Err(format!("unknown VEX format `{other}`: expected `openvex` or `cyclonedx`")),
+        }
+    }
+}
+
+/// The VEX document of `report`'s not-reached findings in `format`, as text.
+pub fn vex_document(report: &ScanReport, format: VexFormat, meta: &DocumentMeta) -> String {
+    let doc = match format {
+        VexFormat::OpenVex => openvex(report, meta),
+        VexFormat::CycloneDx => cyclonedx_vex(report, meta),
+    };
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
 /// An OpenVEX 0.2.0 document with one `not_affected` statement per not-reached finding.
 pub fn openvex(report: &ScanReport, meta: &DocumentMeta) -> Value {
     let product = image_product(report);

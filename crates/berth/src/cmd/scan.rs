@@ -195,14 +195,11 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let text = berth_scan::report::render(&report, format, &berth_scan::report::DocumentMeta::now());
     write_output(&text, args.output.as_deref())?;
     if let Some(path) = &args.vex_out {
-        let meta = berth_scan::report::DocumentMeta::now();
-        let doc = if args.vex_format == "cyclonedx" {
-            berth_scan::reach::cyclonedx_vex(&report, &meta)
-        } else {
-            berth_scan::reach::openvex(&report, &meta)
-        };
-        let mut text = serde_json::to_string_pretty(&doc)?;
-        text.push('\n');
+        let vex_format: berth_scan::reach::VexFormat = args
+            .vex_format
+            .parse()
+            .map_err(|e| hinted(format!("--vex-format: {e}"), Some("use openvex or cyclonedx".into())))?;
+        let text = berth_scan::reach::vex_document(&report, vex_format, &berth_scan::report::DocumentMeta::now());
         // Through a temporary file renamed into place: never half a document.
         berth_run::run::write_atomic(path, text.as_bytes())
             .with_context(|| format!("cannot write the VEX document {}", path.display()))?;
