@@ -24,10 +24,14 @@
 #
 # Cache: ${BERTH_FIXTURE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/berth/fixtures}/catalog/
 #   base/                         the minbase root (scripts/test-rootfs.sh's cache)
-#   TOOL-<recipe hash>/rootfs     the tool's root (hash: this script, scripts/test-rootfs.sh,
-#                                 `packages` and `files/`; first 16 hex digits of a sha256)
-#   TOOL-<recipe hash>/layer.tar  the packed root
-#   TOOL-<recipe hash>/image-<label hash>.tar   the archive (labels: descriptor, Command, image.json)
+#   TOOL-<recipe hash>/image-<label hash>.tar   the archive (labels: descriptor, Command, image.json;
+#                                 recipe: the functions that build and pack the root,
+#                                 scripts/test-rootfs.sh, `packages` and `files/`; first 16 hex
+#                                 digits of a sha256)
+#   TOOL-<recipe hash>/layer.tar.sha256, packages.txt   the layer's digest, the installed versions
+# The tool's root and its packed layer are intermediates, removed once the archive is written (a
+# label change takes the layer back out of the old archive), and caches of an older recipe or
+# older labels are removed: one copy of each image on disk.
 # Each step is skipped when its result exists, built in a temporary path and renamed, and runs
 # under a lock per tool, so parallel callers build each thing once. Needs root (debootstrap,
 # chroot), python3, and a Docker engine for loading (DOCKER_HOST is honoured).
@@ -59,7 +63,10 @@ tools() {
 recipe_hash() {
     local tool="$1" dir="$here/$1"
     {
-        sha256sum "$here/build.sh" "$repo/scripts/test-rootfs.sh" "$dir/packages" | awk '{print $1}'
+        # The functions that make the root and its layer, not the whole script: how the cache
+        # is kept does not change what is in an image.
+        declare -f build_rootfs pack_layer | sha256sum | awk '{print $1}'
+        sha256sum "$repo/scripts/test-rootfs.sh" "$dir/packages" | awk '{print $1}'
         if [[ -d "$dir/files" ]]; then
             (cd "$dir/files" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum)
             (cd "$dir/files" && find . -print0 | LC_ALL=C sort -z | xargs -0r stat -c '%n %a %F')
@@ -149,7 +156,7 @@ pack_layer() {
 write_archive() {
     local tool="$1" layer="$2" out="$3" tag="$4" version="$5" recipe="$6"
     python3 - "$here/$tool" "$tool" "$layer" "$out.tmp" "$tag" "$version" "$recipe" \
-        "$(dirname "$layer")/rootfs/usr/share/berth/packages.txt" <<'PY' || die "writing the archive of $tool failed"
+        "$(dirname "$layer")/packages.txt" <<'PY' || die "writing the archive of $tool failed"
 import datetime, hashlib, io, json, os, sys, tarfile
 tool_dir, tool, layer, out, tag, version, recipe, packages_txt = sys.argv[1:9]
 epoch = int(os.environ["SOURCE_DATE_EPOCH"])
@@ -227,6 +234,54 @@ PY
     mv "$out.tmp" "$out"
 }
 
+# Caches of a tool built from an older recipe are never used again: remove them (a reused
+# machine would otherwise keep every version of every image).
+prune_other_recipes() {
+    local tool="$1" recipe="$2" d
+    for d in "$fixtures/$tool"-*; do
+        [[ "$d" == "$fixtures/$tool-$recipe" || "$d" == "$fixtures/$tool-$recipe.lock" ]] && continue
+        # Only this tool's caches (NAME-<16 hex>), not another tool whose name starts alike.
+        [[ "$(basename "$d")" =~ ^"$tool"-[0-9a-f]{16}(\.lock)?$ ]] || continue
+        say "$tool: removing the cache of an older recipe ($d)"
+        rm -rf "$d"
+    done
+}
+
+# Makes $cache/layer.tar, layer.tar.sha256 and packages.txt: from an archive of the same recipe
+# written before (its layer is the same bytes), else by packing the root (built when missing).
+ensure_layer() {
+    local tool="$1" cache="$2"
+    [[ -f "$cache/layer.tar" && -f "$cache/layer.tar.sha256" && -f "$cache/packages.txt" ]] && return 0
+    local previous
+    previous="$(find "$cache" -maxdepth 1 -name 'image-*.tar' -print -quit)"
+    if [[ -n "$previous" && -f "$cache/layer.tar.sha256" && -f "$cache/packages.txt" ]]; then
+        say "$tool: taking the layer from $(basename "$previous")"
+        if python3 - "$previous" "$(cat "$cache/layer.tar.sha256")" "$cache/layer.tar.tmp" <<'PY'; then
+import hashlib, shutil, sys, tarfile
+archive, digest, out = sys.argv[1:4]
+h = hashlib.sha256()
+with tarfile.open(archive) as t, open(out, "wb") as f:
+    src = t.extractfile(digest + "/layer.tar")
+    for chunk in iter(lambda: src.read(1 << 20), b""):
+        h.update(chunk)
+        f.write(chunk)
+if h.hexdigest() != digest:
+    sys.exit(f"the layer in {archive} is not sha256:{digest}")
+PY
+            mv "$cache/layer.tar.tmp" "$cache/layer.tar"
+            return 0
+        fi
+        rm -f "$cache/layer.tar.tmp"
+        say "$tool: $(basename "$previous") holds no usable layer; rebuilding the root"
+    fi
+    [[ -d "$cache/rootfs" ]] || build_rootfs "$tool" "$cache/rootfs"
+    pack_layer "$cache/rootfs" "$cache/layer.tar"
+    sha256sum "$cache/layer.tar" | cut -d' ' -f1 >"$cache/layer.tar.sha256.tmp"
+    mv "$cache/layer.tar.sha256.tmp" "$cache/layer.tar.sha256"
+    cp "$cache/rootfs/usr/share/berth/packages.txt" "$cache/packages.txt.tmp"
+    mv "$cache/packages.txt.tmp" "$cache/packages.txt"
+}
+
 build_tool() {
     local tool="$1" load="$2"
     local dir="$here/$tool"
@@ -242,17 +297,16 @@ build_tool() {
     exec {fd}>"$fixtures/$tool-$recipe.lock"
     flock "$fd"
     mkdir -p "$cache"
-    if [[ -d "$cache/rootfs" ]]; then
-        say "$tool: reusing $cache/rootfs"
-    else
-        build_rootfs "$tool" "$cache/rootfs"
+    prune_other_recipes "$tool" "$recipe"
+    # What the archive needs: the layer's digest and the installed versions (small files kept),
+    # and the layer itself (kept only until the archive is written; see ensure_layer).
+    if [[ ! -f "$cache/layer.tar.sha256" || ! -f "$cache/packages.txt" ]]; then
+        ensure_layer "$tool" "$cache"
     fi
-    [[ -f "$cache/layer.tar" ]] || pack_layer "$cache/rootfs" "$cache/layer.tar"
-    [[ -f "$cache/layer.tar.sha256" ]] || sha256sum "$cache/layer.tar" | cut -d' ' -f1 >"$cache/layer.tar.sha256"
     local main version tag
     main="$(packages_of "$dir/packages" | head -n 1)"
-    version="$(awk -F= -v p="$main" '$1 == p || $1 == p ":amd64" {print $2; exit}' "$cache/rootfs/usr/share/berth/packages.txt")"
-    [[ -n "$version" ]] || die "$main (the first line of $dir/packages) is not installed in $cache/rootfs"
+    version="$(awk -F= -v p="$main" '$1 == p || $1 == p ":amd64" {print $2; exit}' "$cache/packages.txt")"
+    [[ -n "$version" ]] || die "$main (the first line of $dir/packages) is not installed in $tool's root (see $cache/packages.txt)"
     # A tag allows only [A-Za-z0-9_.-]: Debian's `+`, `~` and `:` (epoch) become `_`.
     tag="berth-catalog/$tool:$(printf '%s' "$version" | tr '+~:' '___')"
     local labels_hash archive
@@ -260,12 +314,21 @@ build_tool() {
     for f in "$dir/$tool.json" "$dir/command.json" "$dir/image.json" "$dir/packages"; do
         [[ -f "$f" ]] && label_files+=("$f")
     done
-    labels_hash="$(cat "$here/build.sh" "$cache/layer.tar.sha256" "${label_files[@]}" | sha256sum | cut -c1-16)"
+    labels_hash="$({ declare -f write_archive; cat "$cache/layer.tar.sha256" "${label_files[@]}"; } | sha256sum | cut -c1-16)"
     archive="$cache/image-$labels_hash.tar"
     if [[ ! -f "$archive" ]]; then
+        ensure_layer "$tool" "$cache"
         say "$tool: writing the image archive"
-        write_archive "$tool" "$cache/layer.tar" "$archive" "$tag" "$version" "$recipe" >"$cache/image-$labels_hash.id"
+        write_archive "$tool" "$cache/layer.tar" "$archive" "$tag" "$version" "$recipe" >"$cache/image-$labels_hash.id.tmp"
+        mv "$cache/image-$labels_hash.id.tmp" "$cache/image-$labels_hash.id"
     fi
+    # One copy of the root on disk: the archive (it holds the layer). The root and the loose
+    # layer are intermediates; archives of older labels are superseded.
+    rm -rf "$cache/rootfs" "$cache/layer.tar"
+    local old
+    for old in "$cache"/image-*.tar "$cache"/image-*.id; do
+        [[ -e "$old" && "$old" != "$archive" && "$old" != "$cache/image-$labels_hash.id" ]] && rm -f "$old"
+    done
     exec {fd}>&-
     if [[ "$load" == 1 ]]; then
         command -v "$docker" >/dev/null 2>&1 || die "\`$docker\` not found: cannot load $archive" \

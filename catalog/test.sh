@@ -58,8 +58,10 @@ if [[ -e "$here/data" && ! -L "$here/data" ]]; then
 fi
 ln -sfn "$data_root" "$here/data"
 
+made_home=""
 if [[ -z "${BERTH_HOME:-}" ]]; then
     BERTH_HOME="$(mktemp -d "${TMPDIR:-/tmp}/berth-catalog-test.XXXXXX")"
+    made_home="$BERTH_HOME"
 fi
 export BERTH_HOME
 out="${CATALOG_TEST_OUT:-$BERTH_HOME/test-out}"
@@ -132,4 +134,10 @@ if ((failed > 0)); then
     printf '  %s\n' "${failures[@]}" >&2
 fi
 printf '%d passed, %d failed\n' "$passed" "$failed"
-((failed == 0))
+if ((failed > 0)); then
+    exit 1
+fi
+# A passing run leaves nothing behind (its state and outputs are kept when something failed).
+if [[ -n "$made_home" && -z "${CATALOG_TEST_OUT:-}" ]]; then
+    rm -rf "$made_home"
+fi

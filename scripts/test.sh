@@ -32,6 +32,25 @@ export BERTH_BOSH_VENV="${BERTH_BOSH_VENV:-$PWD/target/bosh-venv}"
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/berth"
 export BERTH_FIXTURE_DIR="${BERTH_FIXTURE_DIR:-$cache/fixtures/rootfs-$(sha256sum scripts/test-rootfs.sh | cut -c1-16)}"
 
+# Root filesystems of an older scripts/test-rootfs.sh are never used again (about 3.5 GB each).
+for old in "$cache"/fixtures/rootfs-*; do
+    [[ -d "$old" && "$old" != "$BERTH_FIXTURE_DIR" && "$(basename "$old")" =~ ^rootfs-[0-9a-f]{16}$ ]] || continue
+    printf 'test.sh: removing the fixtures of an older scripts/test-rootfs.sh (%s)\n' "$old" >&2
+    rm -rf "$old"
+done
+
+# A clean build gains nothing from incremental compilation, which roughly doubles target/.
+if [[ -n "${CI:-}" ]]; then export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"; fi
+
+# The suite needs room: target/ (about 7 GB), the fixture caches (about 9 GB when built) and the
+# engines' images. Say so up front rather than as a test failing on a full disk.
+need_gb=12
+free_gb="$(df -Pk . | awk 'NR == 2 {print int($4 / 1048576)}')"
+if ((free_gb < need_gb)); then
+    printf 'test.sh: warning: only %s GB free on %s; the suite may need up to %s GB more (a full disk fails tests with "No space left on device")\n' \
+        "$free_gb" "$(df -P . | awk 'NR == 2 {print $6}')" "$need_gb" >&2
+fi
+
 stop_engines=()
 scripts/dockerd.sh status >/dev/null 2>&1 || stop_engines+=(scripts/dockerd.sh)
 scripts/podman.sh status >/dev/null 2>&1 || stop_engines+=(scripts/podman.sh)
