@@ -20,6 +20,7 @@
 //!
 //! Errors are [`StoreError`] and [`HashError`], both with a `hint()` for the user.
 
+pub mod audit;
 pub mod hash;
 pub mod log;
 pub mod model;
@@ -36,6 +37,9 @@ pub mod time;
 pub mod tools;
 pub mod traces;
 
+pub use audit::{
+    AuditEntry, AuditFilter, AuditHead, AuditProblem, AuditPruned, AuditVerification, NewAuditEntry, Outcome,
+};
 pub use hash::{
     CacheKey, HashCache, HashError, HashStats, Hasher, MemoryCache, NoCache, PathHash, PathKind, hash_path,
 };

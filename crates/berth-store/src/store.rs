@@ -44,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_slurm_jobs.sql"),
     include_str!("../migrations/0007_sessions.sql"),
     include_str!("../migrations/0008_run_traces.sql"),
+    include_str!("../migrations/0009_audit_log.sql"),
 ];
 
 /// The schema version this build writes.
@@ -109,6 +110,16 @@ pub enum StoreError {
         /// SQLite's error.
         #[source]
         source: rusqlite::Error,
+    },
+
+    /// The audit trail's head file could not be written.
+    #[error("cannot write the audit trail's head file `{}`", path.display())]
+    AuditHead {
+        /// The file.
+        path: PathBuf,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
     },
 
     /// A query failed.
