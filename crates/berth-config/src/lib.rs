@@ -351,6 +351,23 @@ impl InventoryConfig {
     }
 }
 
+/// The `[audit]` table (see `docs/audit.md`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Days the audit trail keeps entries (none, the default: forever). `berth serve` applies
+    /// it once an hour, `berth audit prune` on demand; each removal is recorded in the chain.
+    pub retention_days: Option<u64>,
+}
+
+impl AuditConfig {
+    /// The time before which entries may be removed (RFC 3339), or `None` to keep everything.
+    pub fn prune_before(&self, now: std::time::SystemTime) -> Option<std::time::SystemTime> {
+        let days = self.retention_days.filter(|d| *d > 0)?;
+        now.checked_sub(std::time::Duration::from_secs(days.saturating_mul(86_400)))
+    }
+}
+
 /// The configuration file's contents.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -377,6 +394,9 @@ pub struct Config {
     /// What one inventory may read of an untrusted image.
     #[serde(default)]
     pub inventory: InventoryConfig,
+    /// The audit trail.
+    #[serde(default)]
+    pub audit: AuditConfig,
 }
 
 fn var(name: &str) -> Option<PathBuf> {

@@ -281,12 +281,18 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
         let address = client_address(&parts.headers, peer(&parts.extensions), &state.opts.security);
         match credentials(&parts.headers) {
-            Credentials::Bearer(token) => Ok(Caller(check_token(state, &address, token).await?.0)),
+            Credentials::Bearer(token) => {
+                let (user, sha) = check_token(state, &address, token).await?;
+                crate::audit::identify(&parts.extensions, &user.name, crate::audit::token_via(&sha));
+                Ok(Caller(user))
+            }
             Credentials::Session(id) => {
                 if unsafe_method(&parts.method) && parts.extensions.get::<CsrfChecked>().is_none() {
                     return Err(ApiError::forbidden("a state change with the session cookie was not checked"));
                 }
-                Ok(Caller(check_session(state, &address, id).await?))
+                let user = check_session(state, &address, id).await?;
+                crate::audit::identify(&parts.extensions, &user.name, "session");
+                Ok(Caller(user))
             }
             Credentials::OtherScheme => Err(unauthorized("the `Authorization` header is not `Bearer <token>`")),
             Credentials::None => Err(unauthorized("no API token: this endpoint needs one")),

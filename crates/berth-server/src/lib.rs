@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod launch;
@@ -99,6 +100,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/engines", get(api::engines))
         .route("/pipelines", get(api::list_pipelines).post(api::start_pipeline))
         .route("/pipelines/{id}", get(api::get_pipeline))
+        .route("/audit", get(api::list_audit))
+        .route("/audit/verify", get(api::verify_audit))
         .fallback(not_found);
     let xapi = Router::new()
         .route("/commands", get(xapi::list_commands).post(xapi::add_command))
@@ -123,9 +126,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ui/images/view", get(ui::image))
         .route("/ui/pipelines", get(ui::pipelines))
         .route("/ui/pipelines/{id}", get(ui::pipeline))
+        .route("/ui/audit", get(ui::audit))
         .route("/assets/{name}", get(ui::asset))
         .layer(DefaultBodyLimit::max(state.opts.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
+        // Outside the guard, so that what it refuses is audited too.
+        .layer(middleware::from_fn_with_state(state.clone(), audit::record))
         .layer(middleware::from_fn_with_state(state.clone(), count_and_harden))
         .with_state(state)
 }

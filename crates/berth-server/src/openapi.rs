@@ -35,12 +35,13 @@ impl Modify for TokenAuth {
         api::launch, api::bulk_launch, api::list_runs, api::get_run, api::logs, api::live_logs, api::kill,
         api::list_images, api::pull_image, api::sbom, api::tag_image, api::remove_image, api::import_image, api::list_records, api::get_record, api::check_image, api::scan_image, api::latest_scan, api::engines,
         api::list_pipelines, api::start_pipeline, api::get_pipeline,
+        api::list_audit, api::verify_audit,
     ),
     components(schemas(ErrorBody, Problem, LaunchRequest, api::BulkRequest, api::RunView, api::RunPage, api::RunDetail,
         api::Accepted, api::BulkAccepted, api::DryRun, api::ToolView, api::ToolDetail, api::Validation,
         api::SettingRequest, api::ProjectRequest, api::ImageRequest, api::TagRequest, api::ImportRequest, api::Health, api::Me)),
     modifiers(&TokenAuth),
-    tags((name = "service"), (name = "users"), (name = "tools"), (name = "projects"), (name = "runs"), (name = "images"), (name = "pipelines"))
+    tags((name = "service"), (name = "users"), (name = "tools"), (name = "projects"), (name = "runs"), (name = "images"), (name = "pipelines"), (name = "audit"))
 )]
 pub struct ApiDoc;
 

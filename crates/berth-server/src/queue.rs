@@ -168,13 +168,32 @@ pub async fn execute(state: &AppState, launch: Launch) {
     }
 }
 
+/// How often the server applies the audit trail's retention (`[audit] retention_days`).
+pub const AUDIT_RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
+
 async fn janitor(state: Arc<AppState>) {
+    let mut retention_applied: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(JANITOR_INTERVAL) => {}
             _ = state.shutdown.cancelled() => break,
         }
         janitor_pass(&state).await;
+        if retention_applied.is_none_or(|t| t.elapsed() >= AUDIT_RETENTION_INTERVAL) {
+            retention_applied = Some(std::time::Instant::now());
+            apply_audit_retention(&state);
+        }
+    }
+}
+
+/// Removes audit entries older than `[audit] retention_days` (none set: keeps everything).
+pub fn apply_audit_retention(state: &AppState) {
+    let Some(before) = state.opts.site.config().audit.prune_before(std::time::SystemTime::now()) else { return };
+    let before = berth_store::time::format(before);
+    match state.store.prune_audit(&before, "server", "server") {
+        Ok(p) if p.removed > 0 => tracing::info!(removed = p.removed, %before, "audit retention applied"),
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "applying the audit retention failed"),
     }
 }
 

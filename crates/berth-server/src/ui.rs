@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use berth_descriptor::model::InputType;
 use berth_run::ToolSpec;
@@ -36,6 +36,7 @@ fn templates() -> &'static Environment<'static> {
             ("image.html", include_str!("../templates/image.html")),
             ("pipelines.html", include_str!("../templates/pipelines.html")),
             ("error.html", include_str!("../templates/error.html")),
+            ("audit.html", include_str!("../templates/audit.html")),
         ] {
             // The templates are part of the binary: a syntax error is a bug caught by the UI tests.
             if let Err(e) = env.add_template(name, text) {
@@ -88,7 +89,10 @@ async fn ui_user(state: &Arc<AppState>, parts: &Parts) -> Result<PageUser, Respo
     let address = crate::auth::request_address(&parts.headers, &parts.extensions, &state.opts.security);
     let csrf = crate::auth::csrf_token(&id);
     match crate::auth::check_session(state, &address, id).await {
-        Ok(user) => Ok(PageUser { user, csrf }),
+        Ok(user) => {
+            crate::audit::identify(&parts.extensions, &user.name, "session");
+            Ok(PageUser { user, csrf })
+        }
         Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => Err(e.into_response()),
         Err(_) => Err(Redirect::to("/login").into_response()),
     }
@@ -121,7 +125,10 @@ pub async fn login(State(state): State<Arc<AppState>>, parts: Parts, Form(form):
     let address = crate::auth::request_address(&parts.headers, &parts.extensions, &state.opts.security);
     let token = form.token.trim().to_owned();
     let (user, sha) = match crate::auth::check_token(&state, &address, token).await {
-        Ok(found) => found,
+        Ok(found) => {
+            crate::audit::identify(&parts.extensions, &found.0.name, crate::audit::token_via(&found.1));
+            found
+        }
         Err(e) => {
             let message = if e.status == StatusCode::TOO_MANY_REQUESTS {
                 "Too many failed sign-ins: wait a minute before trying again."
@@ -154,10 +161,17 @@ pub async fn login(State(state): State<Arc<AppState>>, parts: Parts, Form(form):
 
 /// `POST /logout`: ends the session in the store (the cookie is useless from now on, even if
 /// it was copied) and clears the cookie. The CSRF token was checked in [`crate::auth::guard`].
-pub async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Some(id) = crate::auth::session_cookie(&headers) {
+pub async fn logout(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
+    if let Some(id) = crate::auth::session_cookie(&parts.headers) {
         let store = state.store.clone();
-        let _ = tokio::task::spawn_blocking(move || store.end_session(&id)).await;
+        let ended = tokio::task::spawn_blocking(move || {
+            let user = store.session_user(&id).ok().flatten();
+            store.end_session(&id).map(|_| user)
+        })
+        .await;
+        if let Ok(Ok(Some(user))) = ended {
+            crate::audit::identify(&parts.extensions, &user.name, "session");
+        }
     }
     let mut resp = Redirect::to("/login").into_response();
     if let Ok(v) = HeaderValue::from_str(&crate::auth::session_clear_cookie(&state.opts.security)) {
@@ -412,6 +426,57 @@ pub async fn run(State(state): State<Arc<AppState>>, parts: Parts, Path(id): Pat
     .await;
     match result {
         Ok((run, prov)) => render("run.html", context! { user => user, nav => "runs", run => run, prov => prov }),
+        Err(e) => error_page(Some(&user), &e),
+    }
+}
+
+/// `GET /ui/audit` (admins): the chain's state, then entries with filters, newest first.
+pub async fn audit(
+    State(state): State<Arc<AppState>>,
+    parts: Parts,
+    Query(q): Query<crate::api::AuditQuery>,
+) -> Response {
+    let user = user_or_redirect!(state, parts);
+    if !user.is_admin() {
+        return error_page(Some(&user), &ApiError::forbidden("only administrators read the audit trail"));
+    }
+    let st = state.clone();
+    let result = blocking(move || {
+        let entries = crate::api::entries(&st.store, &q)?;
+        let check = st.store.verify_audit(&[])?;
+        Ok((entries, check, q))
+    })
+    .await;
+    match result {
+        Ok((entries, check, q)) => {
+            let problems: Vec<String> = check.problems.iter().map(ToString::to_string).collect();
+            let limit = q.limit.unwrap_or(100).clamp(1, 1000) as usize;
+            let next_before = (entries.len() == limit).then(|| entries.last().map(|e| e.seq)).flatten();
+            let next_query = next_before.map(|b| {
+                let mut pairs: Vec<(&str, String)> = Vec::new();
+                for (k, v) in [
+                    ("actor", &q.actor),
+                    ("action", &q.action),
+                    ("object", &q.object),
+                    ("outcome", &q.outcome),
+                    ("since", &q.since),
+                ] {
+                    if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
+                        pairs.push((k, v.clone()));
+                    }
+                }
+                pairs.push(("before_seq", b.to_string()));
+                serde_urlencoded::to_string(&pairs).unwrap_or_default()
+            });
+            let actions = berth_store::audit::action::ALL;
+            let outcomes: Vec<&str> = berth_store::audit::Outcome::ALL.iter().map(|o| o.as_str()).collect();
+            let qv = serde_json::json!({"actor": q.actor, "action": q.action, "object": q.object, "outcome": q.outcome, "since": q.since});
+            render(
+                "audit.html",
+                context! { user => user, nav => "audit", entries => entries, check => check, problems => problems,
+                q => qv, actions => actions, outcomes => outcomes, next_before => next_before, next_query => next_query },
+            )
+        }
         Err(e) => error_page(Some(&user), &e),
     }
 }

@@ -65,6 +65,27 @@ pub mod action {
     pub const CLI: &str = "cli";
     /// Entries removed by retention (the chain's new start is in the detail).
     pub const PRUNE: &str = "audit-prune";
+
+    /// Every action, in the order above.
+    pub const ALL: &[&str] = &[
+        SIGN_IN,
+        SIGN_OUT,
+        TOKEN_USE,
+        LIST,
+        VIEW,
+        LOG_VIEW,
+        DOWNLOAD,
+        BROWSE,
+        LAUNCH,
+        KILL,
+        PIPELINE,
+        TOOL_CHANGE,
+        PROJECT_CHANGE,
+        USER_CHANGE,
+        IMAGE_CHANGE,
+        CLI,
+        PRUNE,
+    ];
 }
 
 /// How an action ended.
@@ -84,6 +105,9 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome.
+    pub const ALL: [Outcome; 5] = [Outcome::Ok, Outcome::Denied, Outcome::NotFound, Outcome::Refused, Outcome::Failed];
+
     /// The name stored.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -107,9 +131,7 @@ impl Outcome {
     }
 
     fn parse(s: &str) -> Option<Outcome> {
-        [Outcome::Ok, Outcome::Denied, Outcome::NotFound, Outcome::Refused, Outcome::Failed]
-            .into_iter()
-            .find(|o| o.as_str() == s)
+        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
     }
 }
 
@@ -749,6 +771,20 @@ pub fn read_checkpoint(path: &Path) -> Result<Vec<AuditHead>, String> {
         return Err(format!("{}: holds no entry", path.display()));
     }
     Ok(out)
+}
+
+/// Who runs this process, as the trail names command-line users: `cli:<login name>` (the uid
+/// when it has no name), and the login behind `sudo` when there is one.
+pub fn cli_actor() -> (String, Option<String>) {
+    let uid = nix::unistd::getuid();
+    let name = nix::unistd::User::from_uid(uid).ok().flatten().map(|u| u.name).unwrap_or_else(|| uid.to_string());
+    let sudo = std::env::var("SUDO_USER").ok().filter(|s| !s.is_empty() && *s != name);
+    (format!("cli:{name}"), sudo)
+}
+
+/// This machine's name, as the trail's address of command-line entries.
+pub fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
 /// The outcome recorded for a name (for filters given by users).

@@ -110,6 +110,91 @@ pub enum Command {
         #[command(subcommand)]
         command: ProjectCommand,
     },
+    /// The audit trail: who touched which data, when, from where, with what outcome
+    /// (append-only and hash-chained; see docs/audit.md).
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+/// `berth audit ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// List entries, newest first.
+    Ls(AuditLsArgs),
+    /// Check the chain: every entry's hash, the links between them, gaps, the retention
+    /// record and the head file; with `--checkpoint`, an export or head copy kept elsewhere.
+    /// Exits 1 when anything was changed or removed.
+    Verify(AuditVerifyArgs),
+    /// Write entries as JSON lines, oldest first. Keep the file elsewhere: it is a checkpoint
+    /// for `berth audit verify --checkpoint`, and each line can be checked without berth.
+    Export(AuditExportArgs),
+    /// Remove entries older than the retention (`[audit] retention_days`, or `--older-than`);
+    /// the removal is recorded in the chain.
+    Prune(AuditPruneArgs),
+}
+
+/// `berth audit ls`.
+#[derive(Debug, Args)]
+pub struct AuditLsArgs {
+    /// Only this actor (a user of the service, or `cli:<login>`).
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Only this action (sign-in, sign-out, token-use, view, log-view, launch, kill, pipeline,
+    /// tool-change, project-change, user-change, image-change, cli, audit-prune).
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Only objects starting with this (`run:`, `project:p1`).
+    #[arg(long)]
+    pub object: Option<String>,
+    /// Only this outcome (ok, denied, not-found, refused, failed).
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// Only entries at or after this time (RFC 3339, or a date such as 2026-12-01).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only entries before this time.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// How many.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `berth audit verify`.
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    /// An export (`berth audit export`) or a copy of `audit-head.json` kept elsewhere; every
+    /// entry it holds must still be in the chain unchanged. Repeat for more.
+    #[arg(long = "checkpoint", value_name = "FILE")]
+    pub checkpoints: Vec<std::path::PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `berth audit export`.
+#[derive(Debug, Args)]
+pub struct AuditExportArgs {
+    /// The file to write (written whole, then renamed); standard output by default.
+    #[arg(long, short)]
+    pub out: Option<std::path::PathBuf>,
+    /// Only entries at or after this time.
+    #[arg(long)]
+    pub since: Option<String>,
+}
+
+/// `berth audit prune`.
+#[derive(Debug, Args)]
+pub struct AuditPruneArgs {
+    /// Remove entries older than this many days (default: `[audit] retention_days`).
+    #[arg(long, value_name = "DAYS")]
+    pub older_than: Option<u64>,
 }
 
 /// `berth harden ...`.

@@ -840,3 +840,131 @@ fn admins_manage_images_and_read_every_record() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
     let _ = s.send("DELETE", Some(&s.admin), "/api/v1/images?reference=berth-test/api-imported:1", None);
 }
+
+/// A client that does not follow redirects (sign-in and sign-out answer 303).
+fn browser() -> Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(60)).build().unwrap()
+}
+
+/// A form post from the server's own origin.
+fn post_form(s: &Service, path: &str, cookie: Option<&str>, field: &str, value: &str) -> reqwest::blocking::Response {
+    assert!(value.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)), "{value} needs encoding");
+    let mut r = browser()
+        .post(s.url(path))
+        .header("Origin", s.url(""))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("{field}={value}"));
+    if let Some(c) = cookie {
+        r = r.header("Cookie", c);
+    }
+    r.send().unwrap()
+}
+
+/// Signs in to the web UI with `token` as a browser would (same origin); the session cookie.
+fn sign_in(s: &Service, token: &str) -> (StatusCode, Option<String>) {
+    let resp = post_form(s, "/login", None, "token", token);
+    let cookie = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("berth_session="))
+        .map(|v| v.split(';').next().unwrap().to_owned());
+    (resp.status(), cookie)
+}
+
+/// A page with the session cookie.
+fn page(s: &Service, cookie: &str, path: &str) -> (StatusCode, String) {
+    let resp = browser().get(s.url(path)).header("Cookie", cookie).send().unwrap();
+    (resp.status(), resp.text().unwrap())
+}
+
+#[test]
+fn the_audit_trail_records_who_touched_which_data_and_finds_tampering() {
+    let mut s = Service::new(1);
+    // A run of alice's, read by her; bob tries to read it; a forged token is refused.
+    let input = file_input(&s, "data1/scan.txt");
+    let id = s.launch(&s.alice, "p1", json!({"tool": "checksum", "inputs": {"input": input}}));
+    let done = s.wait_terminal(&s.alice, &id, Duration::from_secs(120));
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(s.get(Some(&s.alice), &format!("/api/v1/runs/{id}/logs/stdout")).0, StatusCode::OK);
+    assert_eq!(s.get(Some(&s.bob), &format!("/api/v1/runs/{id}/logs/stdout")).0, StatusCode::NOT_FOUND);
+    assert_eq!(s.get(Some("berth_forged"), "/api/v1/runs").0, StatusCode::UNAUTHORIZED);
+    // Only admins read the trail.
+    assert_eq!(s.get(Some(&s.alice), "/api/v1/audit").0, StatusCode::FORBIDDEN);
+    // A browser session: a wrong token, then alice's; a page; sign-out with the page's CSRF token.
+    assert_eq!(sign_in(&s, "berth_wrong").0, StatusCode::UNAUTHORIZED);
+    let (status, cookie) = sign_in(&s, &s.alice);
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let cookie = cookie.expect("a session cookie");
+    let (status, html) = page(&s, &cookie, &format!("/ui/runs/{id}"));
+    assert_eq!(status, StatusCode::OK);
+    let csrf = html.split("name=\"csrf-token\" content=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let out = post_form(&s, "/logout", Some(&cookie), "csrf_token", &csrf);
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+
+    let entries = s.json(&s.admin, "/api/v1/audit?limit=1000");
+    let find = |actor: &str, action: &str, outcome: &str| {
+        entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["actor"] == actor && e["action"] == action && e["outcome"] == outcome)
+            .cloned()
+    };
+    let run_obj = format!("run:{id}");
+    let launch = find("alice", "launch", "ok").expect("alice's launch");
+    assert_eq!(launch["object"], "project:p1");
+    assert_eq!(launch["address"], "127.0.0.1");
+    assert!(launch["via"].as_str().unwrap().starts_with("token:"), "{launch}");
+    assert_eq!(find("alice", "log-view", "ok").expect("alice's log view")["object"], run_obj.as_str());
+    assert_eq!(find("bob", "log-view", "not-found").expect("bob's attempt")["object"], run_obj.as_str());
+    assert!(find("anonymous", "token-use", "denied").is_some(), "the forged token");
+    assert!(find("alice", "view", "denied").is_some(), "alice reading the trail");
+    assert!(find("anonymous", "sign-in", "denied").is_some(), "the failed sign-in");
+    assert!(find("alice", "sign-in", "ok").is_some(), "the sign-in");
+    assert_eq!(find("alice", "view", "ok").expect("the run page")["via"], "session");
+    assert!(find("alice", "sign-out", "ok").is_some(), "the sign-out");
+    // The command line's changes are there too, by the login that made them.
+    let cli = entries.as_array().unwrap().iter().find(|e| e["action"] == "project-change" && e["via"] == "cli");
+    assert!(cli.is_some_and(|e| e["actor"].as_str().unwrap().starts_with("cli:")), "{entries}");
+    // Filters: one actor, one object.
+    let bobs = s.json(&s.admin, "/api/v1/audit?actor=bob");
+    assert!(bobs.as_array().unwrap().iter().all(|e| e["actor"] == "bob") && !bobs.as_array().unwrap().is_empty());
+    let of_run = s.json(&s.admin, &format!("/api/v1/audit?object={run_obj}"));
+    assert!(of_run.as_array().unwrap().iter().all(|e| e["object"] == run_obj.as_str()), "{of_run}");
+    assert_eq!(s.json(&s.admin, "/api/v1/audit/verify")["problems"], json!([]));
+
+    // Intact from the command line; an export kept aside.
+    let verified = s.ok(&["audit", "verify"]);
+    assert!(verified.contains("audit trail intact"), "{verified}");
+    let export = s.path("audit-export.jsonl");
+    s.ok(&["audit", "export", "--out", &export.to_string_lossy()]);
+    let listed = s.ok(&["audit", "ls", "--actor", "bob"]);
+    assert!(listed.contains(&run_obj), "{listed}");
+
+    // Someone with the database hides bob's attempt: the triggers refuse, so they drop them.
+    s.stop(false);
+    let db = rusqlite::Connection::open(s.path("home/berth.db")).unwrap();
+    let refused = db.execute("DELETE FROM audit_log WHERE actor = 'bob'", []).unwrap_err();
+    assert!(refused.to_string().contains("append-only"), "{refused}");
+    db.execute_batch("DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE actor = 'bob';").unwrap();
+    drop(db);
+    let out = s.cmd(&["audit", "verify"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("tampered") && stderr.contains("was removed"), "{stderr}");
+    let out = s.cmd(&["audit", "verify", "--checkpoint", &export.to_string_lossy(), "--json"]).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["problems"].as_array().unwrap().iter().any(|p| p["kind"] == "checkpoint-mismatch"),
+        "the export names the removed entry: {v}"
+    );
+    // And the admin page says so.
+    s.start(1);
+    let (_, admin_cookie) = sign_in(&s, &s.admin);
+    let (status, html) = page(&s, &admin_cookie.unwrap(), "/ui/audit");
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("has been tampered with") && html.contains("was removed"), "{html}");
+}

@@ -353,6 +353,7 @@ pub struct ReferenceQuery {
     pub reference: String,
 }
 
+mod audit;
 mod images;
 mod pipelines;
 mod projects;
@@ -360,6 +361,7 @@ mod runs;
 mod service;
 mod tools;
 
+pub use audit::*;
 pub use images::*;
 pub use pipelines::*;
 pub use projects::*;

@@ -1,5 +1,6 @@
 //! One handler per subcommand; each calls library functions and renders the result.
 
+mod audit;
 mod descriptor;
 mod harden;
 mod image;
@@ -18,6 +19,15 @@ use crate::cli::{Cli, Command};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let audited = audit::classify(&cli.command);
+    let result = dispatch(cli);
+    if let Some(what) = audited {
+        audit::record(what, &result);
+    }
+    result
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => descriptor::validate(&args),
         Command::Invocation(args) => descriptor::invocation(&args),
@@ -44,5 +54,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::serve(&args),
         Command::User { command } => serve::user(&command),
         Command::Project { command } => serve::project(&command),
+        Command::Audit { command } => audit::audit(&command),
     }
 }
