@@ -194,6 +194,19 @@ pub struct Root {
     path: PathBuf,
 }
 
+/// One entry of [`Root::list_dir`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    /// Its name in the directory.
+    pub name: std::ffi::OsString,
+    /// Its type, the entry itself (a link is `Symlink`).
+    pub kind: FileType,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its modification time (seconds since 1970).
+    pub modified: i64,
+}
+
 /// What [`Root::open_beneath`] found.
 #[derive(Debug)]
 pub struct Opened {
@@ -309,6 +322,40 @@ impl Root {
     /// [`Root::create_dir_all`] does.
     pub fn create_child_dir(&self, name: &str, mode: u32) -> Result<Opened, HostPathError> {
         self.create_dir_all(Path::new(component(name)?), mode)
+    }
+
+    /// The entries of directory `rel` beneath the root, sorted by name: each one's type as it
+    /// is (a link is reported as a link, never followed), size and modification time, read
+    /// with `fstatat(AT_SYMLINK_NOFOLLOW)` relative to the opened directory. `.` and `..` are
+    /// left out; so is nothing else.
+    pub fn list_dir(&self, rel: &Path) -> Result<Vec<DirEntry>, HostPathError> {
+        let full = self.path.join(rel);
+        let rel_checked = checked_relative(rel, &full)?;
+        let dir = open_nofollow(
+            &self.fd,
+            &rel_checked,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        )
+        .map_err(|e| HostPathError::io(full.clone(), e))?;
+        let mut out = Vec::new();
+        let entries = rustix::fs::Dir::read_from(&dir).map_err(|e| HostPathError::io(full.clone(), e.into()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| HostPathError::io(full.clone(), e.into()))?;
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let name = OsStr::from_bytes(name).to_owned();
+            let Ok(st) = rustix::fs::statat(&dir, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW) else { continue };
+            out.push(DirEntry {
+                kind: FileType::from_raw_mode(st.st_mode),
+                size: u64::try_from(st.st_size).unwrap_or(0),
+                modified: st.st_mtime,
+                name,
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
     }
 
     /// The file type of `rel` beneath the root, without following links (`None` when absent).
@@ -582,6 +629,34 @@ mod tests {
         assert!(strip_root(root, Path::new("/data/p/../q")).is_err());
         assert!(strip_root(root, Path::new("/data/pq/x")).is_err());
         assert!(strip_root(root, Path::new("data/p/x")).is_err());
+    }
+
+    #[test]
+    fn listings_report_links_as_links_and_refuse_to_enter_them() {
+        let t = tempfile::tempdir().expect("tmp");
+        let root_dir = t.path().join("root");
+        std::fs::create_dir_all(root_dir.join("sub")).expect("mk");
+        std::fs::write(root_dir.join("b.txt"), b"hello").expect("w");
+        let other = t.path().join("other");
+        std::fs::create_dir(&other).expect("mk");
+        std::fs::write(other.join("secret"), b"s").expect("w");
+        symlink(&other, root_dir.join("a-link")).expect("ln");
+        let root = Root::open(&root_dir).expect("root");
+        let list = root.list_dir(Path::new("")).expect("list");
+        let names: Vec<_> = list.iter().map(|e| (e.name.to_string_lossy().into_owned(), e.kind)).collect();
+        assert_eq!(
+            names,
+            [
+                ("a-link".to_owned(), FileType::Symlink),
+                ("b.txt".to_owned(), FileType::RegularFile),
+                ("sub".to_owned(), FileType::Directory)
+            ]
+        );
+        assert_eq!(list[1].size, 5);
+        assert!(root.list_dir(Path::new("a-link")).is_err(), "a link to a directory is not entered");
+        assert!(root.list_dir(Path::new("../other")).is_err());
+        assert!(root.list_dir(Path::new("b.txt")).is_err());
+        assert!(root.list_dir(Path::new("sub")).expect("sub").is_empty());
     }
 
     #[test]
