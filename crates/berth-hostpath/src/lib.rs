@@ -20,7 +20,10 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
+
+/// A file's type, as [`Root::list_dir`] reports it.
+pub use rustix::fs::FileType;
 
 /// The longest single component most Linux file systems accept (`NAME_MAX`).
 pub const NAME_MAX: usize = 255;

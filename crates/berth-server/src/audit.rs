@@ -62,6 +62,9 @@ pub fn classify(method: &Method, path: &str) -> Option<(&'static str, Option<Str
         ["api", "v1", "runs", id] if get => (action::VIEW, obj("run", id)),
         ["api", "v1", "runs", id, "logs", ..] if get => (action::LOG_VIEW, obj("run", id)),
         ["api", "v1", "runs", id, "kill"] if change => (action::KILL, obj("run", id)),
+        ["api", "v1", "runs", id, "outputs"] if get => (action::VIEW, obj("run", id)),
+        ["api", "v1", "runs", id, "outputs", ..] if get => (action::DOWNLOAD, obj("run", id)),
+        ["api", "v1", "projects", p, "files"] if get => (action::BROWSE, obj("project", p)),
         ["api", "v1", "records", id] if get => (action::VIEW, obj("run", id)),
         ["api", "v1", "projects", p, "launch" | "bulk-launch"] if change => (action::LAUNCH, obj("project", p)),
         ["api", "v1", "projects"] if change => (action::PROJECT_CHANGE, None),
@@ -85,6 +88,7 @@ pub fn classify(method: &Method, path: &str) -> Option<(&'static str, Option<Str
         ["ui", "runs", id] if get => (action::VIEW, obj("run", id)),
         ["ui", "pipelines", id] if get => (action::VIEW, obj("pipeline", id)),
         ["ui", "audit"] if get => (action::VIEW, Some("audit".to_owned())),
+        ["ui", "projects", p, "files"] if get => (action::BROWSE, obj("project", p)),
         _ => return None,
     })
 }
@@ -93,6 +97,7 @@ pub fn classify(method: &Method, path: &str) -> Option<(&'static str, Option<Str
 pub async fn record(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let query = req.uri().query().map(str::to_owned);
     let with_token = req.headers().contains_key(axum::http::header::AUTHORIZATION);
     let classified = classify(&method, &path);
     if classified.is_none() && !with_token {
@@ -112,7 +117,7 @@ pub async fn record(State(state): State<Arc<AppState>>, mut req: Request, next: 
     };
     let entry = NewAuditEntry::new(actor, via, what, Outcome::of_http_status(status))
         .address(address)
-        .detail(serde_json::json!({"method": method.as_str(), "path": path, "status": status}));
+        .detail(serde_json::json!({"method": method.as_str(), "path": path, "query": query, "status": status}));
     let entry = match object {
         Some(o) => entry.object(o),
         None => entry,

@@ -14,6 +14,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod files;
 pub mod launch;
 pub mod limit;
 pub mod live;
@@ -47,12 +48,10 @@ async fn count_and_harden(State(state): State<Arc<AppState>>, req: Request, next
     let h = resp.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
-        ),
-    );
+    // A handler may have set a stricter policy (file downloads are sandboxed).
+    h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(
+        "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+    ));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     resp
 }
@@ -81,6 +80,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/projects/{project}", get(api::get_project))
         .route("/projects/{project}/members/{user}", put(api::add_member))
         .route("/projects/{project}/tools/{name}", put(api::project_setting))
+        .route("/projects/{project}/files", get(api::browse))
         .route("/projects/{project}/launch", post(api::launch))
         .route("/projects/{project}/bulk-launch", post(api::bulk_launch))
         .route("/runs", get(api::list_runs))
@@ -88,6 +88,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/runs/{id}/logs/{stream}", get(api::logs))
         .route("/runs/{id}/logs/{stream}/live", get(api::live_logs))
         .route("/runs/{id}/kill", post(api::kill))
+        .route("/runs/{id}/outputs", get(api::outputs))
+        .route("/runs/{id}/outputs/file", get(api::output_file))
+        .route("/runs/{id}/outputs/archive", get(api::output_archive))
         .route("/images", get(api::list_images).delete(api::remove_image))
         .route("/images/sbom", get(api::sbom))
         .route("/images/tag", post(api::tag_image))
@@ -127,6 +130,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ui/pipelines", get(ui::pipelines))
         .route("/ui/pipelines/{id}", get(ui::pipeline))
         .route("/ui/audit", get(ui::audit))
+        .route("/ui/data", get(ui::data))
+        .route("/ui/projects/{project}/files", get(ui::files))
         .route("/assets/{name}", get(ui::asset))
         .layer(DefaultBodyLimit::max(state.opts.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), auth::guard))

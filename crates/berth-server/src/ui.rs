@@ -37,6 +37,8 @@ fn templates() -> &'static Environment<'static> {
             ("pipelines.html", include_str!("../templates/pipelines.html")),
             ("error.html", include_str!("../templates/error.html")),
             ("audit.html", include_str!("../templates/audit.html")),
+            ("files.html", include_str!("../templates/files.html")),
+            ("data.html", include_str!("../templates/data.html")),
         ] {
             // The templates are part of the binary: a syntax error is a bug caught by the UI tests.
             if let Err(e) = env.add_template(name, text) {
@@ -333,6 +335,10 @@ fn form_of(spec: &ToolSpec, defaults: &serde_json::Map<String, serde_json::Value
 pub struct LaunchQuery {
     version: Option<String>,
     project: Option<String>,
+    /// The input a file was picked for in the data browser, and the picked path: the form
+    /// opens with it filled in (the launch rules check it like any typed path).
+    pick_input: Option<String>,
+    pick_path: Option<String>,
 }
 
 /// `GET /ui/tools/{name}/launch`: the launch form.
@@ -357,7 +363,10 @@ pub async fn launch_form(
             return Err(ApiError::not_found(format!("tool `{name}` is not enabled in any of your projects")));
         }
         let project = q.project.filter(|p| projects.contains(p)).unwrap_or_else(|| projects[0].clone());
-        let defaults = st.store.tool_setting(Some(&project), &rec.tool.name)?.defaults;
+        let mut defaults = st.store.tool_setting(Some(&project), &rec.tool.name)?.defaults;
+        if let (Some(input), Some(path)) = (&q.pick_input, &q.pick_path) {
+            defaults.insert(input.clone(), serde_json::Value::String(path.clone()));
+        }
         let (description, groups) = form_of(&tool.spec, &defaults);
         Ok((rec, projects, project, description, groups))
     })
@@ -421,11 +430,15 @@ pub async fn run(State(state): State<Arc<AppState>>, parts: Parts, Path(id): Pat
             }
             None => None,
         };
-        Ok((RunView::from(&launch), prov))
+        let (outputs, truncated) = run_outputs(&st, &launch);
+        Ok((RunView::from(&launch), prov, outputs, truncated))
     })
     .await;
     match result {
-        Ok((run, prov)) => render("run.html", context! { user => user, nav => "runs", run => run, prov => prov }),
+        Ok((run, prov, outputs, outputs_truncated)) => render(
+            "run.html",
+            context! { user => user, nav => "runs", run => run, prov => prov, outputs => outputs, outputs_truncated => outputs_truncated },
+        ),
         Err(e) => error_page(Some(&user), &e),
     }
 }
@@ -479,6 +492,113 @@ pub async fn audit(
         }
         Err(e) => error_page(Some(&user), &e),
     }
+}
+
+/// Bytes as people read them (`1.2 MB`).
+fn size_text(bytes: u64) -> String {
+    match bytes {
+        b if b < 1000 => format!("{b} B"),
+        b if b < 1_000_000 => format!("{:.1} kB", b as f64 / 1e3),
+        b if b < 1_000_000_000 => format!("{:.1} MB", b as f64 / 1e6),
+        b => format!("{:.2} GB", b as f64 / 1e9),
+    }
+}
+
+fn with_size_text(entries: &[crate::files::FileEntry]) -> Vec<serde_json::Value> {
+    entries
+        .iter()
+        .map(|e| {
+            let mut v = serde_json::to_value(e).unwrap_or_default();
+            v["size_text"] = if e.kind == "file" { size_text(e.size).into() } else { "".into() };
+            v
+        })
+        .collect()
+}
+
+/// `GET /ui/data`: the caller's projects and their data roots.
+pub async fn data(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
+    let user = user_or_redirect!(state, parts);
+    let st = state.clone();
+    let u = user.clone();
+    match blocking(move || caller_projects(&st.store, &u)).await {
+        Ok(projects) => render("data.html", context! { user => user, nav => "data", projects => projects }),
+        Err(e) => error_page(Some(&user), &e),
+    }
+}
+
+/// `?root=&path=&pick_tool=&pick_input=` of the data browser.
+#[derive(Debug, Deserialize)]
+pub struct FilesQuery {
+    root: Option<usize>,
+    path: Option<String>,
+    pick_tool: Option<String>,
+    pick_input: Option<String>,
+}
+
+/// `GET /ui/projects/{project}/files`: browse a data root; with `pick_tool` and `pick_input`,
+/// each file and directory has a Pick button back to that tool's launch form.
+pub async fn files(
+    State(state): State<Arc<AppState>>,
+    parts: Parts,
+    Path(project): Path<String>,
+    Query(q): Query<FilesQuery>,
+) -> Response {
+    let user = user_or_redirect!(state, parts);
+    let st = state.clone();
+    let u = user.clone();
+    let query = crate::api::BrowseQuery { root: q.root, path: q.path.clone() };
+    let result = blocking(move || crate::api::browse_project(&st, &u, &project, &query)).await;
+    let b = match result {
+        Ok(b) => b,
+        Err(e) => return error_page(Some(&user), &e),
+    };
+    let mut crumbs = Vec::new();
+    let mut acc = std::path::PathBuf::new();
+    for c in std::path::Path::new(&b.listing.path).components() {
+        acc.push(c);
+        crumbs.push(context! { name => c.as_os_str().to_string_lossy(), path => acc.to_string_lossy() });
+    }
+    let pick = match (&q.pick_tool, &q.pick_input) {
+        (Some(tool), Some(input)) => {
+            let enc = |v: &str| serde_urlencoded::to_string([("v", v)]).unwrap_or_default()[2..].to_owned();
+            Some((
+                context! {
+                    tool => tool, input => input,
+                    back => format!("/ui/tools/{}/launch?project={}&pick_input={}", enc(tool), enc(&b.project), enc(input)),
+                },
+                format!("&pick_tool={}&pick_input={}", enc(tool), enc(input)),
+            ))
+        }
+        _ => None,
+    };
+    let entries = with_size_text(&b.listing.entries);
+    render(
+        "files.html",
+        context! {
+            user => user, nav => "data", crumbs => crumbs,
+            b => context! { project => b.project, roots => b.roots, root => b.root, root_path => b.root_path,
+                path => b.listing.path, parent => b.listing.parent, entries => entries, omitted => b.listing.omitted },
+            pick => pick.as_ref().map(|p| p.0.clone()), pick_qs => pick.map(|p| p.1).unwrap_or_default(),
+        },
+    )
+}
+
+/// The outputs of a launch for its page: every file (at most 500), text previews of small
+/// text files.
+fn run_outputs(state: &AppState, launch: &berth_store::Launch) -> (Vec<serde_json::Value>, bool) {
+    let Ok(root) = crate::api::output_root(state, launch) else { return (Vec::new(), false) };
+    let Ok((files, truncated)) = crate::files::walk(&root, 500) else { return (Vec::new(), false) };
+    let mut out = with_size_text(&files);
+    for (v, f) in out.iter_mut().zip(&files) {
+        if f.format == Some("text") && f.size <= 4096 {
+            let preview = root.open_file(std::path::Path::new(&f.path)).ok().and_then(|file| {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::Read::take(file, 4096), &mut text).ok().map(|_| text)
+            });
+            v["preview"] = preview.into();
+        }
+    }
+    (out, truncated)
 }
 
 /// `GET /ui/images` (admins).

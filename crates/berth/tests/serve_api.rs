@@ -874,6 +874,16 @@ fn sign_in(s: &Service, token: &str) -> (StatusCode, Option<String>) {
     (resp.status(), cookie)
 }
 
+/// HTML attribute text as a browser reads it (the escapes minijinja writes).
+fn unescape(s: &str) -> String {
+    s.replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
 /// A page with the session cookie.
 fn page(s: &Service, cookie: &str, path: &str) -> (StatusCode, String) {
     let resp = browser().get(s.url(path)).header("Cookie", cookie).send().unwrap();
@@ -967,4 +977,114 @@ fn the_audit_trail_records_who_touched_which_data_and_finds_tampering() {
     let (status, html) = page(&s, &admin_cookie.unwrap(), "/ui/audit");
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("has been tampered with") && html.contains("was removed"), "{html}");
+}
+
+#[test]
+fn data_roots_are_browsed_and_outputs_downloaded_without_following_links() {
+    let s = Service::new(1);
+    // A scanner export with a name that says nothing, a subdirectory, and the planted link.
+    std::fs::create_dir_all(s.path("data1/study/series1")).unwrap();
+    std::fs::copy(
+        berth_testkit::repo_root().join("examples/dicom-normalize/data/phantom-mr.dcm"),
+        s.path("data1/study/series1/IM0001"),
+    )
+    .unwrap();
+    let listing = s.json(&s.alice, "/api/v1/projects/p1/files");
+    assert_eq!(listing["root_path"], s.path("data1").to_string_lossy().as_ref());
+    let kind = |l: &Value, name: &str| {
+        l["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["kind"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(kind(&listing, "link.txt").as_deref(), Some("link"), "{listing}");
+    assert_eq!(kind(&listing, "scan.txt").as_deref(), Some("file"));
+    assert_eq!(listing["entries"][0]["name"], "study", "directories first: {listing}");
+    let series = s.json(&s.alice, "/api/v1/projects/p1/files?path=study/series1");
+    let dcm = &series["entries"][0];
+    assert_eq!(dcm["format"], "dicom", "{series}");
+    assert!(dcm["summary"].as_str().unwrap().starts_with("MR"), "{dcm}");
+    // Nothing outside the root, through `..` or the link; nothing of another project.
+    assert_eq!(s.get(Some(&s.alice), "/api/v1/projects/p1/files?path=../outside").0, StatusCode::BAD_REQUEST);
+    let (status, body) = s.get(Some(&s.alice), "/api/v1/projects/p1/files?path=link.txt");
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(!body.contains("not yours"));
+    assert_eq!(s.get(Some(&s.bob), "/api/v1/projects/p1/files").0, StatusCode::NOT_FOUND);
+    assert_eq!(s.get(Some(&s.alice), "/api/v1/projects/p1/files?root=7").0, StatusCode::NOT_FOUND);
+
+    // A run's outputs: listed, downloaded one by one and as a streamed tar.
+    let input = file_input(&s, "data1/scan.txt");
+    let id = s.launch(&s.alice, "p1", json!({"tool": "checksum", "inputs": {"input": input}}));
+    let done = s.wait_terminal(&s.alice, &id, Duration::from_secs(120));
+    assert_eq!(done["status"], "succeeded", "{done}");
+    // What a hostile tool could leave: a link to a file of the server's.
+    let out_dir = s.path(&format!("home/outputs/p1/{id}"));
+    std::os::unix::fs::symlink(s.path("outside/secret.txt"), out_dir.join("evil")).unwrap();
+    let top = s.json(&s.alice, &format!("/api/v1/runs/{id}/outputs"));
+    assert_eq!(kind(&top, "evil").as_deref(), Some("link"), "{top}");
+    let sub = top["entries"].as_array().unwrap().iter().find(|e| e["kind"] == "dir").expect("an output directory");
+    let outputs = s.json(&s.alice, &format!("/api/v1/runs/{id}/outputs?path={}", sub["path"].as_str().unwrap()));
+    let files: Vec<&Value> = outputs["entries"].as_array().unwrap().iter().filter(|e| e["kind"] == "file").collect();
+    assert!(!files.is_empty(), "{outputs}");
+    let first = files[0]["path"].as_str().unwrap().to_owned();
+    let resp = Service::client()
+        .get(s.url(&format!("/api/v1/runs/{id}/outputs/file?path={first}&inline=true")))
+        .bearer_auth(&s.alice)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let h = resp.headers().clone();
+    assert_eq!(h["content-type"], "text/plain; charset=utf-8");
+    assert!(h["content-security-policy"].to_str().unwrap().starts_with("sandbox"), "{h:?}");
+    assert!(h["content-disposition"].to_str().unwrap().starts_with("inline"));
+    let one = resp.bytes().unwrap();
+    assert_eq!(one.as_ref(), std::fs::read(out_dir.join(&first)).unwrap());
+    let (status, _) = s.get(Some(&s.alice), &format!("/api/v1/runs/{id}/outputs/file?path=evil"));
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(s.get(Some(&s.bob), &format!("/api/v1/runs/{id}/outputs/file?path={first}")).0, StatusCode::NOT_FOUND);
+    let tar_bytes = Service::client()
+        .get(s.url(&format!("/api/v1/runs/{id}/outputs/archive")))
+        .bearer_auth(&s.alice)
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    let mut archive = tar::Archive::new(std::io::Cursor::new(tar_bytes.to_vec()));
+    let mut names = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut content = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut content).unwrap();
+        assert!(!String::from_utf8_lossy(&content).contains("not yours"), "{name} carries the linked file");
+        if name == first {
+            assert_eq!(content, one.as_ref());
+        }
+        names.push(name);
+    }
+    assert!(names.contains(&first) && !names.iter().any(|n| n == "evil"), "{names:?}");
+
+    // In the pages: the browser picks a file into the launch form; the run page offers downloads.
+    let (_, cookie) = sign_in(&s, &s.alice);
+    let cookie = cookie.unwrap();
+    let (status, html) =
+        page(&s, &cookie, "/ui/projects/p1/files?path=study%2Fseries1&pick_tool=checksum&pick_input=input");
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("MR") && html.contains("Pick"), "{html}");
+    let pick = unescape(html.split("class=\"button pick\" href=\"").nth(1).unwrap().split('"').next().unwrap());
+    assert!(pick.starts_with("/ui/tools/checksum/launch?project=p1&pick_input=input&pick_path="), "{pick}");
+    let (status, form) = page(&s, &cookie, &pick);
+    assert_eq!(status, StatusCode::OK);
+    let picked = s.path("data1/study/series1/IM0001").to_string_lossy().into_owned();
+    assert!(unescape(&form).contains(&format!("value=\"{picked}\"")), "the picked path fills the input:\n{form}");
+    let (_, run_page) = page(&s, &cookie, &format!("/ui/runs/{id}"));
+    let run_page = unescape(&run_page);
+    assert!(run_page.contains("Download all") && run_page.contains(&first), "{run_page}");
+
+    // Browsing and downloading are in the audit trail.
+    let trail = s.json(&s.admin, "/api/v1/audit?actor=alice&limit=1000");
+    let actions: Vec<&str> = trail.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert!(actions.contains(&"browse") && actions.contains(&"download"), "{actions:?}");
 }

@@ -354,6 +354,7 @@ pub struct ReferenceQuery {
 }
 
 mod audit;
+mod files;
 mod images;
 mod pipelines;
 mod projects;
@@ -362,6 +363,7 @@ mod service;
 mod tools;
 
 pub use audit::*;
+pub use files::*;
 pub use images::*;
 pub use pipelines::*;
 pub use projects::*;
