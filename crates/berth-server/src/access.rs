@@ -57,7 +57,18 @@ pub fn tool_view(store: &Store, rec: &berth_store::ToolRecord, projects: &[Proje
         added_at: rec.added_at.clone(),
         site_enabled: site.enabled,
         enabled_in,
+        description: description_of(&rec.tool.descriptor_json),
     })
+}
+
+/// A descriptor's (or XNAT Command's) `description`, shortened for lists.
+fn description_of(descriptor_json: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(descriptor_json).ok()?;
+    let d = v.get("description")?.as_str()?.trim();
+    if d.is_empty() {
+        return None;
+    }
+    Some(if d.chars().count() > 300 { format!("{}…", d.chars().take(300).collect::<String>()) } else { d.to_owned() })
 }
 
 /// The tools the caller may see: those they can launch somewhere (enabled on the site and in

@@ -66,6 +66,7 @@ pub fn classify(method: &Method, path: &str) -> Option<(&'static str, Option<Str
         ["api", "v1", "runs", id, "outputs", ..] if get => (action::DOWNLOAD, obj("run", id)),
         ["api", "v1", "projects", p, "files"] if get => (action::BROWSE, obj("project", p)),
         ["api", "v1", "records", id] if get => (action::VIEW, obj("run", id)),
+        ["api", "v1", "records", id, "logs", ..] if get => (action::LOG_VIEW, obj("run", id)),
         ["api", "v1", "projects", p, "launch" | "bulk-launch"] if change => (action::LAUNCH, obj("project", p)),
         ["api", "v1", "projects"] if change => (action::PROJECT_CHANGE, None),
         ["api", "v1", "projects", p, ..] if change => (action::PROJECT_CHANGE, obj("project", p)),
@@ -86,7 +87,8 @@ pub fn classify(method: &Method, path: &str) -> Option<(&'static str, Option<Str
         ["xapi", "commands"] if change => (action::TOOL_CHANGE, None),
         // Pages.
         ["ui", "runs", id] if get => (action::VIEW, obj("run", id)),
-        ["ui", "pipelines", id] if get => (action::VIEW, obj("pipeline", id)),
+        ["ui", "pipelines", id, ..] if get => (action::VIEW, obj("pipeline", id)),
+        ["ui", "records", id] if get => (action::VIEW, obj("run", id)),
         ["ui", "audit"] if get => (action::VIEW, Some("audit".to_owned())),
         ["ui", "projects", p, "files"] if get => (action::BROWSE, obj("project", p)),
         _ => return None,

@@ -33,7 +33,7 @@ impl Modify for TokenAuth {
         api::list_tools, api::add_tool, api::validate_tool, api::import_tools, api::get_tool, api::remove_tool, api::site_setting,
         api::list_projects, api::add_project, api::get_project, api::add_member, api::project_setting,
         api::launch, api::bulk_launch, api::list_runs, api::get_run, api::logs, api::live_logs, api::kill,
-        api::list_images, api::pull_image, api::sbom, api::tag_image, api::remove_image, api::import_image, api::list_records, api::get_record, api::check_image, api::scan_image, api::latest_scan, api::engines,
+        api::list_images, api::pull_image, api::sbom, api::tag_image, api::remove_image, api::import_image, api::list_records, api::get_record, api::record_logs, api::check_image, api::scan_image, api::latest_scan, api::engines,
         api::list_pipelines, api::start_pipeline, api::get_pipeline,
         api::list_audit, api::verify_audit,
         api::browse, api::outputs, api::output_file, api::output_archive,

@@ -39,6 +39,9 @@ fn templates() -> &'static Environment<'static> {
             ("audit.html", include_str!("../templates/audit.html")),
             ("files.html", include_str!("../templates/files.html")),
             ("data.html", include_str!("../templates/data.html")),
+            ("pipeline.html", include_str!("../templates/pipeline.html")),
+            ("records.html", include_str!("../templates/records.html")),
+            ("record.html", include_str!("../templates/record.html")),
         ] {
             // The templates are part of the binary: a syntax error is a bug caught by the UI tests.
             if let Err(e) = env.add_template(name, text) {
@@ -60,9 +63,11 @@ fn render(name: &str, ctx: minijinja::Value) -> Response {
 }
 
 fn error_page(user: Option<&PageUser>, e: &ApiError) -> Response {
+    // Hints written for API clients (an endpoint to call) mean nothing to someone in a browser.
+    let hint = e.body.hint.as_deref().filter(|h| !h.contains("/api/") && !h.contains("`GET ") && !h.contains("`POST "));
     let mut resp = render(
         "error.html",
-        context! { user => user, status => e.status.as_u16(), message => e.body.error, hint => e.body.hint },
+        context! { user => user, status => e.status.as_u16(), message => e.body.error, hint => hint },
     );
     *resp.status_mut() = e.status;
     resp
@@ -690,13 +695,100 @@ pub async fn pipelines(State(state): State<Arc<AppState>>, parts: Parts) -> Resp
     }
 }
 
-/// `GET /ui/pipelines/{id}`: the pipeline run's report (timeline, statuses, durations).
+/// Seconds from `a` to `b` (RFC 3339 times as the store writes them).
+fn seconds_between(a: &str, b: &str) -> Option<f64> {
+    let a = chrono::DateTime::parse_from_rfc3339(a).ok()?;
+    let b = chrono::DateTime::parse_from_rfc3339(b).ok()?;
+    Some((b - a).num_milliseconds() as f64 / 1000.0)
+}
+
+/// `4.2 s`, `3 min 05 s`, `1 h 02 min`.
+fn duration_text(secs: f64) -> String {
+    let s = secs.max(0.0);
+    if s < 60.0 {
+        format!("{s:.1} s")
+    } else if s < 3600.0 {
+        format!("{} min {:02} s", (s / 60.0) as u64, (s % 60.0) as u64)
+    } else {
+        format!("{} h {:02} min", (s / 3600.0) as u64, ((s % 3600.0) / 60.0) as u64)
+    }
+}
+
+fn admin_only(user: &PageUser, what: &str) -> Option<Response> {
+    (!user.is_admin())
+        .then(|| error_page(Some(user), &ApiError::forbidden(format!("{what} are visible to administrators"))))
+}
+
+/// `GET /ui/pipelines/{id}`: a pipeline run in the UI's own page: its facts, a timeline of its
+/// tasks, each task's status, tries, duration, run record and logs (served by the server);
+/// refreshed every 3 s while it runs.
 pub async fn pipeline(State(state): State<Arc<AppState>>, parts: Parts, Path(id): Path<String>) -> Response {
     let user = user_or_redirect!(state, parts);
-    if !user.is_admin() {
-        return error_page(Some(&user), &ApiError::forbidden("pipeline runs are visible to administrators"));
+    if let Some(r) = admin_only(&user, "pipeline runs") {
+        return r;
     }
     let store = state.store.clone();
+    let result = blocking(move || Ok(store.get_pipeline_run(&id)?)).await;
+    let p = match result {
+        Ok(p) => p,
+        Err(e) => return error_page(Some(&user), &e),
+    };
+    let now = berth_store::time::now();
+    let t0 = p.tasks.iter().filter_map(|t| t.started_at.clone()).min().or_else(|| p.started_at.clone());
+    let end_of = |t: &berth_store::TaskRecord| t.finished_at.clone().unwrap_or_else(|| now.clone());
+    let t1 = p.tasks.iter().filter(|t| t.started_at.is_some()).map(end_of).max();
+    let span = match (&t0, &t1) {
+        (Some(a), Some(b)) => seconds_between(a, b).unwrap_or(0.0).max(0.001),
+        _ => 0.001,
+    };
+    let mut counts = std::collections::BTreeMap::<&str, u32>::new();
+    let mut bars = Vec::new();
+    let mut tasks = Vec::new();
+    for t in &p.tasks {
+        *counts.entry(t.status.as_str()).or_default() += 1;
+        let duration = t.started_at.as_deref().and_then(|s| seconds_between(s, &end_of(t)));
+        if let (Some(start), Some(origin), Some(d)) = (&t.started_at, &t0, duration) {
+            let x = seconds_between(origin, start).unwrap_or(0.0) / span * 1000.0;
+            let label = [Some(t.step.as_str()), t.participant.as_deref(), t.session.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+            bars.push(context! {
+                x => format!("{x:.1}"), w => format!("{:.1}", (d / span * 1000.0).max(2.0)),
+                status => t.status.as_str(), label => label, duration => duration_text(d),
+            });
+        }
+        tasks.push(context! {
+            seq => t.seq, step => t.step, participant => t.participant, session => t.session,
+            status => t.status.as_str(), attempts => t.attempts, cached_from => t.cached_from,
+            message => t.message, run_id => t.run_id, duration => duration.map(duration_text).unwrap_or_default(),
+        });
+    }
+    render(
+        "pipeline.html",
+        context! {
+            user => user, nav => "pipelines", terminal => p.status.is_terminal(), counts => counts,
+            bars => bars, tasks => tasks, span => duration_text(span),
+            p => context! {
+                id => p.id, name => p.new.name, status => p.status.as_str(), status_message => p.status_message,
+                file => p.new.file_path, file_sha256 => p.new.file_sha256, dataset => p.new.dataset,
+                output_dir => p.new.output_dir, created_at => p.created_at, started_at => p.started_at,
+                finished_at => p.finished_at,
+            },
+        },
+    )
+}
+
+/// `GET /ui/pipelines/{id}/report`: the stand-alone HTML report (the one `berth pipeline
+/// report` writes), as a download: it is made to be opened on its own, not inside the service.
+pub async fn pipeline_report(State(state): State<Arc<AppState>>, parts: Parts, Path(id): Path<String>) -> Response {
+    let user = user_or_redirect!(state, parts);
+    if let Some(r) = admin_only(&user, "pipeline runs") {
+        return r;
+    }
+    let store = state.store.clone();
+    let name = format!("{id}-report.html");
     let result: ApiResult<String> = blocking(move || {
         let p = store.get_pipeline_run(&id)?;
         let mut runs = std::collections::BTreeMap::new();
@@ -711,17 +803,169 @@ pub async fn pipeline(State(state): State<Arc<AppState>>, parts: Parts, Path(id)
     })
     .await;
     match result {
-        // The report is self-contained: inline styles, no scripts.
         Ok(html) => (
-            [(
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'",
-            )],
-            Html(html),
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
+                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}\"", name.replace('"', "_"))),
+                (header::CONTENT_SECURITY_POLICY, "sandbox; default-src 'none'; style-src 'unsafe-inline'".to_owned()),
+            ],
+            html,
         )
             .into_response(),
         Err(e) => error_page(Some(&user), &e),
     }
+}
+
+/// Who made a store run: the service (a launch), a pipeline, or the command line.
+fn origin_of(labels: &std::collections::BTreeMap<String, String>) -> &'static str {
+    if labels.contains_key(berth_store::LAUNCH_LABEL) {
+        "service"
+    } else if labels.contains_key(berth_store::PIPELINE_RUN_LABEL) {
+        "pipeline"
+    } else {
+        "cli"
+    }
+}
+
+/// `?status=&tool=&origin=&offset=` of the records page.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct RecordsQuery {
+    status: Option<String>,
+    tool: Option<String>,
+    origin: Option<String>,
+    offset: Option<u32>,
+}
+
+/// `GET /ui/records` (admins): every run in the store — command line, pipelines, service —
+/// filterable by status, tool and origin, newest first.
+pub async fn records(State(state): State<Arc<AppState>>, parts: Parts, Query(q): Query<RecordsQuery>) -> Response {
+    let user = user_or_redirect!(state, parts);
+    if let Some(r) = admin_only(&user, "run records") {
+        return r;
+    }
+    const PAGE: u32 = 50;
+    let store = state.store.clone();
+    let status = q.status.clone().filter(|s| !s.is_empty());
+    let tool = q.tool.clone().filter(|s| !s.is_empty());
+    let origin = q.origin.clone().filter(|s| !s.is_empty());
+    let offset = q.offset.unwrap_or(0);
+    let result = blocking(move || {
+        let status = status
+            .as_deref()
+            .map(|s| s.parse::<berth_store::RunStatus>().map_err(|e| ApiError::bad_request(format!("status: {e}"))))
+            .transpose()?;
+        let mut out = Vec::new();
+        let mut scanned = offset;
+        // Filtering by origin needs each run's labels: read pages until one is full.
+        loop {
+            let page = store.list_runs(&berth_store::RunFilter {
+                status,
+                tool: tool.clone(),
+                limit: Some(PAGE),
+                offset: scanned,
+                since: None,
+            })?;
+            let n = page.len() as u32;
+            for r in page {
+                scanned += 1;
+                let labels = store.get_run(r.id.as_str()).map(|rec| rec.new.labels).unwrap_or_default();
+                let o = origin_of(&labels);
+                if origin.as_deref().is_some_and(|want| want != o) {
+                    continue;
+                }
+                out.push(context! {
+                    id => r.id.as_str(), status => r.status.as_str(), tool => r.tool_name, version => r.tool_version,
+                    origin => o, created_at => r.created_at, exit_code => r.exit_code,
+                });
+                if out.len() as u32 >= PAGE {
+                    return Ok((out, Some(scanned)));
+                }
+            }
+            if n < PAGE {
+                return Ok((out, None));
+            }
+        }
+    })
+    .await;
+    match result {
+        Ok((records, next_offset)) => {
+            let next_query = next_offset.map(|o| {
+                serde_urlencoded::to_string(RecordsQuery { offset: Some(o), ..q.clone_query() }).unwrap_or_default()
+            });
+            let statuses: Vec<&str> = berth_store::RunStatus::ALL.iter().map(|s| s.as_str()).collect();
+            render(
+                "records.html",
+                context! { user => user, nav => "records", records => records, q => q, statuses => statuses,
+                next_offset => next_offset, next_query => next_query },
+            )
+        }
+        Err(e) => error_page(Some(&user), &e),
+    }
+}
+
+impl RecordsQuery {
+    fn clone_query(&self) -> RecordsQuery {
+        RecordsQuery { status: self.status.clone(), tool: self.tool.clone(), origin: self.origin.clone(), offset: None }
+    }
+}
+
+/// The first 64 KiB of a run's log, for a page.
+fn log_head(store: &berth_store::Store, id: &berth_store::RunId, stream: &str) -> String {
+    let (out, err) = store.log_paths(id);
+    let path = if stream == "stdout" { out } else { err };
+    let mut text = String::new();
+    if let Ok(f) = std::fs::File::open(path) {
+        let mut bytes = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut std::io::Read::take(f, 64 << 10), &mut bytes);
+        text = String::from_utf8_lossy(&bytes).into_owned();
+    }
+    text
+}
+
+/// `GET /ui/records/{id}` (admins): one run record of the store, whoever made it, with its logs.
+pub async fn record(State(state): State<Arc<AppState>>, parts: Parts, Path(id): Path<String>) -> Response {
+    let user = user_or_redirect!(state, parts);
+    if let Some(r) = admin_only(&user, "run records") {
+        return r;
+    }
+    let store = state.store.clone();
+    let result = blocking(move || {
+        let rec = store.get_run(&id)?;
+        let stdout = log_head(&store, &rec.id, "stdout");
+        let stderr = log_head(&store, &rec.id, "stderr");
+        let files: Vec<serde_json::Value> = rec
+            .files
+            .iter()
+            .map(|f| serde_json::json!({"role": f.role, "key": f.key, "path": f.path, "sha256": f.sha256}))
+            .collect();
+        let labels = &rec.new.labels;
+        let r = context! {
+            id => rec.id.as_str(), tool => rec.new.tool_name, version => rec.new.tool_version, status => rec.status.as_str(),
+            origin => origin_of(labels), launch => labels.get(berth_store::LAUNCH_LABEL),
+            pipeline => labels.get(berth_store::PIPELINE_RUN_LABEL), image_ref => rec.new.image_ref,
+            image_id => rec.update.image_id, command_line => rec.new.command_line, host => rec.new.owner_host,
+            created_at => rec.created_at, finished_at => rec.update.finished_at, exit_code => rec.update.exit_code,
+            files => files,
+        };
+        Ok((r, stdout, stderr))
+    })
+    .await;
+    match result {
+        Ok((r, stdout, stderr)) => render(
+            "record.html",
+            context! { user => user, nav => "records", r => r, stdout => stdout, stderr => stderr },
+        ),
+        Err(e) => error_page(Some(&user), &e),
+    }
+}
+
+/// Any other path: a 404 page for people (the API's own 404 is JSON).
+pub async fn not_found_page(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
+    let user = match crate::auth::session_cookie(&parts.headers) {
+        Some(_) => ui_user(&state, &parts).await.ok(),
+        None => None,
+    };
+    error_page(user.as_ref(), &ApiError::not_found("There is no such page."))
 }
 
 /// `GET /assets/{name}`.

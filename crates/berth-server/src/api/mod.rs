@@ -242,6 +242,8 @@ pub struct ToolView {
     pub site_enabled: bool,
     /// The caller's projects it is enabled in.
     pub enabled_in: Vec<String>,
+    /// What the tool does (the descriptor's or Command's `description`, at most 300 characters).
+    pub description: Option<String>,
 }
 
 impl ToolView {

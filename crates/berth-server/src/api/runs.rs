@@ -367,6 +367,34 @@ pub async fn get_record(
     blocking(move || Ok(Json(provenance(&store.get_run(&id)?)))).await
 }
 
+/// A stored run's log, whoever made the run (admins): command-line runs and pipeline tasks
+/// included. Streamed.
+#[utoipa::path(get, path = "/api/v1/records/{id}/logs/{stream}", tag = "runs", security(("token" = [])), params(("id" = String, Path), ("stream" = String, Path, description = "stdout or stderr")), responses((status = 200, description = "the log", content_type = "text/plain"), (status = 404, body = ErrorBody)))]
+pub async fn record_logs(
+    State(state): State<Arc<AppState>>,
+    _caller: Admin,
+    Path((id, stream)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let stream = stream_name(&stream)?;
+    let store = state.store.clone();
+    let (run, path) = blocking(move || {
+        let run = store.resolve_run_id(&id)?;
+        let (out, err) = store.log_paths(&run);
+        Ok((run, if stream == "stdout" { out } else { err }))
+    })
+    .await?;
+    let body = match tokio::fs::File::open(&path).await {
+        Ok(f) => axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(f)),
+        Err(_) => axum::body::Body::empty(),
+    };
+    let disposition = format!("inline; filename=\"{}-{stream}.log\"", run.as_str());
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)],
+        body,
+    )
+        .into_response())
+}
+
 #[cfg(test)]
 mod tests {
     use super::read_log_chunk;
