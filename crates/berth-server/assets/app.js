@@ -121,7 +121,68 @@ function launchForm(form) {
   document.getElementById("dry-run").addEventListener("click", () => submit(true));
 }
 
+// Admin forms: <form class="api" data-method data-url [data-body] [data-show] [data-confirm]>.
+// Fields become a JSON body (a textarea with data-lines gives a list); `{field}` in the URL is
+// replaced by that field's value (URL-encoded) and left out of the body. Success reloads the
+// page, or shows the returned field named by data-show (a new token, shown once).
+function apiForm(form) {
+  const result = document.getElementById("admin-result");
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (form.dataset.confirm && !confirm(form.dataset.confirm)) return;
+    let url = form.dataset.url;
+    const body = form.dataset.body ? JSON.parse(form.dataset.body) : {};
+    for (const c of form.querySelectorAll("input[name], select[name], textarea[name]")) {
+      let v = c.value.trim();
+      if (url.includes("{" + c.name + "}")) { url = url.replace("{" + c.name + "}", encodeURIComponent(v)); continue; }
+      if (c.dataset.lines === "true") { body[c.name] = v.split("\n").map((s) => s.trim()).filter((s) => s.length); continue; }
+      if (v !== "") body[c.name] = v;
+    }
+    const method = form.dataset.method;
+    if (form.dataset.busy) result.replaceChildren(el("p", { id: "busy" }, form.dataset.busy));
+    for (const b of form.querySelectorAll("button")) b.disabled = true;
+    const r = await api(method, url, method === "DELETE" ? undefined : body);
+    for (const b of form.querySelectorAll("button")) b.disabled = false;
+    if (!r.ok) { result.replaceChildren(el("pre", { class: "error", id: "admin-error" }, describeError(r.data))); return; }
+    if (form.dataset.show) {
+      result.replaceChildren(el("div", { class: "card", id: "new-token" },
+        el("p", {}, "The new token for " + r.data.user + " (copy it now: it is not shown again):"),
+        el("pre", {}, r.data[form.dataset.show])));
+      return;
+    }
+    location.reload();
+  });
+}
+
+// The pipeline start form: the ticked participants and sessions, the parameters, then the API.
+function pipelineForm(form) {
+  const result = document.getElementById("pipeline-result");
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const ticked = (name) => Array.from(form.querySelectorAll("input[name=" + name + "]:checked")).map((c) => c.value);
+    const body = {
+      file: form.dataset.file,
+      participant_label: ticked("participant"),
+      session_label: ticked("session"),
+      analysis_level: form.querySelector("#level").value,
+      params: {},
+      keep_going: form.querySelector("input[name=keep_going]").checked,
+      no_cache: form.querySelector("input[name=no_cache]").checked,
+    };
+    const bids = form.querySelector("#bids").value.trim();
+    if (bids) body.bids = bids;
+    for (const p of form.querySelectorAll("input[data-param]")) body.params[p.dataset.param] = p.value;
+    result.replaceChildren(el("p", {}, "Checking and starting…"));
+    const r = await api("POST", "/api/v1/pipelines", body);
+    if (!r.ok) { result.replaceChildren(el("pre", { class: "error", id: "pipeline-error" }, describeError(r.data))); return; }
+    location.href = "/ui/pipelines";
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  const pf = document.getElementById("pipeline-form");
+  if (pf) pipelineForm(pf);
+  for (const f of document.querySelectorAll("form.api")) apiForm(f);
   const runs = document.getElementById("runs");
   if (runs && runs.dataset.live) liveRuns(runs);
   for (const pre of document.querySelectorAll("pre[data-live]")) liveLog(pre);

@@ -87,6 +87,7 @@ pub fn classify(method: &Method, path: &str) -> Option<(&'static str, Option<Str
         ["xapi", "commands"] if change => (action::TOOL_CHANGE, None),
         // Pages.
         ["ui", "runs", id] if get => (action::VIEW, obj("run", id)),
+        ["ui", "pipelines", "start"] => return None,
         ["ui", "pipelines", id, ..] if get => (action::VIEW, obj("pipeline", id)),
         ["ui", "records", id] if get => (action::VIEW, obj("run", id)),
         ["ui", "audit"] if get => (action::VIEW, Some("audit".to_owned())),

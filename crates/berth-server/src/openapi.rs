@@ -37,10 +37,12 @@ impl Modify for TokenAuth {
         api::list_pipelines, api::start_pipeline, api::get_pipeline,
         api::list_audit, api::verify_audit,
         api::browse, api::outputs, api::output_file, api::output_archive,
+        api::list_users, api::add_user, api::make_token, api::revoke_token, api::remove_member,
     ),
     components(schemas(ErrorBody, Problem, LaunchRequest, api::BulkRequest, api::RunView, api::RunPage, api::RunDetail,
         api::Accepted, api::BulkAccepted, api::DryRun, api::ToolView, api::ToolDetail, api::Validation,
-        api::SettingRequest, api::ProjectRequest, api::ImageRequest, api::TagRequest, api::ImportRequest, api::Health, api::Me)),
+        api::SettingRequest, api::ProjectRequest, api::ImageRequest, api::TagRequest, api::ImportRequest, api::Health, api::Me,
+        api::UserView, api::UserRequest, api::TokenRequest, api::NewToken, api::Revoked)),
     modifiers(&TokenAuth),
     tags((name = "service"), (name = "users"), (name = "tools"), (name = "projects"), (name = "runs"), (name = "images"), (name = "pipelines"), (name = "audit"))
 )]

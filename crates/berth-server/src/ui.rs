@@ -42,6 +42,8 @@ fn templates() -> &'static Environment<'static> {
             ("pipeline.html", include_str!("../templates/pipeline.html")),
             ("records.html", include_str!("../templates/records.html")),
             ("record.html", include_str!("../templates/record.html")),
+            ("admin.html", include_str!("../templates/admin.html")),
+            ("pipeline_start.html", include_str!("../templates/pipeline_start.html")),
         ] {
             // The templates are part of the binary: a syntax error is a bug caught by the UI tests.
             if let Err(e) = env.add_template(name, text) {
@@ -678,7 +680,8 @@ pub async fn image(State(state): State<Arc<AppState>>, parts: Parts, Query(q): Q
     };
     render(
         "image.html",
-        context! { user => user, nav => "images", reference => q.reference, info => info, scan => scan_v, bars => bars, findings => findings },
+        context! { user => user, nav => "images", scan_body => serde_json::json!({"reference": q.reference}).to_string(),
+        reference => q.reference, info => info, scan => scan_v, bars => bars, findings => findings },
     )
 }
 
@@ -689,8 +692,89 @@ pub async fn pipelines(State(state): State<Arc<AppState>>, parts: Parts) -> Resp
         return error_page(Some(&user), &ApiError::forbidden("pipeline runs are visible to administrators"));
     }
     let store = state.store.clone();
-    match blocking(move || Ok(store.list_pipeline_runs(200)?)).await {
-        Ok(list) => render("pipelines.html", context! { user => user, nav => "pipelines", pipelines => list }),
+    let dirs = state.opts.security.pipeline_dirs.clone();
+    let result = blocking(move || {
+        // The pipeline files admins may start: `.yaml`/`.yml` beneath the configured directories.
+        let mut files = Vec::new();
+        for dir in &dirs {
+            let Ok(root) = berth_hostpath::Root::open(dir) else { continue };
+            let (found, _) = crate::files::walk(&root, 2000)?;
+            for f in found {
+                if f.path.ends_with(".yaml") || f.path.ends_with(".yml") {
+                    files.push(dir.join(&f.path).to_string_lossy().into_owned());
+                }
+            }
+        }
+        Ok((store.list_pipeline_runs(200)?, files))
+    })
+    .await;
+    let dirs: Vec<String> = state.opts.security.pipeline_dirs.iter().map(|d| d.display().to_string()).collect();
+    match result {
+        Ok((list, files)) => render(
+            "pipelines.html",
+            context! { user => user, nav => "pipelines", pipelines => list, files => files, dirs => dirs },
+        ),
+        Err(e) => error_page(Some(&user), &e),
+    }
+}
+
+/// `?file=` of the start form.
+#[derive(Debug, Deserialize)]
+pub struct StartQuery {
+    file: String,
+}
+
+/// `GET /ui/pipelines/start?file=` (admins): a form made from the pipeline file — its
+/// parameters with their defaults, the participants and sessions of its BIDS dataset to pick
+/// from, the analysis level — that starts it through `POST /api/v1/pipelines`.
+pub async fn pipeline_start(State(state): State<Arc<AppState>>, parts: Parts, Query(q): Query<StartQuery>) -> Response {
+    let user = user_or_redirect!(state, parts);
+    if let Some(r) = admin_only(&user, "pipeline runs") {
+        return r;
+    }
+    let st = state.clone();
+    let file = q.file.clone();
+    let result = blocking(move || {
+        let pipeline = crate::pipelines::load_from_dirs(&st.opts.security.pipeline_dirs, &file)?;
+        let spec = &pipeline.spec;
+        let bids = spec.dataset.as_ref().and_then(|d| d.bids.as_ref()).map(|b| pipeline.dir.join(b));
+        let (participants, sessions, dataset_error) = match &bids {
+            Some(dir) => match berth_pipeline::Dataset::open(dir) {
+                Ok(ds) => {
+                    let mut sessions: Vec<String> = ds.participants.iter().flat_map(|p| p.sessions.clone()).collect();
+                    sessions.sort();
+                    sessions.dedup();
+                    let ps: Vec<_> =
+                        ds.participants.iter().map(|p| context! { label => p.label, sessions => p.sessions }).collect();
+                    (ps, sessions, None)
+                }
+                Err(e) => (Vec::new(), Vec::new(), Some(e.to_string())),
+            },
+            None => (Vec::new(), Vec::new(), None),
+        };
+        let params: Vec<_> = spec
+            .params
+            .iter()
+            .map(|(name, v)| {
+                let default = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Null => String::new(),
+                    other => other.to_string(),
+                };
+                context! { name => name, default => default }
+            })
+            .collect();
+        let steps: Vec<String> = spec.steps.keys().cloned().collect();
+        let spec_ctx = context! { name => spec.name, description => spec.description, steps => steps };
+        Ok((spec_ctx, bids.map(|b| b.to_string_lossy().into_owned()), participants, sessions, dataset_error, params))
+    })
+    .await;
+    match result {
+        Ok((spec, bids, participants, sessions, dataset_error, params)) => render(
+            "pipeline_start.html",
+            context! { user => user, nav => "pipelines", file => q.file, spec => spec, bids => bids,
+            participants => participants, sessions => sessions, dataset_error => dataset_error, params => params },
+        ),
         Err(e) => error_page(Some(&user), &e),
     }
 }
@@ -955,6 +1039,45 @@ pub async fn record(State(state): State<Arc<AppState>>, parts: Parts, Path(id): 
             "record.html",
             context! { user => user, nav => "records", r => r, stdout => stdout, stderr => stderr },
         ),
+        Err(e) => error_page(Some(&user), &e),
+    }
+}
+
+/// `GET /ui/admin` (admins): users and their tokens, projects with their roots, members and
+/// tools; every change is made through the API by the page's forms.
+pub async fn admin(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
+    let user = user_or_redirect!(state, parts);
+    if let Some(r) = admin_only(&user, "users and projects") {
+        return r;
+    }
+    let store = state.store.clone();
+    let result = blocking(move || {
+        let mut users = Vec::new();
+        for u in store.list_users()? {
+            let tokens = store.list_tokens(&u.name)?;
+            users.push(context! { name => u.name, role => u.role.as_str(), tokens => tokens });
+        }
+        let tools: Vec<String> = {
+            let mut names: Vec<String> = store.list_tools()?.into_iter().map(|t| t.tool.name).collect();
+            names.sort();
+            names.dedup();
+            names
+        };
+        let mut projects = Vec::new();
+        for p in store.list_projects(None)? {
+            let mut ts = Vec::new();
+            for t in &tools {
+                ts.push(context! { name => t, enabled => store.tool_setting(Some(&p.id), t)?.enabled });
+            }
+            projects.push(context! { id => p.id, title => p.title, data_roots => p.data_roots, members => p.members, tools => ts });
+        }
+        Ok((users, projects))
+    })
+    .await;
+    match result {
+        Ok((users, projects)) => {
+            render("admin.html", context! { user => user, nav => "admin", users => users, projects => projects })
+        }
         Err(e) => error_page(Some(&user), &e),
     }
 }

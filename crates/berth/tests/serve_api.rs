@@ -754,8 +754,36 @@ fn pipeline_runs_for_admins() {
     let (status, html) = page(&s.admin);
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("<svg") && html.contains("<rect") && html.contains("checksum"), "{html}");
+    assert!(html.contains("id=\"tasks\"") && !html.contains("style="), "the UI's own page, no inline style: {html}");
     let (status, _) = page(&s.alice);
     assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // The task's run record and logs, served by the server; the records page lists it as a
+    // pipeline's; the pipeline list offers the file to start again, with a form made from it.
+    let run = detail["tasks"][0]["run_id"].as_str().expect("the task's run").to_owned();
+    let (status, log) = s.get(Some(&s.admin), &format!("/api/v1/records/{run}/logs/stdout"));
+    assert_eq!(status, StatusCode::OK, "{log}");
+    assert_eq!(s.get(Some(&s.alice), &format!("/api/v1/records/{run}/logs/stdout")).0, StatusCode::FORBIDDEN);
+    let (_, cookie) = sign_in(&s, &s.admin);
+    let cookie = cookie.unwrap();
+    let (status, records) = page_with(&s, &cookie, "/ui/records?origin=pipeline");
+    assert_eq!(status, StatusCode::OK);
+    assert!(records.contains(&run[..13]), "{records}");
+    let (_, cli_only) = page_with(&s, &cookie, "/ui/records?origin=cli");
+    assert!(!cli_only.contains(&run[..13]), "origin filter: {cli_only}");
+    let (status, record) = page_with(&s, &cookie, &format!("/ui/records/{run}"));
+    assert_eq!(status, StatusCode::OK);
+    assert!(record.contains("made by pipeline") && record.contains("log-stdout"), "{record}");
+    let (_, list) = page_with(&s, &cookie, "/ui/pipelines");
+    assert!(unescape(&list).contains("pipe.yaml"), "{list}");
+    let (status, form) = page_with(&s, &cookie, &format!("/ui/pipelines/start?file={}", s.path("pipe.yaml").display()));
+    assert_eq!(status, StatusCode::OK, "{form}");
+    assert!(form.contains("pipeline-form") && form.contains("ui-pipe"), "{form}");
+}
+
+/// A page with a session cookie (for tests that name their closure `page`).
+fn page_with(s: &Service, cookie: &str, path: &str) -> (StatusCode, String) {
+    page(s, cookie, path)
 }
 
 #[test]
@@ -1087,4 +1115,59 @@ fn data_roots_are_browsed_and_outputs_downloaded_without_following_links() {
     let trail = s.json(&s.admin, "/api/v1/audit?actor=alice&limit=1000");
     let actions: Vec<&str> = trail.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert!(actions.contains(&"browse") && actions.contains(&"download"), "{actions:?}");
+}
+
+#[test]
+fn admins_manage_users_projects_and_tokens_over_the_api_and_pages() {
+    let s = Service::new(1);
+    let (status, v) = s.send("POST", Some(&s.admin), "/api/v1/users", Some(&json!({"name": "carol"})));
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let (status, v) = s.send("POST", Some(&s.admin), "/api/v1/users", Some(&json!({"name": "carol"})));
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    let (status, v) = s.send("POST", Some(&s.admin), "/api/v1/users", Some(&json!({"name": "dan", "role": "boss"})));
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    let (status, v) = s.send("POST", Some(&s.alice), "/api/v1/users", Some(&json!({"name": "eve"})));
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+    let (status, v) = s.send("POST", Some(&s.admin), "/api/v1/users/carol/tokens", Some(&json!({"label": "laptop"})));
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let carol = v["token"].as_str().unwrap().to_owned();
+    assert_eq!(s.json(&carol, "/api/v1/me")["user"]["name"], "carol");
+    // Membership decides what carol sees.
+    assert_eq!(s.get(Some(&carol), "/api/v1/projects/p1/files").0, StatusCode::NOT_FOUND);
+    let (status, v) = s.send("PUT", Some(&s.admin), "/api/v1/projects/p1/members/carol", None);
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(s.get(Some(&carol), "/api/v1/projects/p1/files").0, StatusCode::OK);
+    let (status, v) = s.send("DELETE", Some(&s.admin), "/api/v1/projects/p1/members/carol", None);
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(s.get(Some(&carol), "/api/v1/projects/p1/files").0, StatusCode::NOT_FOUND);
+    let (status, _) = s.send("DELETE", Some(&s.admin), "/api/v1/projects/p1/members/carol", None);
+    assert_eq!(status, StatusCode::NOT_FOUND, "not a member any more");
+    // Tokens are listed by prefix only, and revoked by it.
+    let users = s.json(&s.admin, "/api/v1/users");
+    let entry = users.as_array().unwrap().iter().find(|u| u["name"] == "carol").unwrap().clone();
+    let prefix = entry["tokens"][0]["prefix"].as_str().unwrap().to_owned();
+    assert!(carol.starts_with(&prefix) && prefix.len() < carol.len(), "{entry}");
+    assert!(!users.to_string().contains(&carol), "a token is never listed whole");
+    let (status, v) = s.send("DELETE", Some(&s.admin), &format!("/api/v1/users/carol/tokens/{prefix}"), None);
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["revoked"], 1);
+    assert_eq!(s.get(Some(&carol), "/api/v1/me").0, StatusCode::UNAUTHORIZED);
+    // The pages.
+    let (_, admin_cookie) = sign_in(&s, &s.admin);
+    let admin_cookie = admin_cookie.unwrap();
+    let (status, html) = page(&s, &admin_cookie, "/ui/admin");
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("data-user=\"carol\"") && html.contains("add-project"), "{html}");
+    let (status, html) = page(&s, &admin_cookie, "/ui/images/view?reference=berth-test/busybox:latest");
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("scan-form") && html.contains("id=\"digests\""), "{html}");
+    let (_, alice_cookie) = sign_in(&s, &s.alice);
+    assert_eq!(page(&s, &alice_cookie.clone().unwrap(), "/ui/admin").0, StatusCode::FORBIDDEN);
+    // A page that does not exist is a page, with no API advice.
+    let (status, html) = page(&s, &alice_cookie.unwrap(), "/ui/nowhere");
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(html.contains("no such page") && !html.contains("/api/v1"), "{html}");
+    // Every change is in the audit trail.
+    let trail = s.json(&s.admin, "/api/v1/audit?action=user-change");
+    assert!(trail.as_array().unwrap().iter().any(|e| e["object"] == "user:carol" && e["outcome"] == "ok"), "{trail}");
 }

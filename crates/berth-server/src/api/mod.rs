@@ -363,6 +363,7 @@ mod projects;
 mod runs;
 mod service;
 mod tools;
+mod users;
 
 pub use audit::*;
 pub use files::*;
@@ -372,3 +373,4 @@ pub use projects::*;
 pub use runs::*;
 pub use service::*;
 pub use tools::*;
+pub use users::*;

@@ -81,3 +81,20 @@ pub async fn project_setting(
     let store = state.store.clone();
     blocking(move || Ok(Json(store.set_tool_setting(Some(&project), &name, req.enabled, req.defaults.as_ref())?))).await
 }
+
+/// Removes a user from a project (admins).
+#[utoipa::path(delete, path = "/api/v1/projects/{project}/members/{user}", tag = "projects", security(("token" = [])), params(("project" = String, Path), ("user" = String, Path)), responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+pub async fn remove_member(
+    State(state): State<Arc<AppState>>,
+    _caller: Admin,
+    Path((project, user)): Path<(String, String)>,
+) -> ApiResult<Json<Project>> {
+    let store = state.store.clone();
+    blocking(move || {
+        if !store.remove_member(&project, &user)? {
+            return Err(ApiError::not_found(format!("`{user}` is not a member of project `{project}`")));
+        }
+        Ok(Json(store.get_project(&project)?))
+    })
+    .await
+}
