@@ -1,7 +1,10 @@
 // The web UI in a real browser (Debian's Chromium, driven by playwright-core): sign in, open
 // the tool list, launch the example tool from its generated form (a dry run first), watch the
-// run finish on its page, read its live logs, then the runs table, an image page, a refused
-// sign-in and signing out (the pages' forms and scripts carry the session's CSRF token).
+// run finish on its page, read its live logs and outputs, browse a data root and pick a file
+// into the form, then the runs table, an image page with its Scan button, the audit trail,
+// records, users and projects, every page at 390 px wide and every page under the real
+// Content-Security-Policy, a refused sign-in and signing out (the pages' forms and scripts
+// carry the session's CSRF token).
 // Screenshots go to $BERTH_UI_SHOTS.
 //
 // Environment: BERTH_URL, BERTH_TOKEN (a user), BERTH_ADMIN_TOKEN, BERTH_INPUT (a file in the
@@ -83,6 +86,29 @@ try {
   const files = await page.textContent("#files");
   check(files.includes("input") && files.includes("output"), "inputs and outputs are listed with their hashes");
   await page.screenshot({ path: shots + "/04-run-succeeded.png", fullPage: true });
+  const runUrl = page.url();
+  // Its outputs: listed with a download link each, a text preview, and all of them as one archive.
+  await page.waitForSelector("#outputs");
+  check(await page.isVisible("#download-all"), "the run page offers all outputs as one archive");
+  check(await page.isVisible("#outputs pre.preview"), "a small text output is previewed in the page");
+  const dl = await page.$eval("#outputs a[download]", (a) => a.href);
+  const got = await page.request.get(dl);
+  check(got.ok() && (await got.text()).length > 0, "an output downloads (" + got.status() + ")");
+
+  // The data browser: the project's root, a link shown and not followed; pick a file into the form.
+  await page.click("nav >> text=Data");
+  await page.waitForSelector("#projects");
+  await page.click("#projects a");
+  await page.waitForSelector("#files");
+  check((await page.textContent("#files tr[data-kind=link]")).includes("not followed"), "a link in a data root is listed, not followed");
+  await page.screenshot({ path: shots + "/04b-data-browser.png" });
+  await page.goto(url + "/ui/tools/checksum/launch");
+  await page.click("#browse-input");
+  await page.waitForSelector("#picking");
+  await page.click("tr[data-kind=file]:has-text('scan.txt') a.pick");
+  await page.waitForSelector("#launch-form");
+  const picked = await page.inputValue("#in-input");
+  check(picked === process.env.BERTH_INPUT, "the picked file fills the launch form (" + picked + ")");
 
   // A tool that prints: live logs on its run page.
   await page.goto(url + "/ui/tools/sleeper/launch");
@@ -119,6 +145,68 @@ try {
   await apage.waitForSelector("#severity-chart");
   check(await apage.isVisible("#severity-chart rect"), "the image page shows the severity chart of its latest scan");
   await apage.screenshot({ path: shots + "/08-image-scan.png", fullPage: true });
+
+  // The audit trail, every record, users and projects.
+  await apage.click("nav >> text=Audit");
+  await apage.waitForSelector("#audit-check");
+  check((await apage.textContent("#audit-check")).includes("Chain intact"), "the audit page checks the chain");
+  const entries = await apage.$$eval("#audit tbody tr", (trs) => trs.length);
+  check(entries > 5, "the audit page lists entries (" + entries + ")");
+  await apage.selectOption("select[name=action]", "launch");
+  await apage.click("form.filters button[type=submit]");
+  await apage.waitForSelector("#audit");
+  const actions = await apage.$$eval("#audit tbody tr td:nth-child(6)", (tds) => tds.map((t) => t.textContent));
+  check(actions.length > 0 && actions.every((a) => a === "launch"), "the audit page filters by action");
+  await apage.screenshot({ path: shots + "/09-audit.png", fullPage: true });
+  await apage.click("nav >> text=Records");
+  await apage.waitForSelector("#records tbody tr");
+  await apage.click("#records tbody tr a");
+  await apage.waitForSelector("#record");
+  check(await apage.isVisible("#log-stdout"), "a record page shows its logs");
+  await apage.click("nav >> text=Users");
+  await apage.waitForSelector("#users");
+  await apage.click("tr[data-user=bob] form.new-token-form button");
+  await apage.waitForSelector("#new-token pre");
+  check((await apage.textContent("#new-token pre")).trim().length > 20, "a new token is shown once in the page");
+  await apage.screenshot({ path: shots + "/10-admin.png", fullPage: true });
+  await apage.goto(url + "/ui/images/view?reference=" + encodeURIComponent(process.env.BERTH_IMAGE));
+  await apage.click("#scan-button");
+  await apage.waitForSelector("#severity-chart", { timeout: 120000 });
+  check(true, "the image page's Scan button scans and shows the result");
+
+  // A phone-sized window: no page scrolls sideways (tables scroll inside their box).
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, bypassCSP: true });
+  const ppage = await phone.newPage();
+  await ppage.goto(url + "/login");
+  await ppage.fill("#token", process.env.BERTH_TOKEN);
+  await ppage.click("button[type=submit]");
+  await ppage.waitForURL("**/ui/runs");
+  for (const [name, path] of [["runs", "/ui/runs"], ["run", runUrl.replace(url, "")], ["tools", "/ui/tools"],
+                              ["data", "/ui/data"], ["launch", "/ui/tools/checksum/launch"]]) {
+    await ppage.goto(url + path);
+    const [scroll, width] = await ppage.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    check(scroll <= width + 1, "at 390 px the " + name + " page fits (" + scroll + " <= " + width + ")");
+    await ppage.screenshot({ path: shots + "/390-" + name + ".png", fullPage: true });
+  }
+
+  // Every page under the real Content-Security-Policy: no violation (an admin sees them all).
+  const strict = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const spage = await strict.newPage();
+  const violations = [];
+  spage.on("console", (m) => { if (m.type() === "error" && /Content Security Policy/i.test(m.text())) violations.push(spage.url() + ": " + m.text()); });
+  spage.on("pageerror", (e) => errors.push(String(e)));
+  await spage.goto(url + "/login");
+  await spage.fill("#token", process.env.BERTH_ADMIN_TOKEN);
+  await spage.click("button[type=submit]");
+  await spage.waitForURL("**/ui/runs");
+  const pages = ["/ui/runs", runUrl.replace(url, ""), "/ui/tools", "/ui/tools/checksum/launch", "/ui/data",
+                 "/ui/images", "/ui/images/view?reference=" + encodeURIComponent(process.env.BERTH_IMAGE),
+                 "/ui/pipelines", "/ui/records", "/ui/audit", "/ui/admin", "/ui/no-such-page"];
+  for (const p of pages) {
+    await spage.goto(url + p);
+    await spage.waitForLoadState("load");
+  }
+  check(violations.length === 0, "no Content-Security-Policy violation on " + pages.length + " pages (" + violations.join("; ") + ")");
 
   // Signing out (a form carrying the session's CSRF token) ends the session.
   await page.click("form.who button[type=submit]");

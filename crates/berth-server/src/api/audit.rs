@@ -38,7 +38,7 @@ pub struct AuditQuery {
 impl AuditQuery {
     /// The store's filter, or what is wrong with the query.
     pub fn filter(&self) -> ApiResult<(AuditFilter, Option<i64>)> {
-        if let Some(o) = &self.outcome
+        if let Some(o) = self.outcome.as_deref().filter(|o| !o.is_empty())
             && parse_outcome(o).is_none()
         {
             return Err(ApiError::bad_request(format!(
