@@ -13,6 +13,10 @@
 
 use std::io::{Read, Seek, SeekFrom};
 
+pub mod pixels;
+
+pub use pixels::{DicomPixels, NiftiHeader, dicom_pixels, middle_slice_png};
+
 use serde::Serialize;
 
 /// The most bytes read to recognise a file (DICOM's magic is at 128, NIfTI's at 344).

@@ -65,6 +65,7 @@ pub fn classify(method: &Method, path: &str) -> Option<(&'static str, Option<Str
         ["api", "v1", "runs", id, "outputs"] if get => (action::VIEW, obj("run", id)),
         ["api", "v1", "runs", id, "outputs", ..] if get => (action::DOWNLOAD, obj("run", id)),
         ["api", "v1", "projects", p, "files"] if get => (action::BROWSE, obj("project", p)),
+        ["api", "v1", "projects", p, "files", ..] if get => (action::DOWNLOAD, obj("project", p)),
         ["api", "v1", "records", id] if get => (action::VIEW, obj("run", id)),
         ["api", "v1", "records", id, "logs", ..] if get => (action::LOG_VIEW, obj("run", id)),
         ["api", "v1", "projects", p, "launch" | "bulk-launch"] if change => (action::LAUNCH, obj("project", p)),

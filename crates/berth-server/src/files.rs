@@ -245,6 +245,25 @@ pub fn download(root: &Root, rel: &Path, inline: bool) -> ApiResult<Response> {
     Ok(sandboxed(resp))
 }
 
+/// A grey PNG of the middle slice of the DICOM or NIfTI file `rel` beneath `root` (berth-data).
+pub fn preview(root: &Root, rel: &Path) -> ApiResult<Response> {
+    let mut file = root.open_file(rel).map_err(|e| match e {
+        berth_hostpath::HostPathError::Link { .. } => {
+            ApiError::not_found(format!("`{}` is a link; links are not followed", rel.display()))
+        }
+        _ => ApiError::not_found(format!("no file `{}`", rel.display())),
+    })?;
+    let name = rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let png = berth_data::middle_slice_png(&name, &mut file).map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            format!("`{}` cannot be previewed: {e}", rel.display()),
+        )
+    })?;
+    let resp = ([(header::CONTENT_TYPE, "image/png")], png).into_response();
+    Ok(sandboxed(resp))
+}
+
 /// A `Write` that sends what is written as chunks over a channel, for a blocking producer
 /// feeding a streamed body. A closed receiver (the client went away) fails the write, which
 /// stops the producer.

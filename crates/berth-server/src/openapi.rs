@@ -36,7 +36,7 @@ impl Modify for TokenAuth {
         api::list_images, api::pull_image, api::sbom, api::tag_image, api::remove_image, api::import_image, api::list_records, api::get_record, api::record_logs, api::check_image, api::scan_image, api::latest_scan, api::engines,
         api::list_pipelines, api::start_pipeline, api::get_pipeline,
         api::list_audit, api::verify_audit,
-        api::browse, api::outputs, api::output_file, api::output_archive,
+        api::browse, api::outputs, api::output_file, api::output_archive, api::output_preview, api::file_preview,
         api::list_users, api::add_user, api::make_token, api::revoke_token, api::remove_member,
     ),
     components(schemas(ErrorBody, Problem, LaunchRequest, api::BulkRequest, api::RunView, api::RunPage, api::RunDetail,

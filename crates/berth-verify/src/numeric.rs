@@ -2,9 +2,8 @@
 //! Rescale Slope/Intercept) and NIfTI-1 (`.nii`, `.nii.gz`, after scl_slope/scl_inter).
 //!
 //! Why by hand: the question is only "how far apart are these two voxel arrays", which needs
-//! the voxel values and nothing else. dicom-object (already used by the example tools) gives
-//! the DICOM attributes; for NIfTI-1 the 348-byte header is read directly — the `nifti` crate
-//! would bring ndarray and a full I/O stack for six header fields.
+//! the voxel values and nothing else. The values are decoded by berth-data (the same decoding
+//! the service's previews use); dicom-object gives the DICOM attributes compared besides.
 
 use std::io::Read;
 use std::path::Path;
@@ -102,45 +101,7 @@ fn diff(
 fn decode_dicom(bytes: &[u8]) -> Result<Decoded, String> {
     use dicom_core::header::Header;
     let obj = dicom_object::from_reader(&bytes[128..]).map_err(|e| format!("not readable as DICOM: {e}"))?;
-    let uint = |tag, name: &str| -> Result<u32, String> {
-        obj.element(tag).map_err(|_| format!("no {name}"))?.to_int::<u32>().map_err(|e| format!("{name}: {e}"))
-    };
-    let float = |tag, default: f64| obj.element(tag).ok().and_then(|e| e.to_float64().ok()).unwrap_or(default);
-    let rows = uint(tags::ROWS, "Rows")?;
-    let cols = uint(tags::COLUMNS, "Columns")?;
-    let frames = obj.element(tags::NUMBER_OF_FRAMES).ok().and_then(|e| e.to_int::<u32>().ok()).unwrap_or(1);
-    let samples = obj.element(tags::SAMPLES_PER_PIXEL).ok().and_then(|e| e.to_int::<u32>().ok()).unwrap_or(1);
-    let bits = uint(tags::BITS_ALLOCATED, "BitsAllocated")?;
-    let signed = obj.element(tags::PIXEL_REPRESENTATION).ok().and_then(|e| e.to_int::<u32>().ok()).unwrap_or(0) == 1;
-    let (slope, intercept) = (float(tags::RESCALE_SLOPE, 1.0), float(tags::RESCALE_INTERCEPT, 0.0));
-    let n = (rows * cols * frames * samples) as usize;
-    let pixel = obj.element(tags::PIXEL_DATA).map_err(|_| "no Pixel Data".to_string())?;
-    let raw = pixel.to_bytes().map_err(|_| "encapsulated (compressed) pixel data is not compared".to_string())?;
-    let big_endian = obj.meta().transfer_syntax() == "1.2.840.10008.1.2.2";
-    let values: Vec<f64> = match bits {
-        8 => raw.iter().take(n).map(|&v| if signed { f64::from(v as i8) } else { f64::from(v) }).collect(),
-        16 => raw
-            .chunks_exact(2)
-            .take(n)
-            .map(|c| {
-                let w = if big_endian { u16::from_be_bytes([c[0], c[1]]) } else { u16::from_le_bytes([c[0], c[1]]) };
-                if signed { f64::from(w as i16) } else { f64::from(w) }
-            })
-            .collect(),
-        32 => raw
-            .chunks_exact(4)
-            .take(n)
-            .map(|c| {
-                let b = [c[0], c[1], c[2], c[3]];
-                let w = if big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) };
-                if signed { f64::from(w as i32) } else { f64::from(w) }
-            })
-            .collect(),
-        other => return Err(format!("Bits Allocated {other} is not compared")),
-    };
-    if values.len() != n {
-        return Err(format!("Pixel Data holds {} values, {n} expected", values.len()));
-    }
+    let px = berth_data::dicom_pixels(&obj)?;
     let mut attributes = Vec::new();
     for e in obj.iter() {
         let tag = e.tag();
@@ -154,8 +115,8 @@ fn decode_dicom(bytes: &[u8]) -> Result<Decoded, String> {
         attributes.push((name, value));
     }
     Ok(Decoded {
-        shape: format!("{frames}×{rows}×{cols}×{samples} ({bits}-bit)"),
-        values: values.into_iter().map(|v| slope * v + intercept).collect(),
+        shape: format!("{}×{}×{}×{} ({}-bit)", px.frames, px.rows, px.cols, px.samples, px.bits),
+        values: px.values,
         attributes,
     })
 }
@@ -170,74 +131,23 @@ fn decode_nifti(path: &Path, bytes: &[u8]) -> Result<Decoded, String> {
     } else {
         bytes.to_vec()
     };
-    if data.len() < 348 {
-        return Err("shorter than a NIfTI-1 header".into());
-    }
-    let le = i32::from_le_bytes([data[0], data[1], data[2], data[3]]) == 348;
-    let be = i32::from_be_bytes([data[0], data[1], data[2], data[3]]) == 348;
-    if !le && !be {
-        return Err("not NIfTI-1 (sizeof_hdr is not 348; NIfTI-2 is not compared)".into());
-    }
-    let i16_at = |o: usize| {
-        if le { i16::from_le_bytes([data[o], data[o + 1]]) } else { i16::from_be_bytes([data[o], data[o + 1]]) }
+    let h = berth_data::NiftiHeader::parse(&data)?;
+    let Some(size) = h.voxel_bytes() else {
+        return Err(format!("NIfTI datatype {} is not compared", h.datatype));
     };
-    let f32_at = |o: usize| {
-        let b = [data[o], data[o + 1], data[o + 2], data[o + 3]];
-        if le { f32::from_le_bytes(b) } else { f32::from_be_bytes(b) }
-    };
-    let ndim = i16_at(40).clamp(0, 7) as usize;
-    let dims: Vec<i64> = (1..=ndim).map(|i| i64::from(i16_at(40 + 2 * i)).max(1)).collect();
-    let n: i64 = dims.iter().product();
-    let datatype = i16_at(70);
-    let offset = f32_at(108).max(352.0) as usize;
-    let (mut slope, inter) = (f64::from(f32_at(112)), f64::from(f32_at(116)));
-    if slope == 0.0 || !slope.is_finite() {
-        slope = 1.0;
-    }
-    let Some(size) = nifti_size(datatype) else {
-        return Err(format!("NIfTI datatype {datatype} is not compared"));
-    };
-    let need = offset + n as usize * size;
+    let n = usize::try_from(h.voxels()).map_err(|_| "too many voxels".to_string())?;
+    let need = h.offset + n * size;
     if data.len() < need {
         return Err(format!("the file holds {} bytes; its header describes {need}", data.len()));
     }
-    let values = data[offset..need].chunks_exact(size).map(|c| slope * nifti_sample(datatype, le, c) + inter).collect();
+    let values = data[h.offset..need].chunks_exact(size).map(|c| h.slope * h.sample(c) + h.inter).collect();
     let attributes = vec![
-        ("datatype".to_string(), datatype.to_string()),
-        ("pixdim".to_string(), (1..=ndim).map(|i| f32_at(76 + 4 * i).to_string()).collect::<Vec<_>>().join(",")),
-        ("scl_slope".to_string(), f32_at(112).to_string()),
-        ("scl_inter".to_string(), f32_at(116).to_string()),
+        ("datatype".to_string(), h.datatype.to_string()),
+        ("pixdim".to_string(), h.pixdim.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")),
+        ("scl_slope".to_string(), h.raw_scaling.0.to_string()),
+        ("scl_inter".to_string(), h.raw_scaling.1.to_string()),
     ];
-    Ok(Decoded { shape: dims.iter().map(ToString::to_string).collect::<Vec<_>>().join("×"), values, attributes })
-}
-
-/// Bytes per voxel of the NIfTI datatypes compared.
-fn nifti_size(datatype: i16) -> Option<usize> {
-    match datatype {
-        2 | 256 => Some(1),
-        4 | 512 => Some(2),
-        8 | 16 => Some(4),
-        64 => Some(8),
-        _ => None,
-    }
-}
-
-/// One voxel's value; `c` holds exactly [`nifti_size`] bytes.
-fn nifti_sample(datatype: i16, le: bool, c: &[u8]) -> f64 {
-    let b2 = || [c[0], c[1]];
-    let b4 = || [c[0], c[1], c[2], c[3]];
-    match datatype {
-        2 => f64::from(c[0]),
-        256 => f64::from(c[0] as i8),
-        4 => f64::from(if le { i16::from_le_bytes(b2()) } else { i16::from_be_bytes(b2()) }),
-        512 => f64::from(if le { u16::from_le_bytes(b2()) } else { u16::from_be_bytes(b2()) }),
-        8 => f64::from(if le { i32::from_le_bytes(b4()) } else { i32::from_be_bytes(b4()) }),
-        16 => f64::from(if le { f32::from_le_bytes(b4()) } else { f32::from_be_bytes(b4()) }),
-        _ => {
-            let b = [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]];
-            if le { f64::from_le_bytes(b) } else { f64::from_be_bytes(b) }
-        }
-    }
+    Ok(Decoded { shape: h.dims.iter().map(ToString::to_string).collect::<Vec<_>>().join("×"), values, attributes })
 }
 
 #[cfg(test)]

@@ -1034,6 +1034,22 @@ fn data_roots_are_browsed_and_outputs_downloaded_without_following_links() {
     let dcm = &series["entries"][0];
     assert_eq!(dcm["format"], "dicom", "{series}");
     assert!(dcm["summary"].as_str().unwrap().starts_with("MR"), "{dcm}");
+    // Its middle slice as a PNG; a text file has none; a link is not followed.
+    let resp = Service::client()
+        .get(s.url("/api/v1/projects/p1/files/preview?path=study/series1/IM0001"))
+        .bearer_auth(&s.alice)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "image/png");
+    assert!(resp.bytes().unwrap().starts_with(b"\x89PNG"), "a PNG");
+    let (status, body) = s.get(Some(&s.alice), "/api/v1/projects/p1/files/preview?path=scan.txt");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(s.get(Some(&s.alice), "/api/v1/projects/p1/files/preview?path=link.txt").0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        s.get(Some(&s.bob), "/api/v1/projects/p1/files/preview?path=study/series1/IM0001").0,
+        StatusCode::NOT_FOUND
+    );
     // Nothing outside the root, through `..` or the link; nothing of another project.
     assert_eq!(s.get(Some(&s.alice), "/api/v1/projects/p1/files?path=../outside").0, StatusCode::BAD_REQUEST);
     let (status, body) = s.get(Some(&s.alice), "/api/v1/projects/p1/files?path=link.txt");

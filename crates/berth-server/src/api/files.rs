@@ -140,3 +140,41 @@ pub async fn output_archive(
     .await?;
     Ok(files::archive(root, &name))
 }
+
+/// A grey PNG of the middle slice of a DICOM or NIfTI output (422 for other files).
+#[utoipa::path(get, path = "/api/v1/runs/{id}/outputs/preview", tag = "runs", security(("token" = [])), params(("id" = String, Path), OutputQuery), responses((status = 200, description = "a PNG", content_type = "image/png"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn output_preview(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<OutputQuery>,
+) -> ApiResult<Response> {
+    blocking(move || {
+        let launch = visible_launch(&state.store, &caller.0, &id)?;
+        let root = output_root(&state, &launch)?;
+        files::preview(&root, &files::request_path(q.path.as_deref())?)
+    })
+    .await
+}
+
+/// A grey PNG of the middle slice of a DICOM or NIfTI file in a project's data root.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/files/preview", tag = "projects", security(("token" = [])), params(("project" = String, Path), BrowseQuery), responses((status = 200, description = "a PNG", content_type = "image/png"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn file_preview(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(project): Path<String>,
+    Query(q): Query<BrowseQuery>,
+) -> ApiResult<Response> {
+    blocking(move || {
+        let project = visible_project(&state.store, &caller.0, &project)?;
+        let index = q.root.unwrap_or(0);
+        let root_path = project
+            .data_roots
+            .get(index)
+            .ok_or_else(|| ApiError::not_found(format!("project `{}` has no data root {index}", project.id)))?;
+        let root = Root::open(std::path::Path::new(root_path))
+            .map_err(|e| ApiError::unavailable(format!("the data root `{root_path}` cannot be opened: {e}")))?;
+        files::preview(&root, &files::request_path(q.path.as_deref())?)
+    })
+    .await
+}
