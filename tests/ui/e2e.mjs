@@ -12,6 +12,7 @@
 // the contexts bypass it only because Playwright's waitForFunction evaluates strings.
 import { createRequire } from "node:module";
 import { mkdirSync } from "node:fs";
+import { createHash } from "node:crypto";
 
 const require = createRequire(process.env.BERTH_NODE_MODULES + "/");
 const { chromium } = require("playwright-core");
@@ -93,7 +94,13 @@ try {
   check(await page.isVisible("#outputs pre.preview"), "a small text output is previewed in the page");
   const dl = await page.$eval("#outputs a[download]", (a) => a.href);
   const got = await page.request.get(dl);
-  check(got.ok() && (await got.text()).length > 0, "an output downloads (" + got.status() + ")");
+  check(got.ok(), "an output downloads (" + got.status() + ")");
+  // Its bytes are what the provenance record says they are.
+  const runId = runUrl.split("/").pop();
+  const detail = await (await page.request.get(url + "/api/v1/runs/" + runId)).json();
+  const recorded = detail.provenance.record.files.filter((f) => f.role === "output" && f.sha256);
+  const sha = createHash("sha256").update(await got.body()).digest("hex");
+  check(recorded.some((f) => f.sha256 === sha), "the downloaded output's SHA-256 is the recorded one (" + sha.slice(0, 16) + ")");
 
   // The data browser: the project's root, a link shown and not followed; pick a file into the form.
   await page.click("nav >> text=Data");
@@ -174,6 +181,20 @@ try {
   await apage.waitForSelector("#severity-chart", { timeout: 120000 });
   check(true, "the image page's Scan button scans and shows the result");
 
+  // A pipeline started from its page: the form made from the file, then its run page until it succeeds.
+  await apage.click("nav >> text=Pipelines");
+  await apage.click("#pipeline-files a:has-text('ui-e2e.yaml')");
+  await apage.waitForSelector("#pipeline-form");
+  check((await apage.inputValue("#param-greeting")) === "hello", "the pipeline form shows the parameters with their defaults");
+  await apage.screenshot({ path: shots + "/11-pipeline-form.png", fullPage: true });
+  await apage.click("#start-pipeline");
+  await apage.waitForURL("**/ui/pipelines");
+  await apage.click("table.list tbody tr a");
+  await apage.waitForSelector("#status.succeeded", { timeout: 120000 });
+  check(await apage.isVisible("#timeline rect"), "the pipeline run page shows its timeline and ends succeeded");
+  await apage.screenshot({ path: shots + "/12-pipeline-run.png", fullPage: true });
+  const pipelineUrl = apage.url();
+
   // A phone-sized window: no page scrolls sideways (tables scroll inside their box).
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, bypassCSP: true });
   const ppage = await phone.newPage();
@@ -181,12 +202,26 @@ try {
   await ppage.fill("#token", process.env.BERTH_TOKEN);
   await ppage.click("button[type=submit]");
   await ppage.waitForURL("**/ui/runs");
-  for (const [name, path] of [["runs", "/ui/runs"], ["run", runUrl.replace(url, "")], ["tools", "/ui/tools"],
-                              ["data", "/ui/data"], ["launch", "/ui/tools/checksum/launch"]]) {
-    await ppage.goto(url + path);
-    const [scroll, width] = await ppage.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+  async function fits(p, name, path) {
+    await p.goto(url + path);
+    const [scroll, width] = await p.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
     check(scroll <= width + 1, "at 390 px the " + name + " page fits (" + scroll + " <= " + width + ")");
-    await ppage.screenshot({ path: shots + "/390-" + name + ".png", fullPage: true });
+    await p.screenshot({ path: shots + "/390-" + name + ".png", fullPage: true });
+  }
+  for (const [name, path] of [["runs", "/ui/runs"], ["run", runUrl.replace(url, "")], ["tools", "/ui/tools"],
+                              ["data", "/ui/data"], ["files", "/ui/projects/p1/files"], ["launch", "/ui/tools/checksum/launch"]]) {
+    await fits(ppage, name, path);
+  }
+  const aphone = await browser.newContext({ viewport: { width: 390, height: 844 }, bypassCSP: true });
+  const appage = await aphone.newPage();
+  await appage.goto(url + "/login");
+  await appage.fill("#token", process.env.BERTH_ADMIN_TOKEN);
+  await appage.click("button[type=submit]");
+  await appage.waitForURL("**/ui/runs");
+  for (const [name, path] of [["images", "/ui/images"], ["image", "/ui/images/view?reference=" + encodeURIComponent(process.env.BERTH_IMAGE)],
+                              ["pipelines", "/ui/pipelines"], ["pipeline-run", pipelineUrl.replace(url, "")], ["records", "/ui/records"],
+                              ["audit", "/ui/audit"], ["admin", "/ui/admin"]]) {
+    await fits(appage, name, path);
   }
 
   // Every page under the real Content-Security-Policy: no violation (an admin sees them all).
@@ -200,8 +235,8 @@ try {
   await spage.click("button[type=submit]");
   await spage.waitForURL("**/ui/runs");
   const pages = ["/ui/runs", runUrl.replace(url, ""), "/ui/tools", "/ui/tools/checksum/launch", "/ui/data",
-                 "/ui/images", "/ui/images/view?reference=" + encodeURIComponent(process.env.BERTH_IMAGE),
-                 "/ui/pipelines", "/ui/records", "/ui/audit", "/ui/admin", "/ui/no-such-page"];
+                 "/ui/projects/p1/files", "/ui/images", "/ui/images/view?reference=" + encodeURIComponent(process.env.BERTH_IMAGE),
+                 "/ui/pipelines", pipelineUrl.replace(url, ""), "/ui/records", "/ui/audit", "/ui/admin", "/ui/no-such-page"];
   for (const p of pages) {
     await spage.goto(url + p);
     await spage.waitForLoadState("load");

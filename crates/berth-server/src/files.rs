@@ -232,7 +232,7 @@ pub fn download(root: &Root, rel: &Path, inline: bool) -> ApiResult<Response> {
         Some(t) => (t, disposition("inline", &name)),
         None => ("application/octet-stream", disposition("attachment", &name)),
     };
-    let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
+    let stream = tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(file), CHUNK);
     let resp = (
         [
             (header::CONTENT_TYPE, ctype.to_owned()),

@@ -673,6 +673,13 @@ fn web_ui_in_a_real_browser() {
     assert_eq!(scan["counts"]["critical"], 1, "{scan}");
     assert_eq!(scan["counts"]["high"], 2, "{scan}");
 
+    // A pipeline file in the server's pipeline directory, started from the browser.
+    let yaml = format!(
+        "berth-pipeline: 1\nname: ui-e2e\nparams: {{greeting: hello}}\nsteps:\n  checksum:\n    descriptor: {}\n    inputs:\n      input: {}\n",
+        checksum_descriptor(),
+        file_input(&s, "data1/scan.txt")
+    );
+    std::fs::write(s.path("ui-e2e.yaml"), yaml).unwrap();
     let shots = berth_testkit::repo_root().join("target/ui-screenshots");
     let out = Command::new("node")
         .arg(berth_testkit::repo_root().join("tests/ui/e2e.mjs"))

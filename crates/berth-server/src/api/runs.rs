@@ -384,7 +384,7 @@ pub async fn record_logs(
     })
     .await?;
     let body = match tokio::fs::File::open(&path).await {
-        Ok(f) => axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(f)),
+        Ok(f) => axum::body::Body::from_stream(tokio_util::io::ReaderStream::with_capacity(f, 256 * 1024)),
         Err(_) => axum::body::Body::empty(),
     };
     let disposition = format!("inline; filename=\"{}-{stream}.log\"", run.as_str());
