@@ -549,6 +549,19 @@ impl Engine for ApptainerEngine {
         ))
     }
 
+    async fn exec(
+        &self,
+        id: &str,
+        _spec: &crate::spec::ExecSpec,
+        _output: &mut (dyn FnMut(LogChunk) + Send),
+    ) -> Result<i64, EngineError> {
+        Err(unsupported(
+            Operation::Exec,
+            id,
+            "berth runs Apptainer containers as single processes, not instances; use `berth run` for each call",
+        ))
+    }
+
     async fn create_container(&self, spec: &ContainerSpec) -> Result<CreatedContainer, EngineError> {
         spec.validate()?;
         let source = self

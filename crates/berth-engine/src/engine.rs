@@ -11,10 +11,10 @@ use async_trait::async_trait;
 use crate::error::EngineError;
 use crate::model::{
     ContainerInfo, ContainerSummary, CreatedContainer, EngineInfo, ExportStream, ImageConfig, ImageInfo, ImageSummary,
-    LabelFilter, LogStream, RemovedImage, WaitOutcome,
+    LabelFilter, LogChunk, LogStream, RemovedImage, WaitOutcome,
 };
 use crate::pull::{PullOutcome, PullReporter, RegistryAuth};
-use crate::spec::ContainerSpec;
+use crate::spec::{ContainerSpec, ExecSpec};
 
 /// A container engine.
 ///
@@ -123,4 +123,15 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
         reference: Option<&str>,
         config: &ImageConfig,
     ) -> Result<String, EngineError>;
+
+    /// Runs `spec.cmd` in the running container `id` (`docker exec`, without a TTY or stdin)
+    /// and waits for it to end: its stdout and stderr go to `output` as they come, and the
+    /// command's exit code is returned (a command that cannot be started — not found, not
+    /// executable — ends with the engine's code for it, 126 or 127, and its message on stderr).
+    async fn exec(
+        &self,
+        id: &str,
+        spec: &ExecSpec,
+        output: &mut (dyn FnMut(LogChunk) + Send),
+    ) -> Result<i64, EngineError>;
 }

@@ -57,6 +57,8 @@ pub enum Operation {
     CommitContainer,
     /// `GET /containers/{id}/export`.
     ExportContainer,
+    /// `POST /containers/{id}/exec`, `POST /exec/{id}/start`, `GET /exec/{id}/json`.
+    Exec,
 }
 
 impl fmt::Display for Operation {
@@ -83,6 +85,7 @@ impl fmt::Display for Operation {
             Self::LoadImage => "loading an image archive",
             Self::CommitContainer => "committing a container as an image",
             Self::ExportContainer => "exporting a container's filesystem",
+            Self::Exec => "running a command in a container",
         })
     }
 }

@@ -127,6 +127,13 @@ pub enum Call {
         /// The reference asked for.
         reference: String,
     },
+    /// [`Engine::exec`].
+    Exec {
+        /// The container.
+        id: String,
+        /// What was run.
+        spec: crate::spec::ExecSpec,
+    },
     /// [`Engine::commit_container`].
     CommitContainer {
         /// The container.
@@ -472,6 +479,33 @@ fn applied(spec: &ContainerSpec) -> AppliedConfig {
 
 #[async_trait]
 impl Engine for FakeEngine {
+    /// Records the call; the command "runs" in a container that exists and is running, prints
+    /// its arguments on stdout and exits 0 (`exit N` as the last word exits N).
+    async fn exec(
+        &self,
+        id: &str,
+        spec: &crate::spec::ExecSpec,
+        output: &mut (dyn FnMut(LogChunk) + Send),
+    ) -> Result<i64, EngineError> {
+        {
+            let mut state = self.lock();
+            state.enter(Call::Exec { id: id.to_owned(), spec: spec.clone() }, Operation::Exec)?;
+            if !state
+                .containers
+                .iter()
+                .any(|c| c.id == id || c.id.starts_with(id) || c.spec.name.as_deref() == Some(id))
+            {
+                return Err(EngineError::ContainerNotFound { id: id.to_owned() });
+            }
+        }
+        output(LogChunk::stdout(bytes::Bytes::from(spec.cmd.join(" ") + "\n")));
+        let code = match spec.cmd.as_slice() {
+            [.., exit, n] if exit == "exit" => n.parse().unwrap_or(1),
+            _ => 0,
+        };
+        Ok(code)
+    }
+
     async fn info(&self) -> Result<EngineInfo, EngineError> {
         let mut state = self.lock();
         state.enter(Call::Info, Operation::Info)?;

@@ -105,4 +105,4 @@ pub use pull::{
     LayerPhase, NoProgress, PullEvent, PullOutcome, PullReporter, RegistryAuth, normalize_reference, split_tag,
 };
 pub use report::EngineReport;
-pub use spec::{BindMount, ContainerSpec, Gpus, Network, Tmpfs, UserId};
+pub use spec::{BindMount, ContainerSpec, ExecSpec, Gpus, Network, Tmpfs, UserId};

@@ -132,6 +132,19 @@ impl ContainerSpec {
     }
 }
 
+/// A command to run in a running container ([`Engine::exec`](crate::Engine::exec)).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExecSpec {
+    /// The command and its arguments (no shell is added).
+    pub cmd: Vec<String>,
+    /// Environment variables added to the container's.
+    pub env: Vec<(String, String)>,
+    /// The working directory (the container's when `None`).
+    pub working_dir: Option<String>,
+    /// Who runs it (the container's user when `None`).
+    pub user: Option<UserId>,
+}
+
 /// A numeric `uid:gid` to run as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct UserId {

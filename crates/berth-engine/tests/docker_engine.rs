@@ -25,4 +25,5 @@ scenario_tests!(common::engine, common::scenarios::DOCKER;
     a_missing_mount_source_is_refused_or_created,
     pulling_from_an_unreachable_registry_fails_with_the_reference,
     exporting_the_test_image_yields_a_docker_save_tarball,
+    exec_runs_commands_in_a_running_container,
 );

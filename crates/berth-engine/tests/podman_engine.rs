@@ -26,6 +26,7 @@ scenario_tests!(common::podman_engine, common::scenarios::PODMAN;
     a_missing_mount_source_is_refused_or_created,
     pulling_from_an_unreachable_registry_fails_with_the_reference,
     exporting_the_test_image_yields_a_docker_save_tarball,
+    exec_runs_commands_in_a_running_container,
 );
 
 /// Found through `CONTAINER_HOST` with no Docker around, Podman is what `select` picks.

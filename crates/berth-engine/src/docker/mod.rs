@@ -563,4 +563,49 @@ impl Engine for DockerEngine {
         // Podman answers the bare hex digest; image IDs are `sha256:…` everywhere else.
         Ok(if answer.id.contains(':') { answer.id } else { format!("sha256:{}", answer.id) })
     }
+
+    async fn exec(
+        &self,
+        id: &str,
+        spec: &crate::spec::ExecSpec,
+        output: &mut (dyn FnMut(LogChunk) + Send),
+    ) -> Result<i64, EngineError> {
+        if spec.cmd.is_empty() {
+            return Err(EngineError::InvalidSpec { field: "cmd", problem: "is empty: give the command to run".into() });
+        }
+        let config = bollard::models::ExecConfig {
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            attach_stdin: Some(false),
+            tty: Some(false),
+            cmd: Some(spec.cmd.clone()),
+            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            working_dir: spec.working_dir.clone(),
+            user: spec.user.map(|u| u.to_string()),
+            ..Default::default()
+        };
+        let created = self.client.create_exec(id, config).await.map_err(self.fail_container(Operation::Exec, id))?;
+        // The command runs for as long as it needs: no request timeout on its output.
+        let started = self
+            .unbounded
+            .start_exec(
+                &created.id,
+                Some(bollard::exec::StartExecOptions { detach: false, tty: false, output_capacity: None }),
+            )
+            .await
+            .map_err(self.fail_container(Operation::Exec, id))?;
+        if let bollard::exec::StartExecResults::Attached { output: mut frames, .. } = started {
+            while let Some(frame) = frames.next().await {
+                match frame.map_err(self.fail_container(Operation::Exec, id))? {
+                    bollard::container::LogOutput::StdOut { message }
+                    | bollard::container::LogOutput::Console { message } => output(LogChunk::stdout(message)),
+                    bollard::container::LogOutput::StdErr { message } => output(LogChunk::stderr(message)),
+                    bollard::container::LogOutput::StdIn { .. } => {}
+                }
+            }
+        }
+        let inspected =
+            self.client.inspect_exec(&created.id).await.map_err(self.fail_container(Operation::Exec, id))?;
+        Ok(inspected.exit_code.unwrap_or(-1))
+    }
 }

@@ -471,3 +471,62 @@ pub async fn exporting_the_test_image_yields_a_docker_save_tarball(engine: &dyn 
     let mut absent = engine.export_image("berth-test/absent:none");
     assert!(matches!(absent.next().await, Some(Err(EngineError::ImageNotFound { .. }))));
 }
+
+/// Commands run in a running container: output kept apart by stream, the exit code returned,
+/// run as the user and in the directory asked for, with the environment given; a command that
+/// does not exist ends with 126 or 127; a container that does not exist is `ContainerNotFound`.
+pub async fn exec_runs_commands_in_a_running_container(engine: &dyn Engine, _quirks: &Quirks) {
+    let mut spec = shell("exec", "echo ready; exec sleep 100");
+    spec.init = true;
+    spec.user = Some(UserId { uid: 65534, gid: 65534 });
+    let id = engine.create_container(&spec).await.expect("create").id;
+    engine.start_container(&id).await.expect("start");
+    wait_first_output(engine, &id).await;
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let exec = berth_engine::ExecSpec {
+        cmd: ["sh", "-c", "echo out $GREETING; id -u; pwd; echo err >&2; exit 3"].map(String::from).to_vec(),
+        env: vec![("GREETING".into(), "hello".into())],
+        working_dir: Some("/tmp".into()),
+        user: None,
+    };
+    let code = engine
+        .exec(&id, &exec, &mut |c| match c.stream {
+            LogStreamKind::Stdout => out.extend_from_slice(&c.bytes),
+            LogStreamKind::Stderr => err.extend_from_slice(&c.bytes),
+        })
+        .await
+        .expect("exec");
+    assert_eq!(code, 3);
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "out hello\n65534\n/tmp\n",
+        "the container's user, the directory asked for"
+    );
+    assert_eq!(String::from_utf8_lossy(&err), "err\n");
+    // As another user.
+    let mut out = Vec::new();
+    let as_other = berth_engine::ExecSpec {
+        cmd: ["id", "-u"].map(String::from).to_vec(),
+        user: Some(UserId { uid: 1234, gid: 1234 }),
+        ..Default::default()
+    };
+    let code = engine.exec(&id, &as_other, &mut |c| out.extend_from_slice(&c.bytes)).await.expect("exec");
+    assert_eq!((code, String::from_utf8_lossy(&out).trim().to_owned()), (0, "1234".to_owned()));
+    // Many calls in a row in the same container.
+    for i in 0..5 {
+        let e =
+            berth_engine::ExecSpec { cmd: vec!["sh".into(), "-c".into(), format!("exit {i}")], ..Default::default() };
+        assert_eq!(engine.exec(&id, &e, &mut |_| {}).await.expect("exec"), i);
+    }
+    let missing = berth_engine::ExecSpec { cmd: vec!["/no/such/command".into()], ..Default::default() };
+    match engine.exec(&id, &missing, &mut |_| {}).await {
+        Ok(code) => assert!(code == 126 || code == 127, "a missing command ended with {code}"),
+        // Some engines refuse to start it at all; that is an error naming the operation.
+        Err(e) => assert!(e.to_string().contains("running a command"), "{e}"),
+    }
+    engine.stop_container(&id, Duration::from_secs(5)).await.expect("stop");
+    engine.remove_container(&id, true).await.expect("remove");
+    let gone = engine.exec(&id, &exec, &mut |_| {}).await.expect_err("exec in a removed container");
+    assert!(matches!(gone, EngineError::ContainerNotFound { .. }), "{gone:?}");
+}
