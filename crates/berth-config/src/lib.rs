@@ -106,6 +106,12 @@ pub enum ConfigError {
         /// The text given.
         value: String,
     },
+    /// A duration such as `30m` could not be understood.
+    #[error("`{value}` is not a duration (use seconds, or a number with s, m, h or d: 90s, 30m, 2h)")]
+    Duration {
+        /// The text given.
+        value: String,
+    },
     /// A setting's value is not allowed.
     #[error("configuration `{key}`: `{value}` is not a size above zero")]
     Setting {
@@ -524,9 +530,39 @@ pub fn parse_size(s: &str) -> Result<i64, ConfigError> {
     Ok(bytes.round() as i64)
 }
 
+/// Parses a duration: seconds, or a number with `s`, `m`, `h` or `d` (`90s`, `30m`, `1.5h`).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, ConfigError> {
+    let err = || ConfigError::Duration { value: s.to_string() };
+    let t = s.trim().to_ascii_lowercase();
+    let (num, unit) = match t.chars().last() {
+        Some('s') => (&t[..t.len() - 1], 1.0),
+        Some('m') => (&t[..t.len() - 1], 60.0),
+        Some('h') => (&t[..t.len() - 1], 3600.0),
+        Some('d') => (&t[..t.len() - 1], 86_400.0),
+        _ => (t.as_str(), 1.0),
+    };
+    let v: f64 = num.trim().parse().map_err(|_| err())?;
+    let secs = v * unit;
+    if !secs.is_finite() || secs <= 0.0 || secs > 1e9 {
+        return Err(err());
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").unwrap().as_secs(), 90);
+        assert_eq!(parse_duration("30m").unwrap().as_secs(), 1800);
+        assert_eq!(parse_duration("1.5h").unwrap().as_secs(), 5400);
+        assert_eq!(parse_duration(" 2d ").unwrap().as_secs(), 172_800);
+        for bad in ["", "m", "-5s", "0", "soon", "1e12s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn sizes() {

@@ -381,6 +381,61 @@ impl Runner<'_> {
         Ok(Admitted { image, check })
     }
 
+    /// Starts a long-lived container for `job` with exactly the confinement of a run (the same
+    /// image check by the site's gate, inputs pinned and hashed, read-only input mounts, one
+    /// writable output directory, the user, limits, no network, capabilities dropped), but
+    /// running `argv` (a keep-alive command) instead of the tool, named `name` and labelled
+    /// `labels` instead of with a run id, with `extra` mounts added (read-only by the caller's
+    /// choice). Nothing is recorded as a run: the caller records the session.
+    pub async fn start_long_lived(
+        &self,
+        job: &PreparedJob,
+        name: &str,
+        labels: BTreeMap<String, String>,
+        argv: &[String],
+        extra: &[BindMount],
+    ) -> Result<LongLived, RunError> {
+        if job.trace.is_some() {
+            return Err(RunError::Trace {
+                message: "a session cannot be traced".into(),
+                hint: Some("trace single runs with `berth run --trace`".into()),
+            });
+        }
+        let admitted = self.admit(&job.image).await?;
+        if let Some(check) = admitted.check.as_ref().filter(|c| c.refuse) {
+            return Err(RunError::Gate(crate::gate::GateError {
+                message: check.refusal(),
+                hint: Some("the site's `[scan] run_policy` refuses this image; update it (`berth harden update`) or ask the site".into()),
+                source: None,
+            }));
+        }
+        let pinned = inputs::pin(job)?;
+        let inputs = pinned.hash(self.store)?;
+        // The output directory as a run gets it: configuration files written beneath it, and
+        // given to the tool's user when berth runs as root.
+        for f in &job.config_files {
+            write_config_file(&job.output_dir, &f.host, f.content.as_bytes())?;
+        }
+        give_output_dir_to(job)?;
+        let staged = self.stage_inputs(job, &pinned)?;
+        let argv = argv.to_vec();
+        let mut spec = container_spec(job, &RunId::generate(), &admitted.image.id, Path::new("/"), Some(&argv));
+        spec.name = Some(name.to_owned());
+        spec.labels = labels;
+        spec.mounts.extend(extra.iter().cloned());
+        if let Some(staged) = &staged {
+            staged.apply(&mut spec);
+        }
+        let created = self.engine.create_container(&spec).await?;
+        if let Err(e) = self.engine.start_container(&created.id).await {
+            let _ = self.engine.remove_container(&created.id, true).await;
+            return Err(e.into());
+        }
+        drop(staged);
+        drop(pinned);
+        Ok(LongLived { admitted, inputs, container_id: created.id, warnings: created.warnings })
+    }
+
     /// Runs `job` to its end (or until `cancel` fires) and records everything.
     #[tracing::instrument(level = "debug", skip_all, fields(tool = %job.tool))]
     pub async fn run(&self, job: &PreparedJob, cancel: CancellationToken) -> Result<RunOutcome, RunError> {
@@ -944,6 +999,19 @@ pub fn give_output_dir_to(job: &PreparedJob) -> Result<(), RunError> {
             .map_err(|error| RunError::OutputDir { path: dir.clone(), error })?;
     }
     Ok(())
+}
+
+/// A container [`Runner::start_long_lived`] started.
+#[derive(Debug)]
+pub struct LongLived {
+    /// The image, as resolved and checked by the site's gate.
+    pub admitted: Admitted,
+    /// The inputs, opened and hashed.
+    pub inputs: Vec<FileRecord>,
+    /// The container.
+    pub container_id: String,
+    /// What the engine warned about.
+    pub warnings: Vec<String>,
 }
 
 /// The container spec for a job: secure defaults, the fixed layout, the run id label.

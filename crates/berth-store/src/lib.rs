@@ -34,6 +34,7 @@ pub mod sessions;
 pub mod slurm;
 pub mod store;
 pub mod time;
+pub mod tool_sessions;
 pub mod tools;
 pub mod traces;
 
@@ -57,5 +58,8 @@ pub use service::{
 pub use sessions::{NewSession, TokenCheck, constant_time_eq};
 pub use slurm::{SlurmJobRecord, SlurmJobUpdate};
 pub use store::{SCHEMA_VERSION, Store, StoreError};
+pub use tool_sessions::{
+    NewToolSession, OutputChange, SessionStarted, SessionStatus, SessionStep, StepEnd, ToolSessionRecord,
+};
 pub use tools::{NewTool, ToolAdded, ToolKind, ToolRecord};
 pub use traces::{NewTrace, TraceRecord};

@@ -45,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0007_sessions.sql"),
     include_str!("../migrations/0008_run_traces.sql"),
     include_str!("../migrations/0009_audit_log.sql"),
+    include_str!("../migrations/0010_tool_sessions.sql"),
 ];
 
 /// The schema version this build writes.

@@ -110,6 +110,13 @@ pub enum Command {
         #[command(subcommand)]
         command: ProjectCommand,
     },
+    /// Long-lived tool sessions: one container with the confinement of `berth run` that runs
+    /// commands again and again (`exec`), recorded step by step; ends when stopped or idle.
+    Session {
+        /// What to do.
+        #[command(subcommand)]
+        command: SessionCommand,
+    },
     /// The audit trail: who touched which data, when, from where, with what outcome
     /// (append-only and hash-chained; see docs/audit.md).
     Audit {
@@ -117,6 +124,92 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+}
+
+/// `berth session ...`.
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// Start a session of a tool: its container stays up with a keep-alive command; prints the
+    /// session id.
+    Start(SessionStartArgs),
+    /// Run a command in a session (after `--`), or the tool's own command for an invocation
+    /// (`-i`); streams its output and exits with its exit code.
+    Exec(SessionExecArgs),
+    /// List sessions (running ones; `--all` for every one).
+    Ls {
+        /// Ended sessions too.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a session and its steps.
+    Show {
+        /// The session (id or unique prefix).
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a step's output (the last step by default).
+    Logs {
+        /// The session.
+        id: String,
+        /// The step's number.
+        #[arg(long)]
+        step: Option<u32>,
+    },
+    /// Stop a session and remove its container.
+    Stop {
+        /// The session.
+        id: String,
+    },
+}
+
+/// `berth session start`.
+#[derive(Debug, Args)]
+pub struct SessionStartArgs {
+    /// The tool: a descriptor file, or a registered `NAME[@VERSION]`.
+    pub tool: String,
+    /// An invocation whose File inputs are mounted read-only (a JSON file or text).
+    #[arg(short, long)]
+    pub invocation: Option<String>,
+    /// A host directory to mount read-only at the same path inside (repeatable).
+    #[arg(long, value_name = "DIR")]
+    pub mount: Vec<std::path::PathBuf>,
+    /// The session's one writable directory (default: berth-session-out/<tool>-<time>).
+    #[arg(long, short = 'o')]
+    pub output_dir: Option<std::path::PathBuf>,
+    /// End the session after this long without a command (90s, 30m, 2h).
+    #[arg(long, default_value = "30m")]
+    pub idle_timeout: String,
+    /// The container engine (`docker`, `podman`).
+    #[arg(long)]
+    pub engine: Option<String>,
+    /// When to pull the image.
+    #[arg(long, value_enum, default_value_t = PullArg::Missing)]
+    pub pull: PullArg,
+    /// Print the session as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `berth session exec`.
+#[derive(Debug, Args)]
+pub struct SessionExecArgs {
+    /// The session (id or unique prefix).
+    pub id: String,
+    /// Run the tool's own command for this invocation (its File inputs must be those the
+    /// session mounted).
+    #[arg(short, long, conflicts_with = "command")]
+    pub invocation: Option<String>,
+    /// Print the step as JSON after the output.
+    #[arg(long)]
+    pub json: bool,
+    /// The command and its arguments.
+    #[arg(last = true)]
+    pub command: Vec<String>,
 }
 
 /// `berth audit ...`.

@@ -9,7 +9,7 @@ use berth_store::audit::{self, AuditFilter, NewAuditEntry, Outcome, action};
 
 use crate::cli::{
     AuditCommand, AuditExportArgs, AuditLsArgs, AuditPruneArgs, AuditVerifyArgs, Command, ImageCommand,
-    PipelineCommand, ProjectCommand, ToolCommand, UserCommand,
+    PipelineCommand, ProjectCommand, SessionCommand, ToolCommand, UserCommand,
 };
 use crate::context::open_store;
 use crate::diag::hinted;
@@ -205,6 +205,14 @@ pub fn classify(command: &Command) -> Option<(&'static str, Option<String>)> {
                 | ImageCommand::Tag { .. }
                 | ImageCommand::Rm { .. },
         } => (action::IMAGE_CHANGE, None),
+        Command::Session { command } => match command {
+            SessionCommand::Start(a) => (action::CLI, obj("tool", &a.tool)),
+            SessionCommand::Exec(a) => (action::CLI, obj("session", &a.id)),
+            SessionCommand::Stop { id } => (action::KILL, obj("session", id)),
+            SessionCommand::Logs { id, .. } => (action::LOG_VIEW, obj("session", id)),
+            SessionCommand::Show { id, .. } => (action::VIEW, obj("session", id)),
+            SessionCommand::Ls { .. } => return None,
+        },
         Command::Audit { command: AuditCommand::Ls(_) | AuditCommand::Export(_) | AuditCommand::Verify(_) } => {
             (action::VIEW, Some("audit".to_owned()))
         }

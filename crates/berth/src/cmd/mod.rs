@@ -9,6 +9,7 @@ mod run;
 mod scan;
 mod selftest;
 mod serve;
+mod session;
 mod slurm;
 mod tool;
 mod verify;
@@ -55,5 +56,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User { command } => serve::user(&command),
         Command::Project { command } => serve::project(&command),
         Command::Audit { command } => audit::audit(&command),
+        Command::Session { command } => session::session(&command),
     }
 }
