@@ -11,8 +11,9 @@
 #
 # Everything lives under $BERTH_STATE_DIR/slurm (default: <repo>/.state/slurm): a generated munge
 # key and slurm.conf, the daemons' pid, state, spool and log files. The daemons listen on
-# unusual ports on loopback (BERTH_SLURMCTLD_PORT, default 46817; BERTH_SLURMD_PORT, default
-# 46818) and munged on its own socket, so the cluster shares nothing with a system Slurm.
+# unusual ports on loopback (BERTH_SLURMCTLD_PORT, default 16817; BERTH_SLURMD_PORT, default
+# 16818: below Linux's ephemeral range, 32768-60999, so an outgoing connection never holds them)
+# and munged on its own socket, so the cluster shares nothing with a system Slurm.
 # Accounting: no slurmdbd (accounting_storage/none), so `sacct` has no data; finished jobs stay
 # visible to `squeue --states=all` and `scontrol show job` for MinJobAge (1 hour), and every
 # finished job is appended to jobcomp.txt (jobcomp/filetxt). Process tracking by /proc
@@ -25,8 +26,8 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 state="${BERTH_STATE_DIR:-$repo/.state}"
 dir="$state/slurm"
 conf="$dir/slurm.conf"
-ctld_port="${BERTH_SLURMCTLD_PORT:-46817}"
-d_port="${BERTH_SLURMD_PORT:-46818}"
+ctld_port="${BERTH_SLURMCTLD_PORT:-16817}"
+d_port="${BERTH_SLURMD_PORT:-16818}"
 # CPUs the node offers. More than the host has lets the benchmark and tests keep several
 # short jobs in flight on a small machine (slurmd accepts it with config_overrides).
 node_cpus="${BERTH_SLURM_CPUS:-4}"
