@@ -420,6 +420,121 @@ pub async fn reconcile(engine: &dyn Engine, store: &Store) -> Result<Vec<Ended>,
     Ok(ended)
 }
 
+/// How one recorded step compared when it was run again.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StepVerdict {
+    /// The step.
+    pub seq: u32,
+    /// Its command.
+    pub argv: Vec<String>,
+    /// The exit code recorded, and the one now.
+    pub exit_code: (Option<i64>, Option<i64>),
+    /// Output files whose change or SHA-256 differs (`path: recorded → now`).
+    pub differences: Vec<String>,
+    /// How many output changes agreed.
+    pub identical: usize,
+}
+
+impl StepVerdict {
+    /// Whether the step did the same again.
+    pub fn same(&self) -> bool {
+        self.exit_code.0 == self.exit_code.1 && self.differences.is_empty()
+    }
+}
+
+/// What re-executing a session's steps gave.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SessionVerification {
+    /// The session verified.
+    pub session_id: String,
+    /// The fresh session the steps ran in again.
+    pub verification_session_id: String,
+    /// Its output directory.
+    pub output_dir: String,
+    /// Inputs whose SHA-256 differs from the one recorded when the session started (the
+    /// verification is then not meaningful).
+    pub changed_inputs: Vec<String>,
+    /// Each step.
+    pub steps: Vec<StepVerdict>,
+}
+
+impl SessionVerification {
+    /// Whether every step did the same again, on the same inputs.
+    pub fn identical(&self) -> bool {
+        self.changed_inputs.is_empty() && self.steps.iter().all(StepVerdict::same)
+    }
+}
+
+fn change_key(c: &OutputChange) -> (String, String) {
+    (c.change.clone(), c.sha256.clone().unwrap_or_default())
+}
+
+/// Re-executes the recorded steps of `original`, in order, in a fresh session started from
+/// `job` (the session's descriptor and invocation prepared again with a new output directory),
+/// and compares each step's exit code and output changes (path, kind of change, SHA-256). The
+/// fresh session is stopped at the end.
+pub async fn verify(
+    runner: &Runner<'_>,
+    original: &ToolSessionRecord,
+    job: &PreparedJob,
+) -> Result<SessionVerification, SessionError> {
+    let mounts: Vec<PathBuf> = serde_json::from_str(&original.new.mounts_json).unwrap_or_default();
+    let opts = StartOptions {
+        idle_timeout: Duration::from_secs(original.new.idle_timeout_secs.max(MIN_IDLE.as_secs())),
+        mounts,
+        created_by: format!("verification of session {}", original.id),
+    };
+    let fresh = start(runner, job, &opts).await?;
+    let recorded_inputs: Vec<berth_store::FileRecord> = serde_json::from_str(&original.inputs_json).unwrap_or_default();
+    let now_inputs: Vec<berth_store::FileRecord> = serde_json::from_str(&fresh.inputs_json).unwrap_or_default();
+    let changed_inputs = recorded_inputs
+        .iter()
+        .filter(|r| !now_inputs.iter().any(|n| n.key == r.key && n.sha256 == r.sha256))
+        .map(|r| format!("{} ({})", r.key, r.path))
+        .collect();
+    let mut steps = Vec::new();
+    let result = async {
+        for step in runner.store.session_steps(&original.id)? {
+            let req = ExecRequest { argv: step.argv.clone(), invocation_json: step.invocation_json.clone() };
+            let again = exec(&*runner.engine, runner.store, &fresh, &req, &mut |_| {}).await?;
+            let before: BTreeMap<String, (String, String)> =
+                step.changes.iter().map(|c| (c.path.clone(), change_key(c))).collect();
+            let after: BTreeMap<String, (String, String)> =
+                again.changes.iter().map(|c| (c.path.clone(), change_key(c))).collect();
+            let mut differences = Vec::new();
+            let mut identical = 0;
+            for path in before.keys().chain(after.keys().filter(|k| !before.contains_key(*k))) {
+                match (before.get(path), after.get(path)) {
+                    (Some(a), Some(b)) if a == b => identical += 1,
+                    (a, b) => differences.push(format!(
+                        "{path}: {} → {}",
+                        a.map_or("nothing".to_owned(), |(c, h)| format!("{c} {}", h.get(..12).unwrap_or(h))),
+                        b.map_or("nothing".to_owned(), |(c, h)| format!("{c} {}", h.get(..12).unwrap_or(h)))
+                    )),
+                }
+            }
+            steps.push(StepVerdict {
+                seq: step.seq,
+                argv: step.argv,
+                exit_code: (step.exit_code, again.exit_code),
+                differences,
+                identical,
+            });
+        }
+        Ok::<(), SessionError>(())
+    }
+    .await;
+    stop(&*runner.engine, runner.store, &fresh, "its verification").await?;
+    result?;
+    Ok(SessionVerification {
+        session_id: original.id.clone(),
+        verification_session_id: fresh.id,
+        output_dir: fresh.new.output_dir,
+        changed_inputs,
+        steps,
+    })
+}
+
 fn chrono_age_secs(at: &str) -> Option<i64> {
     let t = chrono::DateTime::parse_from_rfc3339(at).ok()?;
     Some((chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds())

@@ -1,7 +1,8 @@
 //! `berth session` end to end on Docker and on Podman: a session's container has the
 //! confinement of `berth run`; commands run in it again and again and are recorded step by step
 //! with what they changed in the output directory; exit codes come back; another berth process
-//! adopts a session; a session ends after its idle timeout with no berth process running; a
+//! adopts a session; `berth verify SESSION` runs the steps again in a fresh session and names a
+//! step that differs; a session ends after its idle timeout with no berth process running; a
 //! container killed behind berth's back is found by the next command; stop removes it.
 //!
 //! Needs the engines (`DOCKER_HOST` / `CONTAINER_HOST`, else `scripts/dockerd.sh` and
@@ -167,6 +168,23 @@ fn a_session_keeps_the_confinement_of_a_run_and_records_every_step(w: World) {
     assert_eq!(shown["session"]["created_by"].as_str().unwrap().split(':').next(), Some("cli"));
     let logs = w.ok(&["session", "logs", &id, "--step", "2"]);
     assert!(logs.is_empty(), "the tool's command prints nothing: {logs}");
+
+    // `berth verify SESSION`: the steps again in a fresh session, compared step by step.
+    let verify_dir = w.path("verify").to_string_lossy().into_owned();
+    let verified = w.berth(&["verify", &id, "-o", &verify_dir, "--json"]);
+    let v: Value = serde_json::from_slice(&verified.stdout).unwrap_or_default();
+    assert_eq!(verified.status.code(), Some(0), "{v}\n{}", text(&verified.stderr));
+    assert_eq!(v["steps"].as_array().unwrap().len(), 4, "{v}");
+    assert_eq!(v["steps"][3]["exit_code"], serde_json::json!([7, 7]));
+    // A step that does not do the same twice is named.
+    w.ok(&["session", "exec", &id, "--", "sh", "-c", "echo $RANDOM$RANDOM > random.txt"]);
+    let differs = w.berth(&["verify", &id, "-o", &w.path("verify2").to_string_lossy()]);
+    assert_eq!(differs.status.code(), Some(1), "{}", text(&differs.stderr));
+    assert!(
+        text(&differs.stdout).contains("DIFFERS") && text(&differs.stdout).contains("random.txt"),
+        "{}",
+        text(&differs.stdout)
+    );
 
     // Stop: the container is gone, the session ended, exec refused.
     w.ok(&["session", "stop", &id]);

@@ -326,3 +326,89 @@ fn stop(id: &str) -> anyhow::Result<ExitCode> {
     eprintln!("berth: session {} stopped", short(&s.id));
     Ok(ExitCode::SUCCESS)
 }
+
+/// `berth verify SESSION`: its steps again, in order, in a fresh session (the descriptor and
+/// invocation prepared again with a new output directory), each compared by exit code and
+/// output changes. Exit status: 0 identical, 1 a step differs, 2 not verifiable.
+pub(super) fn verify(args: &crate::cli::VerifyArgs, store: &Store, s: &ToolSessionRecord) -> anyhow::Result<ExitCode> {
+    let tool = berth_run::tool::load_text(s.new.descriptor_json.clone(), "the session's descriptor").map_err(|e| {
+        let hint = e.hint();
+        diag::library(e, hint)
+    })?;
+    let inv = load(&s.new.invocation_json, "the session's invocation")?;
+    let stamp = berth_store::time::now().replace([':', '-'], "").replace('T', "-");
+    let base = args
+        .output_dir
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from("berth-verify").join(stamp.split('.').next().unwrap_or(&stamp)));
+    let dir = std::path::absolute(base.join(format!("session-{}", short(&s.id))))?;
+    let config = berth_config::Config::load()?;
+    let job = prepare(&tool, &inv.value, &prepare_options(dir, &config)?, &inv.origin)?;
+    let site = site()?;
+    let (rt, engine, info) = engine_for(args.engine.as_deref())?;
+    let pull = crate::progress::TerminalPull::new();
+    let runner = Runner {
+        store,
+        engine,
+        engine_info: info,
+        host: HostInfo::current(),
+        sink: &berth_run::Silent,
+        pull_reporter: &pull,
+        pull: berth_run::PullPolicy::Missing,
+        gate: &*site,
+        log_max_bytes: site.log_cap(),
+        labels: Default::default(),
+    };
+    let v = match rt.block_on(session::verify(&runner, s, &job)) {
+        Ok(v) => v,
+        Err(e) => {
+            let hint = e.hint();
+            diag::print_error(&anyhow::Error::new(diag::Hinted {
+                message: format!("cannot verify session {}: {e}", short(&s.id)),
+                hint,
+                source: None,
+            }));
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if args.json {
+        print_json(&v)?;
+    } else {
+        println!(
+            "session {} → its {} step(s) again in session {} ({})",
+            short(&v.session_id),
+            v.steps.len(),
+            short(&v.verification_session_id),
+            v.output_dir
+        );
+        for i in &v.changed_inputs {
+            println!("  input changed since the session started: {i}");
+        }
+        for st in &v.steps {
+            let (was, now) = st.exit_code;
+            let fmt = |c: Option<i64>| c.map_or("-".to_owned(), |c| c.to_string());
+            println!(
+                "  step {:>3}  {:<9}  exit {} → {}  {} output(s) identical{}  {}",
+                st.seq,
+                if st.same() { "identical" } else { "DIFFERS" },
+                fmt(was),
+                fmt(now),
+                st.identical,
+                if st.differences.is_empty() { String::new() } else { format!("; {}", st.differences.join("; ")) },
+                st.argv.join(" ")
+            );
+        }
+        println!(
+            "berth: session {}: {}",
+            short(&v.session_id),
+            if v.identical() { "every step identical" } else { "STEPS DIFFER" }
+        );
+    }
+    Ok(if !v.changed_inputs.is_empty() {
+        ExitCode::from(2)
+    } else if v.identical() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

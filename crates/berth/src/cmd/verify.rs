@@ -44,7 +44,10 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
                     .filter(|(r, _)| seen.insert(r.clone()))
                     .collect()
             }
-            Err(_) => return Err(run_err.into()),
+            Err(_) => match store.get_tool_session(&args.run) {
+                Ok(s) => return super::session::verify(args, &store, &s),
+                Err(_) => return Err(run_err.into()),
+            },
         },
     };
     let base = args.output_dir.clone().unwrap_or_else(|| PathBuf::from("berth-verify").join(stamp()));
