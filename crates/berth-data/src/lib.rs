@@ -132,7 +132,7 @@ fn dicom_summary<F: Read + Seek>(file: &mut F) -> Option<String> {
     let obj = dicom_object::OpenFileOptions::new()
         .read_preamble(dicom_object::file::ReadPreamble::Always)
         .read_until(tags::PIXEL_DATA)
-        .from_reader(std::io::BufReader::new(file.by_ref().take(64 << 20)))
+        .from_reader(std::io::BufReader::new(file.by_ref().take(16 << 20)))
         .ok()?;
     let text = |tag| {
         obj.element(tag)

@@ -13,6 +13,13 @@ use dicom_object::DefaultDicomObject;
 /// The largest slice previewed (pixels on a side).
 pub const MAX_SIDE: usize = 4096;
 
+/// The most values a DICOM image may hold to be previewed (all its frames are decoded).
+pub const MAX_PREVIEW_VALUES: u64 = 1 << 24;
+
+/// The most bytes skipped (read and decompressed) to reach a NIfTI volume's middle slice: a
+/// small gzip file claiming a huge volume must not cost minutes of decompression.
+pub const MAX_SKIP_BYTES: u64 = 1 << 30;
+
 /// A NIfTI-1 header's fields that locate and scale the voxels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NiftiHeader {
@@ -203,9 +210,23 @@ pub fn middle_slice_png<F: Read + Seek>(name: &str, file: &mut F) -> Result<Vec<
 }
 
 fn dicom_slice<F: Read + Seek>(file: &mut F) -> Result<Slice, String> {
+    // The header alone first: an image too large to preview is refused before its pixels are read.
+    let header = dicom_object::OpenFileOptions::new()
+        .read_preamble(dicom_object::file::ReadPreamble::Always)
+        .read_until(tags::PIXEL_DATA)
+        .from_reader(std::io::BufReader::new(file.by_ref().take(16 << 20)))
+        .map_err(|e| format!("not readable as DICOM: {e}"))?;
+    let dim = |tag| header.element(tag).ok().and_then(|e| e.to_int::<u32>().ok()).map_or(1, u64::from);
+    let values =
+        dim(tags::ROWS) * dim(tags::COLUMNS) * dim(tags::NUMBER_OF_FRAMES).max(1) * dim(tags::SAMPLES_PER_PIXEL).max(1);
+    if values > MAX_PREVIEW_VALUES {
+        return Err(format!("{values} pixel values are too many to preview (at most {MAX_PREVIEW_VALUES})"));
+    }
+    drop(header);
+    file.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
     let obj = dicom_object::OpenFileOptions::new()
         .read_preamble(dicom_object::file::ReadPreamble::Always)
-        .from_reader(std::io::BufReader::new(file.by_ref().take(1 << 30)))
+        .from_reader(std::io::BufReader::new(file.by_ref().take((16 << 20) + values * 8)))
         .map_err(|e| format!("not readable as DICOM: {e}"))?;
     let px = dicom_pixels(&obj)?;
     if px.samples != 1 {
@@ -229,6 +250,9 @@ fn nifti_slice<R: Read>(reader: &mut R) -> Result<Slice, String> {
     check_side(w, ht)?;
     let z = depth / 2;
     let skip = (h.offset - 352) + z * w * ht * size;
+    if skip as u64 > MAX_SKIP_BYTES {
+        return Err(format!("the middle slice is {skip} bytes into the volume: too far to preview"));
+    }
     std::io::copy(&mut reader.by_ref().take(skip as u64), &mut std::io::sink()).map_err(|e| e.to_string())?;
     let mut raw = vec![0u8; w * ht * size];
     reader.read_exact(&mut raw).map_err(|_| "the file ends before its middle slice".to_string())?;
@@ -323,6 +347,19 @@ mod tests {
         // Truncated: said, not guessed.
         let short = &file[..file.len() - 10];
         assert!(middle_slice_png("x.nii", &mut Cursor::new(short.to_vec())).unwrap_err().contains("ends before"));
+    }
+
+    #[test]
+    fn a_small_file_claiming_a_huge_volume_is_refused_without_decompressing_it() {
+        // 4096×4096×32000 int16 voxels claimed; the middle slice would be 16 GiB in.
+        let mut file = nifti(&[4096, 4096, 32000], &[]);
+        file.extend_from_slice(&[0u8; 64]);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &file).expect("gz");
+        let started = std::time::Instant::now();
+        let e = middle_slice_png("bomb.nii.gz", &mut Cursor::new(gz.finish().expect("gz"))).unwrap_err();
+        assert!(e.contains("too far to preview"), "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
     }
 
     #[test]

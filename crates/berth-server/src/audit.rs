@@ -18,7 +18,7 @@ use axum::extract::{Request, State};
 use axum::http::{Extensions, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use berth_store::audit::{NewAuditEntry, Outcome, action};
+use berth_store::audit::{NewAuditEntry, Outcome, action, clip};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -101,7 +101,7 @@ pub fn classify(method: &Method, path: &str) -> Option<(&'static str, Option<Str
 pub async fn record(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let query = req.uri().query().map(str::to_owned);
+    let query = req.uri().query().map(|q| clip(q, 2048));
     let with_token = req.headers().contains_key(axum::http::header::AUTHORIZATION);
     let classified = classify(&method, &path);
     if classified.is_none() && !with_token {
@@ -119,9 +119,9 @@ pub async fn record(State(state): State<Arc<AppState>>, mut req: Request, next: 
         None if with_token => ("anonymous".to_owned(), "token".to_owned()),
         None => ("anonymous".to_owned(), "none".to_owned()),
     };
-    let entry = NewAuditEntry::new(actor, via, what, Outcome::of_http_status(status))
-        .address(address)
-        .detail(serde_json::json!({"method": method.as_str(), "path": path, "query": query, "status": status}));
+    let entry = NewAuditEntry::new(actor, via, what, Outcome::of_http_status(status)).address(address).detail(
+        serde_json::json!({"method": method.as_str(), "path": clip(&path, 2048), "query": query, "status": status}),
+    );
     let entry = match object {
         Some(o) => entry.object(o),
         None => entry,

@@ -423,8 +423,9 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
     })
 }
 
-/// Keeps strings a client controls (paths, user names) to a sane length in the log.
-fn clip(s: &str, max: usize) -> String {
+/// Keeps strings a client controls (paths, user names) to `max` bytes in the log, on a
+/// character boundary, marked with `…` when cut.
+pub fn clip(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_owned();
     }
