@@ -120,6 +120,16 @@ pub enum ConfigError {
         /// The value given.
         value: String,
     },
+    /// A setting is not one of its allowed values.
+    #[error("configuration `{key}`: `{value}` is not one of {choices}")]
+    Choice {
+        /// The key, with its table.
+        key: &'static str,
+        /// The value given.
+        value: String,
+        /// The values allowed.
+        choices: &'static str,
+    },
     /// No home directory to derive defaults from.
     #[error("cannot find a home directory for berth's files")]
     NoHome,
@@ -219,6 +229,29 @@ pub struct ServeConfig {
     pub max_live_streams: Option<usize>,
     /// Live-log streams one user may hold open at once (default 16).
     pub max_live_streams_per_user: Option<usize>,
+    /// What users may run in a tool session through the service: `tool` (the default: only the
+    /// tool's own command, for an invocation) or `any` (any command).
+    pub session_commands: Option<String>,
+    /// Tools whose sessions take any command even when `session_commands` is `tool` (an
+    /// interactive environment such as a Python or MATLAB runtime image).
+    #[serde(default)]
+    pub session_command_tools: Vec<String>,
+}
+
+impl ServeConfig {
+    /// Whether a session of `tool` started through the service may run any command (else only
+    /// the tool's own). A value of `session_commands` other than `tool` or `any` is an error.
+    pub fn session_any_command(&self, tool: &str) -> Result<bool, ConfigError> {
+        match self.session_commands.as_deref().unwrap_or("tool") {
+            "any" => Ok(true),
+            "tool" => Ok(self.session_command_tools.iter().any(|t| t == tool)),
+            other => Err(ConfigError::Choice {
+                key: "[serve] session_commands",
+                value: other.to_owned(),
+                choices: "`tool`, `any`",
+            }),
+        }
+    }
 }
 
 /// The `[scan]` table (see `docs/security-scanning.md`).
@@ -552,6 +585,19 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_commands_are_the_tools_own_unless_the_site_says_otherwise() {
+        let mut serve = ServeConfig::default();
+        assert!(!serve.session_any_command("fsl").unwrap());
+        serve.session_command_tools = vec!["python-env".into()];
+        assert!(serve.session_any_command("python-env").unwrap());
+        assert!(!serve.session_any_command("fsl").unwrap());
+        serve.session_commands = Some("any".into());
+        assert!(serve.session_any_command("fsl").unwrap());
+        serve.session_commands = Some("anything".into());
+        assert!(serve.session_any_command("fsl").unwrap_err().to_string().contains("`tool`, `any`"));
+    }
 
     #[test]
     fn durations() {

@@ -94,6 +94,8 @@ pub struct StartOptions {
     pub mounts: Vec<PathBuf>,
     /// Who starts it.
     pub created_by: String,
+    /// The project it belongs to (sessions started through the service).
+    pub project: Option<String>,
 }
 
 /// Container paths a mount may not be at or beneath (the image's own system, berth's layout).
@@ -165,6 +167,7 @@ pub async fn start(
         idle_timeout_secs: opts.idle_timeout.max(MIN_IDLE).as_secs(),
         created_by: opts.created_by.clone(),
         owner_host: runner.host.hostname.clone(),
+        project_id: opts.project.clone(),
     })?;
     let mut labels = BTreeMap::new();
     labels.insert(SESSION_LABEL.to_owned(), id.clone());
@@ -217,6 +220,45 @@ pub struct ExecRequest {
     pub argv: Vec<String>,
     /// The invocation it was rendered from, when it was one (recorded with the step).
     pub invocation_json: Option<String>,
+}
+
+/// The command that runs the tool itself in session `s` for the job `job` (the session's
+/// descriptor prepared again for another invocation, with the session's output directory): the
+/// command line rendered as `berth run` renders it. Every input the job mounts must be one the
+/// session mounted: a session's mounts are fixed when it starts.
+pub fn tool_command(s: &ToolSessionRecord, job: &PreparedJob) -> Result<Vec<String>, SessionError> {
+    let plan: serde_json::Value = serde_json::from_str(&s.new.plan_json).unwrap_or_default();
+    let mounted: Vec<(String, String)> = plan["mounts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|m| {
+                    (
+                        m["host"].as_str().unwrap_or_default().to_owned(),
+                        m["container"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for m in &job.mounts {
+        if !mounted.contains(&(m.host.to_string_lossy().into_owned(), m.container.clone())) {
+            return Err(SessionError::Invalid {
+                message: format!("input `{}` ({}) is not mounted in this session", m.key, m.host.display()),
+                hint: Some(
+                    "start the session with this invocation, or with a mount of its directory and run the command itself".into(),
+                ),
+            });
+        }
+    }
+    match &job.exec {
+        crate::prepare::Exec::Shell { shell, .. } => Ok(vec![shell.clone(), "-c".into(), job.command_line.clone()]),
+        crate::prepare::Exec::Explicit { entrypoint, cmd } => Ok(entrypoint.iter().chain(cmd).cloned().collect()),
+        crate::prepare::Exec::Entrypoint { .. } => Err(SessionError::Invalid {
+            message: "this tool runs through its image's entrypoint".into(),
+            hint: Some("run the entrypoint with its arguments as a command".into()),
+        }),
+    }
 }
 
 /// File sizes and times beneath a root, to tell what a step changed.
@@ -483,6 +525,7 @@ pub async fn verify(
         idle_timeout: Duration::from_secs(original.new.idle_timeout_secs.max(MIN_IDLE.as_secs())),
         mounts,
         created_by: format!("verification of session {}", original.id),
+        project: original.new.project_id.clone(),
     };
     let fresh = start(runner, job, &opts).await?;
     let recorded_inputs: Vec<berth_store::FileRecord> = serde_json::from_str(&original.inputs_json).unwrap_or_default();

@@ -68,7 +68,12 @@ pub fn classify(method: &Method, path: &str) -> Option<(&'static str, Option<Str
         ["api", "v1", "projects", p, "files", ..] if get => (action::DOWNLOAD, obj("project", p)),
         ["api", "v1", "records", id] if get => (action::VIEW, obj("run", id)),
         ["api", "v1", "records", id, "logs", ..] if get => (action::LOG_VIEW, obj("run", id)),
-        ["api", "v1", "projects", p, "launch" | "bulk-launch"] if change => (action::LAUNCH, obj("project", p)),
+        ["api", "v1", "projects", p, "launch" | "bulk-launch" | "sessions"] if change => {
+            (action::LAUNCH, obj("project", p))
+        }
+        ["api", "v1", "sessions", id, "exec"] if change => (action::LAUNCH, obj("session", id)),
+        ["api", "v1", "sessions", id] if method == Method::DELETE => (action::KILL, obj("session", id)),
+        ["api", "v1", "sessions", id] if get => (action::VIEW, obj("session", id)),
         ["api", "v1", "projects"] if change => (action::PROJECT_CHANGE, None),
         ["api", "v1", "projects", p, ..] if change => (action::PROJECT_CHANGE, obj("project", p)),
         ["api", "v1", "tools", "validate"] => return None,

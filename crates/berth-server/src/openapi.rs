@@ -38,13 +38,15 @@ impl Modify for TokenAuth {
         api::list_audit, api::verify_audit,
         api::browse, api::outputs, api::output_file, api::output_archive, api::output_preview, api::file_preview,
         api::list_users, api::add_user, api::make_token, api::revoke_token, api::remove_member,
+        api::start_session, api::list_sessions, api::get_session, api::exec_session, api::stop_session,
     ),
     components(schemas(ErrorBody, Problem, LaunchRequest, api::BulkRequest, api::RunView, api::RunPage, api::RunDetail,
         api::Accepted, api::BulkAccepted, api::DryRun, api::ToolView, api::ToolDetail, api::Validation,
         api::SettingRequest, api::ProjectRequest, api::ImageRequest, api::TagRequest, api::ImportRequest, api::Health, api::Me,
-        api::UserView, api::UserRequest, api::TokenRequest, api::NewToken, api::Revoked)),
+        api::UserView, api::UserRequest, api::TokenRequest, api::NewToken, api::Revoked,
+        api::SessionRequest, api::ExecBody, api::SessionDetail)),
     modifiers(&TokenAuth),
-    tags((name = "service"), (name = "users"), (name = "tools"), (name = "projects"), (name = "runs"), (name = "images"), (name = "pipelines"), (name = "audit"))
+    tags((name = "service"), (name = "users"), (name = "tools"), (name = "projects"), (name = "runs"), (name = "images"), (name = "pipelines"), (name = "audit"), (name = "sessions"))
 )]
 pub struct ApiDoc;
 

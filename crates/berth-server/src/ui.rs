@@ -44,6 +44,7 @@ fn templates() -> &'static Environment<'static> {
             ("record.html", include_str!("../templates/record.html")),
             ("admin.html", include_str!("../templates/admin.html")),
             ("pipeline_start.html", include_str!("../templates/pipeline_start.html")),
+            ("sessions.html", include_str!("../templates/sessions.html")),
         ] {
             // The templates are part of the binary: a syntax error is a bug caught by the UI tests.
             if let Err(e) = env.add_template(name, text) {
@@ -1078,6 +1079,31 @@ pub async fn admin(State(state): State<Arc<AppState>>, parts: Parts) -> Response
         Ok((users, projects)) => {
             render("admin.html", context! { user => user, nav => "admin", users => users, projects => projects })
         }
+        Err(e) => error_page(Some(&user), &e),
+    }
+}
+
+/// `GET /ui/sessions`: the tool sessions of the caller's projects (admins: all).
+pub async fn sessions(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
+    let user = user_or_redirect!(state, parts);
+    let st = state.clone();
+    let u = user.clone();
+    let result = blocking(move || {
+        let mine = visible_projects(&st.store, &u)?;
+        Ok(st
+            .store
+            .list_tool_sessions(false, 500)?
+            .into_iter()
+            .filter(|s| match (&mine, &s.new.project_id) {
+                (None, _) => true,
+                (Some(m), Some(p)) => m.contains(p),
+                _ => false,
+            })
+            .collect::<Vec<_>>())
+    })
+    .await;
+    match result {
+        Ok(list) => render("sessions.html", context! { user => user, nav => "sessions", sessions => list }),
         Err(e) => error_page(Some(&user), &e),
     }
 }

@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0008_run_traces.sql"),
     include_str!("../migrations/0009_audit_log.sql"),
     include_str!("../migrations/0010_tool_sessions.sql"),
+    include_str!("../migrations/0011_session_projects.sql"),
 ];
 
 /// The schema version this build writes.

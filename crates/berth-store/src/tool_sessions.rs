@@ -78,6 +78,9 @@ pub struct NewToolSession {
     pub created_by: String,
     /// The host.
     pub owner_host: String,
+    /// The project, for a session started through the service.
+    #[serde(default)]
+    pub project_id: Option<String>,
 }
 
 /// A session as recorded.
@@ -184,7 +187,7 @@ const COLUMNS: &str = "s.id, s.tool_name, s.tool_version, s.descriptor_json, s.d
      s.plan_json, s.image_ref, s.output_dir, s.mounts_json, s.idle_timeout_secs, s.created_by, s.owner_host, \
      s.image_id, s.image_digest, s.engine_kind, s.container_id, s.inputs_json, s.scan_policy_json, s.status, \
      s.status_message, s.created_at, s.last_used_at, s.ended_at, \
-     (SELECT COUNT(*) FROM session_steps t WHERE t.session_id = s.id)";
+     (SELECT COUNT(*) FROM session_steps t WHERE t.session_id = s.id), s.project_id";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ToolSessionRecord> {
     Ok(ToolSessionRecord {
@@ -202,6 +205,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ToolSessionRecord> {
             idle_timeout_secs: u64::try_from(r.get::<_, i64>(10)?).unwrap_or(0),
             created_by: r.get(11)?,
             owner_host: r.get(12)?,
+            project_id: r.get(25)?,
         },
         image_id: r.get(13)?,
         image_digest: r.get(14)?,
@@ -245,8 +249,8 @@ impl Store {
             tx.execute(
                 "INSERT INTO tool_sessions (id, tool_name, tool_version, descriptor_json, descriptor_sha256, invocation_json,
                  plan_json, image_ref, output_dir, mounts_json, idle_timeout_secs, status, created_by, owner_host,
-                 created_at, last_used_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'starting', ?12, ?13, ?14, ?14)",
+                 created_at, last_used_at, project_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'starting', ?12, ?13, ?14, ?14, ?15)",
                 params![
                     id,
                     s.tool_name,
@@ -261,7 +265,8 @@ impl Store {
                     i64::try_from(s.idle_timeout_secs).unwrap_or(i64::MAX),
                     s.created_by,
                     s.owner_host,
-                    now
+                    now,
+                    s.project_id
                 ],
             )
             .map_err(sql(OP))?;

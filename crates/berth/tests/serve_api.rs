@@ -1194,3 +1194,80 @@ fn admins_manage_users_projects_and_tokens_over_the_api_and_pages() {
     let trail = s.json(&s.admin, "/api/v1/audit?action=user-change");
     assert!(trail.as_array().unwrap().iter().any(|e| e["object"] == "user:carol" && e["outcome"] == "ok"), "{trail}");
 }
+
+#[test]
+fn sessions_through_the_service_follow_the_project_rules() {
+    let s = Service::new(1);
+    let input = file_input(&s, "data1/scan.txt");
+    // Inputs outside the project's data roots, and tools not enabled, are refused as launches are.
+    let (status, v) = s.send(
+        "POST",
+        Some(&s.alice),
+        "/api/v1/projects/p1/sessions",
+        Some(&json!({"tool": "checksum", "inputs": {"input": file_input(&s, "outside/secret.txt")}})),
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    let (status, v) = s.send(
+        "POST",
+        Some(&s.bob),
+        "/api/v1/projects/p1/sessions",
+        Some(&json!({"tool": "checksum", "inputs": {"input": input}})),
+    );
+    assert_eq!(status, StatusCode::NOT_FOUND, "bob is not in p1: {v}");
+    let (status, started) = s.send(
+        "POST",
+        Some(&s.alice),
+        "/api/v1/projects/p1/sessions",
+        Some(&json!({"tool": "checksum", "inputs": {"input": input}, "idle_timeout_secs": 600})),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{started}\n{}", s.server_log());
+    let id = started["id"].as_str().unwrap().to_owned();
+    assert_eq!((started["status"].as_str(), started["project_id"].as_str()), (Some("running"), Some("p1")));
+    // The tool's own command for an invocation, twice; any other command is the site's to allow.
+    for name in ["one", "two"] {
+        let (status, step) = s.send(
+            "POST",
+            Some(&s.alice),
+            &format!("/api/v1/sessions/{id}/exec"),
+            Some(&json!({"inputs": {"input": input, "name": name}})),
+        );
+        assert_eq!(status, StatusCode::OK, "{step}");
+        assert_eq!(step["exit_code"], 0, "{step}");
+        assert_eq!(step["changes"][0]["path"], format!("out/{name}.sha256"), "{step}");
+    }
+    let (status, v) =
+        s.send("POST", Some(&s.alice), &format!("/api/v1/sessions/{id}/exec"), Some(&json!({"command": ["id"]})));
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+    let (status, _) = s.send(
+        "POST",
+        Some(&s.alice),
+        &format!("/api/v1/sessions/{id}/exec"),
+        Some(&json!({"inputs": {"input": file_input(&s, "data1/link.txt")}})),
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a link below the data root is refused");
+    // Members see it; others do not.
+    assert_eq!(s.get(Some(&s.bob), &format!("/api/v1/sessions/{id}")).0, StatusCode::NOT_FOUND);
+    let detail = s.json(&s.alice, &format!("/api/v1/sessions/{id}"));
+    assert_eq!(detail["steps"].as_array().unwrap().len(), 2, "{detail}");
+    assert!(s.json(&s.bob, "/api/v1/sessions").as_array().unwrap().is_empty());
+    assert_eq!(s.json(&s.admin, "/api/v1/sessions").as_array().unwrap().len(), 1);
+    let (_, cookie) = sign_in(&s, &s.alice);
+    let (status, html) = page(&s, &cookie.unwrap(), "/ui/sessions");
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(&id[..13]) && html.contains("checksum"), "{html}");
+    // Stopped by its user; exec is refused afterwards.
+    let (status, v) = s.send("DELETE", Some(&s.bob), &format!("/api/v1/sessions/{id}"), None);
+    assert_eq!(status, StatusCode::NOT_FOUND, "{v}");
+    let (status, v) = s.send("DELETE", Some(&s.alice), &format!("/api/v1/sessions/{id}"), None);
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "stopped");
+    let (status, v) = s.send(
+        "POST",
+        Some(&s.alice),
+        &format!("/api/v1/sessions/{id}/exec"),
+        Some(&json!({"inputs": {"input": input}})),
+    );
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    let trail = s.json(&s.admin, &format!("/api/v1/audit?object=session:{id}"));
+    assert!(trail.as_array().unwrap().len() >= 4, "{trail}");
+}

@@ -362,6 +362,7 @@ mod pipelines;
 mod projects;
 mod runs;
 mod service;
+mod sessions;
 mod tools;
 mod users;
 
@@ -372,5 +373,6 @@ pub use pipelines::*;
 pub use projects::*;
 pub use runs::*;
 pub use service::*;
+pub use sessions::*;
 pub use tools::*;
 pub use users::*;

@@ -130,7 +130,7 @@ fn start(args: &SessionStartArgs) -> anyhow::Result<ExitCode> {
         labels: Default::default(),
     };
     let (actor, _) = berth_store::audit::cli_actor();
-    let opts = StartOptions { idle_timeout: idle, mounts: args.mount.clone(), created_by: actor };
+    let opts = StartOptions { idle_timeout: idle, mounts: args.mount.clone(), created_by: actor, project: None };
     let s = rt.block_on(session::start(&runner, &job, &opts)).map_err(session_err)?;
     if args.json {
         print_json(&s)?;
@@ -158,40 +158,7 @@ fn tool_argv(s: &ToolSessionRecord, invocation: &str) -> anyhow::Result<(Vec<Str
     let inv = load(invocation, "invocation")?;
     let config = berth_config::Config::load()?;
     let job = prepare(&tool, &inv.value, &prepare_options(s.new.output_dir.clone().into(), &config)?, &inv.origin)?;
-    // Its inputs must be mounted already: a session's mounts are fixed when it starts.
-    let plan: serde_json::Value = serde_json::from_str(&s.new.plan_json).unwrap_or_default();
-    let mounted: Vec<(String, String)> = plan["mounts"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|m| {
-                    (
-                        m["host"].as_str().unwrap_or_default().to_owned(),
-                        m["container"].as_str().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    for m in &job.mounts {
-        let pair = (m.host.to_string_lossy().into_owned(), m.container.clone());
-        if !mounted.contains(&pair) {
-            return Err(hinted(
-                format!("input `{}` ({}) is not mounted in this session", m.key, m.host.display()),
-                Some("start the session with this invocation (`-i`), or with `--mount DIR` and run the command after `--`".into()),
-            ));
-        }
-    }
-    let argv = match &job.exec {
-        berth_run::prepare::Exec::Shell { shell, .. } => vec![shell.clone(), "-c".into(), job.command_line.clone()],
-        berth_run::prepare::Exec::Explicit { entrypoint, cmd } => entrypoint.iter().chain(cmd).cloned().collect(),
-        berth_run::prepare::Exec::Entrypoint { .. } => {
-            return Err(hinted(
-                "this tool runs through its image's entrypoint",
-                Some("run it with `berth session exec ID -- ENTRYPOINT ARGS…`".into()),
-            ));
-        }
-    };
+    let argv = session::tool_command(s, &job).map_err(session_err)?;
     Ok((argv, inv.value.to_json()))
 }
 

@@ -1,0 +1,273 @@
+//! Tool sessions through the service: started in a project with the launch rules (the tool
+//! enabled there, File inputs inside its data roots, the site's gate), used by the project's
+//! members, recorded step by step as on the command line (berth-run's `session`). What a user
+//! may run in one is the site's rule (`[serve] session_commands`): the tool's own command for an
+//! invocation, or any command.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use berth_run::session::{self, ExecRequest, SessionError, StartOptions};
+use berth_run::{Runner, Silent};
+use berth_store::{SessionStep, ToolSessionRecord, User};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::access::{visible_project, visible_projects};
+use crate::api::ApiJson;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::launch::{LaunchRequest, enabled_defaults, prepare_launch, resolve_tool};
+use crate::state::AppState;
+
+/// A session to start.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRequest {
+    /// The tool.
+    pub tool: String,
+    /// Its version (default: the newest registered).
+    #[serde(default)]
+    pub version: Option<String>,
+    /// The invocation whose File inputs the session mounts (inside the project's data roots).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub inputs: serde_json::Map<String, serde_json::Value>,
+    /// Seconds without a command after which it ends (default 1800).
+    #[serde(default)]
+    pub idle_timeout_secs: Option<u64>,
+}
+
+/// A command for a session: the tool's own for `inputs`, or `command` (when the site allows).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecBody {
+    /// The invocation to run the tool's own command for.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub inputs: Option<serde_json::Map<String, serde_json::Value>>,
+    /// A command and its arguments.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+}
+
+/// A session with its steps.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionDetail {
+    /// The session.
+    #[schema(value_type = Object)]
+    pub session: ToolSessionRecord,
+    /// Its steps.
+    #[schema(value_type = Vec<Object>)]
+    pub steps: Vec<SessionStep>,
+}
+
+fn session_error(e: SessionError) -> ApiError {
+    let hint = e.hint();
+    match e {
+        SessionError::Run(berth_run::RunError::Engine(en)) | SessionError::Engine(en) => {
+            ApiError::engine("the session's container", &en)
+        }
+        SessionError::Run(berth_run::RunError::Store(s)) => ApiError::from(s),
+        SessionError::Run(r @ (berth_run::RunError::Input(_) | berth_run::RunError::Gate(_))) => {
+            let hint = r.hint();
+            ApiError::new(StatusCode::FORBIDDEN, r.to_string()).maybe_hint(hint)
+        }
+        SessionError::Run(r) => {
+            let hint = r.hint();
+            ApiError::unavailable(r.to_string()).maybe_hint(hint)
+        }
+        SessionError::Store(s) => ApiError::from(s),
+        SessionError::NotRunning { .. } => ApiError::new(StatusCode::CONFLICT, e.to_string()).maybe_hint(hint),
+        SessionError::Invalid { .. } => ApiError::bad_request(e.to_string()).maybe_hint(hint),
+    }
+}
+
+/// A session the caller may use: one of their projects' (admins: any), else 404.
+fn visible_session(state: &AppState, caller: &User, id: &str) -> ApiResult<ToolSessionRecord> {
+    let missing = || ApiError::not_found(format!("no session \"{id}\""));
+    let s = state.store.get_tool_session(id).map_err(|_| missing())?;
+    match (&s.new.project_id, visible_projects(&state.store, caller)?) {
+        (_, None) => Ok(s),
+        (Some(p), Some(mine)) if mine.contains(p) => Ok(s),
+        _ => Err(missing()),
+    }
+}
+
+fn runner(state: &AppState) -> Runner<'_> {
+    static SILENT: Silent = Silent;
+    static NO_PULL_PROGRESS: berth_engine::pull::NoProgress = berth_engine::pull::NoProgress;
+    Runner {
+        store: &state.store,
+        engine: state.engine.clone(),
+        engine_info: state.engine_info.clone(),
+        host: state.host.clone(),
+        sink: &SILENT,
+        pull_reporter: &NO_PULL_PROGRESS,
+        pull: state.opts.pull,
+        gate: &*state.opts.site,
+        log_max_bytes: state.opts.site.log_cap(),
+        labels: Default::default(),
+    }
+}
+
+fn launch_request(
+    tool: &str,
+    version: Option<String>,
+    inputs: serde_json::Map<String, serde_json::Value>,
+) -> LaunchRequest {
+    LaunchRequest { tool: tool.to_owned(), version, inputs, mounts: Default::default(), dry_run: false }
+}
+
+/// Starts a session of a tool in a project (members).
+#[utoipa::path(post, path = "/api/v1/projects/{project}/sessions", tag = "sessions", security(("token" = [])), params(("project" = String, Path)), request_body = SessionRequest, responses((status = 201, body = Object), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn start_session(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(project): Path<String>,
+    ApiJson(req): ApiJson<SessionRequest>,
+) -> ApiResult<(StatusCode, Json<ToolSessionRecord>)> {
+    let st = state.clone();
+    let user = caller.0.clone();
+    let job = crate::api::blocking(move || {
+        let project = visible_project(&st.store, &user, &project)?;
+        let tool = resolve_tool(&st.store, &req.tool, req.version.as_deref())?;
+        let defaults = enabled_defaults(&st.store, &project, tool.name())?;
+        let dir_name = format!("session-{}", uuid_like());
+        let output_dir = berth_hostpath::join_component(&st.opts.output_root, &project.id)
+            .and_then(|d| berth_hostpath::join_component(&d, &dir_name))
+            .map_err(|e| ApiError::internal(format!("the session's output directory: {e}")))?;
+        std::fs::create_dir_all(&output_dir)
+            .map_err(|e| ApiError::internal(format!("creating {}: {e}", output_dir.display())))?;
+        let job = prepare_launch(
+            &st,
+            &project,
+            &tool,
+            &launch_request(&req.tool, req.version.clone(), req.inputs),
+            &defaults,
+            output_dir,
+        )?;
+        Ok((job, project.id, req.idle_timeout_secs))
+    })
+    .await?;
+    let (job, project, idle) = job;
+    let opts = StartOptions {
+        idle_timeout: std::time::Duration::from_secs(idle.unwrap_or(1800)),
+        mounts: Vec::new(),
+        created_by: caller.0.name.clone(),
+        project: Some(project),
+    };
+    let s = session::start(&runner(&state), &job, &opts).await.map_err(session_error)?;
+    Ok((StatusCode::CREATED, Json(s)))
+}
+
+fn uuid_like() -> String {
+    berth_store::RunId::generate().as_str().to_owned()
+}
+
+/// Sessions the caller may use (their projects'; admins: all), newest first.
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions", security(("token" = [])), responses((status = 200, body = Vec<Object>)))]
+pub async fn list_sessions(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<ToolSessionRecord>>> {
+    crate::api::blocking(move || {
+        let mine = visible_projects(&state.store, &caller.0)?;
+        let all = state.store.list_tool_sessions(false, 500)?;
+        Ok(Json(
+            all.into_iter()
+                .filter(|s| match (&mine, &s.new.project_id) {
+                    (None, _) => true,
+                    (Some(m), Some(p)) => m.contains(p),
+                    _ => false,
+                })
+                .collect(),
+        ))
+    })
+    .await
+}
+
+/// A session and its steps.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "sessions", security(("token" = [])), params(("id" = String, Path)), responses((status = 200, body = SessionDetail), (status = 404, body = ErrorBody)))]
+pub async fn get_session(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SessionDetail>> {
+    crate::api::blocking(move || {
+        let session = visible_session(&state, &caller.0, &id)?;
+        let steps = state.store.session_steps(&session.id)?;
+        Ok(Json(SessionDetail { session, steps }))
+    })
+    .await
+}
+
+/// Runs a command in a session and waits for it: the tool's own for `inputs`, or `command`
+/// when the site allows any (`[serve] session_commands`). The step (exit code, output, changes).
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/exec", tag = "sessions", security(("token" = [])), params(("id" = String, Path)), request_body = ExecBody, responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn exec_session(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ExecBody>,
+) -> ApiResult<Json<SessionStep>> {
+    let st = state.clone();
+    let user = caller.0.clone();
+    let (s, req) = crate::api::blocking(move || {
+        let s = visible_session(&st, &user, &id)?;
+        let req = match (body.inputs, body.command) {
+            (Some(inputs), None) => {
+                let project = match &s.new.project_id {
+                    Some(p) => st.store.get_project(p)?,
+                    None => return Err(ApiError::bad_request("this session was started on the command line; use `berth session exec`")),
+                };
+                let tool = resolve_tool(&st.store, &s.new.tool_name, Some(&s.new.tool_version))?;
+                let defaults = enabled_defaults(&st.store, &project, tool.name())?;
+                let job = prepare_launch(
+                    &st,
+                    &project,
+                    &tool,
+                    &launch_request(&s.new.tool_name, Some(s.new.tool_version.clone()), inputs.clone()),
+                    &defaults,
+                    std::path::PathBuf::from(&s.new.output_dir),
+                )?;
+                let argv = session::tool_command(&s, &job).map_err(session_error)?;
+                ExecRequest { argv, invocation_json: Some(serde_json::Value::Object(inputs).to_string()) }
+            }
+            (None, Some(command)) => {
+                let any = st.opts.site.config().serve.session_any_command(&s.new.tool_name).map_err(|e| ApiError::internal(e.to_string()))?;
+                if !any {
+                    return Err(ApiError::forbidden(format!(
+                        "this site runs only the tool's own command in sessions of `{}`",
+                        s.new.tool_name
+                    ))
+                    .hint("send `inputs` for the tool's command; an admin allows any command with `[serve] session_commands` or `session_command_tools`"));
+                }
+                ExecRequest { argv: command, invocation_json: None }
+            }
+            _ => return Err(ApiError::bad_request("give either `inputs` (the tool's own command) or `command`")),
+        };
+        Ok((s, req))
+    })
+    .await?;
+    let step = session::exec(&*state.engine, &state.store, &s, &req, &mut |_| {}).await.map_err(session_error)?;
+    Ok(Json(step))
+}
+
+/// Stops a session and removes its container.
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "sessions", security(("token" = [])), params(("id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+pub async fn stop_session(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ToolSessionRecord>> {
+    let st = state.clone();
+    let user = caller.0.clone();
+    let s = crate::api::blocking(move || visible_session(&st, &user, &id)).await?;
+    if !s.status.is_terminal() {
+        session::stop(&*state.engine, &state.store, &s, &caller.0.name).await.map_err(session_error)?;
+    }
+    Ok(Json(state.store.get_tool_session(&s.id)?))
+}
