@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_engine::LabelFilter;
-use berth_run::{Runner, Silent};
 use berth_store::{LAUNCH_LABEL, Launch, LaunchState, PROJECT_LABEL, RunStatus, RunUpdate};
 use tokio_util::sync::CancellationToken;
 
@@ -131,21 +130,7 @@ pub async fn execute(state: &AppState, launch: Launch) {
         (PROJECT_LABEL.to_owned(), launch.project_id.clone()),
         ("berth.user".to_owned(), launch.user_name.clone()),
     ]);
-    static SILENT: Silent = Silent;
-    static NO_PULL_PROGRESS: berth_engine::pull::NoProgress = berth_engine::pull::NoProgress;
-    let runner = Runner {
-        store: &state.store,
-        engine: state.engine.clone(),
-        engine_info: state.engine_info.clone(),
-        host: state.host.clone(),
-        sink: &SILENT,
-        pull_reporter: &NO_PULL_PROGRESS,
-        pull: state.opts.pull,
-        // The site's credentials and scan policy, as for `berth run`.
-        gate: &*state.opts.site,
-        log_max_bytes: state.opts.site.log_cap(),
-        labels,
-    };
+    let runner = state.runner(labels);
     let result = runner.run(&job, cancel).await;
     state.cancels.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&launch.id);
     match result {

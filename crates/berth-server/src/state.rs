@@ -221,6 +221,26 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
+    /// The runner every execution of the service uses (launch workers, sessions): the
+    /// service's engine and host, the site's gate (credentials and scan policy, as for
+    /// `berth run`), its log cap, and `labels` on the run records.
+    pub fn runner(&self, labels: std::collections::BTreeMap<String, String>) -> berth_run::Runner<'_> {
+        static SILENT: berth_run::Silent = berth_run::Silent;
+        static NO_PULL_PROGRESS: berth_engine::pull::NoProgress = berth_engine::pull::NoProgress;
+        berth_run::Runner {
+            store: &self.store,
+            engine: self.engine.clone(),
+            engine_info: self.engine_info.clone(),
+            host: self.host.clone(),
+            sink: &SILENT,
+            pull_reporter: &NO_PULL_PROGRESS,
+            pull: self.opts.pull,
+            gate: &*self.opts.site,
+            log_max_bytes: self.opts.site.log_cap(),
+            labels,
+        }
+    }
+
     /// Makes the state.
     pub fn new(store: Arc<Store>, engine: Arc<dyn Engine>, engine_info: EngineInfo, opts: ServeOptions) -> AppState {
         let host = HostInfo::current();

@@ -10,7 +10,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use berth_run::session::{self, ExecRequest, SessionError, StartOptions};
-use berth_run::{Runner, Silent};
 use berth_store::{SessionStep, ToolSessionRecord, User};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -96,23 +95,6 @@ fn visible_session(state: &AppState, caller: &User, id: &str) -> ApiResult<ToolS
     }
 }
 
-fn runner(state: &AppState) -> Runner<'_> {
-    static SILENT: Silent = Silent;
-    static NO_PULL_PROGRESS: berth_engine::pull::NoProgress = berth_engine::pull::NoProgress;
-    Runner {
-        store: &state.store,
-        engine: state.engine.clone(),
-        engine_info: state.engine_info.clone(),
-        host: state.host.clone(),
-        sink: &SILENT,
-        pull_reporter: &NO_PULL_PROGRESS,
-        pull: state.opts.pull,
-        gate: &*state.opts.site,
-        log_max_bytes: state.opts.site.log_cap(),
-        labels: Default::default(),
-    }
-}
-
 fn launch_request(
     tool: &str,
     version: Option<String>,
@@ -159,7 +141,7 @@ pub async fn start_session(
         created_by: caller.0.name.clone(),
         project: Some(project),
     };
-    let s = session::start(&runner(&state), &job, &opts).await.map_err(session_error)?;
+    let s = session::start(&state.runner(Default::default()), &job, &opts).await.map_err(session_error)?;
     Ok((StatusCode::CREATED, Json(s)))
 }
 
