@@ -89,3 +89,26 @@ pub fn visible_tools(store: &Store, caller: &User) -> ApiResult<Vec<ToolView>> {
 pub fn caller_projects(store: &Store, caller: &User) -> ApiResult<Vec<Project>> {
     Ok(store.list_projects(if caller.is_admin() { None } else { Some(&caller.name) })?)
 }
+
+/// Whether the caller may use a tool session: one of their projects' (admins: any; a session
+/// started on the command line belongs to no project and only admins see it).
+fn session_visible(mine: Option<&[String]>, s: &berth_store::ToolSessionRecord) -> bool {
+    match (mine, &s.new.project_id) {
+        (None, _) => true,
+        (Some(m), Some(p)) => m.contains(p),
+        _ => false,
+    }
+}
+
+/// A tool session the caller may use, else 404.
+pub fn visible_session(store: &Store, caller: &User, id: &str) -> ApiResult<berth_store::ToolSessionRecord> {
+    let missing = || ApiError::not_found(format!("no session \"{id}\""));
+    let s = store.get_tool_session(id).map_err(|_| missing())?;
+    if session_visible(visible_projects(store, caller)?.as_deref(), &s) { Ok(s) } else { Err(missing()) }
+}
+
+/// The tool sessions the caller may use, newest first.
+pub fn visible_sessions(store: &Store, caller: &User) -> ApiResult<Vec<berth_store::ToolSessionRecord>> {
+    let mine = visible_projects(store, caller)?;
+    Ok(store.list_tool_sessions(false, 500)?.into_iter().filter(|s| session_visible(mine.as_deref(), s)).collect())
+}

@@ -1088,20 +1088,7 @@ pub async fn sessions(State(state): State<Arc<AppState>>, parts: Parts) -> Respo
     let user = user_or_redirect!(state, parts);
     let st = state.clone();
     let u = user.clone();
-    let result = blocking(move || {
-        let mine = visible_projects(&st.store, &u)?;
-        Ok(st
-            .store
-            .list_tool_sessions(false, 500)?
-            .into_iter()
-            .filter(|s| match (&mine, &s.new.project_id) {
-                (None, _) => true,
-                (Some(m), Some(p)) => m.contains(p),
-                _ => false,
-            })
-            .collect::<Vec<_>>())
-    })
-    .await;
+    let result = blocking(move || crate::access::visible_sessions(&st.store, &u)).await;
     match result {
         Ok(list) => render("sessions.html", context! { user => user, nav => "sessions", sessions => list }),
         Err(e) => error_page(Some(&user), &e),

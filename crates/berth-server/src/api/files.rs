@@ -43,6 +43,25 @@ pub struct Browse {
     pub listing: Listing,
 }
 
+/// Data root `index` (default 0) of a project the caller may see, opened: the project, the
+/// index, the root's path and the root.
+fn data_root(
+    state: &AppState,
+    caller: &berth_store::User,
+    project: &str,
+    index: Option<usize>,
+) -> ApiResult<(berth_store::Project, usize, String, Root)> {
+    let project = visible_project(&state.store, caller, project)?;
+    let index = index.unwrap_or(0);
+    let Some(root_path) = project.data_roots.get(index).cloned() else {
+        return Err(ApiError::not_found(format!("project `{}` has no data root {index}", project.id))
+            .hint(format!("it has {} data root(s), numbered from 0", project.data_roots.len())));
+    };
+    let root = Root::open(std::path::Path::new(&root_path))
+        .map_err(|e| ApiError::unavailable(format!("the data root `{root_path}` cannot be opened: {e}")))?;
+    Ok((project, index, root_path, root))
+}
+
 /// Lists a directory of a project's data root.
 pub fn browse_project(
     state: &AppState,
@@ -50,16 +69,8 @@ pub fn browse_project(
     project: &str,
     q: &BrowseQuery,
 ) -> ApiResult<Browse> {
-    let project = visible_project(&state.store, caller, project)?;
-    let index = q.root.unwrap_or(0);
-    let Some(root_path) = project.data_roots.get(index).cloned() else {
-        return Err(ApiError::not_found(format!("project `{}` has no data root {index}", project.id))
-            .hint(format!("it has {} data root(s), numbered from 0", project.data_roots.len())));
-    };
-    let rel = files::request_path(q.path.as_deref())?;
-    let root = Root::open(std::path::Path::new(&root_path))
-        .map_err(|e| ApiError::unavailable(format!("the data root `{root_path}` cannot be opened: {e}")))?;
-    let listing = files::list(&root, &rel)?;
+    let (project, index, root_path, root) = data_root(state, caller, project, q.root)?;
+    let listing = files::list(&root, &files::request_path(q.path.as_deref())?)?;
     Ok(Browse { project: project.id, roots: project.data_roots, root: index, root_path, listing })
 }
 
@@ -85,6 +96,13 @@ pub struct OutputQuery {
     pub inline: Option<bool>,
 }
 
+/// The output directory of a launch the caller may see, opened as a root.
+fn visible_outputs(state: &AppState, caller: &berth_store::User, id: &str) -> ApiResult<(berth_store::Launch, Root)> {
+    let launch = visible_launch(&state.store, caller, id)?;
+    let root = output_root(state, &launch)?;
+    Ok((launch, root))
+}
+
 /// The output directory of a launch, opened as a root (404 while it has none).
 pub fn output_root(state: &AppState, launch: &berth_store::Launch) -> ApiResult<Root> {
     let dir = berth_hostpath::join_component(&state.opts.output_root, &launch.project_id)
@@ -102,8 +120,7 @@ pub async fn outputs(
     Query(q): Query<OutputQuery>,
 ) -> ApiResult<Json<Listing>> {
     blocking(move || {
-        let launch = visible_launch(&state.store, &caller.0, &id)?;
-        let root = output_root(&state, &launch)?;
+        let (_, root) = visible_outputs(&state, &caller.0, &id)?;
         Ok(Json(files::list(&root, &files::request_path(q.path.as_deref())?)?))
     })
     .await
@@ -118,8 +135,7 @@ pub async fn output_file(
     Query(q): Query<OutputQuery>,
 ) -> ApiResult<Response> {
     blocking(move || {
-        let launch = visible_launch(&state.store, &caller.0, &id)?;
-        let root = output_root(&state, &launch)?;
+        let (_, root) = visible_outputs(&state, &caller.0, &id)?;
         files::download(&root, &files::request_path(q.path.as_deref())?, q.inline.unwrap_or(false))
     })
     .await
@@ -133,8 +149,7 @@ pub async fn output_archive(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let (root, name) = blocking(move || {
-        let launch = visible_launch(&state.store, &caller.0, &id)?;
-        let root = output_root(&state, &launch)?;
+        let (launch, root) = visible_outputs(&state, &caller.0, &id)?;
         Ok((root, format!("{}-outputs", launch.id)))
     })
     .await?;
@@ -150,8 +165,7 @@ pub async fn output_preview(
     Query(q): Query<OutputQuery>,
 ) -> ApiResult<Response> {
     blocking(move || {
-        let launch = visible_launch(&state.store, &caller.0, &id)?;
-        let root = output_root(&state, &launch)?;
+        let (_, root) = visible_outputs(&state, &caller.0, &id)?;
         files::preview(&root, &files::request_path(q.path.as_deref())?)
     })
     .await
@@ -166,14 +180,7 @@ pub async fn file_preview(
     Query(q): Query<BrowseQuery>,
 ) -> ApiResult<Response> {
     blocking(move || {
-        let project = visible_project(&state.store, &caller.0, &project)?;
-        let index = q.root.unwrap_or(0);
-        let root_path = project
-            .data_roots
-            .get(index)
-            .ok_or_else(|| ApiError::not_found(format!("project `{}` has no data root {index}", project.id)))?;
-        let root = Root::open(std::path::Path::new(root_path))
-            .map_err(|e| ApiError::unavailable(format!("the data root `{root_path}` cannot be opened: {e}")))?;
+        let (_, _, _, root) = data_root(&state, &caller.0, &project, q.root)?;
         files::preview(&root, &files::request_path(q.path.as_deref())?)
     })
     .await

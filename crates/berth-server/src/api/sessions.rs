@@ -10,11 +10,11 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use berth_run::session::{self, ExecRequest, SessionError, StartOptions};
-use berth_store::{SessionStep, ToolSessionRecord, User};
+use berth_store::{SessionStep, ToolSessionRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::access::{visible_project, visible_projects};
+use crate::access::{visible_project, visible_session, visible_sessions};
 use crate::api::ApiJson;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -84,17 +84,6 @@ fn session_error(e: SessionError) -> ApiError {
     }
 }
 
-/// A session the caller may use: one of their projects' (admins: any), else 404.
-fn visible_session(state: &AppState, caller: &User, id: &str) -> ApiResult<ToolSessionRecord> {
-    let missing = || ApiError::not_found(format!("no session \"{id}\""));
-    let s = state.store.get_tool_session(id).map_err(|_| missing())?;
-    match (&s.new.project_id, visible_projects(&state.store, caller)?) {
-        (_, None) => Ok(s),
-        (Some(p), Some(mine)) if mine.contains(p) => Ok(s),
-        _ => Err(missing()),
-    }
-}
-
 fn launch_request(
     tool: &str,
     version: Option<String>,
@@ -155,20 +144,7 @@ pub async fn list_sessions(
     State(state): State<Arc<AppState>>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<ToolSessionRecord>>> {
-    crate::api::blocking(move || {
-        let mine = visible_projects(&state.store, &caller.0)?;
-        let all = state.store.list_tool_sessions(false, 500)?;
-        Ok(Json(
-            all.into_iter()
-                .filter(|s| match (&mine, &s.new.project_id) {
-                    (None, _) => true,
-                    (Some(m), Some(p)) => m.contains(p),
-                    _ => false,
-                })
-                .collect(),
-        ))
-    })
-    .await
+    crate::api::blocking(move || Ok(Json(visible_sessions(&state.store, &caller.0)?))).await
 }
 
 /// A session and its steps.
@@ -179,7 +155,7 @@ pub async fn get_session(
     Path(id): Path<String>,
 ) -> ApiResult<Json<SessionDetail>> {
     crate::api::blocking(move || {
-        let session = visible_session(&state, &caller.0, &id)?;
+        let session = visible_session(&state.store, &caller.0, &id)?;
         let steps = state.store.session_steps(&session.id)?;
         Ok(Json(SessionDetail { session, steps }))
     })
@@ -198,7 +174,7 @@ pub async fn exec_session(
     let st = state.clone();
     let user = caller.0.clone();
     let (s, req) = crate::api::blocking(move || {
-        let s = visible_session(&st, &user, &id)?;
+        let s = visible_session(&st.store, &user, &id)?;
         let req = match (body.inputs, body.command) {
             (Some(inputs), None) => {
                 let project = match &s.new.project_id {
@@ -247,7 +223,7 @@ pub async fn stop_session(
 ) -> ApiResult<Json<ToolSessionRecord>> {
     let st = state.clone();
     let user = caller.0.clone();
-    let s = crate::api::blocking(move || visible_session(&st, &user, &id)).await?;
+    let s = crate::api::blocking(move || visible_session(&st.store, &user, &id)).await?;
     if !s.status.is_terminal() {
         session::stop(&*state.engine, &state.store, &s, &caller.0.name).await.map_err(session_error)?;
     }
