@@ -60,21 +60,8 @@ fn short(id: &str) -> &str {
 }
 
 fn prepare_options(output_dir: std::path::PathBuf, config: &berth_config::Config) -> anyhow::Result<PrepareOptions> {
-    let host = HostInfo::current();
-    Ok(PrepareOptions {
-        output_dir,
-        cwd: std::env::current_dir().context("cannot determine the working directory")?,
-        mode: berth_descriptor::Mode::Bosh,
-        memory: None,
-        cpus: None,
-        pids_limit: None,
-        gpus: Default::default(),
-        network: None,
-        user: None,
-        cap_add: Vec::new(),
-        config: config.run.clone(),
-        host: host_facts(&host),
-    })
+    let cwd = std::env::current_dir().context("cannot determine the working directory")?;
+    Ok(PrepareOptions::with_defaults(output_dir, cwd, config.run.clone(), host_facts(&HostInfo::current())))
 }
 
 fn prepare(
@@ -297,17 +284,17 @@ fn stop(id: &str) -> anyhow::Result<ExitCode> {
 /// `berth verify SESSION`: its steps again, in order, in a fresh session (the descriptor and
 /// invocation prepared again with a new output directory), each compared by exit code and
 /// output changes. Exit status: 0 identical, 1 a step differs, 2 not verifiable.
-pub(super) fn verify(args: &crate::cli::VerifyArgs, store: &Store, s: &ToolSessionRecord) -> anyhow::Result<ExitCode> {
+pub(super) fn verify(
+    args: &crate::cli::VerifyArgs,
+    base: &std::path::Path,
+    store: &Store,
+    s: &ToolSessionRecord,
+) -> anyhow::Result<ExitCode> {
     let tool = berth_run::tool::load_text(s.new.descriptor_json.clone(), "the session's descriptor").map_err(|e| {
         let hint = e.hint();
         diag::library(e, hint)
     })?;
     let inv = load(&s.new.invocation_json, "the session's invocation")?;
-    let stamp = berth_store::time::now().replace([':', '-'], "").replace('T', "-");
-    let base = args
-        .output_dir
-        .clone()
-        .unwrap_or_else(|| std::path::PathBuf::from("berth-verify").join(stamp.split('.').next().unwrap_or(&stamp)));
     let dir = std::path::absolute(base.join(format!("session-{}", short(&s.id))))?;
     let config = berth_config::Config::load()?;
     let job = prepare(&tool, &inv.value, &prepare_options(dir, &config)?, &inv.origin)?;

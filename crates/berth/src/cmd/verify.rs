@@ -28,6 +28,11 @@ fn stamp() -> String {
     s.split('.').next().unwrap_or(&s).to_string()
 }
 
+/// Where re-executions write: `--output-dir`, else `berth-verify/<time>`.
+fn base_dir(args: &VerifyArgs) -> PathBuf {
+    args.output_dir.clone().unwrap_or_else(|| PathBuf::from("berth-verify").join(stamp()))
+}
+
 /// `berth verify`.
 pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let store = open_store()?;
@@ -45,12 +50,12 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
                     .collect()
             }
             Err(_) => match store.get_tool_session(&args.run) {
-                Ok(s) => return super::session::verify(args, &store, &s),
+                Ok(s) => return super::session::verify(args, &base_dir(args), &store, &s),
                 Err(_) => return Err(run_err.into()),
             },
         },
     };
-    let base = args.output_dir.clone().unwrap_or_else(|| PathBuf::from("berth-verify").join(stamp()));
+    let base = base_dir(args);
     let site = crate::context::site()?;
     let rt = runtime()?;
     let (engine, engine_info) = rt.block_on(open_engine_for(args.engine.as_deref()))?;
