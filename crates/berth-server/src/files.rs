@@ -28,7 +28,7 @@ pub const MAX_ENTRIES: usize = 5000;
 pub const MAX_DESCRIBED: usize = 300;
 
 /// One entry of a listing.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FileEntry {
     /// Its name.
     pub name: String,
@@ -49,7 +49,7 @@ pub struct FileEntry {
 }
 
 /// A directory's listing.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Listing {
     /// The directory, relative to the root (empty for the root).
     pub path: String,

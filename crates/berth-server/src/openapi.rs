@@ -44,7 +44,7 @@ impl Modify for TokenAuth {
         api::Accepted, api::BulkAccepted, api::DryRun, api::ToolView, api::ToolDetail, api::Validation,
         api::SettingRequest, api::ProjectRequest, api::ImageRequest, api::TagRequest, api::ImportRequest, api::Health, api::Me,
         api::UserView, api::UserRequest, api::TokenRequest, api::NewToken, api::Revoked,
-        api::SessionRequest, api::ExecBody, api::SessionDetail)),
+        api::SessionRequest, api::ExecBody, api::SessionDetail, api::ExecEvent)),
     modifiers(&TokenAuth),
     tags((name = "service"), (name = "users"), (name = "tools"), (name = "projects"), (name = "runs"), (name = "images"), (name = "pipelines"), (name = "audit"), (name = "sessions"))
 )]

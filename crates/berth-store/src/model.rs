@@ -55,6 +55,7 @@ impl AsRef<str> for RunId {
 
 /// Where a run is in its life. `Succeeded`, `Failed` and `Cancelled` are terminal: the store
 /// refuses any transition out of them.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {

@@ -18,6 +18,7 @@ pub const PIPELINE_RUN_LABEL: &str = "berth.pipeline-run";
 pub const PIPELINE_TASK_LABEL: &str = "berth.pipeline-task";
 
 /// A task's state.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskStatus {
@@ -82,6 +83,7 @@ impl std::fmt::Display for TaskStatus {
 }
 
 /// A pipeline run as it is created.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewPipelineRun {
     /// The pipeline's `name`.
@@ -145,6 +147,7 @@ pub struct TaskUpdate {
 }
 
 /// One task, read back.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskRecord {
     /// Its position in the expansion (steps in file order, then participants).
@@ -178,6 +181,7 @@ pub struct TaskRecord {
 }
 
 /// A pipeline run, read back.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PipelineRunRecord {
     /// Its id (a UUID v7, like run ids).
@@ -212,6 +216,7 @@ pub struct PipelineOwner {
 }
 
 /// One line of `berth pipeline ls`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PipelineRunSummary {
     /// Its id.

@@ -8,10 +8,15 @@ use serde::{Deserialize, Serialize};
 use crate::store::{Store, StoreError, sql};
 use crate::time;
 
+/// The error of a step that had not ended when its session did (its `berth session exec`
+/// process was killed, or the service stopped, before the command returned).
+pub const INTERRUPTED: &str = "the session ended before this step finished (the process running it had gone)";
+
 /// The most bytes of a step's stdout or stderr kept in the store.
 pub const STEP_OUTPUT_CAP: usize = 1 << 20;
 
 /// Where a session is in its life.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SessionStatus {
@@ -52,6 +57,7 @@ impl SessionStatus {
 }
 
 /// A session to record.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewToolSession {
     /// The tool's name and version.
@@ -84,6 +90,7 @@ pub struct NewToolSession {
 }
 
 /// A session as recorded.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToolSessionRecord {
     /// Its id.
@@ -118,6 +125,7 @@ pub struct ToolSessionRecord {
 }
 
 /// What a step changed in the output directory.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutputChange {
     /// The path, relative to the output directory.
@@ -129,6 +137,7 @@ pub struct OutputChange {
 }
 
 /// One command a session ran.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionStep {
     /// Its place (1, 2, …).
@@ -317,6 +326,16 @@ impl Store {
                     params![id, status.as_str(), message, now],
                 )
                 .map_err(sql(OP))?;
+            if n > 0 && status.is_terminal() {
+                // A step whose `berth session exec` process died never recorded its end; the
+                // container that ran it is gone now, so it has ended, without an exit code.
+                tx.execute(
+                    "UPDATE session_steps SET finished_at = ?2, error = ?3
+                     WHERE session_id = ?1 AND finished_at IS NULL",
+                    params![id, now, INTERRUPTED],
+                )
+                .map_err(sql(OP))?;
+            }
             Ok(n > 0)
         })
     }
@@ -497,8 +516,14 @@ mod tests {
         assert_eq!(steps[0].argv, argv);
         assert_eq!(steps[0].changes, changes);
         assert_eq!(steps[0].stdout, "hi\n");
+        assert_eq!(steps[1].finished_at, None, "step 2 was begun and never ended");
         assert!(store.set_tool_session_status(&id, SessionStatus::Stopped, Some("stopped by cli:me")).expect("stop"));
         assert!(!store.set_tool_session_status(&id, SessionStatus::Running, None).expect("no way back"));
+        // The step whose process never came back is closed with the session, without an exit code.
+        let steps = store.session_steps(&id).expect("steps");
+        assert!(steps[1].finished_at.is_some());
+        assert_eq!((steps[1].exit_code, steps[1].error.as_deref()), (None, Some(INTERRUPTED)));
+        assert_eq!(steps[0].error, None, "an ended step is left as it was");
         assert_eq!(store.list_tool_sessions(true, 10).expect("live").len(), 0);
         assert_eq!(store.list_tool_sessions(false, 10).expect("all").len(), 1);
         assert!(store.get_tool_session("zzzz").is_err());

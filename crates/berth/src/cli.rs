@@ -164,6 +164,9 @@ pub enum SessionCommand {
     Stop {
         /// The session.
         id: String,
+        /// Print the session as recorded after stopping, as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -204,7 +207,7 @@ pub struct SessionExecArgs {
     /// session mounted).
     #[arg(short, long, conflicts_with = "command")]
     pub invocation: Option<String>,
-    /// Print the step as JSON after the output.
+    /// Print the step as JSON on stdout (the command's stdout then goes to stderr).
     #[arg(long)]
     pub json: bool,
     /// The command and its arguments.
@@ -440,6 +443,10 @@ pub struct ServeArgs {
     /// The advisory database image scans use (default: the one `berth db update` builds).
     #[arg(long)]
     pub db: Option<std::path::PathBuf>,
+    /// Print the API's OpenAPI document (what `/api/v1/openapi.json` serves) and exit; the
+    /// Python client's models are generated from it.
+    #[arg(long)]
+    pub openapi: bool,
 }
 
 /// `berth user ...`.

@@ -76,7 +76,7 @@ pub fn browse_project(
 
 /// A directory of a project's data roots (members; admins: any project). Links are listed, not
 /// followed; DICOM and NIfTI files carry a header summary.
-#[utoipa::path(get, path = "/api/v1/projects/{project}/files", tag = "projects", security(("token" = [])), params(("project" = String, Path), BrowseQuery), responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/projects/{project}/files", tag = "projects", security(("token" = [])), params(("project" = String, Path), BrowseQuery), responses((status = 200, body = crate::files::Listing), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn browse(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -112,7 +112,7 @@ pub fn output_root(state: &AppState, launch: &berth_store::Launch) -> ApiResult<
 }
 
 /// A directory of a run's outputs.
-#[utoipa::path(get, path = "/api/v1/runs/{id}/outputs", tag = "runs", security(("token" = [])), params(("id" = String, Path), OutputQuery), responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/runs/{id}/outputs", tag = "runs", security(("token" = [])), params(("id" = String, Path), OutputQuery), responses((status = 200, body = crate::files::Listing), (status = 404, body = ErrorBody)))]
 pub async fn outputs(
     State(state): State<Arc<AppState>>,
     caller: Caller,

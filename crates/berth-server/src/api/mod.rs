@@ -312,10 +312,8 @@ pub struct ImageRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Me {
     /// The user.
-    #[schema(value_type = Object)]
     pub user: User,
     /// Their projects.
-    #[schema(value_type = Vec<Object>)]
     pub projects: Vec<Project>,
 }
 

@@ -16,14 +16,14 @@ use crate::state::AppState;
 use super::*;
 
 /// Pipeline runs (admins; pipelines are run with `berth pipeline run`).
-#[utoipa::path(get, path = "/api/v1/pipelines", tag = "pipelines", security(("token" = [])), responses((status = 200, body = Vec<Object>)))]
+#[utoipa::path(get, path = "/api/v1/pipelines", tag = "pipelines", security(("token" = [])), responses((status = 200, body = Vec<berth_store::PipelineRunSummary>)))]
 pub async fn list_pipelines(State(state): State<Arc<AppState>>, _caller: Admin) -> ApiResult<Json<serde_json::Value>> {
     let store = state.store.clone();
     blocking(move || Ok(Json(serde_json::to_value(store.list_pipeline_runs(200)?).unwrap_or_default()))).await
 }
 
 /// One pipeline run with its tasks.
-#[utoipa::path(get, path = "/api/v1/pipelines/{id}", tag = "pipelines", security(("token" = [])), params(("id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/pipelines/{id}", tag = "pipelines", security(("token" = [])), params(("id" = String, Path)), responses((status = 200, body = berth_store::PipelineRunRecord), (status = 404, body = ErrorBody)))]
 pub async fn get_pipeline(
     State(state): State<Arc<AppState>>,
     _caller: Admin,

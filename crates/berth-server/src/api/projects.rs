@@ -18,14 +18,14 @@ use super::*;
 use crate::access::*;
 
 /// The caller's projects.
-#[utoipa::path(get, path = "/api/v1/projects", tag = "projects", security(("token" = [])), responses((status = 200, body = Vec<Object>)))]
+#[utoipa::path(get, path = "/api/v1/projects", tag = "projects", security(("token" = [])), responses((status = 200, body = Vec<Project>)))]
 pub async fn list_projects(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult<Json<Vec<Project>>> {
     let store = state.store.clone();
     blocking(move || Ok(Json(caller_projects(&store, &caller.0)?))).await
 }
 
 /// Creates a project.
-#[utoipa::path(post, path = "/api/v1/projects", tag = "projects", security(("token" = [])), request_body = ProjectRequest, responses((status = 201, body = Object), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/projects", tag = "projects", security(("token" = [])), request_body = ProjectRequest, responses((status = 201, body = Project), (status = 409, body = ErrorBody)))]
 pub async fn add_project(
     State(state): State<Arc<AppState>>,
     _caller: Admin,
@@ -45,7 +45,7 @@ pub async fn add_project(
 }
 
 /// One project.
-#[utoipa::path(get, path = "/api/v1/projects/{project}", tag = "projects", security(("token" = [])), params(("project" = String, Path)), responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/projects/{project}", tag = "projects", security(("token" = [])), params(("project" = String, Path)), responses((status = 200, body = Project), (status = 404, body = ErrorBody)))]
 pub async fn get_project(
     State(state): State<Arc<AppState>>,
     caller: Caller,

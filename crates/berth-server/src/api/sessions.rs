@@ -7,8 +7,11 @@
 use std::sync::Arc;
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use berth_engine::{LogChunk, LogStreamKind};
 use berth_run::session::{self, ExecRequest, SessionError, StartOptions};
 use berth_store::{SessionStep, ToolSessionRecord};
 use serde::{Deserialize, Serialize};
@@ -56,10 +59,8 @@ pub struct ExecBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionDetail {
     /// The session.
-    #[schema(value_type = Object)]
     pub session: ToolSessionRecord,
     /// Its steps.
-    #[schema(value_type = Vec<Object>)]
     pub steps: Vec<SessionStep>,
 }
 
@@ -93,7 +94,7 @@ fn launch_request(
 }
 
 /// Starts a session of a tool in a project (members).
-#[utoipa::path(post, path = "/api/v1/projects/{project}/sessions", tag = "sessions", security(("token" = [])), params(("project" = String, Path)), request_body = SessionRequest, responses((status = 201, body = Object), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/projects/{project}/sessions", tag = "sessions", security(("token" = [])), params(("project" = String, Path)), request_body = SessionRequest, responses((status = 201, body = ToolSessionRecord), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn start_session(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -139,7 +140,7 @@ fn uuid_like() -> String {
 }
 
 /// Sessions the caller may use (their projects'; admins: all), newest first.
-#[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions", security(("token" = [])), responses((status = 200, body = Vec<Object>)))]
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions", security(("token" = [])), responses((status = 200, body = Vec<ToolSessionRecord>)))]
 pub async fn list_sessions(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -163,14 +164,17 @@ pub async fn get_session(
 }
 
 /// Runs a command in a session and waits for it: the tool's own for `inputs`, or `command`
-/// when the site allows any (`[serve] session_commands`). The step (exit code, output, changes).
-#[utoipa::path(post, path = "/api/v1/sessions/{id}/exec", tag = "sessions", security(("token" = [])), params(("id" = String, Path)), request_body = ExecBody, responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+/// when the site allows any (`[serve] session_commands`). The step (exit code, output, changes);
+/// with `Accept: application/x-ndjson`, the output as it comes, one [`ExecEvent`] per line, the
+/// step last.
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/exec", tag = "sessions", security(("token" = [])), params(("id" = String, Path)), request_body = ExecBody, responses((status = 200, content((SessionStep = "application/json"), (ExecEvent = "application/x-ndjson"))), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn exec_session(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(id): Path<String>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<ExecBody>,
-) -> ApiResult<Json<SessionStep>> {
+) -> ApiResult<Response> {
     let st = state.clone();
     let user = caller.0.clone();
     let (s, req) = crate::api::blocking(move || {
@@ -210,12 +214,117 @@ pub async fn exec_session(
         Ok((s, req))
     })
     .await?;
+    if wants_ndjson(&headers) {
+        return Ok(stream_exec(state, s, req));
+    }
     let step = session::exec(&*state.engine, &state.store, &s, &req, &mut |_| {}).await.map_err(session_error)?;
-    Ok(Json(step))
+    Ok(Json(step).into_response())
+}
+
+/// One line of a streamed exec (`Accept: application/x-ndjson`): output as it comes (`stream`
+/// and `data`), then the recorded step, or the error that ended it.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct ExecEvent {
+    /// `stdout` or `stderr`, for output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<&'static str>,
+    /// The output (UTF-8; invalid bytes replaced, a character split across chunks kept whole).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+    /// The step as recorded, last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<SessionStep>,
+    /// Why it could not run, last (in place of `step`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+    /// With `error`: the HTTP status it would have had, had it come before the stream began.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+}
+
+fn wants_ndjson(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/x-ndjson")))
+}
+
+/// Text of a stream's chunks: complete UTF-8 characters now, an incomplete one kept for the
+/// next chunk (a chunk boundary may fall inside a character).
+#[derive(Default)]
+struct Utf8Carry(Vec<u8>);
+
+impl Utf8Carry {
+    fn push(&mut self, bytes: &[u8]) -> String {
+        self.0.extend_from_slice(bytes);
+        let keep = match std::str::from_utf8(&self.0) {
+            Ok(_) => 0,
+            // An incomplete sequence at the very end: keep it (at most 3 bytes).
+            Err(e) if e.error_len().is_none() => self.0.len() - e.valid_up_to(),
+            Err(_) => 0,
+        };
+        let tail = self.0.split_off(self.0.len() - keep);
+        let text = String::from_utf8_lossy(&self.0).into_owned();
+        self.0 = tail;
+        text
+    }
+
+    fn finish(&mut self) -> String {
+        let text = String::from_utf8_lossy(&self.0).into_owned();
+        self.0.clear();
+        text
+    }
+}
+
+fn ndjson_line(event: &ExecEvent) -> bytes::Bytes {
+    let mut line = serde_json::to_vec(event).unwrap_or_default();
+    line.push(b'\n');
+    line.into()
+}
+
+/// Runs the step in a task of its own (a client that goes away does not cut it short: it is
+/// recorded all the same) and streams its output as lines of JSON.
+fn stream_exec(state: Arc<AppState>, s: ToolSessionRecord, req: ExecRequest) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<bytes::Bytes>();
+    tokio::spawn(async move {
+        let (mut out, mut err) = (Utf8Carry::default(), Utf8Carry::default());
+        let sender = tx.clone();
+        let mut emit = |chunk: &LogChunk| {
+            let (name, carry) =
+                if chunk.stream == LogStreamKind::Stderr { ("stderr", &mut err) } else { ("stdout", &mut out) };
+            let data = carry.push(&chunk.bytes);
+            if !data.is_empty() {
+                let _ =
+                    sender.send(ndjson_line(&ExecEvent { stream: Some(name), data: Some(data), ..Default::default() }));
+            }
+        };
+        let result = session::exec(&*state.engine, &state.store, &s, &req, &mut emit).await;
+        for (name, carry) in [("stdout", &mut out), ("stderr", &mut err)] {
+            let data = carry.finish();
+            if !data.is_empty() {
+                let _ = tx.send(ndjson_line(&ExecEvent { stream: Some(name), data: Some(data), ..Default::default() }));
+            }
+        }
+        let last = match result {
+            Ok(step) => ExecEvent { step: Some(step), ..Default::default() },
+            Err(e) => {
+                let e = session_error(e);
+                ExecEvent { error: Some(e.body), status: Some(e.status.as_u16()), ..Default::default() }
+            }
+        };
+        let _ = tx.send(ndjson_line(&last));
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|line| (Ok::<_, std::convert::Infallible>(line), rx))
+    });
+    ([(header::CONTENT_TYPE, "application/x-ndjson"), (header::CACHE_CONTROL, "no-store")], Body::from_stream(stream))
+        .into_response()
 }
 
 /// Stops a session and removes its container.
-#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "sessions", security(("token" = [])), params(("id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "sessions", security(("token" = [])), params(("id" = String, Path)), responses((status = 200, body = ToolSessionRecord), (status = 404, body = ErrorBody)))]
 pub async fn stop_session(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -228,4 +337,32 @@ pub async fn stop_session(
         session::stop(&*state.engine, &state.store, &s, &caller.0.name).await.map_err(session_error)?;
     }
     Ok(Json(state.store.get_tool_session(&s.id)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_character_split_across_chunks_is_sent_whole() {
+        let mut c = Utf8Carry::default();
+        let text = "é€😀";
+        let bytes = text.as_bytes();
+        let mut out = String::new();
+        for b in bytes {
+            out.push_str(&c.push(std::slice::from_ref(b)));
+        }
+        out.push_str(&c.finish());
+        assert_eq!(out, text);
+        // Invalid bytes are replaced, not held back.
+        assert_eq!(c.push(b"a\xffb"), "a\u{fffd}b");
+    }
+
+    #[test]
+    fn ndjson_is_asked_for_by_accept() {
+        let mut h = HeaderMap::new();
+        assert!(!wants_ndjson(&h));
+        h.insert(header::ACCEPT, "application/json, application/x-ndjson;q=0.9".parse().expect("header"));
+        assert!(wants_ndjson(&h));
+    }
 }

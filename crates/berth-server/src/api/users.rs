@@ -20,10 +20,8 @@ use crate::state::AppState;
 pub struct UserView {
     /// The user.
     #[serde(flatten)]
-    #[schema(value_type = Object)]
     pub user: User,
     /// Their tokens, revoked ones included.
-    #[schema(value_type = Vec<Object>)]
     pub tokens: Vec<TokenInfo>,
 }
 
@@ -72,7 +70,7 @@ pub async fn list_users(State(state): State<Arc<AppState>>, _admin: Admin) -> Ap
 }
 
 /// Adds a user (admins).
-#[utoipa::path(post, path = "/api/v1/users", tag = "users", security(("token" = [])), request_body = UserRequest, responses((status = 201, body = Object), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", security(("token" = [])), request_body = UserRequest, responses((status = 201, body = User), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn add_user(
     State(state): State<Arc<AppState>>,
     _admin: Admin,

@@ -16,6 +16,7 @@ use crate::model::{RunId, RunStatus};
 
 /// A user's role: admins manage users, projects, engines and images; users launch tools in
 /// their projects.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -53,6 +54,7 @@ impl FromStr for Role {
 }
 
 /// A user of the service.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     /// The login name.
@@ -71,6 +73,7 @@ impl User {
 }
 
 /// A token as listed (never the secret itself).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenInfo {
     /// The first characters of the token, to recognise it.
@@ -86,6 +89,7 @@ pub struct TokenInfo {
 }
 
 /// A project: a group of users and the directories they may launch tools on.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Project {
     /// Its id (letters, digits, `-`, `_`).

@@ -208,7 +208,7 @@ pub fn classify(command: &Command) -> Option<(&'static str, Option<String>)> {
         Command::Session { command } => match command {
             SessionCommand::Start(a) => (action::CLI, obj("tool", &a.tool)),
             SessionCommand::Exec(a) => (action::CLI, obj("session", &a.id)),
-            SessionCommand::Stop { id } => (action::KILL, obj("session", id)),
+            SessionCommand::Stop { id, .. } => (action::KILL, obj("session", id)),
             SessionCommand::Logs { id, .. } => (action::LOG_VIEW, obj("session", id)),
             SessionCommand::Show { id, .. } => (action::VIEW, obj("session", id)),
             SessionCommand::Ls { .. } => return None,

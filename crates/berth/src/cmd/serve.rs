@@ -20,6 +20,12 @@ fn parse_path_map(items: &[String]) -> anyhow::Result<Vec<PathMapping>> {
 
 /// `berth serve`.
 pub fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    if args.openapi {
+        let mut doc = serde_json::to_string_pretty(&berth_server::openapi::document())?;
+        doc.push('\n');
+        std::io::Write::write_all(&mut std::io::stdout().lock(), doc.as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let site = crate::context::site()?;
     let config = site.config().clone();
     let bind = args.bind.parse().map_err(|_| {

@@ -22,7 +22,7 @@ pub fn session(command: &SessionCommand) -> anyhow::Result<ExitCode> {
         SessionCommand::Ls { all, json } => ls(*all, *json),
         SessionCommand::Show { id, json } => show(id, *json),
         SessionCommand::Logs { id, step } => logs(id, *step),
-        SessionCommand::Stop { id } => stop(id),
+        SessionCommand::Stop { id, json } => stop(id, *json),
     }
 }
 
@@ -170,8 +170,13 @@ fn exec(args: &SessionExecArgs) -> anyhow::Result<ExitCode> {
     let mut stderr = std::io::stderr();
     let step = rt
         .block_on(session::exec(&*engine, &store, &s, &ExecRequest { argv, invocation_json }, &mut |c| {
-            let _ =
-                if c.stream == LogStreamKind::Stderr { stderr.write_all(&c.bytes) } else { stdout.write_all(&c.bytes) };
+            // With `--json`, stdout carries only the step (the command's stdout goes to stderr,
+            // as `berth run --json` does with a tool's).
+            let _ = if c.stream == LogStreamKind::Stderr || args.json {
+                stderr.write_all(&c.bytes)
+            } else {
+                stdout.write_all(&c.bytes)
+            };
         }))
         .map_err(session_err)?;
     let _ = stdout.flush();
@@ -267,17 +272,20 @@ fn logs(id: &str, step: Option<u32>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn stop(id: &str) -> anyhow::Result<ExitCode> {
+fn stop(id: &str, json: bool) -> anyhow::Result<ExitCode> {
     let store = open_store()?;
     let s = store.get_tool_session(id)?;
     if s.status.is_terminal() {
         eprintln!("berth: session {} has already ended ({})", short(&s.id), s.status.as_str());
-        return Ok(ExitCode::SUCCESS);
+    } else {
+        let (rt, engine, _) = engine_for(None)?;
+        let (actor, _) = berth_store::audit::cli_actor();
+        rt.block_on(session::stop(&*engine, &store, &s, &actor)).map_err(session_err)?;
+        eprintln!("berth: session {} stopped", short(&s.id));
     }
-    let (rt, engine, _) = engine_for(None)?;
-    let (actor, _) = berth_store::audit::cli_actor();
-    rt.block_on(session::stop(&*engine, &store, &s, &actor)).map_err(session_err)?;
-    eprintln!("berth: session {} stopped", short(&s.id));
+    if json {
+        print_json(&store.get_tool_session(&s.id)?)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
