@@ -4,7 +4,8 @@
 # DICOM example, the differential comparison with the reference Boutiques implementation
 # (bosh, installed from PyPI into a private virtualenv under target/), the catalog's real tools
 # on public scanner data (catalog/test.sh) and the clinical pipeline end to end
-# (examples/clinical-pipeline/test.sh).
+# (examples/clinical-pipeline/test.sh), and the Python client against the real binary and
+# server (clients/python/test.sh).
 #
 # Private engines (scripts/dockerd.sh, scripts/podman.sh) and the one-node Slurm cluster
 # (scripts/slurm.sh) are started by the tests when needed and stopped at exit if this script
@@ -77,6 +78,9 @@ cargo test --workspace --no-fail-fast
 step "bosh differential (tests/bosh/differential.py)"
 cargo build -p berth
 python3 tests/bosh/differential.py --berth target/debug/berth
+
+step "the Python client against the real binary and server (clients/python/test.sh)"
+BERTH_BIN="$PWD/target/debug/berth" bash clients/python/test.sh
 
 step "OSV matching against an independent oracle (tests/oracle/osv_oracle.py, three seeds)"
 for seed in 17 1 5; do python3 tests/oracle/osv_oracle.py --berth target/debug/berth --seed "$seed"; done
