@@ -116,7 +116,9 @@ class Service:
 
     def __init__(self, world: World) -> None:
         self.world = world
-        world.home.joinpath("config.toml").write_text('[serve]\nsession_commands = "any"\n')
+        world.home.joinpath("config.toml").write_text(
+            f'[serve]\nsession_commands = "any"\npipeline_dirs = ["{world.data}"]\n'
+        )
         world.berth("user", "add", "admin", "--role", "admin")
         world.berth("user", "add", "alice")
         world.berth("user", "add", "bob")

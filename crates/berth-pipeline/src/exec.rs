@@ -91,6 +91,8 @@ pub enum TaskEvent {
     },
     /// Something worth saying.
     Note(String),
+    /// The pipeline run was recorded in the store, with this id (before any task starts).
+    Recorded(String),
 }
 
 /// Receives task events (the CLI draws progress from them).
@@ -271,6 +273,7 @@ pub async fn execute(
         })
         .collect();
     let pipeline_id = store.create_pipeline_run(&new, &tasks)?;
+    progress.event(plan, &TaskEvent::Recorded(pipeline_id.clone()));
 
     // Each image once: its ID is part of every cache key.
     let mut image_ids = HashMap::new();

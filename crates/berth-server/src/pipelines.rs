@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, mpsc};
 
 use berth_pipeline::exec::Backend;
 use berth_pipeline::{ExecOptions, Plan, PlanOptions, Progress, TaskEvent};
@@ -56,25 +56,40 @@ pub struct PipelineRequest {
 /// A pipeline run that was started.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PipelineStarted {
+    /// The pipeline run's id (`GET /api/v1/pipelines/{id}` follows it).
+    pub id: String,
     /// The pipeline's name.
     pub name: String,
     /// Its tasks.
     pub tasks: usize,
     /// Where its outputs are published.
     pub output_dir: String,
-    /// `started`: follow it with `GET /api/v1/pipelines`.
+    /// `started`: follow it with `GET /api/v1/pipelines/{id}`.
     pub status: &'static str,
 }
 
-struct Quiet;
+/// Logs notes, and hands the pipeline run's id to the request that started it.
+struct Quiet {
+    recorded: Mutex<Option<mpsc::Sender<Result<String, String>>>>,
+}
 
 impl Progress for Quiet {
     fn event(&self, _plan: &Plan, event: &TaskEvent) {
-        if let TaskEvent::Note(n) = event {
-            tracing::info!(note = %n, "pipeline");
+        match event {
+            TaskEvent::Note(n) => tracing::info!(note = %n, "pipeline"),
+            TaskEvent::Recorded(id) => {
+                if let Some(tx) = self.recorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+                    let _ = tx.send(Ok(id.clone()));
+                }
+            }
+            _ => {}
         }
     }
 }
+
+/// How long a start waits for the pipeline run to be recorded (recovery of earlier runs and the
+/// output directories come first).
+const RECORD_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 fn pipeline_error(e: berth_pipeline::PipelineError) -> ApiError {
     let problems = e
@@ -232,7 +247,11 @@ pub fn start(state: &Arc<AppState>, req: PipelineRequest) -> ApiResult<PipelineS
             "param": req.params, "bids": req.bids, "started_by": "berth serve",
         }),
     };
-    let started = PipelineStarted {
+    let (tx, rx) = mpsc::channel();
+    let failed = tx.clone();
+    let progress = Quiet { recorded: Mutex::new(Some(tx)) };
+    let mut started = PipelineStarted {
+        id: String::new(),
         name: plan.pipeline.spec.name.clone(),
         tasks: plan.tasks.len(),
         output_dir: output_dir.to_string_lossy().into_owned(),
@@ -254,11 +273,23 @@ pub fn start(state: &Arc<AppState>, req: PipelineRequest) -> ApiResult<PipelineS
                 Ok(rt) => rt,
                 Err(e) => return tracing::error!(error = %e, "cannot start a pipeline runtime"),
             };
-            match rt.block_on(berth_pipeline::execute(&plan, &store, &backend, &opts, &Quiet, cancel)) {
+            match rt.block_on(berth_pipeline::execute(&plan, &store, &backend, &opts, &progress, cancel)) {
                 Ok(o) => tracing::info!(pipeline = %o.id, status = %o.status, "pipeline run ended"),
-                Err(e) => tracing::error!(error = %e, "pipeline run failed"),
+                Err(e) => {
+                    tracing::error!(error = %e, "pipeline run failed");
+                    // Heard only when it failed before it was recorded.
+                    let _ = failed.send(Err(e.to_string()));
+                }
             }
         })
         .map_err(|e| ApiError::internal(format!("cannot start the pipeline thread: {e}")))?;
+    match rx.recv_timeout(RECORD_WAIT) {
+        Ok(Ok(id)) => started.id = id,
+        Ok(Err(e)) => return Err(ApiError::internal(format!("the pipeline run could not start: {e}"))),
+        Err(_) => {
+            return Err(ApiError::unavailable("the pipeline run was not recorded in time")
+                .hint("it may still start: see GET /api/v1/pipelines"));
+        }
+    }
     Ok(started)
 }

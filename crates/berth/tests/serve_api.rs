@@ -736,6 +736,7 @@ fn pipeline_runs_for_admins() {
         std::thread::sleep(Duration::from_millis(200));
     };
     let id = list[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(v["id"], id.as_str(), "the start answers the pipeline run's id: {v}");
     assert!(s.path("home/outputs/pipelines/pipe-out/checksum").is_dir(), "published outputs");
     let detail = s.json(&s.admin, &format!("/api/v1/pipelines/{id}"));
     assert_eq!(detail["tasks"][0]["status"], "succeeded", "{detail}");

@@ -696,6 +696,8 @@ class PipelineRunSummary:
 @dataclass(frozen=True)
 class PipelineStarted:
     """A pipeline run that was started."""
+    id: str
+    """The pipeline run's id (`GET /api/v1/pipelines/{id}` follows it)."""
     name: str
     """The pipeline's name."""
     tasks: int
@@ -703,17 +705,19 @@ class PipelineStarted:
     output_dir: str
     """Where its outputs are published."""
     status: str
-    """`started`: follow it with `GET /api/v1/pipelines`."""
+    """`started`: follow it with `GET /api/v1/pipelines/{id}`."""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "PipelineStarted":
         """Builds a `PipelineStarted` from the API's JSON (unknown fields are ignored)."""
         _expect_object(data, 'PipelineStarted')
+        _require(data, 'PipelineStarted', 'id')
         _require(data, 'PipelineStarted', 'name')
         _require(data, 'PipelineStarted', 'tasks')
         _require(data, 'PipelineStarted', 'output_dir')
         _require(data, 'PipelineStarted', 'status')
         return cls(
+            id=data['id'],
             name=data['name'],
             tasks=data['tasks'],
             output_dir=data['output_dir'],

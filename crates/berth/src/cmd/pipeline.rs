@@ -288,6 +288,7 @@ impl Progress for Display {
                 }
             }
             TaskEvent::Note(n) => self.line(format!("berth: {n}")),
+            TaskEvent::Recorded(_) => {}
         }
     }
 }
