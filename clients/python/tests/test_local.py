@@ -38,8 +38,12 @@ def test_a_failed_run_raises_with_its_outcome_and_a_bad_tool_with_berths_hint(wo
         "command-line": "echo failing >&2; exit [CODE]", "container-image": {"type": "docker", "image": BUSYBOX},
         "inputs": [{"id": "code", "name": "Code", "type": "Number", "integer": True, "value-key": "[CODE]"}],
     }))
+    [added] = b.add_tool(fail)
+    assert (added["name"], added["outcome"]) == ("fail", "registered")
+    assert b.add_tool(fail)[0]["outcome"] == "unchanged"
+    assert {t["name"] for t in b.tools()} == {"count", "fail"}
     with pytest.raises(RunFailed) as e:
-        b.run(str(fail), {"code": 4}, output_dir=world.root / "out2")
+        b.run("fail", {"code": 4}, output_dir=world.root / "out2")
     assert e.value.result["status"] == "failed" and e.value.result["exit_code"] == 4, e.value.result
     with pytest.raises(BerthError) as e2:
         b.run("no-such-tool", {})

@@ -887,6 +887,9 @@ pub struct ToolInstallArgs {
     /// Container engine: docker or podman (default: configuration, then detection).
     #[arg(long, env = "BERTH_ENGINE")]
     pub engine: Option<String>,
+    /// Print what was registered as JSON (a list: name, version, kind, outcome, descriptor SHA-256).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `berth catalog ...`.
@@ -921,6 +924,9 @@ pub struct ToolAddArgs {
     /// Replace a tool registered under the same name and version with another descriptor.
     #[arg(long)]
     pub replace: bool,
+    /// Print what was registered as JSON (a list: name, version, kind, outcome, descriptor SHA-256).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// A tool named `NAME[@VERSION]`.
@@ -954,6 +960,9 @@ pub struct ToolImportArgs {
     /// Container engine: docker or podman.
     #[arg(long, env = "BERTH_ENGINE")]
     pub engine: Option<String>,
+    /// Print what was registered as JSON (a list: name, version, kind, outcome, descriptor SHA-256).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `berth validate`.

@@ -144,6 +144,12 @@ class Local:
         """Re-executes a recorded run (or pipeline run, or session) and compares its outputs."""
         return _object(self.call(["verify", run_id, "--json"]), "berth verify")
 
+    def add_tool(self, descriptor: PathLike, *, replace: bool = False) -> List[Dict[str, Any]]:
+        """Registers a Boutiques descriptor or an XNAT Command file to run by name; what was
+        registered (name, version, kind, ``outcome``: registered, unchanged or replaced)."""
+        args = ["tool", "add", str(descriptor), "--json"] + (["--replace"] if replace else [])
+        return _objects(self.call(args), "berth tool add")
+
     def tools(self) -> List[Dict[str, Any]]:
         """The registered tools."""
         return _objects(self.call(["tool", "ls", "--json"]), "berth tool ls")

@@ -124,7 +124,20 @@ fn install(a: &ToolInstallArgs) -> anyhow::Result<ExitCode> {
         eprintln!("berth: warning: {w}");
     }
     let e = &installed.entry;
-    report(installed.registered, &e.name, &e.version, &e.descriptor_sha256, &format!("catalog {}", a.index));
+    let origin = format!("catalog {}", a.index);
+    let sha = &e.descriptor_sha256;
+    let word = match installed.registered {
+        ToolAdded::Added => "registered",
+        ToolAdded::Unchanged => "unchanged",
+        ToolAdded::Replaced => "replaced",
+    };
+    if a.json {
+        print_json(&serde_json::json!([{"name": e.name, "version": e.version, "image": installed.pulled,
+            "tagged": installed.tagged, "descriptor-sha256": sha, "source": origin, "outcome": word,
+            "warnings": installed.warnings}]))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{}@{} {word} (sha256 {}, from {origin})", e.name, e.version, &sha[..12.min(sha.len())]);
     println!(
         "image {} checked against the catalog{}",
         installed.pulled,
@@ -133,13 +146,19 @@ fn install(a: &ToolInstallArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn report(outcome: ToolAdded, name: &str, version: &str, sha: &str, origin: &str) {
-    let what = match outcome {
-        ToolAdded::Added => "registered",
-        ToolAdded::Unchanged => "already registered (unchanged)",
-        ToolAdded::Replaced => "replaced",
+/// One line of what `tool add|import|install` registered (`--json`: one object of a list).
+fn report(outcome: ToolAdded, new: &berth_store::NewTool, origin: &str, json: bool) -> serde_json::Value {
+    let (what, word) = match outcome {
+        ToolAdded::Added => ("registered", "registered"),
+        ToolAdded::Unchanged => ("already registered (unchanged)", "unchanged"),
+        ToolAdded::Replaced => ("replaced", "replaced"),
     };
-    println!("{name}@{version} {what} (sha256 {}, from {origin})", &sha[..12.min(sha.len())]);
+    let sha = &new.descriptor_sha256;
+    if !json {
+        println!("{}@{} {what} (sha256 {}, from {origin})", new.name, new.version, &sha[..12.min(sha.len())]);
+    }
+    serde_json::json!({"name": new.name, "version": new.version, "kind": new.kind, "image": new.image,
+        "descriptor-sha256": sha, "source": origin, "outcome": word})
 }
 
 fn add(a: &ToolAddArgs) -> anyhow::Result<ExitCode> {
@@ -157,7 +176,10 @@ fn add(a: &ToolAddArgs) -> anyhow::Result<ExitCode> {
         let hint = e.hint();
         diag::library(e, hint)
     })?;
-    report(outcome, &new.name, &new.version, &new.descriptor_sha256, &loaded.origin);
+    let row = report(outcome, &new, &loaded.origin, a.json);
+    if a.json {
+        print_json(&[row])?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -246,11 +268,15 @@ fn import(a: &ToolImportArgs) -> anyhow::Result<ExitCode> {
             )),
         ));
     }
+    let mut rows = Vec::new();
     for t in tools {
         diag::print_problems(&t.warnings, false);
         let new = t.to_new_tool(&t.origin);
         let outcome = store.add_tool(&new, a.replace).map_err(store_err)?;
-        report(outcome, &new.name, &new.version, &new.descriptor_sha256, &t.origin);
+        rows.push(report(outcome, &new, &t.origin, a.json));
+    }
+    if a.json {
+        print_json(&rows)?;
     }
     Ok(ExitCode::SUCCESS)
 }
