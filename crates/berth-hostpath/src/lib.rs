@@ -22,6 +22,9 @@ use std::path::{Component, Path, PathBuf};
 
 use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
 
+mod walk;
+pub use walk::{Subdir, WalkDir};
+
 /// A file's type, as [`Root::list_dir`] reports it.
 pub use rustix::fs::FileType;
 

@@ -157,14 +157,16 @@ impl Opened {
                     name: ".".to_owned(),
                     source: e,
                 })?;
-                for path in paths {
-                    // Only an execute bit or a library name makes a regular file worth
-                    // reading; one stat tells (most candidates are compiled Python or data).
+                // Only an execute bit or a library name makes a regular file worth reading; one
+                // stat tells (most candidates are compiled Python or data). The stats are most
+                // of the pass: made on all cores.
+                let worth = |path: &String| {
                     let library = crate::binary::is_library_name(path);
-                    match beneath.mode_hint(Path::new(path)) {
-                        Some(mode) if mode & 0o170_000 == 0o100_000 && (library || mode & 0o111 != 0) => {}
-                        _ => continue,
-                    }
+                    matches!(beneath.mode_hint(Path::new(path)),
+                        Some(mode) if mode & 0o170_000 == 0o100_000 && (library || mode & 0o111 != 0))
+                };
+                for path in filter_on_all_cores(paths, &worth) {
+                    let library = crate::binary::is_library_name(path);
                     // Opened beneath the root, never through a link, non-blocking, regular
                     // files only (a file swapped for a FIFO or a link since the stat is passed
                     // over), the mode checked again on what was opened.
@@ -212,6 +214,23 @@ impl Opened {
         }
         Ok(examined)
     }
+}
+
+/// The items of `items` that `keep` keeps, in order, `keep` called from up to four threads
+/// (for calls that wait on the kernel, such as one `stat` per item).
+fn filter_on_all_cores<'a, T: Sync>(items: &'a [T], keep: &(dyn Fn(&T) -> bool + Sync)) -> Vec<&'a T> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+    if workers == 1 || items.len() < 256 {
+        return items.iter().filter(|i| keep(i)).collect();
+    }
+    let chunk = items.len().div_ceil(workers);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().filter(|i| keep(i)).collect::<Vec<_>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    })
 }
 
 fn info(name: String, kind: TargetKind) -> TargetInfo {
