@@ -52,9 +52,17 @@ impl WalkDir {
     /// Reads the directory through this descriptor once (its position is not rewound: what
     /// the walk does with it afterwards, `openat` and friends, does not use the position).
     pub fn entries(&self) -> io::Result<Vec<(OsString, FileType)>> {
-        // glibc's `readdir` buffer size: one `getdents64` for most directories.
-        let mut buf = vec![MaybeUninit::<u8>::uninit(); 32 * 1024];
-        let mut dir = RawDir::new(&self.fd, &mut buf);
+        thread_local! {
+            // glibc's `readdir` buffer size: one `getdents64` for most directories; one buffer
+            // per thread, not one allocation per directory.
+            static BUF: std::cell::RefCell<Vec<MaybeUninit<u8>>> =
+                std::cell::RefCell::new(vec![MaybeUninit::uninit(); 32 * 1024]);
+        }
+        BUF.with_borrow_mut(|buf| self.read_entries(buf))
+    }
+
+    fn read_entries(&self, buf: &mut [MaybeUninit<u8>]) -> io::Result<Vec<(OsString, FileType)>> {
+        let mut dir = RawDir::new(&self.fd, buf);
         let mut out = Vec::new();
         while let Some(entry) = dir.next() {
             let entry = entry?;

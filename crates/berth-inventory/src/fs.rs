@@ -87,6 +87,7 @@ pub struct LayerFiles {
     pub opaque_dirs: Vec<String>,
     /// Regular files of a root filesystem that no analyzer required, by path: neither stated
     /// nor read during the walk; the unowned-binary pass looks at those no package claims.
+    /// In no particular order (the pass sorts what it finds).
     pub unchecked: Vec<String>,
     /// Files an analyzer required whose contents were not kept (over a limit): recorded as
     /// [`Entry::File`] without content, and reported as warnings.

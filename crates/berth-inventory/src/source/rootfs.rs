@@ -58,7 +58,6 @@ pub fn walk(root: &Path, required: &(dyn Fn(&str) -> bool + Sync), meter: &Meter
         files.unchecked.extend(part.unchecked);
         files.skipped.extend(part.skipped);
     }
-    files.unchecked.sort_unstable();
     files.skipped.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(files)
 }
