@@ -117,6 +117,13 @@ pub enum Command {
         #[command(subcommand)]
         command: SessionCommand,
     },
+    /// The DICOM node: receive studies from a scanner or PACS into a project's data root
+    /// (`listen`), and list what arrived (`ls`). See docs/dicom.md.
+    Dicom {
+        /// What to do.
+        #[command(subcommand)]
+        command: DicomCommand,
+    },
     /// The audit trail: who touched which data, when, from where, with what outcome
     /// (append-only and hash-chained; see docs/audit.md).
     Audit {
@@ -210,6 +217,44 @@ pub struct SessionExecArgs {
     /// The command and its arguments.
     #[arg(last = true)]
     pub command: Vec<String>,
+}
+
+/// `berth dicom ...`.
+#[derive(Debug, Subcommand)]
+pub enum DicomCommand {
+    /// Answer C-ECHO and C-STORE, writing each instance durably into the project's data root
+    /// as `<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm`. Runs until killed.
+    Listen(DicomListenArgs),
+    /// List the studies and series received, with counts, sizes and arrival times.
+    Ls(DicomLsArgs),
+}
+
+/// `berth dicom listen`.
+#[derive(Debug, Args)]
+pub struct DicomListenArgs {
+    /// Our AE title; senders must call it (default `[dicom] ae_title`, else `BERTH`).
+    #[arg(long)]
+    pub ae_title: Option<String>,
+    /// The port (default `[dicom] port`, else 11112; 0 picks a free one).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// The address to listen on (default `[dicom] bind`, else 127.0.0.1).
+    #[arg(long)]
+    pub bind: Option<String>,
+    /// The project instances are received for (default `[dicom] project`).
+    #[arg(long)]
+    pub project: Option<String>,
+}
+
+/// `berth dicom ls`.
+#[derive(Debug, Args)]
+pub struct DicomLsArgs {
+    /// Only this project's studies.
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `berth audit ...`.
