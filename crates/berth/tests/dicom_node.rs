@@ -558,3 +558,50 @@ fn dicom_node_killed_while_receiving_keeps_every_acknowledged_instance() {
         site.ls().as_array().expect("studies").iter().map(|s| s["instances"].as_u64().expect("n")).sum();
     assert_eq!(recorded as usize, files.len(), "each instance recorded once");
 }
+
+/// A tmpfs of `size` mounted on `dir` until dropped (needs root, as the engines' tests do).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        assert!(root, "the disk-full test mounts a small tmpfs as the data root and needs root");
+        let out = run(Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(dir));
+        assert!(out.status.success(), "mount tmpfs: {}", text(&out));
+        Tmpfs(dir.to_owned())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// A data root with no room: the instance that does not fit is answered A700H (out of
+/// resources), nothing of it stays, the next one that fits is stored, and the node keeps
+/// serving.
+#[test]
+fn dicom_node_disk_full_data_root() {
+    dcmtk();
+    let site = Site::new("");
+    let _tmpfs = Tmpfs::mount(&site.data(), "2m");
+    let node = site.start();
+    let big = heudiconv().join("b0dwiForFmap/b0dwi_for_fmap+00001.dcm");
+    let small = pydicom_files().join("CT_small.dcm");
+    let port = node.port();
+    let out = run(Command::new("python3")
+        .arg(peer_script())
+        .args(["send", "127.0.0.1", &port, "PYNETDICOM", "BERTH"])
+        .arg(&big)
+        .arg(&small));
+    assert!(out.status.success(), "peer.py send: {}\n{}", text(&out), node.log());
+    let statuses: Vec<Option<u64>> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")["status"].as_u64())
+        .collect();
+    assert_eq!(statuses, vec![Some(0xA700), Some(0)], "{}", node.log());
+    no_partial_files(&site);
+    assert_eq!(site.files(), vec![expected_path(&small)]);
+    assert!(echoscu(&node, "ECHOSCU", "BERTH").status.success());
+}
