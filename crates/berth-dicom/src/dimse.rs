@@ -167,6 +167,29 @@ pub fn store_response(
     ]))
 }
 
+/// C-STORE-RQ for one instance; its data set follows on the same presentation context.
+pub fn store_request(message_id: u16, sop_class_uid: &str, sop_instance_uid: &str) -> Result<Vec<u8>, DimseError> {
+    encode(&InMemDicomObject::command_from_element_iter([
+        DataElement::new(tags::AFFECTED_SOP_CLASS_UID, VR::UI, dicom_value!(Str, sop_class_uid)),
+        DataElement::new(tags::COMMAND_FIELD, VR::US, dicom_value!(U16, [C_STORE_RQ])),
+        DataElement::new(tags::MESSAGE_ID, VR::US, dicom_value!(U16, [message_id])),
+        DataElement::new(tags::PRIORITY, VR::US, dicom_value!(U16, [0])),
+        DataElement::new(tags::COMMAND_DATA_SET_TYPE, VR::US, dicom_value!(U16, [0x0000])),
+        DataElement::new(tags::AFFECTED_SOP_INSTANCE_UID, VR::UI, dicom_value!(Str, sop_instance_uid)),
+    ]))
+}
+
+/// The Message ID Being Responded To and the Status of a response command set.
+pub fn parse_response(bytes: &[u8]) -> Result<(u16, u16), DimseError> {
+    let ts = IMPLICIT_VR_LITTLE_ENDIAN.erased();
+    let obj =
+        InMemDicomObject::read_dataset_with_ts(bytes, &ts).map_err(|e| DimseError::Parse { source: Box::new(e) })?;
+    Ok((
+        u16_of(&obj, tags::MESSAGE_ID_BEING_RESPONDED_TO, "MessageIDBeingRespondedTo")?,
+        u16_of(&obj, tags::STATUS, "Status")?,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +203,17 @@ mod tests {
         assert_eq!(obj.element(tags::MESSAGE_ID_BEING_RESPONDED_TO).expect("id").to_int::<u16>().expect("u16"), 7);
         let group_length = obj.element(tags::COMMAND_GROUP_LENGTH).expect("length").to_int::<u32>().expect("u32");
         assert_eq!(group_length as usize, rsp.len() - 12, "the group length counts what follows it");
+    }
+
+    #[test]
+    fn requests_parse_as_stores_and_responses_give_their_status() {
+        let rq = store_request(9, "1.2.3", "4.5.6").expect("encode");
+        assert_eq!(
+            parse(&rq).expect("parse"),
+            Command::Store { message_id: 9, sop_class_uid: "1.2.3".into(), sop_instance_uid: "4.5.6".into() }
+        );
+        let rsp = store_response(9, "1.2.3", "4.5.6", status::OUT_OF_RESOURCES).expect("encode");
+        assert_eq!(parse_response(&rsp).expect("parse"), (9, 0xA700));
     }
 
     #[test]

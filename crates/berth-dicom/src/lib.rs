@@ -16,6 +16,8 @@
 //!   temporary files a killed node left.
 //! - [`Recorder`]: where arrivals are recorded (berth-store; a recording fake in tests).
 //! - [`metrics`]: counters for `berth serve`'s metrics.
+//! - [`scu`]: sending instances to another node (C-STORE SCU) with retries, each file in the
+//!   transfer syntax it is stored in.
 //!
 //! UIDs and AE titles from the wire are checked by [`uid`] before anything uses them.
 
@@ -25,6 +27,7 @@ pub mod header;
 pub mod metrics;
 pub mod recorder;
 pub mod scp;
+pub mod scu;
 pub mod settings;
 pub mod storage;
 pub mod uid;

@@ -66,3 +66,22 @@ CREATE TABLE dicom_instances (
     PRIMARY KEY (project_id, sop_instance_uid)
 );
 CREATE INDEX dicom_instances_series ON dicom_instances (project_id, series_uid);
+
+-- Instances sent to another node (C-STORE SCU: `berth dicom send`, results going back): one
+-- row per file and destination, with the last status it answered and the attempts made.
+CREATE TABLE dicom_sends (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    destination      TEXT NOT NULL,
+    calling_ae       TEXT NOT NULL,
+    path             TEXT NOT NULL,
+    sop_instance_uid TEXT,
+    -- the DIMSE status answered (NULL: no answer)
+    status           INTEGER,
+    ok               INTEGER NOT NULL,
+    attempts         INTEGER NOT NULL,
+    error            TEXT,
+    -- the run whose output it was, when a run's results are sent back
+    run_id           TEXT,
+    sent_at          TEXT NOT NULL
+);
+CREATE INDEX dicom_sends_run ON dicom_sends (run_id);

@@ -1,6 +1,7 @@
 //! What the DICOM node received (schema 12): associations, studies, series and instances per
-//! project. berth-dicom writes an instance's row after its file is durable and before the
-//! sender is answered, in one transaction with its series' and study's counters.
+//! project; and what was sent to other nodes (`dicom_sends`). berth-dicom writes an instance's
+//! row after its file is durable and before the sender is answered, in one transaction with its
+//! series' and study's counters.
 
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
@@ -114,6 +115,29 @@ pub struct DicomInstance {
     pub received_at: String,
 }
 
+/// A file sent to another node, to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDicomSend<'a> {
+    /// `AE@host:port`.
+    pub destination: &'a str,
+    /// Our AE title.
+    pub calling_ae: &'a str,
+    /// The file.
+    pub path: &'a str,
+    /// Its SOP Instance UID.
+    pub sop_instance_uid: Option<&'a str>,
+    /// The status answered (none: no answer).
+    pub status: Option<u16>,
+    /// Whether it was stored.
+    pub ok: bool,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Why it failed.
+    pub error: Option<&'a str>,
+    /// The run whose output it was.
+    pub run_id: Option<&'a str>,
+}
+
 /// Totals over every project, for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct DicomTotals {
@@ -125,6 +149,10 @@ pub struct DicomTotals {
     pub associations_accepted: u64,
     /// Associations rejected.
     pub associations_rejected: u64,
+    /// Files sent and stored by their destination.
+    pub sends_ok: u64,
+    /// Files whose sending failed.
+    pub sends_failed: u64,
 }
 
 fn count(v: i64) -> u64 {
@@ -341,7 +369,33 @@ impl Store {
         })
     }
 
-    /// Totals over every project (instances, bytes, associations accepted and rejected).
+    /// Records a file sent to another node.
+    pub fn record_dicom_send(&self, s: &NewDicomSend<'_>) -> Result<(), StoreError> {
+        const OP: &str = "recording a DICOM send";
+        let now = time::now();
+        self.write(OP, |tx| {
+            tx.execute(
+                "INSERT INTO dicom_sends (destination, calling_ae, path, sop_instance_uid, status, ok, attempts, error, run_id, sent_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    s.destination,
+                    s.calling_ae,
+                    s.path,
+                    s.sop_instance_uid,
+                    s.status.map(i64::from),
+                    i64::from(s.ok),
+                    i64::from(s.attempts),
+                    s.error,
+                    s.run_id,
+                    now
+                ],
+            )
+            .map_err(sql(OP))?;
+            Ok(())
+        })
+    }
+
+    /// Totals over every project (instances, bytes, associations accepted and rejected, sends).
     pub fn dicom_totals(&self) -> Result<DicomTotals, StoreError> {
         const OP: &str = "counting received DICOM instances";
         self.read(OP, |tx| {
@@ -358,11 +412,18 @@ impl Store {
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .map_err(sql(OP))?;
+            let (sends_ok, sends_failed): (i64, i64) = tx
+                .query_row("SELECT coalesce(sum(ok = 1), 0), coalesce(sum(ok = 0), 0) FROM dicom_sends", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .map_err(sql(OP))?;
             Ok(DicomTotals {
                 instances: count(instances),
                 bytes: count(bytes),
                 associations_accepted: count(accepted),
                 associations_rejected: count(rejected),
+                sends_ok: count(sends_ok),
+                sends_failed: count(sends_failed),
             })
         })
     }
@@ -419,8 +480,30 @@ mod tests {
         let totals = store.dicom_totals().expect("totals");
         assert_eq!(
             totals,
-            DicomTotals { instances: 3, bytes: 170, associations_accepted: 1, associations_rejected: 1 }
+            DicomTotals {
+                instances: 3,
+                bytes: 170,
+                associations_accepted: 1,
+                associations_rejected: 1,
+                sends_ok: 0,
+                sends_failed: 0
+            }
         );
+        let send = NewDicomSend {
+            destination: "PACS@h:104",
+            calling_ae: "BERTH",
+            path: "/out/x.dcm",
+            sop_instance_uid: Some("1.2"),
+            status: Some(0),
+            ok: true,
+            attempts: 2,
+            error: None,
+            run_id: None,
+        };
+        store.record_dicom_send(&send).expect("send");
+        store.record_dicom_send(&NewDicomSend { ok: false, status: None, ..send }).expect("failed send");
+        let totals = store.dicom_totals().expect("totals");
+        assert_eq!((totals.sends_ok, totals.sends_failed), (1, 1));
         assert_eq!(store.dicom_instance("p", "1.2.3.4.2").expect("get").map(|i| i.size), Some(60));
     }
 }

@@ -44,7 +44,7 @@ pub mod traces;
 pub use audit::{
     AuditEntry, AuditFilter, AuditHead, AuditProblem, AuditPruned, AuditVerification, NewAuditEntry, Outcome,
 };
-pub use dicom::{DicomInstance, DicomSeries, DicomStudy, DicomTotals, NewDicomInstance};
+pub use dicom::{DicomInstance, DicomSeries, DicomStudy, DicomTotals, NewDicomInstance, NewDicomSend};
 pub use hash::{
     CacheKey, HashCache, HashError, HashStats, Hasher, MemoryCache, NoCache, PathHash, PathKind, hash_path,
 };

@@ -227,6 +227,35 @@ pub enum DicomCommand {
     Listen(DicomListenArgs),
     /// List the studies and series received, with counts, sizes and arrival times.
     Ls(DicomLsArgs),
+    /// Send DICOM files (or directories of them) to another node (C-STORE), each in the
+    /// transfer syntax it is stored in, with retries; every file's outcome is recorded.
+    Send(DicomSendArgs),
+}
+
+/// `berth dicom send`.
+#[derive(Debug, Args)]
+pub struct DicomSendArgs {
+    /// The destination, `AE_TITLE@host:port`.
+    #[arg(long)]
+    pub to: String,
+    /// Our (calling) AE title (default `[dicom] ae_title`, else `BERTH`).
+    #[arg(long)]
+    pub ae_title: Option<String>,
+    /// Attempts per file, the first included.
+    #[arg(long, default_value_t = 3)]
+    pub attempts: u32,
+    /// Seconds before the second attempt; doubled for each next one.
+    #[arg(long, default_value_t = 2.0)]
+    pub retry_delay: f64,
+    /// The run whose outputs these are (recorded with each send).
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Files, or directories searched recursively for files.
+    #[arg(required = true)]
+    pub paths: Vec<std::path::PathBuf>,
 }
 
 /// `berth dicom listen`.

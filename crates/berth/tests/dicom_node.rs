@@ -605,3 +605,61 @@ fn dicom_node_disk_full_data_root() {
     assert_eq!(site.files(), vec![expected_path(&small)]);
     assert!(echoscu(&node, "ECHOSCU", "BERTH").status.success());
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// `berth dicom send` to dcmtk's `storescp`, started only after berth's first attempt failed:
+/// berth retries, every file arrives in its own transfer syntax (compressed ones too), equal
+/// to what was sent, and the send is in the audit trail.
+#[test]
+fn dicom_send_to_dcmtk_storescp_with_retries() {
+    dcmtk();
+    let site = Site::new("");
+    let h = heudiconv();
+    let p = pydicom_files();
+    let files = [
+        h.join("01-anat-scout/0001.dcm"),
+        h.join("phantom.dcm"),
+        p.join("JPEG2000.dcm"),
+        p.join("MR_small_RLE.dcm"),
+        p.join("CT_small.dcm"),
+    ];
+    let port = free_port();
+    let to = format!("STORESCP@127.0.0.1:{port}");
+    let sender = site
+        .berth(&["dicom", "send", "--to", &to, "--retry-delay", "1", "--attempts", "6", "--json"])
+        .args(&files)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("berth dicom send");
+    std::thread::sleep(Duration::from_millis(1500));
+    let received = tempfile::tempdir().expect("tmp");
+    let mut scp = Command::new("storescp")
+        .args(["-aet", "STORESCP", "+xa", "-od"])
+        .arg(received.path())
+        .arg(port.to_string())
+        .spawn()
+        .expect("storescp");
+    let out = sender.wait_with_output().expect("send");
+    let _ = scp.kill();
+    let _ = scp.wait();
+    assert!(out.status.success(), "berth dicom send: {}", text(&out));
+    let sent: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let sent = sent.as_array().expect("list");
+    assert_eq!(sent.len(), files.len());
+    assert!(sent.iter().all(|s| s["status"] == 0), "{sent:?}");
+    assert!(sent.iter().all(|s| s["attempts"].as_u64() >= Some(2)), "the first attempt found no listener: {sent:?}");
+    let by_sop: BTreeMap<String, PathBuf> = std::fs::read_dir(received.path())
+        .expect("ls")
+        .map(|e| e.expect("e").path())
+        .map(|f| (uids(&f).2, f))
+        .collect();
+    let pairs: Vec<_> =
+        files.iter().map(|f| (f.clone(), by_sop.get(&uids(f).2).expect("received by storescp").clone())).collect();
+    assert_same_instances(&pairs);
+    let audit = run(&mut site.berth(&["audit", "ls", "--json"]));
+    assert!(String::from_utf8_lossy(&audit.stdout).contains(&format!("dicom:{to}")), "{}", text(&audit));
+}

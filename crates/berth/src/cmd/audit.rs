@@ -213,6 +213,7 @@ pub fn classify(command: &Command) -> Option<(&'static str, Option<String>)> {
             SessionCommand::Show { id, .. } => (action::VIEW, obj("session", id)),
             SessionCommand::Ls { .. } => return None,
         },
+        Command::Dicom { command: DicomCommand::Send(a) } => (action::CLI, obj("dicom", &a.to)),
         Command::Dicom { command: DicomCommand::Ls(a) } => {
             (action::VIEW, obj("dicom", a.project.as_deref().unwrap_or("*")))
         }

@@ -1,5 +1,5 @@
-//! `berth dicom listen` and `berth dicom ls`: the DICOM node of berth-dicom, and what it
-//! received, from berth-store.
+//! `berth dicom listen`, `ls` and `send`: the DICOM node of berth-dicom, what it received
+//! (from berth-store), and sending files to another node, each outcome recorded.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use berth_dicom::{Listener, Overrides, Settings};
 
-use crate::cli::{DicomCommand, DicomListenArgs, DicomLsArgs};
+use crate::cli::{DicomCommand, DicomListenArgs, DicomLsArgs, DicomSendArgs};
 use crate::context::{open_store, site};
 use crate::diag;
 use crate::printer::{human_size, print_json, time};
@@ -16,6 +16,7 @@ pub fn dicom(command: &DicomCommand) -> anyhow::Result<ExitCode> {
     match command {
         DicomCommand::Listen(args) => listen(args),
         DicomCommand::Ls(args) => ls(args),
+        DicomCommand::Send(args) => send(args),
     }
 }
 
@@ -89,5 +90,71 @@ fn ls(args: &DicomLsArgs) -> anyhow::Result<ExitCode> {
             )?;
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn send(args: &DicomSendArgs) -> anyhow::Result<ExitCode> {
+    use berth_dicom::scu::{Destination, SendOptions, send_files};
+    let dest = Destination::parse(&args.to).map_err(|e| {
+        let hint = e.hint();
+        diag::library(e, hint)
+    })?;
+    if !(args.retry_delay.is_finite() && args.retry_delay >= 0.0) {
+        return Err(diag::hinted(format!("--retry-delay `{}` is not a number of seconds", args.retry_delay), None));
+    }
+    let site = site()?;
+    let calling = args
+        .ae_title
+        .clone()
+        .or_else(|| site.config().dicom.ae_title.clone())
+        .unwrap_or_else(|| berth_dicom::settings::DEFAULT_AE_TITLE.to_owned());
+    let store = open_store()?;
+    let files = berth_dicom::scu::collect_files(&args.paths)
+        .map_err(|e| diag::hinted(e.to_string(), Some("give DICOM files or directories of them".into())))?;
+    let opts = SendOptions {
+        calling_ae_title: calling.clone(),
+        attempts: args.attempts.max(1),
+        retry_delay: std::time::Duration::from_secs_f64(args.retry_delay),
+        ..SendOptions::default()
+    };
+    let sent = send_files(&dest, &files, &opts);
+    let destination = dest.to_string();
+    for s in &sent {
+        store.record_dicom_send(&berth_store::NewDicomSend {
+            destination: &destination,
+            calling_ae: &calling,
+            path: &s.path.display().to_string(),
+            sop_instance_uid: s.sop_instance_uid.as_deref(),
+            status: s.status,
+            ok: s.ok(),
+            attempts: s.attempts,
+            error: s.error.as_deref(),
+            run_id: args.run.as_deref(),
+        })?;
+    }
+    let failed = sent.iter().filter(|s| !s.ok()).count();
+    if args.json {
+        print_json(&sent)?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        for s in &sent {
+            let status = s.status.map_or("-".to_owned(), |c| format!("{c:04X}H"));
+            writeln!(
+                out,
+                "{:<6} {status:>6}  {} attempt(s)  {}",
+                if s.ok() { "stored" } else { "failed" },
+                s.attempts,
+                s.path.display()
+            )?;
+        }
+    }
+    if failed > 0 {
+        eprintln!("error: {failed} of {} file(s) were not stored by {destination}", sent.len());
+        for s in sent.iter().filter(|s| !s.ok()).take(5) {
+            eprintln!("  {}: {}", s.path.display(), s.error.as_deref().unwrap_or("refused"));
+        }
+        return Ok(ExitCode::from(1));
+    }
+    eprintln!("sent {} file(s) to {destination}", sent.len());
     Ok(ExitCode::SUCCESS)
 }
