@@ -56,6 +56,9 @@
 //! max_instance_bytes = "1g"
 //! max_associations = 16
 //! timeout_seconds = 60       # an association silent this long is aborted
+//! tls_certificate = "/etc/berth/dicom.crt"  # with tls_key: DICOM TLS only
+//! tls_key = "/etc/berth/dicom.key"
+//! tls_client_ca = "/etc/berth/modalities-ca.crt"  # senders must present a certificate it signed
 //! [dicom.projects.neuro]
 //! calling_ae_titles = ["MRI3T"]    # none: any title
 //! sources = ["10.1.2.0/24"]        # none: loopback only
@@ -448,6 +451,14 @@ pub struct DicomConfig {
     pub max_associations: Option<usize>,
     /// Seconds without a PDU after which an association is aborted (default 60).
     pub timeout_seconds: Option<u64>,
+    /// DICOM TLS (PS3.15 Annex B): the node's certificate chain, PEM. With `tls_key`, every
+    /// association must use TLS.
+    pub tls_certificate: Option<PathBuf>,
+    /// The private key of `tls_certificate`, PEM.
+    pub tls_key: Option<PathBuf>,
+    /// Certificates (PEM) of the authorities whose client certificates are accepted; when set,
+    /// a sender must present one (mutual authentication).
+    pub tls_client_ca: Option<PathBuf>,
     /// Per project: who may send (`[dicom.projects.NAME]`).
     #[serde(default)]
     pub projects: std::collections::BTreeMap<String, DicomProjectConfig>,

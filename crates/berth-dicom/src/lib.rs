@@ -19,6 +19,8 @@
 //! - [`scu`]: sending instances to another node (C-STORE SCU) with retries, each file in the
 //!   transfer syntax it is stored in.
 //!
+//! - [`tls`]: DICOM TLS (PS3.15 Annex B) for the listener, rustls with ring.
+//!
 //! UIDs and AE titles from the wire are checked by [`uid`] before anything uses them.
 
 pub mod dimse;
@@ -30,6 +32,7 @@ pub mod scp;
 pub mod scu;
 pub mod settings;
 pub mod storage;
+pub mod tls;
 pub mod uid;
 
 pub use error::DicomError;

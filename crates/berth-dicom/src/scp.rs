@@ -6,12 +6,13 @@
 //! silence longer than the timeout) ends that association only: what it had not finished
 //! sending was only ever in memory, so nothing partial reaches the data root.
 
-use std::io::Write as _;
+use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use dicom_ul::ServerAssociationOptions;
+use dicom_ul::association::CloseSocket;
 use dicom_ul::association::server::AccessControl;
 use dicom_ul::pdu::{
     AssociationRJ, AssociationRJResult, AssociationRJServiceProviderPresentationReason, AssociationRJServiceUserReason,
@@ -171,7 +172,7 @@ impl AccessControl for Gate<'_> {
 fn connection(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
     let s = &shared.settings;
     let _ = stream.set_nodelay(true);
-    let mut who = Peer {
+    let who = Peer {
         project: s.project.clone(),
         data_root: s.data_root.display().to_string(),
         calling_ae: String::new(),
@@ -197,7 +198,26 @@ fn connection(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
     for ts in TRANSFER_SYNTAXES {
         options = options.with_transfer_syntax(*ts);
     }
-    let established = options.establish(stream);
+    match &s.tls {
+        Some(tls) => {
+            let established = options.tls_config(Arc::clone(tls)).establish_tls(stream);
+            after_establish(shared, established, &seen, who, peer);
+        }
+        None => {
+            let established = options.establish(stream);
+            after_establish(shared, established, &seen, who, peer);
+        }
+    }
+}
+
+/// Records the outcome of A-ASSOCIATE and serves the association when it was accepted.
+fn after_establish<S: Read + Write + CloseSocket>(
+    shared: &Shared,
+    established: Result<ServerAssociation<S>, dicom_ul::association::Error>,
+    seen: &Mutex<Seen>,
+    mut who: Peer,
+    peer: SocketAddr,
+) {
     let seen = seen.lock().unwrap_or_else(PoisonError::into_inner).clone();
     if let Some((calling, called, _)) = &seen {
         who.calling_ae = calling.clone();
@@ -280,9 +300,9 @@ struct Pending {
 }
 
 /// Serves one established association until it is released or fails; returns how it ended.
-fn serve_association(
+fn serve_association<S: Read + Write + CloseSocket>(
     shared: &Shared,
-    mut a: ServerAssociation<TcpStream>,
+    mut a: ServerAssociation<S>,
     who: &Peer,
     id: Option<i64>,
 ) -> &'static str {
@@ -431,7 +451,11 @@ fn serve_association(
     }
 }
 
-fn respond(a: &mut ServerAssociation<TcpStream>, context: u8, encoded: Result<Vec<u8>, dimse::DimseError>) -> bool {
+fn respond<S: Read + Write + CloseSocket>(
+    a: &mut ServerAssociation<S>,
+    context: u8,
+    encoded: Result<Vec<u8>, dimse::DimseError>,
+) -> bool {
     let data = match encoded {
         Ok(d) => d,
         Err(e) => {

@@ -128,6 +128,8 @@ pub struct Settings {
     pub timeout: Duration,
     /// Who may send.
     pub allow: AllowList,
+    /// DICOM TLS, when configured: every association must use it.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 fn setting(key: &str, value: impl ToString, reason: impl Into<String>) -> DicomError {
@@ -191,6 +193,7 @@ impl Settings {
         let per_project = config.projects.get(project).cloned().unwrap_or_default();
         let allow = allow_list(project, &per_project)?;
         let data_root = data_root(project, &per_project, roots)?;
+        let tls = crate::tls::server_config(config)?;
         Ok(Settings {
             ae_title,
             bind,
@@ -203,6 +206,7 @@ impl Settings {
             max_associations,
             timeout,
             allow,
+            tls,
         })
     }
 }

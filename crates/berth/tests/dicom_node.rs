@@ -663,3 +663,123 @@ fn dicom_send_to_dcmtk_storescp_with_retries() {
     let audit = run(&mut site.berth(&["audit", "ls", "--json"]));
     assert!(String::from_utf8_lossy(&audit.stdout).contains(&format!("dicom:{to}")), "{}", text(&audit));
 }
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = run(Command::new("openssl").args(args).current_dir(dir));
+    assert!(out.status.success(), "openssl {args:?} (openssl is needed for the TLS test): {}", text(&out));
+}
+
+/// DICOM TLS: the node's certificate, and a client CA for mutual authentication. dcmtk's
+/// echoscu and storescu over TLS (checking berth's certificate) get through with a client
+/// certificate the CA signed; without one, or without TLS, they are refused.
+#[test]
+fn dicom_node_tls_with_dcmtk() {
+    dcmtk();
+    let keys = tempfile::tempdir().expect("tmp");
+    let k = keys.path();
+    let subj = |cn: &str| format!("/CN={cn}");
+    openssl(
+        k,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "node.key",
+            "-out",
+            "node.crt",
+            "-days",
+            "2",
+            "-subj",
+            &subj("localhost"),
+        ],
+    );
+    openssl(
+        k,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            &subj("modalities CA"),
+        ],
+    );
+    openssl(
+        k,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "scanner.key",
+            "-out",
+            "scanner.csr",
+            "-subj",
+            &subj("scanner"),
+        ],
+    );
+    std::fs::write(
+        k.join("ext.cnf"),
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n",
+    )
+    .expect("ext");
+    openssl(
+        k,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "scanner.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "scanner.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    let p = |name: &str| k.join(name).display().to_string();
+    let site = Site::new(&format!(
+        "[dicom]\ntls_certificate = \"{}\"\ntls_key = \"{}\"\ntls_client_ca = \"{}\"\n",
+        p("node.crt"),
+        p("node.key"),
+        p("ca.crt")
+    ));
+    let node = site.start();
+    let port = node.port();
+    let tls_client = ["+tls", &p("scanner.key"), &p("scanner.crt"), "+cf", &p("node.crt")];
+    let echo = run(Command::new("echoscu").args(tls_client).args(["-aec", "BERTH", "127.0.0.1", &port]));
+    assert!(echo.status.success(), "echoscu over TLS: {}\n{}", text(&echo), node.log());
+    let file = pydicom_files().join("CT_small.dcm");
+    let store =
+        run(Command::new("storescu").args(tls_client).args(["-xe", "-aec", "BERTH", "127.0.0.1", &port]).arg(&file));
+    assert!(store.status.success(), "storescu over TLS: {}\n{}", text(&store), node.log());
+    assert_same_instances(&[(file.clone(), site.data().join(expected_path(&file)))]);
+    // No client certificate, and no TLS at all: refused.
+    let anonymous =
+        run(Command::new("echoscu").args(["+tla", "+cf", &p("node.crt"), "-aec", "BERTH", "127.0.0.1", &port]));
+    assert!(!anonymous.status.success(), "a sender without a client certificate: {}", text(&anonymous));
+    let plain = echoscu(&node, "ECHOSCU", "BERTH");
+    assert!(!plain.status.success(), "a sender without TLS: {}", text(&plain));
+    assert!(echoscu_tls_ok(&tls_client, &port), "the node still serves TLS senders");
+}
+
+fn echoscu_tls_ok(tls_client: &[&str], port: &str) -> bool {
+    run(Command::new("echoscu").args(tls_client).args(["-aec", "BERTH", "127.0.0.1", port])).status.success()
+}
