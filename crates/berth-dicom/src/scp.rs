@@ -295,7 +295,9 @@ struct Pending {
     sop_class_uid: String,
     sop_instance_uid: String,
     context: u8,
-    data: Vec<u8>,
+    /// The data set as the P-DATA values it came in (not gathered: no copy).
+    data: Vec<Vec<u8>>,
+    len: u64,
     too_large: bool,
 }
 
@@ -374,6 +376,7 @@ fn serve_association<S: Read + Write + CloseSocket>(
                                 sop_instance_uid,
                                 context: pdv.presentation_context_id,
                                 data: Vec::new(),
+                                len: 0,
                                 too_large: false,
                             });
                         }
@@ -414,13 +417,12 @@ fn serve_association<S: Read + Write + CloseSocket>(
                         return "aborted: a data set on another presentation context than its command";
                     }
                     if !p.too_large {
-                        if (p.data.len() + pdv.data.len()) as u64 > shared.settings.max_instance_bytes {
+                        p.len += pdv.data.len() as u64;
+                        if p.len > shared.settings.max_instance_bytes {
                             p.too_large = true;
                             p.data = Vec::new();
-                        } else if p.data.is_empty() {
-                            p.data = pdv.data;
                         } else {
-                            p.data.extend_from_slice(&pdv.data);
+                            p.data.push(pdv.data);
                         }
                     }
                     if !pdv.is_last {
@@ -484,7 +486,8 @@ fn store(shared: &Shared, who: &Peer, association: Option<i64>, p: &Pending, tra
     if check_uid(&p.sop_instance_uid).is_err() || check_uid(&p.sop_class_uid).is_err() {
         return fail(status::CANNOT_UNDERSTAND, &"the command's SOP UIDs are not valid UIDs");
     }
-    let h = match header::read(&p.data, transfer_syntax) {
+    let parts: Vec<&[u8]> = p.data.iter().map(Vec::as_slice).collect();
+    let h = match header::read(&parts, transfer_syntax) {
         Ok(h) => h,
         Err(e) => return fail(status::CANNOT_UNDERSTAND, &e),
     };
@@ -503,7 +506,7 @@ fn store(shared: &Shared, who: &Peer, association: Option<i64>, p: &Pending, tra
         series_uid,
         transfer_syntax,
         calling_ae: &who.calling_ae,
-        data_set: &p.data,
+        data_set: &parts,
     };
     let arrival = |path: &str, size: u64| Arrival {
         sop_instance_uid: p.sop_instance_uid.clone(),

@@ -35,8 +35,8 @@ pub struct Incoming<'a> {
     pub transfer_syntax: &'a str,
     /// The sender's AE title, kept as Source Application Entity Title.
     pub calling_ae: &'a str,
-    /// The data set bytes as received.
-    pub data_set: &'a [u8],
+    /// The data set bytes as received, in the P-DATA values they came in.
+    pub data_set: &'a [&'a [u8]],
 }
 
 /// What [`InstanceStore::store`] did.
@@ -180,8 +180,10 @@ impl InstanceStore {
         let dir = Path::new(study).join(series);
         let rel = format!("{study}/{series}/{name}");
         let meta = Self::file_meta(i)?;
-        let size = (meta.len() + i.data_set.len()) as u64;
-        let parts: [&[u8]; 2] = [&meta, i.data_set];
+        let size = (meta.len() + i.data_set.iter().map(|p| p.len()).sum::<usize>()) as u64;
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(1 + i.data_set.len());
+        parts.push(&meta);
+        parts.extend_from_slice(i.data_set);
         let existing = match self.duplicates {
             Duplicates::Replace => Existing::Replace,
             _ => Existing::Keep,
@@ -240,7 +242,7 @@ impl InstanceStore {
 mod tests {
     use super::*;
 
-    fn incoming(data_set: &[u8]) -> Incoming<'_> {
+    fn incoming<'a>(data_set: &'a [&'a [u8]]) -> Incoming<'a> {
         Incoming {
             sop_class_uid: "1.2.840.10008.5.1.4.1.1.4",
             sop_instance_uid: "1.2.3.4.5",
@@ -262,7 +264,7 @@ mod tests {
     fn the_file_is_meta_then_the_data_set_as_received() {
         let (t, s) = store(Duplicates::RejectDifferent);
         let data = b"\x08\x00\x16\x00UI\x04\x001.2\x00";
-        let got = s.store(&incoming(data)).expect("store");
+        let got = s.store(&incoming(&[&data[..5], &data[5..]])).expect("store");
         let Stored::Written { path, size, replaced: false } = got else { panic!("{got:?}") };
         assert_eq!(path, "1.2.3/1.2.3.4/1.2.3.4.5.dcm");
         let bytes = std::fs::read(t.path().join(&path)).expect("read");
@@ -277,22 +279,22 @@ mod tests {
     #[test]
     fn duplicates_follow_the_rule() {
         let (_t, s) = store(Duplicates::RejectDifferent);
-        s.store(&incoming(b"AAAA")).expect("first");
-        assert!(matches!(s.store(&incoming(b"AAAA")).expect("same"), Stored::Kept { .. }));
-        assert!(matches!(s.store(&incoming(b"BBBB")).expect("other"), Stored::Refused { .. }));
+        s.store(&incoming(&[b"AA", b"AA"])).expect("first");
+        assert!(matches!(s.store(&incoming(&[b"AA", b"AA"])).expect("same"), Stored::Kept { .. }));
+        assert!(matches!(s.store(&incoming(&[b"BBBB"])).expect("other"), Stored::Refused { .. }));
 
         let (t, s) = store(Duplicates::KeepFirst);
-        s.store(&incoming(b"AAAA")).expect("first");
-        assert!(matches!(s.store(&incoming(b"BBBB")).expect("other"), Stored::Kept { .. }));
+        s.store(&incoming(&[b"AA", b"AA"])).expect("first");
+        assert!(matches!(s.store(&incoming(&[b"BBBB"])).expect("other"), Stored::Kept { .. }));
         assert!(std::fs::read(t.path().join("1.2.3/1.2.3.4/1.2.3.4.5.dcm")).expect("read").ends_with(b"AAAA"));
 
         let (_t, s) = store(Duplicates::Reject);
-        s.store(&incoming(b"AAAA")).expect("first");
-        assert!(matches!(s.store(&incoming(b"AAAA")).expect("same"), Stored::Refused { .. }));
+        s.store(&incoming(&[b"AA", b"AA"])).expect("first");
+        assert!(matches!(s.store(&incoming(&[b"AA", b"AA"])).expect("same"), Stored::Refused { .. }));
 
         let (t, s) = store(Duplicates::Replace);
-        s.store(&incoming(b"AAAA")).expect("first");
-        assert!(matches!(s.store(&incoming(b"BBBB")).expect("other"), Stored::Written { replaced: true, .. }));
+        s.store(&incoming(&[b"AA", b"AA"])).expect("first");
+        assert!(matches!(s.store(&incoming(&[b"BBBB"])).expect("other"), Stored::Written { replaced: true, .. }));
         assert!(std::fs::read(t.path().join("1.2.3/1.2.3.4/1.2.3.4.5.dcm")).expect("read").ends_with(b"BBBB"));
     }
 
@@ -302,7 +304,7 @@ mod tests {
         for (study, series, sop) in
             [("..", "1", "1"), ("1", "../..", "1"), ("1", "1", "../../x"), ("1/2", "1", "1"), ("1", "1", "")]
         {
-            let i = Incoming { study_uid: study, series_uid: series, sop_instance_uid: sop, ..incoming(b"x") };
+            let i = Incoming { study_uid: study, series_uid: series, sop_instance_uid: sop, ..incoming(&[b"x"]) };
             assert!(matches!(s.store(&i), Err(StorageError::Uid { .. })), "{study} {series} {sop}");
         }
         assert_eq!(std::fs::read_dir(t.path()).expect("ls").count(), 0);
@@ -311,7 +313,7 @@ mod tests {
     #[test]
     fn the_sweep_removes_only_temporary_files() {
         let (t, s) = store(Duplicates::RejectDifferent);
-        s.store(&incoming(b"AAAA")).expect("store");
+        s.store(&incoming(&[b"AA", b"AA"])).expect("store");
         let series = t.path().join("1.2.3/1.2.3.4");
         std::fs::write(series.join(".berth-part-99-1"), b"half").expect("stale");
         std::fs::write(t.path().join(".berth-part-1-1"), b"not in a series dir").expect("other");
