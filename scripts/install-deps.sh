@@ -8,7 +8,8 @@
 # catatonit, a registry (docker-registry) with htpasswd (apache2-utils), busybox-static for the
 # tiny test image, debootstrap for the Debian root filesystems the scanners are compared on, and
 # rpm for the version-ordering oracle, Slurm and munge for the one-node cluster the Slurm backend
-# is tested on (scripts/slurm.sh), and Chromium for the web UI's browser tests (driven by
+# is tested on (scripts/slurm.sh), dcmtk (storescu, echoscu, storescp, dcmdump) as the DICOM
+# node's peer (crates/berth/tests/dicom_node.rs), and Chromium for the web UI's browser tests (driven by
 # playwright-core from npm, installed by tests/ui/install.sh into target/). Each test also
 # installs what it needs on its own when it runs alone; installing everything here first means
 # parallel tests never race for dpkg's lock
@@ -35,6 +36,7 @@ wanted=(
     "chromium chromium"
     "slurmctld slurm-wlm"
     "munged munge"
+    "storescu dcmtk"
 )
 
 have() {

@@ -45,6 +45,24 @@
 //! max_held_bytes = "256m"    # all file contents and names kept at once; past it, files are skipped with a warning
 //! max_read_bytes = "32g"     # bytes decompressed and read per scan; past it the scan stops with an error
 //! max_document_bytes = "16m" # one manifest, index or image config
+//!
+//! [dicom]                    # berth dicom listen (docs/dicom.md)
+//! ae_title = "BERTH"         # our AE title; associations must call it
+//! bind = "0.0.0.0"           # default 127.0.0.1
+//! port = 11112
+//! project = "neuro"          # where instances go when --project is not given
+//! duplicates = "reject-different"  # reject-different | keep-first | reject | replace
+//! max_pdu = 65536            # bytes
+//! max_instance_bytes = "1g"
+//! max_associations = 16
+//! timeout_seconds = 60       # an association silent this long is aborted
+//! tls_certificate = "/etc/berth/dicom.crt"  # with tls_key: DICOM TLS only
+//! tls_key = "/etc/berth/dicom.key"
+//! tls_client_ca = "/etc/berth/modalities-ca.crt"  # senders must present a certificate it signed
+//! [dicom.projects.neuro]
+//! calling_ae_titles = ["MRI3T"]    # none: any title
+//! sources = ["10.1.2.0/24"]        # none: loopback only
+//! data_root = "/srv/data/neuro"    # one of the project's data roots (default its first)
 //! ```
 //!
 //! Registry credentials saved by `berth login` live in `$BERTH_HOME/credentials.json` (mode 0600);
@@ -333,7 +351,8 @@ pub enum SizeValue {
 }
 
 impl SizeValue {
-    fn bytes(&self, key: &str) -> Result<u64, ConfigError> {
+    /// The size in bytes; `key` names the setting in the error (`[inventory] max_file_bytes`).
+    pub fn bytes(&self, key: &str) -> Result<u64, ConfigError> {
         match self {
             Self::Bytes(0) => Err(ConfigError::Setting { key: key.to_owned(), value: "0".to_owned() }),
             Self::Bytes(b) => Ok(*b),
@@ -407,6 +426,58 @@ impl AuditConfig {
     }
 }
 
+/// The `[dicom]` table: the DICOM node, `berth dicom listen` (see `docs/dicom.md`). Read and
+/// checked by berth-dicom (`Settings`), which gives each key its default; flags override.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DicomConfig {
+    /// Our AE title (default `BERTH`); the called AE title of an association must be it.
+    pub ae_title: Option<String>,
+    /// The address to listen on (default `127.0.0.1`).
+    pub bind: Option<String>,
+    /// The port (default 11112).
+    pub port: Option<u16>,
+    /// The project received instances go to, when `--project` is not given.
+    pub project: Option<String>,
+    /// What a second instance with a SOP Instance UID already stored does: `reject-different`
+    /// (the default: the same bytes are acknowledged and dropped, other bytes refused),
+    /// `keep-first`, `reject`, `replace`.
+    pub duplicates: Option<String>,
+    /// The largest PDU accepted, in bytes (default 65536; at most 16 MiB).
+    pub max_pdu: Option<u32>,
+    /// The largest instance accepted (default `1g`), a size as in `[inventory]`.
+    pub max_instance_bytes: Option<SizeValue>,
+    /// Associations served at once (default 16); more are rejected as a transient local limit.
+    pub max_associations: Option<usize>,
+    /// Seconds without a PDU after which an association is aborted (default 60).
+    pub timeout_seconds: Option<u64>,
+    /// DICOM TLS (PS3.15 Annex B): the node's certificate chain, PEM. With `tls_key`, every
+    /// association must use TLS.
+    pub tls_certificate: Option<PathBuf>,
+    /// The private key of `tls_certificate`, PEM.
+    pub tls_key: Option<PathBuf>,
+    /// Certificates (PEM) of the authorities whose client certificates are accepted; when set,
+    /// a sender must present one (mutual authentication).
+    pub tls_client_ca: Option<PathBuf>,
+    /// Per project: who may send (`[dicom.projects.NAME]`).
+    #[serde(default)]
+    pub projects: std::collections::BTreeMap<String, DicomProjectConfig>,
+}
+
+/// `[dicom.projects.NAME]`: who may send to a project, and where its instances go.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DicomProjectConfig {
+    /// Calling AE titles allowed (none listed: any).
+    #[serde(default)]
+    pub calling_ae_titles: Vec<String>,
+    /// Source networks allowed, as CIDRs or single addresses (none listed: loopback only).
+    #[serde(default)]
+    pub sources: Vec<String>,
+    /// The data root instances are written to; one of the project's (default its first).
+    pub data_root: Option<PathBuf>,
+}
+
 /// The configuration file's contents.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -436,6 +507,9 @@ pub struct Config {
     /// The audit trail.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// The DICOM node.
+    #[serde(default)]
+    pub dicom: DicomConfig,
 }
 
 fn var(name: &str) -> Option<PathBuf> {

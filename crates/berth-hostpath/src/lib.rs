@@ -11,6 +11,8 @@
 //!   `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` (a walk with `O_NOFOLLOW` where the kernel
 //!   has no `openat2`), so a link anywhere below the root is refused, not followed, and a name
 //!   swapped for a link after a check cannot redirect what was opened.
+//! - [`Root::write_durable`] writes a file that is never seen half-written and survives a crash
+//!   once the call returns (temporary file, `fsync`, rename, `fsync` of the directory).
 //! - [`fd_path`] names an opened file by its `/proc` link, which resolves to that very inode
 //!   whatever happens to the path afterwards (how inputs are handed to engines, finding 2).
 
@@ -22,7 +24,9 @@ use std::path::{Component, Path, PathBuf};
 
 use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
 
+mod durable;
 mod walk;
+pub use durable::{Existing, TEMP_PREFIX, Written, is_durable_temp};
 pub use walk::{Subdir, WalkDir};
 
 /// A file's type, as [`Root::list_dir`] reports it.

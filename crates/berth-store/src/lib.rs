@@ -18,9 +18,12 @@
 //! - [`hash`](mod@hash): [`Hasher`] / [`hash_path`] hash a file or a directory (a manifest);
 //!   the store is a [`HashCache`].
 //!
+//! - [`dicom`](mod@dicom): what the DICOM node received (schema 12).
+//!
 //! Errors are [`StoreError`] and [`HashError`], both with a `hint()` for the user.
 
 pub mod audit;
+pub mod dicom;
 pub mod hash;
 pub mod log;
 pub mod model;
@@ -41,6 +44,7 @@ pub mod traces;
 pub use audit::{
     AuditEntry, AuditFilter, AuditHead, AuditProblem, AuditPruned, AuditVerification, NewAuditEntry, Outcome,
 };
+pub use dicom::{DicomInstance, DicomSeries, DicomStudy, DicomTotals, NewDicomInstance, NewDicomSend};
 pub use hash::{
     CacheKey, HashCache, HashError, HashStats, Hasher, MemoryCache, NoCache, PathHash, PathKind, hash_path,
 };

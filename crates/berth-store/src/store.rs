@@ -47,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0009_audit_log.sql"),
     include_str!("../migrations/0010_tool_sessions.sql"),
     include_str!("../migrations/0011_session_projects.sql"),
+    include_str!("../migrations/0012_dicom.sql"),
 ];
 
 /// The schema version this build writes.

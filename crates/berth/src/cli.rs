@@ -117,6 +117,13 @@ pub enum Command {
         #[command(subcommand)]
         command: SessionCommand,
     },
+    /// The DICOM node: receive studies from a scanner or PACS into a project's data root
+    /// (`listen`), and list what arrived (`ls`). See docs/dicom.md.
+    Dicom {
+        /// What to do.
+        #[command(subcommand)]
+        command: DicomCommand,
+    },
     /// The audit trail: who touched which data, when, from where, with what outcome
     /// (append-only and hash-chained; see docs/audit.md).
     Audit {
@@ -213,6 +220,73 @@ pub struct SessionExecArgs {
     /// The command and its arguments.
     #[arg(last = true)]
     pub command: Vec<String>,
+}
+
+/// `berth dicom ...`.
+#[derive(Debug, Subcommand)]
+pub enum DicomCommand {
+    /// Answer C-ECHO and C-STORE, writing each instance durably into the project's data root
+    /// as `<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm`. Runs until killed.
+    Listen(DicomListenArgs),
+    /// List the studies and series received, with counts, sizes and arrival times.
+    Ls(DicomLsArgs),
+    /// Send DICOM files (or directories of them) to another node (C-STORE), each in the
+    /// transfer syntax it is stored in, with retries; every file's outcome is recorded.
+    Send(DicomSendArgs),
+}
+
+/// `berth dicom send`.
+#[derive(Debug, Args)]
+pub struct DicomSendArgs {
+    /// The destination, `AE_TITLE@host:port`.
+    #[arg(long)]
+    pub to: String,
+    /// Our (calling) AE title (default `[dicom] ae_title`, else `BERTH`).
+    #[arg(long)]
+    pub ae_title: Option<String>,
+    /// Attempts per file, the first included.
+    #[arg(long, default_value_t = 3)]
+    pub attempts: u32,
+    /// Seconds before the second attempt; doubled for each next one.
+    #[arg(long, default_value_t = 2.0)]
+    pub retry_delay: f64,
+    /// The run whose outputs these are (recorded with each send).
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Files, or directories searched recursively for files.
+    #[arg(required = true)]
+    pub paths: Vec<std::path::PathBuf>,
+}
+
+/// `berth dicom listen`.
+#[derive(Debug, Args)]
+pub struct DicomListenArgs {
+    /// Our AE title; senders must call it (default `[dicom] ae_title`, else `BERTH`).
+    #[arg(long)]
+    pub ae_title: Option<String>,
+    /// The port (default `[dicom] port`, else 11112; 0 picks a free one).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// The address to listen on (default `[dicom] bind`, else 127.0.0.1).
+    #[arg(long)]
+    pub bind: Option<String>,
+    /// The project instances are received for (default `[dicom] project`).
+    #[arg(long)]
+    pub project: Option<String>,
+}
+
+/// `berth dicom ls`.
+#[derive(Debug, Args)]
+pub struct DicomLsArgs {
+    /// Only this project's studies.
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `berth audit ...`.

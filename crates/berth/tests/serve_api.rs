@@ -303,6 +303,8 @@ fn launch_run_logs_provenance_and_metrics() {
     assert_eq!(status, StatusCode::OK);
     assert!(metrics.contains("berth_launches{status=\"succeeded\"} 2"), "{metrics}");
     assert!(metrics.contains("# TYPE berth_http_requests_total counter"), "{metrics}");
+    assert!(metrics.contains("berth_dicom_instances 0\n"), "{metrics}");
+    assert!(metrics.contains("berth_dicom_associations{outcome=\"rejected\"} 0"), "{metrics}");
     let openapi = s.json(&s.alice, "/api/v1/openapi.json");
     for p in ["/api/v1/projects/{project}/launch", "/api/v1/runs/{id}/logs/{stream}/live", "/api/v1/images/scan"] {
         assert!(openapi["paths"][p].is_object(), "{p} missing from the OpenAPI document");

@@ -40,7 +40,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> ApiResult<Response> 
     use std::fmt::Write;
     use std::sync::atomic::Ordering::Relaxed;
     let store = state.store.clone();
-    let counts = blocking(move || Ok(store.launch_counts()?)).await?;
+    let (counts, dicom) = blocking(move || Ok((store.launch_counts()?, store.dicom_totals()?))).await?;
     let m = &state.metrics;
     let mut out = String::new();
     let mut counter = |name: &str, help: &str, v: u64| {
@@ -93,6 +93,28 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> ApiResult<Response> 
         out,
         "# HELP berth_live_runs Runs with a live-log poller.\n# TYPE berth_live_runs gauge\nberth_live_runs {}",
         state.live.watched_runs()
+    );
+    // What every DICOM node of this store received (`berth dicom listen`, docs/dicom.md),
+    // from the store, so the figures hold across restarts and for nodes run apart.
+    let _ = writeln!(
+        out,
+        "# HELP berth_dicom_instances DICOM instances received and stored.\n# TYPE berth_dicom_instances gauge\nberth_dicom_instances {}",
+        dicom.instances
+    );
+    let _ = writeln!(
+        out,
+        "# HELP berth_dicom_bytes Bytes of the DICOM instances stored.\n# TYPE berth_dicom_bytes gauge\nberth_dicom_bytes {}",
+        dicom.bytes
+    );
+    let _ = writeln!(
+        out,
+        "# HELP berth_dicom_associations DICOM associations by outcome.\n# TYPE berth_dicom_associations gauge\nberth_dicom_associations{{outcome=\"accepted\"}} {}\nberth_dicom_associations{{outcome=\"rejected\"}} {}",
+        dicom.associations_accepted, dicom.associations_rejected
+    );
+    let _ = writeln!(
+        out,
+        "# HELP berth_dicom_sends Files sent to other DICOM nodes by outcome.\n# TYPE berth_dicom_sends gauge\nberth_dicom_sends{{outcome=\"stored\"}} {}\nberth_dicom_sends{{outcome=\"failed\"}} {}",
+        dicom.sends_ok, dicom.sends_failed
     );
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response())
 }

@@ -8,7 +8,7 @@ use anyhow::Context;
 use berth_store::audit::{self, AuditFilter, NewAuditEntry, Outcome, action};
 
 use crate::cli::{
-    AuditCommand, AuditExportArgs, AuditLsArgs, AuditPruneArgs, AuditVerifyArgs, Command, ImageCommand,
+    AuditCommand, AuditExportArgs, AuditLsArgs, AuditPruneArgs, AuditVerifyArgs, Command, DicomCommand, ImageCommand,
     PipelineCommand, ProjectCommand, SessionCommand, ToolCommand, UserCommand,
 };
 use crate::context::open_store;
@@ -213,6 +213,10 @@ pub fn classify(command: &Command) -> Option<(&'static str, Option<String>)> {
             SessionCommand::Show { id, .. } => (action::VIEW, obj("session", id)),
             SessionCommand::Ls { .. } => return None,
         },
+        Command::Dicom { command: DicomCommand::Send(a) } => (action::CLI, obj("dicom", &a.to)),
+        Command::Dicom { command: DicomCommand::Ls(a) } => {
+            (action::VIEW, obj("dicom", a.project.as_deref().unwrap_or("*")))
+        }
         Command::Audit { command: AuditCommand::Ls(_) | AuditCommand::Export(_) | AuditCommand::Verify(_) } => {
             (action::VIEW, Some("audit".to_owned()))
         }

@@ -2,6 +2,7 @@
 
 mod audit;
 mod descriptor;
+mod dicom;
 mod harden;
 mod image;
 mod pipeline;
@@ -56,6 +57,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User { command } => serve::user(&command),
         Command::Project { command } => serve::project(&command),
         Command::Audit { command } => audit::audit(&command),
+        Command::Dicom { command } => dicom::dicom(&command),
         Command::Session { command } => session::session(&command),
     }
 }

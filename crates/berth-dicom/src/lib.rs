@@ -1,0 +1,42 @@
+//! The DICOM node (issue 20): a storage SCP on dicom-rs's upper layer (`dicom-ul`) that
+//! answers C-ECHO and C-STORE and writes each received instance durably into a project's
+//! data root as `<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm`.
+//!
+//! The flow, one module per step:
+//!
+//! - [`settings`]: flags + `[dicom]` + the project → [`Settings`] (AE title, address, data
+//!   root, duplicate rule, limits, the allow-list), resolved once for every front end.
+//! - [`scp`]: the listener; one thread per association; the allow-list decides
+//!   `A-ASSOCIATE-RJ`; P-DATA fragments are gathered into one command and one data set.
+//! - [`dimse`]: C-ECHO / C-STORE commands read and their responses written.
+//! - [`header`]: the few attributes read from a received data set (UIDs, modality, ...),
+//!   without decoding pixel data.
+//! - [`storage`]: the Part-10 file (a file meta group before the data set bytes exactly as
+//!   received), the duplicate rule, the durable write through berth-hostpath, the sweep of
+//!   temporary files a killed node left.
+//! - [`Recorder`]: where arrivals are recorded (berth-store; a recording fake in tests).
+//! - [`metrics`]: counters for `berth serve`'s metrics.
+//! - [`scu`]: sending instances to another node (C-STORE SCU) with retries, each file in the
+//!   transfer syntax it is stored in.
+//!
+//! - [`tls`]: DICOM TLS (PS3.15 Annex B) for the listener, rustls with ring.
+//!
+//! UIDs and AE titles from the wire are checked by [`uid`] before anything uses them.
+
+pub mod dimse;
+pub mod error;
+pub mod header;
+pub mod metrics;
+pub mod recorder;
+pub mod scp;
+pub mod scu;
+pub mod settings;
+pub mod storage;
+pub mod tls;
+pub mod uid;
+
+pub use error::DicomError;
+pub use metrics::{Metrics, MetricsSnapshot};
+pub use recorder::{Arrival, Recorder};
+pub use scp::Listener;
+pub use settings::{AllowList, Duplicates, Overrides, Settings};

@@ -1,0 +1,362 @@
+//! Sending instances to another node (C-STORE SCU): the way results go back to a scanner's
+//! PACS or any AE. Each file is sent in the transfer syntax it is stored in (its data set
+//! bytes as they are: no transcoding), on an association proposing exactly the (SOP class,
+//! transfer syntax) pairs of the files. A transport failure or a refusal for resources (A7xxH)
+//! is retried, on a new association, up to the configured number of attempts with a growing
+//! delay; other failure statuses are final. What happened to each file is returned, for the
+//! caller to record.
+
+use std::io::Write as _;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use dicom_object::meta::FileMetaTable;
+use dicom_ul::association::client::ClientAssociationOptions;
+use dicom_ul::pdu::{PDataValue, PDataValueType, PresentationContextResultReason};
+use dicom_ul::{ClientAssociation, Pdu};
+
+use crate::dimse::{self, status};
+use crate::uid::{check_ae_title, trim};
+
+/// Where to send: `AE@host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    /// The called AE title.
+    pub ae_title: String,
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+}
+
+impl Destination {
+    /// Parses `AE@host:port`.
+    pub fn parse(s: &str) -> Result<Destination, ScuError> {
+        let bad = |reason: &str| ScuError::Destination { value: s.to_owned(), reason: reason.to_owned() };
+        let (ae, addr) = s.split_once('@').ok_or_else(|| bad("it has no `@`"))?;
+        let ae = check_ae_title(ae).map_err(bad)?;
+        let (host, port) = addr.rsplit_once(':').ok_or_else(|| bad("it has no `:port`"))?;
+        let port = port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| bad("the port is not a number from 1 to 65535"))?;
+        if host.is_empty() {
+            return Err(bad("the host is empty"));
+        }
+        Ok(Destination { ae_title: ae.to_owned(), host: host.trim_matches(['[', ']']).to_owned(), port })
+    }
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}:{}", self.ae_title, self.host, self.port)
+    }
+}
+
+/// How to send.
+#[derive(Debug, Clone)]
+pub struct SendOptions {
+    /// Our AE title.
+    pub calling_ae_title: String,
+    /// Attempts per file, the first included (at least 1).
+    pub attempts: u32,
+    /// The delay before the second attempt; doubled for each next one.
+    pub retry_delay: Duration,
+    /// Read, write and connection timeout.
+    pub timeout: Duration,
+    /// The largest PDU we receive.
+    pub max_pdu: u32,
+}
+
+impl Default for SendOptions {
+    fn default() -> Self {
+        Self {
+            calling_ae_title: crate::settings::DEFAULT_AE_TITLE.to_owned(),
+            attempts: 3,
+            retry_delay: Duration::from_secs(2),
+            timeout: Duration::from_secs(30),
+            max_pdu: crate::settings::DEFAULT_MAX_PDU,
+        }
+    }
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Sent {
+    /// The file.
+    pub path: PathBuf,
+    /// Its SOP Instance UID (when it could be read).
+    pub sop_instance_uid: Option<String>,
+    /// The last status the destination answered (none: no answer).
+    pub status: Option<u16>,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Why the last attempt failed, when it did.
+    pub error: Option<String>,
+}
+
+impl Sent {
+    /// Whether the destination answered Success (or a warning, B000H–BFFFH).
+    pub fn ok(&self) -> bool {
+        matches!(self.status, Some(s) if s == status::SUCCESS || (0xB000..=0xBFFF).contains(&s))
+    }
+}
+
+/// Why sending could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ScuError {
+    /// The destination is not `AE@host:port`.
+    #[error("`{value}` is not a destination `AE@host:port`: {reason}")]
+    Destination {
+        /// The text.
+        value: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl ScuError {
+    /// How to fix it.
+    pub fn hint(&self) -> Option<String> {
+        Some("write the destination as `AE_TITLE@host:port`, for example `PACS@10.1.2.3:104`".into())
+    }
+}
+
+/// A file read for sending.
+struct Instance {
+    sop_class_uid: String,
+    sop_instance_uid: String,
+    transfer_syntax: String,
+    data_set: Vec<u8>,
+}
+
+fn read_instance(path: &Path) -> Result<Instance, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
+    if bytes.len() < 132 || &bytes[128..132] != b"DICM" {
+        return Err("it is not a DICOM Part-10 file (no `DICM` after the preamble)".into());
+    }
+    let mut rest = &bytes[128..];
+    let meta = FileMetaTable::from_reader(&mut rest).map_err(|e| format!("its file meta group cannot be read: {e}"))?;
+    let t = |s: &str| trim(s).to_owned();
+    Ok(Instance {
+        sop_class_uid: t(meta.media_storage_sop_class_uid()),
+        sop_instance_uid: t(meta.media_storage_sop_instance_uid()),
+        transfer_syntax: t(meta.transfer_syntax()),
+        data_set: rest.to_vec(),
+    })
+}
+
+/// The files under `paths` (files as they are, directories searched recursively, sorted, no
+/// link followed), for [`send_files`].
+pub fn collect_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let t = e.file_type()?;
+            if t.is_dir() {
+                walk(&e.path(), out)?;
+            } else if t.is_file() {
+                out.push(e.path());
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        if std::fs::symlink_metadata(p)?.is_dir() {
+            walk(p, &mut out)?;
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a failure is worth another attempt: no answer (transport), or refused for resources.
+fn retryable(sent: &Sent) -> bool {
+    match sent.status {
+        None => true,
+        Some(s) => (0xA700..=0xA7FF).contains(&s),
+    }
+}
+
+/// Sends `files` to `dest`, retrying as `opts` says; returns one [`Sent`] per file, in order.
+pub fn send_files(dest: &Destination, files: &[PathBuf], opts: &SendOptions) -> Vec<Sent> {
+    let mut results: Vec<Sent> = files
+        .iter()
+        .map(|p| Sent { path: p.clone(), sop_instance_uid: None, status: None, attempts: 0, error: None })
+        .collect();
+    let mut instances: Vec<Option<Instance>> = Vec::with_capacity(files.len());
+    for (i, p) in files.iter().enumerate() {
+        match read_instance(p) {
+            Ok(inst) => {
+                results[i].sop_instance_uid = Some(inst.sop_instance_uid.clone());
+                instances.push(Some(inst));
+            }
+            Err(e) => {
+                results[i].error = Some(e);
+                instances.push(None);
+            }
+        }
+    }
+    let mut delay = opts.retry_delay;
+    for attempt in 1..=opts.attempts.max(1) {
+        let todo: Vec<usize> = (0..files.len())
+            .filter(|&i| {
+                instances[i].is_some() && !results[i].ok() && (results[i].attempts == 0 || retryable(&results[i]))
+            })
+            .collect();
+        if todo.is_empty() {
+            break;
+        }
+        if attempt > 1 {
+            std::thread::sleep(delay);
+            delay = delay.saturating_mul(2);
+        }
+        // At most 128 presentation contexts per association (PS3.8 §9.3.2.2: odd ids 1–255).
+        let mut pending = todo.as_slice();
+        while !pending.is_empty() {
+            let mut pairs: Vec<(String, String)> = Vec::new();
+            let mut take = 0;
+            for &i in pending {
+                let inst = instances[i].as_ref().expect("filtered");
+                let pair = (inst.sop_class_uid.clone(), inst.transfer_syntax.clone());
+                if !pairs.contains(&pair) {
+                    if pairs.len() == 128 {
+                        break;
+                    }
+                    pairs.push(pair);
+                }
+                take += 1;
+            }
+            let (batch, rest) = pending.split_at(take);
+            pending = rest;
+            send_batch(dest, opts, &pairs, batch, &instances, &mut results);
+        }
+    }
+    results
+}
+
+fn send_batch(
+    dest: &Destination,
+    opts: &SendOptions,
+    pairs: &[(String, String)],
+    batch: &[usize],
+    instances: &[Option<Instance>],
+    results: &mut [Sent],
+) {
+    for &i in batch {
+        results[i].attempts += 1;
+    }
+    let mut options = ClientAssociationOptions::new()
+        .calling_ae_title(opts.calling_ae_title.as_str())
+        .called_ae_title(dest.ae_title.as_str())
+        .max_pdu_length(opts.max_pdu)
+        .read_timeout(opts.timeout)
+        .write_timeout(opts.timeout)
+        .connection_timeout(opts.timeout);
+    for (class, ts) in pairs {
+        options = options.with_presentation_context(class.as_str(), vec![ts.as_str()]);
+    }
+    let mut a = match options.establish((dest.host.as_str(), dest.port)) {
+        Ok(a) => a,
+        Err(e) => {
+            for &i in batch {
+                results[i].status = None;
+                results[i].error = Some(format!("no association with {dest}: {e}"));
+            }
+            return;
+        }
+    };
+    let mut message_id: u16 = 0;
+    for (n, &i) in batch.iter().enumerate() {
+        let inst = instances[i].as_ref().expect("filtered");
+        message_id = message_id.wrapping_add(1);
+        match store_one(&mut a, inst, message_id) {
+            Ok(code) => {
+                results[i].status = Some(code);
+                results[i].error = (!results[i].ok()).then(|| format!("{dest} answered status {code:04X}H"));
+            }
+            Err(e) => {
+                // The association is gone: this file and the rest of the batch are not sent.
+                for &j in &batch[n..] {
+                    results[j].status = None;
+                    results[j].error = Some(e.clone());
+                }
+                let _ = a.abort();
+                return;
+            }
+        }
+    }
+    let _ = a.release();
+}
+
+fn store_one(a: &mut ClientAssociation<TcpStream>, inst: &Instance, message_id: u16) -> Result<u16, String> {
+    let Some(pc) = a
+        .presentation_contexts()
+        .iter()
+        .find(|pc| {
+            pc.reason == PresentationContextResultReason::Acceptance
+                && trim(&pc.abstract_syntax) == inst.sop_class_uid
+                && trim(&pc.transfer_syntax) == inst.transfer_syntax
+        })
+        .map(|pc| pc.id)
+    else {
+        return Err(format!(
+            "the destination accepted no presentation context for SOP class {} in transfer syntax {}",
+            inst.sop_class_uid, inst.transfer_syntax
+        ));
+    };
+    let command =
+        dimse::store_request(message_id, &inst.sop_class_uid, &inst.sop_instance_uid).map_err(|e| e.to_string())?;
+    a.send(&Pdu::PData {
+        data: vec![PDataValue {
+            presentation_context_id: pc,
+            value_type: PDataValueType::Command,
+            is_last: true,
+            data: command,
+        }],
+    })
+    .map_err(|e| format!("sending the command failed: {e}"))?;
+    {
+        let mut w = a.send_pdata(pc);
+        w.write_all(&inst.data_set).map_err(|e| format!("sending the data set failed: {e}"))?;
+        w.finish().map_err(|e| format!("sending the data set failed: {e}"))?;
+    }
+    let mut response = Vec::new();
+    loop {
+        match a.receive().map_err(|e| format!("no response: {e}"))? {
+            Pdu::PData { data } => {
+                for v in data {
+                    if v.value_type == PDataValueType::Command {
+                        response.extend_from_slice(&v.data);
+                        if v.is_last {
+                            let (_, code) = dimse::parse_response(&response).map_err(|e| e.to_string())?;
+                            return Ok(code);
+                        }
+                    }
+                }
+            }
+            Pdu::AbortRQ { .. } => return Err("the destination aborted the association".into()),
+            other => return Err(format!("unexpected PDU: {}", other.short_description())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations_parse() {
+        let d = Destination::parse("PACS@10.1.2.3:104").expect("parse");
+        assert_eq!((d.ae_title.as_str(), d.host.as_str(), d.port), ("PACS", "10.1.2.3", 104));
+        assert_eq!(Destination::parse("X@[::1]:11112").expect("v6").host, "::1");
+        for bad in ["PACS", "PACS@host", "@h:1", "PACS@:104", "PACS@h:0", "A\\B@h:1", "PACS@h:99999"] {
+            assert!(Destination::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
