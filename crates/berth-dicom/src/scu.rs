@@ -124,28 +124,67 @@ impl ScuError {
     }
 }
 
-/// A file read for sending.
+/// What a file to send is: read from its file meta group alone (the data set is read when its
+/// turn comes, one file at a time, so a directory of thousands of instances is never held in
+/// memory at once).
+#[derive(Debug)]
 struct Instance {
     sop_class_uid: String,
     sop_instance_uid: String,
     transfer_syntax: String,
-    data_set: Vec<u8>,
 }
 
-fn read_instance(path: &Path) -> Result<Instance, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
-    if bytes.len() < 132 || &bytes[128..132] != b"DICM" {
-        return Err("it is not a DICOM Part-10 file (no `DICM` after the preamble)".into());
+/// The largest file sent: a Part-10 file's own lengths are 32-bit.
+pub const MAX_SEND_BYTES: u64 = 4 << 30;
+
+/// Opens `path` to send it: the last component never followed (a file swapped for a link
+/// after it was listed is refused, not read through), non-blocking (a FIFO does not hang the
+/// send), a regular file of at most [`MAX_SEND_BYTES`]; positioned after its file meta group.
+fn open_instance(path: &Path) -> Result<(Instance, std::io::BufReader<std::fs::File>, u64), String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| format!("cannot open it (links are not followed): {e}"))?;
+    let meta = file.metadata().map_err(|e| format!("cannot read it: {e}"))?;
+    if !meta.is_file() {
+        return Err("it is not a regular file".into());
     }
-    let mut rest = &bytes[128..];
-    let meta = FileMetaTable::from_reader(&mut rest).map_err(|e| format!("its file meta group cannot be read: {e}"))?;
+    if meta.len() > MAX_SEND_BYTES {
+        return Err(format!("it is {} bytes, more than a DICOM file can be", meta.len()));
+    }
+    let mut reader = std::io::BufReader::new(file);
+    let mut preamble = [0u8; 128];
+    reader
+        .read_exact(&mut preamble)
+        .map_err(|_| "it is not a DICOM Part-10 file (shorter than the preamble)".to_owned())?;
+    let table = FileMetaTable::from_reader(&mut reader).map_err(|e| {
+        format!(
+            "it is not a DICOM Part-10 file (no `DICM` after the preamble, or its file meta group cannot be read: {e})"
+        )
+    })?;
     let t = |s: &str| trim(s).to_owned();
-    Ok(Instance {
-        sop_class_uid: t(meta.media_storage_sop_class_uid()),
-        sop_instance_uid: t(meta.media_storage_sop_instance_uid()),
-        transfer_syntax: t(meta.transfer_syntax()),
-        data_set: rest.to_vec(),
-    })
+    let instance = Instance {
+        sop_class_uid: t(table.media_storage_sop_class_uid()),
+        sop_instance_uid: t(table.media_storage_sop_instance_uid()),
+        transfer_syntax: t(table.transfer_syntax()),
+    };
+    Ok((instance, reader, meta.len()))
+}
+
+/// The data set bytes of the file at `path` (everything after its file meta group), checked to
+/// be the instance it was when it was listed.
+fn read_data_set(path: &Path, expected: &Instance) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let (now, reader, size) = open_instance(path)?;
+    if now.sop_instance_uid != expected.sop_instance_uid || now.transfer_syntax != expected.transfer_syntax {
+        return Err("it changed since it was listed (another instance or transfer syntax)".into());
+    }
+    let mut data_set = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    reader.take(MAX_SEND_BYTES).read_to_end(&mut data_set).map_err(|e| format!("cannot read it: {e}"))?;
+    Ok(data_set)
 }
 
 /// The files under `paths` (files as they are, directories searched recursively, sorted, no
@@ -191,8 +230,8 @@ pub fn send_files(dest: &Destination, files: &[PathBuf], opts: &SendOptions) -> 
         .collect();
     let mut instances: Vec<Option<Instance>> = Vec::with_capacity(files.len());
     for (i, p) in files.iter().enumerate() {
-        match read_instance(p) {
-            Ok(inst) => {
+        match open_instance(p) {
+            Ok((inst, _, _)) => {
                 results[i].sop_instance_uid = Some(inst.sop_instance_uid.clone());
                 instances.push(Some(inst));
             }
@@ -234,7 +273,7 @@ pub fn send_files(dest: &Destination, files: &[PathBuf], opts: &SendOptions) -> 
             }
             let (batch, rest) = pending.split_at(take);
             pending = rest;
-            send_batch(dest, opts, &pairs, batch, &instances, &mut results);
+            send_batch(dest, opts, &pairs, batch, files, &instances, &mut results);
         }
     }
     results
@@ -245,6 +284,7 @@ fn send_batch(
     opts: &SendOptions,
     pairs: &[(String, String)],
     batch: &[usize],
+    files: &[PathBuf],
     instances: &[Option<Instance>],
     results: &mut [Sent],
 ) {
@@ -274,8 +314,17 @@ fn send_batch(
     let mut message_id: u16 = 0;
     for (n, &i) in batch.iter().enumerate() {
         let inst = instances[i].as_ref().expect("filtered");
+        let data_set = match read_data_set(&files[i], inst) {
+            Ok(d) => d,
+            Err(e) => {
+                // Not sent (the association goes on with the next file); tried again next time.
+                results[i].status = None;
+                results[i].error = Some(e);
+                continue;
+            }
+        };
         message_id = message_id.wrapping_add(1);
-        match store_one(&mut a, inst, message_id) {
+        match store_one(&mut a, inst, &data_set, message_id) {
             Ok(code) => {
                 results[i].status = Some(code);
                 results[i].error = (!results[i].ok()).then(|| format!("{dest} answered status {code:04X}H"));
@@ -294,7 +343,12 @@ fn send_batch(
     let _ = a.release();
 }
 
-fn store_one(a: &mut ClientAssociation<TcpStream>, inst: &Instance, message_id: u16) -> Result<u16, String> {
+fn store_one(
+    a: &mut ClientAssociation<TcpStream>,
+    inst: &Instance,
+    data_set: &[u8],
+    message_id: u16,
+) -> Result<u16, String> {
     let Some(pc) = a
         .presentation_contexts()
         .iter()
@@ -323,7 +377,7 @@ fn store_one(a: &mut ClientAssociation<TcpStream>, inst: &Instance, message_id: 
     .map_err(|e| format!("sending the command failed: {e}"))?;
     {
         let mut w = a.send_pdata(pc);
-        w.write_all(&inst.data_set).map_err(|e| format!("sending the data set failed: {e}"))?;
+        w.write_all(data_set).map_err(|e| format!("sending the data set failed: {e}"))?;
         w.finish().map_err(|e| format!("sending the data set failed: {e}"))?;
     }
     let mut response = Vec::new();
@@ -349,6 +403,42 @@ fn store_one(a: &mut ClientAssociation<TcpStream>, inst: &Instance, message_id: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_to_send_is_read_by_its_meta_group_then_its_data_set_and_never_through_a_link() {
+        let t = tempfile::tempdir().expect("tmp");
+        let incoming = crate::storage::Incoming {
+            sop_class_uid: "1.2.840.10008.5.1.4.1.1.4",
+            sop_instance_uid: "1.2.3.4.5",
+            study_uid: "1.2.3",
+            series_uid: "1.2.3.4",
+            transfer_syntax: "1.2.840.10008.1.2.1",
+            calling_ae: "SCU",
+            data_set: &[],
+        };
+        let data = b"\x08\x00\x16\x00UI\x04\x001.2\x00";
+        let mut bytes = crate::storage::InstanceStore::file_meta(&incoming).expect("meta");
+        bytes.extend_from_slice(data);
+        let file = t.path().join("a.dcm");
+        std::fs::write(&file, &bytes).expect("write");
+        let (inst, _, _) = open_instance(&file).expect("open");
+        assert_eq!(
+            (inst.sop_instance_uid.as_str(), inst.transfer_syntax.as_str()),
+            ("1.2.3.4.5", "1.2.840.10008.1.2.1")
+        );
+        assert_eq!(read_data_set(&file, &inst).expect("data set"), data);
+        // A link (to a file of the host, say) is refused, as is what is not Part-10.
+        std::os::unix::fs::symlink(&file, t.path().join("link.dcm")).expect("link");
+        assert!(open_instance(&t.path().join("link.dcm")).expect_err("link").contains("links are not followed"));
+        std::fs::write(t.path().join("b.dcm"), b"not dicom").expect("write");
+        assert!(open_instance(&t.path().join("b.dcm")).is_err());
+        // A file replaced by another instance after it was listed is not sent as the first.
+        let other = crate::storage::Incoming { sop_instance_uid: "1.2.3.4.6", ..incoming };
+        let mut bytes = crate::storage::InstanceStore::file_meta(&other).expect("meta");
+        bytes.extend_from_slice(data);
+        std::fs::write(&file, &bytes).expect("write");
+        assert!(read_data_set(&file, &inst).expect_err("changed").contains("changed"));
+    }
 
     #[test]
     fn destinations_parse() {
