@@ -151,6 +151,19 @@ impl Node {
         self.log.lock().expect("log").join("\n")
     }
 
+    /// Whether the node's log says `what` within 10 s: the node writes its log line after it
+    /// answered the peer, so the peer may be done before the line is there.
+    fn logged(&self, what: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.log().contains(what) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
     fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -405,7 +418,7 @@ fn dicom_node_with_pynetdicom_duplicates_and_allow_list() {
     let out = echoscu(&node, "NOTLISTED", "BERTH");
     assert!(!out.status.success(), "echoscu from a title not allowed must fail: {}", text(&out));
     assert!(echoscu(&node, "ECHOSCU", "BERTH").status.success());
-    assert!(node.log().contains("rejected: calling AE title not allowed"), "{}", node.log());
+    assert!(node.logged("rejected: calling AE title not allowed"), "{}", node.log());
 }
 
 #[test]
@@ -416,7 +429,7 @@ fn dicom_node_source_addresses_not_allowed_are_rejected() {
     let out = echoscu(&node, "ECHOSCU", "BERTH");
     assert!(!out.status.success(), "loopback is not in 10.0.0.0/8: {}", text(&out));
     assert!(text(&out).contains("Association Rejected"), "{}", text(&out));
-    assert!(node.log().contains("source address not allowed"), "{}", node.log());
+    assert!(node.logged("source address not allowed"), "{}", node.log());
 }
 
 /// Raw bytes to the listener: garbage, a PDU claiming 4 GiB, a truncated A-ASSOCIATE-RQ, and
