@@ -396,6 +396,26 @@ fn sweep_stale(stage_root: &Path) {
     }
 }
 
+/// Unmounts and removes what this process still has staged below `stage_root`: for a process
+/// that ends while a run of one of its threads is between staging its inputs and starting its
+/// container (`berth serve` stopping during a pipeline run), whose `Staged` is never dropped.
+/// Runs whose containers started have released their stage already.
+pub fn release_own_stages(stage_root: &Path) {
+    let Ok(entries) = std::fs::read_dir(stage_root) else { return };
+    let own = format!("{}-", std::process::id());
+    for e in entries.flatten() {
+        if !e.file_name().to_str().is_some_and(|n| n.starts_with(&own)) {
+            continue;
+        }
+        if let Ok(children) = std::fs::read_dir(e.path()) {
+            for c in children.flatten() {
+                StagedBind::remove_stale(&c.path());
+            }
+        }
+        let _ = std::fs::remove_dir(e.path());
+    }
+}
+
 /// The staging mounts of one run; dropping it unmounts them.
 #[derive(Debug)]
 pub struct Staged {
@@ -436,6 +456,38 @@ pub async fn test_pause() {
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn stages_a_process_never_dropped_are_released_at_its_end() {
+        let t = tempfile::tempdir().expect("tmp");
+        std::fs::write(t.path().join("input.txt"), "x").expect("input");
+        let data = Root::open(t.path()).expect("root");
+        let opened = data.open_beneath(Path::new("input.txt")).expect("open");
+        let stage_root = t.path().join("stage");
+        make_private_dir(&stage_root).expect("stage root");
+        let own = stage_root.join(format!("{}-7", std::process::id()));
+        let other = stage_root.join("1-0");
+        make_private_dir(&own).expect("own");
+        make_private_dir(&other).expect("other");
+        let at = own.join("0");
+        let mounted = match StagedBind::new(&opened, &at) {
+            // As a run that never got to drop its stage.
+            Ok(bind) => {
+                std::mem::forget(bind);
+                true
+            }
+            Err(e) if StagedBind::is_not_permitted(&e) => false,
+            Err(e) => panic!("staging: {e}"),
+        };
+        let in_mountinfo = || {
+            std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo").contains(at.to_str().expect("utf-8"))
+        };
+        assert_eq!(in_mountinfo(), mounted);
+        release_own_stages(&stage_root);
+        assert!(!in_mountinfo(), "the bind is gone");
+        assert!(!own.exists(), "this process's stage is removed");
+        assert!(other.exists(), "another process's stage is left to its owner (or to sweep_stale)");
+    }
 
     fn roots(dir: &Path) -> DataRoots {
         DataRoots::new(&[dir.display().to_string()])

@@ -197,5 +197,8 @@ pub async fn serve(state: Arc<AppState>) -> Result<(), ServeError> {
         .await;
     state.shutdown.cancel();
     let _ = tokio::task::spawn_blocking(move || workers.join()).await;
+    // A pipeline run's thread may be between staging a task's inputs and starting its
+    // container: the process ends before it drops the stage, which would leave the binds.
+    berth_run::inputs::release_own_stages(&state.store.home().join("stage"));
     served.map_err(ServeError::Serve)
 }
