@@ -41,5 +41,5 @@ pub mod uid;
 pub use error::DicomError;
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use recorder::{Arrival, Recorder};
-pub use scp::Listener;
+pub use scp::{Listener, Stopper};
 pub use settings::{AllowList, Duplicates, Overrides, Settings};

@@ -13,6 +13,7 @@ pub mod access;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod dicom;
 pub mod error;
 pub mod files;
 pub mod launch;
@@ -173,6 +174,9 @@ pub enum ServeError {
     /// Serving failed.
     #[error("the server failed")]
     Serve(#[source] std::io::Error),
+    /// The DICOM node (`[dicom]`) could not start.
+    #[error("the DICOM node could not start")]
+    Dicom(#[source] berth_dicom::DicomError),
 }
 
 /// Serves until `state.shutdown` fires (the binary fires it on Ctrl+C or SIGTERM). Workers run
@@ -188,6 +192,7 @@ pub async fn serve(state: Arc<AppState>) -> Result<(), ServeError> {
         state.opts.workers,
         state.engine_info.kind.as_str()
     );
+    let node = dicom::start(&state).map_err(ServeError::Dicom)?;
     let workers = queue::spawn(state.clone()).map_err(ServeError::Serve)?;
     let shutdown = state.shutdown.clone();
     let app = router(state.clone());
@@ -196,6 +201,7 @@ pub async fn serve(state: Arc<AppState>) -> Result<(), ServeError> {
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await;
     state.shutdown.cancel();
+    node.stop().await;
     let _ = tokio::task::spawn_blocking(move || workers.join()).await;
     served.map_err(ServeError::Serve)
 }

@@ -783,3 +783,238 @@ fn dicom_node_tls_with_dcmtk() {
 fn echoscu_tls_ok(tls_client: &[&str], port: &str) -> bool {
     run(Command::new("echoscu").args(tls_client).args(["-aec", "BERTH", "127.0.0.1", port])).status.success()
 }
+
+/// Counts the `.dcm` files of its input directory (busybox).
+const DCM_COUNT: &str = r#"{
+    "name": "dcm-count", "tool-version": "1", "schema-version": "0.5",
+    "description": "Counts the .dcm files of a directory.",
+    "command-line": "ls [INPUT] | grep -c '[.]dcm$' > count.txt",
+    "container-image": {"type": "docker", "image": "berth-test/busybox:latest"},
+    "inputs": [{"id": "input", "name": "Input", "type": "File", "value-key": "[INPUT]"}],
+    "output-files": [{"id": "count", "name": "Count", "path-template": "count.txt"}]
+}"#;
+
+/// `berth serve` with `[dicom] serve = true` and rules, on a private Docker engine: users
+/// `admin` and `dicom` (the rules' user, a member of project `p`), tool `dcm-count` enabled.
+struct Served {
+    dir: tempfile::TempDir,
+    host: String,
+    http: u16,
+    dicom: u16,
+    admin: String,
+    server: Option<Child>,
+    starts: usize,
+}
+
+/// reqwest is built without a default TLS provider (berth picks ring); plain HTTP here.
+fn http_client() -> reqwest::blocking::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().expect("client")
+}
+
+impl Served {
+    fn new(rules: &str) -> Served {
+        let host = berth_testkit::docker_host();
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(dir.path().join("data")).expect("data root");
+        std::fs::write(dir.path().join("dcm-count.json"), DCM_COUNT).expect("tool");
+        let (http, dicom) = (free_port(), free_port());
+        std::fs::write(
+            dir.path().join("config.toml"),
+            format!("[dicom]\nserve = true\nproject = \"p\"\nport = {dicom}\nae_title = \"BERTH\"\n{rules}"),
+        )
+        .expect("config");
+        let mut s = Served { dir, host, http, dicom, admin: String::new(), server: None, starts: 0 };
+        s.ok(&["user", "add", "admin", "--role", "admin"]);
+        s.ok(&["user", "add", "dicom"]);
+        s.admin = s.ok(&["user", "token", "admin"]).trim().to_owned();
+        let data = s.data().to_string_lossy().into_owned();
+        s.ok(&["project", "add", "p", "--data-root", &data, "--member", "dicom"]);
+        s.ok(&["tool", "add", &s.dir.path().join("dcm-count.json").to_string_lossy()]);
+        s.ok(&["project", "enable", "p", "dcm-count"]);
+        s.start();
+        s
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = berth_testkit::berth_command(BERTH, self.dir.path(), &self.host);
+        c.args(args).env("BERTH_LOG", "berth_dicom=info,berth_server=info");
+        c
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = run(&mut self.cmd(args));
+        assert!(out.status.success(), "berth {args:?}: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn log(&self) -> String {
+        (0..self.starts)
+            .map(|n| std::fs::read_to_string(self.dir.path().join(format!("server-{n}.log"))).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+    }
+
+    fn start(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join(format!("server-{}.log", self.starts))).expect("log");
+        self.starts += 1;
+        let child = self
+            .cmd(&["serve", "--bind", &format!("127.0.0.1:{}", self.http), "--workers", "2"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("berth serve");
+        self.server = Some(child);
+        wait_for("berth serve and its DICOM node", Duration::from_secs(60), || {
+            let http = http_client()
+                .get(format!("http://127.0.0.1:{}/api/v1/health", self.http))
+                .send()
+                .is_ok_and(|r| r.status().is_success());
+            http && TcpStream::connect(("127.0.0.1", self.dicom)).is_ok()
+        });
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.server.take() {
+            // SIGTERM: the server stops its listener and rule engine.
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline && c.try_wait().ok().flatten().is_none() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn runs(&self) -> Vec<serde_json::Value> {
+        let r = http_client()
+            .get(format!("http://127.0.0.1:{}/api/v1/runs?project=p&limit=100", self.http))
+            .bearer_auth(&self.admin)
+            .send()
+            .expect("runs");
+        assert!(r.status().is_success(), "GET /api/v1/runs: {}", r.status());
+        r.json::<serde_json::Value>().expect("json")["items"].as_array().expect("items").clone()
+    }
+
+    /// (launch id, the directory its `input` was bound to) from the store's queue.
+    fn launch_inputs(&self) -> BTreeMap<String, String> {
+        let db = self.dir.path().join("home/berth.db");
+        let out = run(Command::new("python3").arg("-c").arg(
+            "import sqlite3, sys, json\n\
+             c = sqlite3.connect(sys.argv[1])\n\
+             print(json.dumps({i: json.loads(j)['inputs']['input'] for i, j in c.execute('SELECT id, invocation_json FROM launches')}))",
+        ).arg(db));
+        assert!(out.status.success(), "reading the launches: {}", text(&out));
+        serde_json::from_slice(&out.stdout).expect("json")
+    }
+
+    fn send(&self, files: &[&PathBuf]) {
+        let out = run(Command::new("storescu")
+            .args(["-aet", "SCANNER", "-aec", "BERTH", "127.0.0.1", &self.dicom.to_string()])
+            .args(files));
+        assert!(out.status.success(), "storescu: {}\n{}", text(&out), self.log());
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `[[dicom.rules]]` in `berth serve` with Docker: a study of three series sent by dcmtk's
+/// storescu; each series is launched once, after its quiet time and not before, a series
+/// still arriving is not launched; each launch's input is its series' directory, made and
+/// audited as the rule's user, and its run counts the series' files; a rule for CT does not
+/// fire on MR; a restarted server launches nothing again.
+#[test]
+fn dicom_rules_in_serve_launch_once_per_complete_series_with_docker() {
+    dcmtk();
+    let rule = |name: &str, modality: &str| {
+        format!(
+            "[[dicom.rules]]\nname = \"{name}\"\nproject = \"p\"\non = \"series-complete\"\nquiet = \"5s\"\n\
+             modality = [\"{modality}\"]\ncalling_ae = [\"SCANNER\"]\ntool = \"dcm-count\"\ninput = \"input\"\nas_user = \"dicom\"\n"
+        )
+    };
+    let mut served = Served::new(&format!("{}{}", rule("count-mr", "MR"), rule("count-ct", "CT")));
+    let src = tempfile::tempdir().expect("tmp");
+    // Heudiconv's Siemens DWI file (MR), as 12 instances over 3 series of one study.
+    let files = generate(src.path(), 12, 3);
+    let mut by_series = BTreeMap::<String, Vec<&PathBuf>>::new();
+    let mut study = String::new();
+    for f in &files {
+        let (st, se, _) = uids(f);
+        study = st;
+        by_series.entry(se).or_default().push(f);
+    }
+    let series: Vec<String> = by_series.keys().cloned().collect();
+    let (growing, complete) = (series[2].clone(), &series[..2]);
+    // Two whole series and the first instance of the third.
+    let mut first: Vec<&PathBuf> = complete.iter().flat_map(|s| by_series[s].clone()).collect();
+    first.push(by_series[&growing][0]);
+    served.send(&first);
+    assert!(served.runs().is_empty(), "nothing is launched before the quiet time");
+    // The third series keeps arriving, an instance every 2 s (quiet is 5 s).
+    for f in &by_series[&growing][1..] {
+        std::thread::sleep(Duration::from_secs(2));
+        served.send(&[f]);
+    }
+    let launched = served.launch_inputs();
+    let dir = |s: &str| served.data().join(&study).join(s).to_string_lossy().into_owned();
+    let mut got: Vec<&String> = launched.values().collect();
+    got.sort();
+    let mut want: Vec<String> = complete.iter().map(|s| dir(s)).collect();
+    want.sort();
+    assert_eq!(
+        got,
+        want.iter().collect::<Vec<_>>(),
+        "the complete series are launched, the growing one is not\n{}",
+        served.log()
+    );
+    wait_for("the third series' launch", Duration::from_secs(30), || served.launch_inputs().len() == 3);
+    let launched = served.launch_inputs();
+    let mut got: Vec<String> = launched.values().cloned().collect();
+    got.sort();
+    let mut want: Vec<String> = series.iter().map(|s| dir(s)).collect();
+    want.sort();
+    assert_eq!(got, want, "one launch per series, each on its directory");
+    // The runs succeed, made as the rule's user, and count their series' files.
+    wait_for("the runs to end", Duration::from_secs(180), || served.runs().iter().all(|r| r["terminal"] == true));
+    let runs = served.runs();
+    assert_eq!(runs.len(), 3);
+    for r in &runs {
+        assert_eq!(
+            (r["status"].as_str(), r["user"].as_str(), r["tool"].as_str()),
+            (Some("succeeded"), Some("dicom"), Some("dcm-count")),
+            "{r}\n{}",
+            served.log()
+        );
+        let id = r["id"].as_str().expect("id");
+        let count = std::fs::read_to_string(served.dir.path().join("home/outputs/p").join(id).join("count.txt"))
+            .expect("count.txt");
+        let series_dir = PathBuf::from(&launched[id]);
+        let uid = series_dir.file_name().expect("uid").to_string_lossy().into_owned();
+        assert_eq!(count.trim(), by_series[&uid].len().to_string(), "run {id} counted its series");
+    }
+    // Audited as the rule's user, by rule; the CT rule never fired.
+    let audit: serde_json::Value =
+        serde_json::from_str(&served.ok(&["audit", "ls", "--actor", "dicom", "--json"])).expect("audit json");
+    let entries = audit.as_array().expect("entries");
+    let by_rule: Vec<_> = entries
+        .iter()
+        .filter(|e| e["action"] == "launch")
+        .map(|e| e["via"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(by_rule, ["dicom-rule:count-mr"; 3], "{audit}");
+    // A restart launches nothing again.
+    served.stop();
+    served.start();
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(served.launch_inputs().len(), 3, "a restart launched again\n{}", served.log());
+    assert!(served.log().contains("DICOM rule(s) watching arrivals"), "{}", served.log());
+}
