@@ -76,6 +76,7 @@
 //! input = "input"            # the input bound to the series (or study) directory
 //! inputs = { level = 2 }     # other inputs
 //! as_user = "dicom"          # the launch is made as this member of the project
+//! send_to = "PACS@10.1.2.3:104"  # a successful run's DICOM outputs are sent there
 //! ```
 //!
 //! Registry credentials saved by `berth login` live in `$BERTH_HOME/credentials.json` (mode 0600);
@@ -517,6 +518,8 @@ pub struct DicomRuleConfig {
     pub inputs: toml::Table,
     /// The user the launch is made as; must be a member of the project.
     pub as_user: String,
+    /// Where a successful run's DICOM outputs are sent (`AE@host:port`).
+    pub send_to: Option<String>,
 }
 
 /// `[dicom.projects.NAME]`: who may send to a project, and where its instances go.

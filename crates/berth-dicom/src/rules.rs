@@ -18,6 +18,7 @@ use berth_store::audit::{NewAuditEntry, Outcome, action};
 use berth_store::{DicomArrivedSeries, NewDicomTrigger, NewLaunch, Store};
 
 use crate::DicomError;
+use crate::scu::{Destination, SendOptions, collect_files, is_part10, send_recorded};
 use crate::uid::check_uid;
 
 /// The quiet time when a rule gives none.
@@ -79,6 +80,8 @@ pub struct Rule {
     pub inputs: serde_json::Map<String, serde_json::Value>,
     /// Who launches.
     pub as_user: String,
+    /// Where a successful run's DICOM outputs are sent.
+    pub send_to: Option<Destination>,
 }
 
 fn setting(i: usize, key: &str, value: impl ToString, reason: impl Into<String>) -> DicomError {
@@ -141,12 +144,18 @@ impl Rule {
                     "is the name of another rule of this project; give each a `name`",
                 ));
             }
-            let mut inputs: serde_json::Map<String, serde_json::Value> =
+            let inputs: serde_json::Map<String, serde_json::Value> =
                 c.inputs.iter().map(|(k, v)| (k.clone(), json_of(v))).collect();
             if inputs.contains_key(&c.input) {
                 return Err(setting(i, "inputs", &c.input, "is the input bound to the directory (`input`)"));
             }
-            inputs.remove(&c.input);
+            let send_to = c
+                .send_to
+                .as_deref()
+                .map(|d| {
+                    Destination::parse(d).map_err(|e| setting(i, "send_to", d, format!("is not `AE@host:port` ({e})")))
+                })
+                .transpose()?;
             rules.push(Rule {
                 name,
                 project: c.project.clone(),
@@ -161,6 +170,7 @@ impl Rule {
                 input: c.input.clone(),
                 inputs,
                 as_user: c.as_user.clone(),
+                send_to,
             });
         }
         Ok(rules)
@@ -276,6 +286,19 @@ pub trait Launcher: Send + Sync {
     fn prepare(&self, rule: &Rule, directory: &Path) -> Result<NewLaunch, Refused>;
     /// The launch was queued (wake the workers).
     fn queued(&self, launch: &NewLaunch);
+    /// How launch `id` ended: `None` while it has not.
+    fn ended(&self, id: &str) -> Option<Ended>;
+}
+
+/// How a launch ended, for sending its results back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    /// Whether its run succeeded.
+    pub succeeded: bool,
+    /// Its run's id.
+    pub run_id: Option<String>,
+    /// Its output directory.
+    pub outputs: PathBuf,
 }
 
 /// What one tick did for one target.
@@ -299,6 +322,8 @@ pub struct Engine<'a> {
     pub clock: &'a dyn Clock,
     /// The launch path.
     pub launcher: &'a dyn Launcher,
+    /// How results are sent back (`send_to`): our AE title, attempts, delays.
+    pub send: &'a SendOptions,
 }
 
 impl Engine<'_> {
@@ -317,8 +342,53 @@ impl Engine<'_> {
                     fired.push(f);
                 }
             }
+            if let Some(dest) = &rule.send_to {
+                self.send_results(rule, dest)?;
+            }
         }
         Ok(fired)
+    }
+
+    /// Sends the DICOM outputs of the rule's runs that succeeded to `dest` (each file
+    /// recorded in `dicom_sends` with the run, retried as [`SendOptions`] says), once per
+    /// trigger, and audits it. Runs that did not succeed send nothing.
+    fn send_results(&self, rule: &Rule, dest: &Destination) -> Result<(), DicomError> {
+        for t in self.store.dicom_triggers_awaiting_results(&rule.project, &rule.name)? {
+            let Some(launch) = t.launch_id.as_deref() else { continue };
+            let Some(ended) = self.launcher.ended(launch) else { continue };
+            let set = |results: &str| {
+                self.store.set_dicom_trigger_results(&rule.project, &rule.name, &t.scope, &t.uid, results)
+            };
+            if !ended.succeeded {
+                set("not sent: the run did not succeed")?;
+                continue;
+            }
+            let files: Vec<PathBuf> = collect_files(std::slice::from_ref(&ended.outputs))
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|f| is_part10(f))
+                .collect();
+            if files.is_empty() {
+                set("not sent: the run has no DICOM outputs")?;
+                continue;
+            }
+            let sent = send_recorded(self.store, dest, &files, self.send, ended.run_id.as_deref())?;
+            let stored = sent.iter().filter(|s| s.ok()).count();
+            let results = format!("sent {stored} of {} file(s) to {dest}", sent.len());
+            set(&results)?;
+            let outcome = if stored == sent.len() { Outcome::Ok } else { Outcome::Failed };
+            let entry =
+                NewAuditEntry::new(&rule.as_user, format!("dicom-rule:{}", rule.name), action::DICOM_SEND, outcome)
+                    .object(format!("dicom:{dest}"))
+                    .detail(serde_json::json!({
+                        "rule": rule.name, "launch": launch, "run": ended.run_id, "files": sent.len(), "stored": stored,
+                    }));
+            if let Err(e) = self.store.audit(&entry) {
+                tracing::error!(error = %e, rule = %rule.name, "auditing a DICOM rule's results failed");
+            }
+            tracing::info!(rule = %rule.name, launch, %results, "DICOM rule's results sent");
+        }
+        Ok(())
     }
 
     fn fire(&self, rule: &Rule, target: Target) -> Result<Option<Fired>, DicomError> {
@@ -420,6 +490,9 @@ mod tests {
         }
         fn queued(&self, launch: &NewLaunch) {
             self.queued.lock().expect("queued").push(launch.id.clone());
+        }
+        fn ended(&self, _id: &str) -> Option<Ended> {
+            None
         }
     }
 
@@ -525,7 +598,8 @@ quiet = "30s"
         let now = SystemTime::now();
         let clock = FakeClock::at(now + Duration::from_secs(10));
         let launcher = Recording::default();
-        let engine = Engine { store: &store, rules: &rules, clock: &clock, launcher: &launcher };
+        let engine =
+            Engine { store: &store, rules: &rules, clock: &clock, launcher: &launcher, send: &SendOptions::default() };
         assert!(engine.tick().expect("tick").is_empty(), "nothing is complete before the quiet time");
         clock.set(now + Duration::from_secs(31));
         let fired = engine.tick().expect("tick");
@@ -536,7 +610,8 @@ quiet = "30s"
         assert!(engine.tick().expect("tick").is_empty(), "a second tick launches nothing");
         // A restart: a new engine over the same store launches nothing again.
         let store2 = Store::open(dir.path()).expect("store");
-        let again = Engine { store: &store2, rules: &rules, clock: &clock, launcher: &launcher };
+        let again =
+            Engine { store: &store2, rules: &rules, clock: &clock, launcher: &launcher, send: &SendOptions::default() };
         assert!(again.tick().expect("tick").is_empty());
         let triggers = store.dicom_triggers("p").expect("triggers");
         assert_eq!(triggers.len(), 2);
@@ -554,7 +629,8 @@ quiet = "30s"
         let launcher = Recording::default();
         // 20 s after the first instance, another arrives; 31 s after the first, it is not quiet.
         let clock = FakeClock::at(SystemTime::now() + Duration::from_secs(20));
-        let engine = Engine { store: &store, rules: &rules, clock: &clock, launcher: &launcher };
+        let engine =
+            Engine { store: &store, rules: &rules, clock: &clock, launcher: &launcher, send: &SendOptions::default() };
         assert!(engine.tick().expect("tick").is_empty());
         receive(&store, "1.1", "1.1.1", "1.1.1.2", "MR");
         clock.set(SystemTime::now() + Duration::from_secs(11));
@@ -571,7 +647,8 @@ quiet = "30s"
         let rules = vec![rule(&format!("{SERIES_RULE}on = \"study-complete\"\nmodality = [\"CT\"]\n"))];
         let launcher = Recording::default();
         let clock = FakeClock::at(SystemTime::now() + Duration::from_secs(31));
-        let engine = Engine { store: &store, rules: &rules, clock: &clock, launcher: &launcher };
+        let engine =
+            Engine { store: &store, rules: &rules, clock: &clock, launcher: &launcher, send: &SendOptions::default() };
         let fired = engine.tick().expect("tick");
         assert_eq!(fired.len(), 1);
         assert_eq!((fired[0].target.directory.as_path(), fired[0].target.instances), (Path::new("/data/1.1"), 2));
@@ -586,7 +663,8 @@ quiet = "30s"
         let rules = vec![rule(SERIES_RULE)];
         let launcher = Recording { refuse: true, ..Default::default() };
         let clock = FakeClock::at(SystemTime::now() + Duration::from_secs(31));
-        let engine = Engine { store: &store, rules: &rules, clock: &clock, launcher: &launcher };
+        let engine =
+            Engine { store: &store, rules: &rules, clock: &clock, launcher: &launcher, send: &SendOptions::default() };
         let fired = engine.tick().expect("tick");
         assert!(matches!(&fired[..], [Fired { launch: Err(_), .. }]));
         assert!(engine.tick().expect("tick").is_empty());
@@ -613,6 +691,7 @@ quiet = "30s"
         bad("quiet = \"soon\"\n", "quiet");
         bad("series_description = \"[\"\n", "series_description");
         bad("inputs = { in = 1 }\n", "inputs");
+        bad("send_to = \"PACS\"\n", "send_to");
         bad(&SERIES_RULE.replace("quiet = \"30s\"\n", ""), "name");
     }
 }

@@ -7,7 +7,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_dicom::rules::{Engine, Launcher, Refused, Rule, SystemClock};
+use berth_dicom::rules::{Ended, Engine, Launcher, Refused, Rule, SystemClock};
+use berth_dicom::scu::SendOptions;
 use berth_dicom::{DicomError, Listener, Overrides, Settings, Stopper};
 use berth_store::NewLaunch;
 
@@ -43,6 +44,18 @@ impl Launcher for ServiceLauncher {
     fn queued(&self, _launch: &NewLaunch) {
         Metrics::inc(&self.0.metrics.launches);
         self.0.wake.notify_one();
+    }
+
+    fn ended(&self, id: &str) -> Option<Ended> {
+        let launch = self.0.store.get_launch(id).ok()?;
+        if !launch.is_terminal() {
+            return None;
+        }
+        Some(Ended {
+            succeeded: launch.status() == "succeeded",
+            run_id: launch.run_id.clone(),
+            outputs: self.0.opts.output_root.join(&launch.project_id).join(&launch.id),
+        })
     }
 }
 
@@ -91,6 +104,11 @@ pub fn start(state: &Arc<AppState>) -> Result<Node, DicomError> {
 }
 
 async fn run_rules(state: Arc<AppState>, rules: Arc<Vec<Rule>>) {
+    let config = &state.opts.site.config().dicom;
+    let send = Arc::new(SendOptions {
+        calling_ae_title: config.ae_title.clone().unwrap_or_else(|| berth_dicom::settings::DEFAULT_AE_TITLE.to_owned()),
+        ..SendOptions::default()
+    });
     let mut every = tokio::time::interval(TICK);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -98,10 +116,12 @@ async fn run_rules(state: Arc<AppState>, rules: Arc<Vec<Rule>>) {
             _ = every.tick() => {}
             _ = state.shutdown.cancelled() => break,
         }
-        let (st, rules) = (state.clone(), rules.clone());
+        let (st, rules, send) = (state.clone(), rules.clone(), send.clone());
         let ticked = tokio::task::spawn_blocking(move || {
             let launcher = ServiceLauncher(st.clone());
-            Engine { store: &st.store, rules: &rules, clock: &SystemClock, launcher: &launcher }.tick().map(|_| ())
+            Engine { store: &st.store, rules: &rules, clock: &SystemClock, launcher: &launcher, send: &send }
+                .tick()
+                .map(|_| ())
         })
         .await;
         match ticked {

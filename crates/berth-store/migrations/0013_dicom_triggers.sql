@@ -21,6 +21,9 @@ CREATE TABLE dicom_triggers (
     -- the launch queued (NULL when the launch was refused: see error)
     launch_id    TEXT,
     error        TEXT,
+    -- results sent back (a rule's send_to), once the run ended: what happened, and when
+    results      TEXT,
+    results_at   TEXT,
     PRIMARY KEY (project_id, rule, scope, uid)
 );
 CREATE INDEX dicom_triggers_launch ON dicom_triggers (launch_id);

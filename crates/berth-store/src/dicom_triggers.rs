@@ -84,6 +84,8 @@ pub struct DicomTrigger {
     pub launch_id: Option<String>,
     /// Why none was.
     pub error: Option<String>,
+    /// What sending the run's results back did (none: not yet, or no `send_to`).
+    pub results: Option<String>,
 }
 
 fn count(v: i64) -> u64 {
@@ -117,6 +119,7 @@ fn trigger(r: &Row<'_>) -> rusqlite::Result<DicomTrigger> {
         as_user: r.get(7)?,
         launch_id: r.get(8)?,
         error: r.get(9)?,
+        results: r.get(10)?,
     })
 }
 
@@ -198,12 +201,53 @@ impl Store {
         self.read(OP, |tx| {
             let mut stmt = tx
                 .prepare_cached(
-                    "SELECT rule, scope, uid, study_uid, directory, instances, triggered_at, as_user, launch_id, error
+                    "SELECT rule, scope, uid, study_uid, directory, instances, triggered_at, as_user, launch_id, error,
+                            results
                      FROM dicom_triggers WHERE project_id = ?1 ORDER BY triggered_at DESC, uid",
                 )
                 .map_err(sql(OP))?;
             let rows = stmt.query_map(params![project], trigger).map_err(sql(OP))?;
             rows.collect::<Result<Vec<_>, _>>().map_err(sql(OP))
+        })
+    }
+
+    /// The triggers of `rule` in `project` with a launch whose results are not dealt with yet.
+    pub fn dicom_triggers_awaiting_results(&self, project: &str, rule: &str) -> Result<Vec<DicomTrigger>, StoreError> {
+        const OP: &str = "reading DICOM rule triggers awaiting results";
+        self.read(OP, |tx| {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT rule, scope, uid, study_uid, directory, instances, triggered_at, as_user, launch_id, error,
+                            results
+                     FROM dicom_triggers
+                     WHERE project_id = ?1 AND rule = ?2 AND launch_id IS NOT NULL AND results IS NULL
+                     ORDER BY triggered_at, uid",
+                )
+                .map_err(sql(OP))?;
+            let rows = stmt.query_map(params![project, rule], trigger).map_err(sql(OP))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(sql(OP))
+        })
+    }
+
+    /// Records what sending a trigger's results did.
+    pub fn set_dicom_trigger_results(
+        &self,
+        project: &str,
+        rule: &str,
+        scope: &str,
+        uid: &str,
+        results: &str,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "recording a DICOM rule's results";
+        let now = time::now();
+        self.write(OP, |tx| {
+            tx.execute(
+                "UPDATE dicom_triggers SET results = ?5, results_at = ?6
+                 WHERE project_id = ?1 AND rule = ?2 AND scope = ?3 AND uid = ?4",
+                params![project, rule, scope, uid, results, now],
+            )
+            .map_err(sql(OP))?;
+            Ok(())
         })
     }
 }

@@ -794,8 +794,18 @@ const DCM_COUNT: &str = r#"{
     "output-files": [{"id": "count", "name": "Count", "path-template": "count.txt"}]
 }"#;
 
+/// Copies the `.dcm` files of its input directory to its outputs (busybox).
+const DCM_COPY: &str = r#"{
+    "name": "dcm-copy", "tool-version": "1", "schema-version": "0.5",
+    "description": "Copies the .dcm files of a directory.",
+    "command-line": "cp [INPUT]/*.dcm .",
+    "container-image": {"type": "docker", "image": "berth-test/busybox:latest"},
+    "inputs": [{"id": "input", "name": "Input", "type": "File", "value-key": "[INPUT]"}]
+}"#;
+
 /// `berth serve` with `[dicom] serve = true` and rules, on a private Docker engine: users
-/// `admin` and `dicom` (the rules' user, a member of project `p`), tool `dcm-count` enabled.
+/// `admin` and `dicom` (the rules' user, a member of project `p`), tools `dcm-count` and
+/// `dcm-copy` enabled.
 struct Served {
     dir: tempfile::TempDir,
     host: String,
@@ -818,6 +828,7 @@ impl Served {
         let dir = tempfile::tempdir().expect("tmp");
         std::fs::create_dir_all(dir.path().join("data")).expect("data root");
         std::fs::write(dir.path().join("dcm-count.json"), DCM_COUNT).expect("tool");
+        std::fs::write(dir.path().join("dcm-copy.json"), DCM_COPY).expect("tool");
         let (http, dicom) = (free_port(), free_port());
         std::fs::write(
             dir.path().join("config.toml"),
@@ -830,8 +841,10 @@ impl Served {
         s.admin = s.ok(&["user", "token", "admin"]).trim().to_owned();
         let data = s.data().to_string_lossy().into_owned();
         s.ok(&["project", "add", "p", "--data-root", &data, "--member", "dicom"]);
-        s.ok(&["tool", "add", &s.dir.path().join("dcm-count.json").to_string_lossy()]);
-        s.ok(&["project", "enable", "p", "dcm-count"]);
+        for tool in ["dcm-count", "dcm-copy"] {
+            s.ok(&["tool", "add", &s.dir.path().join(format!("{tool}.json")).to_string_lossy()]);
+            s.ok(&["project", "enable", "p", tool]);
+        }
         s.start();
         s
     }
@@ -899,6 +912,18 @@ impl Served {
             .expect("runs");
         assert!(r.status().is_success(), "GET /api/v1/runs: {}", r.status());
         r.json::<serde_json::Value>().expect("json")["items"].as_array().expect("items").clone()
+    }
+
+    /// Rows of a query on the store, as JSON arrays.
+    fn sql(&self, query: &str) -> Vec<serde_json::Value> {
+        let db = self.dir.path().join("home/berth.db");
+        let out = run(Command::new("python3")
+            .arg("-c")
+            .arg("import sqlite3, sys, json\nprint(json.dumps([list(r) for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2])]))")
+            .arg(db)
+            .arg(query));
+        assert!(out.status.success(), "reading the store: {}", text(&out));
+        serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).expect("json")
     }
 
     /// (launch id, the directory its `input` was bound to) from the store's queue.
@@ -1017,4 +1042,58 @@ fn dicom_rules_in_serve_launch_once_per_complete_series_with_docker() {
     std::thread::sleep(Duration::from_secs(8));
     assert_eq!(served.launch_inputs().len(), 3, "a restart launched again\n{}", served.log());
     assert!(served.log().contains("DICOM rule(s) watching arrivals"), "{}", served.log());
+}
+
+/// A rule's `send_to`: a successful run's DICOM outputs are sent to dcmtk's `storescp` with
+/// berth's SCU, each file recorded in `dicom_sends` with the run, the send audited as the
+/// rule's user.
+#[test]
+fn dicom_rule_sends_results_back_to_dcmtk_storescp_with_docker() {
+    dcmtk();
+    let scp_port = free_port();
+    let received = tempfile::tempdir().expect("tmp");
+    let mut scp = Command::new("storescp")
+        .args(["-aet", "PACS", "+xa", "-od"])
+        .arg(received.path())
+        .arg(scp_port.to_string())
+        .spawn()
+        .expect("storescp");
+    let to = format!("PACS@127.0.0.1:{scp_port}");
+    let served = Served::new(&format!(
+        "[[dicom.rules]]\nname = \"copy-back\"\nproject = \"p\"\nquiet = \"3s\"\ntool = \"dcm-copy\"\ninput = \"input\"\n\
+         as_user = \"dicom\"\nsend_to = \"{to}\"\n"
+    ));
+    let src = tempfile::tempdir().expect("tmp");
+    let files = generate(src.path(), 4, 1);
+    served.send(&files.iter().collect::<Vec<_>>());
+    let count = || std::fs::read_dir(received.path()).map(|d| d.count()).unwrap_or(0);
+    wait_for("the results at storescp", Duration::from_secs(180), || count() >= files.len());
+    // The sends are recorded after the last file is answered.
+    wait_for("the sends recorded", Duration::from_secs(30), || {
+        served.sql("SELECT count(*) FROM dicom_sends WHERE ok = 1")[0][0] == files.len()
+    });
+    let _ = scp.kill();
+    let _ = scp.wait();
+    let mut sent: Vec<String> = files.iter().map(|f| uids(f).2).collect();
+    let mut got: Vec<String> =
+        std::fs::read_dir(received.path()).expect("ls").map(|e| uids(&e.expect("e").path()).2).collect();
+    sent.sort();
+    got.sort();
+    assert_eq!(got, sent, "storescp received the run's outputs");
+    let runs = served.sql("SELECT run_id FROM launches");
+    assert_eq!(runs.len(), 1, "one launch for the one series");
+    let linked = served.sql("SELECT DISTINCT run_id, destination FROM dicom_sends");
+    assert_eq!(linked, [serde_json::json!([runs[0][0], to])], "every send is linked to the run");
+    let results = served.sql("SELECT results FROM dicom_triggers");
+    assert_eq!(results[0][0], format!("sent 4 of 4 file(s) to {to}"));
+    let audit = served.ok(&["audit", "ls", "--actor", "dicom", "--json"]);
+    let audit: serde_json::Value = serde_json::from_str(&audit).expect("json");
+    assert!(
+        audit
+            .as_array()
+            .expect("entries")
+            .iter()
+            .any(|e| e["action"] == "dicom-send" && e["object"] == format!("dicom:{to}") && e["outcome"] == "ok"),
+        "{audit}"
+    );
 }
