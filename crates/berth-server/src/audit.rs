@@ -65,6 +65,7 @@ pub fn classify(method: &Method, path: &str) -> Option<(&'static str, Option<Str
         ["api", "v1", "runs", id, "outputs"] if get => (action::VIEW, obj("run", id)),
         ["api", "v1", "runs", id, "outputs", ..] if get => (action::DOWNLOAD, obj("run", id)),
         ["api", "v1", "projects", p, "files"] if get => (action::BROWSE, obj("project", p)),
+        ["api", "v1", "projects", p, "dicom"] if get => (action::BROWSE, obj("project", p)),
         ["api", "v1", "projects", p, "files", ..] if get => (action::DOWNLOAD, obj("project", p)),
         ["api", "v1", "records", id] if get => (action::VIEW, obj("run", id)),
         ["api", "v1", "records", id, "logs", ..] if get => (action::LOG_VIEW, obj("run", id)),
@@ -98,6 +99,7 @@ pub fn classify(method: &Method, path: &str) -> Option<(&'static str, Option<Str
         ["ui", "records", id] if get => (action::VIEW, obj("run", id)),
         ["ui", "audit"] if get => (action::VIEW, Some("audit".to_owned())),
         ["ui", "projects", p, "files"] if get => (action::BROWSE, obj("project", p)),
+        ["ui", "projects", p, "dicom"] if get => (action::BROWSE, obj("project", p)),
         _ => return None,
     })
 }

@@ -838,6 +838,7 @@ impl Served {
         let mut s = Served { dir, host, http, dicom, admin: String::new(), server: None, starts: 0 };
         s.ok(&["user", "add", "admin", "--role", "admin"]);
         s.ok(&["user", "add", "dicom"]);
+        s.ok(&["user", "add", "outsider"]);
         s.admin = s.ok(&["user", "token", "admin"]).trim().to_owned();
         let data = s.data().to_string_lossy().into_owned();
         s.ok(&["project", "add", "p", "--data-root", &data, "--member", "dicom"]);
@@ -938,9 +939,44 @@ impl Served {
         serde_json::from_slice(&out.stdout).expect("json")
     }
 
+    /// GET `path` with `token`: the status and the body.
+    fn get(&self, token: &str, path: &str) -> (u16, String) {
+        let r =
+            http_client().get(format!("http://127.0.0.1:{}{path}", self.http)).bearer_auth(token).send().expect("get");
+        (r.status().as_u16(), r.text().unwrap_or_default())
+    }
+
+    /// A web UI page, signed in with `token` (the sign-in form, then the session cookie).
+    fn page(&self, token: &str, path: &str) -> (u16, String) {
+        let base = format!("http://127.0.0.1:{}", self.http);
+        let client =
+            reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        let login = client
+            .post(format!("{base}/login"))
+            .header("Origin", &base)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}"))
+            .send()
+            .expect("sign in");
+        let cookie = login
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+            .collect::<Vec<_>>()
+            .join("; ");
+        assert!(!cookie.is_empty(), "signing in gave no session cookie: {}", login.status());
+        let r = client.get(format!("{base}{path}")).header("Cookie", cookie).send().expect("page");
+        (r.status().as_u16(), r.text().unwrap_or_default())
+    }
+
     fn send(&self, files: &[&PathBuf]) {
+        self.send_as("SCANNER", files);
+    }
+
+    fn send_as(&self, calling_ae: &str, files: &[&PathBuf]) {
         let out = run(Command::new("storescu")
-            .args(["-aet", "SCANNER", "-aec", "BERTH", "127.0.0.1", &self.dicom.to_string()])
+            .args(["-aet", calling_ae, "-aec", "BERTH", "127.0.0.1", &self.dicom.to_string()])
             .args(files));
         assert!(out.status.success(), "storescu: {}\n{}", text(&out), self.log());
     }
@@ -1065,7 +1101,8 @@ fn dicom_rule_sends_results_back_to_dcmtk_storescp_with_docker() {
     ));
     let src = tempfile::tempdir().expect("tmp");
     let files = generate(src.path(), 4, 1);
-    served.send(&files.iter().collect::<Vec<_>>());
+    // A hostile calling AE title: the page must show it as text.
+    served.send_as("<b>EVIL</b>", &files.iter().collect::<Vec<_>>());
     let count = || std::fs::read_dir(received.path()).map(|d| d.count()).unwrap_or(0);
     wait_for("the results at storescp", Duration::from_secs(180), || count() >= files.len());
     // The sends are recorded after the last file is answered.
@@ -1096,4 +1133,23 @@ fn dicom_rule_sends_results_back_to_dcmtk_storescp_with_docker() {
             .any(|e| e["action"] == "dicom-send" && e["object"] == format!("dicom:{to}") && e["outcome"] == "ok"),
         "{audit}"
     );
+    // The project's DICOM overview: for members and admins; others get 404.
+    let (status, body) = served.get(&served.admin, "/api/v1/projects/p/dicom");
+    assert_eq!(status, 200, "{body}");
+    let o: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(o["studies"][0]["series"][0]["instances"], 4, "{o}");
+    assert_eq!(o["studies"][0]["series"][0]["calling_ae"], "<b>EVIL</b>", "{o}");
+    assert_eq!(o["triggers"][0]["rule"], "copy-back", "{o}");
+    assert!(o["triggers"][0]["launch_id"].is_string(), "{o}");
+    let dicom_token = served.ok(&["user", "token", "dicom"]).trim().to_owned();
+    assert_eq!(served.get(&dicom_token, "/api/v1/projects/p/dicom").0, 200);
+    let outsider = served.ok(&["user", "token", "outsider"]).trim().to_owned();
+    assert_eq!(served.get(&outsider, "/api/v1/projects/p/dicom").0, 404, "a non-member does not see the project");
+    let (status, html) = served.page(&served.admin, "/ui/projects/p/dicom");
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("&lt;b&gt;EVIL&lt;&#x2f;b&gt;") || html.contains("&lt;b&gt;EVIL&lt;/b&gt;"), "{html}");
+    assert!(!html.contains("<b>EVIL"), "a string from the wire is escaped");
+    assert!(html.contains("copy-back") && html.contains(o["triggers"][0]["launch_id"].as_str().expect("id")), "{html}");
+    let (status, _) = served.page(&outsider, "/ui/projects/p/dicom");
+    assert_eq!(status, 404, "a non-member gets the not-found page");
 }
