@@ -164,6 +164,9 @@ mod tests {
             Some((action::LAUNCH, "project:p".into()))
         );
         assert_eq!(c(Method::GET, "/ui/runs/abc"), Some((action::VIEW, "run:abc".into())));
+        // What the DICOM node received (patient IDs among it) is a browse of the project.
+        assert_eq!(c(Method::GET, "/api/v1/projects/p/dicom"), Some((action::BROWSE, "project:p".into())));
+        assert_eq!(c(Method::GET, "/ui/projects/p/dicom"), Some((action::BROWSE, "project:p".into())));
         assert_eq!(c(Method::POST, "/login"), Some((action::SIGN_IN, String::new())));
         // Lists and static things are not audited (unless a token is used).
         assert_eq!(c(Method::GET, "/api/v1/runs"), None);
