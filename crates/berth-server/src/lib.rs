@@ -161,6 +161,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+impl ServeError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ServeError::Bind { .. } => Some("is another server on that port? choose another with `--bind`".to_owned()),
+            ServeError::Dicom(e) => e.hint(),
+            ServeError::Serve(_) => None,
+        }
+    }
+}
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -188,13 +199,14 @@ pub async fn serve(state: Arc<AppState>) -> Result<(), ServeError> {
     let addr = state.opts.bind;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
     let local = listener.local_addr().unwrap_or(addr);
+    // Checked before the server says it serves: a bad `[dicom]` stops it at once.
+    let node = dicom::start(&state).map_err(ServeError::Dicom)?;
     tracing::info!(%local, "listening");
     eprintln!(
         "berth: serving on http://{local} ({} workers, engine {})",
         state.opts.workers,
         state.engine_info.kind.as_str()
     );
-    let node = dicom::start(&state).map_err(ServeError::Dicom)?;
     let workers = queue::spawn(state.clone()).map_err(ServeError::Serve)?;
     let shutdown = state.shutdown.clone();
     let app = router(state.clone());
