@@ -47,6 +47,7 @@
 //! max_document_bytes = "16m" # one manifest, index or image config
 //!
 //! [dicom]                    # berth dicom listen (docs/dicom.md)
+//! serve = true              # berth serve runs the node and its rules (default false)
 //! ae_title = "BERTH"         # our AE title; associations must call it
 //! bind = "0.0.0.0"           # default 127.0.0.1
 //! port = 11112
@@ -63,6 +64,19 @@
 //! calling_ae_titles = ["MRI3T"]    # none: any title
 //! sources = ["10.1.2.0/24"]        # none: loopback only
 //! data_root = "/srv/data/neuro"    # one of the project's data roots (default its first)
+//! [[dicom.rules]]            # berth serve: a complete series launches a tool (docs/dicom.md)
+//! project = "neuro"
+//! on = "series-complete"     # or study-complete
+//! quiet = "30s"              # no new instance for this long completes it
+//! count = 0                  # or this many instances (0: quiet time only)
+//! modality = ["MR"]          # filters, optional: modality, description glob, sender
+//! series_description = "T1*"
+//! calling_ae = ["MRI3T"]
+//! tool = "dicom-normalize"   # a registered tool enabled in the project
+//! input = "input"            # the input bound to the series (or study) directory
+//! inputs = { level = 2 }     # other inputs
+//! as_user = "dicom"          # the launch is made as this member of the project
+//! send_to = "PACS@10.1.2.3:104"  # a successful run's DICOM outputs are sent there
 //! ```
 //!
 //! Registry credentials saved by `berth login` live in `$BERTH_HOME/credentials.json` (mode 0600);
@@ -462,6 +476,50 @@ pub struct DicomConfig {
     /// Per project: who may send (`[dicom.projects.NAME]`).
     #[serde(default)]
     pub projects: std::collections::BTreeMap<String, DicomProjectConfig>,
+    /// Whether `berth serve` runs the node (listener and rules) inside itself (default false).
+    pub serve: Option<bool>,
+    /// Automation rules (`[[dicom.rules]]`): a complete series or study launches a tool. Run
+    /// by `berth serve` (see `docs/dicom.md`).
+    #[serde(default)]
+    pub rules: Vec<DicomRuleConfig>,
+}
+
+/// `[[dicom.rules]]`: when a series (or study) received for `project` is complete and passes
+/// the filters, launch `tool` on its directory as `as_user`. Checked by berth-dicom (`rules`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DicomRuleConfig {
+    /// The rule's name, which the store records its triggers under (default `TOOL@ON`).
+    pub name: Option<String>,
+    /// The project whose arrivals it watches.
+    pub project: String,
+    /// `series-complete` (the default) or `study-complete`.
+    pub on: Option<String>,
+    /// No new instance for this long completes the series or study (default `30s`).
+    pub quiet: Option<String>,
+    /// Or this many instances complete it (0 or none: only the quiet time).
+    pub count: Option<u64>,
+    /// Modalities accepted (none: any).
+    #[serde(default)]
+    pub modality: Vec<String>,
+    /// A glob the Series Description must match (`T1*`).
+    pub series_description: Option<String>,
+    /// Calling AE titles accepted (none: any).
+    #[serde(default)]
+    pub calling_ae: Vec<String>,
+    /// The registered tool to launch.
+    pub tool: String,
+    /// Its version (needed when several are registered).
+    pub version: Option<String>,
+    /// The tool's input bound to the series (or study) directory.
+    pub input: String,
+    /// Other inputs, fixed.
+    #[serde(default)]
+    pub inputs: toml::Table,
+    /// The user the launch is made as; must be a member of the project.
+    pub as_user: String,
+    /// Where a successful run's DICOM outputs are sent (`AE@host:port`).
+    pub send_to: Option<String>,
 }
 
 /// `[dicom.projects.NAME]`: who may send to a project, and where its instances go.

@@ -16,6 +16,8 @@
 //!   temporary files a killed node left.
 //! - [`Recorder`]: where arrivals are recorded (berth-store; a recording fake in tests).
 //! - [`metrics`]: counters for `berth serve`'s metrics.
+//! - [`rules`]: automation: a complete series (or study) launches a tool once, through a
+//!   [`rules::Launcher`] (in `berth serve`, the API's launch path).
 //! - [`scu`]: sending instances to another node (C-STORE SCU) with retries, each file in the
 //!   transfer syntax it is stored in.
 //!
@@ -28,6 +30,7 @@ pub mod error;
 pub mod header;
 pub mod metrics;
 pub mod recorder;
+pub mod rules;
 pub mod scp;
 pub mod scu;
 pub mod settings;
@@ -38,5 +41,5 @@ pub mod uid;
 pub use error::DicomError;
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use recorder::{Arrival, Recorder};
-pub use scp::Listener;
+pub use scp::{Listener, Stopper};
 pub use settings::{AllowList, Duplicates, Overrides, Settings};

@@ -53,6 +53,31 @@ pub struct Listener {
     tcp: TcpListener,
     shared: Arc<Shared>,
     swept: usize,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Stops a [`Listener`] serving on another thread (`berth serve`'s shutdown): associations in
+/// progress finish on their own threads; no new one is accepted.
+#[derive(Debug, Clone)]
+pub struct Stopper {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    address: SocketAddr,
+}
+
+impl Stopper {
+    /// Asks the listener to stop, and wakes its blocking `accept` with a connection of our own
+    /// (std has no way to interrupt it).
+    pub fn stop(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut wake = self.address;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(match wake.ip() {
+                IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+                IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+            });
+        }
+        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+    }
 }
 
 struct Shared {
@@ -79,7 +104,8 @@ impl Listener {
         let tcp =
             TcpListener::bind(address).map_err(|source| DicomError::Bind { address: address.to_string(), source })?;
         let metrics = Arc::new(Metrics::default());
-        Ok(Self { tcp, shared: Arc::new(Shared { settings, storage, recorder, metrics }), swept })
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        Ok(Self { tcp, shared: Arc::new(Shared { settings, storage, recorder, metrics }), swept, stop })
     }
 
     /// The address bound (with the port chosen when 0 was asked).
@@ -102,10 +128,20 @@ impl Listener {
         &self.shared.settings
     }
 
-    /// Serves associations until accepting fails for good. Each runs on its own thread.
+    /// What stops [`Listener::serve`].
+    pub fn stopper(&self) -> Result<Stopper, DicomError> {
+        Ok(Stopper { stop: Arc::clone(&self.stop), address: self.local_addr()? })
+    }
+
+    /// Serves associations until accepting fails for good or a [`Stopper`] stops it. Each runs
+    /// on its own thread.
     pub fn serve(self) -> Result<(), DicomError> {
         loop {
-            match self.tcp.accept() {
+            let accepted = self.tcp.accept();
+            if self.stop.load(std::sync::atomic::Ordering::SeqCst) {
+                return Ok(());
+            }
+            match accepted {
                 Ok((stream, peer)) => {
                     let shared = Arc::clone(&self.shared);
                     let spawned = std::thread::Builder::new()

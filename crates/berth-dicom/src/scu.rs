@@ -214,6 +214,40 @@ pub fn collect_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// [`send_files`], each file's outcome recorded in the store (`dicom_sends`, linked to `run`
+/// when they are a run's outputs).
+pub fn send_recorded(
+    store: &berth_store::Store,
+    dest: &Destination,
+    files: &[PathBuf],
+    opts: &SendOptions,
+    run: Option<&str>,
+) -> Result<Vec<Sent>, berth_store::StoreError> {
+    let sent = send_files(dest, files, opts);
+    let destination = dest.to_string();
+    for s in &sent {
+        store.record_dicom_send(&berth_store::NewDicomSend {
+            destination: &destination,
+            calling_ae: &opts.calling_ae_title,
+            path: &s.path.display().to_string(),
+            sop_instance_uid: s.sop_instance_uid.as_deref(),
+            status: s.status,
+            ok: s.ok(),
+            attempts: s.attempts,
+            error: s.error.as_deref(),
+            run_id: run,
+        })?;
+    }
+    Ok(sent)
+}
+
+/// Whether `path` is a Part-10 DICOM file (`DICM` after the 128-byte preamble).
+pub fn is_part10(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0_u8; 132];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && &head[128..] == b"DICM"
+}
+
 /// Whether a failure is worth another attempt: no answer (transport), or refused for resources.
 fn retryable(sent: &Sent) -> bool {
     match sent.status {

@@ -65,6 +65,7 @@ pub fn classify(method: &Method, path: &str) -> Option<(&'static str, Option<Str
         ["api", "v1", "runs", id, "outputs"] if get => (action::VIEW, obj("run", id)),
         ["api", "v1", "runs", id, "outputs", ..] if get => (action::DOWNLOAD, obj("run", id)),
         ["api", "v1", "projects", p, "files"] if get => (action::BROWSE, obj("project", p)),
+        ["api", "v1", "projects", p, "dicom"] if get => (action::BROWSE, obj("project", p)),
         ["api", "v1", "projects", p, "files", ..] if get => (action::DOWNLOAD, obj("project", p)),
         ["api", "v1", "records", id] if get => (action::VIEW, obj("run", id)),
         ["api", "v1", "records", id, "logs", ..] if get => (action::LOG_VIEW, obj("run", id)),
@@ -98,6 +99,7 @@ pub fn classify(method: &Method, path: &str) -> Option<(&'static str, Option<Str
         ["ui", "records", id] if get => (action::VIEW, obj("run", id)),
         ["ui", "audit"] if get => (action::VIEW, Some("audit".to_owned())),
         ["ui", "projects", p, "files"] if get => (action::BROWSE, obj("project", p)),
+        ["ui", "projects", p, "dicom"] if get => (action::BROWSE, obj("project", p)),
         _ => return None,
     })
 }
@@ -162,6 +164,9 @@ mod tests {
             Some((action::LAUNCH, "project:p".into()))
         );
         assert_eq!(c(Method::GET, "/ui/runs/abc"), Some((action::VIEW, "run:abc".into())));
+        // What the DICOM node received (patient IDs among it) is a browse of the project.
+        assert_eq!(c(Method::GET, "/api/v1/projects/p/dicom"), Some((action::BROWSE, "project:p".into())));
+        assert_eq!(c(Method::GET, "/ui/projects/p/dicom"), Some((action::BROWSE, "project:p".into())));
         assert_eq!(c(Method::POST, "/login"), Some((action::SIGN_IN, String::new())));
         // Lists and static things are not audited (unless a token is used).
         assert_eq!(c(Method::GET, "/api/v1/runs"), None);

@@ -13,6 +13,7 @@ pub mod access;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod dicom;
 pub mod error;
 pub mod files;
 pub mod launch;
@@ -88,6 +89,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/sessions/{id}", get(api::get_session).delete(api::stop_session))
         .route("/sessions/{id}/exec", post(api::exec_session))
         .route("/projects/{project}/files", get(api::browse))
+        .route("/projects/{project}/dicom", get(api::project_dicom))
         .route("/projects/{project}/files/preview", get(api::file_preview))
         .route("/projects/{project}/launch", post(api::launch))
         .route("/projects/{project}/bulk-launch", post(api::bulk_launch))
@@ -148,6 +150,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ui/data", get(ui::data))
         .route("/ui/sessions", get(ui::sessions))
         .route("/ui/projects/{project}/files", get(ui::files))
+        .route("/ui/projects/{project}/dicom", get(ui::dicom))
         .route("/assets/{name}", get(ui::asset))
         .fallback(ui::not_found_page)
         .layer(DefaultBodyLimit::max(state.opts.max_body_bytes))
@@ -156,6 +159,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), audit::record))
         .layer(middleware::from_fn_with_state(state.clone(), count_and_harden))
         .with_state(state)
+}
+
+impl ServeError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ServeError::Bind { .. } => Some("is another server on that port? choose another with `--bind`".to_owned()),
+            ServeError::Dicom(e) => e.hint(),
+            ServeError::Serve(_) => None,
+        }
+    }
 }
 
 /// Why the server could not start.
@@ -173,6 +187,9 @@ pub enum ServeError {
     /// Serving failed.
     #[error("the server failed")]
     Serve(#[source] std::io::Error),
+    /// The DICOM node (`[dicom]`) could not start.
+    #[error("the DICOM node could not start")]
+    Dicom(#[source] berth_dicom::DicomError),
 }
 
 /// Serves until `state.shutdown` fires (the binary fires it on Ctrl+C or SIGTERM). Workers run
@@ -182,6 +199,8 @@ pub async fn serve(state: Arc<AppState>) -> Result<(), ServeError> {
     let addr = state.opts.bind;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
     let local = listener.local_addr().unwrap_or(addr);
+    // Checked before the server says it serves: a bad `[dicom]` stops it at once.
+    let node = dicom::start(&state).map_err(ServeError::Dicom)?;
     tracing::info!(%local, "listening");
     eprintln!(
         "berth: serving on http://{local} ({} workers, engine {})",
@@ -196,6 +215,7 @@ pub async fn serve(state: Arc<AppState>) -> Result<(), ServeError> {
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await;
     state.shutdown.cancel();
+    node.stop().await;
     let _ = tokio::task::spawn_blocking(move || workers.join()).await;
     // A pipeline run's thread may be between staging a task's inputs and starting its
     // container: the process ends before it drops the stage, which would leave the binds.

@@ -31,7 +31,7 @@ impl Modify for TokenAuth {
     paths(
         api::health, api::metrics, api::me,
         api::list_tools, api::add_tool, api::validate_tool, api::import_tools, api::get_tool, api::remove_tool, api::site_setting,
-        api::list_projects, api::add_project, api::get_project, api::add_member, api::project_setting,
+        api::list_projects, api::add_project, api::get_project, api::add_member, api::project_setting, api::project_dicom,
         api::launch, api::bulk_launch, api::list_runs, api::get_run, api::logs, api::live_logs, api::kill,
         api::list_images, api::pull_image, api::sbom, api::tag_image, api::remove_image, api::import_image, api::list_records, api::get_record, api::record_logs, api::check_image, api::scan_image, api::latest_scan, api::engines,
         api::list_pipelines, api::start_pipeline, api::get_pipeline,
@@ -44,7 +44,8 @@ impl Modify for TokenAuth {
         api::Accepted, api::BulkAccepted, api::DryRun, api::ToolView, api::ToolDetail, api::Validation,
         api::SettingRequest, api::ProjectRequest, api::ImageRequest, api::TagRequest, api::ImportRequest, api::Health, api::Me,
         api::UserView, api::UserRequest, api::TokenRequest, api::NewToken, api::Revoked,
-        api::SessionRequest, api::ExecBody, api::SessionDetail, api::ExecEvent)),
+        api::SessionRequest, api::ExecBody, api::SessionDetail, api::ExecEvent,
+        api::DicomOverview, berth_store::DicomStudy, berth_store::DicomSeries, berth_store::DicomTrigger)),
     modifiers(&TokenAuth),
     tags((name = "service"), (name = "users"), (name = "tools"), (name = "projects"), (name = "runs"), (name = "images"), (name = "pipelines"), (name = "audit"), (name = "sessions"))
 )]

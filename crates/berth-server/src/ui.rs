@@ -45,6 +45,7 @@ fn templates() -> &'static Environment<'static> {
             ("admin.html", include_str!("../templates/admin.html")),
             ("pipeline_start.html", include_str!("../templates/pipeline_start.html")),
             ("sessions.html", include_str!("../templates/sessions.html")),
+            ("dicom.html", include_str!("../templates/dicom.html")),
         ] {
             // The templates are part of the binary: a syntax error is a bug caught by the UI tests.
             if let Err(e) = env.add_template(name, text) {
@@ -541,6 +542,17 @@ pub struct FilesQuery {
     path: Option<String>,
     pick_tool: Option<String>,
     pick_input: Option<String>,
+}
+
+/// `GET /ui/projects/{project}/dicom`: studies and series received, and the runs rules launched.
+pub async fn dicom(State(state): State<Arc<AppState>>, parts: Parts, Path(project): Path<String>) -> Response {
+    let user = user_or_redirect!(state, parts);
+    let st = state.clone();
+    let u = user.clone();
+    match blocking(move || crate::api::dicom_overview(&st.store, &u, &project)).await {
+        Ok(o) => render("dicom.html", context! { user => user, nav => "data", o => o }),
+        Err(e) => error_page(Some(&user), &e),
+    }
 }
 
 /// `GET /ui/projects/{project}/files`: browse a data root; with `pick_tool` and `pick_input`,

@@ -65,6 +65,8 @@ pub mod action {
     pub const CLI: &str = "cli";
     /// Entries removed by retention (the chain's new start is in the detail).
     pub const PRUNE: &str = "audit-prune";
+    /// A run's DICOM outputs sent to another node by a DICOM rule (`send_to`).
+    pub const DICOM_SEND: &str = "dicom-send";
 
     /// Every action, in the order above.
     pub const ALL: &[&str] = &[
@@ -85,6 +87,7 @@ pub mod action {
         IMAGE_CHANGE,
         CLI,
         PRUNE,
+        DICOM_SEND,
     ];
 }
 

@@ -50,6 +50,7 @@ pub struct NewDicomInstance<'a> {
 
 /// A study as listed by [`Store::dicom_studies`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DicomStudy {
     /// The project.
     pub project: String,
@@ -73,6 +74,7 @@ pub struct DicomStudy {
 
 /// A series as listed by [`Store::dicom_studies`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DicomSeries {
     /// Series Instance UID.
     pub series_uid: String,

@@ -19,11 +19,13 @@
 //!   the store is a [`HashCache`].
 //!
 //! - [`dicom`](mod@dicom): what the DICOM node received (schema 12).
+//! - [`dicom_triggers`]: what the DICOM automation rules launched (schema 13).
 //!
 //! Errors are [`StoreError`] and [`HashError`], both with a `hint()` for the user.
 
 pub mod audit;
 pub mod dicom;
+pub mod dicom_triggers;
 pub mod hash;
 pub mod log;
 pub mod model;
@@ -45,6 +47,7 @@ pub use audit::{
     AuditEntry, AuditFilter, AuditHead, AuditProblem, AuditPruned, AuditVerification, NewAuditEntry, Outcome,
 };
 pub use dicom::{DicomInstance, DicomSeries, DicomStudy, DicomTotals, NewDicomInstance, NewDicomSend};
+pub use dicom_triggers::{DicomArrivedSeries, DicomTrigger, NewDicomTrigger};
 pub use hash::{
     CacheKey, HashCache, HashError, HashStats, Hasher, MemoryCache, NoCache, PathHash, PathKind, hash_path,
 };

@@ -48,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0010_tool_sessions.sql"),
     include_str!("../migrations/0011_session_projects.sql"),
     include_str!("../migrations/0012_dicom.sql"),
+    include_str!("../migrations/0013_dicom_triggers.sql"),
 ];
 
 /// The schema version this build writes.

@@ -16,6 +16,11 @@ pub fn format(t: SystemTime) -> String {
     DateTime::<Utc>::from(t).to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// A timestamp the store wrote, read back (`None` when it is not one).
+pub fn parse(s: &str) -> Option<SystemTime> {
+    DateTime::parse_from_rfc3339(s).ok().map(|t| SystemTime::from(t.with_timezone(&Utc)))
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, UNIX_EPOCH};

@@ -313,7 +313,7 @@ pub struct AuditLsArgs {
     #[arg(long)]
     pub actor: Option<String>,
     /// Only this action (sign-in, sign-out, token-use, view, log-view, launch, kill, pipeline,
-    /// tool-change, project-change, user-change, image-change, cli, audit-prune).
+    /// tool-change, project-change, user-change, image-change, cli, audit-prune, dicom-send).
     #[arg(long)]
     pub action: Option<String>,
     /// Only objects starting with this (`run:`, `project:p1`).

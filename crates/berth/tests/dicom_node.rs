@@ -151,19 +151,6 @@ impl Node {
         self.log.lock().expect("log").join("\n")
     }
 
-    /// Whether the node's log says `what` within 10 s: the node writes its log line after it
-    /// answered the peer, so the peer may be done before the line is there.
-    fn logged(&self, what: &str) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if self.log().contains(what) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    }
-
     fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -174,6 +161,16 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The node's log has `line` within 10 s: it logs a rejection after answering it, so the peer
+/// can be done before the line is written (seen failing once without the wait).
+fn assert_logged(node: &Node, line: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !node.log().contains(line) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(node.log().contains(line), "no `{line}` in the node's log:\n{}", node.log());
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -418,7 +415,7 @@ fn dicom_node_with_pynetdicom_duplicates_and_allow_list() {
     let out = echoscu(&node, "NOTLISTED", "BERTH");
     assert!(!out.status.success(), "echoscu from a title not allowed must fail: {}", text(&out));
     assert!(echoscu(&node, "ECHOSCU", "BERTH").status.success());
-    assert!(node.logged("rejected: calling AE title not allowed"), "{}", node.log());
+    assert_logged(&node, "rejected: calling AE title not allowed");
 }
 
 #[test]
@@ -429,7 +426,7 @@ fn dicom_node_source_addresses_not_allowed_are_rejected() {
     let out = echoscu(&node, "ECHOSCU", "BERTH");
     assert!(!out.status.success(), "loopback is not in 10.0.0.0/8: {}", text(&out));
     assert!(text(&out).contains("Association Rejected"), "{}", text(&out));
-    assert!(node.logged("source address not allowed"), "{}", node.log());
+    assert_logged(&node, "source address not allowed");
 }
 
 /// Raw bytes to the listener: garbage, a PDU claiming 4 GiB, a truncated A-ASSOCIATE-RQ, and
@@ -795,4 +792,374 @@ fn dicom_node_tls_with_dcmtk() {
 
 fn echoscu_tls_ok(tls_client: &[&str], port: &str) -> bool {
     run(Command::new("echoscu").args(tls_client).args(["-aec", "BERTH", "127.0.0.1", port])).status.success()
+}
+
+/// Counts the `.dcm` files of its input directory (busybox).
+const DCM_COUNT: &str = r#"{
+    "name": "dcm-count", "tool-version": "1", "schema-version": "0.5",
+    "description": "Counts the .dcm files of a directory.",
+    "command-line": "ls [INPUT] | grep -c '[.]dcm$' > count.txt",
+    "container-image": {"type": "docker", "image": "berth-test/busybox:latest"},
+    "inputs": [{"id": "input", "name": "Input", "type": "File", "value-key": "[INPUT]"}],
+    "output-files": [{"id": "count", "name": "Count", "path-template": "count.txt"}]
+}"#;
+
+/// Copies the `.dcm` files of its input directory to its outputs (busybox).
+const DCM_COPY: &str = r#"{
+    "name": "dcm-copy", "tool-version": "1", "schema-version": "0.5",
+    "description": "Copies the .dcm files of a directory.",
+    "command-line": "cp [INPUT]/*.dcm .",
+    "container-image": {"type": "docker", "image": "berth-test/busybox:latest"},
+    "inputs": [{"id": "input", "name": "Input", "type": "File", "value-key": "[INPUT]"}]
+}"#;
+
+/// `berth serve` with `[dicom] serve = true` and rules, on a private Docker engine: users
+/// `admin` and `dicom` (the rules' user, a member of project `p`), tools `dcm-count` and
+/// `dcm-copy` enabled.
+struct Served {
+    dir: tempfile::TempDir,
+    host: String,
+    http: u16,
+    dicom: u16,
+    admin: String,
+    server: Option<Child>,
+    starts: usize,
+}
+
+/// reqwest is built without a default TLS provider (berth picks ring); plain HTTP here.
+fn http_client() -> reqwest::blocking::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().expect("client")
+}
+
+impl Served {
+    fn new(rules: &str) -> Served {
+        let host = berth_testkit::docker_host();
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(dir.path().join("data")).expect("data root");
+        std::fs::write(dir.path().join("dcm-count.json"), DCM_COUNT).expect("tool");
+        std::fs::write(dir.path().join("dcm-copy.json"), DCM_COPY).expect("tool");
+        let (http, dicom) = (free_port(), free_port());
+        std::fs::write(
+            dir.path().join("config.toml"),
+            format!("[dicom]\nserve = true\nproject = \"p\"\nport = {dicom}\nae_title = \"BERTH\"\n{rules}"),
+        )
+        .expect("config");
+        let mut s = Served { dir, host, http, dicom, admin: String::new(), server: None, starts: 0 };
+        s.ok(&["user", "add", "admin", "--role", "admin"]);
+        s.ok(&["user", "add", "dicom"]);
+        s.ok(&["user", "add", "outsider"]);
+        s.admin = s.ok(&["user", "token", "admin"]).trim().to_owned();
+        let data = s.data().to_string_lossy().into_owned();
+        s.ok(&["project", "add", "p", "--data-root", &data, "--member", "dicom"]);
+        for tool in ["dcm-count", "dcm-copy"] {
+            s.ok(&["tool", "add", &s.dir.path().join(format!("{tool}.json")).to_string_lossy()]);
+            s.ok(&["project", "enable", "p", tool]);
+        }
+        s.start();
+        s
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = berth_testkit::berth_command(BERTH, self.dir.path(), &self.host);
+        c.args(args).env("BERTH_LOG", "berth_dicom=info,berth_server=info");
+        c
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = run(&mut self.cmd(args));
+        assert!(out.status.success(), "berth {args:?}: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn log(&self) -> String {
+        (0..self.starts)
+            .map(|n| std::fs::read_to_string(self.dir.path().join(format!("server-{n}.log"))).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+    }
+
+    fn start(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join(format!("server-{}.log", self.starts))).expect("log");
+        self.starts += 1;
+        let child = self
+            .cmd(&["serve", "--bind", &format!("127.0.0.1:{}", self.http), "--workers", "2"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("berth serve");
+        self.server = Some(child);
+        wait_for("berth serve and its DICOM node", Duration::from_secs(60), || {
+            let http = http_client()
+                .get(format!("http://127.0.0.1:{}/api/v1/health", self.http))
+                .send()
+                .is_ok_and(|r| r.status().is_success());
+            http && TcpStream::connect(("127.0.0.1", self.dicom)).is_ok()
+        });
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.server.take() {
+            // SIGTERM: the server stops its listener and rule engine.
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline && c.try_wait().ok().flatten().is_none() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn runs(&self) -> Vec<serde_json::Value> {
+        let r = http_client()
+            .get(format!("http://127.0.0.1:{}/api/v1/runs?project=p&limit=100", self.http))
+            .bearer_auth(&self.admin)
+            .send()
+            .expect("runs");
+        assert!(r.status().is_success(), "GET /api/v1/runs: {}", r.status());
+        r.json::<serde_json::Value>().expect("json")["items"].as_array().expect("items").clone()
+    }
+
+    /// Rows of a query on the store, as JSON arrays.
+    fn sql(&self, query: &str) -> Vec<serde_json::Value> {
+        let db = self.dir.path().join("home/berth.db");
+        let out = run(Command::new("python3")
+            .arg("-c")
+            .arg("import sqlite3, sys, json\nprint(json.dumps([list(r) for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2])]))")
+            .arg(db)
+            .arg(query));
+        assert!(out.status.success(), "reading the store: {}", text(&out));
+        serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).expect("json")
+    }
+
+    /// (launch id, the directory its `input` was bound to) from the store's queue.
+    fn launch_inputs(&self) -> BTreeMap<String, String> {
+        let db = self.dir.path().join("home/berth.db");
+        let out = run(Command::new("python3").arg("-c").arg(
+            "import sqlite3, sys, json\n\
+             c = sqlite3.connect(sys.argv[1])\n\
+             print(json.dumps({i: json.loads(j)['inputs']['input'] for i, j in c.execute('SELECT id, invocation_json FROM launches')}))",
+        ).arg(db));
+        assert!(out.status.success(), "reading the launches: {}", text(&out));
+        serde_json::from_slice(&out.stdout).expect("json")
+    }
+
+    /// GET `path` with `token`: the status and the body.
+    fn get(&self, token: &str, path: &str) -> (u16, String) {
+        let r =
+            http_client().get(format!("http://127.0.0.1:{}{path}", self.http)).bearer_auth(token).send().expect("get");
+        (r.status().as_u16(), r.text().unwrap_or_default())
+    }
+
+    /// A web UI page, signed in with `token` (the sign-in form, then the session cookie).
+    fn page(&self, token: &str, path: &str) -> (u16, String) {
+        let base = format!("http://127.0.0.1:{}", self.http);
+        let client =
+            reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        let login = client
+            .post(format!("{base}/login"))
+            .header("Origin", &base)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}"))
+            .send()
+            .expect("sign in");
+        let cookie = login
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+            .collect::<Vec<_>>()
+            .join("; ");
+        assert!(!cookie.is_empty(), "signing in gave no session cookie: {}", login.status());
+        let r = client.get(format!("{base}{path}")).header("Cookie", cookie).send().expect("page");
+        (r.status().as_u16(), r.text().unwrap_or_default())
+    }
+
+    fn send(&self, files: &[&PathBuf]) {
+        self.send_as("SCANNER", files);
+    }
+
+    fn send_as(&self, calling_ae: &str, files: &[&PathBuf]) {
+        let out = run(Command::new("storescu")
+            .args(["-aet", calling_ae, "-aec", "BERTH", "127.0.0.1", &self.dicom.to_string()])
+            .args(files));
+        assert!(out.status.success(), "storescu: {}\n{}", text(&out), self.log());
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `[[dicom.rules]]` in `berth serve` with Docker: a study of three series sent by dcmtk's
+/// storescu; each series is launched once, after its quiet time and not before, a series
+/// still arriving is not launched; each launch's input is its series' directory, made and
+/// audited as the rule's user, and its run counts the series' files; a rule for CT does not
+/// fire on MR; a restarted server launches nothing again.
+#[test]
+fn dicom_rules_in_serve_launch_once_per_complete_series_with_docker() {
+    dcmtk();
+    let rule = |name: &str, modality: &str| {
+        format!(
+            "[[dicom.rules]]\nname = \"{name}\"\nproject = \"p\"\non = \"series-complete\"\nquiet = \"5s\"\n\
+             modality = [\"{modality}\"]\ncalling_ae = [\"SCANNER\"]\ntool = \"dcm-count\"\ninput = \"input\"\nas_user = \"dicom\"\n"
+        )
+    };
+    let mut served = Served::new(&format!("{}{}", rule("count-mr", "MR"), rule("count-ct", "CT")));
+    let src = tempfile::tempdir().expect("tmp");
+    // Heudiconv's Siemens DWI file (MR), as 12 instances over 3 series of one study.
+    let files = generate(src.path(), 12, 3);
+    let mut by_series = BTreeMap::<String, Vec<&PathBuf>>::new();
+    let mut study = String::new();
+    for f in &files {
+        let (st, se, _) = uids(f);
+        study = st;
+        by_series.entry(se).or_default().push(f);
+    }
+    let series: Vec<String> = by_series.keys().cloned().collect();
+    let (growing, complete) = (series[2].clone(), &series[..2]);
+    // Two whole series and the first instance of the third.
+    let mut first: Vec<&PathBuf> = complete.iter().flat_map(|s| by_series[s].clone()).collect();
+    first.push(by_series[&growing][0]);
+    served.send(&first);
+    assert!(served.runs().is_empty(), "nothing is launched before the quiet time");
+    // The third series keeps arriving, an instance every 2 s (quiet is 5 s).
+    for f in &by_series[&growing][1..] {
+        std::thread::sleep(Duration::from_secs(2));
+        served.send(&[f]);
+    }
+    let launched = served.launch_inputs();
+    let dir = |s: &str| served.data().join(&study).join(s).to_string_lossy().into_owned();
+    let mut got: Vec<&String> = launched.values().collect();
+    got.sort();
+    let mut want: Vec<String> = complete.iter().map(|s| dir(s)).collect();
+    want.sort();
+    assert_eq!(
+        got,
+        want.iter().collect::<Vec<_>>(),
+        "the complete series are launched, the growing one is not\n{}",
+        served.log()
+    );
+    wait_for("the third series' launch", Duration::from_secs(30), || served.launch_inputs().len() == 3);
+    let launched = served.launch_inputs();
+    let mut got: Vec<String> = launched.values().cloned().collect();
+    got.sort();
+    let mut want: Vec<String> = series.iter().map(|s| dir(s)).collect();
+    want.sort();
+    assert_eq!(got, want, "one launch per series, each on its directory");
+    // The runs succeed, made as the rule's user, and count their series' files.
+    wait_for("the runs to end", Duration::from_secs(180), || served.runs().iter().all(|r| r["terminal"] == true));
+    let runs = served.runs();
+    assert_eq!(runs.len(), 3);
+    for r in &runs {
+        assert_eq!(
+            (r["status"].as_str(), r["user"].as_str(), r["tool"].as_str()),
+            (Some("succeeded"), Some("dicom"), Some("dcm-count")),
+            "{r}\n{}",
+            served.log()
+        );
+        let id = r["id"].as_str().expect("id");
+        let count = std::fs::read_to_string(served.dir.path().join("home/outputs/p").join(id).join("count.txt"))
+            .expect("count.txt");
+        let series_dir = PathBuf::from(&launched[id]);
+        let uid = series_dir.file_name().expect("uid").to_string_lossy().into_owned();
+        assert_eq!(count.trim(), by_series[&uid].len().to_string(), "run {id} counted its series");
+    }
+    // Audited as the rule's user, by rule; the CT rule never fired.
+    let audit: serde_json::Value =
+        serde_json::from_str(&served.ok(&["audit", "ls", "--actor", "dicom", "--json"])).expect("audit json");
+    let entries = audit.as_array().expect("entries");
+    let by_rule: Vec<_> = entries
+        .iter()
+        .filter(|e| e["action"] == "launch")
+        .map(|e| e["via"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(by_rule, ["dicom-rule:count-mr"; 3], "{audit}");
+    // A restart launches nothing again.
+    served.stop();
+    served.start();
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(served.launch_inputs().len(), 3, "a restart launched again\n{}", served.log());
+    assert!(served.log().contains("DICOM rule(s) watching arrivals"), "{}", served.log());
+}
+
+/// A rule's `send_to`: a successful run's DICOM outputs are sent to dcmtk's `storescp` with
+/// berth's SCU, each file recorded in `dicom_sends` with the run, the send audited as the
+/// rule's user.
+#[test]
+fn dicom_rule_sends_results_back_to_dcmtk_storescp_with_docker() {
+    dcmtk();
+    let scp_port = free_port();
+    let received = tempfile::tempdir().expect("tmp");
+    let mut scp = Command::new("storescp")
+        .args(["-aet", "PACS", "+xa", "-od"])
+        .arg(received.path())
+        .arg(scp_port.to_string())
+        .spawn()
+        .expect("storescp");
+    let to = format!("PACS@127.0.0.1:{scp_port}");
+    let served = Served::new(&format!(
+        "[[dicom.rules]]\nname = \"copy-back\"\nproject = \"p\"\nquiet = \"3s\"\ntool = \"dcm-copy\"\ninput = \"input\"\n\
+         as_user = \"dicom\"\nsend_to = \"{to}\"\n"
+    ));
+    let src = tempfile::tempdir().expect("tmp");
+    let files = generate(src.path(), 4, 1);
+    // A hostile calling AE title: the page must show it as text.
+    served.send_as("<b>EVIL</b>", &files.iter().collect::<Vec<_>>());
+    let count = || std::fs::read_dir(received.path()).map(|d| d.count()).unwrap_or(0);
+    wait_for("the results at storescp", Duration::from_secs(180), || count() >= files.len());
+    // The sends are recorded after the last file is answered.
+    wait_for("the sends recorded", Duration::from_secs(30), || {
+        served.sql("SELECT count(*) FROM dicom_sends WHERE ok = 1")[0][0] == files.len()
+    });
+    let _ = scp.kill();
+    let _ = scp.wait();
+    let mut sent: Vec<String> = files.iter().map(|f| uids(f).2).collect();
+    let mut got: Vec<String> =
+        std::fs::read_dir(received.path()).expect("ls").map(|e| uids(&e.expect("e").path()).2).collect();
+    sent.sort();
+    got.sort();
+    assert_eq!(got, sent, "storescp received the run's outputs");
+    let runs = served.sql("SELECT run_id FROM launches");
+    assert_eq!(runs.len(), 1, "one launch for the one series");
+    let linked = served.sql("SELECT DISTINCT run_id, destination FROM dicom_sends");
+    assert_eq!(linked, [serde_json::json!([runs[0][0], to])], "every send is linked to the run");
+    let results = served.sql("SELECT results FROM dicom_triggers");
+    assert_eq!(results[0][0], format!("sent 4 of 4 file(s) to {to}"));
+    let audit = served.ok(&["audit", "ls", "--actor", "dicom", "--json"]);
+    let audit: serde_json::Value = serde_json::from_str(&audit).expect("json");
+    assert!(
+        audit
+            .as_array()
+            .expect("entries")
+            .iter()
+            .any(|e| e["action"] == "dicom-send" && e["object"] == format!("dicom:{to}") && e["outcome"] == "ok"),
+        "{audit}"
+    );
+    // The project's DICOM overview: for members and admins; others get 404.
+    let (status, body) = served.get(&served.admin, "/api/v1/projects/p/dicom");
+    assert_eq!(status, 200, "{body}");
+    let o: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(o["studies"][0]["series"][0]["instances"], 4, "{o}");
+    assert_eq!(o["studies"][0]["series"][0]["calling_ae"], "<b>EVIL</b>", "{o}");
+    assert_eq!(o["triggers"][0]["rule"], "copy-back", "{o}");
+    assert!(o["triggers"][0]["launch_id"].is_string(), "{o}");
+    let dicom_token = served.ok(&["user", "token", "dicom"]).trim().to_owned();
+    assert_eq!(served.get(&dicom_token, "/api/v1/projects/p/dicom").0, 200);
+    let outsider = served.ok(&["user", "token", "outsider"]).trim().to_owned();
+    assert_eq!(served.get(&outsider, "/api/v1/projects/p/dicom").0, 404, "a non-member does not see the project");
+    let (status, html) = served.page(&served.admin, "/ui/projects/p/dicom");
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("&lt;b&gt;EVIL&lt;&#x2f;b&gt;") || html.contains("&lt;b&gt;EVIL&lt;/b&gt;"), "{html}");
+    assert!(!html.contains("<b>EVIL"), "a string from the wire is escaped");
+    assert!(html.contains("copy-back") && html.contains(o["triggers"][0]["launch_id"].as_str().expect("id")), "{html}");
+    let (status, _) = served.page(&outsider, "/ui/projects/p/dicom");
+    assert_eq!(status, 404, "a non-member gets the not-found page");
 }

@@ -113,6 +113,174 @@ class BulkRequest:
 
 
 @dataclass(frozen=True)
+class DicomOverview:
+    """A project's DICOM arrivals and rule triggers."""
+    project: str
+    """The project."""
+    studies: List[DicomStudy]
+    """Studies received, newest first, with their series."""
+    triggers: List[DicomTrigger]
+    """What the automation rules launched, newest first."""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "DicomOverview":
+        """Builds a `DicomOverview` from the API's JSON (unknown fields are ignored)."""
+        _expect_object(data, 'DicomOverview')
+        _require(data, 'DicomOverview', 'project')
+        _require(data, 'DicomOverview', 'studies')
+        _require(data, 'DicomOverview', 'triggers')
+        return cls(
+            project=data['project'],
+            studies=[DicomStudy.from_json(x) for x in data['studies']],
+            triggers=[DicomTrigger.from_json(x) for x in data['triggers']],
+        )
+
+
+@dataclass(frozen=True)
+class DicomSeries:
+    """A series as listed by [`Store::dicom_studies`]."""
+    series_uid: str
+    """Series Instance UID."""
+    calling_ae: str
+    """The AE title that sent its first instance."""
+    first_at: str
+    """When its first instance arrived."""
+    last_at: str
+    """When its last instance arrived."""
+    instances: int
+    """Instances received."""
+    bytes: int
+    """Bytes stored."""
+    modality: Optional[str] = None
+    """Modality."""
+    description: Optional[str] = None
+    """Series Description."""
+    series_number: Optional[int] = None
+    """Series Number."""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "DicomSeries":
+        """Builds a `DicomSeries` from the API's JSON (unknown fields are ignored)."""
+        _expect_object(data, 'DicomSeries')
+        _require(data, 'DicomSeries', 'series_uid')
+        _require(data, 'DicomSeries', 'calling_ae')
+        _require(data, 'DicomSeries', 'first_at')
+        _require(data, 'DicomSeries', 'last_at')
+        _require(data, 'DicomSeries', 'instances')
+        _require(data, 'DicomSeries', 'bytes')
+        return cls(
+            series_uid=data['series_uid'],
+            calling_ae=data['calling_ae'],
+            first_at=data['first_at'],
+            last_at=data['last_at'],
+            instances=data['instances'],
+            bytes=data['bytes'],
+            modality=data.get('modality'),
+            description=data.get('description'),
+            series_number=data.get('series_number'),
+        )
+
+
+@dataclass(frozen=True)
+class DicomStudy:
+    """A study as listed by [`Store::dicom_studies`]."""
+    project: str
+    """The project."""
+    study_uid: str
+    """Study Instance UID."""
+    first_at: str
+    """When its first instance arrived."""
+    last_at: str
+    """When its last instance arrived."""
+    instances: int
+    """Instances received."""
+    bytes: int
+    """Bytes stored."""
+    series: List[DicomSeries]
+    """Its series, by series number then UID."""
+    patient_id: Optional[str] = None
+    """Patient ID."""
+    study_date: Optional[str] = None
+    """Study Date."""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "DicomStudy":
+        """Builds a `DicomStudy` from the API's JSON (unknown fields are ignored)."""
+        _expect_object(data, 'DicomStudy')
+        _require(data, 'DicomStudy', 'project')
+        _require(data, 'DicomStudy', 'study_uid')
+        _require(data, 'DicomStudy', 'first_at')
+        _require(data, 'DicomStudy', 'last_at')
+        _require(data, 'DicomStudy', 'instances')
+        _require(data, 'DicomStudy', 'bytes')
+        _require(data, 'DicomStudy', 'series')
+        return cls(
+            project=data['project'],
+            study_uid=data['study_uid'],
+            first_at=data['first_at'],
+            last_at=data['last_at'],
+            instances=data['instances'],
+            bytes=data['bytes'],
+            series=[DicomSeries.from_json(x) for x in data['series']],
+            patient_id=data.get('patient_id'),
+            study_date=data.get('study_date'),
+        )
+
+
+@dataclass(frozen=True)
+class DicomTrigger:
+    """A recorded trigger."""
+    rule: str
+    """The rule's name."""
+    scope: str
+    """`series` or `study`."""
+    uid: str
+    """The Series (or Study) Instance UID."""
+    study_uid: str
+    """Its study."""
+    directory: str
+    """The directory bound to the rule's input."""
+    instances: int
+    """Instances it had when it completed."""
+    triggered_at: str
+    """When."""
+    as_user: str
+    """Who the launch was made as."""
+    launch_id: Optional[str] = None
+    """The launch queued."""
+    error: Optional[str] = None
+    """Why none was."""
+    results: Optional[str] = None
+    """What sending the run's results back did (none: not yet, or no `send_to`)."""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "DicomTrigger":
+        """Builds a `DicomTrigger` from the API's JSON (unknown fields are ignored)."""
+        _expect_object(data, 'DicomTrigger')
+        _require(data, 'DicomTrigger', 'rule')
+        _require(data, 'DicomTrigger', 'scope')
+        _require(data, 'DicomTrigger', 'uid')
+        _require(data, 'DicomTrigger', 'study_uid')
+        _require(data, 'DicomTrigger', 'directory')
+        _require(data, 'DicomTrigger', 'instances')
+        _require(data, 'DicomTrigger', 'triggered_at')
+        _require(data, 'DicomTrigger', 'as_user')
+        return cls(
+            rule=data['rule'],
+            scope=data['scope'],
+            uid=data['uid'],
+            study_uid=data['study_uid'],
+            directory=data['directory'],
+            instances=data['instances'],
+            triggered_at=data['triggered_at'],
+            as_user=data['as_user'],
+            launch_id=data.get('launch_id'),
+            error=data.get('error'),
+            results=data.get('results'),
+        )
+
+
+@dataclass(frozen=True)
 class DryRun:
     """What a dry run would do."""
     command_line: str
@@ -1530,4 +1698,4 @@ class Validation:
         )
 
 
-__all__ = ["Role", "RunStatus", "SessionStatus", "TaskStatus", "Accepted", "BulkAccepted", "BulkRequest", "DryRun", "ErrorBody", "ExecBody", "ExecEvent", "FileEntry", "Health", "ImageRequest", "ImportRequest", "LaunchRequest", "Listing", "Me", "NewPipelineRun", "NewToken", "NewToolSession", "OutputChange", "PipelineRequest", "PipelineRunRecord", "PipelineRunSummary", "PipelineStarted", "Problem", "Project", "ProjectRequest", "Revoked", "RunDetail", "RunPage", "RunView", "SessionDetail", "SessionRequest", "SessionStep", "SettingRequest", "TagRequest", "TaskRecord", "TokenInfo", "TokenRequest", "ToolDetail", "ToolSessionRecord", "ToolView", "User", "UserRequest", "UserView", "Validation"]
+__all__ = ["Role", "RunStatus", "SessionStatus", "TaskStatus", "Accepted", "BulkAccepted", "BulkRequest", "DicomOverview", "DicomSeries", "DicomStudy", "DicomTrigger", "DryRun", "ErrorBody", "ExecBody", "ExecEvent", "FileEntry", "Health", "ImageRequest", "ImportRequest", "LaunchRequest", "Listing", "Me", "NewPipelineRun", "NewToken", "NewToolSession", "OutputChange", "PipelineRequest", "PipelineRunRecord", "PipelineRunSummary", "PipelineStarted", "Problem", "Project", "ProjectRequest", "Revoked", "RunDetail", "RunPage", "RunView", "SessionDetail", "SessionRequest", "SessionStep", "SettingRequest", "TagRequest", "TaskRecord", "TokenInfo", "TokenRequest", "ToolDetail", "ToolSessionRecord", "ToolView", "User", "UserRequest", "UserView", "Validation"]

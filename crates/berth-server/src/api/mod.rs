@@ -354,6 +354,7 @@ pub struct ReferenceQuery {
 }
 
 mod audit;
+mod dicom;
 mod files;
 mod images;
 mod pipelines;
@@ -365,6 +366,7 @@ mod tools;
 mod users;
 
 pub use audit::*;
+pub use dicom::*;
 pub use files::*;
 pub use images::*;
 pub use pipelines::*;

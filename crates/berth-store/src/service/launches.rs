@@ -11,36 +11,42 @@ use crate::model::RunId;
 use crate::store::{Store, StoreError, sql};
 use crate::time;
 
+const ENQUEUE: &str = "queueing launches";
+
+/// Queues launches inside a transaction the caller holds (a DICOM rule's trigger is written in
+/// the same one as its launch).
+pub(crate) fn insert_launches(tx: &Transaction<'_>, launches: &[NewLaunch]) -> Result<Vec<String>, StoreError> {
+    const OP: &str = ENQUEUE;
+    let now = time::now();
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO launches (id, project_id, user_name, tool_name, tool_version, invocation_json,
+                 bulk_id, state, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8)",
+        )
+        .map_err(sql(OP))?;
+    let mut ids = Vec::with_capacity(launches.len());
+    for l in launches {
+        let id = l.id.clone();
+        stmt.execute(params![
+            id,
+            l.project_id,
+            l.user_name,
+            l.tool_name,
+            l.tool_version,
+            l.invocation_json,
+            l.bulk_id,
+            now
+        ])
+        .map_err(sql(OP))?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
 impl Store {
     /// Queues launches, all or none; returns their ids in order.
     pub fn enqueue_launches(&self, launches: &[NewLaunch]) -> Result<Vec<String>, StoreError> {
-        const OP: &str = "queueing launches";
-        let now = time::now();
-        self.write(OP, |tx| {
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO launches (id, project_id, user_name, tool_name, tool_version, invocation_json,
-                         bulk_id, state, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8)",
-                )
-                .map_err(sql(OP))?;
-            let mut ids = Vec::with_capacity(launches.len());
-            for l in launches {
-                let id = l.id.clone();
-                stmt.execute(params![
-                    id,
-                    l.project_id,
-                    l.user_name,
-                    l.tool_name,
-                    l.tool_version,
-                    l.invocation_json,
-                    l.bulk_id,
-                    now
-                ])
-                .map_err(sql(OP))?;
-                ids.push(id);
-            }
-            Ok(ids)
-        })
+        self.write(ENQUEUE, |tx| insert_launches(tx, launches))
     }
 
     /// Takes the oldest queued launch for the process `owner` (host, pid, start time).

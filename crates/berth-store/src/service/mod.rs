@@ -282,6 +282,7 @@ pub fn token_digest(token: &str) -> String {
 }
 
 mod launches;
+pub(crate) use launches::insert_launches;
 mod projects;
 mod scans;
 mod users;

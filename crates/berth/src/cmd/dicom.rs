@@ -94,7 +94,7 @@ fn ls(args: &DicomLsArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn send(args: &DicomSendArgs) -> anyhow::Result<ExitCode> {
-    use berth_dicom::scu::{Destination, SendOptions, send_files};
+    use berth_dicom::scu::{Destination, SendOptions, send_recorded};
     let dest = Destination::parse(&args.to).map_err(|e| {
         let hint = e.hint();
         diag::library(e, hint)
@@ -117,21 +117,8 @@ fn send(args: &DicomSendArgs) -> anyhow::Result<ExitCode> {
         retry_delay: std::time::Duration::from_secs_f64(args.retry_delay),
         ..SendOptions::default()
     };
-    let sent = send_files(&dest, &files, &opts);
+    let sent = send_recorded(&store, &dest, &files, &opts, args.run.as_deref())?;
     let destination = dest.to_string();
-    for s in &sent {
-        store.record_dicom_send(&berth_store::NewDicomSend {
-            destination: &destination,
-            calling_ae: &calling,
-            path: &s.path.display().to_string(),
-            sop_instance_uid: s.sop_instance_uid.as_deref(),
-            status: s.status,
-            ok: s.ok(),
-            attempts: s.attempts,
-            error: s.error.as_deref(),
-            run_id: args.run.as_deref(),
-        })?;
-    }
     let failed = sent.iter().filter(|s| !s.ok()).count();
     if args.json {
         print_json(&sent)?;

@@ -93,8 +93,7 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             shutdown.cancel();
         });
         berth_server::serve(state).await.map_err(|e| {
-            let hint = matches!(e, berth_server::ServeError::Bind { .. })
-                .then(|| "is another server on that port? choose another with `--bind`".to_owned());
+            let hint = e.hint();
             hinted(format!("{e}: {}", std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default()), hint)
         })
     })?;
