@@ -112,3 +112,16 @@ def test_the_served_document_is_the_committed_one(service: Service) -> None:
     import json
     committed = json.loads((Path(__file__).resolve().parents[1] / "openapi.json").read_text())
     assert Server(service.url).openapi() == committed
+
+
+def test_a_command_silent_for_longer_than_the_clients_timeout_is_waited_for(service: Service) -> None:
+    # The client's timeout is for ordinary requests; an exec (streamed or not) may be silent longer.
+    s = Server(service.url, service.alice, timeout=1.5)
+    sess = s.start_session("p1", "count", {"input": str(service.world.data / "a.txt")}, idle_timeout=300)
+    try:
+        assert sess.exec(["sh", "-c", "sleep 3; echo done"]).stdout == "done\n"
+        seen: List[Tuple[str, str]] = []
+        step = sess.exec(["sh", "-c", "sleep 3; echo streamed"], output=lambda st, t: seen.append((st, t)))
+        assert step.exit_code == 0 and seen == [("stdout", "streamed\n")]
+    finally:
+        sess.stop()

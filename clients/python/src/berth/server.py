@@ -50,8 +50,10 @@ class Server:
         query: Optional[Mapping[str, Any]] = None,
         body: Any = None,
         accept: str = "application/json",
-        timeout: Optional[float] = None,
+        timeout: Optional[float] = -1.0,
     ) -> Any:
+        """One request; ``timeout`` -1 means the client's, ``None`` none at all (a stream, an exec,
+        a download: they may stay silent longer than any fixed timeout)."""
         url = self.url + "/api/v1" + path
         if query:
             pairs: List[Tuple[str, str]] = []
@@ -72,7 +74,9 @@ class Server:
             headers["Authorization"] = f"Bearer {self.token}"
         req = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
-            return urllib.request.urlopen(req, timeout=timeout if timeout is not None else self.timeout)
+            if timeout is not None and timeout < 0:
+                timeout = self.timeout
+            return urllib.request.urlopen(req, timeout=timeout)
         except urllib.error.HTTPError as e:
             raise _error_of(e) from None
         except urllib.error.URLError as e:
