@@ -11,8 +11,9 @@ pipelines. API models (``berth.models``) are generated from the server's OpenAPI
 
 from . import models
 from .errors import BerthError, RunFailed, Timeout
-from .local import Local, LocalSession
-from .server import Server, ServerSession
+from .local import Local
+from .server import Server
+from .session import Session
 
-__all__ = ["BerthError", "Local", "LocalSession", "RunFailed", "Server", "ServerSession", "Timeout", "models"]
+__all__ = ["BerthError", "Local", "RunFailed", "Server", "Session", "Timeout", "models"]
 __version__ = "0.1.0"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import models
+from .session import Session
 from .errors import BerthError, RunFailed
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -165,7 +166,7 @@ class Local:
         mounts: Sequence[PathLike] = (),
         idle_timeout: Optional[str] = None,
         engine: Optional[str] = None,
-    ) -> "LocalSession":
+    ) -> Session:
         """Starts a long-lived container of ``tool`` (its File ``inputs`` and ``mounts``
         mounted read-only, ``output_dir`` writable)."""
         args = ["session", "start", tool, "--json"]
@@ -179,16 +180,16 @@ class Local:
             args += ["--idle-timeout", str(idle_timeout)]
         if engine:
             args += ["--engine", engine]
-        return LocalSession(self, models.ToolSessionRecord.from_json(self.call(args)))
+        return Session(self, models.ToolSessionRecord.from_json(self.call(args)))
 
     def sessions(self, *, all: bool = False) -> List[models.ToolSessionRecord]:
         """Sessions (running ones; ``all``: ended ones too)."""
         args = ["session", "ls", "--json"] + (["--all"] if all else [])
         return [models.ToolSessionRecord.from_json(s) for s in self.call(args)]
 
-    def session(self, session_id: str) -> "LocalSession":
+    def session(self, session_id: str) -> Session:
         """A session already started (by this client, another, or by hand)."""
-        return LocalSession(self, self.get_session(session_id).session)
+        return Session(self, self.get_session(session_id).session)
 
     def get_session(self, session_id: str) -> models.SessionDetail:
         """A session with its steps."""
@@ -269,39 +270,6 @@ class Local:
         if proc.returncode != 0:
             raise _error_of(proc.stderr.decode("utf-8", "replace").splitlines(), proc.returncode, args)
         return proc.stdout.decode("utf-8", "replace")
-
-
-class LocalSession:
-    """A tool session on this machine: ``exec`` again and again, then ``stop`` (or ``with``)."""
-
-    def __init__(self, local: Local, record: models.ToolSessionRecord) -> None:
-        self.local = local
-        self.record = record
-
-    @property
-    def id(self) -> str:
-        return self.record.id
-
-    def exec(self, command: Optional[Sequence[str]] = None, **kw: Any) -> models.SessionStep:
-        """See :meth:`Local.exec`."""
-        return self.local.exec(self.id, command, **kw)
-
-    def show(self) -> models.SessionDetail:
-        """The session and its steps, as recorded now."""
-        detail = self.local.get_session(self.id)
-        self.record = detail.session
-        return detail
-
-    def stop(self) -> models.ToolSessionRecord:
-        """Stops it."""
-        self.record = self.local.stop_session(self.id)
-        return self.record
-
-    def __enter__(self) -> "LocalSession":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
 
 def _object(value: Any, what: str) -> Dict[str, Any]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import models
+from .session import Session
 from .errors import BerthError, RunFailed, Timeout
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -263,7 +264,7 @@ class Server:
         *,
         version: Optional[str] = None,
         idle_timeout: Optional[int] = None,
-    ) -> "ServerSession":
+    ) -> Session:
         """Starts a long-lived container of ``tool`` in ``project`` (its File ``inputs`` mounted)."""
         body: Dict[str, Any] = {"tool": tool, "inputs": dict(inputs or {})}
         if version:
@@ -271,15 +272,15 @@ class Server:
         if idle_timeout is not None:
             body["idle_timeout_secs"] = int(idle_timeout)
         record = models.ToolSessionRecord.from_json(self._json("POST", f"/projects/{_seg(project)}/sessions", body=body))
-        return ServerSession(self, record)
+        return Session(self, record)
 
     def sessions(self) -> List[models.ToolSessionRecord]:
         """The sessions the caller may use, newest first."""
         return [models.ToolSessionRecord.from_json(s) for s in self._json("GET", "/sessions")]
 
-    def session(self, session_id: str) -> "ServerSession":
+    def session(self, session_id: str) -> Session:
         """A session already started (by this client or another)."""
-        return ServerSession(self, self.get_session(session_id).session)
+        return Session(self, self.get_session(session_id).session)
 
     def get_session(self, session_id: str) -> models.SessionDetail:
         """A session with its steps."""
@@ -358,39 +359,6 @@ class Server:
             if deadline is not None and time.monotonic() >= deadline:
                 raise Timeout(f"pipeline {pipeline_id} is still {p.status} after {timeout} s")
             time.sleep(poll)
-
-
-class ServerSession:
-    """A tool session on a server: ``exec`` again and again, then ``stop`` (or use ``with``)."""
-
-    def __init__(self, server: Server, record: models.ToolSessionRecord) -> None:
-        self.server = server
-        self.record = record
-
-    @property
-    def id(self) -> str:
-        return self.record.id
-
-    def exec(self, command: Optional[Sequence[str]] = None, **kw: Any) -> models.SessionStep:
-        """See :meth:`Server.exec`."""
-        return self.server.exec(self.id, command, **kw)
-
-    def show(self) -> models.SessionDetail:
-        """The session and its steps, as recorded now."""
-        detail = self.server.get_session(self.id)
-        self.record = detail.session
-        return detail
-
-    def stop(self) -> models.ToolSessionRecord:
-        """Stops it."""
-        self.record = self.server.stop_session(self.id)
-        return self.record
-
-    def __enter__(self) -> "ServerSession":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
 
 def _seg(value: str) -> str:
