@@ -271,18 +271,6 @@ impl Root {
         Ok(std::fs::File::from(fd))
     }
 
-    /// The mode bits of `rel` beneath the root, the last component not followed, in one system
-    /// call: a **hint** to skip files not worth opening (intermediate components are resolved
-    /// as the kernel does, links included). Anything read is opened with [`Root::open_file`],
-    /// which follows nothing. `None` when it cannot be stat-ed.
-    pub fn mode_hint(&self, rel: &Path) -> Option<u32> {
-        let rel = checked_relative(rel, &self.path.join(rel)).ok()?;
-        if rel.as_os_str().is_empty() {
-            return None;
-        }
-        rustix::fs::statat(&self.fd, &rel, AtFlags::SYMLINK_NOFOLLOW).ok().map(|st| st.st_mode)
-    }
-
     /// Creates the directory `rel` (and its missing parents) beneath the root without following
     /// links, with `mode` for the ones it creates. An existing directory is fine; an existing
     /// link or file is an error. Returns the directory opened (`O_PATH`) and its host path.

@@ -42,6 +42,45 @@ impl Root {
         let device = rustix::fs::fstat(&fd)?.st_dev;
         Ok(WalkDir { fd, device })
     }
+
+    /// The directory `rel` beneath the root (`""` is the root), opened to walk or to look at
+    /// its entries by name: every component opened as [`WalkDir::subdir`] opens one — never
+    /// through a link, never onto another file system.
+    pub fn walk_dir_at(&self, rel: &std::path::Path) -> io::Result<Subdir> {
+        let mut dir = self.walk_dir()?;
+        let mut names = Vec::new();
+        for part in rel.components() {
+            match part {
+                std::path::Component::Normal(name) => names.push(name),
+                std::path::Component::CurDir => {}
+                _ => return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a relative path beneath the root")),
+            }
+        }
+        if names.is_empty() {
+            return Ok(Subdir::Opened(dir));
+        }
+        // One `openat2` for the whole path where the kernel has it; else one component at a time.
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let resolve =
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_XDEV;
+        let joined: std::path::PathBuf = names.iter().collect();
+        match rustix::fs::openat2(&dir.fd, &joined, flags, Mode::empty(), resolve) {
+            Ok(fd) => return Ok(Subdir::Opened(WalkDir { fd, device: dir.device })),
+            Err(rustix::io::Errno::XDEV) => return Ok(Subdir::OtherFileSystem),
+            Err(rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR | rustix::io::Errno::NOENT) => {
+                return Ok(Subdir::Gone);
+            }
+            Err(rustix::io::Errno::NOSYS | rustix::io::Errno::PERM | rustix::io::Errno::AGAIN) => {}
+            Err(e) => return Err(e.into()),
+        }
+        for name in names {
+            match dir.subdir(name)? {
+                Subdir::Opened(next) => dir = next,
+                other => return Ok(other),
+            }
+        }
+        Ok(Subdir::Opened(dir))
+    }
 }
 
 impl WalkDir {
@@ -160,6 +199,8 @@ fn is_component(name: &OsStr) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     #[test]
@@ -198,9 +239,29 @@ mod tests {
     }
 
     #[test]
+    fn a_directory_beneath_the_root_is_opened_through_no_link() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let d = tmp.path();
+        std::fs::create_dir_all(d.join("usr/lib/x")).expect("dirs");
+        std::fs::write(d.join("usr/lib/x/f"), "x").expect("file");
+        std::os::unix::fs::symlink("usr/lib", d.join("lib")).expect("link");
+        std::os::unix::fs::symlink("/usr", d.join("usr/up")).expect("link");
+        let root = Root::open(d).expect("root");
+        let Subdir::Opened(x) = root.walk_dir_at(Path::new("usr/lib/x")).expect("x") else { panic!("x not opened") };
+        assert_eq!(x.stat(OsStr::new("f")).expect("stat").st_size, 1);
+        assert!(matches!(root.walk_dir_at(Path::new("")).expect("root"), Subdir::Opened(_)));
+        // A link on the way, relative or absolute, is not followed; neither is `..`.
+        assert!(matches!(root.walk_dir_at(Path::new("lib/x")).expect("lib/x"), Subdir::Gone));
+        assert!(matches!(root.walk_dir_at(Path::new("usr/up/lib")).expect("usr/up"), Subdir::Gone));
+        assert!(matches!(root.walk_dir_at(Path::new("usr/none")).expect("none"), Subdir::Gone));
+        assert!(root.walk_dir_at(Path::new("usr/../..")).is_err());
+        assert!(root.walk_dir_at(Path::new("/usr")).is_err());
+    }
+
+    #[test]
     fn a_mount_point_is_another_file_system() {
         // /proc is its own file system under / on every Linux this runs on.
-        let root = Root::open(std::path::Path::new("/")).expect("root");
+        let root = Root::open(Path::new("/")).expect("root");
         let top = root.walk_dir().expect("walk");
         assert!(matches!(top.subdir(OsStr::new("proc")).expect("proc"), Subdir::OtherFileSystem));
     }

@@ -191,6 +191,15 @@ impl View {
         self.entries.iter().map(|(p, (l, _))| (p.as_str(), *l))
     }
 
+    /// Every regular file in the view: its path, the layer that last wrote it, and whether it
+    /// may be a binary (see [`Entry::File`]).
+    pub fn files(&self) -> impl Iterator<Item = (&str, usize, bool)> {
+        self.entries.iter().filter_map(|(p, (l, e))| match e {
+            Entry::File { binary, .. } => Some((p.as_str(), *l, *binary)),
+            _ => None,
+        })
+    }
+
     /// The entry stored at exactly `path` (no link resolution).
     pub fn entry(&self, path: &str) -> Option<&Entry> {
         self.entries.get(path).map(|(_, e)| e)

@@ -22,7 +22,7 @@ use object::{Object, ObjectSection};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::fs::{Entry, View, file_name, parent};
+use crate::fs::{View, file_name, parent};
 use crate::model::{Package, PackageKind};
 
 /// The pass as it is named among the analyzers of an inventory; bump [`VERSION`] whenever what
@@ -116,16 +116,20 @@ pub fn unclaimed<'a>(
 ) -> Vec<(String, usize)> {
     let outside_databases = |p: &str| !DATABASES.iter().any(|d| p.starts_with(d));
     let mut open: foldhash::HashMap<&str, usize> = view
-        .paths()
-        .filter(|(p, _)| matches!(view.entry(p), Some(Entry::File { binary: true, .. })))
+        .files()
+        .filter(|(_, _, binary)| *binary)
+        .map(|(p, l, _)| (p, l))
         .chain(unchecked.iter().map(|(p, l)| (p.as_str(), *l)))
         .filter(|(p, _)| outside_databases(p))
         .collect();
     if open.is_empty() {
         return Vec::new();
     }
-    // Directory → where it really is, when a link on the way makes that differ.
+    // Directory → where it really is, when a link on the way makes that differ. A package's
+    // files come directory by directory: the last directory is remembered, not looked up again.
     let mut moved: foldhash::HashMap<&'a str, Option<String>> = foldhash::HashMap::default();
+    let mut last: Option<(&'a str, Option<String>)> = None;
+    let mut moved_to = String::new();
     for f in files {
         if is_clean(f) {
             open.remove(f);
@@ -133,9 +137,18 @@ pub fn unclaimed<'a>(
             if dir.is_empty() {
                 continue;
             }
-            if let Some(r) = moved.entry(dir).or_insert_with(|| view.resolve(dir).filter(|r| r != dir)) {
-                let path = if r.is_empty() { file_name(f).to_owned() } else { format!("{r}/{}", file_name(f)) };
-                open.remove(path.as_str());
+            if last.as_ref().is_none_or(|(d, _)| *d != dir) {
+                let r = moved.entry(dir).or_insert_with(|| view.resolve(dir).filter(|r| r != dir)).clone();
+                last = Some((dir, r));
+            }
+            if let Some((_, Some(r))) = &last {
+                moved_to.clear();
+                if !r.is_empty() {
+                    moved_to.push_str(r);
+                    moved_to.push('/');
+                }
+                moved_to.push_str(file_name(f));
+                open.remove(moved_to.as_str());
             }
         } else if let Ok(c) = crate::fs::clean(f) {
             open.remove(c.as_str());
@@ -329,6 +342,7 @@ fn section<'d, R: object::ReadRef<'d>>(file: &object::File<'d, R>, name: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fs::Entry;
 
     #[test]
     fn go_toolchain_versions_as_osv_writes_them() {

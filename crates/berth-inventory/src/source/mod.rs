@@ -157,15 +157,7 @@ impl Opened {
                     name: ".".to_owned(),
                     source: e,
                 })?;
-                // Only an execute bit or a library name makes a regular file worth reading; one
-                // stat tells (most candidates are compiled Python or data). The stats are most
-                // of the pass: made on all cores.
-                let worth = |path: &String| {
-                    let library = crate::binary::is_library_name(path);
-                    matches!(beneath.mode_hint(Path::new(path)),
-                        Some(mode) if mode & 0o170_000 == 0o100_000 && (library || mode & 0o111 != 0))
-                };
-                for path in filter_on_all_cores(paths, &worth) {
+                for path in worth_examining(&beneath, paths) {
                     let library = crate::binary::is_library_name(path);
                     // Opened beneath the root, never through a link, non-blocking, regular
                     // files only (a file swapped for a FIFO or a link since the stat is passed
@@ -216,21 +208,63 @@ impl Opened {
     }
 }
 
-/// The items of `items` that `keep` keeps, in order, `keep` called from up to four threads
-/// (for calls that wait on the kernel, such as one `stat` per item).
-fn filter_on_all_cores<'a, T: Sync>(items: &'a [T], keep: &(dyn Fn(&T) -> bool + Sync)) -> Vec<&'a T> {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
-    if workers == 1 || items.len() < 256 {
-        return items.iter().filter(|i| keep(i)).collect();
+/// The candidates among `paths` (sorted, cleaned, relative to `root`) worth reading: regular
+/// files with an execute bit or a shared-library name. One `stat` each tells (most candidates
+/// are compiled Python or data), made by name from the file's directory, which is opened once
+/// for all the candidates it holds (through no link, see [`berth_hostpath::Root::walk_dir_at`]):
+/// a stat by full path resolved every directory on the way again, which was most of the pass.
+/// The directories are shared among up to four threads (the stats wait on the kernel). In
+/// order; a directory or file that cannot be opened or stat-ed is passed over.
+fn worth_examining<'a>(root: &berth_hostpath::Root, paths: &'a [String]) -> Vec<&'a String> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let mut runs: Vec<&'a [String]> = Vec::new();
+    let mut start = 0;
+    for i in 1..=paths.len() {
+        if i == paths.len() || crate::fs::parent(&paths[i]) != crate::fs::parent(&paths[start]) {
+            runs.push(&paths[start..i]);
+            start = i;
+        }
     }
-    let chunk = items.len().div_ceil(workers);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().filter(|i| keep(i)).collect::<Vec<_>>()))
+    let worth_in = |run: &'a [String]| -> Vec<&'a String> {
+        let Some(first) = run.first() else { return Vec::new() };
+        let Ok(berth_hostpath::Subdir::Opened(dir)) = root.walk_dir_at(Path::new(crate::fs::parent(first))) else {
+            return Vec::new();
+        };
+        run.iter()
+            .filter(|path| {
+                let library = crate::binary::is_library_name(path);
+                matches!(dir.stat(std::ffi::OsStr::new(crate::fs::file_name(path))),
+                    Ok(st) if st.st_mode & 0o170_000 == 0o100_000 && (library || st.st_mode & 0o111 != 0))
+            })
+            .collect()
+    };
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+    if workers == 1 || paths.len() < 256 {
+        return runs.into_iter().flat_map(worth_in).collect();
+    }
+    // Each thread takes the next directory until none is left (their sizes differ widely).
+    let next = AtomicUsize::new(0);
+    let mut found: Vec<(usize, Vec<&'a String>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(run) = runs.get(i) else { break };
+                        let kept = worth_in(run);
+                        if !kept.is_empty() {
+                            mine.push((i, kept));
+                        }
+                    }
+                    mine
+                })
+            })
             .collect();
         handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
-    })
+    });
+    found.sort_by_key(|(i, _)| *i);
+    found.into_iter().flat_map(|(_, kept)| kept).collect()
 }
 
 fn info(name: String, kind: TargetKind) -> TargetInfo {
