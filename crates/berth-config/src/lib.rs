@@ -82,6 +82,8 @@
 //! Registry credentials saved by `berth login` live in `$BERTH_HOME/credentials.json` (mode 0600);
 //! berth also reads Docker's `$DOCKER_CONFIG/config.json` (default `~/.docker/config.json`).
 
+pub mod text;
+
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;

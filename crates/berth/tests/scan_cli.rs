@@ -610,3 +610,52 @@ fn unknown_targets_and_formats_are_errors_with_hints() {
     let out = w.berth(&["scan"]);
     assert_eq!(out.status.code(), Some(2), "usage errors are clap's 2");
 }
+
+/// A root filesystem whose package database and file names hold terminal escape sequences and
+/// line breaks (anyone can build such an image): the tables show them as text, on their line;
+/// JSON keeps the exact strings.
+#[test]
+fn tables_show_an_images_escape_sequences_as_text_and_json_keeps_them() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    std::fs::create_dir_all(r.join("etc")).unwrap();
+    std::fs::write(r.join("etc/os-release"), "ID=debian\nVERSION_ID=\"12\"\n").unwrap();
+    std::fs::create_dir_all(r.join("var/lib/dpkg/info")).unwrap();
+    let version = "1.0\u{1b}]0;pwned\u{7}\u{1b}[2J";
+    std::fs::write(
+        r.join("var/lib/dpkg/status"),
+        format!(
+            "Package: evil\nStatus: install ok installed\nVersion: {version}\nArchitecture: amd64\n\
+             Description: x\n\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(r.join("var/lib/dpkg/info/evil.list"), "").unwrap();
+    // A file name with an escape and a forged line: an npm manifest that does not parse, so
+    // its path is named in a warning.
+    let odd = "x\u{1b}[31m\nwarning: all clear";
+    std::fs::create_dir_all(r.join("opt/node_modules").join(odd)).unwrap();
+    std::fs::write(r.join("opt/node_modules").join(odd).join("package.json"), "not json").unwrap();
+    let dir = r.to_str().unwrap();
+
+    let world = World::new("");
+    for args in [["sbom", dir, "--format", "table"], ["scan", dir, "--format", "table"]] {
+        let out = world.berth(&args);
+        assert!(out.status.success(), "berth {args:?} failed: {}", text(&out.stderr));
+        for shown in [text(&out.stdout), text(&out.stderr)] {
+            assert!(
+                !shown.contains('\u{1b}') && !shown.contains('\u{7}'),
+                "berth {args:?} printed a control character:\n{shown:?}"
+            );
+            assert!(!shown.lines().any(|l| l.starts_with("warning: all clear")), "a forged line: {shown}");
+        }
+        let both = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(both.contains("x\\u{1b}[31m\\nwarning: all clear"), "the file name is shown escaped:\n{both}");
+        if args[0] == "sbom" {
+            assert!(both.contains("1.0\\u{1b}]0;pwned\\u{7}\\u{1b}[2J"), "the version is shown escaped:\n{both}");
+        }
+    }
+    let inventory = world.json(&["sbom", dir, "-f", "json"]);
+    let evil = inventory["packages"].as_array().unwrap().iter().find(|p| p["name"] == "evil").expect("evil listed");
+    assert_eq!(evil["version"], version, "JSON carries the exact version");
+}

@@ -2,15 +2,19 @@
 
 use std::fmt::Write as _;
 
+use berth_config::text::terminal_safe as safe;
+
 use crate::model::{Inventory, Origin};
 
-/// Render the table: a header naming the target and its OS, then one line per package.
+/// Render the table: a header naming the target and its OS, then one line per package. Every
+/// string read from the target is shown through [`safe`] (an image's package database can hold
+/// terminal escape sequences).
 pub fn render(inventory: &Inventory) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "target: {}", inventory.target.name);
+    let _ = writeln!(out, "target: {}", safe(&inventory.target.name));
     match &inventory.os {
         Some(os) => {
-            let _ = writeln!(out, "os:     {} {} ({})", os.id, os.version, os.family);
+            let _ = writeln!(out, "os:     {} {} ({})", safe(&os.id), safe(&os.version), os.family);
         }
         None => {
             let _ = writeln!(out, "os:     unknown");
@@ -35,11 +39,11 @@ pub fn render(inventory: &Inventory) -> String {
             };
             [
                 p.kind.to_string(),
-                p.name.clone(),
-                p.version.clone(),
-                source,
+                safe(&p.name).into_owned(),
+                safe(&p.version).into_owned(),
+                safe(&source).into_owned(),
                 p.layer.map(|l| l.to_string()).unwrap_or_default(),
-                origin,
+                safe(&origin).into_owned(),
             ]
         })
         .collect();
@@ -66,18 +70,18 @@ pub fn render(inventory: &Inventory) -> String {
         let _ = writeln!(out, "\nbinaries no package owns: {}", inventory.unowned.len());
         for f in &inventory.unowned {
             let built = match (&f.toolchain, &f.main) {
-                (Some(t), Some(m)) => format!("  {t}, {m}, {} modules", f.attributed),
-                (Some(t), None) => format!("  {t}"),
+                (Some(t), Some(m)) => format!("  {}, {}, {} modules", safe(t), safe(m), f.attributed),
+                (Some(t), None) => format!("  {}", safe(t)),
                 _ => String::new(),
             };
             let sha = f.sha256.as_deref().map_or("(not read)", |s| &s[..s.len().min(16)]);
-            let _ = writeln!(out, "  /{}  {}  {} bytes  sha256:{sha}{built}", f.path, f.kind.as_str(), f.size);
+            let _ = writeln!(out, "  /{}  {}  {} bytes  sha256:{sha}{built}", safe(&f.path), f.kind.as_str(), f.size);
         }
     }
     if !inventory.warnings.is_empty() {
         out.push('\n');
         for w in &inventory.warnings {
-            let _ = writeln!(out, "warning: {w}");
+            let _ = writeln!(out, "warning: {}", safe(w));
         }
     }
     out

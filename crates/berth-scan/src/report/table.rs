@@ -3,16 +3,18 @@
 use std::fmt::Write as _;
 
 use berth_advisory::Severity;
+use berth_config::text::terminal_safe as safe;
 
 use crate::ScanReport;
 
-/// Render the table.
+/// Render the table. Every string read from the target or the advisory database is shown
+/// through [`safe`] (an image's package database can hold terminal escape sequences).
 pub fn render(report: &ScanReport) -> String {
     let mut out = String::new();
     let inv = &report.inventory;
-    let _ = writeln!(out, "target:   {}", inv.target.name);
+    let _ = writeln!(out, "target:   {}", safe(&inv.target.name));
     if let Some(os) = &inv.os {
-        let _ = writeln!(out, "os:       {} {}", os.id, os.version);
+        let _ = writeln!(out, "os:       {} {}", safe(&os.id), safe(&os.version));
     }
     let _ = writeln!(
         out,
@@ -61,12 +63,12 @@ pub fn render(report: &ScanReport) -> String {
             .filter(|f| f.severity == severity)
             .map(|f| {
                 let mut row = vec![
-                    f.id.clone(),
-                    f.package.clone(),
-                    f.installed_version.clone(),
-                    f.fixed_version.clone().unwrap_or_else(|| "-".to_owned()),
+                    safe(&f.id).into_owned(),
+                    safe(&f.package).into_owned(),
+                    safe(&f.installed_version).into_owned(),
+                    f.fixed_version.as_deref().map_or_else(|| "-".to_owned(), |v| safe(v).into_owned()),
                     f.status.as_str().to_owned(),
-                    f.severity_source.clone(),
+                    safe(&f.severity_source).into_owned(),
                 ];
                 if reach_col {
                     row.push(f.reach.as_ref().map_or("-", |r| r.state.as_str()).to_owned());
@@ -113,13 +115,13 @@ pub fn render(report: &ScanReport) -> String {
         );
         for u in &report.unowned {
             let sha = u.sha256.as_deref().map_or("not read", |s| &s[..s.len().min(16)]);
-            let _ = writeln!(out, "  /{}  {}  sha256:{sha}  {}", u.path, u.kind, u.note);
+            let _ = writeln!(out, "  /{}  {}  sha256:{sha}  {}", safe(&u.path), u.kind, safe(&u.note));
         }
     }
     if !report.warnings.is_empty() {
         out.push('\n');
         for w in &report.warnings {
-            let _ = writeln!(out, "warning: {w}");
+            let _ = writeln!(out, "warning: {}", safe(w));
         }
     }
     out

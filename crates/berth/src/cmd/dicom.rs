@@ -1,10 +1,12 @@
 //! `berth dicom listen`, `ls` and `send`: the DICOM node of berth-dicom, what it received
 //! (from berth-store), and sending files to another node, each outcome recorded.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use berth_config::text::terminal_safe;
 use berth_dicom::{Listener, Overrides, Settings};
 
 use crate::cli::{DicomCommand, DicomListenArgs, DicomLsArgs, DicomSendArgs};
@@ -63,13 +65,17 @@ fn ls(args: &DicomLsArgs) -> anyhow::Result<ExitCode> {
         eprintln!("no DICOM studies received");
         return Ok(ExitCode::SUCCESS);
     }
+    // What a sender put in its headers is shown as text, never as terminal control sequences.
+    fn safe(s: Option<&str>) -> Cow<'_, str> {
+        s.map_or(Cow::Borrowed("-"), terminal_safe)
+    }
     for st in &studies {
         writeln!(
             out,
             "{}  study {}  patient {}  {} instances  {}  {} .. {}",
             st.project,
-            st.study_uid,
-            st.patient_id.as_deref().unwrap_or("-"),
+            terminal_safe(&st.study_uid),
+            safe(st.patient_id.as_deref()),
             st.instances,
             human_size(i64::try_from(st.bytes).ok()),
             time(&st.first_at),
@@ -80,13 +86,13 @@ fn ls(args: &DicomLsArgs) -> anyhow::Result<ExitCode> {
                 out,
                 "    series {:>4}  {:<3}  {:<32}  {:>5} instances  {:>9}  from {}  last {}  {}",
                 se.series_number.map_or("-".to_owned(), |n| n.to_string()),
-                se.modality.as_deref().unwrap_or("-"),
-                se.description.as_deref().unwrap_or("-"),
+                safe(se.modality.as_deref()),
+                safe(se.description.as_deref()),
                 se.instances,
                 human_size(i64::try_from(se.bytes).ok()),
-                se.calling_ae,
+                terminal_safe(&se.calling_ae),
                 time(&se.last_at),
-                se.series_uid
+                terminal_safe(&se.series_uid)
             )?;
         }
     }

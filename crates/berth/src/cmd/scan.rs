@@ -95,7 +95,7 @@ fn inventory(target_arg: &str, engine: Option<&str>, config: &Config) -> anyhow:
         inventory.layers.len()
     );
     for w in &inventory.warnings {
-        eprintln!("berth: warning: {w}");
+        eprintln!("berth: warning: {}", berth_config::text::terminal_safe(w));
     }
     Ok(inventory)
 }
@@ -190,7 +190,7 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         }
     }
     for w in &report.warnings {
-        eprintln!("berth: warning: {w}");
+        eprintln!("berth: warning: {}", berth_config::text::terminal_safe(w));
     }
     let text = berth_scan::report::render(&report, format, &berth_scan::report::DocumentMeta::now());
     write_output(&text, args.output.as_deref())?;

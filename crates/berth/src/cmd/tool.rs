@@ -121,7 +121,7 @@ fn install(a: &ToolInstallArgs) -> anyhow::Result<ExitCode> {
             .map_err(catalog_error)
     })?;
     for w in &installed.warnings {
-        eprintln!("berth: warning: {w}");
+        eprintln!("berth: warning: {}", berth_config::text::terminal_safe(w));
     }
     let e = &installed.entry;
     let origin = format!("catalog {}", a.index);
