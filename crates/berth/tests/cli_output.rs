@@ -136,3 +136,24 @@ fn pipelines_as_users_read_them() {
     shown += &w.shown(&["pipeline", "show", &id]);
     snapshot!("pipelines", shown);
 }
+
+/// A value with terminal escape sequences (a server user's launch, a pasted invocation) is
+/// recorded as given and shown by `berth show` as text, never as control sequences.
+#[test]
+fn show_prints_a_runs_hostile_values_as_text() {
+    let w = World::new();
+    let tool = w.write("hello.json", HELLO);
+    let who = "\u{1b}]0;pwned\u{7}\u{1b}[2J";
+    let inv = serde_json::json!({ "who": who }).to_string();
+    let out = w.berth(&["run", &tool, "-i", &inv, "-o", "out", "--pull", "never", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let runs: serde_json::Value = serde_json::from_slice(&w.berth(&["runs", "--json"]).stdout).unwrap();
+    let id = runs[0]["id"].as_str().unwrap().to_owned();
+    let shown = w.berth(&["show", &id]);
+    let stdout = text(&shown.stdout);
+    assert!(shown.status.success(), "{}", text(&shown.stderr));
+    assert!(!stdout.contains('\u{1b}') && !stdout.contains('\u{7}'), "a control character was printed:\n{stdout:?}");
+    assert!(stdout.contains("\\u{1b}]0;pwned\\u{7}\\u{1b}[2J"), "the value is shown escaped:\n{stdout}");
+    let record: serde_json::Value = serde_json::from_slice(&w.berth(&["show", &id, "--json"]).stdout).unwrap();
+    assert!(record.to_string().contains("\\u001b]0;pwned"), "the record keeps the exact value: {record}");
+}

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use berth_config::Config;
+use berth_config::text::terminal_safe as safe;
 use berth_run::{HostInfo, OutputSink, PrepareError, PrepareOptions, RunOutcome, Runner};
 use berth_store::{RunFilter, RunStatus, Store};
 use tokio_util::sync::CancellationToken;
@@ -329,7 +330,7 @@ pub fn runs(args: &RunsArgs) -> anyhow::Result<ExitCode> {
             "{:<13}  {:<10}  {:<24}  {:<20}  {:>4}",
             short(r.id.as_str()),
             r.status.as_str(),
-            format!("{} {}", r.tool_name, r.tool_version),
+            safe(&format!("{} {}", r.tool_name, r.tool_version)),
             created,
             exit
         )?;
@@ -357,21 +358,29 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<ExitCode> {
         }
         return print_json(&record).map(|()| ExitCode::SUCCESS);
     }
+    // Values, file names a container wrote and messages are shown as text, never as
+    // terminal control sequences.
     let mut o = std::io::stdout().lock();
     writeln!(o, "run        {}", run.id.as_str())?;
     let (n, u) = (&run.new, &run.update);
-    writeln!(o, "tool       {} {} (descriptor sha256 {})", n.tool_name, n.tool_version, n.descriptor_sha256)?;
+    writeln!(
+        o,
+        "tool       {} {} (descriptor sha256 {})",
+        safe(&n.tool_name),
+        safe(&n.tool_version),
+        n.descriptor_sha256
+    )?;
     writeln!(
         o,
         "status     {}{}",
         run.status.as_str(),
-        u.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+        u.error.as_deref().map(|e| format!(" ({})", safe(e))).unwrap_or_default()
     )?;
     writeln!(o, "exit code  {}", u.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into()))?;
     writeln!(
         o,
         "image      {} ({}{})",
-        n.image_ref.as_deref().unwrap_or("-"),
+        safe(n.image_ref.as_deref().unwrap_or("-")),
         u.image_id.as_deref().unwrap_or("-"),
         u.image_digest.as_deref().map(|d| format!(", {d}")).unwrap_or_default()
     )?;
@@ -381,8 +390,8 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<ExitCode> {
         u.engine_kind.as_deref().unwrap_or("-"),
         u.engine_version.as_deref().unwrap_or("")
     )?;
-    writeln!(o, "command    {}", n.command_line)?;
-    writeln!(o, "output dir {}", n.output_dir)?;
+    writeln!(o, "command    {}", safe(&n.command_line))?;
+    writeln!(o, "output dir {}", safe(&n.output_dir))?;
     if let Some(j) = &slurm_job {
         writeln!(
             o,
@@ -409,13 +418,13 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<ExitCode> {
             "  {}  {:<10} {}",
             crate::printer::time(&e.at),
             e.status.as_str(),
-            e.message.as_deref().unwrap_or("")
+            safe(e.message.as_deref().unwrap_or(""))
         );
         writeln!(o, "{}", line.trim_end())?;
     }
     for f in &run.files {
         let digest = f.sha256.as_deref().map(|h| &h[..12.min(h.len())]).unwrap_or(f.kind.as_str());
-        writeln!(o, "  {:<6} {:<16} {digest} {}", f.role.as_str(), f.key, f.path)?;
+        writeln!(o, "  {:<6} {:<16} {digest} {}", f.role.as_str(), safe(&f.key), safe(&f.path))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use berth_config::text::terminal_safe as safe;
 use berth_run::tool;
 use berth_store::ToolAdded;
 
@@ -100,9 +101,10 @@ fn search(a: &ToolSearchArgs) -> anyhow::Result<ExitCode> {
     for e in found {
         let tests = if e.tests.is_empty() { String::new() } else { format!(", {} test(s)", e.tests.len()) };
         let packages = e.sbom.as_ref().map(|s| format!(", {} packages", s.packages)).unwrap_or_default();
-        writeln!(out, "{}@{}  ({}{tests}{packages})", e.name, e.version, e.kind)?;
-        writeln!(out, "    {}", e.description)?;
-        writeln!(out, "    {}@{}", e.image, e.digest)?;
+        // A catalog is shared text: shown as text, never as terminal control sequences.
+        writeln!(out, "{}@{}  ({}{tests}{packages})", safe(&e.name), safe(&e.version), safe(&e.kind))?;
+        writeln!(out, "    {}", safe(&e.description))?;
+        writeln!(out, "    {}@{}", safe(&e.image), safe(&e.digest))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -121,7 +123,7 @@ fn install(a: &ToolInstallArgs) -> anyhow::Result<ExitCode> {
             .map_err(catalog_error)
     })?;
     for w in &installed.warnings {
-        eprintln!("berth: warning: {}", berth_config::text::terminal_safe(w));
+        eprintln!("berth: warning: {}", safe(w));
     }
     let e = &installed.entry;
     let origin = format!("catalog {}", a.index);
@@ -204,10 +206,10 @@ fn ls(json: bool) -> anyhow::Result<ExitCode> {
         writeln!(
             out,
             "{:<28}  {:<12}  {:<9}  {:<40}  {added}",
-            t.tool.name,
-            t.tool.version,
+            safe(&t.tool.name),
+            safe(&t.tool.version),
             t.tool.kind.as_str(),
-            t.tool.image.as_deref().unwrap_or("-")
+            safe(t.tool.image.as_deref().unwrap_or("-"))
         )?;
     }
     Ok(ExitCode::SUCCESS)
@@ -226,11 +228,11 @@ fn show(a: &ToolNameArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let t = &rec.tool;
-    println!("tool        {}@{}", t.name, t.version);
+    println!("tool        {}@{}", safe(&t.name), safe(&t.version));
     println!("kind        {}", t.kind.as_str());
-    println!("image       {}", t.image.as_deref().unwrap_or("-"));
+    println!("image       {}", safe(t.image.as_deref().unwrap_or("-")));
     println!("sha256      {}", t.descriptor_sha256);
-    println!("source      {}", t.source);
+    println!("source      {}", safe(&t.source));
     println!("added       {}", rec.added_at);
     println!("\n{}", t.descriptor_json.trim_end());
     Ok(ExitCode::SUCCESS)
