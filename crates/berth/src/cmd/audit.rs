@@ -5,6 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use berth_config::text::terminal_safe as safe;
 use berth_store::audit::{self, AuditFilter, NewAuditEntry, Outcome, action};
 
 use crate::cli::{
@@ -69,10 +70,12 @@ fn ls(args: &AuditLsArgs) -> anyhow::Result<ExitCode> {
             "{:>6}  {:19}  {:16}  {:13}  {:14}  {:30}  {}",
             e.seq,
             time(&e.at),
-            e.actor,
-            e.address.as_deref().unwrap_or("-"),
-            e.action,
-            e.object.as_deref().unwrap_or("-"),
+            // A user name tried at sign-in, a path, a tool: shown as text, never as terminal
+            // control sequences.
+            safe(&e.actor),
+            safe(e.address.as_deref().unwrap_or("-")),
+            safe(&e.action),
+            safe(e.object.as_deref().unwrap_or("-")),
             e.outcome
         )?;
     }
@@ -108,7 +111,7 @@ fn verify(args: &AuditVerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         eprintln!("berth: error: the audit trail has been tampered with ({} problem(s)):", v.problems.len());
         for p in &v.problems {
-            eprintln!("  - {p}");
+            eprintln!("  - {}", safe(&p.to_string()));
         }
         eprintln!(
             "hint: compare with an export kept elsewhere (`berth audit verify --checkpoint FILE`), and restore the store from a backup"
