@@ -22,7 +22,7 @@ pub const DEFAULT_MAX_PDU: u32 = 65536;
 /// The largest PDU that may be configured (the PDU length field allows 4 GiB; 16 MiB is
 /// dcmtk's ceiling too, and one PDU is held in memory).
 pub const MAX_PDU_CEILING: u32 = 16 << 20;
-/// The largest instance accepted by default (one instance is held in memory until written).
+/// The largest instance accepted by default (its data set is streamed to disk as it arrives).
 pub const DEFAULT_MAX_INSTANCE_BYTES: u64 = 1 << 30;
 /// Associations served at once by default.
 pub const DEFAULT_MAX_ASSOCIATIONS: usize = 16;

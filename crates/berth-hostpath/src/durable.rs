@@ -162,6 +162,145 @@ impl Root {
     }
 }
 
+/// Whether [`DurableFile::finish`] makes the file durable (`fsync`) or only visible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    /// `fsync` the file before the rename and the directory after: once `finish` returns,
+    /// the file survives power loss and an operating system crash.
+    Always,
+    /// Rename only: once `finish` returns, the whole file is visible under its name and
+    /// survives the process being killed (the page cache is the kernel's), not power loss.
+    Never,
+}
+
+/// A file being written beneath a [`Root`] that becomes visible only whole: it is a
+/// temporary file `.berth-part-…` in a staging directory until [`DurableFile::finish`]
+/// renames it into place; dropped unfinished, it is removed. It is opened read-write so that
+/// what was written can be read back (to parse it, to compare it with another file).
+#[derive(Debug)]
+pub struct DurableFile<'r> {
+    root: &'r Root,
+    staging: OwnedFd,
+    staging_full: PathBuf,
+    tmp_name: String,
+    file: std::fs::File,
+    done: bool,
+}
+
+impl Root {
+    /// Starts a [`DurableFile`] in the directory `staging` beneath the root (created with
+    /// `dir_mode` when missing, no link followed). The staging directory must be on the same
+    /// file system as where the file will go (below the same root, with no mount between).
+    pub fn create_durable(&self, staging: &Path, dir_mode: u32) -> Result<DurableFile<'_>, HostPathError> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let opened = self.create_dir_all(staging, dir_mode)?;
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp_name = format!("{TEMP_PREFIX}{}-s{n}", std::process::id());
+        let fd = rustix::fs::openat(
+            &opened.fd,
+            &tmp_name,
+            OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+        )
+        .map_err(|e| HostPathError::io(opened.path.join(&tmp_name), e.into()))?;
+        Ok(DurableFile {
+            root: self,
+            staging: opened.fd,
+            staging_full: opened.path,
+            tmp_name,
+            file: std::fs::File::from(fd),
+            done: false,
+        })
+    }
+}
+
+impl DurableFile<'_> {
+    /// The temporary file, to write to and read back.
+    pub fn file(&mut self) -> &mut std::fs::File {
+        &mut self.file
+    }
+
+    /// The temporary file's host path (for messages).
+    pub fn temp_path(&self) -> PathBuf {
+        self.staging_full.join(&self.tmp_name)
+    }
+
+    /// Puts the file at `dir/name` beneath the root (`dir` created with `dir_mode` when
+    /// missing, no link followed): with [`SyncMode::Always`] the file is `fsync`ed first, and
+    /// after the rename its directory (and every directory created on the way) is. With
+    /// [`Existing::Keep`] an existing name is left alone (`RENAME_NOREPLACE`) and
+    /// [`Written::Kept`] returned; the temporary file then stays until this is dropped, so
+    /// that it can still be compared with the file kept.
+    pub fn finish(
+        &mut self,
+        dir: &Path,
+        name: &str,
+        dir_mode: u32,
+        existing: Existing,
+        sync: SyncMode,
+    ) -> Result<(Written, PathBuf), HostPathError> {
+        let name = component(name)?;
+        let root = self.root;
+        let dir_full = root.path.join(dir);
+        let dir_rel = checked_relative(dir, &dir_full)?;
+        let full = dir_full.join(name);
+        if sync == SyncMode::Always {
+            self.file.sync_all().map_err(|e| HostPathError::io(self.temp_path(), e))?;
+        }
+        let created_dir = match root.open_beneath(&dir_rel) {
+            Ok(o) if o.is_dir => false,
+            Ok(_) => return Err(HostPathError::WrongKind { path: dir_full, expected: "directory" }),
+            Err(HostPathError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => true,
+            Err(e) => return Err(e),
+        };
+        let parent = root.create_dir_all(&dir_rel, dir_mode)?;
+        let written = match existing {
+            Existing::Keep => {
+                match rustix::fs::renameat_with(&self.staging, &self.tmp_name, &parent.fd, name, RenameFlags::NOREPLACE)
+                {
+                    Ok(()) => Written::Created,
+                    Err(rustix::io::Errno::EXIST) => return Ok((Written::Kept, full)),
+                    Err(e) => return Err(HostPathError::io(full, e.into())),
+                }
+            }
+            Existing::Replace => {
+                let before = match rustix::fs::statat(&parent.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
+                        return Err(HostPathError::WrongKind { path: full, expected: "regular file" });
+                    }
+                    Ok(_) => true,
+                    Err(_) => false,
+                };
+                rustix::fs::renameat(&self.staging, &self.tmp_name, &parent.fd, name)
+                    .map_err(|e| HostPathError::io(full.clone(), e.into()))?;
+                if before { Written::Replaced } else { Written::Created }
+            }
+        };
+        self.done = true;
+        if sync == SyncMode::Always {
+            sync_dir(&parent.fd, &dir_full)?;
+            if created_dir {
+                let mut up = dir_rel.as_path();
+                while let Some(p) = up.parent() {
+                    let fd = open_nofollow(&root.fd, p, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC)
+                        .map_err(|e| HostPathError::io(root.path.join(p), e))?;
+                    sync_dir(&fd, &root.path.join(p))?;
+                    up = p;
+                }
+            }
+        }
+        Ok((written, full))
+    }
+}
+
+impl Drop for DurableFile<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = rustix::fs::unlinkat(&self.staging, &self.tmp_name, AtFlags::empty());
+        }
+    }
+}
+
 /// `fsync` of a directory: its entries (a rename, a new child) reach the disk. An `O_PATH`
 /// descriptor cannot be synced, so the directory is opened again, read-only, through it.
 fn sync_dir(dir: &OwnedFd, path: &Path) -> Result<(), HostPathError> {
@@ -202,6 +341,55 @@ mod tests {
         assert!(root.write_durable(Path::new("study/series"), "x.dcm", &[b"a"], 0o755, Existing::Keep).is_err());
         assert!(root.write_durable(Path::new("s"), "../x", &[b"a"], 0o755, Existing::Keep).is_err());
         assert!(root.write_durable(Path::new("../s"), "x", &[b"a"], 0o755, Existing::Keep).is_err());
+        assert_eq!(std::fs::read_dir(outside.path()).expect("ls").count(), 0);
+    }
+
+    #[test]
+    fn a_durable_file_is_visible_only_whole_and_removed_when_dropped() {
+        use std::io::{Read as _, Seek as _};
+        let t = tempfile::tempdir().expect("tmp");
+        let root = Root::open(t.path()).expect("root");
+        let staging = Path::new(".incoming");
+        let dir = Path::new("1.2/3.4");
+        for (sync, name) in [(SyncMode::Always, "5.6.dcm"), (SyncMode::Never, "5.7.dcm")] {
+            let mut f = root.create_durable(staging, 0o755).expect("create");
+            f.file().write_all(b"abcd").expect("write");
+            assert!(!t.path().join(dir).join(name).exists());
+            f.file().rewind().expect("rewind");
+            let mut back = String::new();
+            f.file().read_to_string(&mut back).expect("read back");
+            assert_eq!(back, "abcd");
+            let (w, path) = f.finish(dir, name, 0o755, Existing::Keep, sync).expect("finish");
+            assert_eq!(w, Written::Created);
+            drop(f);
+            assert_eq!(std::fs::read(&path).expect("read"), b"abcd", "a finished file stays when dropped");
+        }
+        // Kept: the name is left alone, the temporary file stays readable until dropped.
+        let mut f = root.create_durable(staging, 0o755).expect("create");
+        f.file().write_all(b"other").expect("write");
+        let (w, _) = f.finish(dir, "5.6.dcm", 0o755, Existing::Keep, SyncMode::Always).expect("keep");
+        assert_eq!(w, Written::Kept);
+        assert!(f.temp_path().exists());
+        drop(f);
+        // Dropped unfinished (a sender gone mid-instance): nothing is left.
+        let mut f = root.create_durable(staging, 0o755).expect("create");
+        f.file().write_all(b"half").expect("write");
+        drop(f);
+        assert_eq!(std::fs::read_dir(t.path().join(staging)).expect("ls").count(), 0, "no temporary file is left");
+        assert_eq!(std::fs::read(t.path().join(dir).join("5.6.dcm")).expect("read"), b"abcd");
+    }
+
+    #[test]
+    fn a_durable_file_refuses_links() {
+        let t = tempfile::tempdir().expect("tmp");
+        let outside = tempfile::tempdir().expect("tmp");
+        std::os::unix::fs::symlink(outside.path(), t.path().join("study")).expect("link");
+        let root = Root::open(t.path()).expect("root");
+        assert!(root.create_durable(Path::new("study"), 0o755).is_err());
+        let mut f = root.create_durable(Path::new(".incoming"), 0o755).expect("create");
+        assert!(f.finish(Path::new("study/series"), "x.dcm", 0o755, Existing::Keep, SyncMode::Never).is_err());
+        assert!(f.finish(Path::new("s"), "../x", 0o755, Existing::Keep, SyncMode::Never).is_err());
+        drop(f);
         assert_eq!(std::fs::read_dir(outside.path()).expect("ls").count(), 0);
     }
 

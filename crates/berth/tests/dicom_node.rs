@@ -616,6 +616,70 @@ fn dicom_node_disk_full_data_root() {
     assert!(echoscu(&node, "ECHOSCU", "BERTH").status.success());
 }
 
+/// The sender vanishes in the middle of an instance (pynetdicom, exiting after 20 of its
+/// data set's PDUs): the data set was streamed to a temporary file as it came — it is on disk,
+/// growing, while the sender pauses — and when the connection drops that file is removed:
+/// nothing of the instance is visible under the data root or recorded, and the node serves the
+/// next sender.
+#[test]
+fn dicom_node_sender_gone_mid_instance_leaves_nothing() {
+    dcmtk();
+    let site = Site::new("");
+    let node = site.start();
+    let big = heudiconv().join("b0dwiForFmap/b0dwi_for_fmap+00001.dcm");
+    let peer = Command::new("python3")
+        .arg(peer_script())
+        .args(["send-half", "127.0.0.1", &node.port(), "PYNETDICOM", "BERTH"])
+        .arg(&big)
+        .args(["20", "4"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("peer.py send-half");
+    let incoming = site.data().join(".berth-incoming");
+    let partial = || -> u64 {
+        std::fs::read_dir(&incoming)
+            .map(|d| d.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+            .unwrap_or(0)
+    };
+    // 20 PDUs of up to 64 KiB of a 3.9 MB data set: more than 100 kB is on disk, not all.
+    wait_for("the partial instance in its temporary file", Duration::from_secs(300), || partial() > 100_000);
+    assert!(partial() < std::fs::metadata(&big).expect("size").len(), "only part of it arrived");
+    assert!(site.files().iter().all(|f| f.starts_with(".berth-incoming/.berth-part-")), "{:?}", site.files());
+    let out = peer.wait_with_output().expect("peer");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"paused\": 20"), "{}", text(&out));
+    wait_for("the association's end", Duration::from_secs(30), || {
+        node.log().contains("aborted: the peer stopped mid-instance")
+    });
+    assert_eq!(site.files(), Vec::<String>::new(), "nothing of the instance is left\n{}", node.log());
+    assert_eq!(site.ls(), serde_json::json!([]), "nothing is recorded");
+    assert!(echoscu(&node, "ECHOSCU", "BERTH").status.success());
+}
+
+/// `max_instance_bytes`: a larger instance is answered A700H (out of resources) as soon as its
+/// data set passes the limit, nothing of it stays, and the next instance on the same
+/// association is stored.
+#[test]
+fn dicom_node_instance_size_limit() {
+    dcmtk();
+    let site = Site::new("[dicom]\nmax_instance_bytes = \"1m\"\n");
+    let node = site.start();
+    let big = heudiconv().join("b0dwiForFmap/b0dwi_for_fmap+00001.dcm");
+    let small = pydicom_files().join("CT_small.dcm");
+    let out = run(Command::new("python3")
+        .arg(peer_script())
+        .args(["send", "127.0.0.1", &node.port(), "PYNETDICOM", "BERTH"])
+        .arg(&big)
+        .arg(&small));
+    assert!(out.status.success(), "peer.py send: {}\n{}", text(&out), node.log());
+    let statuses: Vec<Option<u64>> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")["status"].as_u64())
+        .collect();
+    assert_eq!(statuses, vec![Some(0xA700), Some(0)], "{}", node.log());
+    assert_logged(&node, "is larger than 1048576 bytes");
+    assert_eq!(site.files(), vec![expected_path(&small)]);
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
