@@ -24,6 +24,8 @@
 //! - [`scu`]: sending instances to another node (C-STORE SCU) with retries, each file in the
 //!   transfer syntax it is stored in.
 //!
+//! - [`wire`]: an established association's PDUs read straight off its stream, each data
+//!   fragment into one reused buffer.
 //! - [`tls`]: DICOM TLS (PS3.15 Annex B) for the listener, rustls with ring.
 //!
 //! UIDs and AE titles from the wire are checked by [`uid`] before anything uses them.
@@ -40,6 +42,7 @@ pub mod settings;
 pub mod storage;
 pub mod tls;
 pub mod uid;
+pub mod wire;
 
 pub use error::DicomError;
 pub use metrics::{Metrics, MetricsSnapshot};

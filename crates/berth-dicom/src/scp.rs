@@ -28,6 +28,7 @@ use crate::recorder::{Arrival, Peer, Recorder};
 use crate::settings::{AllowList, Settings};
 use crate::storage::{Instance, InstanceStore, Receiving, StorageError, Stored};
 use crate::uid::trim;
+use crate::wire::{Item, PduReader};
 
 /// Transfer syntaxes berth accepts, in no order of its own: the sender's first one that is
 /// here is chosen, so compressed data arrive (and are stored) as the sender has them. No
@@ -326,6 +327,14 @@ fn bytes_buf() -> bytes::BytesMut {
     bytes::BytesMut::new()
 }
 
+/// One presentation data value, as the loop uses it.
+struct Value<'b> {
+    presentation_context_id: u8,
+    value_type: PDataValueType,
+    is_last: bool,
+    data: &'b [u8],
+}
+
 /// A C-STORE whose command arrived and whose data set is arriving.
 struct Pending<'s> {
     message_id: u16,
@@ -369,28 +378,34 @@ fn serve_association<'s, S: Read + Write + CloseSocket>(
     // A command that carries a data set berth does not want (C-FIND's identifier, ...): the
     // data set is read and dropped, then the response goes out.
     let mut skipping: Option<(u8, u16, u16)> = None;
+    let mut wire = PduReader::new(shared.settings.max_pdu);
     loop {
-        let pdu = match a.receive() {
-            Ok(p) => p,
+        let item = match wire.next(a.inner_stream()) {
+            Ok(i) => i,
             Err(e) => {
-                tracing::debug!("association from {}: {e}", who.address);
+                tracing::debug!("association from {}: {}", who.address, ErrorChain(&e));
                 let _ = a.abort();
                 return if pending.is_some() { "aborted: the peer stopped mid-instance" } else { "aborted" };
             }
         };
-        let values = match pdu {
-            Pdu::PData { data } => data,
-            Pdu::ReleaseRQ => {
+        let pdv = match item {
+            Item::Value { context, command, last, data } => Value {
+                presentation_context_id: context,
+                value_type: if command { PDataValueType::Command } else { PDataValueType::Data },
+                is_last: last,
+                data,
+            },
+            Item::Other(Pdu::ReleaseRQ) => {
                 let _ = a.send(&Pdu::ReleaseRP);
                 return "released";
             }
-            Pdu::AbortRQ { .. } => return "aborted by the peer",
-            _ => {
+            Item::Other(Pdu::AbortRQ { .. }) => return "aborted by the peer",
+            Item::Other(_) => {
                 let _ = a.abort();
                 return "aborted: unexpected PDU";
             }
         };
-        for pdv in values {
+        {
             let accepted = a
                 .presentation_contexts()
                 .iter()
@@ -408,7 +423,7 @@ fn serve_association<'s, S: Read + Write + CloseSocket>(
                         let _ = a.abort();
                         return "aborted: a command before the previous data set ended";
                     }
-                    command.extend_from_slice(&pdv.data);
+                    command.extend_from_slice(pdv.data);
                     if command.len() > 1 << 16 {
                         let _ = a.abort();
                         return "aborted: command set too large";
@@ -485,7 +500,7 @@ fn serve_association<'s, S: Read + Write + CloseSocket>(
                         let max = shared.settings.max_instance_bytes;
                         if f.data_len() + pdv.data.len() as u64 > max {
                             p.fail(status::OUT_OF_RESOURCES, format!("it is larger than {max} bytes"));
-                        } else if let Err(e) = f.write(&pdv.data) {
+                        } else if let Err(e) = f.write(pdv.data) {
                             p.fail(write_status(&e), ErrorChain(&e).to_string());
                         }
                     }
