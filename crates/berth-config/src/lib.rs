@@ -53,6 +53,7 @@
 //! port = 11112
 //! project = "neuro"          # where instances go when --project is not given
 //! duplicates = "reject-different"  # reject-different | keep-first | reject | replace
+//! sync = "always"           # fsync each instance before Success; "never": rename only
 //! max_pdu = 65536            # bytes
 //! max_instance_bytes = "1g"
 //! max_associations = 16
@@ -458,6 +459,10 @@ pub struct DicomConfig {
     /// (the default: the same bytes are acknowledged and dropped, other bytes refused),
     /// `keep-first`, `reject`, `replace`.
     pub duplicates: Option<String>,
+    /// `always` (the default: every instance `fsync`ed, file and directory, before Success)
+    /// or `never` (renamed into place before Success: survives berth being killed, not power
+    /// loss or an operating system crash).
+    pub sync: Option<String>,
     /// The largest PDU accepted, in bytes (default 65536; at most 16 MiB).
     pub max_pdu: Option<u32>,
     /// The largest instance accepted (default `1g`), a size as in `[inventory]`.

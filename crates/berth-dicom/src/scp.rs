@@ -99,8 +99,7 @@ impl Listener {
     /// the port.
     pub fn bind(settings: Settings, recorder: Arc<dyn Recorder>) -> Result<Self, DicomError> {
         let root_err = |source| DicomError::DataRoot { path: settings.data_root.clone(), source };
-        let storage = InstanceStore::open(&settings.data_root, settings.duplicates, berth_hostpath::SyncMode::Always)
-            .map_err(root_err)?;
+        let storage = InstanceStore::open(&settings.data_root, settings.duplicates, settings.sync).map_err(root_err)?;
         let swept = storage.sweep().map_err(root_err)?;
         let address = SocketAddr::new(settings.bind, settings.port);
         let tcp =

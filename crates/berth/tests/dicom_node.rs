@@ -528,8 +528,19 @@ fn dicom_node_sender_killed_mid_series() {
 /// is on disk, whole, after a restart, and the restart removes what was half-written.
 #[test]
 fn dicom_node_killed_while_receiving_keeps_every_acknowledged_instance() {
+    killed_while_receiving("");
+}
+
+/// The same with `sync = "never"`: without `fsync`, an acknowledged instance was renamed into
+/// place before Success, so it survives berth being killed (the page cache is the kernel's).
+#[test]
+fn dicom_node_without_fsync_killed_while_receiving_keeps_every_acknowledged_instance() {
+    killed_while_receiving("[dicom]\nsync = \"never\"\n");
+}
+
+fn killed_while_receiving(config: &str) {
     dcmtk();
-    let site = Site::new("");
+    let site = Site::new(config);
     let mut node = site.start();
     let src = tempfile::tempdir().expect("tmp");
     let files = generate(src.path(), 80, 3);
