@@ -10,7 +10,9 @@
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 
-use berth_hostpath::{DurableFile, Existing, FileType, HostPathError, Root, SyncMode, Written, is_durable_temp};
+use berth_hostpath::{
+    DurableFile, Existing, FileType, HostPathError, Root, Staging, SyncMode, Written, is_durable_temp,
+};
 use dicom_object::FileMetaTableBuilder;
 
 use crate::header::{self, Header, HeaderError};
@@ -113,14 +115,18 @@ pub fn uid<'a>(what: &'static str, value: &'a str) -> Result<&'a str, StorageErr
 #[derive(Debug)]
 pub struct InstanceStore {
     root: Root,
+    staging: Staging,
     duplicates: Duplicates,
     sync: SyncMode,
 }
 
 impl InstanceStore {
-    /// Opens `data_root` (a trusted directory: the project's configuration).
+    /// Opens `data_root` (a trusted directory: the project's configuration) and its
+    /// [`INCOMING_DIR`] (created when missing).
     pub fn open(data_root: &Path, duplicates: Duplicates, sync: SyncMode) -> Result<Self, HostPathError> {
-        Ok(Self { root: Root::open(data_root)?, duplicates, sync })
+        let root = Root::open(data_root)?;
+        let staging = root.staging(Path::new(INCOMING_DIR), DIR_MODE)?;
+        Ok(Self { root, staging, duplicates, sync })
     }
 
     /// The data root's path.
@@ -184,7 +190,7 @@ impl InstanceStore {
         uid("SOP Instance UID", i.sop_instance_uid)?;
         uid("Transfer Syntax UID", i.transfer_syntax)?;
         let meta = Self::file_meta(i)?;
-        let mut file = self.root.create_durable(Path::new(INCOMING_DIR), DIR_MODE)?;
+        let mut file = self.root.create_durable(&self.staging)?;
         write_to(&mut file, &meta)?;
         Ok(Receiving {
             store: self,

@@ -180,37 +180,49 @@ pub enum SyncMode {
 #[derive(Debug)]
 pub struct DurableFile<'r> {
     root: &'r Root,
-    staging: OwnedFd,
-    staging_full: PathBuf,
+    staging: &'r Staging,
     tmp_name: String,
     file: std::fs::File,
     done: bool,
 }
 
+/// The directory [`DurableFile`]s are written in before they are renamed into place, opened
+/// once (a receiver writes many files through it).
+#[derive(Debug)]
+pub struct Staging {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+impl Staging {
+    /// Its host path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 impl Root {
-    /// Starts a [`DurableFile`] in the directory `staging` beneath the root (created with
-    /// `dir_mode` when missing, no link followed). The staging directory must be on the same
-    /// file system as where the file will go (below the same root, with no mount between).
-    pub fn create_durable(&self, staging: &Path, dir_mode: u32) -> Result<DurableFile<'_>, HostPathError> {
+    /// Opens the staging directory `rel` beneath the root for [`Root::create_durable`]
+    /// (created with `dir_mode` when missing, no link followed). It must be on the same file
+    /// system as where the files will go (below the same root, with no mount between).
+    pub fn staging(&self, rel: &Path, dir_mode: u32) -> Result<Staging, HostPathError> {
+        let opened = self.create_dir_all(rel, dir_mode)?;
+        Ok(Staging { fd: opened.fd, path: opened.path })
+    }
+
+    /// Starts a [`DurableFile`] in `staging`.
+    pub fn create_durable<'r>(&'r self, staging: &'r Staging) -> Result<DurableFile<'r>, HostPathError> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let opened = self.create_dir_all(staging, dir_mode)?;
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let tmp_name = format!("{TEMP_PREFIX}{}-s{n}", std::process::id());
         let fd = rustix::fs::openat(
-            &opened.fd,
+            &staging.fd,
             &tmp_name,
             OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::from_raw_mode(0o644),
         )
-        .map_err(|e| HostPathError::io(opened.path.join(&tmp_name), e.into()))?;
-        Ok(DurableFile {
-            root: self,
-            staging: opened.fd,
-            staging_full: opened.path,
-            tmp_name,
-            file: std::fs::File::from(fd),
-            done: false,
-        })
+        .map_err(|e| HostPathError::io(staging.path.join(&tmp_name), e.into()))?;
+        Ok(DurableFile { root: self, staging, tmp_name, file: std::fs::File::from(fd), done: false })
     }
 }
 
@@ -222,7 +234,7 @@ impl DurableFile<'_> {
 
     /// The temporary file's host path (for messages).
     pub fn temp_path(&self) -> PathBuf {
-        self.staging_full.join(&self.tmp_name)
+        self.staging.path.join(&self.tmp_name)
     }
 
     /// Puts the file at `dir/name` beneath the root (`dir` created with `dir_mode` when
@@ -247,17 +259,24 @@ impl DurableFile<'_> {
         if sync == SyncMode::Always {
             self.file.sync_all().map_err(|e| HostPathError::io(self.temp_path(), e))?;
         }
-        let created_dir = match root.open_beneath(&dir_rel) {
-            Ok(o) if o.is_dir => false,
+        // The directory usually exists (a series' second instance): opened, not created.
+        let (parent, created_dir) = match root.open_beneath(&dir_rel) {
+            Ok(o) if o.is_dir => (o, false),
             Ok(_) => return Err(HostPathError::WrongKind { path: dir_full, expected: "directory" }),
-            Err(HostPathError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => true,
+            Err(HostPathError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                (root.create_dir_all(&dir_rel, dir_mode)?, true)
+            }
             Err(e) => return Err(e),
         };
-        let parent = root.create_dir_all(&dir_rel, dir_mode)?;
         let written = match existing {
             Existing::Keep => {
-                match rustix::fs::renameat_with(&self.staging, &self.tmp_name, &parent.fd, name, RenameFlags::NOREPLACE)
-                {
+                match rustix::fs::renameat_with(
+                    &self.staging.fd,
+                    &self.tmp_name,
+                    &parent.fd,
+                    name,
+                    RenameFlags::NOREPLACE,
+                ) {
                     Ok(()) => Written::Created,
                     Err(rustix::io::Errno::EXIST) => return Ok((Written::Kept, full)),
                     Err(e) => return Err(HostPathError::io(full, e.into())),
@@ -271,7 +290,7 @@ impl DurableFile<'_> {
                     Ok(_) => true,
                     Err(_) => false,
                 };
-                rustix::fs::renameat(&self.staging, &self.tmp_name, &parent.fd, name)
+                rustix::fs::renameat(&self.staging.fd, &self.tmp_name, &parent.fd, name)
                     .map_err(|e| HostPathError::io(full.clone(), e.into()))?;
                 if before { Written::Replaced } else { Written::Created }
             }
@@ -296,7 +315,7 @@ impl DurableFile<'_> {
 impl Drop for DurableFile<'_> {
     fn drop(&mut self) {
         if !self.done {
-            let _ = rustix::fs::unlinkat(&self.staging, &self.tmp_name, AtFlags::empty());
+            let _ = rustix::fs::unlinkat(&self.staging.fd, &self.tmp_name, AtFlags::empty());
         }
     }
 }
@@ -349,10 +368,11 @@ mod tests {
         use std::io::{Read as _, Seek as _};
         let t = tempfile::tempdir().expect("tmp");
         let root = Root::open(t.path()).expect("root");
-        let staging = Path::new(".incoming");
+        let staging_rel = Path::new(".incoming");
+        let staging = root.staging(staging_rel, 0o755).expect("staging");
         let dir = Path::new("1.2/3.4");
         for (sync, name) in [(SyncMode::Always, "5.6.dcm"), (SyncMode::Never, "5.7.dcm")] {
-            let mut f = root.create_durable(staging, 0o755).expect("create");
+            let mut f = root.create_durable(&staging).expect("create");
             f.file().write_all(b"abcd").expect("write");
             assert!(!t.path().join(dir).join(name).exists());
             f.file().rewind().expect("rewind");
@@ -365,17 +385,17 @@ mod tests {
             assert_eq!(std::fs::read(&path).expect("read"), b"abcd", "a finished file stays when dropped");
         }
         // Kept: the name is left alone, the temporary file stays readable until dropped.
-        let mut f = root.create_durable(staging, 0o755).expect("create");
+        let mut f = root.create_durable(&staging).expect("create");
         f.file().write_all(b"other").expect("write");
         let (w, _) = f.finish(dir, "5.6.dcm", 0o755, Existing::Keep, SyncMode::Always).expect("keep");
         assert_eq!(w, Written::Kept);
         assert!(f.temp_path().exists());
         drop(f);
         // Dropped unfinished (a sender gone mid-instance): nothing is left.
-        let mut f = root.create_durable(staging, 0o755).expect("create");
+        let mut f = root.create_durable(&staging).expect("create");
         f.file().write_all(b"half").expect("write");
         drop(f);
-        assert_eq!(std::fs::read_dir(t.path().join(staging)).expect("ls").count(), 0, "no temporary file is left");
+        assert_eq!(std::fs::read_dir(t.path().join(staging_rel)).expect("ls").count(), 0, "no temporary file is left");
         assert_eq!(std::fs::read(t.path().join(dir).join("5.6.dcm")).expect("read"), b"abcd");
     }
 
@@ -385,8 +405,9 @@ mod tests {
         let outside = tempfile::tempdir().expect("tmp");
         std::os::unix::fs::symlink(outside.path(), t.path().join("study")).expect("link");
         let root = Root::open(t.path()).expect("root");
-        assert!(root.create_durable(Path::new("study"), 0o755).is_err());
-        let mut f = root.create_durable(Path::new(".incoming"), 0o755).expect("create");
+        assert!(root.staging(Path::new("study"), 0o755).is_err());
+        let staging = root.staging(Path::new(".incoming"), 0o755).expect("staging");
+        let mut f = root.create_durable(&staging).expect("create");
         assert!(f.finish(Path::new("study/series"), "x.dcm", 0o755, Existing::Keep, SyncMode::Never).is_err());
         assert!(f.finish(Path::new("s"), "../x", 0o755, Existing::Keep, SyncMode::Never).is_err());
         drop(f);
