@@ -7,15 +7,19 @@ generate), ROUNDS times each, alternating (medians reported).
 Both receivers write into an empty directory on the same file system and announce the same
 largest PDU (64 KiB: berth's default; storescp's own default is 16 KiB). storescu and storescp
 run with TCP_NODELAY=1 (dcmtk otherwise leaves Nagle's algorithm on and every instance waits
-about 40 ms for a delayed ACK; berth sets TCP_NODELAY on its sockets). berth also makes every
-instance durable before answering (fsync of the file and its directory) and records it in its
-store; storescp writes and answers without fsync. `--small` uses pydicom's CT_small.dcm
-(39 kB) instead, where per-instance costs dominate.
+about 40 ms for a delayed ACK; berth sets TCP_NODELAY on its sockets). storescp writes and
+answers without fsync. berth runs twice: with its default `[dicom] sync = "always"` (every
+instance made durable before Success: fsync of the file and of its directory, which storescp
+does not do) and with `sync = "never"` (renamed into place before Success, no fsync: the same
+durability as storescp's, plus the rename that keeps a partial file from ever being visible);
+both record every instance in berth's store. `--small` uses pydicom's CT_small.dcm (39 kB)
+instead, where per-instance costs dominate. `--work DIR` puts the received files on another
+file system (a tmpfs, say).
 
 storescp runs twice: as it comes (it parses each data set and writes it again) and with
 `+B` (bit-preserving: the received bytes written as they are, like berth, still without fsync).
-Reports instances/s and MB/s (file bytes received) per receiver and the ratios berth/storescp.
-Target (issue 20): ratio >= 1.0.
+Reports instances/s and MB/s (file bytes received) per receiver and the ratios of each berth
+mode over each storescp mode. Target (issue 20): ratio >= 1.0.
 
 Usage: python3 bench/dicom_receive.py [--count N] [--rounds R] [--small] [--berth PATH]
        (default --berth target/release/berth; build it with `cargo build --release -p berth`)
@@ -90,10 +94,12 @@ def round_storescp(files, work, extra=()):
     return t, got
 
 
-def round_berth(berth, files, work):
+def round_berth(berth, files, work, sync):
     base = tempfile.mkdtemp(dir=work)
     data = os.path.join(base, "data")
     os.makedirs(data)
+    with open(os.path.join(base, "config.toml"), "w") as f:
+        f.write(f'[dicom]\nsync = "{sync}"\n')
     env = dict(os.environ, BERTH_HOME=os.path.join(base, "home"), BERTH_CONFIG=os.path.join(base, "config.toml"))
     env.pop("BERTH_LOG", None)
     subprocess.run([berth, "project", "add", "bench", "--data-root", data], check=True, capture_output=True, env=env)
@@ -137,27 +143,28 @@ def main():
         subprocess.run([sys.executable, PEER, "generate", template, src, str(a.count), "4"], check=True)
         files = sorted(os.path.join(src, f) for f in os.listdir(src))
         total = sum(os.path.getsize(f) for f in files)
-        times = {"storescp": [], "storescp+B": [], "berth": []}
+        times = {"storescp": [], "storescp+B": [], "berth": [], "berth-sync-never": []}
         names = list(times)
         for r in range(a.rounds):
-            for name in names[r % 3:] + names[:r % 3]:
-                if name == "berth":
-                    t, got = round_berth(a.berth, files, work)
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                if name.startswith("berth"):
+                    t, got = round_berth(a.berth, files, work, "never" if name == "berth-sync-never" else "always")
                 else:
                     t, got = round_storescp(files, work, ["+B"] if name == "storescp+B" else [])
                 if got != len(files):
                     raise SystemExit(f"{name} stored {got} of {len(files)} files")
                 times[name].append(t)
-                print(f"round {r + 1} {name:10} {t:7.3f} s  {len(files) / t:8.1f} inst/s  {total / t / 1e6:8.1f} MB/s",
+                print(f"round {r + 1} {name:16} {t:7.3f} s  {len(files) / t:8.1f} inst/s  {total / t / 1e6:8.1f} MB/s",
                       file=sys.stderr)
         result = {"files": len(files), "bytes": total, "rounds": a.rounds}
         for name, ts in times.items():
             m = statistics.median(ts)
             result[name] = {"median_s": round(m, 3), "instances_per_s": round(len(files) / m, 1),
                             "mb_per_s": round(total / m / 1e6, 1)}
-        for other in ("storescp", "storescp+B"):
-            result[f"ratio_berth_over_{other}"] = round(result["berth"]["instances_per_s"] /
-                                                       result[other]["instances_per_s"], 3)
+        for mine in ("berth", "berth-sync-never"):
+            for other in ("storescp", "storescp+B"):
+                result[f"ratio_{mine}_over_{other}"] = round(result[mine]["instances_per_s"] /
+                                                            result[other]["instances_per_s"], 3)
         print(json.dumps(result, indent=2))
     finally:
         shutil.rmtree(src, ignore_errors=True)

@@ -53,6 +53,7 @@
 //! port = 11112
 //! project = "neuro"          # where instances go when --project is not given
 //! duplicates = "reject-different"  # reject-different | keep-first | reject | replace
+//! sync = "always"           # fsync each instance before Success; "never": rename only
 //! max_pdu = 65536            # bytes
 //! max_instance_bytes = "1g"
 //! max_associations = 16
@@ -72,7 +73,8 @@
 //! modality = ["MR"]          # filters, optional: modality, description glob, sender
 //! series_description = "T1*"
 //! calling_ae = ["MRI3T"]
-//! tool = "dicom-normalize"   # a registered tool enabled in the project
+//! tool = "dicom-normalize"   # a registered tool enabled in the project, or
+//! # pipeline = "series.yaml" # a pipeline file in [serve] pipeline_dirs (started as an admin)
 //! input = "input"            # the input bound to the series (or study) directory
 //! inputs = { level = 2 }     # other inputs
 //! as_user = "dicom"          # the launch is made as this member of the project
@@ -459,6 +461,10 @@ pub struct DicomConfig {
     /// (the default: the same bytes are acknowledged and dropped, other bytes refused),
     /// `keep-first`, `reject`, `replace`.
     pub duplicates: Option<String>,
+    /// `always` (the default: every instance `fsync`ed, file and directory, before Success)
+    /// or `never` (renamed into place before Success: survives berth being killed, not power
+    /// loss or an operating system crash).
+    pub sync: Option<String>,
     /// The largest PDU accepted, in bytes (default 65536; at most 16 MiB).
     pub max_pdu: Option<u32>,
     /// The largest instance accepted (default `1g`), a size as in `[inventory]`.
@@ -487,11 +493,13 @@ pub struct DicomConfig {
 }
 
 /// `[[dicom.rules]]`: when a series (or study) received for `project` is complete and passes
-/// the filters, launch `tool` on its directory as `as_user`. Checked by berth-dicom (`rules`).
+/// the filters, launch `tool` (or start `pipeline`) on its directory as `as_user`. Checked by
+/// berth-dicom (`rules`).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DicomRuleConfig {
-    /// The rule's name, which the store records its triggers under (default `TOOL@ON`).
+    /// The rule's name, which the store records its triggers under (default `TOOL@ON`, or
+    /// `PIPELINE@ON` with the pipeline file's stem).
     pub name: Option<String>,
     /// The project whose arrivals it watches.
     pub project: String,
@@ -509,13 +517,16 @@ pub struct DicomRuleConfig {
     /// Calling AE titles accepted (none: any).
     #[serde(default)]
     pub calling_ae: Vec<String>,
-    /// The registered tool to launch.
-    pub tool: String,
+    /// The registered tool to launch (or `pipeline`: exactly one of the two).
+    pub tool: Option<String>,
     /// Its version (needed when several are registered).
     pub version: Option<String>,
-    /// The tool's input bound to the series (or study) directory.
+    /// The pipeline file to start (in `[serve] pipeline_dirs`, as `POST /api/v1/pipelines`
+    /// takes it), instead of a tool.
+    pub pipeline: Option<String>,
+    /// The tool's input (or the pipeline's parameter) bound to the series (or study) directory.
     pub input: String,
-    /// Other inputs, fixed.
+    /// Other inputs (a pipeline's: other parameters), fixed.
     #[serde(default)]
     pub inputs: toml::Table,
     /// The user the launch is made as; must be a member of the project.

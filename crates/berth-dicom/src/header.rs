@@ -3,7 +3,7 @@
 //! ID, Study Date) — read with dicom-rs's collector up to the first attribute after them, so
 //! pixel data (native or encapsulated) is never parsed nor decoded.
 
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Read, Seek};
 
 use dicom_core::Tag;
 use dicom_dictionary_std::tags;
@@ -50,50 +50,10 @@ pub struct HeaderError {
 /// The first tag after every attribute [`Header`] holds: reading stops before it.
 const STOP: Tag = Tag(0x0020, 0x0012);
 
-/// The data set as the P-DATA values it arrived in, read as one stream without gathering it
-/// into one buffer (an instance of hundreds of megabytes is not copied again to be read).
-struct Parts<'a> {
-    parts: &'a [&'a [u8]],
-    len: u64,
-    pos: u64,
-}
-
-impl Read for Parts<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let mut start = 0_u64;
-        for p in self.parts {
-            let end = start + p.len() as u64;
-            if self.pos < end {
-                let off = (self.pos - start) as usize;
-                let n = buf.len().min(p.len() - off);
-                buf[..n].copy_from_slice(&p[off..off + n]);
-                self.pos += n as u64;
-                return Ok(n);
-            }
-            start = end;
-        }
-        Ok(0)
-    }
-}
-
-impl Seek for Parts<'_> {
-    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
-        let target = match to {
-            SeekFrom::Start(n) => Some(n),
-            SeekFrom::End(d) => self.len.checked_add_signed(d),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-        };
-        self.pos =
-            target.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start"))?;
-        Ok(self.pos)
-    }
-}
-
-/// Reads the [`Header`] of the data set made of `parts` (in order), encoded in
-/// `transfer_syntax`.
-pub fn read(parts: &[&[u8]], transfer_syntax: &str) -> Result<Header, HeaderError> {
-    let len = parts.iter().map(|p| p.len() as u64).sum();
-    let reader = BufReader::new(Parts { parts, len, pos: 0 });
+/// Reads the [`Header`] of the data set `reader` holds from its start, encoded in
+/// `transfer_syntax` (the SCP gives it the data set inside the instance's temporary file).
+pub fn read_from<R: Read + Seek>(reader: R, transfer_syntax: &str) -> Result<Header, HeaderError> {
+    let reader = BufReader::new(reader);
     let mut collector = DicomCollector::new_with_ts(reader, transfer_syntax.to_owned());
     let mut obj = InMemDicomObject::new_empty();
     collector

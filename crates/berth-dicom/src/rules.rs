@@ -1,13 +1,15 @@
 //! Automation rules (`[[dicom.rules]]`): when a series (or study) received for a project is
 //! complete — no new instance for the rule's quiet time, or its instance count reached — and
-//! passes the rule's filters, launch a tool on its directory, once.
+//! passes the rule's filters, launch a tool (or start a pipeline) on its directory, once.
 //!
 //! The engine only reads arrivals from the store, so it sees what every node writing to that
 //! store received (`berth dicom listen` beside `berth serve` too). It decides; the launch
 //! itself is checked and prepared by a [`Launcher`] — in `berth serve`, the same function an
 //! API launch goes through (membership, enabled tools, data roots, policy) — and the trigger
 //! is recorded in the same store transaction as the queued launch (schema 13,
-//! `dicom_triggers`), so that a restart never launches twice and a launch is never lost.
+//! `dicom_triggers`), so that a restart never launches twice and a launch is never lost. A
+//! pipeline is started by the launcher, not queued: its trigger is recorded first (the claim)
+//! and the pipeline run's id set on it after (schema 14), so it is started at most once.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -51,6 +53,33 @@ impl On {
     }
 }
 
+/// What a rule launches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// A registered tool, queued as an API launch is.
+    Tool {
+        /// The tool's name.
+        name: String,
+        /// Its version.
+        version: Option<String>,
+    },
+    /// A pipeline file, started as `POST /api/v1/pipelines` starts it.
+    Pipeline {
+        /// The file, as the configuration gives it (in `[serve] pipeline_dirs`).
+        file: String,
+    },
+}
+
+impl Action {
+    /// What the audit trail and the logs call it: `tool NAME` or `pipeline FILE`.
+    pub fn describe(&self) -> String {
+        match self {
+            Action::Tool { name, .. } => format!("tool {name}"),
+            Action::Pipeline { file } => format!("pipeline {file}"),
+        }
+    }
+}
+
 /// A checked rule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
@@ -70,11 +99,9 @@ pub struct Rule {
     pub series_description: Option<glob::Pattern>,
     /// Calling AE titles accepted (empty: any).
     pub calling_ae: Vec<String>,
-    /// The tool.
-    pub tool: String,
-    /// Its version.
-    pub version: Option<String>,
-    /// The input bound to the directory.
+    /// What it launches.
+    pub action: Action,
+    /// The input (a pipeline's parameter) bound to the directory.
     pub input: String,
     /// The other inputs.
     pub inputs: serde_json::Map<String, serde_json::Value>,
@@ -84,9 +111,11 @@ pub struct Rule {
     pub send_to: Option<Destination>,
 }
 
-fn setting(i: usize, key: &str, value: impl ToString, reason: impl Into<String>) -> DicomError {
+/// An error naming the rule: its place in the file, and its name when it has one.
+fn setting(i: usize, c: &DicomRuleConfig, key: &str, value: impl ToString, reason: impl Into<String>) -> DicomError {
+    let named = c.name.as_deref().map(|n| format!(" (\"{n}\")")).unwrap_or_default();
     DicomError::Setting {
-        key: format!("[[dicom.rules]] #{} {key}", i + 1),
+        key: format!("[[dicom.rules]] #{}{named} {key}", i + 1),
         value: value.to_string(),
         reason: reason.into(),
     }
@@ -115,30 +144,76 @@ impl Rule {
             let on = match c.on.as_deref() {
                 None | Some("series-complete") => On::Series,
                 Some("study-complete") => On::Study,
-                Some(other) => return Err(setting(i, "on", other, "is not `series-complete` or `study-complete`")),
+                Some(other) => return Err(setting(i, c, "on", other, "is not `series-complete` or `study-complete`")),
             };
             let quiet = match &c.quiet {
                 None => DEFAULT_QUIET,
                 Some(q) => berth_config::parse_duration(q)
-                    .map_err(|_| setting(i, "quiet", q, "is not a duration (`30s`, `2m`)"))?,
+                    .map_err(|_| setting(i, c, "quiet", q, "is not a duration (`30s`, `2m`)"))?,
             };
             let series_description = c
                 .series_description
                 .as_deref()
                 .map(|g| {
                     glob::Pattern::new(g)
-                        .map_err(|e| setting(i, "series_description", g, format!("is not a glob ({e})")))
+                        .map_err(|e| setting(i, c, "series_description", g, format!("is not a glob ({e})")))
                 })
                 .transpose()?;
-            for (key, v) in [("project", &c.project), ("tool", &c.tool), ("input", &c.input), ("as_user", &c.as_user)] {
+            for (key, v) in [("project", &c.project), ("input", &c.input), ("as_user", &c.as_user)] {
                 if v.trim().is_empty() {
-                    return Err(setting(i, key, v, "is empty"));
+                    return Err(setting(i, c, key, v, "is empty"));
                 }
             }
-            let name = c.name.clone().unwrap_or_else(|| format!("{}@{}", c.tool, on.as_str()));
+            let action = match (&c.tool, &c.pipeline) {
+                (Some(t), None) if t.trim().is_empty() => return Err(setting(i, c, "tool", t, "is empty")),
+                (Some(t), None) => Action::Tool { name: t.clone(), version: c.version.clone() },
+                (None, Some(p)) if p.trim().is_empty() => return Err(setting(i, c, "pipeline", p, "is empty")),
+                (None, Some(p)) if c.version.is_some() => {
+                    return Err(setting(
+                        i,
+                        c,
+                        "version",
+                        c.version.as_deref().unwrap_or_default(),
+                        "is a tool's version; this rule starts a pipeline",
+                    ));
+                }
+                (None, Some(p)) => Action::Pipeline { file: p.clone() },
+                (Some(t), Some(p)) => {
+                    return Err(setting(
+                        i,
+                        c,
+                        "pipeline",
+                        p,
+                        format!("and `tool = \"{t}\"` are both given; a rule launches one of them"),
+                    ));
+                }
+                (None, None) => {
+                    return Err(setting(i, c, "tool", "", "is missing: a rule names a `tool` or a `pipeline`"));
+                }
+            };
+            let name = c.name.clone().unwrap_or_else(|| {
+                let what = match &action {
+                    Action::Tool { name, .. } => name.clone(),
+                    Action::Pipeline { file } => {
+                        Path::new(file).file_stem().map_or_else(|| file.clone(), |s| s.to_string_lossy().into_owned())
+                    }
+                };
+                format!("{what}@{}", on.as_str())
+            });
+            // A pipeline's outputs go to a directory named after the rule.
+            if matches!(action, Action::Pipeline { .. }) && berth_hostpath::component(&name).is_err() {
+                return Err(setting(
+                    i,
+                    c,
+                    "name",
+                    &name,
+                    "cannot name a directory (a rule starting a pipeline publishes under its name)",
+                ));
+            }
             if rules.iter().any(|r| r.name == name && r.project == c.project) {
                 return Err(setting(
                     i,
+                    c,
                     "name",
                     &name,
                     "is the name of another rule of this project; give each a `name`",
@@ -147,13 +222,14 @@ impl Rule {
             let inputs: serde_json::Map<String, serde_json::Value> =
                 c.inputs.iter().map(|(k, v)| (k.clone(), json_of(v))).collect();
             if inputs.contains_key(&c.input) {
-                return Err(setting(i, "inputs", &c.input, "is the input bound to the directory (`input`)"));
+                return Err(setting(i, c, "inputs", &c.input, "is the input bound to the directory (`input`)"));
             }
             let send_to = c
                 .send_to
                 .as_deref()
                 .map(|d| {
-                    Destination::parse(d).map_err(|e| setting(i, "send_to", d, format!("is not `AE@host:port` ({e})")))
+                    Destination::parse(d)
+                        .map_err(|e| setting(i, c, "send_to", d, format!("is not `AE@host:port` ({e})")))
                 })
                 .transpose()?;
             rules.push(Rule {
@@ -165,8 +241,7 @@ impl Rule {
                 modality: c.modality.iter().map(|m| m.trim().to_ascii_uppercase()).collect(),
                 series_description,
                 calling_ae: c.calling_ae.iter().map(|t| t.trim().to_owned()).collect(),
-                tool: c.tool.clone(),
-                version: c.version.clone(),
+                action,
                 input: c.input.clone(),
                 inputs,
                 as_user: c.as_user.clone(),
@@ -279,15 +354,19 @@ pub struct Refused {
     pub hint: Option<String>,
 }
 
-/// Checks and prepares launches: in `berth serve`, the path every API launch takes.
+/// Checks and prepares launches: in `berth serve`, the path every API launch takes, and the
+/// one every API pipeline start takes.
 pub trait Launcher: Send + Sync {
     /// Checks the launch of `rule`'s tool with its input bound to `directory`, made as
     /// `rule.as_user`, and returns it ready to queue.
     fn prepare(&self, rule: &Rule, directory: &Path) -> Result<NewLaunch, Refused>;
     /// The launch was queued (wake the workers).
     fn queued(&self, launch: &NewLaunch);
-    /// How launch `id` ended: `None` while it has not.
-    fn ended(&self, id: &str) -> Option<Ended>;
+    /// Starts `rule`'s pipeline with its input parameter bound to `target`'s directory, as
+    /// `rule.as_user`; returns the pipeline run's id once it is recorded.
+    fn start_pipeline(&self, rule: &Rule, target: &Target) -> Result<String, Refused>;
+    /// How `rule`'s launch (or pipeline run) `id` ended: `None` while it has not.
+    fn ended(&self, rule: &Rule, id: &str) -> Option<Ended>;
 }
 
 /// How a launch ended, for sending its results back.
@@ -295,10 +374,10 @@ pub trait Launcher: Send + Sync {
 pub struct Ended {
     /// Whether its run succeeded.
     pub succeeded: bool,
-    /// Its run's id.
+    /// Its run's id (a pipeline run's id for a pipeline).
     pub run_id: Option<String>,
-    /// Its output directory.
-    pub outputs: PathBuf,
+    /// The directories holding its outputs (searched recursively).
+    pub outputs: Vec<PathBuf>,
 }
 
 /// What one tick did for one target.
@@ -354,8 +433,8 @@ impl Engine<'_> {
     /// trigger, and audits it. Runs that did not succeed send nothing.
     fn send_results(&self, rule: &Rule, dest: &Destination) -> Result<(), DicomError> {
         for t in self.store.dicom_triggers_awaiting_results(&rule.project, &rule.name)? {
-            let Some(launch) = t.launch_id.as_deref() else { continue };
-            let Some(ended) = self.launcher.ended(launch) else { continue };
+            let Some(launch) = t.launch_id.as_deref().or(t.pipeline_run_id.as_deref()) else { continue };
+            let Some(ended) = self.launcher.ended(rule, launch) else { continue };
             let set = |results: &str| {
                 self.store.set_dicom_trigger_results(&rule.project, &rule.name, &t.scope, &t.uid, results)
             };
@@ -363,11 +442,8 @@ impl Engine<'_> {
                 set("not sent: the run did not succeed")?;
                 continue;
             }
-            let files: Vec<PathBuf> = collect_files(std::slice::from_ref(&ended.outputs))
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|f| is_part10(f))
-                .collect();
+            let files: Vec<PathBuf> =
+                collect_files(&ended.outputs).unwrap_or_default().into_iter().filter(|f| is_part10(f)).collect();
             if files.is_empty() {
                 set("not sent: the run has no DICOM outputs")?;
                 continue;
@@ -392,9 +468,7 @@ impl Engine<'_> {
     }
 
     fn fire(&self, rule: &Rule, target: Target) -> Result<Option<Fired>, DicomError> {
-        let prepared = self.launcher.prepare(rule, &target.directory);
-        let directory = target.directory.to_string_lossy();
-        let error = prepared.as_ref().err().map(|r| r.message.as_str());
+        let directory = target.directory.to_string_lossy().into_owned();
         let trigger = NewDicomTrigger {
             project: &rule.project,
             rule: &rule.name,
@@ -404,36 +478,76 @@ impl Engine<'_> {
             directory: &directory,
             instances: target.instances,
             as_user: &rule.as_user,
-            error,
+            error: None,
         };
-        if !self.store.record_dicom_trigger(&trigger, prepared.as_ref().ok())? {
-            return Ok(None);
-        }
-        let outcome = if prepared.is_ok() { Outcome::Ok } else { Outcome::Refused };
+        let (launched, queued) = match &rule.action {
+            Action::Tool { .. } => {
+                let prepared = self.launcher.prepare(rule, &target.directory);
+                let error = prepared.as_ref().err().map(|r| r.message.as_str());
+                if !self.store.record_dicom_trigger(&NewDicomTrigger { error, ..trigger }, prepared.as_ref().ok())? {
+                    return Ok(None);
+                }
+                match prepared {
+                    Ok(l) => (Ok(l.id.clone()), Some(l)),
+                    Err(r) => (Err(r), None),
+                }
+            }
+            Action::Pipeline { .. } => {
+                // The claim first: a pipeline started is recorded by its executor, not in this
+                // transaction, so a crash between the two leaves a trigger without a run
+                // rather than a series started twice.
+                if !self.store.record_dicom_trigger(&trigger, None)? {
+                    return Ok(None);
+                }
+                let started = self.launcher.start_pipeline(rule, &target);
+                self.store.set_dicom_trigger_pipeline(
+                    &rule.project,
+                    &rule.name,
+                    rule.on.scope(),
+                    &target.uid,
+                    started.as_deref().map_err(|r| r.message.as_str()),
+                )?;
+                (started, None)
+            }
+        };
+        let outcome = if launched.is_ok() { Outcome::Ok } else { Outcome::Refused };
         let mut detail = serde_json::json!({
             "rule": rule.name, "scope": rule.on.scope(), "uid": target.uid, "directory": directory,
-            "instances": target.instances, "tool": rule.tool,
+            "instances": target.instances,
         });
-        match &prepared {
-            Ok(l) => detail["launch"] = l.id.clone().into(),
-            Err(r) => detail["error"] = r.message.clone().into(),
+        let audit_action = match &rule.action {
+            Action::Tool { name, .. } => {
+                detail["tool"] = name.clone().into();
+                action::LAUNCH
+            }
+            Action::Pipeline { file } => {
+                detail["pipeline"] = file.clone().into();
+                action::PIPELINE
+            }
+        };
+        match (&launched, &rule.action) {
+            (Ok(id), Action::Tool { .. }) => detail["launch"] = id.clone().into(),
+            (Ok(id), Action::Pipeline { .. }) => detail["pipeline_run"] = id.clone().into(),
+            (Err(r), _) => detail["error"] = r.message.clone().into(),
         }
-        let entry = NewAuditEntry::new(&rule.as_user, format!("dicom-rule:{}", rule.name), action::LAUNCH, outcome)
+        let entry = NewAuditEntry::new(&rule.as_user, format!("dicom-rule:{}", rule.name), audit_action, outcome)
             .object(format!("project:{}", rule.project))
             .detail(detail);
         if let Err(e) = self.store.audit(&entry) {
             tracing::error!(error = %e, rule = %rule.name, "auditing a DICOM rule's launch failed");
         }
-        match &prepared {
-            Ok(l) => {
-                tracing::info!(rule = %rule.name, uid = %target.uid, launch = %l.id, "DICOM rule launched");
-                self.launcher.queued(l);
+        match &launched {
+            Ok(id) => {
+                tracing::info!(rule = %rule.name, uid = %target.uid, launched = %rule.action.describe(), id = %id, "DICOM rule launched");
             }
             Err(r) => {
                 tracing::warn!(rule = %rule.name, uid = %target.uid, error = %r.message, "DICOM rule's launch refused")
             }
         }
-        Ok(Some(Fired { rule: rule.name.clone(), target, launch: prepared.map(|l| l.id) }))
+        if let Some(l) = &queued {
+            self.launcher.queued(l);
+        }
+        Ok(Some(Fired { rule: rule.name.clone(), target, launch: launched }))
     }
 }
 
@@ -469,6 +583,7 @@ mod tests {
         refuse: bool,
         prepared: Mutex<Vec<(String, PathBuf)>>,
         queued: Mutex<Vec<String>>,
+        pipelines: Mutex<Vec<(String, PathBuf)>>,
     }
 
     impl Launcher for Recording {
@@ -482,7 +597,7 @@ mod tests {
                 id: format!("launch-{}", p.len()),
                 project_id: rule.project.clone(),
                 user_name: rule.as_user.clone(),
-                tool_name: rule.tool.clone(),
+                tool_name: rule.action.describe(),
                 tool_version: "1".into(),
                 invocation_json: "{}".into(),
                 bulk_id: None,
@@ -491,7 +606,15 @@ mod tests {
         fn queued(&self, launch: &NewLaunch) {
             self.queued.lock().expect("queued").push(launch.id.clone());
         }
-        fn ended(&self, _id: &str) -> Option<Ended> {
+        fn start_pipeline(&self, rule: &Rule, target: &Target) -> Result<String, Refused> {
+            let mut p = self.pipelines.lock().expect("pipelines");
+            p.push((rule.name.clone(), target.directory.clone()));
+            if self.refuse {
+                return Err(Refused { message: "the rule's user is not an admin".into(), hint: None });
+            }
+            Ok(format!("pipeline-{}", p.len()))
+        }
+        fn ended(&self, _rule: &Rule, _id: &str) -> Option<Ended> {
             None
         }
     }
@@ -673,6 +796,64 @@ quiet = "30s"
         assert_eq!((t[0].launch_id.as_deref(), t[0].error.as_deref()), (None, Some("tool `t` is not enabled")));
     }
 
+    const PIPELINE_RULE: &str = r#"[[rules]]
+project = "p"
+pipeline = "pipes/series.yaml"
+input = "series"
+as_user = "u"
+quiet = "30s"
+"#;
+
+    #[test]
+    fn a_pipeline_rule_starts_once_per_series_and_records_the_run() {
+        let (dir, store) = fresh();
+        receive(&store, "1.1", "1.1.1", "1.1.1.1", "MR");
+        receive(&store, "1.1", "1.1.2", "1.1.2.1", "MR");
+        let rules = vec![rule(PIPELINE_RULE)];
+        assert_eq!(rules[0].name, "series@series-complete");
+        assert_eq!(rules[0].action, Action::Pipeline { file: "pipes/series.yaml".into() });
+        let launcher = Recording::default();
+        let clock = FakeClock::at(SystemTime::now() + Duration::from_secs(31));
+        let engine =
+            Engine { store: &store, rules: &rules, clock: &clock, launcher: &launcher, send: &SendOptions::default() };
+        let fired = engine.tick().expect("tick");
+        let ids: Vec<_> = fired.iter().map(|f| f.launch.clone().expect("started")).collect();
+        assert_eq!(ids, ["pipeline-1", "pipeline-2"]);
+        assert!(launcher.prepared.lock().expect("p").is_empty(), "no tool launch is prepared");
+        assert!(launcher.queued.lock().expect("q").is_empty(), "nothing is queued");
+        let again = Store::open(dir.path()).expect("store");
+        let engine2 =
+            Engine { store: &again, rules: &rules, clock: &clock, launcher: &launcher, send: &SendOptions::default() };
+        assert!(engine2.tick().expect("tick").is_empty(), "a restart starts nothing again");
+        assert_eq!(launcher.pipelines.lock().expect("p").len(), 2);
+        let mut t = store.dicom_triggers("p").expect("triggers");
+        t.sort_by(|a, b| a.uid.cmp(&b.uid));
+        let runs: Vec<_> = t.iter().map(|t| (t.launch_id.as_deref(), t.pipeline_run_id.as_deref())).collect();
+        assert_eq!(runs, [(None, Some("pipeline-1")), (None, Some("pipeline-2"))]);
+        assert_eq!(store.dicom_triggers_awaiting_results("p", &rules[0].name).expect("awaiting").len(), 2);
+        let entries = store.audit_entries(&berth_store::AuditFilter::default()).expect("audit");
+        assert_eq!(entries.iter().filter(|e| e.actor == "u" && e.action == action::PIPELINE).count(), 2);
+    }
+
+    #[test]
+    fn a_refused_pipeline_is_recorded_and_not_retried() {
+        let (_dir, store) = fresh();
+        receive(&store, "1.1", "1.1.1", "1.1.1.1", "MR");
+        let rules = vec![rule(PIPELINE_RULE)];
+        let launcher = Recording { refuse: true, ..Default::default() };
+        let clock = FakeClock::at(SystemTime::now() + Duration::from_secs(31));
+        let engine =
+            Engine { store: &store, rules: &rules, clock: &clock, launcher: &launcher, send: &SendOptions::default() };
+        assert!(matches!(&engine.tick().expect("tick")[..], [Fired { launch: Err(_), .. }]));
+        assert!(engine.tick().expect("tick").is_empty());
+        let t = store.dicom_triggers("p").expect("triggers");
+        assert_eq!(
+            (t[0].pipeline_run_id.as_deref(), t[0].error.as_deref()),
+            (None, Some("the rule's user is not an admin"))
+        );
+        assert!(store.dicom_triggers_awaiting_results("p", &rules[0].name).expect("awaiting").is_empty());
+    }
+
     #[test]
     fn bad_rules_name_their_key() {
         #[derive(serde::Deserialize)]
@@ -693,5 +874,22 @@ quiet = "30s"
         bad("inputs = { in = 1 }\n", "inputs");
         bad("send_to = \"PACS\"\n", "send_to");
         bad(&SERIES_RULE.replace("quiet = \"30s\"\n", ""), "name");
+        bad("pipeline = \"p.yaml\"\n", "pipeline");
+        let pipeline = |extra: &str, key: &str| {
+            let doc: Doc = toml::from_str(&format!("{PIPELINE_RULE}{extra}")).expect("toml");
+            match Rule::resolve_all(&doc.rules) {
+                Err(DicomError::Setting { key: k, .. }) => assert!(k.ends_with(key), "{k} for {key}"),
+                other => panic!("expected a setting error for {key}, got {other:?}"),
+            }
+        };
+        pipeline("version = \"1\"\n", "version");
+        pipeline("name = \"a/b\"\n", "name");
+        let neither: Doc = toml::from_str(&SERIES_RULE.replace("tool = \"t\"\n", "")).expect("toml");
+        match Rule::resolve_all(&neither.rules) {
+            Err(e @ DicomError::Setting { .. }) => {
+                assert!(e.to_string().contains("#1 tool") && e.to_string().contains("`pipeline`"), "{e}")
+            }
+            other => panic!("expected a setting error, got {other:?}"),
+        }
     }
 }

@@ -1,10 +1,11 @@
 //! The storage SCP: a TCP listener, one thread per association, and the association's life —
-//! the allow-list at A-ASSOCIATE, P-DATA fragments gathered into one command and one data
-//! set, C-ECHO and C-STORE answered, everything else answered with Unrecognized Operation.
+//! the allow-list at A-ASSOCIATE, P-DATA fragments gathered into one command, a data set
+//! streamed to its temporary file as it arrives, C-ECHO and C-STORE answered, everything else
+//! answered with Unrecognized Operation.
 //!
 //! A fault of one association (a peer that disconnects mid-instance, a malformed PDU, a
-//! silence longer than the timeout) ends that association only: what it had not finished
-//! sending was only ever in memory, so nothing partial reaches the data root.
+//! silence longer than the timeout) ends that association only: the temporary file of the
+//! instance it had not finished sending is removed, so nothing partial reaches a `.dcm` name.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
@@ -22,12 +23,12 @@ use dicom_ul::{Pdu, ServerAssociation};
 
 use crate::dimse::{self, Command, status};
 use crate::error::DicomError;
-use crate::header;
 use crate::metrics::Metrics;
 use crate::recorder::{Arrival, Peer, Recorder};
 use crate::settings::{AllowList, Settings};
-use crate::storage::{Incoming, InstanceStore, StorageError, Stored};
-use crate::uid::{check_uid, trim};
+use crate::storage::{Instance, InstanceStore, Receiving, StorageError, Stored};
+use crate::uid::trim;
+use crate::wire::{Item, PduReader};
 
 /// Transfer syntaxes berth accepts, in no order of its own: the sender's first one that is
 /// here is chosen, so compressed data arrive (and are stored) as the sender has them. No
@@ -98,7 +99,7 @@ impl Listener {
     /// the port.
     pub fn bind(settings: Settings, recorder: Arc<dyn Recorder>) -> Result<Self, DicomError> {
         let root_err = |source| DicomError::DataRoot { path: settings.data_root.clone(), source };
-        let storage = InstanceStore::open(&settings.data_root, settings.duplicates).map_err(root_err)?;
+        let storage = InstanceStore::open(&settings.data_root, settings.duplicates, settings.sync).map_err(root_err)?;
         let swept = storage.sweep().map_err(root_err)?;
         let address = SocketAddr::new(settings.bind, settings.port);
         let tcp =
@@ -325,52 +326,85 @@ fn bytes_buf() -> bytes::BytesMut {
     bytes::BytesMut::new()
 }
 
-/// A C-STORE whose command arrived and whose data set is being gathered.
-struct Pending {
+/// One presentation data value, as the loop uses it.
+struct Value<'b> {
+    presentation_context_id: u8,
+    value_type: PDataValueType,
+    is_last: bool,
+    data: &'b [u8],
+}
+
+/// A C-STORE whose command arrived and whose data set is arriving.
+struct Pending<'s> {
     message_id: u16,
     sop_class_uid: String,
     sop_instance_uid: String,
     context: u8,
-    /// The data set as the P-DATA values it came in (not gathered: no copy).
-    data: Vec<Vec<u8>>,
-    len: u64,
-    too_large: bool,
+    /// Its temporary file, the data set written as it comes (dropped: removed).
+    file: Option<Receiving<'s>>,
+    /// Why it will not be stored (the rest of its data set is read and dropped): the status
+    /// to answer and what to log.
+    failed: Option<(u16, String)>,
+}
+
+impl Pending<'_> {
+    fn fail(&mut self, code: u16, why: String) {
+        self.file = None;
+        if self.failed.is_none() {
+            self.failed = Some((code, why));
+        }
+    }
+}
+
+/// The status for an instance that could not be written.
+fn write_status(e: &StorageError) -> u16 {
+    match e {
+        StorageError::Uid { .. } => status::CANNOT_UNDERSTAND,
+        e if e.is_no_space() => status::OUT_OF_RESOURCES,
+        _ => status::PROCESSING_FAILURE,
+    }
 }
 
 /// Serves one established association until it is released or fails; returns how it ended.
-fn serve_association<S: Read + Write + CloseSocket>(
-    shared: &Shared,
+fn serve_association<'s, S: Read + Write + CloseSocket>(
+    shared: &'s Shared,
     mut a: ServerAssociation<S>,
     who: &Peer,
     id: Option<i64>,
 ) -> &'static str {
     let mut command: Vec<u8> = Vec::new();
-    let mut pending: Option<Pending> = None;
+    let mut pending: Option<Pending<'s>> = None;
     // A command that carries a data set berth does not want (C-FIND's identifier, ...): the
     // data set is read and dropped, then the response goes out.
     let mut skipping: Option<(u8, u16, u16)> = None;
+    let mut wire = PduReader::new(shared.settings.max_pdu);
     loop {
-        let pdu = match a.receive() {
-            Ok(p) => p,
+        let item = match wire.next(a.inner_stream()) {
+            Ok(i) => i,
             Err(e) => {
-                tracing::debug!("association from {}: {e}", who.address);
+                tracing::debug!("association from {}: {}", who.address, ErrorChain(&e));
                 let _ = a.abort();
                 return if pending.is_some() { "aborted: the peer stopped mid-instance" } else { "aborted" };
             }
         };
-        let values = match pdu {
-            Pdu::PData { data } => data,
-            Pdu::ReleaseRQ => {
+        let pdv = match item {
+            Item::Value { context, command, last, data } => Value {
+                presentation_context_id: context,
+                value_type: if command { PDataValueType::Command } else { PDataValueType::Data },
+                is_last: last,
+                data,
+            },
+            Item::Other(Pdu::ReleaseRQ) => {
                 let _ = a.send(&Pdu::ReleaseRP);
                 return "released";
             }
-            Pdu::AbortRQ { .. } => return "aborted by the peer",
-            _ => {
+            Item::Other(Pdu::AbortRQ { .. }) => return "aborted by the peer",
+            Item::Other(_) => {
                 let _ = a.abort();
                 return "aborted: unexpected PDU";
             }
         };
-        for pdv in values {
+        {
             let accepted = a
                 .presentation_contexts()
                 .iter()
@@ -388,7 +422,7 @@ fn serve_association<S: Read + Write + CloseSocket>(
                         let _ = a.abort();
                         return "aborted: a command before the previous data set ended";
                     }
-                    command.extend_from_slice(&pdv.data);
+                    command.extend_from_slice(pdv.data);
                     if command.len() > 1 << 16 {
                         let _ = a.abort();
                         return "aborted: command set too large";
@@ -406,14 +440,23 @@ fn serve_association<S: Read + Write + CloseSocket>(
                             }
                         }
                         Ok(Command::Store { message_id, sop_class_uid, sop_instance_uid }) => {
+                            let begun = shared.storage.begin(&Instance {
+                                sop_class_uid: &sop_class_uid,
+                                sop_instance_uid: &sop_instance_uid,
+                                transfer_syntax: &transfer_syntax,
+                                calling_ae: &who.calling_ae,
+                            });
+                            let (file, failed) = match begun {
+                                Ok(f) => (Some(f), None),
+                                Err(e) => (None, Some((write_status(&e), ErrorChain(&e).to_string()))),
+                            };
                             pending = Some(Pending {
                                 message_id,
                                 sop_class_uid,
                                 sop_instance_uid,
                                 context: pdv.presentation_context_id,
-                                data: Vec::new(),
-                                len: 0,
-                                too_large: false,
+                                file,
+                                failed,
                             });
                         }
                         Ok(Command::Other { command_field, message_id, has_data_set }) => {
@@ -452,29 +495,30 @@ fn serve_association<S: Read + Write + CloseSocket>(
                         let _ = a.abort();
                         return "aborted: a data set on another presentation context than its command";
                     }
-                    if !p.too_large {
-                        p.len += pdv.data.len() as u64;
-                        if p.len > shared.settings.max_instance_bytes {
-                            p.too_large = true;
-                            p.data = Vec::new();
-                        } else {
-                            p.data.push(pdv.data);
+                    if let Some(f) = p.file.as_mut() {
+                        let max = shared.settings.max_instance_bytes;
+                        if f.data_len() + pdv.data.len() as u64 > max {
+                            p.fail(status::OUT_OF_RESOURCES, format!("it is larger than {max} bytes"));
+                        } else if let Err(e) = f.write(pdv.data) {
+                            p.fail(write_status(&e), ErrorChain(&e).to_string());
                         }
                     }
                     if !pdv.is_last {
                         continue;
                     }
-                    let Some(p) = pending.take() else { continue };
-                    let code = if p.too_large {
-                        tracing::info!(
-                            "association from {}: instance {} is larger than {} bytes",
-                            who.address,
-                            p.sop_instance_uid,
-                            shared.settings.max_instance_bytes
-                        );
-                        status::OUT_OF_RESOURCES
-                    } else {
-                        store(shared, who, id, &p, &transfer_syntax)
+                    let Some(mut p) = pending.take() else { continue };
+                    let code = match (p.failed.take(), p.file.take()) {
+                        (None, Some(file)) => store(shared, who, id, &p, file, &transfer_syntax),
+                        (failed, _) => {
+                            let (code, why) =
+                                failed.unwrap_or((status::PROCESSING_FAILURE, "it was not written".to_owned()));
+                            tracing::info!(
+                                "association from {}: instance {:.64}: {why}",
+                                who.address,
+                                p.sop_instance_uid
+                            );
+                            code
+                        }
                     };
                     if code != status::SUCCESS {
                         shared.metrics.failed();
@@ -512,18 +556,21 @@ fn respond<S: Read + Write + CloseSocket>(
     a.send(&pdu).is_ok()
 }
 
-/// Stores one complete instance and returns the C-STORE status to answer. Success is only
-/// returned once the file is durable and recorded.
-fn store(shared: &Shared, who: &Peer, association: Option<i64>, p: &Pending, transfer_syntax: &str) -> u16 {
+/// Puts one complete instance in place and returns the C-STORE status to answer. Success is
+/// only returned once the file is in place (durable with `sync = "always"`) and recorded.
+fn store(
+    shared: &Shared,
+    who: &Peer,
+    association: Option<i64>,
+    p: &Pending<'_>,
+    mut file: Receiving<'_>,
+    transfer_syntax: &str,
+) -> u16 {
     let fail = |code: u16, why: &dyn std::fmt::Display| {
         tracing::info!("association from {}: instance {:.64}: {why}", who.address, p.sop_instance_uid);
         code
     };
-    if check_uid(&p.sop_instance_uid).is_err() || check_uid(&p.sop_class_uid).is_err() {
-        return fail(status::CANNOT_UNDERSTAND, &"the command's SOP UIDs are not valid UIDs");
-    }
-    let parts: Vec<&[u8]> = p.data.iter().map(Vec::as_slice).collect();
-    let h = match header::read(&parts, transfer_syntax) {
+    let h = match file.header() {
         Ok(h) => h,
         Err(e) => return fail(status::CANNOT_UNDERSTAND, &e),
     };
@@ -534,15 +581,6 @@ fn store(shared: &Shared, who: &Peer, association: Option<i64>, p: &Pending, tra
     }
     let (Some(study_uid), Some(series_uid)) = (h.study_uid.as_deref(), h.series_uid.as_deref()) else {
         return fail(status::CANNOT_UNDERSTAND, &"the data set has no Study or Series Instance UID");
-    };
-    let incoming = Incoming {
-        sop_class_uid: &p.sop_class_uid,
-        sop_instance_uid: &p.sop_instance_uid,
-        study_uid,
-        series_uid,
-        transfer_syntax,
-        calling_ae: &who.calling_ae,
-        data_set: &parts,
     };
     let arrival = |path: &str, size: u64| Arrival {
         sop_instance_uid: p.sop_instance_uid.clone(),
@@ -558,7 +596,7 @@ fn store(shared: &Shared, who: &Peer, association: Option<i64>, p: &Pending, tra
         patient_id: h.patient_id.clone(),
         study_date: h.study_date.clone(),
     };
-    match shared.storage.store(&incoming) {
+    match file.finish(study_uid, series_uid) {
         Ok(Stored::Written { path, size, replaced }) => {
             if let Err(e) = shared.recorder.instance(who, association, &arrival(&path, size)) {
                 // Not acknowledged, so not kept: the sender will send it again.
@@ -587,9 +625,7 @@ fn store(shared: &Shared, who: &Peer, association: Option<i64>, p: &Pending, tra
             shared.metrics.duplicate();
             fail(status::DUPLICATE, &format_args!("{path} exists (duplicate rule {:?})", shared.settings.duplicates))
         }
-        Err(e @ StorageError::Uid { .. }) => fail(status::CANNOT_UNDERSTAND, &e),
-        Err(e) if e.is_no_space() => fail(status::OUT_OF_RESOURCES, &ErrorChain(&e)),
-        Err(e) => fail(status::PROCESSING_FAILURE, &ErrorChain(&e)),
+        Err(e) => fail(write_status(&e), &ErrorChain(&e)),
     }
 }
 

@@ -441,14 +441,11 @@ mod tests {
     #[test]
     fn a_file_to_send_is_read_by_its_meta_group_then_its_data_set_and_never_through_a_link() {
         let t = tempfile::tempdir().expect("tmp");
-        let incoming = crate::storage::Incoming {
+        let incoming = crate::storage::Instance {
             sop_class_uid: "1.2.840.10008.5.1.4.1.1.4",
             sop_instance_uid: "1.2.3.4.5",
-            study_uid: "1.2.3",
-            series_uid: "1.2.3.4",
             transfer_syntax: "1.2.840.10008.1.2.1",
             calling_ae: "SCU",
-            data_set: &[],
         };
         let data = b"\x08\x00\x16\x00UI\x04\x001.2\x00";
         let mut bytes = crate::storage::InstanceStore::file_meta(&incoming).expect("meta");
@@ -467,7 +464,7 @@ mod tests {
         std::fs::write(t.path().join("b.dcm"), b"not dicom").expect("write");
         assert!(open_instance(&t.path().join("b.dcm")).is_err());
         // A file replaced by another instance after it was listed is not sent as the first.
-        let other = crate::storage::Incoming { sop_instance_uid: "1.2.3.4.6", ..incoming };
+        let other = crate::storage::Instance { sop_instance_uid: "1.2.3.4.6", ..incoming };
         let mut bytes = crate::storage::InstanceStore::file_meta(&other).expect("meta");
         bytes.extend_from_slice(data);
         std::fs::write(&file, &bytes).expect("write");

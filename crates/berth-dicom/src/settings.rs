@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use berth_config::{DicomConfig, DicomProjectConfig};
+pub use berth_hostpath::SyncMode;
 use berth_store::Store;
 use ipnet::IpNet;
 
@@ -22,7 +23,7 @@ pub const DEFAULT_MAX_PDU: u32 = 65536;
 /// The largest PDU that may be configured (the PDU length field allows 4 GiB; 16 MiB is
 /// dcmtk's ceiling too, and one PDU is held in memory).
 pub const MAX_PDU_CEILING: u32 = 16 << 20;
-/// The largest instance accepted by default (one instance is held in memory until written).
+/// The largest instance accepted by default (its data set is streamed to disk as it arrives).
 pub const DEFAULT_MAX_INSTANCE_BYTES: u64 = 1 << 30;
 /// Associations served at once by default.
 pub const DEFAULT_MAX_ASSOCIATIONS: usize = 16;
@@ -118,6 +119,8 @@ pub struct Settings {
     pub data_root: PathBuf,
     /// The duplicate rule.
     pub duplicates: Duplicates,
+    /// Whether an instance is `fsync`ed before Success (`[dicom] sync`).
+    pub sync: SyncMode,
     /// The largest PDU accepted.
     pub max_pdu: u32,
     /// The largest instance accepted.
@@ -175,6 +178,11 @@ impl Settings {
             Some(d) => Duplicates::parse(d)
                 .ok_or_else(|| setting("[dicom] duplicates", d, format!("is not one of {}", Duplicates::CHOICES)))?,
         };
+        let sync = match config.sync.as_deref() {
+            None | Some("always") => SyncMode::Always,
+            Some("never") => SyncMode::Never,
+            Some(other) => return Err(setting("[dicom] sync", other, "is not `always` or `never`")),
+        };
         let max_pdu = config.max_pdu.unwrap_or(DEFAULT_MAX_PDU);
         if !(4096..=MAX_PDU_CEILING).contains(&max_pdu) {
             return Err(setting("[dicom] max_pdu", max_pdu, "is not between 4096 and 16777216"));
@@ -201,6 +209,7 @@ impl Settings {
             project: project.to_owned(),
             data_root,
             duplicates,
+            sync,
             max_pdu,
             max_instance_bytes,
             max_associations,
@@ -261,6 +270,9 @@ mod tests {
         let s = resolve(&DicomConfig::default(), &Overrides::default()).expect("defaults");
         assert_eq!((s.ae_title.as_str(), s.port, s.bind.to_string().as_str()), ("BERTH", 11112, "127.0.0.1"));
         assert_eq!(s.duplicates, Duplicates::RejectDifferent);
+        assert_eq!(s.sync, SyncMode::Always, "durable unless asked otherwise");
+        let never = DicomConfig { sync: Some("never".into()), ..Default::default() };
+        assert_eq!(resolve(&never, &Overrides::default()).expect("never").sync, SyncMode::Never);
         assert_eq!(s.data_root, PathBuf::from("/data/a"));
         let mut c = DicomConfig { ae_title: Some("SITE".into()), port: Some(104), ..Default::default() };
         c.projects.insert(
@@ -301,6 +313,7 @@ mod tests {
             "[dicom] duplicates",
         );
         bad(DicomConfig { max_pdu: Some(10), ..Default::default() }, Overrides::default(), "[dicom] max_pdu");
+        bad(DicomConfig { sync: Some("sometimes".into()), ..Default::default() }, Overrides::default(), "[dicom] sync");
         let mut c = DicomConfig::default();
         c.projects.insert("p".into(), DicomProjectConfig { sources: vec!["10.0.0.0/33".into()], ..Default::default() });
         bad(c, Overrides::default(), "[dicom.projects.p] sources");

@@ -26,7 +26,7 @@ use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
 
 mod durable;
 mod walk;
-pub use durable::{Existing, TEMP_PREFIX, Written, is_durable_temp};
+pub use durable::{DurableFile, Existing, Staging, SyncMode, TEMP_PREFIX, Written, is_durable_temp};
 pub use walk::{Subdir, WalkDir};
 
 /// A file's type, as [`Root::list_dir`] reports it.

@@ -1,18 +1,20 @@
 //! The DICOM node inside `berth serve`: berth-dicom's listener on its own threads when
 //! `[dicom] serve = true`, and its rule engine (`[[dicom.rules]]`) ticking every second, both
 //! stopped on shutdown. A rule's launch goes through [`accept_launch`], the function an API
-//! launch goes through, made as the rule's user.
+//! launch goes through, made as the rule's user; a rule's pipeline through
+//! [`crate::pipelines::start`], the function `POST /api/v1/pipelines` goes through.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_dicom::rules::{Ended, Engine, Launcher, Refused, Rule, SystemClock};
+use berth_dicom::rules::{Action, Ended, Engine, Launcher, Refused, Rule, SystemClock, Target};
 use berth_dicom::scu::SendOptions;
 use berth_dicom::{DicomError, Listener, Overrides, Settings, Stopper};
 use berth_store::NewLaunch;
 
 use crate::launch::{LaunchRequest, accept_launch};
+use crate::pipelines::PipelineRequest;
 use crate::state::{AppState, Metrics};
 
 /// How often the rule engine looks at the arrivals.
@@ -23,15 +25,18 @@ struct ServiceLauncher(Arc<AppState>);
 
 impl Launcher for ServiceLauncher {
     fn prepare(&self, rule: &Rule, directory: &Path) -> Result<NewLaunch, Refused> {
-        let user = self.0.store.get_user(&rule.as_user).map_err(|e| Refused {
-            message: format!("the rule's user \"{}\" cannot be used: {e}", rule.as_user),
-            hint: Some("create it with `berth user add` and add it to the project".into()),
-        })?;
+        let Action::Tool { name, version } = &rule.action else {
+            return Err(Refused {
+                message: format!("rule \"{}\" starts a pipeline, not a tool", rule.name),
+                hint: None,
+            });
+        };
+        let user = self.user(rule)?;
         let mut inputs = rule.inputs.clone();
         inputs.insert(rule.input.clone(), directory.to_string_lossy().into_owned().into());
         let req = LaunchRequest {
-            tool: rule.tool.clone(),
-            version: rule.version.clone(),
+            tool: name.clone(),
+            version: version.clone(),
             inputs,
             mounts: Default::default(),
             dry_run: false,
@@ -46,7 +51,70 @@ impl Launcher for ServiceLauncher {
         self.0.wake.notify_one();
     }
 
-    fn ended(&self, id: &str) -> Option<Ended> {
+    fn start_pipeline(&self, rule: &Rule, target: &Target) -> Result<String, Refused> {
+        let Action::Pipeline { file } = &rule.action else {
+            return Err(Refused {
+                message: format!("rule \"{}\" launches a tool, not a pipeline", rule.name),
+                hint: None,
+            });
+        };
+        // `POST /api/v1/pipelines` is for admins; so is a rule's pipeline.
+        let user = self.user(rule)?;
+        if !user.is_admin() {
+            return Err(Refused {
+                message: format!("the rule's user \"{}\" is not an admin: pipelines are started by admins", user.name),
+                hint: Some(format!(
+                    "make `as_user` of rule \"{}\" an admin (`berth user add NAME --role admin`)",
+                    rule.name
+                )),
+            });
+        }
+        let directory = target.directory.to_string_lossy().into_owned();
+        let mut params: std::collections::BTreeMap<String, String> = rule
+            .inputs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+            .collect();
+        params.insert(rule.input.clone(), directory);
+        let req = PipelineRequest {
+            file: file.clone(),
+            // One directory per rule and series (or study), under `<output root>/pipelines/`.
+            output_dir: Some(format!("dicom/{}/{}/{}", rule.project, rule.name, target.uid)),
+            bids: None,
+            participant_label: Vec::new(),
+            session_label: Vec::new(),
+            analysis_level: None,
+            params,
+            jobs: None,
+            keep_going: false,
+            no_cache: false,
+        };
+        let started =
+            crate::pipelines::start(&self.0, req).map_err(|e| Refused { message: e.body.error, hint: e.body.hint })?;
+        Ok(started.id)
+    }
+
+    fn ended(&self, rule: &Rule, id: &str) -> Option<Ended> {
+        if let Action::Pipeline { .. } = rule.action {
+            let run = self.0.store.get_pipeline_run(id).ok()?;
+            if !run.status.is_terminal() {
+                return None;
+            }
+            // The published steps; not the tasks' work directory, which holds the same files.
+            let outputs = std::fs::read_dir(&run.new.output_dir)
+                .map(|d| {
+                    d.filter_map(Result::ok)
+                        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                        .map(|e| e.path())
+                        .collect()
+                })
+                .unwrap_or_default();
+            return Some(Ended {
+                succeeded: run.status == berth_store::RunStatus::Succeeded,
+                run_id: Some(id.to_owned()),
+                outputs,
+            });
+        }
         let launch = self.0.store.get_launch(id).ok()?;
         if !launch.is_terminal() {
             return None;
@@ -54,7 +122,16 @@ impl Launcher for ServiceLauncher {
         Some(Ended {
             succeeded: launch.status() == "succeeded",
             run_id: launch.run_id.clone(),
-            outputs: self.0.opts.output_root.join(&launch.project_id).join(&launch.id),
+            outputs: vec![self.0.opts.output_root.join(&launch.project_id).join(&launch.id)],
+        })
+    }
+}
+
+impl ServiceLauncher {
+    fn user(&self, rule: &Rule) -> Result<berth_store::User, Refused> {
+        self.0.store.get_user(&rule.as_user).map_err(|e| Refused {
+            message: format!("the rule's user \"{}\" cannot be used: {e}", rule.as_user),
+            hint: Some("create it with `berth user add` and add it to the project".into()),
         })
     }
 }

@@ -210,50 +210,50 @@ impl Store {
         let now = time::now();
         let size = i64::try_from(i.size).unwrap_or(i64::MAX);
         self.write(OP, |tx| {
+            // Cached statements: the node records every instance it receives.
             let before: Option<i64> = tx
-                .query_row(
-                    "SELECT size FROM dicom_instances WHERE project_id = ?1 AND sop_instance_uid = ?2",
-                    params![i.project, i.sop_instance_uid],
-                    |r| r.get(0),
-                )
+                .prepare_cached("SELECT size FROM dicom_instances WHERE project_id = ?1 AND sop_instance_uid = ?2")
+                .and_then(|mut st| st.query_row(params![i.project, i.sop_instance_uid], |r| r.get(0)))
                 .optional()
                 .map_err(sql(OP))?;
             let (new_count, added_bytes) = match before {
                 Some(old) => (0_i64, size - old),
                 None => (1, size),
             };
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT OR REPLACE INTO dicom_instances (project_id, sop_instance_uid, sop_class_uid, study_uid, series_uid,
                    transfer_syntax, path, data_root, size, calling_ae, peer, association_id, received_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                params![
-                    i.project,
-                    i.sop_instance_uid,
-                    i.sop_class_uid,
-                    i.study_uid,
-                    i.series_uid,
-                    i.transfer_syntax,
-                    i.path,
-                    i.data_root,
-                    size,
-                    i.calling_ae,
-                    i.peer,
-                    i.association,
-                    now
-                ],
             )
+            .map_err(sql(OP))?
+            .execute(params![
+                i.project,
+                i.sop_instance_uid,
+                i.sop_class_uid,
+                i.study_uid,
+                i.series_uid,
+                i.transfer_syntax,
+                i.path,
+                i.data_root,
+                size,
+                i.calling_ae,
+                i.peer,
+                i.association,
+                now
+            ])
             .map_err(sql(OP))?;
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO dicom_studies (project_id, study_uid, patient_id, study_date, first_at, last_at, instances, bytes)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)
                  ON CONFLICT (project_id, study_uid) DO UPDATE SET
                    last_at = excluded.last_at, instances = instances + ?6, bytes = bytes + ?7,
                    patient_id = coalesce(patient_id, excluded.patient_id),
                    study_date = coalesce(study_date, excluded.study_date)",
-                params![i.project, i.study_uid, i.patient_id, i.study_date, now, new_count, added_bytes],
             )
+            .map_err(sql(OP))?
+            .execute(params![i.project, i.study_uid, i.patient_id, i.study_date, now, new_count, added_bytes])
             .map_err(sql(OP))?;
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO dicom_series (project_id, series_uid, study_uid, modality, description, series_number,
                    calling_ae, first_at, last_at, instances, bytes)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)
@@ -262,25 +262,27 @@ impl Store {
                    modality = coalesce(modality, excluded.modality),
                    description = coalesce(description, excluded.description),
                    series_number = coalesce(series_number, excluded.series_number)",
-                params![
-                    i.project,
-                    i.series_uid,
-                    i.study_uid,
-                    i.modality,
-                    i.series_description,
-                    i.series_number,
-                    i.calling_ae,
-                    now,
-                    new_count,
-                    added_bytes
-                ],
             )
+            .map_err(sql(OP))?
+            .execute(params![
+                i.project,
+                i.series_uid,
+                i.study_uid,
+                i.modality,
+                i.series_description,
+                i.series_number,
+                i.calling_ae,
+                now,
+                new_count,
+                added_bytes
+            ])
             .map_err(sql(OP))?;
             if let Some(a) = i.association {
-                tx.execute(
+                tx.prepare_cached(
                     "UPDATE dicom_associations SET instances = instances + 1, bytes = bytes + ?2 WHERE id = ?1",
-                    params![a, size],
                 )
+                .map_err(sql(OP))?
+                .execute(params![a, size])
                 .map_err(sql(OP))?;
             }
             Ok(now.clone())

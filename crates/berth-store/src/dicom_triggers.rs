@@ -1,6 +1,7 @@
 //! What the DICOM automation rules decided (schema 13): the series and studies received that
 //! are not yet triggered for a rule, and the triggers, each written in the same transaction as
-//! the launch it queued, so that a restart never launches one twice.
+//! the launch it queued, so that a restart never launches one twice. A rule starting a pipeline
+//! (schema 14) writes its trigger first and then the pipeline run it started.
 
 use rusqlite::{Row, params};
 use serde::Serialize;
@@ -82,6 +83,8 @@ pub struct DicomTrigger {
     pub as_user: String,
     /// The launch queued.
     pub launch_id: Option<String>,
+    /// The pipeline run started (a rule with `pipeline`).
+    pub pipeline_run_id: Option<String>,
     /// Why none was.
     pub error: Option<String>,
     /// What sending the run's results back did (none: not yet, or no `send_to`).
@@ -120,6 +123,7 @@ fn trigger(r: &Row<'_>) -> rusqlite::Result<DicomTrigger> {
         launch_id: r.get(8)?,
         error: r.get(9)?,
         results: r.get(10)?,
+        pipeline_run_id: r.get(11)?,
     })
 }
 
@@ -202,7 +206,7 @@ impl Store {
             let mut stmt = tx
                 .prepare_cached(
                     "SELECT rule, scope, uid, study_uid, directory, instances, triggered_at, as_user, launch_id, error,
-                            results
+                            results, pipeline_run_id
                      FROM dicom_triggers WHERE project_id = ?1 ORDER BY triggered_at DESC, uid",
                 )
                 .map_err(sql(OP))?;
@@ -218,14 +222,41 @@ impl Store {
             let mut stmt = tx
                 .prepare_cached(
                     "SELECT rule, scope, uid, study_uid, directory, instances, triggered_at, as_user, launch_id, error,
-                            results
+                            results, pipeline_run_id
                      FROM dicom_triggers
-                     WHERE project_id = ?1 AND rule = ?2 AND launch_id IS NOT NULL AND results IS NULL
+                     WHERE project_id = ?1 AND rule = ?2 AND (launch_id IS NOT NULL OR pipeline_run_id IS NOT NULL) AND results IS NULL
                      ORDER BY triggered_at, uid",
                 )
                 .map_err(sql(OP))?;
             let rows = stmt.query_map(params![project, rule], trigger).map_err(sql(OP))?;
             rows.collect::<Result<Vec<_>, _>>().map_err(sql(OP))
+        })
+    }
+
+    /// Sets what starting a rule's pipeline gave on its trigger (recorded first, with
+    /// [`Store::record_dicom_trigger`] and no launch): the pipeline run's id, or why it was
+    /// refused.
+    pub fn set_dicom_trigger_pipeline(
+        &self,
+        project: &str,
+        rule: &str,
+        scope: &str,
+        uid: &str,
+        started: Result<&str, &str>,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "recording a DICOM rule's pipeline run";
+        let (run, error) = match started {
+            Ok(id) => (Some(id), None),
+            Err(e) => (None, Some(e)),
+        };
+        self.write(OP, |tx| {
+            tx.execute(
+                "UPDATE dicom_triggers SET pipeline_run_id = ?5, error = ?6
+                 WHERE project_id = ?1 AND rule = ?2 AND scope = ?3 AND uid = ?4",
+                params![project, rule, scope, uid, run, error],
+            )
+            .map_err(sql(OP))?;
+            Ok(())
         })
     }
 

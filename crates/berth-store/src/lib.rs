@@ -19,7 +19,7 @@
 //!   the store is a [`HashCache`].
 //!
 //! - [`dicom`](mod@dicom): what the DICOM node received (schema 12).
-//! - [`dicom_triggers`]: what the DICOM automation rules launched (schema 13).
+//! - [`dicom_triggers`]: what the DICOM automation rules launched (schema 13; pipelines: 14).
 //!
 //! Errors are [`StoreError`] and [`HashError`], both with a `hint()` for the user.
 

@@ -49,6 +49,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0011_session_projects.sql"),
     include_str!("../migrations/0012_dicom.sql"),
     include_str!("../migrations/0013_dicom_triggers.sql"),
+    include_str!("../migrations/0014_dicom_trigger_pipelines.sql"),
 ];
 
 /// The schema version this build writes.

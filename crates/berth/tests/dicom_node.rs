@@ -528,8 +528,19 @@ fn dicom_node_sender_killed_mid_series() {
 /// is on disk, whole, after a restart, and the restart removes what was half-written.
 #[test]
 fn dicom_node_killed_while_receiving_keeps_every_acknowledged_instance() {
+    killed_while_receiving("");
+}
+
+/// The same with `sync = "never"`: without `fsync`, an acknowledged instance was renamed into
+/// place before Success, so it survives berth being killed (the page cache is the kernel's).
+#[test]
+fn dicom_node_without_fsync_killed_while_receiving_keeps_every_acknowledged_instance() {
+    killed_while_receiving("[dicom]\nsync = \"never\"\n");
+}
+
+fn killed_while_receiving(config: &str) {
     dcmtk();
-    let site = Site::new("");
+    let site = Site::new(config);
     let mut node = site.start();
     let src = tempfile::tempdir().expect("tmp");
     let files = generate(src.path(), 80, 3);
@@ -614,6 +625,70 @@ fn dicom_node_disk_full_data_root() {
     no_partial_files(&site);
     assert_eq!(site.files(), vec![expected_path(&small)]);
     assert!(echoscu(&node, "ECHOSCU", "BERTH").status.success());
+}
+
+/// The sender vanishes in the middle of an instance (pynetdicom, exiting after 20 of its
+/// data set's PDUs): the data set was streamed to a temporary file as it came — it is on disk,
+/// growing, while the sender pauses — and when the connection drops that file is removed:
+/// nothing of the instance is visible under the data root or recorded, and the node serves the
+/// next sender.
+#[test]
+fn dicom_node_sender_gone_mid_instance_leaves_nothing() {
+    dcmtk();
+    let site = Site::new("");
+    let node = site.start();
+    let big = heudiconv().join("b0dwiForFmap/b0dwi_for_fmap+00001.dcm");
+    let peer = Command::new("python3")
+        .arg(peer_script())
+        .args(["send-half", "127.0.0.1", &node.port(), "PYNETDICOM", "BERTH"])
+        .arg(&big)
+        .args(["20", "4"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("peer.py send-half");
+    let incoming = site.data().join(".berth-incoming");
+    let partial = || -> u64 {
+        std::fs::read_dir(&incoming)
+            .map(|d| d.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+            .unwrap_or(0)
+    };
+    // 20 PDUs of up to 64 KiB of a 3.9 MB data set: more than 100 kB is on disk, not all.
+    wait_for("the partial instance in its temporary file", Duration::from_secs(300), || partial() > 100_000);
+    assert!(partial() < std::fs::metadata(&big).expect("size").len(), "only part of it arrived");
+    assert!(site.files().iter().all(|f| f.starts_with(".berth-incoming/.berth-part-")), "{:?}", site.files());
+    let out = peer.wait_with_output().expect("peer");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"paused\": 20"), "{}", text(&out));
+    wait_for("the association's end", Duration::from_secs(30), || {
+        node.log().contains("aborted: the peer stopped mid-instance")
+    });
+    assert_eq!(site.files(), Vec::<String>::new(), "nothing of the instance is left\n{}", node.log());
+    assert_eq!(site.ls(), serde_json::json!([]), "nothing is recorded");
+    assert!(echoscu(&node, "ECHOSCU", "BERTH").status.success());
+}
+
+/// `max_instance_bytes`: a larger instance is answered A700H (out of resources) as soon as its
+/// data set passes the limit, nothing of it stays, and the next instance on the same
+/// association is stored.
+#[test]
+fn dicom_node_instance_size_limit() {
+    dcmtk();
+    let site = Site::new("[dicom]\nmax_instance_bytes = \"1m\"\n");
+    let node = site.start();
+    let big = heudiconv().join("b0dwiForFmap/b0dwi_for_fmap+00001.dcm");
+    let small = pydicom_files().join("CT_small.dcm");
+    let out = run(Command::new("python3")
+        .arg(peer_script())
+        .args(["send", "127.0.0.1", &node.port(), "PYNETDICOM", "BERTH"])
+        .arg(&big)
+        .arg(&small));
+    assert!(out.status.success(), "peer.py send: {}\n{}", text(&out), node.log());
+    let statuses: Vec<Option<u64>> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")["status"].as_u64())
+        .collect();
+    assert_eq!(statuses, vec![Some(0xA700), Some(0)], "{}", node.log());
+    assert_logged(&node, "is larger than 1048576 bytes");
+    assert_eq!(site.files(), vec![expected_path(&small)]);
 }
 
 fn free_port() -> u16 {
@@ -834,15 +909,28 @@ fn http_client() -> reqwest::blocking::Client {
 
 impl Served {
     fn new(rules: &str) -> Served {
+        Served::with_pipelines(rules, &[])
+    }
+
+    /// With pipeline files `(name, YAML)` in `<dir>/pipes`, the server's pipeline directory.
+    fn with_pipelines(rules: &str, pipelines: &[(&str, &str)]) -> Served {
         let host = berth_testkit::docker_host();
         let dir = tempfile::tempdir().expect("tmp");
         std::fs::create_dir_all(dir.path().join("data")).expect("data root");
         std::fs::write(dir.path().join("dcm-count.json"), DCM_COUNT).expect("tool");
         std::fs::write(dir.path().join("dcm-copy.json"), DCM_COPY).expect("tool");
+        let pipes = dir.path().join("pipes");
+        std::fs::create_dir_all(&pipes).expect("pipes");
+        for (name, yaml) in pipelines {
+            std::fs::write(pipes.join(name), yaml).expect("pipeline");
+        }
         let (http, dicom) = (free_port(), free_port());
         std::fs::write(
             dir.path().join("config.toml"),
-            format!("[dicom]\nserve = true\nproject = \"p\"\nport = {dicom}\nae_title = \"BERTH\"\n{rules}"),
+            format!(
+                "[serve]\npipeline_dirs = [\"{}\"]\n[dicom]\nserve = true\nproject = \"p\"\nport = {dicom}\nae_title = \"BERTH\"\n{rules}",
+                pipes.display()
+            ),
         )
         .expect("config");
         let mut s = Served { dir, host, http, dicom, admin: String::new(), server: None, starts: 0 };
@@ -1162,4 +1250,185 @@ fn dicom_rule_sends_results_back_to_dcmtk_storescp_with_docker() {
     assert!(html.contains("copy-back") && html.contains(o["triggers"][0]["launch_id"].as_str().expect("id")), "{html}");
     let (status, _) = served.page(&outsider, "/ui/projects/p/dicom");
     assert_eq!(status, 404, "a non-member gets the not-found page");
+}
+
+/// Copies the `.dcm` files of its input directory into its output directory `copies`
+/// (busybox), declared so that a pipeline publishes it.
+const DCM_COPIES: &str = r#"{
+    "name": "dcm-copies", "tool-version": "1", "schema-version": "0.5",
+    "description": "Copies the .dcm files of a directory into copies/.",
+    "command-line": "mkdir copies && cp [INPUT]/*.dcm copies/",
+    "container-image": {"type": "docker", "image": "berth-test/busybox:latest"},
+    "inputs": [{"id": "input", "name": "Input", "type": "File", "value-key": "[INPUT]"}],
+    "output-files": [{"id": "copies", "name": "Copies", "path-template": "copies"}]
+}"#;
+
+/// A pipeline of two steps over a received series: `count` (the registered tool dcm-count)
+/// and `copy` (dcm-copies, whose published outputs are DICOM), both bound to the series
+/// directory through the `series` parameter.
+const SERIES_PIPELINE: &str = r#"berth-pipeline: 1
+name: dicom-series
+description: Counts a received series' files and copies them.
+params:
+  series: ""
+steps:
+  count:
+    tool: dcm-count
+    inputs:
+      input: ${params.series}
+  copy:
+    descriptor: dcm-copies.json
+    inputs:
+      input: ${params.series}
+"#;
+
+/// Kills a process (a peer the test started) when dropped, also when the test fails.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.0.to_string()).stderr(Stdio::null()).status();
+    }
+}
+
+fn find_file(dir: &Path, name: &str, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if e.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if p.is_dir() {
+            find_file(&p, name, out);
+        } else if e.file_name() == name {
+            out.push(p);
+        }
+    }
+}
+
+/// `[[dicom.rules]]` with `pipeline`: dcmtk's storescu sends a study of two series; the rule
+/// starts the pipeline once per series (as `POST /api/v1/pipelines` would, as an admin) with
+/// the series directory as its `series` parameter; each pipeline run succeeds and counts its
+/// series; the DICOM files it published are sent to dcmtk's storescp, each once, recorded with
+/// the pipeline run; a rule whose user is not an admin is refused and recorded so; a restart
+/// starts nothing again.
+#[test]
+fn dicom_rule_starts_a_pipeline_per_series_and_sends_its_results_with_docker() {
+    dcmtk();
+    let scp_port = free_port();
+    let received = tempfile::tempdir().expect("tmp");
+    let mut scp = Command::new("storescp")
+        .args(["-aet", "PACS", "+xa", "-od"])
+        .arg(received.path())
+        .arg(scp_port.to_string())
+        .spawn()
+        .expect("storescp");
+    let _scp_guard = KillOnDrop(scp.id());
+    let to = format!("PACS@127.0.0.1:{scp_port}");
+    let mut served = Served::with_pipelines(
+        &format!(
+            "[[dicom.rules]]\nname = \"series-pipeline\"\nproject = \"p\"\nquiet = \"3s\"\npipeline = \"series.yaml\"\n\
+             input = \"series\"\nas_user = \"admin\"\nsend_to = \"{to}\"\n\
+             [[dicom.rules]]\nname = \"not-admin\"\nproject = \"p\"\nquiet = \"3s\"\npipeline = \"series.yaml\"\n\
+             input = \"series\"\nas_user = \"dicom\"\n"
+        ),
+        &[("series.yaml", SERIES_PIPELINE), ("dcm-copies.json", DCM_COPIES)],
+    );
+    let src = tempfile::tempdir().expect("tmp");
+    let files = generate(src.path(), 6, 2);
+    let mut by_series = BTreeMap::<String, usize>::new();
+    let mut study = String::new();
+    for f in &files {
+        let (st, se, _) = uids(f);
+        study = st;
+        *by_series.entry(se).or_default() += 1;
+    }
+    assert_eq!(by_series.len(), 2);
+    served.send(&files.iter().collect::<Vec<_>>());
+    let count = || std::fs::read_dir(received.path()).map(|d| d.count()).unwrap_or(0);
+    let start = Instant::now();
+    while count() < files.len() {
+        assert!(
+            start.elapsed() < Duration::from_secs(240),
+            "timed out waiting for the pipelines' results at storescp\ntriggers: {:?}\npipeline runs: {:?}\n{}",
+            served.sql("SELECT rule, uid, pipeline_run_id, error, results FROM dicom_triggers"),
+            served.sql("SELECT id, status, status_message FROM pipeline_runs"),
+            served.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    wait_for("the sends recorded", Duration::from_secs(60), || {
+        served.sql("SELECT count(*) FROM dicom_triggers WHERE rule = 'series-pipeline' AND results IS NOT NULL")[0][0]
+            == 2
+    });
+    let _ = scp.kill();
+    let _ = scp.wait();
+    // storescp received each of the study's instances once: the published copies, not also
+    // the tasks' work files.
+    let mut sent: Vec<String> = files.iter().map(|f| uids(f).2).collect();
+    let mut got: Vec<String> =
+        std::fs::read_dir(received.path()).expect("ls").map(|e| uids(&e.expect("e").path()).2).collect();
+    sent.sort();
+    got.sort();
+    assert_eq!(got, sent, "storescp received the pipelines' DICOM outputs\n{}", served.log());
+    assert_eq!(served.sql("SELECT count(*) FROM dicom_sends WHERE ok = 1")[0][0], files.len());
+    // One trigger per series, each with its pipeline run, no tool launch queued.
+    let triggers = served.sql(
+        "SELECT uid, directory, pipeline_run_id, launch_id, results FROM dicom_triggers \
+         WHERE rule = 'series-pipeline' ORDER BY uid",
+    );
+    assert_eq!(triggers.len(), 2, "{triggers:?}");
+    assert!(served.sql("SELECT id FROM launches").is_empty(), "a pipeline rule queues no tool launch");
+    for (t, (uid, n)) in triggers.iter().zip(&by_series) {
+        assert_eq!(t[0].as_str(), Some(uid.as_str()));
+        assert_eq!(t[1].as_str().map(PathBuf::from), Some(served.data().join(&study).join(uid)));
+        assert!(t[3].is_null(), "{t:?}");
+        assert_eq!(t[4], format!("sent {n} of {n} file(s) to {to}"));
+        let id = t[2].as_str().expect("a pipeline run");
+        let (status, body) = served.get(&served.admin, &format!("/api/v1/pipelines/{id}"));
+        assert_eq!(status, 200, "{body}");
+        let run: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(run["status"], "succeeded", "{run}\n{}", served.log());
+        assert_eq!(run["tasks"].as_array().map(Vec::len), Some(2), "{run}");
+        // Its `count` step counted its series' files.
+        let out = PathBuf::from(run["new"]["output_dir"].as_str().expect("output_dir"));
+        assert_eq!(out, served.dir.path().join("home/outputs/pipelines/dicom/p/series-pipeline").join(uid));
+        let mut counts = Vec::new();
+        find_file(&out, "count.txt", &mut counts);
+        assert_eq!(counts.len(), 1, "{counts:?}");
+        assert_eq!(std::fs::read_to_string(&counts[0]).expect("count").trim(), n.to_string());
+        let linked = served.sql(&format!("SELECT count(*) FROM dicom_sends WHERE run_id = '{id}' AND ok = 1"));
+        assert_eq!(linked[0][0], *n, "the sends are recorded with the pipeline run");
+    }
+    // The rule made as a user who is not an admin is refused, once per series, and says why.
+    let refused = served.sql("SELECT error, pipeline_run_id FROM dicom_triggers WHERE rule = 'not-admin'");
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    for r in &refused {
+        assert!(r[0].as_str().is_some_and(|e| e.contains("not an admin")) && r[1].is_null(), "{r:?}");
+    }
+    // Audited as the rules' users, action `pipeline`.
+    let audit: serde_json::Value = serde_json::from_str(&served.ok(&["audit", "ls", "--json"])).expect("audit json");
+    let by: Vec<(String, String)> = audit
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["action"] == "pipeline" && e["via"].as_str().is_some_and(|v| v.starts_with("dicom-rule:")))
+        .map(|e| (e["via"].as_str().unwrap_or("").to_owned(), e["outcome"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    let mut by = by;
+    by.sort();
+    assert_eq!(
+        by,
+        [
+            ("dicom-rule:not-admin".to_owned(), "refused".to_owned()),
+            ("dicom-rule:not-admin".to_owned(), "refused".to_owned()),
+            ("dicom-rule:series-pipeline".to_owned(), "ok".to_owned()),
+            ("dicom-rule:series-pipeline".to_owned(), "ok".to_owned()),
+        ],
+        "{audit}"
+    );
+    // A restart starts nothing again.
+    served.stop();
+    served.start();
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(served.sql("SELECT count(*) FROM pipeline_runs")[0][0], 2, "{}", served.log());
 }

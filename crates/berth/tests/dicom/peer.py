@@ -6,6 +6,12 @@ Usage:
   peer.py send HOST PORT CALLING CALLED FILE...   C-STORE each file on one association; prints
                                                    one JSON line per file: {"file", "status"}
                                                    (status null: no response)
+  peer.py send-half HOST PORT CALLING CALLED FILE N PAUSE
+                                                   C-STORE FILE but, after the command and N
+                                                   P-DATA PDUs of its data set, print
+                                                   {"paused": N}, wait PAUSE seconds and exit
+                                                   without a word (the connection drops
+                                                   mid-instance)
   peer.py echo HOST PORT CALLING CALLED           C-ECHO; prints {"status": ...} or
                                                    {"rejected": true, "result", "source", "reason"}
   peer.py same ORIGINAL RECEIVED [ORIGINAL RECEIVED ...]
@@ -91,6 +97,38 @@ def send(host, port, calling, called, files):
     return 0
 
 
+def send_half(host, port, calling, called, file, pdus, pause):
+    import time
+
+    from pydicom import dcmread
+    from pynetdicom import AE
+    from pynetdicom.transport import AssociationSocket
+
+    ds = dcmread(file)
+    ae = AE(ae_title=calling)
+    ae.add_requested_context(ds.SOPClassUID, [ds.file_meta.TransferSyntaxUID])
+    assoc = ae.associate(host, int(port), ae_title=called)
+    if not assoc.is_established:
+        print(json.dumps({"established": False}))
+        return 1
+    sent = {"pdata": 0}
+    original = AssociationSocket.send
+
+    def send_then_vanish(self, bytestream):
+        original(self, bytestream)
+        if bytestream[:1] == b"\x04":  # P-DATA-TF: the command first, then the data set
+            sent["pdata"] += 1
+            if sent["pdata"] == 1 + int(pdus):
+                print(json.dumps({"paused": int(pdus)}), flush=True)
+                time.sleep(float(pause))
+                os._exit(0)
+
+    AssociationSocket.send = send_then_vanish
+    assoc.send_c_store(ds)
+    print(json.dumps({"error": "the whole instance was sent"}), flush=True)
+    return 1
+
+
 def echo(host, port, calling, called):
     from pynetdicom import AE
 
@@ -159,6 +197,8 @@ def main(argv):
     cmd, args = argv[0], argv[1:]
     if cmd == "send" and len(args) >= 5:
         return send(args[0], args[1], args[2], args[3], args[4:])
+    if cmd == "send-half" and len(args) == 7:
+        return send_half(*args)
     if cmd == "echo" and len(args) == 4:
         return echo(*args)
     if cmd == "same" and args and len(args) % 2 == 0:
