@@ -97,7 +97,18 @@ pub struct UnownedFile {
 /// Whether `path` is already clean (no leading `/`, no empty, `.` or `..` component), the case
 /// of nearly every line of a package database: then it is used as it is, without a copy.
 fn is_clean(path: &str) -> bool {
-    !path.is_empty() && path.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+    // One pass over the bytes (called for every path every package lists).
+    let b = path.as_bytes();
+    let mut start = 0;
+    for i in 0..=b.len() {
+        if i == b.len() || b[i] == b'/' {
+            if matches!(&b[start..i], b"" | b"." | b"..") {
+                return false;
+            }
+            start = i + 1;
+        }
+    }
+    true
 }
 
 /// The candidates of the pass, with the layer that wrote them, sorted: the files of the view
@@ -391,5 +402,64 @@ mod tests {
         .collect();
         // A claimed link does not claim what it points to (opt/ed/ed).
         assert_eq!(found, ["opt/ed/ed", "opt/plain/tool", "usr/lib/libr.so.1"].map(String::from).to_vec());
+    }
+    #[test]
+    fn clean_paths_have_no_empty_dot_or_dot_dot_component() {
+        for clean in ["usr/bin/ls", "a", "a/.b/..c/c.", "usr/lib/x86_64-linux-gnu/libc.so.6"] {
+            assert!(is_clean(clean), "{clean}");
+        }
+        for unclean in ["", ".", "..", "/usr/bin", "usr//bin", "usr/bin/", "./usr", "usr/./bin", "usr/../bin", "a/.."] {
+            assert!(!is_clean(unclean), "{unclean}");
+        }
+    }
+
+    /// The same answer as the plain definition: every candidate path in one set, each claim and
+    /// its resolved twin removed, everything under a claimed directory removed.
+    fn unclaimed_plainly(
+        view: &View,
+        unchecked: &[(String, usize)],
+        files: &[&str],
+        dirs: &[&str],
+    ) -> Vec<(String, usize)> {
+        let mut open: std::collections::BTreeMap<String, usize> = unchecked
+            .iter()
+            .cloned()
+            .chain(view.files().filter(|f| f.2).map(|(p, l, _)| (p.to_owned(), l)))
+            .filter(|(p, _)| !DATABASES.iter().any(|d| p.starts_with(d)))
+            .collect();
+        for f in files {
+            let Ok(c) = crate::fs::clean(f) else { continue };
+            open.remove(&c);
+            let dir = parent(&c);
+            if let Some(r) = view.resolve(dir).filter(|r| !dir.is_empty() && r != dir) {
+                open.remove(&if r.is_empty() { file_name(&c).to_owned() } else { format!("{r}/{}", file_name(&c)) });
+            }
+        }
+        for d in dirs.iter().filter_map(|d| crate::fs::clean(d).ok()) {
+            for d in [view.resolve(&d), Some(d)].into_iter().flatten() {
+                open.retain(|p, _| !p.starts_with(&format!("{d}/")));
+            }
+        }
+        open.into_iter().collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn unclaimed_is_the_plain_set_difference(
+            candidates in proptest::collection::vec("(bin|usr|usr/bin|usr/lib|opt|opt/x|var/lib/dpkg)/[a-c]{1,2}", 0..40),
+            claims in proptest::collection::vec("/?(\\./)?(bin|usr|usr/bin|usr/lib|opt|opt/x|lib)/(\\.\\./)?[a-c]{1,2}", 0..40),
+            owned in proptest::collection::vec("(opt|opt/x|usr|bin|usr/lib)", 0..3),
+        ) {
+            let mut view = View::default();
+            let mut layer = crate::fs::LayerFiles::default();
+            layer.entries.insert("bin".into(), Entry::Symlink("usr/bin".into()));
+            layer.entries.insert("lib".into(), Entry::Symlink("usr/lib".into()));
+            view.apply(0, layer);
+            let unchecked: Vec<(String, usize)> = candidates.iter().map(|p| (p.clone(), 0)).collect();
+            let files: Vec<&str> = claims.iter().map(String::as_str).collect();
+            let dirs: Vec<&str> = owned.iter().map(String::as_str).collect();
+            let fast = unclaimed(&view, &unchecked, files.iter().copied(), dirs.iter().copied());
+            proptest::prop_assert_eq!(fast, unclaimed_plainly(&view, &unchecked, &files, &dirs));
+        }
     }
 }
