@@ -248,6 +248,8 @@ class DicomTrigger:
     """Who the launch was made as."""
     launch_id: Optional[str] = None
     """The launch queued."""
+    pipeline_run_id: Optional[str] = None
+    """The pipeline run started (a rule with `pipeline`)."""
     error: Optional[str] = None
     """Why none was."""
     results: Optional[str] = None
@@ -275,6 +277,7 @@ class DicomTrigger:
             triggered_at=data['triggered_at'],
             as_user=data['as_user'],
             launch_id=data.get('launch_id'),
+            pipeline_run_id=data.get('pipeline_run_id'),
             error=data.get('error'),
             results=data.get('results'),
         )
