@@ -114,7 +114,12 @@ def main():
         ["bash", str(REPO / "tests/peers/install.sh")], check=True, capture_output=True, text=True).stdout.split())
     kind, _, where = args.target.partition(":")
     rootfs = args.rootfs or (where if kind == "dir" else None)
-    tmp = Path(tempfile.mkdtemp(prefix="berth-peers-"))
+    # The peers' outputs and Trivy's cache (a few MB per run) are removed when the comparison ends.
+    with tempfile.TemporaryDirectory(prefix="berth-peers-") as d:
+        return compare(args, peers, kind, where, rootfs, Path(d))
+
+
+def compare(args, peers, kind, where, rootfs, tmp):
     env = dict(os.environ, SYFT_CHECK_FOR_APP_UPDATE="false")
     syft_out, trivy_out = tmp / "syft.json", tmp / "trivy.json"
     t_syft = run_peer([peers["SYFT"], "scan", args.target, "-q", "-o", f"cyclonedx-json={syft_out}"], env)
