@@ -18,8 +18,10 @@ Usage: python3 bench/sbom_vs_peers.py [--rounds N] [--berth PATH] [--db PATH] [-
 Build berth first: cargo build --release -p berth (the default PATH is target/release/berth).
 """
 import argparse
+import atexit
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -60,6 +62,8 @@ def main():
         sys.exit(f"{a.berth} is missing: cargo build --release -p berth")
     p = peers()
     work = tempfile.mkdtemp(prefix="berth-bench-")
+    # The database, outputs and Trivy's cache go when the script ends.
+    atexit.register(shutil.rmtree, work, True)
     env = dict(os.environ, SYFT_CHECK_FOR_APP_UPDATE="false", BERTH_HOME=os.path.join(work, "home"),
                BERTH_CONFIG=os.path.join(work, "no-config.toml"))
     env.pop("BERTH_ADVISORY_DB", None)
